@@ -1,0 +1,68 @@
+// Package spec reads a flareform YAML spec into typed, validated values.
+//
+// Every value keeps the position it came from, so errors found later (a missing main file,
+// a JS syntax error, an unknown model) can still point at the right line of the spec.
+package spec
+
+// Spec is a loaded, expanded and validated spec for one environment.
+type Spec struct {
+	// File is the path the spec was read from; Dir is the directory relative paths resolve against.
+	File string
+	Dir  string
+	// Env is the environment selected with --env ("" for the base spec).
+	Env string
+	// AccountID is the Cloudflare account (32 hex characters) after ${VAR} expansion.
+	AccountID    string
+	AccountIDPos Position
+	// Workers in the order of their keys (sorted), names already overridden by the environment.
+	Workers []Worker
+}
+
+// Worker is one Worker the spec manages.
+type Worker struct {
+	// Key is the worker's key under `workers:`; Name is the script name on Cloudflare
+	// (Key unless the environment overrides `name`).
+	Key  string
+	Name string
+	// Main is the absolute path of the entry file that the bundler starts from.
+	Main               string
+	CompatibilityDate  string
+	CompatibilityFlags []string
+	AI                 *AIBinding // nil when the worker has no AI binding
+	APIKey             *KeySource // nil when the worker has no managed key
+	Vars               map[string]string
+	WorkersDev         bool
+	Smoke              *Smoke // nil: no smoke test
+	// Pos maps a field path ("main", "vars.MAX_PROMPT_CHARS", "ai.model") to where it was written.
+	Pos map[string]Position
+}
+
+// AIBinding is the `ai` block: the binding name the worker uses and the model it calls.
+type AIBinding struct {
+	Binding string
+	Model   string
+}
+
+// KeySource says where the managed API key comes from.
+type KeySource struct {
+	Binding string // secret binding name, e.g. API_KEY
+	From    string // "generate", "env" or "file"
+	Ref     string // env var name for "env", absolute path for "file"
+}
+
+// Smoke describes the post-deploy checks against the workers.dev URL.
+type Smoke struct {
+	Path   string // request path, default "/"
+	Prompt string // JSON body {"prompt": Prompt} sent with the key
+	Expect string // expected content type of the authorised answer, e.g. image/png
+	// Expected statuses; defaults 200, 401 (no key) and 405 (GET).
+	Status             int
+	UnauthorizedStatus int
+	MethodStatus       int
+}
+
+// Position is a place in the spec file (1-based).
+type Position struct {
+	Line int
+	Col  int
+}
