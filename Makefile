@@ -1,0 +1,40 @@
+# Everything a fresh machine needs is installed by these targets: Go modules through the Go
+# module proxy, workerd and wrangler (pinned in package-lock.json) through npm.
+GO      ?= go
+NPM     ?= npm
+EXAMPLE ?= examples/text-to-image
+
+.PHONY: setup demo test vet fuzz bench build
+
+# npm ci only when node_modules is missing or older than the lock file.
+node_modules/.flareform-installed: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+setup: node_modules/.flareform-installed
+	$(GO) mod download
+
+build: setup
+	$(GO) build -o bin/flareform ./cmd/flareform
+
+# The main job: a local deploy of the example (bundle, upload, workers.dev smoke test), no
+# account needed. The PNG the deployed worker made is written to $(EXAMPLE)/out/.
+demo: build
+	./bin/flareform apply --local --auto-approve -f $(EXAMPLE)/flareform.yaml --smoke-out $(EXAMPLE)/out
+
+vet: setup
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+test: vet
+	$(GO) test -count=1 -timeout 30m ./...
+
+# Short coverage-guided runs of every fuzz target (longer: make fuzz FUZZTIME=5m).
+FUZZTIME ?= 20s
+fuzz: setup
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done

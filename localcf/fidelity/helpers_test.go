@@ -1,0 +1,112 @@
+package fidelity
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flareform/flareform/localcf"
+	"github.com/flareform/flareform/localcf/localcftest"
+)
+
+// repoRoot walks up from the test's directory to the directory holding go.mod.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// canonicalWorker is the text-to-image worker users start from (the `init` template).
+func canonicalWorker(t *testing.T) []byte {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "text-to-image", "src", "worker.js"))
+	if err != nil {
+		t.Fatalf("read the canonical worker: %v", err)
+	}
+	return src
+}
+
+func startServer(t *testing.T) *localcf.Server {
+	t.Helper()
+	return localcftest.New(t)
+}
+
+// workersDev sends a request to https://<script>.<subdomain>.workers.dev through the local data plane.
+func workersDev(t *testing.T, srv *localcf.Server, script, method, key string, body any) *http.Response {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+srv.WorkersDevAddr()+"/", rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = script + "." + srv.Subdomain() + ".workers.dev"
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, req.Host, err)
+	}
+	return resp
+}
+
+// expectPNG asserts a 200 image/png answer that decodes at the given size.
+func expectPNG(t *testing.T, resp *http.Response, width, height int) {
+	t.Helper()
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200; body: %.300s", resp.StatusCode, data)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "image/png") {
+		t.Fatalf("content type %q, want image/png", ct)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("decode PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != width || b.Dy() != height {
+		t.Fatalf("PNG is %dx%d, want %dx%d", b.Dx(), b.Dy(), width, height)
+	}
+}
+
+func expectStatus(t *testing.T, resp *http.Response, want int) {
+	t.Helper()
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("status %d, want %d; body: %.300s", resp.StatusCode, want, data)
+	}
+}

@@ -1,0 +1,161 @@
+package fidelity
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flareform/flareform/localcf"
+)
+
+// wranglerProject is a throwaway wrangler project around the canonical worker.
+type wranglerProject struct {
+	dir  string
+	bin  string
+	env  []string
+	name string
+}
+
+func newWranglerProject(t *testing.T, srv *localcf.Server, name string) *wranglerProject {
+	t.Helper()
+	bin := filepath.Join(repoRoot(t), "node_modules", ".bin", "wrangler")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("wrangler is not installed (%v); run `npm ci` in the repository root (make setup does it)", err)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node is not on PATH: %v", err)
+	}
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "src", "index.js"), canonicalWorker(t))
+	mustWrite(t, filepath.Join(dir, "wrangler.toml"), []byte(fmt.Sprintf(
+		"name = %q\nmain = \"src/index.js\"\ncompatibility_date = \"2025-06-01\"\nworkers_dev = true\n\n[ai]\nbinding = \"AI\"\n", name)))
+
+	home := filepath.Join(dir, ".home")
+	tmp := filepath.Join(dir, ".tmp")
+	// Pre-seed wrangler's update-check cache so no code path tries to reach the npm registry.
+	mustWrite(t, filepath.Join(tmp, "update-check", "wrangler-latest.json"),
+		[]byte(fmt.Sprintf(`{"latest":"4.86.0","lastUpdate":%d}`, time.Now().UnixMilli())))
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + home,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
+		"TMPDIR=" + tmp,
+		"CI=1",
+		"CLOUDFLARE_API_BASE_URL=" + srv.APIBaseURL(),
+		"CLOUDFLARE_API_TOKEN=" + srv.Token(),
+		"CLOUDFLARE_ACCOUNT_ID=" + srv.AccountID(),
+		"WRANGLER_SEND_METRICS=false",
+		"WRANGLER_HIDE_BANNER=true",
+		"WRANGLER_SEND_ERROR_REPORTS=false",
+		// Anything that is not loopback goes to a closed port and fails at once.
+		"HTTPS_PROXY=http://127.0.0.1:9",
+		"HTTP_PROXY=http://127.0.0.1:9",
+		"NO_PROXY=localhost,127.0.0.1,::1",
+	}
+	return &wranglerProject{dir: dir, bin: bin, env: env, name: name}
+}
+
+func (p *wranglerProject) run(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p.bin, args...)
+	cmd.Dir = p.dir
+	cmd.Env = p.env
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("wrangler %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}
+
+func mustWrite(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWranglerLifecycle runs the official CLI unmodified: deploy, deploy again, secret put,
+// delete; between them the worker answers on workers.dev through workerd with local-AI PNGs.
+func TestWranglerLifecycle(t *testing.T) {
+	srv := startServer(t)
+	p := newWranglerProject(t, srv, "probe-worker")
+	const key = "wrangler-fidelity-key-0123456789abcdef"
+	prompt := map[string]any{"prompt": "a lighthouse at dawn", "width": 256, "height": 320}
+
+	out := p.run(t, "", "deploy")
+	if !strings.Contains(out, "probe-worker."+srv.Subdomain()+".workers.dev") {
+		t.Fatalf("deploy output does not show the workers.dev URL:\n%s", out)
+	}
+	// Deployed and answering through workerd, but no API_KEY secret yet: every key is refused.
+	expectStatus(t, workersDev(t, srv, p.name, http.MethodPost, key, prompt), http.StatusUnauthorized)
+	expectStatus(t, workersDev(t, srv, p.name, http.MethodGet, "", nil), http.StatusMethodNotAllowed)
+
+	p.run(t, key+"\n", "secret", "put", "API_KEY")
+	expectPNG(t, workersDev(t, srv, p.name, http.MethodPost, key, prompt), 256, 320)
+	expectStatus(t, workersDev(t, srv, p.name, http.MethodPost, "wrong-key", prompt), http.StatusUnauthorized)
+
+	// A repeat deploy goes through versions + deployments and keeps the secret.
+	mustWrite(t, filepath.Join(p.dir, "src", "index.js"), append(canonicalWorker(t), []byte("\n// second deploy\n")...))
+	p.run(t, "", "deploy")
+	expectPNG(t, workersDev(t, srv, p.name, http.MethodPost, key, prompt), 256, 320)
+
+	p.run(t, "", "delete")
+	expectStatus(t, workersDev(t, srv, p.name, http.MethodPost, key, prompt), http.StatusNotFound)
+
+	// The request log shows the official client's own calls, including both deploy styles.
+	var sawPut, sawVersions, sawDeployments, sawSecret, sawDelete bool
+	for _, r := range srv.Requests() {
+		switch {
+		case r.Method == http.MethodPut && strings.HasSuffix(r.Path, "/workers/scripts/probe-worker"):
+			sawPut = true
+		case r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/scripts/probe-worker/versions"):
+			sawVersions = true
+		case r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/scripts/probe-worker/deployments"):
+			sawDeployments = true
+		case r.Method == http.MethodPut && strings.HasSuffix(r.Path, "/scripts/probe-worker/secrets"):
+			sawSecret = true
+		case r.Method == http.MethodDelete && strings.HasSuffix(r.Path, "/workers/services/probe-worker"):
+			sawDelete = true
+		}
+	}
+	if !sawPut || !sawVersions || !sawDeployments || !sawSecret || !sawDelete {
+		t.Fatalf("request log misses wrangler calls: put=%v versions=%v deployments=%v secret=%v delete=%v",
+			sawPut, sawVersions, sawDeployments, sawSecret, sawDelete)
+	}
+}
+
+// TestWranglerSecretPutCreatesDraftWorker covers wrangler's draft-worker path: a secret put on a
+// missing worker gets 10007, creates a placeholder worker, and retries.
+func TestWranglerSecretPutCreatesDraftWorker(t *testing.T) {
+	srv := startServer(t)
+	p := newWranglerProject(t, srv, "draft-worker")
+	p.run(t, "draft-secret-value\n", "secret", "put", "API_KEY")
+	found := false
+	for _, r := range srv.Requests() {
+		if r.Method == http.MethodPut && strings.HasSuffix(r.Path, "/workers/scripts/draft-worker") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("wrangler did not create the draft worker through PUT /workers/scripts/draft-worker")
+	}
+	// The draft exists with the secret; deploying the real worker then serves with that key.
+	p.run(t, "", "deploy")
+	expectPNG(t, workersDev(t, srv, p.name, http.MethodPost, "draft-secret-value",
+		map[string]any{"prompt": "draft", "width": 256, "height": 256}), 256, 256)
+}
