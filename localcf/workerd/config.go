@@ -1,0 +1,204 @@
+package workerd
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Module is one module of an uploaded worker version.
+type Module struct {
+	Name    string // as uploaded, e.g. "worker.js"
+	Type    string // esm|commonjs|text|data|wasm|json|sourcemap
+	Content []byte
+}
+
+// Binding is one environment binding of a worker version.
+type Binding struct {
+	Name string
+	Type string // plain_text|secret_text|json|ai
+	Text string // plain_text and secret_text value
+	JSON json.RawMessage
+}
+
+// Worker is one worker version to run.
+type Worker struct {
+	Name               string
+	MainModule         string
+	Modules            []Module
+	CompatibilityDate  string
+	CompatibilityFlags []string
+	Bindings           []Binding
+}
+
+// Names inside the generated config.
+const (
+	serviceName   = "worker"
+	socketName    = "http"
+	aiServiceName = "ai"
+	aiShimModule  = "flareform-local-ai:binding"
+	aiShimFile    = "flareform-ai-shim.js"
+)
+
+//go:embed ai_shim.js
+var aiShim []byte
+
+// capnpModuleField maps an upload module type to the workerd config field.
+var capnpModuleField = map[string]string{
+	"esm":      "esModule",
+	"commonjs": "commonJsModule",
+	"text":     "text",
+	"data":     "data",
+	"wasm":     "wasm",
+	"json":     "json",
+}
+
+// writeModules writes the runnable modules into dir under generated file
+// names (so module names can never escape dir) with the main module first,
+// because workerd treats the first module as the entry point. It returns the
+// config entries, and the AI shim's file when an ai binding needs it.
+func writeModules(dir string, w Worker) ([]string, error) {
+	ordered, err := runnableModules(w)
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]string, 0, len(ordered))
+	for i, m := range ordered {
+		file := "m" + strconv.Itoa(i)
+		if err := os.WriteFile(filepath.Join(dir, file), m.Content, 0o600); err != nil {
+			return nil, fmt.Errorf("write module %s: %w", m.Name, err)
+		}
+		entries = append(entries, fmt.Sprintf("(name = %s, %s = embed %s)",
+			capnpString(m.Name), capnpModuleField[m.Type], capnpString("/"+file)))
+	}
+	if needsAI(w) {
+		if err := os.WriteFile(filepath.Join(dir, aiShimFile), aiShim, 0o600); err != nil {
+			return nil, fmt.Errorf("write AI shim: %w", err)
+		}
+	}
+	return entries, nil
+}
+
+// runnableModules returns the modules workerd loads, main module first;
+// source maps are dropped.
+func runnableModules(w Worker) ([]Module, error) {
+	var main *Module
+	var rest []Module
+	for i := range w.Modules {
+		m := w.Modules[i]
+		switch {
+		case m.Type == "sourcemap":
+			continue
+		case capnpModuleField[m.Type] == "":
+			return nil, fmt.Errorf("module %s: unsupported type %q", m.Name, m.Type)
+		case m.Name == w.MainModule && main == nil:
+			main = &w.Modules[i]
+		default:
+			rest = append(rest, m)
+		}
+	}
+	if main == nil {
+		return nil, &StartupError{Message: fmt.Sprintf("main module %q is not among the uploaded modules", w.MainModule)}
+	}
+	if main.Type != "esm" && main.Type != "commonjs" {
+		return nil, &StartupError{Message: fmt.Sprintf("main module %q must be JavaScript, not %s", w.MainModule, main.Type)}
+	}
+	return append([]Module{*main}, rest...), nil
+}
+
+func needsAI(w Worker) bool {
+	for _, b := range w.Bindings {
+		if b.Type == "ai" {
+			return true
+		}
+	}
+	return false
+}
+
+// configText renders the workerd text config for w. Secret values appear in
+// it, so it is only ever handed to workerd in memory, never written to disk.
+func configText(w Worker, modules []string, aiAddr string) (string, error) {
+	bindings, err := bindingEntries(w.Bindings)
+	if err != nil {
+		return "", err
+	}
+	if needsAI(w) && aiAddr == "" {
+		return "", fmt.Errorf("worker %s has an ai binding but no AI address was configured", w.Name)
+	}
+	flags := make([]string, len(w.CompatibilityFlags))
+	for i, f := range w.CompatibilityFlags {
+		flags[i] = capnpString(f)
+	}
+
+	var b strings.Builder
+	b.WriteString("using Workerd = import \"/workerd/workerd.capnp\";\n")
+	b.WriteString("const config :Workerd.Config = (\n  services = [\n")
+	fmt.Fprintf(&b, "    (name = %s, worker = .worker),\n", capnpString(serviceName))
+	if needsAI(w) {
+		fmt.Fprintf(&b, "    (name = %s, external = (address = %s, http = ())),\n", capnpString(aiServiceName), capnpString(aiAddr))
+	}
+	b.WriteString("  ],\n")
+	fmt.Fprintf(&b, "  sockets = [ (name = %s, address = \"127.0.0.1:0\", http = (), service = %s) ],\n",
+		capnpString(socketName), capnpString(serviceName))
+	if needsAI(w) {
+		fmt.Fprintf(&b, "  extensions = [ (modules = [ (name = %s, esModule = embed %s, internal = true) ]) ],\n",
+			capnpString(aiShimModule), capnpString("/"+aiShimFile))
+	}
+	b.WriteString(");\n")
+	b.WriteString("const worker :Workerd.Worker = (\n")
+	fmt.Fprintf(&b, "  modules = [\n    %s\n  ],\n", strings.Join(modules, ",\n    "))
+	fmt.Fprintf(&b, "  compatibilityDate = %s,\n", capnpString(w.CompatibilityDate))
+	fmt.Fprintf(&b, "  compatibilityFlags = [%s],\n", strings.Join(flags, ", "))
+	fmt.Fprintf(&b, "  bindings = [\n    %s\n  ],\n", strings.Join(bindings, ",\n    "))
+	b.WriteString(");\n")
+	return b.String(), nil
+}
+
+func bindingEntries(bindings []Binding) ([]string, error) {
+	entries := make([]string, 0, len(bindings))
+	for _, bd := range bindings {
+		name := capnpString(bd.Name)
+		switch bd.Type {
+		case "plain_text", "secret_text":
+			entries = append(entries, fmt.Sprintf("(name = %s, text = %s)", name, capnpString(bd.Text)))
+		case "json":
+			if !json.Valid(bd.JSON) {
+				return nil, fmt.Errorf("binding %s: invalid JSON value", bd.Name)
+			}
+			entries = append(entries, fmt.Sprintf("(name = %s, json = %s)", name, capnpString(string(bd.JSON))))
+		case "ai":
+			entries = append(entries, fmt.Sprintf(
+				"(name = %s, wrapped = (moduleName = %s, innerBindings = [ (name = \"backend\", service = %s) ]))",
+				name, capnpString(aiShimModule), capnpString(aiServiceName)))
+		default:
+			return nil, fmt.Errorf("binding %s: unsupported type %q", bd.Name, bd.Type)
+		}
+	}
+	return entries, nil
+}
+
+// capnpString quotes s as a Cap'n Proto text literal. Quotes, backslashes and
+// control bytes are escaped; other bytes (including UTF-8) pass through.
+func capnpString(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, "\\x%02x", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
