@@ -34,6 +34,9 @@ type Worker struct {
 	WorkersDev         bool
 	Smoke              *Smoke // nil: no smoke test
 	// Pos maps a field path ("main", "vars.MAX_PROMPT_CHARS", "ai.model") to where it was written.
+	// Every field that has a value has an entry; a defaulted field points at the enclosing
+	// block (or at the worker's key). "key" (and "") is the worker's key under `workers:`, "name" the
+	// `name:` override or the key. An environment's override points at the override.
 	Pos map[string]Position
 }
 
@@ -65,4 +68,15 @@ type Smoke struct {
 type Position struct {
 	Line int
 	Col  int
+}
+
+// NodeCompat reports whether the worker runs with Node.js compatibility, so the bundler must
+// leave `node:*` imports to the runtime.
+func (w Worker) NodeCompat() bool {
+	for _, f := range w.CompatibilityFlags {
+		if f == "nodejs_compat" || f == "nodejs_compat_v2" {
+			return true
+		}
+	}
+	return false
 }

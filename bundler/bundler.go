@@ -1,0 +1,210 @@
+// Package bundler turns a Worker's entry file into one ES module (plus a source map) with
+// esbuild's Go API, in process, without writing any file.
+//
+// The output is deterministic: the same sources give the same bytes and the same Hash, wherever
+// the command is run from. That is what lets the engine notice code drift by comparing hashes.
+package bundler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/evanw/esbuild/pkg/api"
+)
+
+// Names of the two modules a bundle produces. The code ends with a sourceMappingURL comment
+// naming the map, so uploading both under these names lets Cloudflare map stack traces.
+const (
+	ModuleName    = "worker.js"
+	SourceMapName = "worker.js.map"
+)
+
+// outDirName is a directory that is never written (Write is false); esbuild only needs an
+// output path that cannot collide with an input file, and source map paths are relative to it.
+const outDirName = ".flareform-bundle"
+
+// Options selects what to bundle and how.
+type Options struct {
+	// Entry is the Worker's main module, absolute or relative to the current directory.
+	Entry string
+	// NodeCompat leaves `node:*` imports to the runtime (the nodejs_compat flag provides them).
+	NodeCompat bool
+	// Minify shrinks whitespace, identifiers and syntax.
+	Minify bool
+}
+
+// Result is a bundled Worker, ready to upload.
+type Result struct {
+	ModuleName    string // "worker.js"
+	SourceMapName string // "worker.js.map"
+	Code          []byte
+	SourceMap     []byte
+	// Hash is the hex SHA-256 of Code.
+	Hash string
+}
+
+// Message is one esbuild diagnostic. File is relative to the current directory when the entry
+// was given relative, absolute when it was given absolute; empty when esbuild gave no place.
+type Message struct {
+	File      string
+	Line, Col int // 1-based; 0 when unknown
+	Text      string
+}
+
+func (m Message) String() string {
+	if m.File == "" {
+		return m.Text
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", m.File, m.Line, m.Col, m.Text)
+}
+
+// Error is a failed bundle: every esbuild error message, in esbuild's order.
+type Error struct {
+	Entry    string
+	Messages []Message
+}
+
+func (e *Error) Error() string {
+	lines := make([]string, 0, len(e.Messages)+1)
+	lines = append(lines, fmt.Sprintf("bundle %s failed", e.Entry))
+	for _, m := range e.Messages {
+		lines = append(lines, m.String())
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Bundle bundles opts.Entry and everything it imports into a single module.
+func Bundle(ctx context.Context, opts Options) (*Result, error) {
+	if opts.Entry == "" {
+		return nil, errors.New("bundle: no entry file given")
+	}
+	absEntry, err := filepath.Abs(opts.Entry)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
+	}
+	if _, err := os.Stat(absEntry); err != nil {
+		return nil, &Error{Entry: opts.Entry, Messages: []Message{{Text: fmt.Sprintf("cannot read entry file %s: %v", opts.Entry, errors.Unwrap(err))}}}
+	}
+	// Working from the entry's directory keeps the path comments in the output independent
+	// of where the command runs, so the hash only changes when the sources do.
+	workDir := filepath.Dir(absEntry)
+	build := buildOptions(opts, workDir, absEntry)
+
+	res, err := run(ctx, build)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
+	}
+	if len(res.Errors) > 0 {
+		return nil, &Error{Entry: opts.Entry, Messages: convertMessages(res.Errors, workDir, filepath.IsAbs(opts.Entry))}
+	}
+	return collect(opts.Entry, res.OutputFiles)
+}
+
+func buildOptions(opts Options, workDir, absEntry string) api.BuildOptions {
+	external := []string{"cloudflare:*"}
+	if opts.NodeCompat {
+		external = append(external, "node:*")
+	}
+	return api.BuildOptions{
+		EntryPoints:       []string{absEntry},
+		AbsWorkingDir:     workDir,
+		Bundle:            true,
+		Write:             false,
+		Format:            api.FormatESModule,
+		Platform:          api.PlatformNeutral,
+		Target:            api.ES2022,
+		Conditions:        []string{"workerd", "worker", "browser"},
+		MainFields:        []string{"browser", "module", "main"},
+		External:          external,
+		Outfile:           filepath.Join(workDir, outDirName, ModuleName),
+		Sourcemap:         api.SourceMapLinked,
+		Charset:           api.CharsetUTF8,
+		MinifyWhitespace:  opts.Minify,
+		MinifyIdentifiers: opts.Minify,
+		MinifySyntax:      opts.Minify,
+		LogLevel:          api.LogLevelSilent,
+		LogLimit:          0,
+	}
+}
+
+// run executes one build, abandoning it when ctx is cancelled.
+func run(ctx context.Context, build api.BuildOptions) (api.BuildResult, error) {
+	if err := ctx.Err(); err != nil {
+		return api.BuildResult{}, err
+	}
+	bctx, cerr := api.Context(build)
+	if cerr != nil {
+		return api.BuildResult{Errors: cerr.Errors}, nil
+	}
+	defer bctx.Dispose()
+
+	done := make(chan api.BuildResult, 1)
+	go func() { done <- bctx.Rebuild() }()
+	select {
+	case res := <-done:
+		return res, nil
+	case <-ctx.Done():
+		bctx.Cancel()
+		<-done
+		return api.BuildResult{}, ctx.Err()
+	}
+}
+
+// collect picks the module and its map out of esbuild's output files.
+func collect(entry string, files []api.OutputFile) (*Result, error) {
+	res := &Result{ModuleName: ModuleName, SourceMapName: SourceMapName}
+	for _, f := range files {
+		switch filepath.Base(f.Path) {
+		case ModuleName:
+			res.Code = f.Contents
+		case SourceMapName:
+			res.SourceMap = f.Contents
+		}
+	}
+	if res.Code == nil || res.SourceMap == nil {
+		return nil, fmt.Errorf("bundle %s: esbuild produced %d files but not %s and %s", entry, len(files), ModuleName, SourceMapName)
+	}
+	sum := sha256.Sum256(res.Code)
+	res.Hash = hex.EncodeToString(sum[:])
+	return res, nil
+}
+
+// convertMessages turns esbuild messages (paths relative to workDir) into messages whose paths
+// are relative to the current directory, or absolute when the caller gave an absolute entry.
+func convertMessages(msgs []api.Message, workDir string, absolute bool) []Message {
+	cwd, cwdErr := os.Getwd()
+	out := make([]Message, 0, len(msgs))
+	for _, m := range msgs {
+		msg := Message{Text: m.Text}
+		if loc := m.Location; loc != nil {
+			msg.Line, msg.Col = loc.Line, loc.Column+1
+			msg.File = displayPath(loc.File, workDir, cwd, absolute || cwdErr != nil)
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+func displayPath(file, workDir, cwd string, absolute bool) string {
+	if file == "" {
+		return ""
+	}
+	abs := file
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(workDir, file)
+	}
+	if absolute {
+		return abs
+	}
+	rel, err := filepath.Rel(cwd, abs)
+	if err != nil {
+		return abs
+	}
+	return rel
+}

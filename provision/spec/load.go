@@ -1,0 +1,725 @@
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Limits and defaults.
+const (
+	// MaxSpecBytes bounds the spec file; a real spec is a few KiB.
+	MaxSpecBytes = 1 << 20
+	// MaxVarBytes is Cloudflare's limit for one plain-text variable.
+	MaxVarBytes = 5 * 1024
+
+	DefaultAIBinding     = "AI"
+	DefaultKeyBinding    = "API_KEY"
+	DefaultSmokePath     = "/"
+	DefaultSmokeStatus   = 200
+	DefaultUnauthorized  = 401
+	DefaultMethodStatus  = 405
+	AIModelVar           = "AI_MODEL" // plain_text binding the engine sets from ai.model
+	previousKeySuffix    = "_PREVIOUS"
+	previousExpirySuffix = "_PREVIOUS_EXPIRES"
+)
+
+var (
+	accountIDPattern  = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	datePattern       = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+	jsIdentifier      = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
+	flagPattern       = regexp.MustCompile(`^[a-z0-9_]+$`)
+	modelPattern      = regexp.MustCompile(`^@(cf|hf)/[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._:-]*)+$`)
+	mimePattern       = regexp.MustCompile(`^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$`)
+	yamlErrorLine     = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	yamlErrorLineOnly = regexp.MustCompile(`^yaml: (.*)$`)
+)
+
+// Load reads the spec at path, applies environment env ("" for none), expands ${VAR} with
+// getenv (os.Getenv when nil) and validates everything it can without the network.
+// On failure the error is an ErrorList holding every problem found, each a *Error.
+func Load(path, env string, getenv func(string) string) (*Spec, error) {
+	return load(path, env, getenv, time.Now())
+}
+
+func load(path, env string, getenv func(string) string, now time.Time) (*Spec, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	l := &loader{file: path, getenv: getenv, today: now.UTC().Format(time.DateOnly)}
+	s := l.load(env)
+	if len(l.errs) > 0 {
+		return nil, l.errs.sorted()
+	}
+	return s, nil
+}
+
+type loader struct {
+	file   string
+	dir    string // absolute directory of the spec
+	getenv func(string) string
+	today  string // YYYY-MM-DD in UTC
+	errs   ErrorList
+}
+
+func (l *loader) errorAt(p Position, msg, fix string) {
+	l.errs = append(l.errs, &Error{File: l.file, Line: p.Line, Col: p.Col, Msg: msg, Fix: fix})
+}
+
+func posOf(n *yaml.Node) Position {
+	if n == nil {
+		return Position{}
+	}
+	return Position{Line: n.Line, Col: n.Column}
+}
+
+func (l *loader) load(env string) *Spec {
+	abs, err := filepath.Abs(l.file)
+	if err != nil {
+		l.errorAt(Position{}, fmt.Sprintf("cannot resolve spec path: %v", err), "")
+		return nil
+	}
+	l.dir = filepath.Dir(abs)
+	data, ok := l.read(abs)
+	if !ok {
+		return nil
+	}
+	root := l.parse(data)
+	if root == nil {
+		return nil
+	}
+	sh := &shaper{file: l.file, errs: &l.errs}
+	top := sh.shape("", nil, root, field{kind: kindBlock, block: rootSchema})
+	if top == nil {
+		return nil
+	}
+	return l.build(top, env)
+}
+
+func (l *loader) read(abs string) ([]byte, bool) {
+	f, err := os.Open(abs)
+	if err != nil {
+		l.errorAt(Position{}, fmt.Sprintf("cannot read spec: %v", errors.Unwrap(err)), "pass the right path with --file, or create one with `flareform init`")
+		return nil, false
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSpecBytes+1))
+	if err != nil {
+		l.errorAt(Position{}, fmt.Sprintf("cannot read spec: %v", err), "")
+		return nil, false
+	}
+	if len(data) > MaxSpecBytes {
+		l.errorAt(Position{}, fmt.Sprintf("spec is larger than %d bytes", MaxSpecBytes), "is this the right file?")
+		return nil, false
+	}
+	return data, true
+}
+
+// parse turns bytes into the root mapping node, reporting YAML syntax errors with positions.
+func (l *loader) parse(data []byte) (root *yaml.Node) {
+	defer func() {
+		// yaml.v3 is third-party code fed with user input: a panic in it must become an error.
+		if r := recover(); r != nil {
+			l.errorAt(Position{Line: 1, Col: 1}, fmt.Sprintf("YAML parser failed: %v", r), "check the file is valid YAML")
+			root = nil
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			l.errorAt(Position{}, "spec is empty", "add a workers: block (see docs/spec.md), or run `flareform init`")
+			return nil
+		}
+		l.yamlError(data, err)
+		return nil
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		l.errorAt(posOf(&extra), "spec holds more than one YAML document", "remove the `---` separator and everything after it, or merge the documents")
+		return nil
+	} else if !errors.Is(err, io.EOF) {
+		l.yamlError(data, err)
+		return nil
+	}
+	if len(doc.Content) == 0 || (doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null") {
+		l.errorAt(Position{}, "spec is empty", "add a workers: block (see docs/spec.md), or run `flareform init`")
+		return nil
+	}
+	root = doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		l.errorAt(posOf(root), "the spec must be a mapping with account_id:, workers: and environments:", "start with `workers:` at the beginning of a line")
+		return nil
+	}
+	return root
+}
+
+// yamlError reports a syntax error. Tabs get their own message since YAML's is cryptic.
+func (l *loader) yamlError(data []byte, err error) {
+	for i, line := range strings.Split(string(data), "\n") {
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		if col := strings.IndexByte(indent, '\t'); col >= 0 {
+			l.errorAt(Position{Line: i + 1, Col: col + 1}, "tab character in indentation", "YAML indents with spaces only; replace the tab with spaces")
+			return
+		}
+	}
+	msg := err.Error()
+	if m := yamlErrorLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		l.errorAt(Position{Line: line, Col: 1}, "invalid YAML: "+m[2], "check indentation, colons and quotes on this line and the one before")
+		return
+	}
+	if m := yamlErrorLineOnly.FindStringSubmatch(msg); m != nil {
+		msg = m[1]
+	}
+	l.errorAt(Position{}, "invalid YAML: "+msg, "check the file is valid YAML")
+}
+
+// build turns the shaped tree into a Spec for one environment.
+func (l *loader) build(top *value, env string) *Spec {
+	s := &Spec{File: l.file, Dir: l.dir, Env: env}
+	workers := top.get("workers")
+	if workers == nil {
+		l.errorAt(Position{Line: 1, Col: 1}, "spec has no workers: block", "add workers: with at least one worker (see docs/spec.md)")
+		return nil
+	}
+	if len(workers.entries) == 0 {
+		if workers.null || len(workers.node.Content) == 0 {
+			l.errorAt(posOf(workers.key), "workers is empty", "add at least one worker under workers:, e.g. `image-api:` with main: and compatibility_date:")
+		}
+		return nil
+	}
+
+	overlay := l.selectEnvironment(top, env, workers)
+	accountID := top.get("account_id")
+	if a := overlay.get("account_id"); a != nil {
+		accountID = a
+	}
+	if accountID != nil {
+		s.AccountID, s.AccountIDPos = l.accountID(accountID)
+	}
+
+	overrides := map[string]*value{}
+	for _, e := range overlay.get("workers").entriesOrNil() {
+		if !e.val.null {
+			overrides[e.name] = e.val
+		}
+	}
+	for _, e := range sortedEntries(workers.entries) {
+		if e.val.null {
+			l.errorAt(posOf(e.val.key), fmt.Sprintf("worker %q is empty", e.name), "give it at least main: and compatibility_date:")
+			continue
+		}
+		s.Workers = append(s.Workers, l.worker(e.name, e.val, overrides[e.name]))
+	}
+	l.checkUniqueNames(s.Workers)
+	return s
+}
+
+func (v *value) entriesOrNil() []entry {
+	if v == nil {
+		return nil
+	}
+	return v.entries
+}
+
+func sortedEntries(entries []entry) []entry {
+	out := slices.Clone(entries)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// selectEnvironment returns the chosen environment's block (nil for none) after checking that
+// every environment only overrides workers that exist.
+func (l *loader) selectEnvironment(top *value, env string, workers *value) *value {
+	envs := top.get("environments")
+	baseKeys := entryNames(workers.entries)
+	for _, e := range envs.entriesOrNil() {
+		for _, w := range e.val.get("workers").entriesOrNil() {
+			if !slices.Contains(baseKeys, w.name) {
+				fix := "known workers: " + strings.Join(baseKeys, ", ")
+				if best := closest(w.name, baseKeys); best != "" {
+					fix = fmt.Sprintf("did you mean %q?", best)
+				}
+				l.errorAt(posOf(w.val.key), fmt.Sprintf("environment %q overrides worker %q, which is not under workers:", e.name, w.name), fix)
+			}
+		}
+	}
+	if env == "" {
+		return nil
+	}
+	known := entryNames(envs.entriesOrNil())
+	for _, e := range envs.entriesOrNil() {
+		if e.name == env {
+			if e.val.null {
+				return &value{fields: map[string]*value{}}
+			}
+			return e.val
+		}
+	}
+	where := Position{}
+	if envs != nil {
+		where = posOf(envs.key)
+	}
+	if len(known) == 0 {
+		l.errorAt(where, fmt.Sprintf("unknown environment %q: the spec defines no environments", env), fmt.Sprintf("drop --env, or add environments: with %s: under it", env))
+		return nil
+	}
+	fix := "known environments: " + strings.Join(known, ", ")
+	if best := closest(env, known); best != "" {
+		fix = fmt.Sprintf("did you mean %q? known environments: %s", best, strings.Join(known, ", "))
+	}
+	l.errorAt(where, fmt.Sprintf("unknown environment %q", env), fix)
+	return nil
+}
+
+func entryNames(entries []entry) []string {
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.name
+	}
+	sort.Strings(names)
+	return names
+}
+
+// str is an expanded string value with where it came from.
+type str struct {
+	s        string
+	raw      string // as written, for messages: expanded values may be secrets
+	pos      Position
+	expanded bool
+}
+
+// show quotes the value for a message, or the text as written when it came from ${VAR}.
+func (v str) show() string {
+	if v.expanded {
+		return fmt.Sprintf("%q (after expanding ${...})", v.raw)
+	}
+	return strconv.Quote(v.s)
+}
+
+// str expands a string value; ok is false when expansion failed (the error is recorded).
+func (l *loader) str(v *value) (str, bool) {
+	n := v.node
+	out, used, errs := expand(n.Value, l.getenv)
+	for _, e := range errs {
+		l.errorAt(offsetPos(n, e.offset), e.msg, e.fix)
+	}
+	return str{s: out, raw: n.Value, pos: posOf(n), expanded: used}, len(errs) == 0
+}
+
+// offsetPos points at byte offset within a scalar when the scalar sits on one line.
+func offsetPos(n *yaml.Node, offset int) Position {
+	p := posOf(n)
+	if strings.Contains(n.Value, "\n") || n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		return p
+	}
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+		p.Col++
+	}
+	p.Col += offset
+	return p
+}
+
+func (l *loader) accountID(v *value) (string, Position) {
+	id, ok := l.str(v)
+	if !ok || id.s == "" {
+		return "", id.pos
+	}
+	if !accountIDPattern.MatchString(id.s) {
+		fix := "copy the 32-character Account ID from the Cloudflare dashboard (Workers & Pages, right sidebar), or leave account_id out to use CLOUDFLARE_ACCOUNT_ID"
+		if accountIDPattern.MatchString(strings.ToLower(id.s)) {
+			fix = "write it in lowercase"
+		}
+		l.errorAt(id.pos, fmt.Sprintf("account_id %s is not 32 lowercase hex characters", id.show()), fix)
+	}
+	return id.s, id.pos
+}
+
+// layered looks a worker field up in the environment override first, then the base.
+type layered struct{ base, over *value }
+
+func (f layered) get(name string) *value {
+	if v := f.over.get(name); v != nil {
+		return v
+	}
+	return f.base.get(name)
+}
+
+func (l *loader) worker(key string, base, over *value) Worker {
+	f := layered{base: base, over: over}
+	w := Worker{Key: key, Name: key, WorkersDev: true, Pos: map[string]Position{}}
+	keyPos := posOf(base.key)
+	w.Pos["key"] = keyPos
+	w.Pos[""] = keyPos // the worker as a whole
+	w.Pos["name"] = keyPos
+	if v := f.get("name"); v != nil {
+		if name, ok := l.str(v); ok {
+			w.Name, w.Pos["name"] = name.s, name.pos
+		}
+	}
+	if problem, fix := CheckWorkerName(w.Name); problem != "" {
+		l.errorAt(w.Pos["name"], problem, fix)
+	}
+
+	l.main(&w, base.get("main"), keyPos)
+	l.compatibilityDate(&w, f.get("compatibility_date"), keyPos)
+	l.compatibilityFlags(&w, f.get("compatibility_flags"))
+	l.ai(&w, f.get("ai"))
+	l.apiKey(&w, f.get("api_key"))
+	varKeys := l.vars(&w, base.get("vars"), over.get("vars"))
+	l.workersDev(&w, f.get("workers_dev"))
+	l.smoke(&w, f.get("smoke"))
+	l.checkBindings(&w, varKeys)
+	return w
+}
+
+func (l *loader) main(w *Worker, v *value, keyPos Position) {
+	if v == nil {
+		l.errorAt(keyPos, fmt.Sprintf("worker %q has no main", w.Key), "add main: ./src/worker.js (the entry file, relative to the spec)")
+		return
+	}
+	m, ok := l.str(v)
+	w.Pos["main"] = m.pos
+	if !ok {
+		return
+	}
+	if strings.TrimSpace(m.s) == "" {
+		l.errorAt(m.pos, "main is empty", "set it to the entry file, e.g. main: ./src/worker.js")
+		return
+	}
+	path := m.s
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(l.dir, filepath.FromSlash(path))
+	}
+	w.Main = path
+	info, err := os.Stat(path)
+	switch {
+	case err != nil:
+		l.errorAt(m.pos, fmt.Sprintf("main file %s does not exist (looked for %s)", m.show(), path), "create it or fix the path; relative paths start at the spec's directory")
+	case info.IsDir():
+		l.errorAt(m.pos, fmt.Sprintf("main %s is a directory", m.show()), "point main at the entry file, e.g. ./src/worker.js")
+	}
+}
+
+func (l *loader) compatibilityDate(w *Worker, v *value, keyPos Position) {
+	if v == nil {
+		l.errorAt(keyPos, fmt.Sprintf("worker %q has no compatibility_date", w.Key), fmt.Sprintf("add compatibility_date: %q (today's date pins today's runtime behaviour)", l.today))
+		return
+	}
+	d, ok := l.str(v)
+	w.Pos["compatibility_date"] = d.pos
+	if !ok {
+		return
+	}
+	w.CompatibilityDate = d.s
+	if !datePattern.MatchString(d.s) {
+		l.errorAt(d.pos, fmt.Sprintf("compatibility_date %s is not a YYYY-MM-DD date", d.show()), fmt.Sprintf("write it like %q", l.today))
+		return
+	}
+	if _, err := time.Parse(time.DateOnly, d.s); err != nil {
+		l.errorAt(d.pos, fmt.Sprintf("compatibility_date %s is not a real date", d.show()), "check the month and day")
+		return
+	}
+	if d.s > l.today {
+		l.errorAt(d.pos, fmt.Sprintf("compatibility_date %s is in the future (today is %s in UTC)", d.show(), l.today), fmt.Sprintf("use %q or an earlier date", l.today))
+	}
+}
+
+func (l *loader) compatibilityFlags(w *Worker, v *value) {
+	if v == nil || v.null {
+		return
+	}
+	w.Pos["compatibility_flags"] = posOf(v.node)
+	seen := map[string]bool{}
+	for _, item := range v.node.Content {
+		flag, ok := l.str(&value{node: resolveAlias(item)})
+		if !ok {
+			continue
+		}
+		switch {
+		case !flagPattern.MatchString(flag.s):
+			l.errorAt(flag.pos, fmt.Sprintf("compatibility flag %s is not a flag name", flag.show()), "flags are lowercase words joined by _, e.g. nodejs_compat")
+		case seen[flag.s]:
+			l.errorAt(flag.pos, fmt.Sprintf("compatibility flag %q is listed twice", flag.s), "remove the duplicate")
+		default:
+			seen[flag.s] = true
+			w.CompatibilityFlags = append(w.CompatibilityFlags, flag.s)
+		}
+	}
+}
+
+// binding reads an optional binding name, defaulting to def at the block's position.
+func (l *loader) binding(w *Worker, block *value, path, def string) string {
+	v := block.get("binding")
+	if v == nil {
+		w.Pos[path] = posOf(block.key)
+		return def
+	}
+	b, ok := l.str(v)
+	w.Pos[path] = b.pos
+	if !ok {
+		return def
+	}
+	if !jsIdentifier.MatchString(b.s) {
+		l.errorAt(b.pos, fmt.Sprintf("%s %s is not a valid JavaScript identifier", path, b.show()), fmt.Sprintf("use letters, digits and _, not starting with a digit, e.g. %s", def))
+	}
+	return b.s
+}
+
+func (l *loader) ai(w *Worker, v *value) {
+	if v == nil || v.null {
+		return
+	}
+	w.Pos["ai"] = posOf(v.key)
+	ai := &AIBinding{Binding: l.binding(w, v, "ai.binding", DefaultAIBinding)}
+	w.AI = ai
+	mv := v.get("model")
+	if mv == nil {
+		w.Pos["ai.model"] = posOf(v.key)
+		l.errorAt(posOf(v.key), "ai has no model", `add model: "@cf/stabilityai/stable-diffusion-xl-base-1.0" (or another Workers AI model)`)
+		return
+	}
+	m, ok := l.str(mv)
+	w.Pos["ai.model"] = m.pos
+	if !ok {
+		return
+	}
+	ai.Model = m.s
+	if !modelPattern.MatchString(m.s) {
+		l.errorAt(m.pos, fmt.Sprintf("ai.model %s is not a Workers AI model name", m.show()), `model names look like "@cf/stabilityai/stable-diffusion-xl-base-1.0" or "@hf/..."`)
+	}
+}
+
+func (l *loader) apiKey(w *Worker, v *value) {
+	if v == nil || v.null {
+		return
+	}
+	w.Pos["api_key"] = posOf(v.key)
+	k := &KeySource{Binding: l.binding(w, v, "api_key.binding", DefaultKeyBinding), From: "generate"}
+	w.APIKey = k
+	fv := v.get("from")
+	if fv == nil {
+		w.Pos["api_key.from"] = posOf(v.key)
+		return
+	}
+	from, ok := l.str(fv)
+	w.Pos["api_key.from"] = from.pos
+	if !ok {
+		return
+	}
+	kind, ref, _ := strings.Cut(from.s, ":")
+	switch {
+	case from.s == "generate":
+	case kind == "env" && envVarName.MatchString(ref):
+		k.From, k.Ref = "env", ref
+		if l.getenv(ref) == "" {
+			l.errorAt(from.pos, fmt.Sprintf("api_key.from names environment variable %s, which is not set", ref), fmt.Sprintf("export %s=<the key> before running flareform (its value is never printed), or use from: generate", ref))
+		}
+	case kind == "file" && ref != "":
+		k.From, k.Ref = "file", ref
+		if !filepath.IsAbs(ref) {
+			k.Ref = filepath.Join(l.dir, filepath.FromSlash(ref))
+		}
+		l.checkKeyFile(from, k.Ref)
+	default:
+		l.errorAt(from.pos, fmt.Sprintf("api_key.from %s is not one of generate, env:NAME or file:PATH", from.show()), "use from: generate, from: env:MY_API_KEY or from: file:./secrets/api-key.txt")
+	}
+}
+
+// checkKeyFile makes sure a key file is there and non-empty, without ever showing its content.
+func (l *loader) checkKeyFile(from str, path string) {
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		l.errorAt(from.pos, fmt.Sprintf("api_key.from: key file %s does not exist", path), "create it with the key on one line, or use from: generate")
+	case err != nil:
+		l.errorAt(from.pos, fmt.Sprintf("api_key.from: cannot read key file %s: %v", path, errors.Unwrap(err)), "check the path and its permissions")
+	case len(bytes.TrimSpace(data)) == 0:
+		l.errorAt(from.pos, fmt.Sprintf("api_key.from: key file %s is empty", path), "write the key into it, or use from: generate")
+	}
+}
+
+// vars merges the environment's vars over the base ones, key by key. It returns where each
+// variable's name was written, for binding-name conflicts.
+func (l *loader) vars(w *Worker, base, over *value) map[string]Position {
+	merged := map[string]*value{}
+	var order []string
+	for _, block := range []*value{base, over} {
+		if block == nil {
+			continue
+		}
+		w.Pos["vars"] = posOf(block.key) // the environment's block wins when both exist
+		for _, e := range block.entries {
+			if _, dup := merged[e.name]; !dup {
+				order = append(order, e.name)
+			}
+			merged[e.name] = e.val
+		}
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	w.Vars = map[string]string{}
+	keys := map[string]Position{}
+	for _, name := range order {
+		v := merged[name]
+		keyPos, path := posOf(v.key), "vars."+name
+		keys[name] = keyPos
+		if !jsIdentifier.MatchString(name) {
+			l.errorAt(keyPos, fmt.Sprintf("variable name %q is not a valid JavaScript identifier", name), "use letters, digits and _, not starting with a digit, e.g. MAX_PROMPT_CHARS")
+		}
+		s, ok := l.str(v)
+		w.Pos[path] = s.pos
+		if !ok {
+			continue
+		}
+		if len(s.s) > MaxVarBytes {
+			l.errorAt(s.pos, fmt.Sprintf("%s is %d bytes, more than Cloudflare's %d-byte limit for a variable", path, len(s.s), MaxVarBytes), "shorten it, or ship the data with the Worker's code")
+		}
+		w.Vars[name] = s.s
+	}
+	return keys
+}
+
+func (l *loader) workersDev(w *Worker, v *value) {
+	if v == nil {
+		w.Pos["workers_dev"] = w.Pos["key"]
+		return
+	}
+	w.Pos["workers_dev"] = posOf(v.node)
+	b, err := strconv.ParseBool(v.node.Value)
+	if err != nil {
+		l.errorAt(posOf(v.node), fmt.Sprintf("workers_dev must be true or false, not %q", v.node.Value), "write workers_dev: true or workers_dev: false")
+		return
+	}
+	w.WorkersDev = b
+}
+
+func (l *loader) smoke(w *Worker, v *value) {
+	if v == nil || v.null {
+		return
+	}
+	w.Pos["smoke"] = posOf(v.key)
+	sm := &Smoke{Path: DefaultSmokePath, Status: DefaultSmokeStatus, UnauthorizedStatus: DefaultUnauthorized, MethodStatus: DefaultMethodStatus}
+	w.Smoke = sm
+	blockPos := posOf(v.key)
+
+	if p := l.smokeString(w, v, "path", blockPos, false); p != nil {
+		if !strings.HasPrefix(p.s, "/") || strings.ContainsAny(p.s, " \t\r\n") {
+			l.errorAt(p.pos, fmt.Sprintf("smoke.path %s must start with / and contain no spaces", p.show()), `use e.g. path: "/" or path: "/generate"`)
+		} else {
+			sm.Path = p.s
+		}
+	}
+	if p := l.smokeString(w, v, "prompt", blockPos, true); p != nil {
+		if strings.TrimSpace(p.s) == "" {
+			l.errorAt(p.pos, "smoke.prompt is empty", `write a short prompt, e.g. prompt: "a cute robot cooking breakfast"`)
+		}
+		sm.Prompt = p.s
+	}
+	if e := l.smokeString(w, v, "expect", blockPos, true); e != nil {
+		if !mimePattern.MatchString(e.s) {
+			l.errorAt(e.pos, fmt.Sprintf("smoke.expect %s is not a MIME type", e.show()), "use the content type the Worker answers with, e.g. image/png or application/json")
+		}
+		sm.Expect = e.s
+	}
+	sm.Status = l.smokeStatus(w, v, "status", blockPos, DefaultSmokeStatus)
+	sm.UnauthorizedStatus = l.smokeStatus(w, v, "unauthorized_status", blockPos, DefaultUnauthorized)
+	sm.MethodStatus = l.smokeStatus(w, v, "method_status", blockPos, DefaultMethodStatus)
+}
+
+func (l *loader) smokeString(w *Worker, block *value, name string, blockPos Position, required bool) *str {
+	path := "smoke." + name
+	v := block.get(name)
+	if v == nil {
+		w.Pos[path] = blockPos
+		if required {
+			l.errorAt(blockPos, fmt.Sprintf("smoke has no %s", name), fmt.Sprintf("add %s: %s", name, smokeSchema[name].example))
+		}
+		return nil
+	}
+	s, ok := l.str(v)
+	w.Pos[path] = s.pos
+	if !ok {
+		return nil
+	}
+	return &s
+}
+
+func (l *loader) smokeStatus(w *Worker, block *value, name string, blockPos Position, def int) int {
+	path := "smoke." + name
+	v := block.get(name)
+	if v == nil {
+		w.Pos[path] = blockPos
+		return def
+	}
+	w.Pos[path] = posOf(v.node)
+	var n int
+	if err := v.node.Decode(&n); err != nil || n < 100 || n > 599 {
+		l.errorAt(posOf(v.node), fmt.Sprintf("%s %s is not an HTTP status code", path, v.node.Value), fmt.Sprintf("use a number from 100 to 599, e.g. %d", def))
+		return def
+	}
+	return n
+}
+
+// checkBindings makes every binding name unique: the Worker sees them all on one `env` object.
+func (l *loader) checkBindings(w *Worker, varKeys map[string]Position) {
+	type owner struct {
+		path string
+		pos  Position
+	}
+	taken := map[string]owner{}
+	claim := func(name, path string, pos Position) {
+		if name == "" {
+			return
+		}
+		if first, dup := taken[name]; dup {
+			l.errorAt(pos, fmt.Sprintf("binding name %q of %s is already used by %s (line %d)", name, path, first.path, first.pos.Line),
+				"rename one of them: all bindings share the Worker's env object")
+			return
+		}
+		taken[name] = owner{path: path, pos: pos}
+	}
+	if w.AI != nil {
+		claim(w.AI.Binding, "ai.binding", w.Pos["ai.binding"])
+		claim(AIModelVar, "ai.model (flareform sets "+AIModelVar+" from it)", w.Pos["ai.model"])
+	}
+	if w.APIKey != nil {
+		b := w.APIKey.Binding
+		claim(b, "api_key.binding", w.Pos["api_key.binding"])
+		claim(b+previousKeySuffix, "api_key (the previous key during rotation)", w.Pos["api_key.binding"])
+		claim(b+previousExpirySuffix, "api_key (the rotation grace deadline)", w.Pos["api_key.binding"])
+	}
+	names := make([]string, 0, len(w.Vars))
+	for name := range w.Vars {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		claim(name, "vars."+name, varKeys[name])
+	}
+}
+
+// checkUniqueNames rejects two workers that would deploy to the same script.
+func (l *loader) checkUniqueNames(workers []Worker) {
+	byName := map[string]Worker{}
+	for _, w := range workers {
+		if first, dup := byName[w.Name]; dup {
+			l.errorAt(w.Pos["name"], fmt.Sprintf("workers %q and %q both deploy as script %q", first.Key, w.Key, w.Name), "give one of them a different name:")
+			continue
+		}
+		byName[w.Name] = w
+	}
+}

@@ -1,0 +1,191 @@
+// Package templates holds the starter projects `flareform init` writes: a spec
+// (flareform.yaml) and a one-file Worker (src/worker.js) per template.
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/flareform/flareform/provision/spec"
+)
+
+// Defaults used when Options leaves a field empty.
+const (
+	DefaultTemplate          = "text-to-image"
+	DefaultWorkerName        = "image-api"
+	DefaultCompatibilityDate = "2025-06-01"
+)
+
+// specTemplateSuffix marks files rendered with text/template; the suffix is dropped on write.
+const specTemplateSuffix = ".tmpl"
+
+//go:embed all:text-to-image all:text-generation
+var files embed.FS
+
+// Options selects a template and fills in its blanks.
+type Options struct {
+	Template          string // default "text-to-image"
+	WorkerName        string // default "image-api"
+	CompatibilityDate string // YYYY-MM-DD, default "2025-06-01"
+}
+
+var datePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+// Names lists the available templates, sorted.
+func Names() []string {
+	entries, err := fs.ReadDir(files, ".")
+	if err != nil {
+		// The embedded tree is fixed at build time, so this cannot happen at run time.
+		panic(fmt.Sprintf("templates: read embedded files: %v", err))
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Write renders the template into dir (created when missing) and returns the paths it wrote,
+// in a stable order. It refuses to overwrite anything: when one of the files exists it writes
+// none of them.
+func Write(dir string, opts Options) ([]string, error) {
+	opts, err := withDefaults(opts)
+	if err != nil {
+		return nil, err
+	}
+	rendered, err := render(opts)
+	if err != nil {
+		return nil, err
+	}
+	targets := make([]string, 0, len(rendered))
+	for _, f := range rendered {
+		target := filepath.Join(dir, filepath.FromSlash(f.name))
+		if _, err := os.Lstat(target); err == nil {
+			return nil, fmt.Errorf("%s already exists; choose another directory or remove the file first", target)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("check %s: %w", target, err)
+		}
+		targets = append(targets, target)
+	}
+	for i, f := range rendered {
+		if err := writeNew(targets[i], f.content); err != nil {
+			return targets[:i], err
+		}
+	}
+	return targets, nil
+}
+
+func withDefaults(opts Options) (Options, error) {
+	if opts.Template == "" {
+		opts.Template = DefaultTemplate
+	}
+	if opts.WorkerName == "" {
+		opts.WorkerName = DefaultWorkerName
+	}
+	if opts.CompatibilityDate == "" {
+		opts.CompatibilityDate = DefaultCompatibilityDate
+	}
+	known := Names()
+	if i := sort.SearchStrings(known, opts.Template); i == len(known) || known[i] != opts.Template {
+		return opts, fmt.Errorf("unknown template %q; use one of: %s", opts.Template, strings.Join(known, ", "))
+	}
+	if problem, fix := spec.CheckWorkerName(opts.WorkerName); problem != "" {
+		return opts, fmt.Errorf("%s; %s", problem, fix)
+	}
+	if _, err := time.Parse(time.DateOnly, opts.CompatibilityDate); err != nil || !datePattern.MatchString(opts.CompatibilityDate) {
+		return opts, fmt.Errorf("compatibility date %q is not a YYYY-MM-DD date; use e.g. %q", opts.CompatibilityDate, DefaultCompatibilityDate)
+	}
+	return opts, nil
+}
+
+type renderedFile struct {
+	name    string // slash path relative to the project dir
+	content []byte
+}
+
+// render produces every file of the template, *.tmpl files run through text/template.
+func render(opts Options) ([]renderedFile, error) {
+	var out []renderedFile
+	err := fs.WalkDir(files, opts.Template, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		content, err := files.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		name := strings.TrimPrefix(p, opts.Template+"/")
+		if strings.HasSuffix(name, specTemplateSuffix) {
+			name = strings.TrimSuffix(name, specTemplateSuffix)
+			if content, err = execute(p, content, opts); err != nil {
+				return err
+			}
+		}
+		out = append(out, renderedFile{name: name, content: content})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("render template %s: %w", opts.Template, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+func execute(name string, text []byte, opts Options) ([]byte, error) {
+	tmpl, err := template.New(path.Base(name)).Option("missingkey=error").Parse(string(text))
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, opts); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeNew creates path (and its parent directories) and fails if it already exists, so a file
+// that appeared after the pre-check is still never clobbered.
+func writeNew(target string, content []byte) error {
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return fmt.Errorf("create directory for %s: %w", target, err)
+	}
+	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s already exists; choose another directory or remove the file first", target)
+		}
+		return fmt.Errorf("create %s: %w", target, err)
+	}
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	return nil
+}
+
+// File returns the raw bytes of one file of a template, e.g. File("text-to-image",
+// "src/worker.js"). Used to keep examples identical to the templates.
+func File(template, name string) ([]byte, error) {
+	b, err := files.ReadFile(template + "/" + name)
+	if err != nil {
+		return nil, fmt.Errorf("template %s has no file %s: %w", template, name, err)
+	}
+	return b, nil
+}
