@@ -101,8 +101,9 @@ func TestWranglerLifecycle(t *testing.T) {
 	if !strings.Contains(out, "probe-worker."+srv.Subdomain()+".workers.dev") {
 		t.Fatalf("deploy output does not show the workers.dev URL:\n%s", out)
 	}
-	// Deployed and answering through workerd, but no API_KEY secret yet: every key is refused.
-	expectStatus(t, workersDev(t, srv, p.name, http.MethodPost, key, prompt), http.StatusUnauthorized)
+	// Deployed and answering through workerd, but no API_KEY secret yet: the worker refuses to
+	// serve rather than accept any key.
+	expectStatus(t, workersDev(t, srv, p.name, http.MethodPost, key, prompt), http.StatusInternalServerError)
 	expectStatus(t, workersDev(t, srv, p.name, http.MethodGet, "", nil), http.StatusMethodNotAllowed)
 
 	p.run(t, key+"\n", "secret", "put", "API_KEY")
