@@ -1,0 +1,83 @@
+package localcf
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/flareform/flareform/localcf/faults"
+)
+
+const adminPrefix = "/__localcf/"
+
+func isAdminPath(p string) bool { return strings.HasPrefix(p, adminPrefix) }
+
+// serveAdmin answers the localcf-only endpoints (docs/design.md): info, faults, requests.
+func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	switch strings.TrimPrefix(r.URL.Path, adminPrefix) {
+	case "info":
+		if r.Method != http.MethodGet {
+			adminError(w, http.StatusMethodNotAllowed, "use GET")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{
+			"api_base_url": s.APIBaseURL(), "api_token": s.Token(), "account_id": s.AccountID(),
+			"subdomain": s.Subdomain(), "workers_dev_addr": s.WorkersDevAddr(),
+		})
+	case "faults":
+		s.serveAdminFaults(w, r)
+	case "requests":
+		switch r.Method {
+		case http.MethodGet:
+			writeJSON(w, http.StatusOK, s.Requests())
+		case http.MethodDelete:
+			s.ResetRequests()
+			writeJSON(w, http.StatusOK, []RequestRecord{})
+		default:
+			adminError(w, http.StatusMethodNotAllowed, "use GET or DELETE")
+		}
+	default:
+		adminError(w, http.StatusNotFound, "unknown admin endpoint; try /__localcf/info, /__localcf/faults or /__localcf/requests")
+	}
+}
+
+type faultsDoc struct {
+	Seed  int64       `json:"seed"`
+	Rules []FaultRule `json:"rules"`
+}
+
+func (s *Server) serveAdminFaults(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPut:
+		var doc faultsDoc
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxMetadataBytes))
+		if err == nil {
+			err = json.Unmarshal(body, &doc)
+		}
+		if err != nil {
+			adminError(w, http.StatusBadRequest, "body must be {\"seed\":N,\"rules\":[...]}: "+err.Error())
+			return
+		}
+		if err := faults.ValidateRules(doc.Rules); err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		s.SetFaults(doc.Rules, doc.Seed)
+	case http.MethodDelete:
+		s.SetFaults(nil, 0)
+	default:
+		adminError(w, http.StatusMethodNotAllowed, "use GET, PUT or DELETE")
+		return
+	}
+	rules, seed := s.faults.Rules()
+	if rules == nil {
+		rules = []FaultRule{}
+	}
+	writeJSON(w, http.StatusOK, faultsDoc{Seed: seed, Rules: rules})
+}
+
+func adminError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}

@@ -1,0 +1,344 @@
+// Package localcf is a local Cloudflare: the v4 API for Workers (scripts, versions, deployments,
+// secrets, settings, workers.dev subdomains, tokens, Workers AI) with Cloudflare's wire formats
+// and error codes, and a workers.dev data plane that runs every deployed version in workerd.
+//
+// Choices where Cloudflare's behaviour is not documented (see docs/design.md and the reference):
+//   - a script created over the API starts with workers.dev disabled ({"enabled":false}); clients
+//     (wrangler, flareform) always set the state they want;
+//   - secrets survive an upload that does not list them (PUT, POST versions, PUT content);
+//   - auth: missing/unknown/wrong-account token on an account resource is 403 code 10000; a
+//     malformed Authorization header is 400 code 6003 with error_chain 6111; on /user/tokens/verify
+//     a missing header is 400/1001 and an unknown token 401/1000;
+//   - unknown routes are 400 with codes 7003 and 7000; a known route with another method is 405 code 7001.
+package localcf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/flareform/flareform/localcf/ai"
+	"github.com/flareform/flareform/localcf/faults"
+	"github.com/flareform/flareform/localcf/workerd"
+)
+
+// FaultRule is one injected fault (see package faults).
+type FaultRule = faults.Rule
+
+// Options configures a local Cloudflare.
+type Options struct {
+	StateDir       string        // "" = memory only
+	Addr           string        // API listen address, default 127.0.0.1:0
+	WorkersDevAddr string        // data plane listen address, default 127.0.0.1:0
+	WorkerdBinary  string        // default workerd.FindBinary()
+	MaxScriptBytes int           // 10027 above this; default 10 MiB
+	MaxVars        int           // env vars + secrets per script (10055 above); default 64
+	RateLimit      int           // requests per RateWindow per token; default 1200
+	RateWindow     time.Duration // default 5m
+	Faults         []FaultRule
+	FaultSeed      int64
+	Log            io.Writer // human log; nil = discard
+
+	now func() time.Time // clock for tests; nil = time.Now
+}
+
+func (o *Options) applyDefaults() {
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	if o.WorkersDevAddr == "" {
+		o.WorkersDevAddr = "127.0.0.1:0"
+	}
+	if o.MaxScriptBytes <= 0 {
+		o.MaxScriptBytes = 10 << 20
+	}
+	if o.MaxVars <= 0 {
+		o.MaxVars = 64
+	}
+	if o.RateLimit <= 0 {
+		o.RateLimit = 1200
+	}
+	if o.RateWindow <= 0 {
+		o.RateWindow = 5 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+}
+
+// Server is a running local Cloudflare.
+type Server struct {
+	opts   Options
+	ctx    context.Context // lives until Close; workerd processes are started under it
+	cancel context.CancelFunc
+
+	sealer *sealer
+	blobs  *blobStore
+	ai     *ai.Service
+	faults *faults.Injector
+	reqlog *requestLog
+
+	// opMu serialises state changes, including the workerd start-up check of each change, so
+	// a change is validated against the state it will be committed to.
+	opMu sync.Mutex
+	// mu guards st and tokens for readers (API GETs, the data plane).
+	mu     sync.RWMutex
+	st     *state
+	tokens map[string]string // token hash -> account id
+
+	live *liveSet
+
+	apiLn, devLn, aiLn       net.Listener
+	apiSrv, devSrv, aiSrv    *http.Server
+	closeOnce                sync.Once
+	closeErr                 error
+	apiBase, devAddr, aiAddr string
+}
+
+// Start loads (or creates) state, then serves the API, the workers.dev data plane and the
+// internal Workers AI endpoint until Close.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	opts.applyDefaults()
+	if opts.WorkerdBinary == "" {
+		bin, err := workerd.FindBinary()
+		if err != nil {
+			return nil, fmt.Errorf("localcf: find workerd (set Options.WorkerdBinary or FLAREFORM_WORKERD, or run npm ci): %w", err)
+		}
+		opts.WorkerdBinary = bin
+	}
+	s := &Server{opts: opts, ai: ai.NewService(), faults: faults.New(opts.Faults, opts.FaultSeed), tokens: map[string]string{}}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if err := s.loadState(); err != nil {
+		s.cancel()
+		return nil, err
+	}
+	s.live = newLiveSet(s.startVersion)
+	if err := s.listen(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	fmt.Fprintf(opts.Log, "localcf: API %s, workers.dev %s, account %s, subdomain %s\n", s.apiBase, s.devAddr, s.AccountID(), s.Subdomain())
+	return s, nil
+}
+
+// loadState opens the state dir (seal key, blobs, state.json, request log) and makes sure a
+// default account exists.
+func (s *Server) loadState() error {
+	dir := s.opts.StateDir
+	key := randomKey()
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("localcf: create state dir: %w", err)
+		}
+		var err error
+		if key, err = loadOrCreateSealKey(dir); err != nil {
+			return fmt.Errorf("localcf: %w", err)
+		}
+	}
+	var err error
+	if s.sealer, err = newSealer(key); err != nil {
+		return fmt.Errorf("localcf: %w", err)
+	}
+	if s.blobs, err = newBlobStore(dir); err != nil {
+		return fmt.Errorf("localcf: %w", err)
+	}
+	if s.st, err = loadState(dir); err != nil {
+		return fmt.Errorf("localcf: %w", err)
+	}
+	logPath := ""
+	if dir != "" {
+		logPath = filepath.Join(dir, requestsFile)
+	}
+	if s.reqlog, err = newRequestLog(logPath); err != nil {
+		return fmt.Errorf("localcf: %w", err)
+	}
+	for id, a := range s.st.Accounts {
+		s.tokens[a.Token.Hash] = id
+	}
+	if s.st.Accounts[s.st.DefaultAccount] == nil {
+		id, _, err := s.addAccount("local-"+randomHex(3), "Local Account")
+		if err != nil {
+			return fmt.Errorf("localcf: create the default account: %w", err)
+		}
+		s.st.DefaultAccount = id
+		if err := s.persist(); err != nil {
+			return fmt.Errorf("localcf: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) listen() error {
+	var err error
+	if s.apiLn, err = net.Listen("tcp", s.opts.Addr); err != nil {
+		return fmt.Errorf("localcf: listen for the API on %s: %w", s.opts.Addr, err)
+	}
+	if s.devLn, err = net.Listen("tcp", s.opts.WorkersDevAddr); err != nil {
+		return fmt.Errorf("localcf: listen for workers.dev on %s: %w", s.opts.WorkersDevAddr, err)
+	}
+	if s.aiLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return fmt.Errorf("localcf: listen for the AI binding: %w", err)
+	}
+	s.apiBase = "http://" + s.apiLn.Addr().String() + "/client/v4"
+	s.devAddr = s.devLn.Addr().String()
+	s.aiAddr = s.aiLn.Addr().String()
+	s.apiSrv = &http.Server{Handler: s.apiHandler(), ReadHeaderTimeout: 30 * time.Second}
+	s.devSrv = &http.Server{Handler: http.HandlerFunc(s.serveWorkersDev), ReadHeaderTimeout: 30 * time.Second}
+	s.aiSrv = &http.Server{Handler: s.ai.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	go s.serve(s.apiSrv, s.apiLn)
+	go s.serve(s.devSrv, s.devLn)
+	go s.serve(s.aiSrv, s.aiLn)
+	return nil
+}
+
+func (s *Server) serve(srv *http.Server, ln net.Listener) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintf(s.opts.Log, "localcf: serve %s: %v\n", ln.Addr(), err)
+	}
+}
+
+// apiHandler is the API listener's handler: admin endpoints bypass the request log, the rate
+// limit and faults; Cloudflare's API goes through all three.
+func (s *Server) apiHandler() http.Handler {
+	limiter := faults.NewLimiter(s.opts.RateLimit, s.opts.RateWindow)
+	cf := s.reqlog.middleware(limiter.Middleware(s.faults.Middleware(http.HandlerFunc(s.routeAPI))))
+	admin := http.HandlerFunc(s.serveAdmin)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isAdminPath(r.URL.Path) {
+			admin.ServeHTTP(w, r)
+			return
+		}
+		cf.ServeHTTP(w, r)
+	})
+}
+
+// APIBaseURL is http://127.0.0.1:PORT/client/v4.
+func (s *Server) APIBaseURL() string { return s.apiBase }
+
+// WorkersDevAddr is the host:port serving *.workers.dev by Host header.
+func (s *Server) WorkersDevAddr() string { return s.devAddr }
+
+// AccountID is the default account's id (32 lowercase hex).
+func (s *Server) AccountID() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.st.DefaultAccount
+}
+
+// Subdomain is the default account's workers.dev subdomain ("" once deleted over the API).
+func (s *Server) Subdomain() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.st.Accounts[s.st.DefaultAccount].Subdomain
+}
+
+// Token is the default account's API token.
+func (s *Server) Token() string {
+	s.mu.RLock()
+	a := s.st.Accounts[s.st.DefaultAccount]
+	s.mu.RUnlock()
+	token, err := s.sealer.open(a.Token.Sealed)
+	if err != nil {
+		return "" // unreachable: the seal key and state were loaded together
+	}
+	return string(token)
+}
+
+// AddAccount creates another account with its own token; subdomain "" leaves it without a
+// workers.dev subdomain (GET subdomain then answers 10007).
+func (s *Server) AddAccount(subdomain string) (accountID, token string, err error) {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	if subdomain != "" {
+		if apiErr := s.checkSubdomainName(subdomain, ""); apiErr != nil {
+			return "", "", fmt.Errorf("add account: %w", apiErr)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	accountID, token, err = s.addAccount(subdomain, "")
+	if err != nil {
+		return "", "", err
+	}
+	if err := s.persistLocked(); err != nil {
+		return "", "", err
+	}
+	return accountID, token, nil
+}
+
+// addAccount creates an account; the caller holds mu (or is still single-threaded) and persists.
+func (s *Server) addAccount(subdomain, name string) (string, string, error) {
+	id := randomHex(16)
+	token := newToken()
+	if name == "" {
+		name = "Account " + id[:8]
+	}
+	a := &account{
+		ID: id, Name: name, Subdomain: subdomain, CreatedOn: s.opts.now().UTC(),
+		Token:   tokenRecord{ID: randomHex(16), Hash: tokenHash(token), Sealed: s.sealer.seal([]byte(token))},
+		Scripts: map[string]*script{},
+	}
+	s.st.Accounts[id] = a
+	s.tokens[a.Token.Hash] = id
+	return id, token, nil
+}
+
+// persist saves state; callers hold opMu (the only writers) and not mu.
+func (s *Server) persist() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.persistLocked()
+}
+
+func (s *Server) persistLocked() error {
+	return saveState(s.opts.StateDir, s.st)
+}
+
+// SetFaults replaces the injected fault rules.
+func (s *Server) SetFaults(rules []FaultRule, seed int64) { s.faults.Set(rules, seed) }
+
+// Requests returns the request log (Cloudflare API calls only, never bodies or secrets).
+func (s *Server) Requests() []RequestRecord { return s.reqlog.records() }
+
+// ResetRequests empties the in-memory request log.
+func (s *Server) ResetRequests() { s.reqlog.reset() }
+
+// Close stops the listeners and every workerd process.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var errs []error
+		servers := []*http.Server{s.apiSrv, s.devSrv, s.aiSrv}
+		for i, ln := range []net.Listener{s.apiLn, s.devLn, s.aiLn} {
+			switch {
+			case servers[i] != nil:
+				if err := servers[i].Shutdown(ctx); err != nil {
+					errs = append(errs, err)
+					servers[i].Close()
+				}
+			case ln != nil: // Start failed before serving on it
+				ln.Close()
+			}
+		}
+		if s.live != nil {
+			s.live.closeAll()
+		}
+		s.cancel()
+		if s.reqlog != nil {
+			errs = append(errs, s.reqlog.close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
