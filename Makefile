@@ -6,9 +6,12 @@ EXAMPLE ?= examples/text-to-image
 
 .PHONY: setup demo test vet fuzz bench build
 
-# npm ci only when node_modules is missing or older than the lock file.
+# npm install (not npm ci) only when node_modules is missing or older than the lock file: the
+# lock records workerd's platform packages for this platform only, which npm ci rejects as out of
+# sync, while npm install follows the lock as it is and leaves it unchanged. Versions are exact
+# in package.json, so both resolve to the same pinned workerd and wrangler.
 node_modules/.flareform-installed: package.json package-lock.json
-	$(NPM) ci --no-audit --no-fund
+	$(NPM) install --no-audit --no-fund
 	@touch $@
 
 setup: node_modules/.flareform-installed

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flareform/flareform/provision"
+)
+
+type destroyOptions struct {
+	*rootOptions
+	AutoApprove bool
+}
+
+func newDestroyCmd(root *rootOptions) *cobra.Command {
+	opts := &destroyOptions{rootOptions: root}
+	cmd := &cobra.Command{
+		Use:   "destroy",
+		Short: "Delete every worker the spec manages",
+		Long: `Plan the deletion of every worker in the spec that exists on Cloudflare and carries
+flareform's tag, ask for confirmation, then delete them. Scripts flareform does not manage are
+never touched. Like apply, it refuses without a terminal unless --auto-approve is given.`,
+		Example: `  flareform destroy
+  flareform destroy --local --auto-approve`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDestroy(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.AutoApprove, "auto-approve", false, "destroy without asking for confirmation")
+	return cmd
+}
+
+func runDestroy(ctx context.Context, opts *destroyOptions) (err error) {
+	sess, err := opts.openSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeSession(sess, &err)
+
+	plan, err := sess.Engine.PlanDestroy(ctx, sess.Spec)
+	if err != nil {
+		return sess.explain(err)
+	}
+	if !plan.HasChanges() {
+		return reportNoChanges(opts.rootOptions, plan, "No changes. None of the spec's workers exist, so there is nothing to destroy.")
+	}
+	printPlan(opts.rootOptions, plan)
+	if !opts.AutoApprove {
+		question := "Do you really want to destroy all workers in this spec? There is no undo."
+		if err := confirm(opts.rootOptions, question, "destroy"); err != nil {
+			return err
+		}
+	}
+	res, err := sess.Engine.Apply(ctx, plan, provision.ApplyOptions{SkipSmoke: true})
+	if res == nil {
+		return sess.explain(err)
+	}
+	if opts.JSON {
+		out := applyResult{Changes: true, Plan: plan, Workers: make([]applyWorkerResult, 0, len(res.Workers))}
+		for _, w := range res.Workers {
+			out.Workers = append(out.Workers, applyWorkerResult{WorkerResult: w})
+		}
+		if jerr := writeJSON(opts.IO.Out, out); jerr != nil {
+			return jerr
+		}
+	} else {
+		fmt.Fprintln(opts.IO.Out)
+		for _, r := range res.Workers {
+			writeWorkerResult(opts.IO.Out, r)
+		}
+		fmt.Fprintf(opts.IO.Out, "\nDestroy complete! %s\n", summarizeActions(res))
+	}
+	if err != nil {
+		return sess.explain(err)
+	}
+	return failedWorkers(res)
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flareform/flareform/templates"
+)
+
+type initOptions struct {
+	*rootOptions
+	Dir      string
+	Template string
+	Name     string
+}
+
+func newInitCmd(root *rootOptions) *cobra.Command {
+	opts := &initOptions{rootOptions: root}
+	cmd := &cobra.Command{
+		Use:   "init [DIR]",
+		Short: "Write a new project: flareform.yaml and a worker from a template",
+		Long: `Write a spec (flareform.yaml) and a worker (src/worker.js) into DIR (default: the current
+directory) from one of the built-in templates:
+
+  text-to-image    POST {"prompt"} with a Bearer key -> PNG from Stable Diffusion XL
+  text-generation  POST {"prompt"} with a Bearer key -> text from a Llama model
+
+The worker name defaults to DIR's base name, cleaned up to a valid script name.`,
+		Example: `  flareform init my-images
+  flareform init chat --template text-generation --name chat-bot`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Dir = "."
+			if len(args) == 1 {
+				opts.Dir = args[0]
+			}
+			return runInit(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Template, "template", templates.DefaultTemplate, "template: "+strings.Join(templates.Names(), " or "))
+	cmd.Flags().StringVar(&opts.Name, "name", "", "worker (script) name; default: derived from DIR")
+	return cmd
+}
+
+// initResult is init's --json output.
+type initResult struct {
+	Dir      string   `json:"dir"`
+	Template string   `json:"template"`
+	Worker   string   `json:"worker"`
+	Files    []string `json:"files"`
+}
+
+func runInit(_ context.Context, opts *initOptions) error {
+	abs, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", opts.Dir, err)
+	}
+	name := opts.Name
+	if name == "" {
+		name = workerNameFromDir(abs)
+	}
+	written, err := templates.Write(abs, templates.Options{Template: opts.Template, WorkerName: name})
+	if err != nil {
+		return fmt.Errorf("init %s: %w", opts.Dir, err)
+	}
+	if opts.JSON {
+		return writeJSON(opts.IO.Out, initResult{Dir: abs, Template: opts.Template, Worker: name, Files: written})
+	}
+	fmt.Fprintf(opts.IO.Out, "Wrote a %s project for worker %q:\n", opts.Template, name)
+	for _, f := range written {
+		fmt.Fprintf(opts.IO.Out, "  %s\n", f)
+	}
+	fmt.Fprintln(opts.IO.Out)
+	fmt.Fprintln(opts.IO.Out, "Next steps:")
+	if opts.Dir != "." {
+		fmt.Fprintf(opts.IO.Out, "  cd %s\n", opts.Dir)
+	}
+	fmt.Fprintln(opts.IO.Out, "  flareform apply --local --auto-approve   # try it on the local Cloudflare")
+	fmt.Fprintln(opts.IO.Out, "  flareform plan                           # against your account (needs CLOUDFLARE_API_TOKEN)")
+	return nil
+}
+
+// workerNameFromDir turns a directory name into a valid script name: lower case letters,
+// digits and dashes, no leading or trailing dash, at most 63 characters.
+func workerNameFromDir(dir string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(filepath.Base(dir)) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			b.WriteRune('-')
+		}
+	}
+	name := strings.Trim(b.String(), "-")
+	for strings.Contains(name, "--") {
+		name = strings.ReplaceAll(name, "--", "-")
+	}
+	if len(name) > 63 {
+		name = strings.TrimRight(name[:63], "-")
+	}
+	if name == "" {
+		return "my-worker"
+	}
+	return name
+}

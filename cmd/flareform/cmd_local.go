@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flareform/flareform/localcf"
+	"github.com/flareform/flareform/localcf/faults"
+	"github.com/flareform/flareform/localcf/workerd"
+)
+
+type localOptions struct {
+	*rootOptions
+	StateDir       string
+	Memory         bool
+	Addr           string
+	WorkersDevAddr string
+	Faults         string
+	FaultSeed      int64
+}
+
+// defaultLocalStateDir is separate from the .flareform/local directory that --local uses, so
+// a standalone server and a --local command never share (and fight over) one state.
+const defaultLocalStateDir = ".flareform/local-standalone"
+
+func newLocalCmd(root *rootOptions) *cobra.Command {
+	opts := &localOptions{rootOptions: root}
+	cmd := &cobra.Command{
+		Use:   "local",
+		Short: "Run a local Cloudflare (API, workerd runtime, Workers AI stand-in) until interrupted",
+		Long: `Start the local Cloudflare as a standalone server: the Cloudflare API, workers.dev served by
+workerd, and a local stand-in for Workers AI. Prints the API base URL, the (local, throwaway)
+API token, the account id, the workers.dev subdomain and address, and export lines to paste
+into another shell; then any flareform (or wrangler) command there talks to it. With --json it
+prints one JSON object on one line once ready. Runs until SIGINT/SIGTERM.
+
+State (account, token, scripts, secrets sealed) persists in --state unless --memory is given.
+--faults injects API failures for testing retries, e.g. "429@*/workers/scripts/*:p=0.3".`,
+		Example: `  flareform local
+  eval "$(flareform local | grep ^export)"   # in scripts: prefer --json
+  flareform local --memory --addr 127.0.0.1:8787 --faults '503@*:p=0.2' --fault-seed 7`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runLocal(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.StateDir, "state", defaultLocalStateDir, "directory for the server's state")
+	f.BoolVar(&opts.Memory, "memory", false, "keep state in memory only (ignores --state)")
+	f.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "API listen address")
+	f.StringVar(&opts.WorkersDevAddr, "workers-dev-addr", "127.0.0.1:0", "workers.dev (data plane) listen address")
+	f.StringVar(&opts.Faults, "faults", "", "fault rules: kind[@path][:p=F][:ms=N][:retry_after=N][:count=N][:skip=N][:method=M]; ';'-separated")
+	f.Int64Var(&opts.FaultSeed, "fault-seed", 1, "seed for probabilistic faults (same seed, same faults)")
+	return cmd
+}
+
+// localInfo is what `local` prints once ready; the field names match /__localcf/info.
+type localInfo struct {
+	APIBaseURL     string `json:"api_base_url"`
+	APIToken       string `json:"api_token"`
+	AccountID      string `json:"account_id"`
+	Subdomain      string `json:"subdomain"`
+	WorkersDevAddr string `json:"workers_dev_addr"`
+}
+
+func runLocal(ctx context.Context, opts *localOptions) error {
+	rules, err := faults.ParseRules(opts.Faults)
+	if err != nil {
+		return fmt.Errorf("--faults: %w", err)
+	}
+	stateDir := ""
+	if !opts.Memory {
+		if stateDir, err = filepath.Abs(opts.StateDir); err != nil {
+			return fmt.Errorf("--state %s: %w", opts.StateDir, err)
+		}
+	}
+	binary, err := workerd.FindOrInstall(ctx, opts.IO.ErrOut)
+	if err != nil {
+		return fmt.Errorf("local Cloudflare needs workerd: %w", err)
+	}
+	srv, err := localcf.Start(ctx, localcf.Options{
+		StateDir:       stateDir,
+		Addr:           opts.Addr,
+		WorkersDevAddr: opts.WorkersDevAddr,
+		WorkerdBinary:  binary,
+		Faults:         rules,
+		FaultSeed:      opts.FaultSeed,
+		Log:            opts.IO.ErrOut,
+	})
+	if err != nil {
+		return fmt.Errorf("start local Cloudflare: %w", err)
+	}
+	info := localInfo{
+		APIBaseURL:     srv.APIBaseURL(),
+		APIToken:       srv.Token(),
+		AccountID:      srv.AccountID(),
+		Subdomain:      srv.Subdomain(),
+		WorkersDevAddr: srv.WorkersDevAddr(),
+	}
+	if err := printLocalInfo(opts, info, stateDir); err != nil {
+		srv.Close()
+		return err
+	}
+	<-ctx.Done()
+	fmt.Fprintln(opts.IO.ErrOut, "Stopping the local Cloudflare...")
+	if err := srv.Close(); err != nil {
+		return fmt.Errorf("stop local Cloudflare: %w", err)
+	}
+	return nil
+}
+
+func printLocalInfo(opts *localOptions, info localInfo, stateDir string) error {
+	if opts.JSON {
+		// One line, so a parent process can read exactly one line and know the server is up.
+		line, err := json.Marshal(info)
+		if err != nil {
+			return fmt.Errorf("encode local info: %w", err)
+		}
+		_, err = fmt.Fprintf(opts.IO.Out, "%s\n", line)
+		return err
+	}
+	w := opts.IO.Out
+	state := stateDir
+	if state == "" {
+		state = "(memory only)"
+	}
+	fmt.Fprintf(w, "Local Cloudflare is running. Press Ctrl-C to stop.\n\n")
+	fmt.Fprintf(w, "  API base URL:      %s\n", info.APIBaseURL)
+	fmt.Fprintf(w, "  API token:         %s\n", info.APIToken)
+	fmt.Fprintf(w, "  Account ID:        %s\n", info.AccountID)
+	fmt.Fprintf(w, "  Subdomain:         %s.workers.dev\n", info.Subdomain)
+	fmt.Fprintf(w, "  workers.dev addr:  %s\n", info.WorkersDevAddr)
+	fmt.Fprintf(w, "  State:             %s\n\n", state)
+	fmt.Fprintf(w, "To use it from another shell:\n\n")
+	fmt.Fprintf(w, "export CLOUDFLARE_API_BASE_URL=%s\n", info.APIBaseURL)
+	fmt.Fprintf(w, "export CLOUDFLARE_API_TOKEN=%s\n", info.APIToken)
+	fmt.Fprintf(w, "export CLOUDFLARE_ACCOUNT_ID=%s\n", info.AccountID)
+	fmt.Fprintf(w, "export FLAREFORM_WORKERS_DEV_ADDR=%s\n", info.WorkersDevAddr)
+	return nil
+}

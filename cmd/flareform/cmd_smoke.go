@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flareform/flareform/provision"
+)
+
+type smokeOptions struct {
+	*rootOptions
+	KeyFile string
+	Out     string
+}
+
+func newSmokeCmd(root *rootOptions) *cobra.Command {
+	opts := &smokeOptions{rootOptions: root}
+	cmd := &cobra.Command{
+		Use:   "smoke",
+		Short: "Run the spec's smoke tests against the deployed workers",
+		Long: `Call every worker's workers.dev URL as the spec's smoke block says: the authorised request
+must answer with the expected status and content type, a request without the key must be
+refused, and a GET must be rejected.
+
+The key for workers with a managed API key comes from --key-file (as written by
+apply --key-out) or from FLAREFORM_API_KEY; keys the spec reads from env or a file are found
+the same way apply finds them.`,
+		Example: `  flareform smoke --key-file ~/.config/my-images.key --out ./out
+  FLAREFORM_API_KEY=... flareform smoke --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSmoke(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.KeyFile, "key-file", "", "file holding the API key(s), as written by apply --key-out")
+	cmd.Flags().StringVar(&opts.Out, "out", "", "save response bodies (e.g. the PNG) in this directory")
+	return cmd
+}
+
+func runSmoke(ctx context.Context, opts *smokeOptions) (err error) {
+	sess, err := opts.openSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeSession(sess, &err)
+
+	// Only generated keys need handing in; the engine reads env and file keys itself.
+	var keyed []string
+	for _, w := range sess.Spec.Workers {
+		if w.APIKey != nil && w.APIKey.From == "generate" {
+			keyed = append(keyed, w.Key)
+		}
+	}
+	keys, err := smokeKeys(opts, keyed)
+	if err != nil {
+		return err
+	}
+	reports, smokeErr := sess.Engine.Smoke(ctx, sess.Spec, keys, opts.Out)
+	if opts.JSON {
+		if err := writeJSON(opts.IO.Out, reports); err != nil {
+			return errors.Join(smokeErr, err)
+		}
+	} else {
+		for _, r := range reports {
+			writeSmokeReport(opts.IO.Out, "", r)
+		}
+	}
+	// smokeErr already names every failed worker and check.
+	return sess.explain(smokeErr)
+}
+
+// writeSmokeReport prints one worker's smoke test, one line per check.
+func writeSmokeReport(w io.Writer, indent string, r provision.SmokeReport) {
+	verdict := "passed"
+	if !r.Passed {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(w, "%ssmoke %s: %s", indent, r.Name, verdict)
+	if r.URL != "" {
+		fmt.Fprintf(w, " (%s)", r.URL)
+	}
+	fmt.Fprintln(w)
+	for _, c := range r.Checks {
+		fmt.Fprintf(w, "%s  %-12s %s\n", indent, c.Name, describeCheck(c))
+	}
+	if r.OutputPath != "" {
+		fmt.Fprintf(w, "%s  response body saved to %s\n", indent, r.OutputPath)
+	}
+	if !r.Passed && r.Error != "" {
+		fmt.Fprintf(w, "%s  error: %s\n", indent, r.Error)
+	}
+}
+
+func describeCheck(c provision.SmokeCheck) string {
+	if c.Skipped != "" {
+		return "skipped: " + c.Skipped
+	}
+	var parts []string
+	if c.Passed {
+		parts = append(parts, "ok")
+	} else {
+		parts = append(parts, "FAILED")
+	}
+	if c.Status != 0 {
+		parts = append(parts, fmt.Sprintf("status %d", c.Status))
+	}
+	if c.ContentType != "" {
+		parts = append(parts, c.ContentType)
+	}
+	if c.Detail != "" {
+		parts = append(parts, c.Detail)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// smokeKeys collects the keys to smoke test with, per worker key.
+func smokeKeys(opts *smokeOptions, keyed []string) (map[string]string, error) {
+	keys := map[string]string{}
+	if opts.KeyFile != "" {
+		content, err := readKeyFile(opts.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		if keys, err = parseKeyFile(content, keyed); err != nil {
+			return nil, fmt.Errorf("--key-file %s: %w", opts.KeyFile, err)
+		}
+		return keys, nil
+	}
+	if k := opts.Getenv(envAPIKey); k != "" {
+		for _, name := range keyed {
+			keys[name] = k
+		}
+	}
+	return keys, nil
+}
+
+// readKeyFile reads a key file, refusing anything implausibly large for a key file.
+func readKeyFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("--key-file: %w", err)
+	}
+	defer f.Close()
+	const maxKeyFile = 64 << 10
+	content, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return "", fmt.Errorf("--key-file %s: %w", path, err)
+	}
+	if len(content) > maxKeyFile {
+		return "", fmt.Errorf("--key-file %s: larger than %d bytes; is it the right file?", path, maxKeyFile)
+	}
+	return string(content), nil
+}

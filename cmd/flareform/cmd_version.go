@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flareform/flareform/localcf/workerd"
+)
+
+func newVersionCmd(root *rootOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print flareform's version",
+		Long:    "Print flareform's version (module version and VCS revision when built from a checkout), the Go version and the pinned workerd.",
+		Example: "  flareform version\n  flareform version --json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v := buildVersion()
+			if root.JSON {
+				return writeJSON(root.IO.Out, v)
+			}
+			fmt.Fprintf(root.IO.Out, "flareform %s", v.Version)
+			if v.Revision != "" {
+				fmt.Fprintf(root.IO.Out, " (%s)", v.Revision)
+			}
+			fmt.Fprintf(root.IO.Out, " %s, workerd %s\n", v.Go, v.Workerd)
+			return nil
+		},
+	}
+}
+
+type versionInfo struct {
+	Version  string `json:"version"`
+	Revision string `json:"revision,omitempty"`
+	Go       string `json:"go"`
+	Workerd  string `json:"workerd"`
+}
+
+// buildVersion reads the version Go stamped into the binary, so no -ldflags variable is needed.
+func buildVersion() versionInfo {
+	v := versionInfo{Version: "(devel)", Go: runtime.Version(), Workerd: workerd.PinnedVersion}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	if info.Main.Version != "" {
+		v.Version = info.Main.Version
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" {
+			v.Revision = s.Value
+		}
+	}
+	return v
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Exit codes, as Terraform uses them.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitChanges = 2 // plan --detailed-exitcode: the plan has changes
+)
+
+// exitStatus ends a command with a given code and nothing more to print: the command has
+// already said what needed saying (for example, plan --detailed-exitcode with changes).
+type exitStatus struct{ Code int }
+
+func (e *exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// run executes one flareform invocation and returns the process exit code. It is main minus
+// the process: tests call it with their own streams, arguments and environment.
+func run(ctx context.Context, ios *IOStreams, args []string, getenv func(string) string) int {
+	root := newRootCmd(ios, getenv)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	return reportError(ios.ErrOut, err, ctx.Err() != nil)
+}
+
+// reportError prints err for a human on stderr and picks the exit code.
+func reportError(w io.Writer, err error, interrupted bool) int {
+	if err == nil {
+		return exitOK
+	}
+	var status *exitStatus
+	if errors.As(err, &status) {
+		return status.Code
+	}
+	if interrupted && errors.Is(err, context.Canceled) {
+		fmt.Fprintln(w, "Error: interrupted")
+		return exitError
+	}
+	msg := strings.TrimRight(err.Error(), "\n")
+	fmt.Fprintf(w, "Error: %s\n", msg)
+	return exitError
+}

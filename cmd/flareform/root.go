@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// rootOptions are the persistent flags plus what every command needs from its surroundings.
+// One value is built per invocation; nothing lives at package level.
+type rootOptions struct {
+	IO     *IOStreams
+	Getenv func(string) string
+
+	File  string // -f/--file: the spec
+	Env   string // --env: environment overlay in the spec
+	JSON  bool   // --json: machine result on stdout, everything else on stderr
+	Local bool   // --local: run against an embedded local Cloudflare
+}
+
+// newRootCmd builds the whole command tree for one invocation.
+func newRootCmd(ios *IOStreams, getenv func(string) string) *cobra.Command {
+	opts := &rootOptions{IO: ios, Getenv: getenv}
+	root := &cobra.Command{
+		Use:   "flareform <command> [flags]",
+		Short: "Deploy Cloudflare Workers that serve Workers AI models",
+		Long: `flareform deploys Cloudflare Workers that serve Workers AI models, the way Terraform
+deploys infrastructure: describe the workers in flareform.yaml, look at the plan, apply it.
+
+Credentials come from the environment, as with wrangler:
+  CLOUDFLARE_API_TOKEN     API token with Workers Scripts:Edit and Workers AI:Read
+  CLOUDFLARE_ACCOUNT_ID    account used when the spec names none
+  CLOUDFLARE_API_BASE_URL  API base URL (default https://api.cloudflare.com/client/v4)
+
+With --local no account is needed: an embedded local Cloudflare (API, workerd runtime and a
+Workers AI stand-in) runs for the duration of the command and keeps its state in
+<spec dir>/.flareform/local.`,
+		Example: `  flareform init my-worker --template text-to-image
+  cd my-worker && flareform apply --local --auto-approve
+  flareform plan --json`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(ios.In)
+	root.SetOut(ios.Out)
+	root.SetErr(ios.ErrOut)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w\nRun '%s --help' for usage", err, cmd.CommandPath())
+	})
+
+	flags := root.PersistentFlags()
+	flags.StringVarP(&opts.File, "file", "f", "flareform.yaml", "path of the spec file")
+	flags.StringVar(&opts.Env, "env", "", "environment from the spec's `environments` to use")
+	flags.BoolVar(&opts.JSON, "json", false, "print a machine-readable JSON result on stdout (logs go to stderr)")
+	flags.BoolVar(&opts.Local, "local", false, "run against an embedded local Cloudflare instead of the real API")
+
+	root.AddCommand(
+		newInitCmd(opts),
+		newValidateCmd(opts),
+		newPlanCmd(opts),
+		newApplyCmd(opts),
+		newSmokeCmd(opts),
+		newOutputCmd(opts),
+		newDestroyCmd(opts),
+		newLocalCmd(opts),
+		newVersionCmd(opts),
+	)
+	return root
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+
+	"github.com/flareform/flareform/localcf"
+	"github.com/flareform/flareform/localcf/workerd"
+	"github.com/flareform/flareform/provision"
+	"github.com/flareform/flareform/provision/spec"
+)
+
+// Environment variables flareform reads for credentials (the same names wrangler uses).
+const (
+	envAPIToken       = "CLOUDFLARE_API_TOKEN"
+	envAccountID      = "CLOUDFLARE_ACCOUNT_ID"
+	envAPIBaseURL     = "CLOUDFLARE_API_BASE_URL"
+	envWorkersDevAddr = "FLAREFORM_WORKERS_DEV_ADDR"
+	envAPIKey         = "FLAREFORM_API_KEY"
+)
+
+// session is everything a command that talks to Cloudflare needs: the loaded spec, an engine
+// pointed at the right API and, with --local, the embedded server behind that API.
+type session struct {
+	Spec   *spec.Spec
+	Engine *provision.Engine
+	local  *localcf.Server
+}
+
+// Close stops the embedded local Cloudflare, if any (and with it every workerd it started).
+func (s *session) Close() error {
+	if s.local == nil {
+		return nil
+	}
+	if err := s.local.Close(); err != nil {
+		return fmt.Errorf("stop local Cloudflare: %w", err)
+	}
+	return nil
+}
+
+// openSession loads the spec and builds an engine. With --local it first starts the embedded
+// local Cloudflare and makes its endpoint, token and account look like the environment, so the
+// spec's ${CLOUDFLARE_ACCOUNT_ID} expands to the local account. Without --local a missing token
+// is an error here, before any API call.
+func (o *rootOptions) openSession(ctx context.Context) (_ *session, err error) {
+	sess := &session{}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, sess.Close())
+		}
+	}()
+	getenv := o.Getenv
+	if o.Local {
+		srv, err := o.startLocal(ctx)
+		if err != nil {
+			return nil, err
+		}
+		sess.local = srv
+		getenv = localEnv(srv, o.Getenv)
+	}
+	cfg := provision.ConfigFromEnv(getenv)
+	if cfg.APIToken == "" {
+		return nil, fmt.Errorf("%s is not set; create an API token (Workers Scripts:Edit, Workers AI:Read) "+
+			"and export %s=<token>, or add --local to use the local Cloudflare", envAPIToken, envAPIToken)
+	}
+	s, err := spec.Load(o.File, o.Env, getenv)
+	if err != nil {
+		return nil, err
+	}
+	sess.Spec = s
+	cfg.Log = o.IO.ErrOut
+	eng, err := provision.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("set up engine: %w", err)
+	}
+	sess.Engine = eng
+	return sess, nil
+}
+
+// localStateDir is where --local keeps the local Cloudflare's state: next to the spec, so
+// plan, apply, smoke and destroy of the same project all see the same account.
+func (o *rootOptions) localStateDir() (string, error) {
+	abs, err := filepath.Abs(o.File)
+	if err != nil {
+		return "", fmt.Errorf("resolve spec path %s: %w", o.File, err)
+	}
+	return filepath.Join(filepath.Dir(abs), ".flareform", "local"), nil
+}
+
+// startLocal starts the embedded local Cloudflare for one command.
+func (o *rootOptions) startLocal(ctx context.Context) (*localcf.Server, error) {
+	stateDir, err := o.localStateDir()
+	if err != nil {
+		return nil, err
+	}
+	binary, err := workerd.FindOrInstall(ctx, o.IO.ErrOut)
+	if err != nil {
+		return nil, fmt.Errorf("--local needs workerd: %w", err)
+	}
+	srv, err := localcf.Start(ctx, localcf.Options{StateDir: stateDir, WorkerdBinary: binary, Log: io.Discard})
+	if err != nil {
+		return nil, fmt.Errorf("start local Cloudflare in %s: %w", stateDir, err)
+	}
+	return srv, nil
+}
+
+// localEnv overlays the local server's endpoint and credentials on getenv.
+func localEnv(srv *localcf.Server, getenv func(string) string) func(string) string {
+	values := map[string]string{
+		envAPIBaseURL:     srv.APIBaseURL(),
+		envAPIToken:       srv.Token(),
+		envAccountID:      srv.AccountID(),
+		envWorkersDevAddr: srv.WorkersDevAddr(),
+	}
+	return func(name string) string {
+		if v, ok := values[name]; ok {
+			return v
+		}
+		return getenv(name)
+	}
+}
+
+// explain adds the likely fix to errors whose cause is the credentials rather than the spec:
+// Cloudflare answers 401/403 both for a bad token and for an account the token cannot reach.
+func (s *session) explain(err error) error {
+	var apiErr *provision.APIError
+	if err == nil || !errors.As(err, &apiErr) {
+		return err
+	}
+	if apiErr.Status != http.StatusUnauthorized && apiErr.Status != http.StatusForbidden {
+		return err
+	}
+	return fmt.Errorf("%w\nCheck that %s is valid and has access to account %s (set by the spec's account_id or %s)",
+		err, envAPIToken, s.Spec.AccountID, envAccountID)
+}

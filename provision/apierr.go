@@ -1,0 +1,42 @@
+package provision
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/cloudflare/cloudflare-go/v6/workers"
+)
+
+// Cloudflare error codes the engine reacts to.
+const (
+	codeNotFound = 10007 // script or workers.dev subdomain does not exist
+)
+
+// cleanAPIError replaces the SDK's error (method, full URL and raw JSON body) with an *APIError
+// that reads well after "apply image-api: upload script: ". Other errors pass through.
+func cleanAPIError(err error) error {
+	var sdkErr *workers.Error
+	if !errors.As(err, &sdkErr) {
+		return err
+	}
+	e := &APIError{Status: sdkErr.StatusCode}
+	if len(sdkErr.Errors) > 0 {
+		e.Code = int(sdkErr.Errors[0].Code)
+		e.Message = sdkErr.Errors[0].Message
+	} else {
+		e.Message = snippet([]byte(sdkErr.JSON.RawJSON()), 120)
+	}
+	return e
+}
+
+// isNotFound reports whether err says the script (or subdomain) does not exist. A script that
+// was just created or deleted can also answer "has no versions" with a 404.
+func isNotFound(err error) bool {
+	var e *APIError
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code == codeNotFound || e.Status == http.StatusNotFound ||
+		strings.Contains(strings.ToLower(e.Message), "has no versions")
+}

@@ -1,0 +1,172 @@
+// Package provision is flareform's engine: it reads the live state of a spec's Workers from the
+// Cloudflare API, diffs it against the spec (no state file), applies exactly that plan, smoke
+// tests the result over workers.dev, and destroys or reports the Workers on request.
+//
+// The engine reaches Cloudflare only through an API base URL with cloudflare-go v6; it knows
+// nothing about the local Cloudflare beyond its documented /__localcf/info admin endpoint.
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cloudflare/cloudflare-go/v6/ai"
+	"github.com/cloudflare/cloudflare-go/v6/option"
+	"github.com/cloudflare/cloudflare-go/v6/workers"
+)
+
+// DefaultAPIBaseURL is Cloudflare's production API.
+const DefaultAPIBaseURL = "https://api.cloudflare.com/client/v4"
+
+const (
+	defaultConcurrency = 8
+	defaultMaxRetries  = 4
+	defaultSmokeWait   = 20 * time.Second
+)
+
+// Config says which account to manage and how to reach the API.
+type Config struct {
+	APIBaseURL     string // default https://api.cloudflare.com/client/v4
+	APIToken       string
+	AccountID      string       // used when the spec has none
+	WorkersDevAddr string       // optional: dial this address for *.workers.dev (local Cloudflare)
+	HTTPClient     *http.Client // used for API calls; smoke requests clone its settings
+	Log            io.Writer    // progress lines for stderr; never secrets
+	Concurrency    int          // workers handled at once; default 8
+	// MaxRetries bounds retries per API call on 429/5xx/network errors; default 4, negative
+	// for none.
+	MaxRetries int
+
+	// Getenv resolves `api_key: {from: env}` sources; default os.Getenv.
+	Getenv func(string) string
+	// SmokeWait bounds how long smoke tests wait for a deploy to propagate; default 20s.
+	SmokeWait time.Duration
+	// MaxRetryAfter is the longest Retry-After the engine waits out; a longer one (Cloudflare
+	// blocks a token for five minutes after its rate limit) fails at once. Default 60s.
+	MaxRetryAfter time.Duration
+}
+
+// ConfigFromEnv reads CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL and
+// FLAREFORM_WORKERS_DEV_ADDR.
+func ConfigFromEnv(getenv func(string) string) Config {
+	return Config{
+		APIBaseURL:     getenv("CLOUDFLARE_API_BASE_URL"),
+		APIToken:       getenv("CLOUDFLARE_API_TOKEN"),
+		AccountID:      getenv("CLOUDFLARE_ACCOUNT_ID"),
+		WorkersDevAddr: getenv("FLAREFORM_WORKERS_DEV_ADDR"),
+		Getenv:         getenv,
+	}
+}
+
+// Engine plans and applies specs against one Cloudflare API.
+type Engine struct {
+	cfg     Config
+	workers *workers.WorkerService
+	ai      *ai.AIService
+	// httpClient carries smoke requests and the local Cloudflare discovery call.
+	httpClient *http.Client
+
+	logMu sync.Mutex
+
+	devAddrOnce sync.Once
+	devAddr     string
+}
+
+// New checks cfg, fills in defaults and builds the API clients.
+func New(cfg Config) (*Engine, error) {
+	if cfg.APIToken == "" {
+		return nil, errors.New("no API token: set CLOUDFLARE_API_TOKEN")
+	}
+	if cfg.APIBaseURL == "" {
+		cfg.APIBaseURL = DefaultAPIBaseURL
+	}
+	if !strings.HasPrefix(cfg.APIBaseURL, "http://") && !strings.HasPrefix(cfg.APIBaseURL, "https://") {
+		return nil, fmt.Errorf("API base URL %q: want an http:// or https:// URL", cfg.APIBaseURL)
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = defaultConcurrency
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = defaultMaxRetries
+	}
+	if cfg.MaxRetries < 0 {
+		cfg.MaxRetries = 0
+	}
+	if cfg.Getenv == nil {
+		cfg.Getenv = os.Getenv
+	}
+	if cfg.SmokeWait <= 0 {
+		cfg.SmokeWait = defaultSmokeWait
+	}
+	if cfg.MaxRetryAfter <= 0 {
+		cfg.MaxRetryAfter = 60 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient}
+	r := &retrier{maxRetries: cfg.MaxRetries, maxRetryAfter: cfg.MaxRetryAfter, logf: e.logf}
+	// The services are built directly rather than with cloudflare.NewClient, which would also
+	// pick up CLOUDFLARE_API_KEY/EMAIL from the environment and send them alongside the token.
+	opts := []option.RequestOption{
+		option.WithBaseURL(cfg.APIBaseURL),
+		option.WithAPIToken(cfg.APIToken),
+		option.WithHTTPClient(cfg.HTTPClient),
+		// The SDK's own retry waits out Retry-After without jitter and gives no summary when
+		// it runs out, so it is off and the middleware retries instead.
+		option.WithMaxRetries(0),
+		option.WithMiddleware(r.middleware),
+	}
+	e.workers = workers.NewWorkerService(opts...)
+	e.ai = ai.NewAIService(opts...)
+	return e, nil
+}
+
+// logf writes one progress line. Callers never pass secrets.
+func (e *Engine) logf(format string, args ...any) {
+	e.logMu.Lock()
+	defer e.logMu.Unlock()
+	fmt.Fprintf(e.cfg.Log, format+"\n", args...)
+}
+
+// accountID picks the spec's account, falling back to the configured one.
+func (e *Engine) accountID(specAccount string) (string, error) {
+	if specAccount != "" {
+		return specAccount, nil
+	}
+	if e.cfg.AccountID != "" {
+		return e.cfg.AccountID, nil
+	}
+	return "", errors.New("no account id: set account_id in the spec or CLOUDFLARE_ACCOUNT_ID")
+}
+
+// forEach runs fn for every index in [0,n) with at most Concurrency at once and waits for all.
+func (e *Engine) forEach(ctx context.Context, n int, fn func(ctx context.Context, i int)) {
+	sem := make(chan struct{}, e.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				fn(ctx, i) // fn sees the cancelled context and reports it
+				return
+			}
+			defer func() { <-sem }()
+			fn(ctx, i)
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,101 @@
+package provision
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/flareform/flareform/provision/spec"
+)
+
+// Key sources of `api_key.from`.
+const (
+	keyFromGenerate = "generate"
+	keyFromEnv      = "env"
+	keyFromFile     = "file"
+)
+
+// keyFingerprintPrefix versions the fingerprint scheme; changing it would make every key look
+// changed.
+const keyFingerprintPrefix = "flareform-key-fingerprint-v1"
+
+// KeyFingerprint identifies a managed key without revealing it: 12 hex digits of SHA-256 over
+// a fixed prefix, the script name, the binding and the key. Binding the name and binding in
+// means equal keys on two workers do not show equal fingerprints.
+func KeyFingerprint(scriptName, binding, key string) string {
+	h := sha256.New()
+	for _, part := range []string{keyFingerprintPrefix, scriptName, binding, key} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// keyTagPrefix is the start of the tag that records the fingerprint of binding's key.
+func keyTagPrefix(binding string) string {
+	return "ff-key-" + tagSafe(binding) + "-"
+}
+
+func keyTag(binding, fingerprint string) string {
+	return keyTagPrefix(binding) + fingerprint
+}
+
+// tagSafe lowers s and replaces everything outside [a-z0-9-] with '-'.
+func tagSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + ('a' - 'A')
+		default:
+			return '-'
+		}
+	}, s)
+}
+
+// generateKey returns 32 random bytes as unpadded base64url.
+func generateKey() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate key: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// resolveKey reads an env or file key source. Generated keys are not resolved here: they only
+// exist once apply creates them.
+func resolveKey(src *spec.KeySource, getenv func(string) string) (string, error) {
+	switch src.From {
+	case keyFromEnv:
+		v := strings.TrimSpace(getenv(src.Ref))
+		if v == "" {
+			return "", fmt.Errorf("api_key: environment variable %s is empty or unset", src.Ref)
+		}
+		return v, nil
+	case keyFromFile:
+		b, err := os.ReadFile(src.Ref)
+		if err != nil {
+			return "", fmt.Errorf("api_key: read key file: %w", err)
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("api_key: key file %s is empty", src.Ref)
+		}
+		return v, nil
+	default:
+		return "", fmt.Errorf("api_key: unknown source %q (want generate, env or file)", src.From)
+	}
+}
+
+// sensitive renders a secret for plans: never the value, only its fingerprint.
+func sensitive(fingerprint string) string {
+	if fingerprint == "" {
+		return "(sensitive)"
+	}
+	return "(sensitive, fp " + fingerprint + ")"
+}

@@ -1,0 +1,478 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/provision/spec"
+)
+
+// Action is what apply does to one worker.
+type Action string
+
+// Actions a plan can hold.
+const (
+	ActionCreate Action = "create"
+	ActionUpdate Action = "update"
+	ActionDelete Action = "delete"
+	ActionNoOp   Action = "no-op"
+)
+
+// Change operations.
+const (
+	OpAdd    = "add"
+	OpChange = "change"
+	OpRemove = "remove"
+)
+
+// Names of the bindings and tags the engine manages or must leave alone.
+const (
+	modelVar        = "AI_MODEL"
+	managedTag      = "flareform"
+	bundleTagPrefix = "ff-bundle-"
+	nodeCompatFlag  = "nodejs_compat"
+	defaultAIName   = "AI"
+)
+
+// reservedBindings belong to future key rotation: plans ignore them and uploads keep them.
+var reservedBindings = map[string]bool{
+	"API_KEY_PREVIOUS":         true,
+	"API_KEY_PREVIOUS_EXPIRES": true,
+}
+
+// Plan is what apply will do, computed from the spec and the live API. It marshals to JSON
+// without any secret; the unexported desired state (bundle, keys) does not survive that.
+type Plan struct {
+	AccountID string       `json:"account_id"`
+	Destroy   bool         `json:"destroy"`
+	Workers   []WorkerPlan `json:"workers"`
+
+	subdomain string // account workers.dev subdomain, "" when it has none
+}
+
+// WorkerPlan is the plan for one worker of the spec.
+type WorkerPlan struct {
+	Key     string   `json:"key"`
+	Name    string   `json:"name"`
+	Action  Action   `json:"action"`
+	Changes []Change `json:"changes"`
+	URL     string   `json:"url,omitempty"`
+
+	desired *desiredWorker
+	live    *liveWorker
+}
+
+// Change is one difference between the live worker and the spec. Secrets only ever appear as
+// "(sensitive, fp …)".
+type Change struct {
+	Path string `json:"path"`
+	Op   string `json:"op"`
+	Old  string `json:"old,omitempty"`
+	New  string `json:"new,omitempty"`
+}
+
+// HasChanges reports whether applying p would change anything.
+func (p *Plan) HasChanges() bool {
+	for _, w := range p.Workers {
+		if w.Action != ActionNoOp {
+			return true
+		}
+	}
+	return false
+}
+
+// desiredWorker is everything apply needs to make the worker match the spec.
+type desiredWorker struct {
+	worker     spec.Worker
+	bundle     *bundler.Result
+	bundleTag  string
+	vars       map[string]string // plain_text bindings, AI_MODEL included
+	keepVars   map[string]string // reserved plain_text bindings carried over unchanged
+	key        string            // resolved env/file key; "" when generated or unmanaged
+	keyTag     string            // tag to upload; "" when unknown
+	genKey     bool              // apply generates a new key
+	sendKey    bool              // the upload carries the secret_text key
+	upload     bool
+	workersDev *bool // non-nil: set the script's workers.dev state
+	tags       []string
+}
+
+// Plan bundles every worker, reads its live state and diffs the two.
+func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
+	accountID, err := e.accountID(s.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{AccountID: accountID, Workers: make([]WorkerPlan, len(s.Workers))}
+	// Bundling needs no API call, so JS errors come out before anything is read.
+	bundles, err := e.bundleAll(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.checkModels(ctx, s, accountID); err != nil {
+		return nil, err
+	}
+	if p.subdomain, err = e.accountSubdomain(ctx, accountID); err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(s.Workers))
+	e.forEach(ctx, len(s.Workers), func(ctx context.Context, i int) {
+		w := s.Workers[i]
+		live, err := e.readLive(ctx, accountID, w.Name)
+		if err != nil {
+			errs[i] = fmt.Errorf("plan %s: %w", w.Name, err)
+			return
+		}
+		p.Workers[i], errs[i] = e.diffWorker(w, bundles[i], live, p.subdomain)
+		if errs[i] != nil {
+			errs[i] = withSpecPosition(s, w, "api_key.from", errs[i])
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// PlanDestroy plans deleting every worker of the spec that exists; no other script.
+func (e *Engine) PlanDestroy(ctx context.Context, s *spec.Spec) (*Plan, error) {
+	accountID, err := e.accountID(s.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{AccountID: accountID, Destroy: true, Workers: make([]WorkerPlan, len(s.Workers))}
+	errs := make([]error, len(s.Workers))
+	e.forEach(ctx, len(s.Workers), func(ctx context.Context, i int) {
+		w := s.Workers[i]
+		settings, err := e.getSettings(ctx, accountID, w.Name)
+		if err != nil {
+			errs[i] = fmt.Errorf("plan destroy %s: %w", w.Name, err)
+			return
+		}
+		wp := WorkerPlan{Key: w.Key, Name: w.Name, Action: ActionNoOp}
+		if settings != nil {
+			wp.Action = ActionDelete
+			wp.Changes = []Change{{Path: "script", Op: OpRemove, Old: w.Name}}
+		}
+		p.Workers[i] = wp
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkModels fails with the spec position of ai.model for every model not in the catalog.
+func (e *Engine) checkModels(ctx context.Context, s *spec.Spec, accountID string) error {
+	known := map[string]bool{}
+	var unknown spec.ErrorList
+	for _, w := range s.Workers {
+		if w.AI == nil {
+			continue
+		}
+		ok, checked := known[w.AI.Model]
+		if !checked {
+			var err error
+			if ok, err = e.modelExists(ctx, accountID, w.AI.Model); err != nil {
+				return fmt.Errorf("plan %s: %w", w.Name, err)
+			}
+			known[w.AI.Model] = ok
+		}
+		if !ok {
+			unknown = append(unknown, specError(s, w, "ai.model",
+				fmt.Sprintf("unknown Workers AI model %q", w.AI.Model),
+				"use a model name from the Workers AI catalog, e.g. "+defaultImageModel))
+		}
+	}
+	return errorListOrNil(unknown)
+}
+
+const defaultImageModel = "@cf/stabilityai/stable-diffusion-xl-base-1.0"
+
+// bundleAll bundles every worker's main module; JS errors point at the spec's `main` line.
+func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result, error) {
+	out := make([]*bundler.Result, len(s.Workers))
+	var jsErrors spec.ErrorList
+	for i, w := range s.Workers {
+		res, err := bundler.Bundle(ctx, bundler.Options{
+			Entry:      w.Main,
+			NodeCompat: slices.Contains(w.CompatibilityFlags, nodeCompatFlag),
+		})
+		var be *bundler.Error
+		switch {
+		case errors.As(err, &be):
+			jsErrors = append(jsErrors, specError(s, w, "main", bundleMessage(be), "fix the JavaScript error and plan again"))
+		case err != nil:
+			return nil, fmt.Errorf("plan %s: bundle: %w", w.Name, err)
+		default:
+			out[i] = res
+		}
+	}
+	return out, errorListOrNil(jsErrors)
+}
+
+// errorListOrNil keeps a nil list from turning into a non-nil error; one error is returned as
+// the plain *spec.Error.
+func errorListOrNil(l spec.ErrorList) error {
+	switch len(l) {
+	case 0:
+		return nil
+	case 1:
+		return l[0]
+	default:
+		return l
+	}
+}
+
+func bundleMessage(be *bundler.Error) string {
+	msgs := make([]string, len(be.Messages))
+	for i, m := range be.Messages {
+		msgs[i] = m.String()
+	}
+	if len(msgs) == 0 {
+		return be.Error()
+	}
+	return "bundle failed: " + strings.Join(msgs, "; ")
+}
+
+// specError is an error at the spec line where field of w was written.
+func specError(s *spec.Spec, w spec.Worker, field, msg, fix string) *spec.Error {
+	pos, ok := w.Pos[field]
+	for !ok && field != "" { // fall back to the enclosing block, then the worker itself
+		field = field[:max(strings.LastIndex(field, "."), 0)]
+		pos, ok = w.Pos[field]
+	}
+	return &spec.Error{File: s.File, Line: pos.Line, Col: pos.Col,
+		Msg: fmt.Sprintf("workers.%s: %s", w.Key, msg), Fix: fix}
+}
+
+// withSpecPosition ties key-resolution errors to the api_key line; other errors pass through.
+func withSpecPosition(s *spec.Spec, w spec.Worker, field string, err error) error {
+	var ke *keySourceError
+	if errors.As(err, &ke) {
+		return specError(s, w, field, ke.Error(), "set the key source or switch to `from: generate`")
+	}
+	return err
+}
+
+type keySourceError struct{ err error }
+
+func (e *keySourceError) Error() string { return e.err.Error() }
+func (e *keySourceError) Unwrap() error { return e.err }
+
+// diffWorker compares the spec with the live worker and decides the action.
+func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, subdomain string) (WorkerPlan, error) {
+	d := &desiredWorker{
+		worker:    w,
+		bundle:    b,
+		bundleTag: bundleTagPrefix + b.Hash[:16],
+		vars:      desiredVars(w),
+		keepVars:  live.reservedVars,
+	}
+	var changes []Change
+	add := func(c Change) { changes = append(changes, c) }
+
+	diffCode(d, live, add)
+	diffScalar("compatibility_date", live.exists, live.compatDate, w.CompatibilityDate, add)
+	diffScalar("compatibility_flags", live.exists, strings.Join(sortedCopy(live.compatFlags), ","),
+		strings.Join(sortedCopy(w.CompatibilityFlags), ","), add)
+	diffAI(w, live, add)
+	diffVars(d.vars, live.vars, add)
+	diffOtherBindings(live, add)
+	if err := e.diffKey(d, live, add); err != nil {
+		return WorkerPlan{}, err
+	}
+	d.upload = len(changes) > 0
+	diffWorkersDev(d, live, add)
+	d.tags = uploadTags(d, live)
+
+	wp := WorkerPlan{Key: w.Key, Name: w.Name, Changes: changes, desired: d, live: live}
+	switch {
+	case !live.exists:
+		wp.Action = ActionCreate
+	case len(changes) > 0:
+		wp.Action = ActionUpdate
+	default:
+		wp.Action = ActionNoOp
+	}
+	if w.WorkersDev && subdomain != "" {
+		wp.URL = workersDevURL(w.Name, subdomain)
+	}
+	return wp, nil
+}
+
+func workersDevURL(name, subdomain string) string {
+	return "https://" + name + "." + subdomain + ".workers.dev"
+}
+
+// desiredVars is the spec's vars plus AI_MODEL, which the engine adds for the worker's code.
+func desiredVars(w spec.Worker) map[string]string {
+	vars := maps.Clone(w.Vars)
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	if w.AI != nil {
+		vars[modelVar] = w.AI.Model
+	}
+	return vars
+}
+
+func diffCode(d *desiredWorker, live *liveWorker, add func(Change)) {
+	switch {
+	case !live.exists:
+		add(Change{Path: "code", Op: OpAdd, New: d.bundleTag})
+	case live.bundleTag != d.bundleTag:
+		old := live.bundleTag
+		if old == "" {
+			old = "(unknown: deployed outside flareform)"
+		}
+		add(Change{Path: "code", Op: OpChange, Old: old, New: d.bundleTag})
+	}
+}
+
+func diffScalar(path string, exists bool, old, want string, add func(Change)) {
+	switch {
+	case !exists:
+		if want != "" {
+			add(Change{Path: path, Op: OpAdd, New: want})
+		}
+	case old != want:
+		op := OpChange
+		if want == "" {
+			op = OpRemove
+		} else if old == "" {
+			op = OpAdd
+		}
+		add(Change{Path: path, Op: op, Old: old, New: want})
+	}
+}
+
+func diffAI(w spec.Worker, live *liveWorker, add func(Change)) {
+	want := ""
+	if w.AI != nil {
+		want = aiBindingName(w.AI)
+	}
+	diffScalar("ai.binding", live.exists, strings.Join(live.aiBindings, ","), want, add)
+}
+
+func aiBindingName(a *spec.AIBinding) string {
+	if a.Binding == "" {
+		return defaultAIName
+	}
+	return a.Binding
+}
+
+func diffVars(want, have map[string]string, add func(Change)) {
+	for _, name := range sortedKeys(want) {
+		old, ok := have[name]
+		switch {
+		case !ok:
+			add(Change{Path: "vars." + name, Op: OpAdd, New: want[name]})
+		case old != want[name]:
+			add(Change{Path: "vars." + name, Op: OpChange, Old: old, New: want[name]})
+		}
+	}
+	for _, name := range sortedKeys(have) {
+		if _, ok := want[name]; !ok {
+			add(Change{Path: "vars." + name, Op: OpRemove, Old: have[name]})
+		}
+	}
+}
+
+// diffOtherBindings lists bindings the spec cannot express; an upload would drop them.
+func diffOtherBindings(live *liveWorker, add func(Change)) {
+	for _, name := range sortedKeys(live.otherBindings) {
+		add(Change{Path: "bindings." + name, Op: OpRemove, Old: live.otherBindings[name]})
+	}
+}
+
+// diffKey decides whether the managed key must be (re)sent. Values are never compared, only
+// fingerprints recorded in the script's tags.
+func (e *Engine) diffKey(d *desiredWorker, live *liveWorker, add func(Change)) error {
+	src := d.worker.APIKey
+	if src == nil {
+		return nil
+	}
+	path := "secrets." + src.Binding
+	liveFP := live.keyFingerprints[src.Binding]
+	hasSecret := live.secrets[src.Binding]
+	if hasSecret && liveFP != "" {
+		d.keyTag = keyTag(src.Binding, liveFP)
+	}
+	if src.From == keyFromGenerate {
+		if !hasSecret {
+			d.genKey, d.sendKey = true, true
+			add(Change{Path: path, Op: OpAdd, New: "(sensitive, generated on apply)"})
+		}
+		return nil
+	}
+	key, err := resolveKey(src, e.cfg.Getenv)
+	if err != nil {
+		return &keySourceError{err: err}
+	}
+	fp := KeyFingerprint(d.worker.Name, src.Binding, key)
+	d.key = key
+	switch {
+	case !hasSecret:
+		add(Change{Path: path, Op: OpAdd, New: sensitive(fp)})
+	case liveFP != fp:
+		old := sensitive(liveFP)
+		if liveFP == "" {
+			old = "(sensitive, fingerprint unknown)"
+		}
+		add(Change{Path: path, Op: OpChange, Old: old, New: sensitive(fp)})
+	default:
+		return nil
+	}
+	d.sendKey = true
+	d.keyTag = keyTag(src.Binding, fp)
+	return nil
+}
+
+// diffWorkersDev decides the POST .../subdomain call. The default state of a new script is not
+// documented, so a create always sets it.
+func diffWorkersDev(d *desiredWorker, live *liveWorker, add func(Change)) {
+	want := d.worker.WorkersDev
+	if live.exists && live.workersDev == want {
+		return
+	}
+	d.workersDev = &want
+	switch {
+	case !live.exists:
+		if want {
+			add(Change{Path: "workers_dev", Op: OpAdd, New: "true"})
+		}
+	default:
+		add(Change{Path: "workers_dev", Op: OpChange, Old: fmt.Sprint(live.workersDev), New: fmt.Sprint(want)})
+	}
+}
+
+// uploadTags keeps tags set by others, replaces flareform's own.
+func uploadTags(d *desiredWorker, live *liveWorker) []string {
+	tags := []string{managedTag, d.bundleTag}
+	if d.keyTag != "" {
+		tags = append(tags, d.keyTag)
+	}
+	for _, t := range live.tags {
+		if t == managedTag || strings.HasPrefix(t, bundleTagPrefix) || strings.HasPrefix(t, "ff-key-") {
+			continue
+		}
+		tags = append(tags, t)
+	}
+	return tags
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}

@@ -1,0 +1,65 @@
+package provision
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// WriteText renders p like Terraform: one block per worker, one line per change, then a
+// summary. Secrets already appear only as fingerprints in the plan.
+func (p *Plan) WriteText(w io.Writer) {
+	counts := map[Action]int{}
+	for _, wp := range p.Workers {
+		counts[wp.Action]++
+		writeWorkerPlan(w, wp)
+	}
+	if !p.HasChanges() {
+		fmt.Fprintln(w, "No changes. The live workers match the spec.")
+		return
+	}
+	fmt.Fprintf(w, "\nPlan: %d to create, %d to update, %d to delete, %d unchanged.\n",
+		counts[ActionCreate], counts[ActionUpdate], counts[ActionDelete], counts[ActionNoOp])
+}
+
+var actionSymbols = map[Action]string{
+	ActionCreate: "+",
+	ActionUpdate: "~",
+	ActionDelete: "-",
+	ActionNoOp:   " ",
+}
+
+var opSymbols = map[string]string{OpAdd: "+", OpChange: "~", OpRemove: "-"}
+
+func writeWorkerPlan(w io.Writer, wp WorkerPlan) {
+	header := fmt.Sprintf("%s worker %q (%s)", actionSymbols[wp.Action], wp.Name, wp.Action)
+	if wp.Key != wp.Name {
+		header += fmt.Sprintf(" [key %s]", wp.Key)
+	}
+	if wp.URL != "" {
+		header += " " + wp.URL
+	}
+	fmt.Fprintln(w, strings.TrimLeft(header, " "))
+	for _, c := range wp.Changes {
+		fmt.Fprintf(w, "    %s %s: %s\n", opSymbols[c.Op], c.Path, describeChange(c))
+	}
+}
+
+func describeChange(c Change) string {
+	switch c.Op {
+	case OpAdd:
+		return quoteValue(c.New)
+	case OpRemove:
+		return quoteValue(c.Old)
+	default:
+		return quoteValue(c.Old) + " -> " + quoteValue(c.New)
+	}
+}
+
+// quoteValue quotes plain values; sensitive markers and placeholders stay as written.
+func quoteValue(v string) string {
+	if strings.HasPrefix(v, "(") {
+		return v
+	}
+	return fmt.Sprintf("%q", v)
+}

@@ -1,0 +1,236 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudflare/cloudflare-go/v6/option"
+)
+
+const (
+	retryBaseDelay = 500 * time.Millisecond
+	retryMaxDelay  = 10 * time.Second
+)
+
+// retrier retries API calls that failed for reasons worth waiting out: 429, 5xx and network
+// errors. It is an SDK middleware, so every call the engine makes goes through it.
+type retrier struct {
+	maxRetries    int
+	maxRetryAfter time.Duration
+	logf          func(format string, args ...any)
+}
+
+// RetryError is returned when an API call kept failing with a retryable error.
+type RetryError struct {
+	Attempts int
+	Last     error // *APIError for HTTP failures, the transport error otherwise
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("giving up after %d attempts: %v", e.Attempts, e.Last)
+}
+
+func (e *RetryError) Unwrap() error { return e.Last }
+
+func (r *retrier) middleware(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+	ctx := req.Context()
+	for attempt := 1; ; attempt++ {
+		attemptReq, err := rewind(req, attempt)
+		if err != nil {
+			return nil, err
+		}
+		res, err := next(attemptReq)
+		if !retryable(ctx, res, err) {
+			return res, err
+		}
+		failure, retryAfter := describeFailure(res, err)
+		if attempt > r.maxRetries {
+			return nil, &RetryError{Attempts: attempt, Last: failure}
+		}
+		if retryAfter > r.maxRetryAfter {
+			return nil, fmt.Errorf("%w; the API asks to wait %s, longer than the %s this tool waits, try again later",
+				failure, retryAfter.Round(time.Second), r.maxRetryAfter)
+		}
+		delay := retryDelay(attempt, retryAfter)
+		r.logf("  %s %s: %v; retrying in %s", req.Method, req.URL.Path, failure, delay.Round(10*time.Millisecond))
+		if err := sleep(ctx, delay); err != nil {
+			return nil, fmt.Errorf("%w (while waiting to retry after: %v)", err, failure)
+		}
+	}
+}
+
+// rewind gives the request for an attempt; retries need a fresh copy of the body.
+func rewind(req *http.Request, attempt int) (*http.Request, error) {
+	if attempt == 1 || req.Body == nil || req.Body == http.NoBody {
+		return req, nil
+	}
+	if req.GetBody == nil {
+		return nil, errors.New("cannot retry: request body cannot be replayed")
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, fmt.Errorf("replay request body: %w", err)
+	}
+	clone := req.Clone(req.Context())
+	clone.Body = body
+	return clone, nil
+}
+
+func retryable(ctx context.Context, res *http.Response, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if err != nil {
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	}
+	return res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500
+}
+
+// describeFailure turns a failed attempt into an error and the wait the server asked for. It
+// consumes and closes the response body.
+func describeFailure(res *http.Response, err error) (error, time.Duration) {
+	if err != nil {
+		return err, 0
+	}
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	_ = res.Body.Close()
+	return newAPIError(res.StatusCode, body), parseRetryAfter(res.Header, time.Now())
+}
+
+// retryDelay is exponential backoff with jitter, never shorter than what Retry-After asked for.
+// Jitter spreads out concurrent workers that were throttled at the same moment.
+func retryDelay(attempt int, retryAfter time.Duration) time.Duration {
+	backoff := retryBaseDelay << (attempt - 1)
+	if backoff > retryMaxDelay || backoff <= 0 {
+		backoff = retryMaxDelay
+	}
+	if retryAfter > 0 {
+		// The server knows best; add up to a quarter second so retries do not arrive together.
+		return retryAfter + rand.N(250*time.Millisecond)
+	}
+	// "Equal jitter": half fixed, half random.
+	return backoff/2 + rand.N(backoff/2+1)
+}
+
+// parseRetryAfter reads Retry-After-Ms, then Retry-After as seconds or an HTTP date.
+func parseRetryAfter(h http.Header, now time.Time) time.Duration {
+	if v := h.Get("Retry-After-Ms"); v != "" {
+		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
+			return time.Duration(ms * float64(time.Millisecond))
+		}
+	}
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// APIError is a failed Cloudflare API call, reduced to what a person needs to act on it.
+type APIError struct {
+	Status  int
+	Code    int    // first error code of the envelope; 0 when the body had none
+	Message string // first error message, or the start of a body that was not an envelope
+}
+
+func (e *APIError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = strings.ToLower(http.StatusText(e.Status))
+	}
+	if e.Code != 0 {
+		return fmt.Sprintf("%d %s (code %d)", e.Status, msg, e.Code)
+	}
+	return fmt.Sprintf("%d %s", e.Status, msg)
+}
+
+// newAPIError parses a Cloudflare error body. It copes with the envelope, the `{"error": ...}`
+// shape some endpoints use, and bodies that are not JSON at all (e.g. a WAF page).
+func newAPIError(status int, body []byte) *APIError {
+	var env struct {
+		Errors []struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"errors"`
+		Error string `json:"error"`
+	}
+	e := &APIError{Status: status}
+	if json.Unmarshal(body, &env) == nil {
+		switch {
+		case len(env.Errors) > 0:
+			e.Code, e.Message = env.Errors[0].Code, env.Errors[0].Message
+			return e
+		case env.Error != "":
+			e.Message = env.Error
+			return e
+		}
+	}
+	e.Message = htmlTitle(body)
+	if e.Message == "" {
+		e.Message = snippet(body, 120)
+	}
+	return e
+}
+
+// htmlTitle is the <title> of an HTML error page (Cloudflare's edge answers 5xx that way).
+func htmlTitle(body []byte) string {
+	lower := bytes.ToLower(body)
+	start := bytes.Index(lower, []byte("<title>"))
+	if start < 0 {
+		return ""
+	}
+	start += len("<title>")
+	end := bytes.Index(lower[start:], []byte("</title>"))
+	if end < 0 {
+		return ""
+	}
+	return "HTML error page: " + snippet(body[start:start+end], 120)
+}
+
+// snippet is the start of body as printable text, for error messages.
+func snippet(body []byte, max int) string {
+	body = bytes.TrimSpace(body)
+	truncated := len(body) > max
+	if truncated {
+		body = body[:max]
+	}
+	s := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == 0xfffd {
+			return '.'
+		}
+		return r
+	}, string(body))
+	if truncated {
+		s += "…"
+	}
+	return s
+}

@@ -1,0 +1,379 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/flareform/flareform/provision/spec"
+)
+
+// SmokeReport is the outcome of the smoke test of one worker.
+type SmokeReport struct {
+	Key    string       `json:"key"`
+	Name   string       `json:"name"`
+	URL    string       `json:"url"`
+	Passed bool         `json:"passed"`
+	Checks []SmokeCheck `json:"checks"`
+	// OutputPath is where the authorised response body was written, when it was.
+	OutputPath string `json:"output_path,omitempty"`
+	Error      string `json:"error,omitempty"` // the first failed check
+}
+
+// SmokeCheck is one request of a smoke test.
+type SmokeCheck struct {
+	Name        string `json:"name"` // "authorized", "unauthorized", "method"
+	Passed      bool   `json:"passed"`
+	Skipped     string `json:"skipped,omitempty"` // why the check did not run
+	Status      int    `json:"status,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+	Detail      string `json:"detail,omitempty"`
+}
+
+const maxSmokeBody = 32 << 20
+
+// Smoke runs the smoke tests of every worker in s that has one, with keys (by worker key, or
+// by script name) for the authorised request. It makes one API call (the account subdomain).
+func (e *Engine) Smoke(ctx context.Context, s *spec.Spec, keys map[string]string, outDir string) ([]SmokeReport, error) {
+	accountID, err := e.accountID(s.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	subdomain, err := e.accountSubdomain(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("smoke: %w", err)
+	}
+	var reports []SmokeReport
+	var errs []error
+	for _, w := range s.Workers {
+		if w.Smoke == nil {
+			continue
+		}
+		key := e.smokeKey(w, keys)
+		report := e.smokeWorker(ctx, w, subdomain, key, outDir)
+		if !report.Passed {
+			errs = append(errs, fmt.Errorf("smoke %s: %s", w.Name, report.Error))
+		}
+		reports = append(reports, report)
+	}
+	return reports, errors.Join(errs...)
+}
+
+// smokeKey finds the key for w: given by the caller, else from its env/file source.
+func (e *Engine) smokeKey(w spec.Worker, keys map[string]string) string {
+	if k := keys[w.Key]; k != "" {
+		return k
+	}
+	if k := keys[w.Name]; k != "" {
+		return k
+	}
+	if w.APIKey != nil && w.APIKey.From != keyFromGenerate {
+		if k, err := resolveKey(w.APIKey, e.cfg.Getenv); err == nil {
+			return k
+		}
+	}
+	return ""
+}
+
+// smokeWorker checks the deployed worker over its workers.dev URL. It waits (bounded by
+// Config.SmokeWait) for the deploy to propagate: a 404/5xx or a refused connection is retried,
+// a wrong answer is not.
+func (e *Engine) smokeWorker(ctx context.Context, w spec.Worker, subdomain, key, outDir string) SmokeReport {
+	report := SmokeReport{Key: w.Key, Name: w.Name}
+	if subdomain == "" {
+		report.Error = "the account has no workers.dev subdomain"
+		return report
+	}
+	if !w.WorkersDev {
+		report.Error = "workers_dev is off, so there is no URL to test"
+		return report
+	}
+	sm := withSmokeDefaults(*w.Smoke)
+	host := w.Name + "." + subdomain + ".workers.dev"
+	report.URL = "https://" + host + sm.Path
+	target, err := e.smokeTarget(ctx, host, sm.Path)
+	if err != nil {
+		report.Error = err.Error()
+		return report
+	}
+	e.logf("%s: smoke testing %s", w.Name, report.URL)
+	checks := []func() SmokeCheck{
+		func() SmokeCheck {
+			return e.checkAuthorized(ctx, target, host, sm, key, w.APIKey != nil, w.Name, outDir, &report)
+		},
+		func() SmokeCheck { return e.checkUnauthorized(ctx, target, host, sm, w.APIKey != nil) },
+		func() SmokeCheck { return e.checkMethod(ctx, target, host, sm) },
+	}
+	for _, run := range checks {
+		c := run()
+		report.Checks = append(report.Checks, c)
+		if !c.Passed && c.Skipped == "" && report.Error == "" {
+			report.Error = fmt.Sprintf("%s check: %s", c.Name, c.Detail)
+		}
+	}
+	report.Passed = report.Error == ""
+	return report
+}
+
+func withSmokeDefaults(sm spec.Smoke) spec.Smoke {
+	if sm.Path == "" {
+		sm.Path = "/"
+	}
+	if sm.Status == 0 {
+		sm.Status = http.StatusOK
+	}
+	if sm.UnauthorizedStatus == 0 {
+		sm.UnauthorizedStatus = http.StatusUnauthorized
+	}
+	if sm.MethodStatus == 0 {
+		sm.MethodStatus = http.StatusMethodNotAllowed
+	}
+	return sm
+}
+
+// smokeTarget is the URL requests go to: the real https URL, or plain HTTP to the local
+// Cloudflare's data plane, which routes by the Host header.
+func (e *Engine) smokeTarget(ctx context.Context, host, path string) (string, error) {
+	if addr := e.workersDevAddr(ctx); addr != "" {
+		return "http://" + addr + path, nil
+	}
+	return "https://" + host + path, nil
+}
+
+// workersDevAddr is Config.WorkersDevAddr or, when the API is on loopback, the data plane
+// address the local Cloudflare announces at /__localcf/info. It is looked up once.
+func (e *Engine) workersDevAddr(ctx context.Context) string {
+	e.devAddrOnce.Do(func() {
+		e.devAddr = e.cfg.WorkersDevAddr
+		if e.devAddr == "" {
+			e.devAddr = e.discoverWorkersDevAddr(ctx)
+		}
+	})
+	return e.devAddr
+}
+
+func (e *Engine) discoverWorkersDevAddr(ctx context.Context) string {
+	u, err := url.Parse(e.cfg.APIBaseURL)
+	if err != nil || !isLoopback(u.Hostname()) {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.Scheme+"://"+u.Host+"/__localcf/info", nil)
+	if err != nil {
+		return ""
+	}
+	res, err := e.httpClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer res.Body.Close()
+	var info struct {
+		WorkersDevAddr string `json:"workers_dev_addr"`
+	}
+	if res.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&info) != nil {
+		return ""
+	}
+	return info.WorkersDevAddr
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (e *Engine) checkAuthorized(ctx context.Context, target, host string, sm spec.Smoke, key string, needsKey bool, name, outDir string, report *SmokeReport) SmokeCheck {
+	c := SmokeCheck{Name: "authorized"}
+	if needsKey && key == "" {
+		// A key generated by an earlier apply cannot be read back from Cloudflare.
+		c.Skipped = "key unknown (generated by an earlier apply); pass it to run this check"
+		return c
+	}
+	body, _ := json.Marshal(map[string]string{"prompt": sm.Prompt})
+	res, err := e.smokeRequest(ctx, http.MethodPost, target, host, key, body)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	c.Status, c.ContentType = res.status, res.contentType
+	if res.status != sm.Status {
+		c.Detail = fmt.Sprintf("status %d, want %d; content type %q; body starts %q", res.status, sm.Status, res.contentType, snippet(res.body, 80))
+		return c
+	}
+	if err := checkBody(res, sm.Expect); err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	if outDir != "" {
+		path, err := writeSmokeBody(outDir, name, res)
+		if err != nil {
+			c.Detail = err.Error()
+			return c
+		}
+		report.OutputPath = path
+	}
+	c.Passed = true
+	c.Detail = fmt.Sprintf("%d bytes of %s", len(res.body), res.contentType)
+	return c
+}
+
+// checkBody verifies the content type and that the body is what it claims to be.
+func checkBody(res *smokeResponse, expect string) error {
+	mediaType, _, _ := mime.ParseMediaType(res.contentType)
+	if expect != "" && !strings.EqualFold(mediaType, expect) {
+		return fmt.Errorf("content type %q, want %q; body starts %q", res.contentType, expect, snippet(res.body, 80))
+	}
+	switch {
+	case mediaType == "image/png":
+		if _, err := png.Decode(bytes.NewReader(res.body)); err != nil {
+			return fmt.Errorf("body is not a valid PNG (%d bytes): %v", len(res.body), err)
+		}
+	case mediaType == "application/json" || strings.HasSuffix(mediaType, "+json"):
+		if !json.Valid(res.body) {
+			return fmt.Errorf("body is not valid JSON; starts %q", snippet(res.body, 80))
+		}
+	}
+	return nil
+}
+
+func (e *Engine) checkUnauthorized(ctx context.Context, target, host string, sm spec.Smoke, hasKey bool) SmokeCheck {
+	c := SmokeCheck{Name: "unauthorized"}
+	if !hasKey {
+		c.Skipped = "the worker has no managed key"
+		return c
+	}
+	body, _ := json.Marshal(map[string]string{"prompt": sm.Prompt})
+	return e.expectStatus(ctx, c, http.MethodPost, target, host, body, sm.UnauthorizedStatus)
+}
+
+func (e *Engine) checkMethod(ctx context.Context, target, host string, sm spec.Smoke) SmokeCheck {
+	return e.expectStatus(ctx, SmokeCheck{Name: "method"}, http.MethodGet, target, host, nil, sm.MethodStatus)
+}
+
+func (e *Engine) expectStatus(ctx context.Context, c SmokeCheck, method, target, host string, body []byte, want int) SmokeCheck {
+	res, err := e.smokeRequest(ctx, method, target, host, "", body)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	c.Status, c.ContentType = res.status, res.contentType
+	if res.status != want {
+		c.Detail = fmt.Sprintf("%s without key: status %d, want %d; body starts %q", method, res.status, want, snippet(res.body, 80))
+		return c
+	}
+	c.Passed = true
+	return c
+}
+
+type smokeResponse struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
+// smokeRequest sends one request, retrying while the deploy has not propagated yet. The key
+// only ever goes into the Authorization header; errors never include it.
+func (e *Engine) smokeRequest(ctx context.Context, method, target, host, key string, body []byte) (*smokeResponse, error) {
+	deadline := time.Now().Add(e.cfg.SmokeWait)
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		res, err := e.smokeOnce(ctx, method, target, host, key, body)
+		switch {
+		case err != nil:
+			lastErr = err
+		case res.status == http.StatusNotFound || res.status >= 500:
+			lastErr = fmt.Errorf("%s: status %d; body starts %q", method, res.status, snippet(res.body, 80))
+		default:
+			return res, nil
+		}
+		delay := min(100*time.Millisecond<<min(attempt-1, 5), 2*time.Second)
+		if time.Now().Add(delay).After(deadline) || ctx.Err() != nil {
+			if res != nil {
+				return res, nil // a real answer, just not the wanted one: let the check judge it
+			}
+			return nil, fmt.Errorf("not reachable after %s: %w", e.cfg.SmokeWait, lastErr)
+		}
+		if err := sleep(ctx, delay); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (e *Engine) smokeOnce(ctx context.Context, method, target, host, key string, body []byte) (*smokeResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Host = host
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := e.httpClient.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is known to the caller; the error is what matters
+		}
+		return nil, fmt.Errorf("%s %s: %w", method, host, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, maxSmokeBody))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read body: %w", method, host, err)
+	}
+	return &smokeResponse{status: res.StatusCode, contentType: res.Header.Get("Content-Type"), body: data}, nil
+}
+
+// writeSmokeBody saves the authorised answer as <dir>/<name>.<ext>.
+func writeSmokeBody(dir, name string, res *smokeResponse) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("smoke output dir: %w", err)
+	}
+	path := filepath.Join(dir, name+"."+extension(res.contentType))
+	if err := os.WriteFile(path, res.body, 0o644); err != nil {
+		return "", fmt.Errorf("write smoke output: %w", err)
+	}
+	return path, nil
+}
+
+func extension(contentType string) string {
+	mediaType, _, _ := mime.ParseMediaType(contentType)
+	switch mediaType {
+	case "image/png":
+		return "png"
+	case "image/jpeg":
+		return "jpg"
+	case "application/json":
+		return "json"
+	case "text/plain":
+		return "txt"
+	case "text/event-stream":
+		return "sse"
+	default:
+		return "bin"
+	}
+}

@@ -1,0 +1,384 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/provision/spec"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	cases := []struct {
+		name   string
+		header http.Header
+		want   time.Duration
+	}{
+		{"seconds", http.Header{"Retry-After": {"3"}}, 3 * time.Second},
+		{"milliseconds win", http.Header{"Retry-After-Ms": {"250"}, "Retry-After": {"3"}}, 250 * time.Millisecond},
+		{"http date", http.Header{"Retry-After": {now.Add(7 * time.Second).Format(http.TimeFormat)}}, 7 * time.Second},
+		{"date in the past", http.Header{"Retry-After": {now.Add(-time.Minute).Format(http.TimeFormat)}}, 0},
+		{"garbage", http.Header{"Retry-After": {"soon"}}, 0},
+		{"absent", http.Header{}, 0},
+	}
+	for _, c := range cases {
+		if got := parseRetryAfter(c.header, now); got != c.want {
+			t.Errorf("%s: parseRetryAfter = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestRetryDelayHonoursRetryAfterAndJitters(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for range 50 {
+		d := retryDelay(1, 2*time.Second)
+		if d < 2*time.Second || d >= 2*time.Second+250*time.Millisecond {
+			t.Fatalf("retryDelay with Retry-After 2s = %v, want within [2s, 2.25s)", d)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 2 {
+		t.Errorf("retryDelay gave the same delay 50 times; want jitter")
+	}
+	for attempt := 1; attempt <= 10; attempt++ {
+		base := min(retryBaseDelay<<(attempt-1), retryMaxDelay)
+		d := retryDelay(attempt, 0)
+		if d < base/2 || d > base {
+			t.Errorf("attempt %d: delay %v outside [%v, %v]", attempt, d, base/2, base)
+		}
+	}
+}
+
+func TestNewAPIError(t *testing.T) {
+	cases := []struct {
+		body string
+		want string
+	}{
+		{`{"success":false,"errors":[{"code":10007,"message":"This Worker does not exist on your account."}]}`,
+			"404 This Worker does not exist on your account. (code 10007)"},
+		{`{"success":false,"error":"model not found"}`, "404 model not found"},
+		{"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head></html>", "404 HTML error page: 502 Bad Gateway"},
+		{"", "404 not found"},
+	}
+	for _, c := range cases {
+		if got := newAPIError(404, []byte(c.body)).Error(); got != c.want {
+			t.Errorf("newAPIError(%q) = %q, want %q", c.body, got, c.want)
+		}
+	}
+}
+
+// flakyAPI answers the first `failures` requests with 429 (Retry-After 0.05s as milliseconds)
+// and then succeeds with an envelope, counting requests and checking every body arrived whole.
+func flakyAPI(t *testing.T, failures int32) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		if r.Method == http.MethodPost {
+			var body map[string]any
+			if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body["enabled"] != true {
+				t.Errorf("attempt %d: body not replayed intact: %v %v", n, body, err)
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if n <= failures {
+			w.Header().Set("Retry-After-Ms", "50")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"success":false,"errors":[{"code":971,"message":"Please wait and consider throttling your request speed"}]}`)
+			return
+		}
+		fmt.Fprint(w, `{"success":true,"errors":[],"messages":[],"result":{"enabled":true,"previews_enabled":false}}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &calls
+}
+
+func TestRetryMiddlewareRetriesThenSucceeds(t *testing.T) {
+	srv, calls := flakyAPI(t, 2)
+	e, err := New(Config{APIBaseURL: srv.URL + "/client/v4", APIToken: "t0ken", MaxRetries: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.setWorkersDev(context.Background(), strings.Repeat("a", 32), "w", true); err != nil {
+		t.Fatalf("setWorkersDev after two 429s: %v", err)
+	}
+	if got := calls.Load(); got != 3 {
+		t.Errorf("API saw %d calls, want 3 (two 429s, one success)", got)
+	}
+}
+
+func TestRetryMiddlewareGivesUpWithClearError(t *testing.T) {
+	srv, calls := flakyAPI(t, 100)
+	e, err := New(Config{APIBaseURL: srv.URL + "/client/v4", APIToken: "t0ken", MaxRetries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e.setWorkersDev(context.Background(), strings.Repeat("a", 32), "w", true)
+	want := "giving up after 3 attempts: 429 Please wait and consider throttling your request speed (code 971)"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error = %v, want it to contain %q", err, want)
+	}
+	var re *RetryError
+	if !errors.As(err, &re) || re.Attempts != 3 {
+		t.Errorf("error is not a *RetryError with 3 attempts: %#v", err)
+	}
+	if got := calls.Load(); got != 3 {
+		t.Errorf("API saw %d calls, want 3", got)
+	}
+}
+
+func TestRetryMiddlewareRefusesLongRetryAfter(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Retry-After", "300")
+		w.WriteHeader(http.StatusTooManyRequests)
+		fmt.Fprint(w, `{"success":false,"errors":[{"code":971,"message":"rate limited"}]}`)
+	}))
+	defer srv.Close()
+	e, err := New(Config{APIBaseURL: srv.URL, APIToken: "t0ken"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.accountSubdomain(context.Background(), "acc")
+	if err == nil || !strings.Contains(err.Error(), "asks to wait 5m0s") {
+		t.Fatalf("error = %v, want it to explain the long Retry-After", err)
+	}
+	if calls.Load() != 1 {
+		t.Errorf("API saw %d calls, want 1 (no point retrying within the block)", calls.Load())
+	}
+}
+
+func TestKeyFingerprint(t *testing.T) {
+	fp := KeyFingerprint("image-api", "API_KEY", "secret-value")
+	if len(fp) != 12 || strings.Trim(fp, "0123456789abcdef") != "" {
+		t.Fatalf("fingerprint %q is not 12 hex digits", fp)
+	}
+	if fp != KeyFingerprint("image-api", "API_KEY", "secret-value") {
+		t.Error("fingerprint is not deterministic")
+	}
+	for _, other := range []string{
+		KeyFingerprint("other-api", "API_KEY", "secret-value"),
+		KeyFingerprint("image-api", "OTHER_KEY", "secret-value"),
+		KeyFingerprint("image-api", "API_KEY", "secret-valuf"),
+	} {
+		if other == fp {
+			t.Errorf("different inputs gave the same fingerprint %s", fp)
+		}
+	}
+	if tag := keyTag("API_KEY", fp); tag != "ff-key-api-key-"+fp || strings.Trim(tag, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		t.Errorf("key tag %q uses characters outside [a-z0-9-]", tag)
+	}
+}
+
+func TestGenerateKey(t *testing.T) {
+	a, err := generateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := generateKey()
+	if len(a) != 43 || a == b {
+		t.Errorf("generated keys %q, %q: want two different 43-char base64url strings", a, b)
+	}
+}
+
+// testWorker is a spec worker with everything set, for diff tests.
+func testWorker() spec.Worker {
+	return spec.Worker{
+		Key: "img", Name: "image-api", Main: "/dev/null",
+		CompatibilityDate: "2025-06-01",
+		AI:                &spec.AIBinding{Binding: "AI", Model: "@cf/stabilityai/stable-diffusion-xl-base-1.0"},
+		APIKey:            &spec.KeySource{Binding: "API_KEY", From: keyFromEnv, Ref: "IMG_KEY"},
+		Vars:              map[string]string{"MAX_PROMPT_CHARS": "1000"},
+		WorkersDev:        true,
+	}
+}
+
+func testBundle() *bundler.Result {
+	return &bundler.Result{ModuleName: "worker.js", Code: []byte("export default {}"), Hash: strings.Repeat("ab", 32)}
+}
+
+// liveMatching is the live state a successful apply of testWorker leaves behind.
+func liveMatching(w spec.Worker, key string) *liveWorker {
+	return &liveWorker{
+		exists:          true,
+		compatDate:      w.CompatibilityDate,
+		aiBindings:      []string{"AI"},
+		vars:            map[string]string{"MAX_PROMPT_CHARS": "1000", modelVar: w.AI.Model},
+		reservedVars:    map[string]string{"API_KEY_PREVIOUS_EXPIRES": "2026-01-01"},
+		otherBindings:   map[string]string{},
+		secrets:         map[string]bool{"API_KEY": true, "API_KEY_PREVIOUS": true},
+		tags:            []string{managedTag, "ff-bundle-abababababababab", keyTag("API_KEY", KeyFingerprint(w.Name, "API_KEY", key)), "team-x"},
+		bundleTag:       "ff-bundle-abababababababab",
+		keyFingerprints: map[string]string{"API_KEY": KeyFingerprint(w.Name, "API_KEY", key)},
+		workersDev:      true,
+		versionID:       "v1",
+	}
+}
+
+func testEngine(t *testing.T, key string) *Engine {
+	t.Helper()
+	e, err := New(Config{APIToken: "t", Getenv: func(name string) string {
+		if name == "IMG_KEY" {
+			return key
+		}
+		return ""
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestDiffMatchingLiveIsNoOp(t *testing.T) {
+	w := testWorker()
+	e := testEngine(t, "k1")
+	wp, err := e.diffWorker(w, testBundle(), liveMatching(w, "k1"), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wp.Action != ActionNoOp || len(wp.Changes) != 0 {
+		t.Fatalf("plan = %s %+v, want no-op", wp.Action, wp.Changes)
+	}
+	if wp.URL != "https://image-api.acme.workers.dev" {
+		t.Errorf("URL = %q", wp.URL)
+	}
+}
+
+func TestDiffReportsEachDifference(t *testing.T) {
+	w := testWorker()
+	e := testEngine(t, "k2") // the key changed too
+	live := liveMatching(w, "k1")
+	live.vars["MAX_PROMPT_CHARS"] = "50"
+	live.vars["DEBUG"] = "1"
+	live.bundleTag = ""
+	live.workersDev = false
+	live.otherBindings["CACHE"] = "kv_namespace"
+	wp, err := e.diffWorker(w, testBundle(), live, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Change{}
+	for _, c := range wp.Changes {
+		got[c.Path] = c
+	}
+	want := map[string]string{
+		"code":                  OpChange,
+		"vars.MAX_PROMPT_CHARS": OpChange,
+		"vars.DEBUG":            OpRemove,
+		"bindings.CACHE":        OpRemove,
+		"secrets.API_KEY":       OpChange,
+		"workers_dev":           OpChange,
+	}
+	if len(got) != len(want) {
+		t.Errorf("changes = %+v, want paths %v", wp.Changes, want)
+	}
+	for path, op := range want {
+		if got[path].Op != op {
+			t.Errorf("change %s: op %q, want %q (all: %+v)", path, got[path].Op, op, wp.Changes)
+		}
+	}
+	if wp.Action != ActionUpdate || !wp.desired.upload || !wp.desired.sendKey {
+		t.Errorf("action %s upload %t sendKey %t, want update with upload and key", wp.Action, wp.desired.upload, wp.desired.sendKey)
+	}
+	if c := got["secrets.API_KEY"]; strings.Contains(c.Old+c.New, "k2") || !strings.HasPrefix(c.New, "(sensitive, fp ") {
+		t.Errorf("secret change %+v must show only fingerprints", c)
+	}
+	// Reserved rotation bindings are carried, never diffed; foreign tags are kept.
+	if wp.desired.keepVars["API_KEY_PREVIOUS_EXPIRES"] != "2026-01-01" {
+		t.Errorf("reserved var not carried over: %v", wp.desired.keepVars)
+	}
+	if tags := strings.Join(wp.desired.tags, ","); !strings.Contains(tags, "team-x") || !strings.Contains(tags, managedTag) {
+		t.Errorf("upload tags %q lost the foreign tag or the managed marker", tags)
+	}
+}
+
+func TestDiffGeneratedKeyOnlyWhenMissing(t *testing.T) {
+	w := testWorker()
+	w.APIKey = &spec.KeySource{Binding: "API_KEY", From: keyFromGenerate}
+	e := testEngine(t, "")
+	live := liveMatching(w, "whatever")
+	wp, err := e.diffWorker(w, testBundle(), live, "acme")
+	if err != nil || wp.Action != ActionNoOp {
+		t.Fatalf("existing generated key: action %s, err %v; want no-op", wp.Action, err)
+	}
+	delete(live.secrets, "API_KEY")
+	wp, err = e.diffWorker(w, testBundle(), live, "acme")
+	if err != nil || len(wp.Changes) != 1 || wp.Changes[0].Path != "secrets.API_KEY" || !wp.desired.genKey {
+		t.Fatalf("missing generated key: changes %+v err %v; want one secrets.API_KEY add", wp.Changes, err)
+	}
+}
+
+func TestDiffCreateListsAdds(t *testing.T) {
+	w := testWorker()
+	wp, err := testEngine(t, "k1").diffWorker(w, testBundle(), &liveWorker{}, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wp.Action != ActionCreate {
+		t.Fatalf("action %s, want create", wp.Action)
+	}
+	for _, c := range wp.Changes {
+		if c.Op != OpAdd {
+			t.Errorf("create change %+v is not an add", c)
+		}
+	}
+	if wp.desired.workersDev == nil || !*wp.desired.workersDev {
+		t.Error("create must enable workers.dev")
+	}
+}
+
+func TestDiffMissingEnvKeyIsAnError(t *testing.T) {
+	_, err := testEngine(t, "").diffWorker(testWorker(), testBundle(), &liveWorker{}, "acme")
+	var ke *keySourceError
+	if !errors.As(err, &ke) || !strings.Contains(err.Error(), "IMG_KEY") {
+		t.Fatalf("err = %v, want a key source error naming IMG_KEY", err)
+	}
+}
+
+func TestWriteText(t *testing.T) {
+	p := &Plan{Workers: []WorkerPlan{
+		{Key: "img", Name: "image-api", Action: ActionUpdate, URL: "https://image-api.acme.workers.dev", Changes: []Change{
+			{Path: "vars.MAX_PROMPT_CHARS", Op: OpChange, Old: "50", New: "1000"},
+			{Path: "secrets.API_KEY", Op: OpAdd, New: "(sensitive, fp 0123456789ab)"},
+		}},
+		{Key: "txt", Name: "text-api", Action: ActionNoOp},
+	}}
+	var buf bytes.Buffer
+	p.WriteText(&buf)
+	out := buf.String()
+	for _, want := range []string{
+		`~ worker "image-api" (update) [key img] https://image-api.acme.workers.dev`,
+		`~ vars.MAX_PROMPT_CHARS: "50" -> "1000"`,
+		`+ secrets.API_KEY: (sensitive, fp 0123456789ab)`,
+		"Plan: 0 to create, 1 to update, 0 to delete, 1 unchanged.",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan text lacks %q:\n%s", want, out)
+		}
+	}
+	var none bytes.Buffer
+	(&Plan{Workers: []WorkerPlan{{Name: "a", Action: ActionNoOp}}}).WriteText(&none)
+	if !strings.Contains(none.String(), "No changes.") {
+		t.Errorf("no-op plan text = %q", none.String())
+	}
+}
+
+func TestApplyRejectsPlanWithoutDesiredState(t *testing.T) {
+	e := testEngine(t, "")
+	p := &Plan{AccountID: "acc", Workers: []WorkerPlan{{Name: "image-api", Action: ActionUpdate}}}
+	res, err := e.Apply(context.Background(), p, ApplyOptions{})
+	if err == nil || !strings.Contains(err.Error(), "plan again") || res.Workers[0].Error == "" {
+		t.Fatalf("Apply of a JSON-only plan: err %v, result %+v", err, res)
+	}
+}
