@@ -40,7 +40,7 @@ type Options struct {
 	WorkerdBinary  string        // default workerd.FindBinary()
 	MaxScriptBytes int           // 10027 above this; default 10 MiB
 	MaxVars        int           // env vars + secrets per script (10055 above); default 64
-	RateLimit      int           // requests per RateWindow per token; default 1200
+	RateLimit      int           // requests per RateWindow per token; 0 = 1200, negative = no limit
 	RateWindow     time.Duration // default 5m
 	Faults         []FaultRule
 	FaultSeed      int64
@@ -62,8 +62,8 @@ func (o *Options) applyDefaults() {
 	if o.MaxVars <= 0 {
 		o.MaxVars = 64
 	}
-	if o.RateLimit <= 0 {
-		o.RateLimit = 1200
+	if o.RateLimit == 0 {
+		o.RateLimit = faults.DefaultRateLimit // a negative limit turns the limiter off
 	}
 	if o.RateWindow <= 0 {
 		o.RateWindow = 5 * time.Minute

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +22,8 @@ type localOptions struct {
 	WorkersDevAddr string
 	Faults         string
 	FaultSeed      int64
+	RateLimit      int
+	RateWindow     time.Duration
 }
 
 // defaultLocalStateDir is separate from the .flareform/local directory that --local uses, so
@@ -53,8 +56,10 @@ State (account, token, scripts, secrets sealed) persists in --state unless --mem
 	f.BoolVar(&opts.Memory, "memory", false, "keep state in memory only (ignores --state)")
 	f.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "API listen address")
 	f.StringVar(&opts.WorkersDevAddr, "workers-dev-addr", "127.0.0.1:0", "workers.dev (data plane) listen address")
-	f.StringVar(&opts.Faults, "faults", "", "fault rules: kind[@path][:p=F][:ms=N][:retry_after=N][:count=N][:skip=N][:method=M]; ';'-separated")
-	f.Int64Var(&opts.FaultSeed, "fault-seed", 1, "seed for probabilistic faults (same seed, same faults)")
+	f.StringVar(&opts.Faults, "faults", "", "fault rules: kind[@path][:p=F][:ms=N][:retry_after=N][:count=N][:skip=N][:method=M]; ';'-separated (default $"+envLocalFaults+")")
+	f.Int64Var(&opts.FaultSeed, "fault-seed", 0, "seed for probabilistic faults, same seed same faults (default $"+envLocalFaultSeed+" or 1)")
+	f.IntVar(&opts.RateLimit, "rate-limit", faults.DefaultRateLimit, "API requests allowed per token per --rate-window, like Cloudflare's; 0 turns the limit off")
+	f.DurationVar(&opts.RateWindow, "rate-window", faults.DefaultRateWindow, "rate limit window")
 	return cmd
 }
 
@@ -68,9 +73,21 @@ type localInfo struct {
 }
 
 func runLocal(ctx context.Context, opts *localOptions) error {
-	rules, err := faults.ParseRules(opts.Faults)
+	rules, seed, err := faultsFromEnv(opts.Getenv)
 	if err != nil {
-		return fmt.Errorf("--faults: %w", err)
+		return err
+	}
+	if opts.Faults != "" {
+		if rules, err = faults.ParseRules(opts.Faults); err != nil {
+			return fmt.Errorf("--faults: %w", err)
+		}
+	}
+	if opts.FaultSeed != 0 {
+		seed = opts.FaultSeed
+	}
+	rateLimit := opts.RateLimit
+	if rateLimit == 0 {
+		rateLimit = -1 // Options treats 0 as "default"; the flag's 0 means off
 	}
 	stateDir := ""
 	if !opts.Memory {
@@ -88,7 +105,9 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 		WorkersDevAddr: opts.WorkersDevAddr,
 		WorkerdBinary:  binary,
 		Faults:         rules,
-		FaultSeed:      opts.FaultSeed,
+		FaultSeed:      seed,
+		RateLimit:      rateLimit,
+		RateWindow:     opts.RateWindow,
 		Log:            opts.IO.ErrOut,
 	})
 	if err != nil {

@@ -101,7 +101,12 @@ func (o *rootOptions) startLocal(ctx context.Context) (*localcf.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--local needs workerd: %w", err)
 	}
-	srv, err := localcf.Start(ctx, localcf.Options{StateDir: stateDir, WorkerdBinary: binary, Log: io.Discard})
+	rules, seed, err := faultsFromEnv(o.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := localcf.Start(ctx, localcf.Options{StateDir: stateDir, WorkerdBinary: binary, Log: io.Discard,
+		Faults: rules, FaultSeed: seed})
 	if err != nil {
 		return nil, fmt.Errorf("start local Cloudflare in %s: %w", stateDir, err)
 	}

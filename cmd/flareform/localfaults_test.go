@@ -1,0 +1,28 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFaultsFromEnv(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+	rules, seed, err := faultsFromEnv(env(nil))
+	if err != nil || len(rules) != 0 || seed != 1 {
+		t.Fatalf("unset: rules=%v seed=%d err=%v; want none, 1, nil", rules, seed, err)
+	}
+	rules, seed, err = faultsFromEnv(env(map[string]string{
+		envLocalFaults:    "429@*/workers/scripts/*:retry_after=2;latency@*:ms=50",
+		envLocalFaultSeed: "7",
+	}))
+	if err != nil || seed != 7 || len(rules) != 2 || rules[0].Kind != "429" || rules[0].RetryAfter != 2 || rules[1].LatencyMS != 50 {
+		t.Fatalf("set: rules=%+v seed=%d err=%v", rules, seed, err)
+	}
+	if _, _, err := faultsFromEnv(env(map[string]string{envLocalFaults: "teapot@*"})); err == nil || !strings.Contains(err.Error(), envLocalFaults) {
+		t.Fatalf("bad rules: err=%v, want one naming %s", err, envLocalFaults)
+	}
+	if _, _, err := faultsFromEnv(env(map[string]string{envLocalFaultSeed: "seven"})); err == nil || !strings.Contains(err.Error(), envLocalFaultSeed) {
+		t.Fatalf("bad seed: err=%v, want one naming %s", err, envLocalFaultSeed)
+	}
+}
