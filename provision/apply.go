@@ -100,20 +100,26 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		if err != nil {
 			return err
 		}
-		key, r.GeneratedKey = generated, generated
+		key = generated
 	}
+	fingerprint := ""
 	if d.worker.APIKey != nil && key != "" {
-		r.KeyFingerprint = KeyFingerprint(wp.Name, d.worker.APIKey.Binding, key)
-	} else if d.keyTag != "" && d.worker.APIKey != nil {
-		r.KeyFingerprint = wp.live.keyFingerprints[d.worker.APIKey.Binding]
+		fingerprint = KeyFingerprint(wp.Name, d.worker.APIKey.Binding, key)
+	} else if d.worker.APIKey != nil && wp.live != nil {
+		fingerprint = wp.live.keyFingerprints[d.worker.APIKey.Binding]
 	}
 	if d.upload {
 		e.logf("%s: uploading (%d changes)", wp.Name, len(wp.Changes))
-		version, err := e.upload(ctx, p.AccountID, wp, key, r.KeyFingerprint)
+		version, err := e.upload(ctx, p.AccountID, wp, key, fingerprint)
 		if err != nil {
 			return fmt.Errorf("upload script: %w", err)
 		}
 		r.VersionID = version
+	}
+	// Reported only once deployed: a key from a failed upload would not open anything.
+	r.KeyFingerprint = fingerprint
+	if d.genKey {
+		r.GeneratedKey = key
 	}
 	if d.workersDev != nil {
 		if err := e.setWorkersDev(ctx, p.AccountID, wp.Name, *d.workersDev); err != nil {

@@ -532,8 +532,9 @@ func TestExhaustedRetriesThenRerunConverges(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %q, want %q", err, want)
 	}
-	if res.Workers[0].Error != want {
-		t.Errorf("worker result error %q", res.Workers[0].Error)
+	if res.Workers[0].Error != want || res.Workers[0].GeneratedKey != "" {
+		t.Errorf("worker result error %q, generated key handed out %t (want none: nothing deployed)",
+			res.Workers[0].Error, res.Workers[0].GeneratedKey != "")
 	}
 	h.srv.SetFaults(nil, 0)
 	_, res = h.deploy(t, s, ApplyOptions{})

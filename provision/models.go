@@ -42,18 +42,31 @@ func (e *Engine) modelExists(ctx context.Context, accountID, model string) (bool
 	// Search on the last path segment: it is the part a fuzzy search matches most reliably,
 	// and the exact comparison below decides.
 	term := model[strings.LastIndex(model, "/")+1:]
-	page, err := e.ai.Models.List(ctx, ai.ModelListParams{
-		AccountID: cloudflare.F(accountID),
-		Search:    cloudflare.F(term),
-		PerPage:   cloudflare.F(int64(100)),
-	})
-	if err != nil {
-		return false, fmt.Errorf("search models for %s: %w", model, cleanAPIError(err))
-	}
-	for _, item := range page.Result {
-		if m, ok := item.(map[string]any); ok && m["name"] == model {
-			return true, nil
+	// Pages are walked by hand: the SDK's auto-pager drops the context and always asks for
+	// one page more than needed.
+	for page := int64(1); page <= maxModelSearchPages; page++ {
+		res, err := e.ai.Models.List(ctx, ai.ModelListParams{
+			AccountID: cloudflare.F(accountID),
+			Search:    cloudflare.F(term),
+			Page:      cloudflare.F(page),
+			PerPage:   cloudflare.F(int64(modelSearchPageSize)),
+		})
+		if err != nil {
+			return false, fmt.Errorf("search models for %s: %w", model, cleanAPIError(err))
+		}
+		for _, item := range res.Result {
+			if m, ok := item.(map[string]any); ok && m["name"] == model {
+				return true, nil
+			}
+		}
+		if len(res.Result) < modelSearchPageSize {
+			break
 		}
 	}
 	return false, nil
 }
+
+const (
+	modelSearchPageSize = 50
+	maxModelSearchPages = 10
+)
