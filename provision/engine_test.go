@@ -598,7 +598,7 @@ func TestOutputs(t *testing.T) {
 func BenchmarkApplyFirstDeploy(b *testing.B) {
 	h := newHarness(b)
 	ctx := context.Background()
-	calls := 0
+	calls, writes := 0, 0
 	for i := 0; b.Loop(); i++ {
 		s := specOf(imageWorker(b, fmt.Sprintf("bench-%d", i), ""))
 		h.srv.ResetRequests()
@@ -609,10 +609,12 @@ func BenchmarkApplyFirstDeploy(b *testing.B) {
 		if _, err := h.eng.Apply(ctx, p, ApplyOptions{SkipSmoke: true}); err != nil {
 			b.Fatal(err)
 		}
-		n, _ := h.apiCalls()
+		n, w := h.apiCalls()
 		calls += n
+		writes += w
 	}
 	b.ReportMetric(float64(calls)/float64(b.N), "api-calls/op")
+	b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
 }
 
 func BenchmarkApplyNoop(b *testing.B) {
@@ -620,7 +622,7 @@ func BenchmarkApplyNoop(b *testing.B) {
 	ctx := context.Background()
 	s := specOf(imageWorker(b, "bench-noop", ""))
 	h.deploy(b, s, ApplyOptions{SkipSmoke: true})
-	calls := 0
+	calls, writes := 0, 0
 	for b.Loop() {
 		h.srv.ResetRequests()
 		p, err := h.eng.Plan(ctx, s)
@@ -630,10 +632,12 @@ func BenchmarkApplyNoop(b *testing.B) {
 		if _, err := h.eng.Apply(ctx, p, ApplyOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		n, _ := h.apiCalls()
+		n, w := h.apiCalls()
 		calls += n
+		writes += w
 	}
 	b.ReportMetric(float64(calls)/float64(b.N), "api-calls/op")
+	b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
 }
 
 func TestUpdateOfGeneratedKeyWorkerSmokesWithCallerKey(t *testing.T) {
