@@ -66,7 +66,7 @@ func (s *Server) patchSettings(c *call) *apiError {
 	sc, v, apiErr := s.editLatest(c, "settings", func(v *version) *apiError {
 		if m.Bindings != nil {
 			resolver := bindingResolver{sealer: s.sealer, previous: v, strict: true, maxVars: s.opts.MaxVars,
-				lookup: func(string) *version { return nil }}
+				lookup: func(id string) *version { return s.scriptVersion(c.accountID, c.param("script"), id) }}
 			bindings, apiErr := resolver.resolve(uploaded, nil)
 			if apiErr != nil {
 				return apiErr

@@ -43,6 +43,9 @@ func writeWorkerPlan(w io.Writer, wp WorkerPlan) {
 	for _, c := range wp.Changes {
 		fmt.Fprintf(w, "    %s %s: %s\n", opSymbols[c.Op], c.Path, describeChange(c))
 	}
+	if note := rotationNote(wp); note != "" {
+		fmt.Fprintf(w, "    # %s\n", note)
+	}
 }
 
 func describeChange(c Change) string {

@@ -62,6 +62,7 @@ Workers AI stand-in) runs for the duration of the command and keeps its state in
 		newSmokeCmd(opts),
 		newOutputCmd(opts),
 		newDestroyCmd(opts),
+		newRotateKeyCmd(opts),
 		newLocalCmd(opts),
 		newVersionCmd(opts),
 	)

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flareform/flareform/provision"
+	"github.com/flareform/flareform/provision/spec"
+)
+
+// minKeyLength is the shortest key --from accepts: a generated key has 43 characters.
+const minKeyLength = 32
+
+type rotateOptions struct {
+	*rootOptions
+	Grace      time.Duration
+	KeyOut     string
+	From       string
+	KeyFile    string
+	OldKeyFile string
+	Finish     bool
+	Revoke     bool
+}
+
+func newRotateKeyCmd(root *rootOptions) *cobra.Command {
+	opts := &rotateOptions{rootOptions: root}
+	cmd := &cobra.Command{
+		Use:   "rotate-key WORKER",
+		Short: "Rotate a worker's API key without breaking clients that hold the old one",
+		Long: `Deploy a new API key while the old one keeps working for a grace window, verify both over
+workers.dev, then hand the new key over: on stdout (once, and nothing else goes there), into
+--key-out (mode 0600), or in the --json result. The worker itself rejects the old key once the
+window ends, even if no command ever runs again.
+
+  --finish  end the window now: the old key gets 401 (verified)
+  --revoke  for a leaked key: new key, and every other key dies at once (verified)
+
+Interrupted runs are safe to repeat: the live worker records where the last run stopped. With
+--key-out, a re-run finds the key already handed over in that file and completes; a key that
+was deployed but never handed over is replaced, while the old key stays valid.
+
+The old key can be checked too when it is given with --old-key-file; the current key for
+--finish comes from --key-file, --from, FLAREFORM_API_KEY or the --key-out file.`,
+		Example: `  flareform rotate-key image-api --key-out ~/.config/image-api.key
+  flareform rotate-key image-api --finish --key-file ~/.config/image-api.key
+  flareform rotate-key image-api --revoke --from env:NEW_IMAGE_API_KEY --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRotateKey(cmd.Context(), opts, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&opts.Grace, "grace", provision.DefaultGrace, "how long the old key keeps working")
+	f.StringVar(&opts.KeyOut, "key-out", "", "write the new key to this file (mode 0600) instead of stdout")
+	f.StringVar(&opts.From, "from", "", "use this key instead of generating one: env:NAME or file:PATH")
+	f.StringVar(&opts.KeyFile, "key-file", "", "file holding the current key (checked by --finish)")
+	f.StringVar(&opts.OldKeyFile, "old-key-file", "", "file holding the key being retired, to check it too")
+	f.BoolVar(&opts.Finish, "finish", false, "end the grace window now and verify the old key is refused")
+	f.BoolVar(&opts.Revoke, "revoke", false, "leaked key: new key, old keys refused at once, no grace window")
+	cmd.MarkFlagsMutuallyExclusive("finish", "revoke")
+	cmd.MarkFlagsMutuallyExclusive("finish", "grace")
+	cmd.MarkFlagsMutuallyExclusive("revoke", "grace")
+	return cmd
+}
+
+// rotateJSON is the --json result; APIKey is set only when it is the hand-over.
+type rotateJSON struct {
+	*provision.RotateResult
+	APIKey string `json:"api_key,omitempty"`
+}
+
+func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (err error) {
+	mode := provision.RotateStart
+	switch {
+	case opts.Finish:
+		mode = provision.RotateFinish
+	case opts.Revoke:
+		mode = provision.RotateRevoke
+	}
+	if mode == provision.RotateFinish && opts.KeyOut != "" {
+		return errors.New("--key-out has nothing to write with --finish: no new key is made")
+	}
+	keys, err := opts.collectKeys()
+	if err != nil {
+		return err
+	}
+	sess, err := opts.openSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeSession(sess, &err)
+	w, err := findSpecWorker(sess.Spec, workerArg)
+	if err != nil {
+		return err
+	}
+	h := &rotateHandover{opts: opts, workerKey: w.Key, fromCaller: keys.from != ""}
+	if opts.KeyOut != "" && mode != provision.RotateFinish {
+		// Prepared now, so an unwritable path fails before a key exists that could be lost.
+		if h.out, err = prepareKeyOut(opts.KeyOut, true); err != nil {
+			return err
+		}
+		defer h.out.Discard() // a no-op once committed
+	}
+	ropts := provision.RotateOptions{
+		AccountID: sess.Spec.AccountID,
+		Name:      w.Name,
+		Mode:      mode,
+		Grace:     opts.Grace,
+		NewKey:    keys.from,
+		OldKey:    keys.old,
+		KnownKeys: keys.known,
+		Smoke:     w.Smoke,
+	}
+	if mode == provision.RotateFinish {
+		ropts.NewKey = keys.current()
+	} else {
+		ropts.Handover = h.handOver
+	}
+	res, rotErr := sess.Engine.RotateKey(ctx, ropts)
+	if res != nil && !h.printedJSON {
+		if err := opts.report(res); err != nil {
+			return errors.Join(rotErr, err)
+		}
+	}
+	return sess.explain(rotErr)
+}
+
+// rotateKeys are the keys the caller gave or holds.
+type rotateKeys struct {
+	from   string   // --from
+	old    string   // --old-key-file
+	known  []string // --key-out file, --key-file, FLAREFORM_API_KEY
+	keyOut string   // the --key-out file's current content
+	file   string   // --key-file
+	env    string   // FLAREFORM_API_KEY
+}
+
+// current is the best guess at the worker's current key, for --finish.
+func (k rotateKeys) current() string {
+	for _, v := range []string{k.from, k.file, k.env, k.keyOut} {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func (o *rotateOptions) collectKeys() (rotateKeys, error) {
+	var k rotateKeys
+	var err error
+	if o.From != "" {
+		if k.from, err = resolveFrom(o.From, o.Getenv); err != nil {
+			return k, err
+		}
+	}
+	if o.OldKeyFile != "" {
+		if k.old, err = readSingleKey("--old-key-file", o.OldKeyFile); err != nil {
+			return k, err
+		}
+	}
+	if o.KeyFile != "" {
+		if k.file, err = readSingleKey("--key-file", o.KeyFile); err != nil {
+			return k, err
+		}
+	}
+	if o.KeyOut != "" {
+		// An existing --key-out file holds the current key, or the key an interrupted run
+		// already handed over; the engine tells which by fingerprint.
+		content, err := os.ReadFile(o.KeyOut)
+		switch {
+		case err == nil:
+			k.keyOut = strings.TrimSpace(string(content))
+		case !errors.Is(err, fs.ErrNotExist):
+			return k, fmt.Errorf("read --key-out %s: %w", o.KeyOut, err)
+		}
+	}
+	k.env = strings.TrimSpace(o.Getenv(envAPIKey))
+	for _, v := range []string{k.keyOut, k.file, k.env} {
+		if v != "" && !strings.ContainsAny(v, "\n=") {
+			k.known = append(k.known, v)
+		}
+	}
+	return k, nil
+}
+
+// resolveFrom reads a --from key source: env:NAME or file:PATH. Errors never show the key.
+func resolveFrom(src string, getenv func(string) string) (string, error) {
+	kind, ref, ok := strings.Cut(src, ":")
+	if !ok || ref == "" {
+		return "", fmt.Errorf("--from %q: want env:NAME or file:PATH", src)
+	}
+	var key string
+	switch kind {
+	case "env":
+		key = strings.TrimSpace(getenv(ref))
+		if key == "" {
+			return "", fmt.Errorf("--from env:%s: the variable is empty or unset", ref)
+		}
+	case "file":
+		var err error
+		if key, err = readSingleKey("--from file", ref); err != nil {
+			return "", err
+		}
+	default:
+		return "", fmt.Errorf("--from %q: unknown source %q, want env:NAME or file:PATH", src, kind)
+	}
+	if len(key) < minKeyLength {
+		return "", fmt.Errorf("--from %s: the key has %d characters; use at least %d random ones (or omit --from to generate one)",
+			src, len(key), minKeyLength)
+	}
+	if strings.ContainsAny(key, " \t\r\n") {
+		return "", fmt.Errorf("--from %s: the key contains whitespace", src)
+	}
+	return key, nil
+}
+
+// readSingleKey reads a file holding one key (a single-worker --key-out file).
+func readSingleKey(flag, path string) (string, error) {
+	content, err := readKeyFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flag, err)
+	}
+	key := strings.TrimSpace(content)
+	if key == "" {
+		return "", fmt.Errorf("%s %s is empty", flag, path)
+	}
+	if strings.Contains(key, "\n") {
+		return "", fmt.Errorf("%s %s holds more than one line; give a file with just this worker's key", flag, path)
+	}
+	return key, nil
+}
+
+// findSpecWorker picks the worker by its key in the spec or its script name.
+func findSpecWorker(s *spec.Spec, arg string) (spec.Worker, error) {
+	var names []string
+	for _, w := range s.Workers {
+		if w.Key == arg || w.Name == arg {
+			if w.APIKey != nil && w.APIKey.Binding != provision.RotationKeyBinding {
+				return w, fmt.Errorf("worker %s keeps its key in %s; rotate-key manages %s (with %s and %s)", arg,
+					w.APIKey.Binding, provision.RotationKeyBinding, provision.RotationPreviousBinding, provision.RotationExpiresBinding)
+			}
+			return w, nil
+		}
+		names = append(names, w.Key)
+	}
+	return spec.Worker{}, fmt.Errorf("no worker %q in %s (workers: %s)", arg, s.File, strings.Join(names, ", "))
+}
+
+// rotateHandover puts a new key where the user asked for it, exactly once.
+type rotateHandover struct {
+	opts        *rotateOptions
+	workerKey   string
+	fromCaller  bool // the key came from --from: the caller has it already
+	out         *keyOut
+	printedJSON bool
+}
+
+func (h *rotateHandover) handOver(_ context.Context, key string, r *provision.RotateResult) error {
+	switch {
+	case h.out != nil:
+		if err := h.out.Commit([]generatedKey{{WorkerKey: h.workerKey, Key: key}}); err != nil {
+			return err
+		}
+		fmt.Fprintf(h.opts.IO.ErrOut, "New key (fp %s) written to %s\n", r.KeyFingerprint, h.opts.KeyOut)
+		return nil
+	case h.fromCaller:
+		return nil // the caller gave the key; repeating it anywhere would only spread it
+	case h.opts.JSON:
+		h.printedJSON = true
+		return writeJSON(h.opts.IO.Out, rotateJSON{RotateResult: r, APIKey: key})
+	default:
+		fmt.Fprintf(h.opts.IO.ErrOut, "New API key for %s (fp %s); store it now, it is not shown again:\n", r.Name, r.KeyFingerprint)
+		_, err := fmt.Fprintln(h.opts.IO.Out, key)
+		return err
+	}
+}
+
+// report prints the result: JSON on stdout with --json, else a summary on stderr (stdout is
+// reserved for the key).
+func (o *rotateOptions) report(r *provision.RotateResult) error {
+	if o.JSON {
+		return writeJSON(o.IO.Out, rotateJSON{RotateResult: r})
+	}
+	writeRotateSummary(o.IO.ErrOut, r)
+	return nil
+}
+
+func writeRotateSummary(w io.Writer, r *provision.RotateResult) {
+	fmt.Fprintf(w, "rotate-key %s: %s (phase %s)\n", r.Name, r.Action, r.Phase)
+	if r.KeyFingerprint != "" {
+		fmt.Fprintf(w, "  current key   fp %s\n", r.KeyFingerprint)
+	}
+	if r.Phase == provision.PhaseRotating {
+		state := "accepted until " + r.PreviousExpires
+		if provision.RotationExpired(r.PreviousExpires, time.Now()) {
+			state = "expired at " + r.PreviousExpires + " (refused by the worker)"
+		}
+		fmt.Fprintf(w, "  previous key  fp %s, %s\n", orDash(r.PreviousFingerprint), state)
+	}
+	for _, c := range r.Checks {
+		verdict := "ok"
+		switch {
+		case c.Skipped != "":
+			verdict = "skipped: " + c.Skipped
+		case !c.Passed:
+			verdict = "FAILED: " + c.Detail
+		case c.Status != 0:
+			verdict = fmt.Sprintf("ok (%d)", c.Status)
+		}
+		fmt.Fprintf(w, "  %-24s %s\n", c.Name, verdict)
+	}
+	if r.Phase == provision.PhaseRotating && r.Action != "" {
+		fmt.Fprintf(w, "Next: move clients to the new key, then run `flareform rotate-key %s --finish`; the worker refuses the old key after %s anyway.\n",
+			r.Name, r.PreviousExpires)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flareform/flareform/localcf"
+)
+
+// postWith sends the text-to-image request with key to the deployed worker.
+func postWith(t *testing.T, srv *localcf.Server, worker, key string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+srv.WorkersDevAddr()+"/",
+		strings.NewReader(`{"prompt":"a lighthouse"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = worker + "." + srv.Subdomain() + ".workers.dev"
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	return res.StatusCode
+}
+
+func readKey(t *testing.T, path string) string {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %o, want 600", path, info.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// TestRotateKeyCommand walks rotate, finish, a stdout rotation and a JSON revoke through the CLI
+// and checks that every key appears only where it is handed over.
+func TestRotateKeyCommand(t *testing.T) {
+	srv, env := startStandalone(t)
+	c := newCLI(t, env)
+	specPath := initProject(t, c, "images")
+	f := []string{"-f", specPath}
+	keys := t.TempDir()
+	current := filepath.Join(keys, "images.key")
+	c.mustRun(0, append(f, "apply", "--auto-approve", "--key-out", current)...)
+	first := readKey(t, current)
+	firstCopy := filepath.Join(keys, "first.key")
+	if err := os.WriteFile(firstCopy, []byte(first+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	outputs := map[string][]string{} // where each key may appear
+	handoverRuns := map[int]bool{}
+
+	// 1. Rotate into the same --key-out file: it held the old key, which is checked too.
+	r := c.mustRun(0, append(f, "rotate-key", "images", "--key-out", current)...)
+	second := readKey(t, current)
+	if second == first || r.stdout != "" {
+		t.Fatalf("rotation: key changed %t, stdout %q (want empty: the key went to the file)", second != first, r.stdout)
+	}
+	for _, want := range []string{"rotated (phase rotating)", "old key still accepted", "rotate-key images --finish"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("rotation summary lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if postWith(t, srv, "images", first) != http.StatusOK || postWith(t, srv, "images", second) != http.StatusOK {
+		t.Error("during the window both keys must work")
+	}
+	c.mustRun(exitOK, append(f, "plan", "--detailed-exitcode")...)
+
+	// 2. Finish: the old key is refused, and the command verified it.
+	r = c.mustRun(0, append(f, "rotate-key", "images", "--finish", "--key-file", current, "--old-key-file", firstCopy)...)
+	if !strings.Contains(r.stderr, "finished (phase stable)") || !strings.Contains(r.stderr, "old key rejected") {
+		t.Errorf("finish summary:\n%s", r.stderr)
+	}
+	if postWith(t, srv, "images", first) != http.StatusUnauthorized || postWith(t, srv, "images", second) != http.StatusOK {
+		t.Error("after finish the old key must get 401 and the new one 200")
+	}
+
+	// 3. Rotate with the key handed over on stdout: stdout is exactly the key.
+	c.env[envAPIKey] = second
+	r = c.mustRun(0, append(f, "rotate-key", "images", "--grace", "1h")...)
+	third := strings.TrimSpace(r.stdout)
+	if len(third) < 43 || strings.Contains(third, "\n") || strings.Contains(r.stderr, third) {
+		t.Fatalf("stdout hand-over %q is not one key line (or the key is in stderr)", r.stdout)
+	}
+	handoverRuns[len(c.transcript)-2] = true
+	outputs[third] = append(outputs[third], "stdout of the stdout rotation")
+	if postWith(t, srv, "images", third) != http.StatusOK || postWith(t, srv, "images", second) != http.StatusOK {
+		t.Error("after the stdout rotation both keys must work")
+	}
+
+	// 4. Revoke with the JSON hand-over: every earlier key is refused at once.
+	c.env[envAPIKey] = third
+	r = c.mustRun(0, append(f, "rotate-key", "images", "--revoke", "--json")...)
+	var res struct {
+		Action     string `json:"action"`
+		Phase      string `json:"phase"`
+		HandedOver bool   `json:"handed_over"`
+		APIKey     string `json:"api_key"`
+		Checks     []struct {
+			Name   string `json:"name"`
+			Passed bool   `json:"passed"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("revoke --json stdout is not one JSON document: %v\n%s", err, r.stdout)
+	}
+	handoverRuns[len(c.transcript)-2] = true
+	if res.Action != "revoked" || res.Phase != "stable" || !res.HandedOver || len(res.APIKey) < 43 {
+		t.Fatalf("revoke result %+v", res)
+	}
+	for _, ch := range res.Checks {
+		if !ch.Passed {
+			t.Errorf("revoke check %q did not pass", ch.Name)
+		}
+	}
+	for name, key := range map[string]string{"second": second, "third": third} {
+		if got := postWith(t, srv, "images", key); got != http.StatusUnauthorized {
+			t.Errorf("%s key right after revoke: %d, want 401", name, got)
+		}
+	}
+	if postWith(t, srv, "images", res.APIKey) != http.StatusOK {
+		t.Error("the revoke's new key does not work")
+	}
+
+	// No key in any output except its own hand-over.
+	for name, key := range map[string]string{"first": first, "second": second, "third": third, "revoke": res.APIKey} {
+		for i, out := range c.transcript {
+			if strings.Contains(out, key) && !(handoverRuns[i] && (key == third || key == res.APIKey)) {
+				t.Errorf("the %s key appears in output #%d", name, i)
+			}
+		}
+	}
+	if n := strings.Count(strings.Join(c.transcript, "\n"), third); n != 1 {
+		t.Errorf("the stdout-handed key appears %d times in all output, want 1", n)
+	}
+	assertSecretsOnlyIn(t, map[string]string{"first key": first, "second key": second}, nil, "", filepath.Dir(specPath))
+}
+
+func TestRotateKeyCommandRejectsBadInput(t *testing.T) {
+	_, env := startStandalone(t)
+	c := newCLI(t, env)
+	specPath := initProject(t, c, "images")
+	f := []string{"-f", specPath}
+	c.env["SHORT_KEY"] = "tooshort"
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rotate-key", "nope"}, `no worker "nope"`},
+		{[]string{"rotate-key", "images", "--from", "env:SHORT_KEY"}, "at least 32"},
+		{[]string{"rotate-key", "images", "--from", "vault:x"}, "env:NAME or file:PATH"},
+		{[]string{"rotate-key", "images", "--finish", "--revoke"}, "none of the others can be"},
+		{[]string{"rotate-key", "images"}, "does not exist"},
+	}
+	for _, tc := range cases {
+		r := c.mustRun(exitError, append(f, tc.args...)...)
+		if !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: stderr %q, want it to mention %q", tc.args, r.stderr, tc.want)
+		}
+		if strings.Contains(r.stderr, "tooshort") {
+			t.Errorf("%v: the key value appears in the error", tc.args)
+		}
+	}
+}

@@ -1,0 +1,264 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cloudflare/cloudflare-go/v6"
+	"github.com/cloudflare/cloudflare-go/v6/workers"
+)
+
+// rotationState is what the live worker says about its keys.
+type rotationState struct {
+	accountID, name string
+	versionID       string   // version serving all traffic; the previous key is copied from it
+	bindings        []string // names of all bindings, in the API's order
+	hasKey          bool     // API_KEY is a secret_text binding
+	hasPrevious     bool
+	hasExpires      bool
+	expires         string
+	tags            []string
+	keyFP           string // fingerprint of API_KEY from its ff-key tag; "" = unknown
+	prevFP          string // fingerprint of API_KEY_PREVIOUS from its ff-prev tag
+	pendingFP       string // a key deployed but not yet handed over (ff-pending tag)
+}
+
+// readRotation reads the worker's bindings, tags and deployed version.
+func (e *Engine) readRotation(ctx context.Context, accountID, name string) (*rotationState, error) {
+	settings, err := e.getSettings(ctx, accountID, name)
+	if err != nil {
+		return nil, err
+	}
+	if settings == nil {
+		return nil, fmt.Errorf("worker %s does not exist; deploy it with `flareform apply` first", name)
+	}
+	st := rotationStateFrom(accountID, name, settings)
+	if !st.hasKey {
+		return nil, fmt.Errorf("worker %s has no %s secret to rotate; give it `api_key` in the spec and apply first", name, RotationKeyBinding)
+	}
+	if st.versionID, err = e.currentVersion(ctx, accountID, name); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func rotationStateFrom(accountID, name string, s *workers.ScriptScriptAndVersionSettingGetResponse) *rotationState {
+	st := &rotationState{accountID: accountID, name: name, tags: slices.Clone(s.Tags)}
+	for _, b := range s.Bindings {
+		st.bindings = append(st.bindings, b.Name)
+		switch b.Name {
+		case RotationKeyBinding:
+			st.hasKey = string(b.Type) == "secret_text"
+		case RotationPreviousBinding:
+			st.hasPrevious = true
+		case RotationExpiresBinding:
+			st.hasExpires, st.expires = true, b.Text
+		}
+	}
+	st.keyFP = tagValue(st.tags, keyTagPrefix(RotationKeyBinding))
+	st.prevFP = tagValue(st.tags, prevTagPrefix+tagSafe(RotationKeyBinding)+"-")
+	st.pendingFP = tagValue(st.tags, pendingTagPrefix+tagSafe(RotationKeyBinding)+"-")
+	return st
+}
+
+// tagValue is what follows prefix in the first tag that has it.
+func tagValue(tags []string, prefix string) string {
+	for _, t := range tags {
+		if v, ok := strings.CutPrefix(t, prefix); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func (st *rotationState) fingerprint(key string) string {
+	return KeyFingerprint(st.name, RotationKeyBinding, key)
+}
+
+// pendingKey reports whether the current key was deployed by a run that did not hand it over.
+func (st *rotationState) pendingKey() bool {
+	return st.pendingFP != "" && st.pendingFP == st.keyFP
+}
+
+func (st *rotationState) phase() string {
+	if st.hasPrevious {
+		return PhaseRotating
+	}
+	return PhaseStable
+}
+
+// previousExpired mirrors the worker: an expiry that does not parse closes the window.
+func (st *rotationState) previousExpired(now time.Time) bool {
+	return RotationExpired(st.expires, now)
+}
+
+// RotationExpired reports whether a worker with API_KEY_PREVIOUS_EXPIRES=expires rejects the
+// previous key at now. Like the worker's Date.parse, anything unparsable counts as expired.
+func RotationExpired(expires string, now time.Time) bool {
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(expires))
+	return err != nil || !now.Before(t)
+}
+
+// applied updates the state after change went through.
+func (st *rotationState) applied(c settingsChange, keyFP, prevFP, pendingFP string) {
+	if _, ok := c.inherit[RotationPreviousBinding]; ok {
+		st.hasPrevious = true
+	}
+	if v, ok := c.plain[RotationExpiresBinding]; ok {
+		st.hasExpires, st.expires = true, v
+	}
+	if slices.Contains(c.drop, RotationExpiresBinding) {
+		st.hasExpires, st.expires = false, ""
+	}
+	st.tags, st.keyFP, st.prevFP, st.pendingFP = c.tags, keyFP, prevFP, pendingFP
+	for name := range c.secrets {
+		if !slices.Contains(st.bindings, name) {
+			st.bindings = append(st.bindings, name)
+		}
+	}
+}
+
+// rotationTags replaces the rotation's tags in tags; empty fingerprints are left out.
+func rotationTags(tags []string, keyFP, prevFP, pendingFP string) []string {
+	keyPrefix := keyTagPrefix(RotationKeyBinding)
+	prevPrefix := prevTagPrefix + tagSafe(RotationKeyBinding) + "-"
+	pendingPrefix := pendingTagPrefix + tagSafe(RotationKeyBinding) + "-"
+	var out []string
+	for _, t := range tags {
+		if strings.HasPrefix(t, keyPrefix) || strings.HasPrefix(t, prevPrefix) || strings.HasPrefix(t, pendingPrefix) {
+			continue
+		}
+		out = append(out, t)
+	}
+	for _, tag := range []struct{ prefix, fp string }{{keyPrefix, keyFP}, {prevPrefix, prevFP}, {pendingPrefix, pendingFP}} {
+		if tag.fp != "" {
+			out = append(out, tag.prefix+tag.fp)
+		}
+	}
+	return out
+}
+
+// settingsChange is one settings PATCH: every binding it does not name is inherited unchanged.
+type settingsChange struct {
+	secrets map[string]string      // secret_text values to set
+	plain   map[string]string      // plain_text values to set
+	inherit map[string]inheritFrom // bindings copied from another binding of a pinned version
+	drop    []string               // non-secret bindings to remove (secrets need deleteSecret)
+	tags    []string
+}
+
+type inheritFrom struct{ oldName, versionID string }
+
+type settingsBinding = workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingUnion
+
+// bindings lists the PATCH's bindings: live ones in their order, then new ones.
+func (c settingsChange) bindings(live []string) []settingsBinding {
+	var out []settingsBinding
+	placed := map[string]bool{}
+	for _, name := range live {
+		if slices.Contains(c.drop, name) {
+			continue
+		}
+		out = append(out, c.binding(name))
+		placed[name] = true
+	}
+	for _, group := range []map[string]string{c.secrets, c.plain} {
+		for _, name := range sortedKeys(group) {
+			if !placed[name] {
+				out, placed[name] = append(out, c.binding(name)), true
+			}
+		}
+	}
+	for _, name := range sortedKeys(c.inherit) {
+		if !placed[name] {
+			out, placed[name] = append(out, c.binding(name)), true
+		}
+	}
+	return out
+}
+
+func (c settingsChange) binding(name string) settingsBinding {
+	if v, ok := c.secrets[name]; ok {
+		return workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingsWorkersBindingKindSecretText{
+			Name: cloudflare.F(name), Text: cloudflare.F(v),
+			Type: cloudflare.F(workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingsWorkersBindingKindSecretTextTypeSecretText),
+		}
+	}
+	if v, ok := c.plain[name]; ok {
+		return workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingsWorkersBindingKindPlainText{
+			Name: cloudflare.F(name), Text: cloudflare.F(v),
+			Type: cloudflare.F(workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingsWorkersBindingKindPlainTextTypePlainText),
+		}
+	}
+	b := workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingsWorkersBindingKindInherit{
+		Name: cloudflare.F(name),
+		Type: cloudflare.F(workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingsWorkersBindingKindInheritTypeInherit),
+	}
+	if from, ok := c.inherit[name]; ok {
+		// Pinning the version makes a retried PATCH copy the same (old) key again instead of
+		// the new key that the first attempt may already have deployed.
+		b.OldName = cloudflare.F(from.oldName)
+		b.VersionID = cloudflare.F(from.versionID)
+	}
+	return b
+}
+
+// patchRotationSettings makes one settings change, which deploys a new version at once.
+func (e *Engine) patchRotationSettings(ctx context.Context, st *rotationState, c settingsChange, message string) error {
+	_, err := e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, st.name, workers.ScriptScriptAndVersionSettingEditParams{
+		AccountID: cloudflare.F(st.accountID),
+		Settings: cloudflare.F(workers.ScriptScriptAndVersionSettingEditParamsSettings{
+			Bindings: cloudflare.F(c.bindings(st.bindings)),
+			Tags:     cloudflare.F(c.tags),
+			Annotations: cloudflare.F(workers.ScriptScriptAndVersionSettingEditParamsSettingsAnnotations{
+				WorkersMessage: cloudflare.F(message),
+			}),
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("update settings: %w", cleanAPIError(err))
+	}
+	for _, name := range c.drop {
+		st.bindings = slices.DeleteFunc(st.bindings, func(n string) bool { return n == name })
+	}
+	return nil
+}
+
+// setScriptTags changes only the script's tags (no new version).
+func (e *Engine) setScriptTags(ctx context.Context, st *rotationState, tags []string) error {
+	_, err := e.workers.Scripts.Settings.Edit(ctx, st.name, workers.ScriptSettingEditParams{
+		AccountID:     cloudflare.F(st.accountID),
+		ScriptSetting: workers.ScriptSettingParam{Tags: cloudflare.F(tags)},
+	})
+	if err != nil {
+		return fmt.Errorf("update tags: %w", cleanAPIError(err))
+	}
+	return nil
+}
+
+// deleteSecret removes a secret; one already gone counts as removed, so a retry or re-run
+// after a lost response succeeds.
+func (e *Engine) deleteSecret(ctx context.Context, st *rotationState, name string) error {
+	_, err := e.workers.Scripts.Secrets.Delete(ctx, st.name, name, workers.ScriptSecretDeleteParams{
+		AccountID: cloudflare.F(st.accountID),
+	})
+	if err != nil {
+		err = cleanAPIError(err)
+		var apiErr *APIError
+		if isNotFound(err) || (errors.As(err, &apiErr) && apiErr.Code == codeSecretNotFound) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("delete secret %s: %w", name, err)
+	}
+	st.bindings = slices.DeleteFunc(st.bindings, func(n string) bool { return n == name })
+	return nil
+}
+
+// codeSecretNotFound is what the secrets endpoint answers for a secret that does not exist.
+const codeSecretNotFound = 10056

@@ -1,0 +1,91 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/cloudflare/cloudflare-go/v6"
+	"github.com/cloudflare/cloudflare-go/v6/workers"
+	"github.com/flareform/flareform/provision/spec"
+)
+
+// defaultProbePrompt is sent when the spec has no smoke prompt.
+const defaultProbePrompt = "flareform key check"
+
+// keyProbe sends the worker's smoke request with a given key over workers.dev.
+type keyProbe struct {
+	e            *Engine
+	target, host string
+	body         []byte
+	okStatus     int // answer to an accepted key
+	deniedStatus int // answer to a rejected key
+}
+
+// newKeyProbe finds the worker's workers.dev address. Rotation is only done when it can be
+// verified, so a worker without workers.dev fails here, before anything changes.
+func (e *Engine) newKeyProbe(ctx context.Context, accountID, name string, sm *spec.Smoke) (*keyProbe, error) {
+	subdomain, err := e.accountSubdomain(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	if subdomain == "" {
+		return nil, fmt.Errorf("the account has no workers.dev subdomain, so the keys cannot be verified")
+	}
+	sub, err := e.workers.Scripts.Subdomain.Get(ctx, name, workers.ScriptSubdomainGetParams{AccountID: cloudflare.F(accountID)})
+	if err != nil {
+		return nil, fmt.Errorf("read workers.dev state: %w", cleanAPIError(err))
+	}
+	if !sub.Enabled {
+		return nil, fmt.Errorf("workers.dev is off for %s, so the keys cannot be verified; set `workers_dev: true` and apply", name)
+	}
+	s := withSmokeDefaults(spec.Smoke{})
+	if sm != nil {
+		s = withSmokeDefaults(*sm)
+	}
+	if s.Prompt == "" {
+		s.Prompt = defaultProbePrompt
+	}
+	host := name + "." + subdomain + ".workers.dev"
+	target, err := e.smokeTarget(ctx, host, s.Path)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(map[string]string{"prompt": s.Prompt})
+	if err != nil {
+		return nil, fmt.Errorf("encode probe body: %w", err)
+	}
+	return &keyProbe{e: e, target: target, host: host, body: body, okStatus: s.Status, deniedStatus: s.UnauthorizedStatus}, nil
+}
+
+// expect sends the request with key until the worker answers want or Config.SmokeWait runs
+// out: a change takes a moment to reach the edge. The key only goes into the header.
+func (p *keyProbe) expect(ctx context.Context, name, key string, want int) KeyCheck {
+	c := KeyCheck{Name: name}
+	deadline := time.Now().Add(p.e.cfg.SmokeWait)
+	for attempt := 1; ; attempt++ {
+		res, err := p.e.smokeOnce(ctx, http.MethodPost, p.target, p.host, key, p.body)
+		if err == nil {
+			c.Status = res.status
+			if res.status == want {
+				c.Passed = true
+				c.Detail = ""
+				return c
+			}
+			c.Detail = fmt.Sprintf("status %d, want %d; body starts %q", res.status, want, snippet(res.body, 80))
+		} else {
+			c.Detail = err.Error()
+		}
+		delay := min(100*time.Millisecond<<min(attempt-1, 4), time.Second)
+		if time.Now().Add(delay).After(deadline) {
+			c.Detail += fmt.Sprintf(" (after %d attempts in %s)", attempt, p.e.cfg.SmokeWait)
+			return c
+		}
+		if err := sleep(ctx, delay); err != nil {
+			c.Detail += "; " + err.Error()
+			return c
+		}
+	}
+}
