@@ -121,6 +121,11 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 	if d.genKey {
 		r.GeneratedKey = key
 	}
+	if d.finishRotation {
+		if err := e.finishExpiredRotation(ctx, p.AccountID, wp.Name); err != nil {
+			return fmt.Errorf("end the expired key rotation: %w", err)
+		}
+	}
 	if d.workersDev != nil {
 		if err := e.setWorkersDev(ctx, p.AccountID, wp.Name, *d.workersDev); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/flareform/flareform/bundler"
 	"github.com/flareform/flareform/provision/spec"
@@ -62,6 +63,9 @@ type WorkerPlan struct {
 	Action  Action   `json:"action"`
 	Changes []Change `json:"changes"`
 	URL     string   `json:"url,omitempty"`
+	// KeyRotationUntil is the end of a key-rotation grace window the live worker holds
+	// (RFC 3339): information, not a change.
+	KeyRotationUntil string `json:"key_rotation_until,omitempty"`
 
 	desired *desiredWorker
 	live    *liveWorker
@@ -100,6 +104,9 @@ type desiredWorker struct {
 	upload     bool
 	workersDev *bool // non-nil: set the script's workers.dev state
 	tags       []string
+	// finishRotation: the live worker's key-rotation window has ended; apply removes the
+	// previous key and its expiry (the worker already refuses that key).
+	finishRotation bool
 }
 
 // Plan bundles every worker, reads its live state and diffs the two.
@@ -289,6 +296,7 @@ func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, 
 	}
 	d.upload = len(changes) > 0
 	diffWorkersDev(d, live, add)
+	diffExpiredRotation(d, live, time.Now(), add)
 	d.tags = uploadTags(d, live)
 
 	wp := WorkerPlan{Key: w.Key, Name: w.Name, Changes: changes, desired: d, live: live}
@@ -303,6 +311,7 @@ func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, 
 	if w.WorkersDev && subdomain != "" {
 		wp.URL = workersDevURL(w.Name, subdomain)
 	}
+	wp.KeyRotationUntil, _ = wp.PendingRotation()
 	return wp, nil
 }
 

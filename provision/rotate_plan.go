@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -22,7 +23,33 @@ func rotationNote(wp WorkerPlan) string {
 		return ""
 	}
 	if RotationExpired(expires, time.Now()) {
-		return fmt.Sprintf("key rotation window ended %s: the previous key is refused; `flareform rotate-key %s --finish` removes it", expires, wp.Name)
+		return fmt.Sprintf("key rotation window ended %s: the previous key is refused; apply removes it", expires)
 	}
 	return fmt.Sprintf("key rotation pending until %s: the previous key is still accepted (not a change; apply keeps it)", expires)
+}
+
+// diffExpiredRotation plans the end of a rotation whose grace window has passed. The worker
+// already refuses the previous key; removing it (and its expiry) is housekeeping that apply does,
+// so an apply after the window finishes the rotation as `rotate-key --finish` would. A rotation
+// still inside its window is never touched: apply does not undo rotations.
+func diffExpiredRotation(d *desiredWorker, live *liveWorker, now time.Time, add func(Change)) {
+	expires, ok := live.reservedVars[RotationExpiresBinding]
+	if !ok || !RotationExpired(expires, now) {
+		return
+	}
+	d.finishRotation = true
+	add(Change{Path: "secrets." + RotationPreviousBinding, Op: OpRemove,
+		Old: fmt.Sprintf("(sensitive, rotation window ended %s)", expires)})
+}
+
+// finishExpiredRotation removes the previous key and its expiry from a worker whose rotation
+// window has ended, with the same idempotent steps as `rotate-key --finish`.
+func (e *Engine) finishExpiredRotation(ctx context.Context, accountID, name string) error {
+	st, err := e.readRotation(ctx, accountID, name)
+	if err != nil {
+		return err
+	}
+	r := &rotation{e: e, st: st, res: &RotateResult{Name: name, Mode: RotateFinish}}
+	_, err = r.removePrevious(ctx, "flareform apply: key rotation window ended")
+	return err
 }

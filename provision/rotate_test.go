@@ -565,3 +565,51 @@ func TestRotateFaultAtEachStepThenRerunConverges(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyAfterWindowFinishesRotation: once the grace window has passed, plan shows the
+// previous key's removal and apply performs it; the next plan is empty again.
+func TestApplyAfterWindowFinishesRotation(t *testing.T) {
+	f := newRotateFixture(t)
+	kf := &keyFile{path: filepath.Join(t.TempDir(), "key")}
+	f.mustRotate(t, RotateOptions{Mode: RotateStart, Grace: 2 * time.Second, OldKey: f.oldKey, Handover: kf.handover})
+	newKey := kf.key(t)
+	ctx := context.Background()
+
+	// Inside the window apply leaves the rotation alone.
+	p, err := f.eng.Plan(ctx, f.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.HasChanges() {
+		t.Fatalf("plan inside the rotation window has changes: %+v", p.Workers[0].Changes)
+	}
+	if got := p.Workers[0].KeyRotationUntil; got != f.state(t).expires || got == "" {
+		t.Fatalf("plan shows the rotation window until %q, want %q", got, f.state(t).expires)
+	}
+
+	deadline, err := time.Parse(time.RFC3339, f.state(t).expires)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(deadline.Add(200 * time.Millisecond)))
+	p, err = f.eng.Plan(ctx, f.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := p.Workers[0].Changes
+	if len(ch) != 1 || ch[0].Path != "secrets."+RotationPreviousBinding || ch[0].Op != OpRemove {
+		t.Fatalf("plan after the window = %+v; want exactly the removal of %s", ch, RotationPreviousBinding)
+	}
+	if _, err := f.eng.Apply(ctx, p, ApplyOptions{Keys: map[string]string{"image-api": newKey}}); err != nil {
+		t.Fatalf("apply after the window: %v\nlog:\n%s", err, f.log)
+	}
+	st := f.state(t)
+	if st.hasPrevious || st.hasExpires {
+		t.Fatalf("after apply: previous key present=%v, expiry present=%v; want both gone", st.hasPrevious, st.hasExpires)
+	}
+	f.wantStatus(t, "old key after apply", f.oldKey, http.StatusUnauthorized)
+	f.wantStatus(t, "new key after apply", newKey, http.StatusOK)
+	if p, err = f.eng.Plan(ctx, f.spec); err != nil || p.HasChanges() {
+		t.Fatalf("plan after finishing: changes=%v err=%v; want none", p != nil && p.HasChanges(), err)
+	}
+}

@@ -215,7 +215,7 @@ func liveMatching(w spec.Worker, key string) *liveWorker {
 		compatDate:      w.CompatibilityDate,
 		aiBindings:      []string{"AI"},
 		vars:            map[string]string{"MAX_PROMPT_CHARS": "1000", modelVar: w.AI.Model},
-		reservedVars:    map[string]string{"API_KEY_PREVIOUS_EXPIRES": "2026-01-01"},
+		reservedVars:    map[string]string{"API_KEY_PREVIOUS_EXPIRES": "2099-01-01T00:00:00Z"},
 		otherBindings:   map[string]string{},
 		secrets:         map[string]bool{"API_KEY": true, "API_KEY_PREVIOUS": true},
 		tags:            []string{managedTag, "ff-bundle-abababababababab", keyTag("API_KEY", KeyFingerprint(w.Name, "API_KEY", key)), "team-x"},
@@ -295,7 +295,7 @@ func TestDiffReportsEachDifference(t *testing.T) {
 		t.Errorf("secret change %+v must show only fingerprints", c)
 	}
 	// Reserved rotation bindings are carried, never diffed; foreign tags are kept.
-	if wp.desired.keepVars["API_KEY_PREVIOUS_EXPIRES"] != "2026-01-01" {
+	if wp.desired.keepVars["API_KEY_PREVIOUS_EXPIRES"] != "2099-01-01T00:00:00Z" {
 		t.Errorf("reserved var not carried over: %v", wp.desired.keepVars)
 	}
 	if tags := strings.Join(wp.desired.tags, ","); !strings.Contains(tags, "team-x") || !strings.Contains(tags, managedTag) {
