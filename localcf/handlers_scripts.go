@@ -9,33 +9,19 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/flareform/flareform/localcf/workerd"
 )
 
 const timeFormat = time.RFC3339Nano
 
 // putScript uploads a script (creating it) and deploys the new version at 100%.
 func (s *Server) putScript(c *call) *apiError {
-	name := c.param("script")
-	if apiErr := checkScriptName(name); apiErr != nil {
-		return apiErr
-	}
-	u, apiErr := parseUpload(c.r.Header.Get("Content-Type"), c.r.Body, s.opts.MaxScriptBytes)
-	if apiErr != nil {
-		return apiErr
-	}
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	v, apiErr := s.newVersionFromUpload(c.accountID, name, u, c.r.URL.Query().Get("bindings_inherit") == "strict")
-	if apiErr != nil {
-		return apiErr
-	}
-	proc, apiErr := s.checkStartup(c.r.Context(), name, v)
-	if apiErr != nil {
-		return apiErr
-	}
-	sc, _, apiErr := s.commit(c.accountID, name, v, releaseOptions{
-		deploy: true, source: sourceOf(c.r), triggeredBy: "upload", message: v.Message, proc: proc,
-		update: func(sc *script) { applyScriptLevel(sc, u.Meta) },
+	sc, v, apiErr := s.commitUpload(c, func(u *parsedUpload, v *version, proc *workerd.Process) releaseOptions {
+		return releaseOptions{
+			deploy: true, source: sourceOf(c.r), triggeredBy: "upload", message: v.Message, proc: proc,
+			update: func(sc *script) { applyScriptLevel(sc, u.Meta) },
+		}
 	})
 	if apiErr != nil {
 		return apiErr
@@ -48,6 +34,36 @@ func (s *Server) putScript(c *call) *apiError {
 	obj["deployment_id"] = strings.ReplaceAll(v.ID, "-", "")
 	writeResult(c.w, obj)
 	return nil
+}
+
+// commitUpload is what every code upload (script PUT, versions POST) does: check the name,
+// parse and validate the multipart body, build the version, prove it starts in workerd, and
+// commit it with the release options the caller derives from the upload. All of it runs
+// under opMu so a concurrent upload cannot interleave with the startup check.
+func (s *Server) commitUpload(c *call, release func(*parsedUpload, *version, *workerd.Process) releaseOptions) (*script, *version, *apiError) {
+	name := c.param("script")
+	if apiErr := checkScriptName(name); apiErr != nil {
+		return nil, nil, apiErr
+	}
+	u, apiErr := parseUpload(c.r.Header.Get("Content-Type"), c.r.Body, s.opts.MaxScriptBytes)
+	if apiErr != nil {
+		return nil, nil, apiErr
+	}
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	v, apiErr := s.newVersionFromUpload(c.accountID, name, u, c.r.URL.Query().Get("bindings_inherit") == "strict")
+	if apiErr != nil {
+		return nil, nil, apiErr
+	}
+	proc, apiErr := s.checkStartup(c.r.Context(), name, v)
+	if apiErr != nil {
+		return nil, nil, apiErr
+	}
+	sc, _, apiErr := s.commit(c.accountID, name, v, release(u, v, proc))
+	if apiErr != nil {
+		return nil, nil, apiErr
+	}
+	return sc, v, nil
 }
 
 // applyScriptLevel copies the unversioned settings an upload may carry onto the script.

@@ -6,6 +6,8 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+
+	"github.com/flareform/flareform/localcf/workerd"
 )
 
 // versionObject renders a version; resources adds what GET versions/{id} and POST versions show.
@@ -108,25 +110,9 @@ func errVersionNotFound(id string) *apiError {
 // postVersion uploads a version without deploying it. The first version of a new script is
 // allowed (Cloudflare creates the script, with nothing deployed).
 func (s *Server) postVersion(c *call) *apiError {
-	name := c.param("script")
-	if apiErr := checkScriptName(name); apiErr != nil {
-		return apiErr
-	}
-	u, apiErr := parseUpload(c.r.Header.Get("Content-Type"), c.r.Body, s.opts.MaxScriptBytes)
-	if apiErr != nil {
-		return apiErr
-	}
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	v, apiErr := s.newVersionFromUpload(c.accountID, name, u, c.r.URL.Query().Get("bindings_inherit") == "strict")
-	if apiErr != nil {
-		return apiErr
-	}
-	proc, apiErr := s.checkStartup(c.r.Context(), name, v)
-	if apiErr != nil {
-		return apiErr
-	}
-	sc, _, apiErr := s.commit(c.accountID, name, v, releaseOptions{source: sourceOf(c.r), triggeredBy: "version_upload", proc: proc})
+	sc, v, apiErr := s.commitUpload(c, func(_ *parsedUpload, _ *version, proc *workerd.Process) releaseOptions {
+		return releaseOptions{source: sourceOf(c.r), triggeredBy: "version_upload", proc: proc}
+	})
 	if apiErr != nil {
 		return apiErr
 	}
