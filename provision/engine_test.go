@@ -15,10 +15,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/flareform/flareform/internal/syncbuf"
 	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/localcf/localcftest"
 	"github.com/flareform/flareform/provision/spec"
@@ -79,23 +79,8 @@ type harness struct {
 	env map[string]string
 }
 
-// syncBuffer is a log sink shared by concurrently applied workers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer = syncbuf.Buffer
 
 func newHarness(t testing.TB, tune ...func(*Config)) *harness {
 	t.Helper()

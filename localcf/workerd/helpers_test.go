@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flareform/flareform/internal/syncbuf"
 )
 
 const testCompatDate = "2024-09-01"
@@ -28,23 +30,8 @@ func testBinary(t testing.TB) string {
 	return bin
 }
 
-// syncBuffer is a log sink safe for workerd's two output goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer = syncbuf.Buffer
 
 func esmWorker(name, code string, bindings ...Binding) Worker {
 	return Worker{
