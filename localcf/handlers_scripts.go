@@ -199,13 +199,7 @@ func (s *Server) searchScripts(c *call) *apiError {
 
 // downloadScript is the old raw download: the main module's bytes, no envelope.
 func (s *Server) downloadScript(c *call) *apiError {
-	s.mu.RLock()
-	sc, apiErr := s.lookupScript(c.accountID, c.param("script"))
-	var v *version
-	if apiErr == nil {
-		v = sc.servingVersion()
-	}
-	s.mu.RUnlock()
+	v, apiErr := s.pickVersion(c, (*script).servingVersion)
 	if apiErr != nil {
 		return apiErr
 	}
@@ -226,13 +220,7 @@ func (s *Server) downloadScript(c *call) *apiError {
 
 // getContent: GET content/v2, multipart with one part per module and cf-entrypoint.
 func (s *Server) getContent(c *call) *apiError {
-	s.mu.RLock()
-	sc, apiErr := s.lookupScript(c.accountID, c.param("script"))
-	var v *version
-	if apiErr == nil {
-		v = sc.servingVersion()
-	}
-	s.mu.RUnlock()
+	v, apiErr := s.pickVersion(c, (*script).servingVersion)
 	if apiErr != nil {
 		return apiErr
 	}
@@ -396,4 +384,17 @@ func (s *Server) getReferences(c *call) *apiError {
 	}
 	writeResult(c.w, referencesObject())
 	return nil
+}
+
+// pickVersion looks up the request's script under the read lock and returns the version pick
+// chooses (serving or latest). Versions are immutable once committed, so the caller may use
+// the result after the lock is released.
+func (s *Server) pickVersion(c *call, pick func(*script) *version) (*version, *apiError) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sc, apiErr := s.lookupScript(c.accountID, c.param("script"))
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	return pick(sc), nil
 }

@@ -120,31 +120,21 @@ func secretsOf(v *version) []map[string]string {
 }
 
 func (s *Server) listSecrets(c *call) *apiError {
-	s.mu.RLock()
-	sc, apiErr := s.lookupScript(c.accountID, c.param("script"))
-	var list []map[string]string
-	if apiErr == nil {
-		list = secretsOf(sc.latestVersion())
-	}
-	s.mu.RUnlock()
+	v, apiErr := s.pickVersion(c, (*script).latestVersion)
 	if apiErr != nil {
 		return apiErr
 	}
+	list := secretsOf(v)
 	writeResult(c.w, list)
 	return nil
 }
 
 func (s *Server) getSecret(c *call) *apiError {
-	s.mu.RLock()
-	sc, apiErr := s.lookupScript(c.accountID, c.param("script"))
-	var list []map[string]string
-	if apiErr == nil {
-		list = secretsOf(sc.latestVersion())
-	}
-	s.mu.RUnlock()
+	v, apiErr := s.pickVersion(c, (*script).latestVersion)
 	if apiErr != nil {
 		return apiErr
 	}
+	list := secretsOf(v)
 	for _, sec := range list {
 		if sec["name"] == c.param("secret") {
 			writeResult(c.w, sec)
