@@ -51,6 +51,11 @@ type Config struct {
 	// MaxRetryAfter is the longest Retry-After the engine waits out; a longer one (Cloudflare
 	// blocks a token for five minutes after its rate limit) fails at once. Default 60s.
 	MaxRetryAfter time.Duration
+	// RateLimit and RateWindow are the API budget the engine paces itself to: requests per
+	// window per token, default 1200 per 5 minutes (Cloudflare's). The API's Ratelimit-Policy
+	// header, when sent, overrides both. RateLimit < 0 turns pacing off.
+	RateLimit  int
+	RateWindow time.Duration
 }
 
 // ConfigFromEnv reads CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL and
@@ -114,8 +119,19 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = defaultRateLimit
+	}
+	if cfg.RateWindow <= 0 {
+		cfg.RateWindow = defaultRateWindow
+	}
 	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient}
 	r := &retrier{maxRetries: cfg.MaxRetries, maxRetryAfter: cfg.MaxRetryAfter, logf: e.logf}
+	middlewares := []option.Middleware{r.middleware}
+	if cfg.RateLimit > 0 {
+		// Inside the retrier, so every attempt, retries included, is paced and counted.
+		middlewares = append(middlewares, newPacer(cfg.RateLimit, cfg.RateWindow, cfg.MaxRetryAfter, e.logf).middleware)
+	}
 	// The services are built directly rather than with cloudflare.NewClient, which would also
 	// pick up CLOUDFLARE_API_KEY/EMAIL from the environment and send them alongside the token.
 	opts := []option.RequestOption{
@@ -125,7 +141,7 @@ func New(cfg Config) (*Engine, error) {
 		// The SDK's own retry waits out Retry-After without jitter and gives no summary when
 		// it runs out, so it is off and the middleware retries instead.
 		option.WithMaxRetries(0),
-		option.WithMiddleware(r.middleware),
+		option.WithMiddleware(middlewares...),
 	}
 	e.workers = workers.NewWorkerService(opts...)
 	e.ai = ai.NewAIService(opts...)

@@ -2,8 +2,10 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
@@ -131,6 +133,40 @@ func (e *Engine) currentVersion(ctx context.Context, accountID, name string) (st
 		}
 	}
 	return "", nil
+}
+
+// readAccount reads the account's workers.dev subdomain and, when listScripts is set, the
+// names of its scripts, both at once. A plan of several workers lists the scripts so it reads
+// only those that exist: on a fleet's first deploy that is one call instead of one per worker.
+func (e *Engine) readAccount(ctx context.Context, accountID string, listScripts bool) (subdomain string, existing map[string]bool, err error) {
+	var listErr error
+	var wg sync.WaitGroup
+	if listScripts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			existing, listErr = e.scriptNames(ctx, accountID)
+		}()
+	}
+	subdomain, err = e.accountSubdomain(ctx, accountID)
+	wg.Wait()
+	if err = errors.Join(err, listErr); err != nil {
+		return "", nil, err
+	}
+	return subdomain, existing, nil
+}
+
+// scriptNames is the set of the account's script names, from one list call.
+func (e *Engine) scriptNames(ctx context.Context, accountID string) (map[string]bool, error) {
+	page, err := e.workers.Scripts.List(ctx, workers.ScriptListParams{AccountID: cloudflare.F(accountID)})
+	if err != nil {
+		return nil, fmt.Errorf("list scripts: %w", cleanAPIError(err))
+	}
+	names := make(map[string]bool, len(page.Result))
+	for _, sc := range page.Result {
+		names[sc.ID] = true
+	}
+	return names, nil
 }
 
 // accountSubdomain is the account's workers.dev subdomain, "" when it has none.

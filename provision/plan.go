@@ -124,13 +124,18 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	if err := e.checkModels(ctx, s, accountID); err != nil {
 		return nil, err
 	}
-	if p.subdomain, err = e.accountSubdomain(ctx, accountID); err != nil {
-		return nil, err
+	var existing map[string]bool // nil: unknown, read every worker
+	if p.subdomain, existing, err = e.readAccount(ctx, accountID, len(s.Workers) > 1); err != nil {
+		// An account-level read, but the user acts on workers: say which ones it stopped.
+		return nil, fmt.Errorf("plan %s: %w", workerNames(s), err)
 	}
 	errs := make([]error, len(s.Workers))
 	e.forEach(ctx, len(s.Workers), func(ctx context.Context, i int) {
 		w := s.Workers[i]
-		live, err := e.readLive(ctx, accountID, w.Name)
+		live, err := &liveWorker{}, error(nil)
+		if existing == nil || existing[w.Name] {
+			live, err = e.readLive(ctx, accountID, w.Name)
+		}
 		if err != nil {
 			errs[i] = fmt.Errorf("plan %s: %w", w.Name, err)
 			return
@@ -146,6 +151,15 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	return p, nil
 }
 
+// workerNames lists the spec's script names, for errors that concern all of them.
+func workerNames(s *spec.Spec) string {
+	names := make([]string, len(s.Workers))
+	for i, w := range s.Workers {
+		names[i] = w.Name
+	}
+	return strings.Join(names, ", ")
+}
+
 // PlanDestroy plans deleting every worker of the spec that exists; no other script.
 func (e *Engine) PlanDestroy(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	accountID, err := e.accountID(s.AccountID)
@@ -153,23 +167,18 @@ func (e *Engine) PlanDestroy(ctx context.Context, s *spec.Spec) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{AccountID: accountID, Destroy: true, Workers: make([]WorkerPlan, len(s.Workers))}
-	errs := make([]error, len(s.Workers))
-	e.forEach(ctx, len(s.Workers), func(ctx context.Context, i int) {
-		w := s.Workers[i]
-		settings, err := e.getSettings(ctx, accountID, w.Name)
-		if err != nil {
-			errs[i] = fmt.Errorf("plan destroy %s: %w", w.Name, err)
-			return
-		}
+	// One list call tells which of the spec's scripts exist, however many there are.
+	existing, err := e.scriptNames(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("plan destroy %s: %w", workerNames(s), err)
+	}
+	for i, w := range s.Workers {
 		wp := WorkerPlan{Key: w.Key, Name: w.Name, Action: ActionNoOp}
-		if settings != nil {
+		if existing[w.Name] {
 			wp.Action = ActionDelete
 			wp.Changes = []Change{{Path: "script", Op: OpRemove, Old: w.Name}}
 		}
 		p.Workers[i] = wp
-	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
 	}
 	return p, nil
 }
