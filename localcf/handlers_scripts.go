@@ -38,8 +38,12 @@ func (s *Server) putScript(c *call) *apiError {
 
 // commitUpload is what every code upload (script PUT, versions POST) does: check the name,
 // parse and validate the multipart body, build the version, prove it starts in workerd, and
-// commit it with the release options the caller derives from the upload. All of it runs
-// under opMu so a concurrent upload cannot interleave with the startup check.
+// commit it with the release options the caller derives from the upload.
+//
+// Starting workerd takes tens of milliseconds, so it runs outside opMu: uploads of different
+// scripts (a fleet deploy) start their processes in parallel instead of queueing behind one
+// lock. The version is built and committed under opMu, and only if the script has not changed
+// in between; otherwise it is rebuilt on the new state, as if the upload had arrived later.
 func (s *Server) commitUpload(c *call, release func(*parsedUpload, *version, *workerd.Process) releaseOptions) (*script, *version, *apiError) {
 	name := c.param("script")
 	if apiErr := checkScriptName(name); apiErr != nil {
@@ -49,21 +53,44 @@ func (s *Server) commitUpload(c *call, release func(*parsedUpload, *version, *wo
 	if apiErr != nil {
 		return nil, nil, apiErr
 	}
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	v, apiErr := s.newVersionFromUpload(c.accountID, name, u, c.r.URL.Query().Get("bindings_inherit") == "strict")
-	if apiErr != nil {
-		return nil, nil, apiErr
+	for {
+		s.opMu.Lock()
+		base := s.latestVersionID(c.accountID, name)
+		v, apiErr := s.newVersionFromUpload(c.accountID, name, u, c.r.URL.Query().Get("bindings_inherit") == "strict")
+		s.opMu.Unlock()
+		if apiErr != nil {
+			return nil, nil, apiErr
+		}
+		proc, apiErr := s.checkStartup(c.r.Context(), name, v)
+		if apiErr != nil {
+			return nil, nil, apiErr
+		}
+		s.opMu.Lock()
+		if s.latestVersionID(c.accountID, name) != base {
+			s.opMu.Unlock()
+			proc.Close()
+			continue // a concurrent change to this script won; build on top of it
+		}
+		sc, _, apiErr := s.commit(c.accountID, name, v, release(u, v, proc))
+		s.opMu.Unlock()
+		if apiErr != nil {
+			return nil, nil, apiErr
+		}
+		return sc, v, nil
 	}
-	proc, apiErr := s.checkStartup(c.r.Context(), name, v)
-	if apiErr != nil {
-		return nil, nil, apiErr
+}
+
+// latestVersionID identifies the state an upload builds on: the script's newest version, ""
+// when the script does not exist. The caller holds opMu.
+func (s *Server) latestVersionID(accountID, name string) string {
+	a := s.st.Accounts[accountID]
+	if a == nil || a.Scripts[name] == nil {
+		return ""
 	}
-	sc, _, apiErr := s.commit(c.accountID, name, v, release(u, v, proc))
-	if apiErr != nil {
-		return nil, nil, apiErr
+	if v := a.Scripts[name].latestVersion(); v != nil {
+		return v.ID
 	}
-	return sc, v, nil
+	return ""
 }
 
 // applyScriptLevel copies the unversioned settings an upload may carry onto the script.

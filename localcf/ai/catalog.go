@@ -56,6 +56,7 @@ type entry struct {
 	schema *schema
 	dims   int         // Text Embeddings only
 	format imageFormat // Text-to-Image only
+	images imageCache  // Text-to-Image only
 }
 
 // isExperimental reports whether the model is flagged beta, which is what

@@ -131,10 +131,15 @@ func (e *entry) runTextToImage(ctx context.Context, in inputs) (*Output, error) 
 	seed := newImageSeed(e.info.Name, in.str("prompt", ""), in.str("negative_prompt", ""), in.integer("seed", 0))
 	width := int(in.integer("width", defaultImageSide))
 	height := int(in.integer("height", defaultImageSide))
+	key := imageKey{seed: seed, width: width, height: height}
+	if img, ok := e.images.get(key); ok {
+		return &Output{ContentType: img.contentType, Body: img.body}, nil
+	}
 	body, contentType, err := generateImage(ctx, seed, width, height, e.format)
 	if err != nil {
 		return nil, err
 	}
+	e.images.put(key, cachedImage{body: body, contentType: contentType})
 	return &Output{ContentType: contentType, Body: body}, nil
 }
 
