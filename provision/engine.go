@@ -26,7 +26,7 @@ import (
 const DefaultAPIBaseURL = "https://api.cloudflare.com/client/v4"
 
 const (
-	defaultConcurrency = 8
+	defaultConcurrency = 16
 	defaultMaxRetries  = 4
 	defaultSmokeWait   = 20 * time.Second
 )
@@ -39,7 +39,10 @@ type Config struct {
 	WorkersDevAddr string       // optional: dial this address for *.workers.dev (local Cloudflare)
 	HTTPClient     *http.Client // used for API calls; smoke requests clone its settings
 	Log            io.Writer    // progress lines for stderr; never secrets
-	Concurrency    int          // workers handled at once; default 8
+	// Concurrency is how many API requests may be in flight at once; default 16. Workers are
+	// handled workersPerRequestSlot times as many at once, so smoke tests and waits for the
+	// API overlap instead of holding a request slot.
+	Concurrency int
 	// MaxRetries bounds retries per API call on 429/5xx/network errors; default 4, negative
 	// for none.
 	MaxRetries int
@@ -127,7 +130,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient}
 	r := &retrier{maxRetries: cfg.MaxRetries, maxRetryAfter: cfg.MaxRetryAfter, logf: e.logf}
-	middlewares := []option.Middleware{r.middleware}
+	middlewares := []option.Middleware{r.middleware, limitInflight(cfg.Concurrency)}
 	if cfg.RateLimit > 0 {
 		// Inside the retrier, so every attempt, retries included, is paced and counted.
 		middlewares = append(middlewares, newPacer(cfg.RateLimit, cfg.RateWindow, cfg.MaxRetryAfter, e.logf).middleware)
@@ -166,9 +169,14 @@ func (e *Engine) accountID(specAccount string) (string, error) {
 	return "", errors.New("no account id: set account_id in the spec or CLOUDFLARE_ACCOUNT_ID")
 }
 
-// forEach runs fn for every index in [0,n) with at most Concurrency at once and waits for all.
+// workersPerRequestSlot is how many workers are handled at once per API request slot. A
+// worker spends much of its turn off the API (bundle, smoke test, retry waits), so more
+// workers than slots keep the API busy; requests beyond Concurrency queue in limitInflight.
+const workersPerRequestSlot = 4
+
+// forEach runs fn for every index in [0,n), a bounded number at once, and waits for all.
 func (e *Engine) forEach(ctx context.Context, n int, fn func(ctx context.Context, i int)) {
-	sem := make(chan struct{}, e.cfg.Concurrency)
+	sem := make(chan struct{}, e.cfg.Concurrency*workersPerRequestSlot)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)

@@ -18,6 +18,21 @@ const (
 	defaultRateWindow = 5 * time.Minute
 )
 
+// limitInflight lets at most n API requests be in flight at once. It sits inside the retrier,
+// so a request waiting to retry does not hold a slot.
+func limitInflight(n int) option.Middleware {
+	slots := make(chan struct{}, n)
+	return func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		select {
+		case slots <- struct{}{}:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+		defer func() { <-slots }()
+		return next(req)
+	}
+}
+
 // pacer keeps the engine under the API's rate limit by waiting before a request would cross
 // it, instead of crossing it and retrying: once over, Cloudflare refuses every call of the
 // token for the next five minutes. It keeps two views and obeys the stricter:

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/flareform/flareform/bundler"
@@ -212,21 +214,48 @@ const defaultImageModel = "@cf/stabilityai/stable-diffusion-xl-base-1.0"
 
 // bundleAll bundles every worker's main module; JS errors point at the spec's `main` line.
 func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result, error) {
+	// Workers that share an entry file (a fleet of one code base) share one bundle, and
+	// distinct entries are bundled in parallel: esbuild is safe to call concurrently.
+	type input struct {
+		entry      string
+		nodeCompat bool
+	}
+	type output struct {
+		res *bundler.Result
+		err error
+	}
+	outputs := map[input]*output{}
+	for _, w := range s.Workers {
+		in := input{w.Main, slices.Contains(w.CompatibilityFlags, nodeCompatFlag)}
+		if outputs[in] == nil {
+			outputs[in] = &output{}
+		}
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for in, o := range outputs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			o.res, o.err = bundler.Bundle(ctx, bundler.Options{Entry: in.entry, NodeCompat: in.nodeCompat})
+		}()
+	}
+	wg.Wait()
+
 	out := make([]*bundler.Result, len(s.Workers))
 	var jsErrors spec.ErrorList
 	for i, w := range s.Workers {
-		res, err := bundler.Bundle(ctx, bundler.Options{
-			Entry:      w.Main,
-			NodeCompat: slices.Contains(w.CompatibilityFlags, nodeCompatFlag),
-		})
+		o := outputs[input{w.Main, slices.Contains(w.CompatibilityFlags, nodeCompatFlag)}]
 		var be *bundler.Error
 		switch {
-		case errors.As(err, &be):
+		case errors.As(o.err, &be):
 			jsErrors = append(jsErrors, specError(s, w, "main", bundleMessage(be), "fix the JavaScript error and plan again"))
-		case err != nil:
-			return nil, fmt.Errorf("plan %s: bundle: %w", w.Name, err)
+		case o.err != nil:
+			return nil, fmt.Errorf("plan %s: bundle: %w", w.Name, o.err)
 		default:
-			out[i] = res
+			out[i] = o.res
 		}
 	}
 	return out, errorListOrNil(jsErrors)
