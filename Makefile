@@ -46,3 +46,13 @@ fuzz: setup
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# Side-by-side benchmark (not part of CI; takes a while): the fault-convergence suite with 200
+# schedules, then flareform vs wrangler on a local Cloudflare (wrangler, and Node when the system
+# one is too old for it, come from npm into .bench/). Writes docs/benchmarks.md.
+bench: build
+	@mkdir -p .bench
+	@rm -f .bench/convergence.json
+	$(GO) test ./cmd/flareform -run '^TestFaultConvergence$$' -count=1 -timeout 60m \
+	  -args -convergence.schedules=200 -convergence.report=.bench/convergence.json
+	$(GO) run ./bench -convergence .bench/convergence.json -out docs/benchmarks.md

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/flareform/flareform/localcf"
+)
+
+const (
+	model         = "@cf/stabilityai/stable-diffusion-xl-base-1.0"
+	compatDate    = "2025-06-01"
+	envKeyName    = "BENCH_API_KEY"
+	fleetLatency  = 50 * time.Millisecond
+	exampleSubdir = "examples/text-to-image"
+)
+
+// sample is one measured run.
+type sample struct {
+	Wall   time.Duration
+	RSSKiB int64
+	Calls  callStats
+	Failed bool
+}
+
+// series is every round of one tool doing one thing.
+type series struct {
+	Label   string
+	Samples []sample
+}
+
+func (s *series) add(x sample) { s.Samples = append(s.Samples, x) }
+
+// bench holds what every scenario needs.
+type bench struct {
+	root      string
+	flareform string
+	wrangler  *wrangler
+	workerd   string
+	workerJS  []byte
+	cloud     *cloud
+	work      string // scratch directory for the projects
+	log       io.Writer
+}
+
+// measure runs c and attributes to it every API call logged while it ran.
+func (b *bench) measure(ctx context.Context, c command) sample {
+	b.cloud.take()
+	o := run(ctx, c)
+	s := sample{Wall: o.Wall, RSSKiB: o.RSSKiB, Calls: statsOf(b.cloud.take())}
+	if o.Err != nil {
+		s.Failed = true
+		fmt.Fprintf(b.log, "bench: run FAILED (left out of the medians): %v\n", o.Err)
+	}
+	return s
+}
+
+// setup runs c outside any measurement; a failure stops the benchmark.
+func (b *bench) setup(ctx context.Context, c command) error {
+	if o := run(ctx, c); o.Err != nil {
+		return fmt.Errorf("setup: %w", o.Err)
+	}
+	return nil
+}
+
+// project is a scratch directory with the worker, its own HOME and TMPDIR.
+type project struct {
+	dir string
+	env []string
+}
+
+// newProject makes dir with src/worker.js and an environment pointing at the local Cloudflare
+// with token and account. Both tools get the same offline environment: wrangler's telemetry,
+// banner and update check off (its update-check cache is seeded, and any non-loopback request
+// goes to a closed port), as the fidelity tests run it.
+func (b *bench) newProject(name, token, accountID string, extraEnv ...string) (*project, error) {
+	dir := filepath.Join(b.work, name)
+	home := filepath.Join(dir, ".home")
+	tmp := filepath.Join(dir, ".tmp")
+	files := map[string][]byte{
+		filepath.Join(dir, "src", "worker.js"): b.workerJS,
+		filepath.Join(tmp, "update-check", "wrangler-latest.json"): fmt.Appendf(nil,
+			`{"latest":%q,"lastUpdate":%d}`, b.wrangler.Version, time.Now().UnixMilli()),
+	}
+	for path, data := range files {
+		if err := writeFile(path, data); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return nil, fmt.Errorf("project %s: %w", name, err)
+	}
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + home,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
+		"TMPDIR=" + tmp,
+		"CI=1",
+		"CLOUDFLARE_API_BASE_URL=" + b.cloud.srv.APIBaseURL(),
+		"CLOUDFLARE_API_TOKEN=" + token,
+		"CLOUDFLARE_ACCOUNT_ID=" + accountID,
+		"FLAREFORM_WORKERD=" + b.workerd,
+		"WRANGLER_SEND_METRICS=false",
+		"WRANGLER_HIDE_BANNER=true",
+		"WRANGLER_SEND_ERROR_REPORTS=false",
+		"HTTPS_PROXY=http://127.0.0.1:9",
+		"HTTP_PROXY=http://127.0.0.1:9",
+		"NO_PROXY=localhost,127.0.0.1,::1",
+	}
+	return &project{dir: dir, env: append(env, extraEnv...)}, nil
+}
+
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// flareformSpec is a spec for the text-to-image worker under each name; keyFrom is the
+// api_key source ("generate" or "env:NAME"). Each project gets its own smoke prompt: the local
+// AI stand-in keeps its last few pictures, and a prompt seen before would skip the rendering a
+// first smoke test really costs. (A fleet's workers share one prompt, as they share one spec.)
+func flareformSpec(names []string, keyFrom, prompt string) []byte {
+	var sb strings.Builder
+	sb.WriteString("workers:\n")
+	for _, name := range names {
+		fmt.Fprintf(&sb, `  %s:
+    main: ./src/worker.js
+    compatibility_date: %q
+    ai: { binding: AI, model: %q }
+    api_key: { binding: API_KEY, from: %q }
+    vars: { MAX_PROMPT_CHARS: "1000" }
+    workers_dev: true
+    smoke: { prompt: %q, expect: image/png }
+`, name, compatDate, model, keyFrom, prompt)
+	}
+	return []byte(sb.String())
+}
+
+// wranglerTOML configures the same worker for wrangler: the AI binding and the variables
+// flareform sets (AI_MODEL is the one flareform derives from the spec's model).
+func wranglerTOML(name string) []byte {
+	return fmt.Appendf(nil, `name = %q
+main = "src/worker.js"
+compatibility_date = %q
+workers_dev = true
+
+[ai]
+binding = "AI"
+
+[vars]
+AI_MODEL = %q
+MAX_PROMPT_CHARS = "1000"
+`, name, compatDate, model)
+}
+
+func (b *bench) flareformCmd(p *project, stdin string, args ...string) command {
+	return command{Path: b.flareform, Args: args, Dir: p.dir, Env: p.env, Stdin: stdin}
+}
+
+func (b *bench) wranglerCmd(p *project, stdin string, args ...string) command {
+	path, argv := b.wrangler.argv(args...)
+	return command{Path: path, Args: argv, Dir: p.dir, Env: p.env, Stdin: stdin}
+}
+
+// newKey is a random API key (32 bytes, base64url), as long as a generated one.
+func newKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails since Go 1.24
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// comparisonResults are the side-by-side scenarios 1-3.
+type comparisonResults struct {
+	FirstFF, FirstWR   series
+	RepeatFF, RepeatWR series
+	RotateFF, SecretFF series
+	SecretWR           series
+}
+
+func newComparisonResults() *comparisonResults {
+	return &comparisonResults{
+		FirstFF:  series{Label: "flareform apply"},
+		FirstWR:  series{Label: "wrangler deploy"},
+		RepeatFF: series{Label: "flareform apply"},
+		RepeatWR: series{Label: "wrangler deploy"},
+		RotateFF: series{Label: "flareform rotate-key"},
+		SecretFF: series{Label: "flareform apply (secret changed)"},
+		SecretWR: series{Label: "wrangler secret put"},
+	}
+}
+
+// roundProjects are one round's fresh workers: flareform's (generated key), flareform's with an
+// env-sourced key (already deployed with oldKey; envNew carries newKey), and wrangler's.
+type roundProjects struct {
+	ffName         string
+	ff, envNew, wr *project
+	keyDir         string
+	oldKey, newKey string
+}
+
+func (b *bench) prepareRound(ctx context.Context, round int) (*roundProjects, error) {
+	srv := b.cloud.srv
+	r := &roundProjects{ffName: fmt.Sprintf("ff-r%d", round), oldKey: newKey(), newKey: newKey()}
+	envName, wrName := fmt.Sprintf("ff-env-r%d", round), fmt.Sprintf("wr-r%d", round)
+	var err error
+	if r.ff, err = b.newProject(r.ffName, srv.Token(), srv.AccountID()); err != nil {
+		return nil, err
+	}
+	if r.wr, err = b.newProject(wrName, srv.Token(), srv.AccountID()); err != nil {
+		return nil, err
+	}
+	envOld, err := b.newProject(envName, srv.Token(), srv.AccountID(), envKeyName+"="+r.oldKey)
+	if err != nil {
+		return nil, err
+	}
+	r.keyDir = filepath.Join(r.ff.dir, ".keys")
+	if err := os.MkdirAll(r.keyDir, 0o700); err != nil {
+		return nil, err
+	}
+	for path, data := range map[string][]byte{
+		filepath.Join(r.ff.dir, "flareform.yaml"):   flareformSpec([]string{r.ffName}, "generate", "a cute robot cooking breakfast, "+r.ffName),
+		filepath.Join(envOld.dir, "flareform.yaml"): flareformSpec([]string{envName}, "env:"+envKeyName, "a cute robot cooking breakfast, "+envName),
+		filepath.Join(r.wr.dir, "wrangler.toml"):    wranglerTOML(wrName),
+	} {
+		if err := writeFile(path, data); err != nil {
+			return nil, err
+		}
+	}
+	// The worker whose env-sourced key changes in scenario 3 exists before the round starts.
+	setup := b.flareformCmd(envOld, "", "apply", "--auto-approve", "--no-smoke")
+	setup.Secrets = []string{r.oldKey}
+	if err := b.setup(ctx, setup); err != nil {
+		return nil, err
+	}
+	// exec uses the last value of a repeated variable.
+	r.envNew = &project{dir: envOld.dir, env: append(slices.Clone(envOld.env), envKeyName+"="+r.newKey)}
+	return r, nil
+}
+
+// compareRound runs scenarios 1-3 once for each tool on fresh workers; even rounds start with
+// flareform, odd ones with wrangler.
+func (b *bench) compareRound(ctx context.Context, round int, res *comparisonResults) error {
+	r, err := b.prepareRound(ctx, round)
+	if err != nil {
+		return err
+	}
+	keyOut := func(name string) []string { return []string{"--key-out", filepath.Join(r.keyDir, name)} }
+	ffFirst := round%2 == 0
+	alternate(ffFirst, func() {
+		res.FirstFF.add(b.measure(ctx, b.flareformCmd(r.ff, "", append([]string{"apply", "--auto-approve"}, keyOut("first")...)...)))
+	}, func() {
+		res.FirstWR.add(b.measure(ctx, b.wranglerCmd(r.wr, "", "deploy")))
+	})
+	alternate(ffFirst, func() {
+		res.RepeatFF.add(b.measure(ctx, b.flareformCmd(r.ff, "", append([]string{"apply", "--auto-approve"}, keyOut("repeat")...)...)))
+	}, func() {
+		res.RepeatWR.add(b.measure(ctx, b.wranglerCmd(r.wr, "", "deploy")))
+	})
+	secret := newKey()
+	alternate(ffFirst, func() {
+		rotate := append([]string{"rotate-key", r.ffName, "--grace", "1h"}, keyOut("rotated")...)
+		res.RotateFF.add(b.measure(ctx, b.flareformCmd(r.ff, "", rotate...)))
+		apply := b.flareformCmd(r.envNew, "", "apply", "--auto-approve")
+		apply.Secrets = []string{r.oldKey, r.newKey}
+		res.SecretFF.add(b.measure(ctx, apply))
+	}, func() {
+		put := b.wranglerCmd(r.wr, secret+"\n", "secret", "put", "API_KEY")
+		put.Secrets = []string{secret}
+		res.SecretWR.add(b.measure(ctx, put))
+	})
+	return nil
+}
+
+// alternate runs flareform's part and wrangler's part, in the order the round calls for.
+func alternate(flareformFirst bool, ff, wr func()) {
+	if flareformFirst {
+		ff()
+		wr()
+		return
+	}
+	wr()
+	ff()
+}
+
+// fleetResults are scenario 4's runs; Peak and Throttled cover every fleet token.
+type fleetResults struct {
+	Size           int
+	Smoke, NoSmoke series
+}
+
+// fleetRound applies a spec of size workers in a fresh account (its own token budget) with
+// fleetLatency on every API call, then destroys it without latency (not measured).
+func (b *bench) fleetRound(ctx context.Context, round, size int, smoke bool) (sample, error) {
+	variant := "smoke"
+	if !smoke {
+		variant = "nosmoke"
+	}
+	accountID, token, err := b.cloud.srv.AddAccount(fmt.Sprintf("fleet-r%d-%s", round, variant))
+	if err != nil {
+		return sample{}, fmt.Errorf("fleet account: %w", err)
+	}
+	p, err := b.newProject(fmt.Sprintf("fleet-r%d-%s", round, variant), token, accountID)
+	if err != nil {
+		return sample{}, err
+	}
+	names := make([]string, size)
+	for i := range names {
+		names[i] = fmt.Sprintf("fleet-%03d", i)
+	}
+	if err := writeFile(filepath.Join(p.dir, "flareform.yaml"), flareformSpec(names, "generate", "a cute robot cooking breakfast, "+p.dir)); err != nil {
+		return sample{}, err
+	}
+	args := []string{"apply", "--auto-approve", "--key-out", filepath.Join(p.dir, "keys")}
+	if !smoke {
+		args = append(args, "--no-smoke")
+	}
+	b.cloud.srv.SetFaults([]localcf.FaultRule{{Kind: "latency", Path: "*", LatencyMS: int(fleetLatency / time.Millisecond)}}, 1)
+	s := b.measure(ctx, b.flareformCmd(p, "", args...))
+	b.cloud.srv.SetFaults(nil, 1)
+	// Destroying stops the fleet's workerd processes before the next round.
+	if err := b.setup(ctx, b.flareformCmd(p, "", "destroy", "--auto-approve")); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// localRound runs `apply --local` in a fresh copy of the example: its own embedded local
+// Cloudflare and state, from cold until the smoke test has the PNG. The API calls come from the
+// request log the embedded server keeps beside the spec.
+func (b *bench) localRound(ctx context.Context, round int) (sample, error) {
+	p, err := b.newProject(fmt.Sprintf("local-r%d", round), "", "")
+	if err != nil {
+		return sample{}, err
+	}
+	// --local needs no account: nothing may point it at the shared local Cloudflare.
+	p.env = slices.DeleteFunc(p.env, func(kv string) bool { return strings.HasPrefix(kv, "CLOUDFLARE_") })
+	example, err := os.ReadFile(filepath.Join(b.root, exampleSubdir, "flareform.yaml"))
+	if err != nil {
+		return sample{}, fmt.Errorf("read the example spec: %w", err)
+	}
+	if err := writeFile(filepath.Join(p.dir, "flareform.yaml"), example); err != nil {
+		return sample{}, err
+	}
+	out := filepath.Join(p.dir, "out")
+	o := run(ctx, b.flareformCmd(p, "", "apply", "--local", "--auto-approve",
+		"--key-out", filepath.Join(p.dir, "api-key"), "--smoke-out", out))
+	s := sample{Wall: o.Wall, RSSKiB: o.RSSKiB}
+	recs, err := readRequestLog(filepath.Join(p.dir, ".flareform", "local", "requests.jsonl"))
+	if err != nil {
+		return s, err
+	}
+	s.Calls = statsOf(recs)
+	if o.Err == nil {
+		o.Err = checkPNG(out)
+	}
+	if o.Err != nil {
+		s.Failed = true
+		fmt.Fprintf(b.log, "bench: apply --local FAILED: %v\n", o.Err)
+	}
+	return s, nil
+}
+
+func readRequestLog(path string) ([]localcf.RequestRecord, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("request log of apply --local: %w", err)
+	}
+	defer f.Close()
+	var recs []localcf.RequestRecord
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var r localcf.RequestRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("request log %s: %w", path, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs, sc.Err()
+}
+
+// checkPNG requires a decodable, non-empty PNG in dir.
+func checkPNG(dir string) error {
+	matches, err := filepath.Glob(filepath.Join(dir, "*.png"))
+	if err != nil || len(matches) == 0 {
+		return fmt.Errorf("no PNG in %s after apply --local", dir)
+	}
+	f, err := os.Open(matches[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		return fmt.Errorf("%s is not a PNG: %w", matches[0], err)
+	}
+	if r := img.Bounds(); r.Dx() == 0 || r.Dy() == 0 {
+		return fmt.Errorf("%s is an empty image", matches[0])
+	}
+	return nil
+}
