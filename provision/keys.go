@@ -99,3 +99,19 @@ func sensitive(fingerprint string) string {
 	}
 	return "(sensitive, fp " + fingerprint + ")"
 }
+
+// GeneratesKey reports whether applying the plan generates a new key for this worker, which
+// the caller must then hand over. False for a plan read back from JSON.
+func (w *WorkerPlan) GeneratesKey() bool {
+	return w.desired != nil && w.desired.genKey && w.Action != ActionNoOp
+}
+
+// GeneratesKeys reports whether applying p generates any key.
+func (p *Plan) GeneratesKeys() bool {
+	for i := range p.Workers {
+		if p.Workers[i].GeneratesKey() {
+			return true
+		}
+	}
+	return false
+}

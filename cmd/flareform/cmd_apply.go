@@ -69,18 +69,6 @@ type applyWorkerResult struct {
 }
 
 func runApply(ctx context.Context, opts *applyOptions) (err error) {
-	var keys *keyOut
-	if opts.KeyOut != "" {
-		if keys, err = prepareKeyOut(opts.KeyOut, opts.Force); err != nil {
-			return err
-		}
-		// Replaced by Commit once keys exist; until then an early return leaves no file behind.
-		defer func() {
-			if keys != nil {
-				keys.Discard()
-			}
-		}()
-	}
 	sess, err := opts.openSession(ctx)
 	if err != nil {
 		return err
@@ -93,6 +81,22 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 	}
 	if !plan.HasChanges() {
 		return reportNoChanges(opts.rootOptions, plan, "No changes. Your workers match the spec.")
+	}
+	// The --key-out file is prepared only when this apply generates a key, and before anything
+	// is written, so an unwritable path fails before a key exists that could be lost. A re-run
+	// after a partly failed apply generates none: its earlier --key-out file is left alone
+	// instead of being refused.
+	var keys *keyOut
+	if opts.KeyOut != "" && plan.GeneratesKeys() {
+		if keys, err = prepareKeyOut(opts.KeyOut, opts.Force); err != nil {
+			return err
+		}
+		// Replaced by Commit once keys exist; until then an early return leaves no file behind.
+		defer func() {
+			if keys != nil {
+				keys.Discard()
+			}
+		}()
 	}
 	printPlan(opts.rootOptions, plan)
 	if !opts.AutoApprove {
