@@ -65,7 +65,11 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 			err = fmt.Errorf("unknown action %q", wp.Action)
 		}
 		if err != nil {
-			err = fmt.Errorf("apply %s: %w", wp.Name, err)
+			verb := "apply"
+			if p.Destroy {
+				verb = "destroy"
+			}
+			err = fmt.Errorf("%s %s: %w", verb, wp.Name, err)
 			r.Error = err.Error()
 			e.logf("%s: failed: %v", wp.Name, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +100,11 @@ func retryable(ctx context.Context, res *http.Response, err error) bool {
 // consumes and closes the response body.
 func describeFailure(res *http.Response, err error) (error, time.Duration) {
 	if err != nil {
+		// The caller names the step; the URL (account id and all) only makes the line long.
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			return fmt.Errorf("network error: %w", urlErr.Err), 0
+		}
 		return err, 0
 	}
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))

@@ -382,3 +382,25 @@ func TestApplyRejectsPlanWithoutDesiredState(t *testing.T) {
 		t.Fatalf("Apply of a JSON-only plan: err %v, result %+v", err, res)
 	}
 }
+
+func TestNetworkErrorsLeaveTheURLOut(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close() // drop every request without an answer
+		}
+	}))
+	defer srv.Close()
+	account := strings.Repeat("a", 32)
+	e, err := New(Config{APIBaseURL: srv.URL + "/client/v4", APIToken: "t0ken", MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e.setWorkersDev(context.Background(), account, "w", true)
+	if err == nil || !strings.Contains(err.Error(), "network error: ") {
+		t.Fatalf("error = %v, want a network error", err)
+	}
+	if strings.Contains(err.Error(), account) || strings.Contains(err.Error(), srv.URL) {
+		t.Errorf("error repeats the request URL: %v", err)
+	}
+}
