@@ -26,7 +26,7 @@ import (
 const DefaultAPIBaseURL = "https://api.cloudflare.com/client/v4"
 
 const (
-	defaultConcurrency = 16
+	DefaultConcurrency = 16 // API requests in flight at once
 	defaultMaxRetries  = 4
 	defaultSmokeWait   = 20 * time.Second
 )
@@ -102,7 +102,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
 	}
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = defaultConcurrency
+		cfg.Concurrency = DefaultConcurrency
 	}
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = defaultMaxRetries

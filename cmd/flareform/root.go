@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/flareform/flareform/provision"
 	"github.com/spf13/cobra"
 )
 
@@ -16,6 +17,8 @@ type rootOptions struct {
 	Env   string // --env: environment overlay in the spec
 	JSON  bool   // --json: machine result on stdout, everything else on stderr
 	Local bool   // --local: run against an embedded local Cloudflare
+	// Parallelism is --parallelism: API requests in flight at once.
+	Parallelism int
 }
 
 // newRootCmd builds the whole command tree for one invocation.
@@ -53,6 +56,7 @@ Workers AI stand-in) runs for the duration of the command and keeps its state in
 	flags.StringVar(&opts.Env, "env", "", "environment from the spec's `environments` to use")
 	flags.BoolVar(&opts.JSON, "json", false, "print a machine-readable JSON result on stdout (logs go to stderr)")
 	flags.BoolVar(&opts.Local, "local", false, "run against an embedded local Cloudflare instead of the real API")
+	flags.IntVar(&opts.Parallelism, "parallelism", provision.DefaultConcurrency, "API requests in flight at once (workers are paced to the API's rate limit either way)")
 
 	root.AddCommand(
 		newInitCmd(opts),

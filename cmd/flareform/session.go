@@ -47,6 +47,9 @@ func (s *session) Close() error {
 // spec's ${CLOUDFLARE_ACCOUNT_ID} expands to the local account. Without --local a missing token
 // is an error here, before any API call.
 func (o *rootOptions) openSession(ctx context.Context) (_ *session, err error) {
+	if o.Parallelism < 1 {
+		return nil, fmt.Errorf("--parallelism %d: want at least 1 API request in flight", o.Parallelism)
+	}
 	sess := &session{}
 	defer func() {
 		if err != nil {
@@ -63,6 +66,7 @@ func (o *rootOptions) openSession(ctx context.Context) (_ *session, err error) {
 		getenv = localEnv(srv, o.Getenv)
 	}
 	cfg := provision.ConfigFromEnv(getenv)
+	cfg.Concurrency = o.Parallelism
 	if cfg.APIToken == "" {
 		return nil, fmt.Errorf("%s is not set; create an API token (Workers Scripts:Edit, Workers AI:Read) "+
 			"and export %s=<token>, or add --local to use the local Cloudflare", envAPIToken, envAPIToken)
