@@ -59,7 +59,8 @@ func (r *report) renderConvergence(w io.Writer) {
 	}
 	fmt.Fprintf(w, "Random fault schedules (seed %d) against flareform commands: %d faults injected in %.0f s.\n"+
 		"A run converges when the command, or at worst its re-run without faults, leaves the live state\n"+
-		"matching the spec.", c.Seed, c.FaultsInjected, c.DurationSeconds)
+		"matching the spec and every handed-over key working; [fault-convergence.md](fault-convergence.md)\n"+
+		"says what a schedule is and what is checked.", c.Seed, c.FaultsInjected, c.DurationSeconds)
 	if c.StepsTotal > 0 {
 		fmt.Fprintf(w, " Fault bursts started at %d of the %d API calls of the scenarios.", c.StepsCovered, c.StepsTotal)
 	}
