@@ -11,7 +11,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/flareform/flareform/internal/modroot"
 	"github.com/flareform/flareform/localcf/workerd"
 )
 
@@ -186,20 +186,5 @@ func writeReport(rep *report, root, out string, stdout io.Writer) error {
 	return nil
 }
 
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run bench inside the flareform repository (no go.mod found above the working directory)")
-		}
-		dir = parent
-	}
-}
+// repoRoot is the module root: bench runs bin/flareform and writes docs/ from there.
+func repoRoot() (string, error) { return modroot.FromWorkingDir() }

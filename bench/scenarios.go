@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flareform/flareform/internal/wranglerenv"
 	"github.com/flareform/flareform/localcf"
 )
 
@@ -86,38 +87,15 @@ type project struct {
 // goes to a closed port), as the fidelity tests run it.
 func (b *bench) newProject(name, token, accountID string, extraEnv ...string) (*project, error) {
 	dir := filepath.Join(b.work, name)
-	home := filepath.Join(dir, ".home")
-	tmp := filepath.Join(dir, ".tmp")
-	files := map[string][]byte{
-		filepath.Join(dir, "src", "worker.js"): b.workerJS,
-		filepath.Join(tmp, "update-check", "wrangler-latest.json"): fmt.Appendf(nil,
-			`{"latest":%q,"lastUpdate":%d}`, b.wrangler.Version, time.Now().UnixMilli()),
+	if err := writeFile(filepath.Join(dir, "src", "worker.js"), b.workerJS); err != nil {
+		return nil, err
 	}
-	for path, data := range files {
-		if err := writeFile(path, data); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.MkdirAll(home, 0o755); err != nil {
+	env, err := wranglerenv.Offline(dir, b.wrangler.Version,
+		wranglerenv.API{BaseURL: b.cloud.srv.APIBaseURL(), Token: token, AccountID: accountID})
+	if err != nil {
 		return nil, fmt.Errorf("project %s: %w", name, err)
 	}
-	env := []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + home,
-		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
-		"TMPDIR=" + tmp,
-		"CI=1",
-		"CLOUDFLARE_API_BASE_URL=" + b.cloud.srv.APIBaseURL(),
-		"CLOUDFLARE_API_TOKEN=" + token,
-		"CLOUDFLARE_ACCOUNT_ID=" + accountID,
-		"FLAREFORM_WORKERD=" + b.workerd,
-		"WRANGLER_SEND_METRICS=false",
-		"WRANGLER_HIDE_BANNER=true",
-		"WRANGLER_SEND_ERROR_REPORTS=false",
-		"HTTPS_PROXY=http://127.0.0.1:9",
-		"HTTP_PROXY=http://127.0.0.1:9",
-		"NO_PROXY=localhost,127.0.0.1,::1",
-	}
+	env = append(env, "FLAREFORM_WORKERD="+b.workerd)
 	return &project{dir: dir, env: append(env, extraEnv...)}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flareform/flareform/internal/modroot"
 	"github.com/flareform/flareform/localcf/faults"
 )
 
@@ -299,21 +300,12 @@ func writeConvReport(t *testing.T, path string, d convReportDoc) {
 	t.Logf("report written to %s", path)
 }
 
-// moduleRoot is the nearest directory above the working directory that holds go.mod.
+// moduleRoot is the module root, where relative report paths are anchored.
 func moduleRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return root
 }

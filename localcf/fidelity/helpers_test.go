@@ -13,27 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flareform/flareform/internal/modroot"
 	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/localcf/localcftest"
 )
 
-// repoRoot walks up from the test's directory to the directory holding go.mod.
+// repoRoot is the module root, where node_modules and the templates are.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := modroot.FromWorkingDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
+	return root
 }
 
 // canonicalWorker is the text-to-image worker users start from (the `init` template).

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flareform/flareform/internal/wranglerenv"
 	"github.com/flareform/flareform/localcf"
 )
 
@@ -37,27 +38,10 @@ func newWranglerProject(t *testing.T, srv *localcf.Server, name string) *wrangle
 	mustWrite(t, filepath.Join(dir, "wrangler.toml"), []byte(fmt.Sprintf(
 		"name = %q\nmain = \"src/index.js\"\ncompatibility_date = \"2025-06-01\"\nworkers_dev = true\n\n[ai]\nbinding = \"AI\"\n", name)))
 
-	home := filepath.Join(dir, ".home")
-	tmp := filepath.Join(dir, ".tmp")
-	// Pre-seed wrangler's update-check cache so no code path tries to reach the npm registry.
-	mustWrite(t, filepath.Join(tmp, "update-check", "wrangler-latest.json"),
-		[]byte(fmt.Sprintf(`{"latest":"4.86.0","lastUpdate":%d}`, time.Now().UnixMilli())))
-	env := []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + home,
-		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
-		"TMPDIR=" + tmp,
-		"CI=1",
-		"CLOUDFLARE_API_BASE_URL=" + srv.APIBaseURL(),
-		"CLOUDFLARE_API_TOKEN=" + srv.Token(),
-		"CLOUDFLARE_ACCOUNT_ID=" + srv.AccountID(),
-		"WRANGLER_SEND_METRICS=false",
-		"WRANGLER_HIDE_BANNER=true",
-		"WRANGLER_SEND_ERROR_REPORTS=false",
-		// Anything that is not loopback goes to a closed port and fails at once.
-		"HTTPS_PROXY=http://127.0.0.1:9",
-		"HTTP_PROXY=http://127.0.0.1:9",
-		"NO_PROXY=localhost,127.0.0.1,::1",
+	env, err := wranglerenv.Offline(dir, "4.86.0",
+		wranglerenv.API{BaseURL: srv.APIBaseURL(), Token: srv.Token(), AccountID: srv.AccountID()})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return &wranglerProject{dir: dir, bin: bin, env: env, name: name}
 }
