@@ -5,10 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"image"
 	"image/jpeg"
 	"math"
+	"runtime"
+	"sync"
 )
 
 // imageSeed is the hash every pixel of a stand-in picture is derived from.
@@ -98,10 +101,27 @@ func hsv(h, s, v float64) rgb {
 
 // paintGradient fills the image with a bilinear blend of the four corner
 // colours (top-left, top-right, bottom-left, bottom-right) using 16.16 fixed
-// point, writing straight into Pix.
+// point, writing straight into Pix. Bands of rows are painted at once, one
+// per CPU.
 func paintGradient(ctx context.Context, img *image.NRGBA, c [4]rgb) error {
+	h := img.Rect.Dy()
+	bands := min(runtime.GOMAXPROCS(0), max(h/64, 1))
+	errs := make([]error, bands)
+	var wg sync.WaitGroup
+	for i := range bands {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = paintGradientRows(ctx, img, c, h*i/bands, h*(i+1)/bands)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func paintGradientRows(ctx context.Context, img *image.NRGBA, c [4]rgb, from, to int) error {
 	w, h := img.Rect.Dx(), img.Rect.Dy()
-	for y := 0; y < h; y++ {
+	for y := from; y < to; y++ {
 		if y%128 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
