@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image/png"
 	"io"
 	"mime"
 	"net"
@@ -252,7 +251,7 @@ func checkBody(res *smokeResponse, expect string) error {
 	}
 	switch {
 	case mediaType == "image/png":
-		if _, err := png.Decode(bytes.NewReader(res.body)); err != nil {
+		if err := checkPNG(res.body); err != nil {
 			return fmt.Errorf("body is not a valid PNG (%d bytes): %v", len(res.body), err)
 		}
 	case mediaType == "application/json" || strings.HasSuffix(mediaType, "+json"):
