@@ -53,6 +53,6 @@ fuzz: setup
 bench: build
 	@mkdir -p .bench
 	@rm -f .bench/convergence.json
-	$(GO) test ./cmd/flareform -run '^TestFaultConvergence$$' -count=1 -timeout 60m \
+	$(GO) test ./cmd/flareform -run '^TestFaultConvergence$$' -count=1 -parallel 6 -timeout 60m \
 	  -args -convergence.schedules=200 -convergence.report=.bench/convergence.json
 	$(GO) run ./bench -convergence .bench/convergence.json -out docs/benchmarks.md
