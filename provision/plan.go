@@ -38,7 +38,6 @@ const (
 	modelVar        = "AI_MODEL"
 	managedTag      = "flareform"
 	bundleTagPrefix = "ff-bundle-"
-	nodeCompatFlag  = "nodejs_compat"
 	defaultAIName   = "AI"
 )
 
@@ -216,17 +215,13 @@ const defaultImageModel = "@cf/stabilityai/stable-diffusion-xl-base-1.0"
 func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result, error) {
 	// Workers that share an entry file (a fleet of one code base) share one bundle, and
 	// distinct entries are bundled in parallel: esbuild is safe to call concurrently.
-	type input struct {
-		entry      string
-		nodeCompat bool
-	}
 	type output struct {
 		res *bundler.Result
 		err error
 	}
-	outputs := map[input]*output{}
+	outputs := map[bundler.Options]*output{}
 	for _, w := range s.Workers {
-		in := input{w.Main, slices.Contains(w.CompatibilityFlags, nodeCompatFlag)}
+		in := bundleOptions(w)
 		if outputs[in] == nil {
 			outputs[in] = &output{}
 		}
@@ -239,7 +234,7 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			o.res, o.err = bundler.Bundle(ctx, bundler.Options{Entry: in.entry, NodeCompat: in.nodeCompat})
+			o.res, o.err = bundler.Bundle(ctx, in)
 		}()
 	}
 	wg.Wait()
@@ -247,7 +242,7 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 	out := make([]*bundler.Result, len(s.Workers))
 	var jsErrors spec.ErrorList
 	for i, w := range s.Workers {
-		o := outputs[input{w.Main, slices.Contains(w.CompatibilityFlags, nodeCompatFlag)}]
+		o := outputs[bundleOptions(w)]
 		var be *bundler.Error
 		switch {
 		case errors.As(o.err, &be):
@@ -259,6 +254,11 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 		}
 	}
 	return out, errorListOrNil(jsErrors)
+}
+
+// bundleOptions is what a worker's bundle depends on; workers with equal options share one.
+func bundleOptions(w spec.Worker) bundler.Options {
+	return bundler.Options{Entry: w.Main, NodeCompat: w.NodeCompat()}
 }
 
 // errorListOrNil keeps a nil list from turning into a non-nil error; one error is returned as
