@@ -85,6 +85,10 @@ type Engine struct {
 
 	devAddrOnce sync.Once
 	devAddr     string
+
+	// runID marks the versions this engine creates (their annotation), so a run can tell its
+	// own version from one another run deployed meanwhile.
+	runID string
 }
 
 // New checks cfg, fills in defaults and builds the API clients.
@@ -128,7 +132,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.RateWindow <= 0 {
 		cfg.RateWindow = defaultRateWindow
 	}
-	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient}
+	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient, runID: newRunID()}
 	r := &retrier{maxRetries: cfg.MaxRetries, maxRetryAfter: cfg.MaxRetryAfter, logf: e.logf}
 	middlewares := []option.Middleware{r.middleware, limitInflight(cfg.Concurrency)}
 	if cfg.RateLimit > 0 {

@@ -148,14 +148,16 @@ func (h *harness) plan(t testing.TB, s *spec.Spec) *Plan {
 	return p
 }
 
-func TestFirstDeployServesPNGWithinFourCalls(t *testing.T) {
+// Four calls do the work (subdomain and settings reads, the upload, the workers.dev switch); the
+// fifth reads the deployments after the smoke test, so exit 0 means this run's version serves.
+func TestFirstDeployServesPNGWithinFiveCalls(t *testing.T) {
 	h := newHarness(t)
 	out := t.TempDir()
 	h.srv.ResetRequests()
 	p, res := h.deploy(t, specOf(imageWorker(t, "image-api", "")), ApplyOptions{SmokeOut: out})
 
-	if total, _ := h.apiCalls(); total > 4 {
-		t.Errorf("first deploy made %d API calls, want at most 4: %+v", total, h.srv.Requests())
+	if total, _ := h.apiCalls(); total > 5 {
+		t.Errorf("first deploy made %d API calls, want at most 5: %+v", total, h.srv.Requests())
 	}
 	if p.Workers[0].Action != ActionCreate {
 		t.Errorf("plan action %s, want create", p.Workers[0].Action)
@@ -631,16 +633,30 @@ func TestUpdateOfGeneratedKeyWorkerSmokesWithCallerKey(t *testing.T) {
 	_, first := h.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
 	key := first.Workers[0].GeneratedKey
 
+	// Without the key the smoke test cannot check the authorised answer: apply refuses before
+	// writing anything instead of reporting a smoke test that did not run.
 	w.Vars = map[string]string{"MAX_PROMPT_CHARS": "500"}
-	_, res := h.deploy(t, specOf(w), ApplyOptions{})
-	auth := res.Workers[0].Smoke.Checks[0]
-	if auth.Name != "authorized" || auth.Skipped == "" || res.Workers[0].GeneratedKey != "" {
-		t.Errorf("update without the key: authorized check %+v, want skipped and no new key", auth)
+	p := h.plan(t, specOf(w))
+	h.srv.ResetRequests()
+	_, err := h.eng.Apply(context.Background(), p, ApplyOptions{})
+	var missing *MissingKeyError
+	if !errors.As(err, &missing) || !strings.Contains(err.Error(), "image-api") || !strings.Contains(err.Error(), "--no-smoke") {
+		t.Fatalf("update without the key: err %v, want a MissingKeyError naming the worker and the fix", err)
 	}
-	if res.Workers[0].KeyFingerprint != first.Workers[0].KeyFingerprint {
-		t.Errorf("fingerprint changed from %q to %q without a new key", first.Workers[0].KeyFingerprint, res.Workers[0].KeyFingerprint)
+	if n, _ := h.apiCalls(); n != 0 {
+		t.Errorf("refused apply made %d API calls, want none: %+v", n, h.srv.Requests())
 	}
-
+	// A wrong key (not the deployed one) is refused the same way.
+	if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{Keys: map[string]string{"image-api": "not-the-deployed-key-0123456789abcdef"}}); !errors.As(err, &missing) {
+		t.Fatalf("update with a wrong key: err %v, want MissingKeyError", err)
+	}
+	// The key store's candidates are matched by fingerprint: the wrong one is passed over.
+	cands := func(spec.Worker) []string { return []string{"not-the-deployed-key-0123456789abcdef", key} }
+	_, res := h.deploy(t, specOf(w), ApplyOptions{KeyCandidates: cands})
+	if auth := res.Workers[0].Smoke.Checks[0]; !auth.Passed || res.Workers[0].KeyFingerprint != first.Workers[0].KeyFingerprint {
+		t.Errorf("update with key candidates: authorized check %+v, fp %q", auth, res.Workers[0].KeyFingerprint)
+	}
+	var auth SmokeCheck
 	w.Vars = map[string]string{"MAX_PROMPT_CHARS": "400"}
 	_, res = h.deploy(t, specOf(w), ApplyOptions{Keys: map[string]string{"image-api": key}})
 	auth = res.Workers[0].Smoke.Checks[0]

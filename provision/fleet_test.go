@@ -28,8 +28,8 @@ func TestFleetReadsOnlyScriptsThatExist(t *testing.T) {
 	s := fleetSpec(t, "fleet", 5)
 	h.srv.ResetRequests()
 	h.deploy(t, s, ApplyOptions{SkipSmoke: true})
-	if total, writes := h.apiCalls(); total != 2+2*5 || writes != 2*5 {
-		t.Errorf("first deploy of 5 workers: %d calls (%d writes), want 12 (10 writes): list, subdomain, then upload and workers.dev per worker", total, writes)
+	if total, writes := h.apiCalls(); total != 2+3*5 || writes != 2*5 {
+		t.Errorf("first deploy of 5 workers: %d calls (%d writes), want 17 (10 writes): list, subdomain, then upload, workers.dev and the check of the serving version per worker", total, writes)
 	}
 	for _, r := range h.srv.Requests() {
 		if strings.HasSuffix(r.Path, "/settings") {

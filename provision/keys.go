@@ -115,3 +115,95 @@ func (p *Plan) GeneratesKeys() bool {
 	}
 	return false
 }
+
+// KeyMatches reports whether key is the key whose fingerprint (as tags, annotations and plans
+// show it) is fp for script's binding.
+func KeyMatches(script, binding, key, fp string) bool {
+	return key != "" && fp != "" && KeyFingerprint(script, binding, key) == fp
+}
+
+// MissingKeyError lists workers whose smoke test needs a key nobody gave.
+type MissingKeyError struct {
+	Workers []string // "image-api (API_KEY, fp 0123abcd4567)"
+}
+
+func (e *MissingKeyError) Error() string {
+	return fmt.Sprintf("no key for %s, so the smoke test could not check the authorised answer; nothing was changed. "+
+		"Pass the key with --key-file FILE or FLAREFORM_API_KEY, rotate to a new one with `flareform rotate-key WORKER --revoke`, "+
+		"or skip the smoke test with --no-smoke", strings.Join(e.Workers, ", "))
+}
+
+// checkSmokeKeys refuses, before anything is written, a plan whose smoke tests would have to
+// skip the authorised request for want of the worker's key.
+func (e *Engine) checkSmokeKeys(p *Plan, opts ApplyOptions) error {
+	if opts.SkipSmoke {
+		return nil
+	}
+	var missing []string
+	for i := range p.Workers {
+		wp := &p.Workers[i]
+		d := wp.desired
+		if d == nil || wp.Action == ActionNoOp || wp.Action == ActionDelete || d.worker.APIKey == nil ||
+			d.worker.Smoke == nil || !d.worker.WorkersDev || d.genKey || d.key != "" {
+			continue
+		}
+		if e.smokeKeyFor(wp, opts) == "" {
+			fp := ""
+			if wp.live != nil {
+				fp = wp.live.keyFingerprints[d.worker.APIKey.Binding]
+			}
+			missing = append(missing, fmt.Sprintf("%s (%s, %s)", wp.Name, d.worker.APIKey.Binding, orUnknownFP(fp)))
+		}
+	}
+	if len(missing) > 0 {
+		return &MissingKeyError{Workers: missing}
+	}
+	return nil
+}
+
+func orUnknownFP(fp string) string {
+	if fp == "" {
+		return "fingerprint unknown"
+	}
+	return "fp " + fp
+}
+
+// smokeKeyFor picks the key the smoke test of wp uses: a key the caller gave for it (Keys), else
+// the first candidate that is the deployed key. When the deployed key's fingerprint is unknown,
+// the first key given is tried: the smoke test then tells whether it works.
+func (e *Engine) smokeKeyFor(wp *WorkerPlan, opts ApplyOptions) string {
+	w := wp.desired.worker
+	var cands []string
+	if k := e.smokeKey(w, opts.Keys); k != "" {
+		cands = append(cands, k)
+	}
+	if opts.KeyCandidates != nil {
+		cands = append(cands, opts.KeyCandidates(w)...)
+	}
+	if len(cands) == 0 || w.APIKey == nil {
+		return ""
+	}
+	fp := ""
+	if wp.live != nil {
+		fp = wp.live.keyFingerprints[w.APIKey.Binding]
+	}
+	if fp == "" {
+		return cands[0]
+	}
+	for _, k := range cands {
+		if KeyMatches(w.Name, w.APIKey.Binding, k, fp) {
+			return k
+		}
+	}
+	return ""
+}
+
+// LiveKey is the fingerprint of the managed key the worker serves now ("" when unknown or the
+// worker has none), with its binding.
+func (w *WorkerPlan) LiveKey() (binding, fp string) {
+	if w.desired == nil || w.desired.worker.APIKey == nil || w.live == nil {
+		return "", ""
+	}
+	binding = w.desired.worker.APIKey.Binding
+	return binding, w.live.keyFingerprints[binding]
+}

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -26,6 +27,12 @@ type liveWorker struct {
 	keyFingerprints map[string]string // binding -> fingerprint from ff-key tags
 	workersDev      bool
 	versionID       string // version serving 100% of traffic; "" when unknown
+	// split: the active deployment divides traffic between versions (a gradual deployment), so
+	// no single version's code serves.
+	split bool
+	// identified: the serving version carries flareform's annotation, so bundleTag and the key
+	// fingerprints below come from the version itself.
+	identified bool
 }
 
 // readLive reads a script's settings and, when it exists, its workers.dev state and current
@@ -39,15 +46,81 @@ func (e *Engine) readLive(ctx context.Context, accountID, name string) (*liveWor
 		return &liveWorker{}, nil
 	}
 	live := liveFromSettings(settings)
-	sub, err := e.workers.Scripts.Subdomain.Get(ctx, name, workers.ScriptSubdomainGetParams{AccountID: cloudflare.F(accountID)})
-	if err != nil {
-		return nil, fmt.Errorf("read workers.dev state: %w", cleanAPIError(err))
+	var served servedVersion
+	var servedErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		served, servedErr = e.servedVersion(ctx, accountID, name)
+	}()
+	sub, subErr := e.workers.Scripts.Subdomain.Get(ctx, name, workers.ScriptSubdomainGetParams{AccountID: cloudflare.F(accountID)})
+	wg.Wait()
+	if subErr != nil {
+		return nil, fmt.Errorf("read workers.dev state: %w", cleanAPIError(subErr))
+	}
+	if servedErr != nil {
+		return nil, servedErr
 	}
 	live.workersDev = sub.Enabled
-	if live.versionID, err = e.currentVersion(ctx, accountID, name); err != nil {
-		return nil, err
-	}
+	live.applyServed(served)
 	return live, nil
+}
+
+// applyServed takes what plan compares from the version that serves: its code identity and
+// key fingerprints. Tags only fill in key fingerprints that no annotation vouches for.
+func (live *liveWorker) applyServed(sv servedVersion) {
+	live.versionID, live.split = sv.ID, sv.Split
+	if !sv.Identified {
+		return
+	}
+	live.identified = true
+	live.bundleTag = sv.Identity.BundleTag
+	for binding, fp := range sv.Identity.Keys {
+		if live.secrets[binding] {
+			live.keyFingerprints[binding] = fp
+		}
+	}
+}
+
+// servedVersion is the version the active deployment sends traffic to.
+type servedVersion struct {
+	ID         string // "" when no version serves all traffic
+	Split      bool   // traffic is divided between versions
+	Identified bool   // the version carries flareform's annotation
+	Identity   versionIdentity
+}
+
+// servedVersion reads the active deployment and the annotation of the version it serves.
+func (e *Engine) servedVersion(ctx context.Context, accountID, name string) (servedVersion, error) {
+	var sv servedVersion
+	id, split, err := e.deployedVersion(ctx, accountID, name)
+	if err != nil || id == "" {
+		sv.Split = split
+		return sv, err
+	}
+	sv.ID = id
+	v, err := e.workers.Scripts.Versions.Get(ctx, name, id, workers.ScriptVersionGetParams{AccountID: cloudflare.F(accountID)})
+	if err != nil {
+		err = cleanAPIError(err)
+		if isNotFound(err) { // deleted meanwhile: plan sees an unknown version
+			return sv, nil
+		}
+		return sv, fmt.Errorf("read version %s: %w", id, err)
+	}
+	sv.Identity, sv.Identified = parseIdentity(versionMessage(v.JSON.RawJSON()))
+	return sv, nil
+}
+
+// versionMessage reads the workers/message annotation, which the SDK's version type lacks.
+func versionMessage(raw string) string {
+	var v struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if json.Unmarshal([]byte(raw), &v) != nil {
+		return ""
+	}
+	return v.Annotations["workers/message"]
 }
 
 // getSettings returns the script's settings, nil when the script does not exist.
@@ -92,11 +165,6 @@ func liveFromSettings(s *workers.ScriptScriptAndVersionSettingGetResponse) *live
 			live.otherBindings[b.Name] = typ
 		}
 	}
-	for _, t := range s.Tags {
-		if strings.HasPrefix(t, bundleTagPrefix) {
-			live.bundleTag = t
-		}
-	}
 	for name := range live.secrets {
 		prefix := keyTagPrefix(name)
 		for _, t := range s.Tags {
@@ -110,13 +178,20 @@ func liveFromSettings(s *workers.ScriptScriptAndVersionSettingGetResponse) *live
 
 // currentVersion is the version serving all traffic according to the latest deployment.
 func (e *Engine) currentVersion(ctx context.Context, accountID, name string) (string, error) {
+	id, _, err := e.deployedVersion(ctx, accountID, name)
+	return id, err
+}
+
+// deployedVersion is the version serving all traffic according to the latest deployment; split
+// is true when that deployment divides traffic between versions (then id is "").
+func (e *Engine) deployedVersion(ctx context.Context, accountID, name string) (id string, split bool, err error) {
 	deps, err := e.workers.Scripts.Deployments.List(ctx, name, workers.ScriptDeploymentListParams{AccountID: cloudflare.F(accountID)})
 	if err != nil {
 		err = cleanAPIError(err)
 		if isNotFound(err) {
-			return "", nil
+			return "", false, nil
 		}
-		return "", fmt.Errorf("read deployments: %w", err)
+		return "", false, fmt.Errorf("read deployments: %w", err)
 	}
 	latest := -1
 	for i, d := range deps.Deployments {
@@ -125,20 +200,21 @@ func (e *Engine) currentVersion(ctx context.Context, accountID, name string) (st
 		}
 	}
 	if latest < 0 {
-		return "", nil
+		return "", false, nil
 	}
 	for _, v := range deps.Deployments[latest].Versions {
 		if v.Percentage >= 100 {
-			return v.VersionID, nil
+			return v.VersionID, false, nil
 		}
 	}
-	return "", nil
+	return "", len(deps.Deployments[latest].Versions) > 1, nil
 }
 
-// readAccount reads the account's workers.dev subdomain and, when listScripts is set, the
-// names of its scripts, both at once. A plan of several workers lists the scripts so it reads
-// only those that exist: on a fleet's first deploy that is one call instead of one per worker.
-func (e *Engine) readAccount(ctx context.Context, accountID string, listScripts bool) (subdomain string, existing map[string]bool, err error) {
+// readAccount reads the account's workers.dev subdomain and, when listScripts is set, its
+// scripts with their tags, both at once. A plan of several workers lists the scripts so it reads
+// only those that exist (on a fleet's first deploy that is one call instead of one per worker),
+// and a plan of a spec with a project lists them to find the project's removed workers.
+func (e *Engine) readAccount(ctx context.Context, accountID string, listScripts bool) (subdomain string, existing map[string][]string, err error) {
 	var listErr error
 	var wg sync.WaitGroup
 	if listScripts {
@@ -156,15 +232,15 @@ func (e *Engine) readAccount(ctx context.Context, accountID string, listScripts 
 	return subdomain, existing, nil
 }
 
-// scriptNames is the set of the account's script names, from one list call.
-func (e *Engine) scriptNames(ctx context.Context, accountID string) (map[string]bool, error) {
+// scriptNames maps the account's script names to their tags, from one list call.
+func (e *Engine) scriptNames(ctx context.Context, accountID string) (map[string][]string, error) {
 	page, err := e.workers.Scripts.List(ctx, workers.ScriptListParams{AccountID: cloudflare.F(accountID)})
 	if err != nil {
 		return nil, fmt.Errorf("list scripts: %w", cleanAPIError(err))
 	}
-	names := make(map[string]bool, len(page.Result))
+	names := make(map[string][]string, len(page.Result))
 	for _, sc := range page.Result {
-		names[sc.ID] = true
+		names[sc.ID] = append([]string{}, sc.Tags...)
 	}
 	return names, nil
 }

@@ -96,6 +96,7 @@ type desiredWorker struct {
 	worker     spec.Worker
 	bundle     *bundler.Result
 	bundleTag  string
+	projectTag string            // ff-project-… of the spec's project; "" when it has none
 	vars       map[string]string // plain_text bindings, AI_MODEL included
 	keepVars   map[string]string // reserved plain_text bindings carried over unchanged
 	key        string            // resolved env/file key; "" when generated or unmanaged
@@ -125,8 +126,9 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	if err := e.checkModels(ctx, s, accountID); err != nil {
 		return nil, err
 	}
-	var existing map[string]bool // nil: unknown, read every worker
-	if p.subdomain, existing, err = e.readAccount(ctx, accountID, len(s.Workers) > 1); err != nil {
+	project := projectTag(s.Project, s.Env)
+	var existing map[string][]string // nil: unknown, read every worker
+	if p.subdomain, existing, err = e.readAccount(ctx, accountID, len(s.Workers) > 1 || project != ""); err != nil {
 		// An account-level read, but the user acts on workers: say which ones it stopped.
 		return nil, fmt.Errorf("plan %s: %w", workerNames(s), err)
 	}
@@ -134,14 +136,18 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	e.forEach(ctx, len(s.Workers), func(ctx context.Context, i int) {
 		w := s.Workers[i]
 		live, err := &liveWorker{}, error(nil)
-		if existing == nil || existing[w.Name] {
+		if _, ok := existing[w.Name]; existing == nil || ok {
 			live, err = e.readLive(ctx, accountID, w.Name)
 		}
 		if err != nil {
 			errs[i] = fmt.Errorf("plan %s: %w", w.Name, err)
 			return
 		}
-		p.Workers[i], errs[i] = e.diffWorker(w, bundles[i], live, p.subdomain)
+		if err := checkOwner(s, w, live, project); err != nil {
+			errs[i] = err
+			return
+		}
+		p.Workers[i], errs[i] = e.diffWorker(w, bundles[i], live, p.subdomain, project)
 		if errs[i] != nil {
 			errs[i] = withSpecPosition(s, w, "api_key.from", errs[i])
 		}
@@ -149,7 +155,41 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	p.Workers = append(p.Workers, removedWorkers(s, existing, project)...)
 	return p, nil
+}
+
+// checkOwner refuses to plan changes to a script that another flareform project (or another
+// environment of this one) deployed: applying would take it over from its owner.
+func checkOwner(s *spec.Spec, w spec.Worker, live *liveWorker, project string) error {
+	for _, t := range live.tags {
+		if strings.HasPrefix(t, projectTagPrefix) && t != project {
+			return specError(s, w, "name", fmt.Sprintf("script %s belongs to another flareform project or environment (tag %s)", w.Name, t),
+				"give this worker another name (`name:`), or deploy it from the spec that owns it")
+		}
+	}
+	return nil
+}
+
+// removedWorkers plans the deletion of the project's workers that the spec no longer names.
+// Only scripts carrying this project's tag qualify: hand-made scripts and other projects'
+// workers are never touched.
+func removedWorkers(s *spec.Spec, scripts map[string][]string, project string) []WorkerPlan {
+	if project == "" {
+		return nil
+	}
+	inSpec := map[string]bool{}
+	for _, w := range s.Workers {
+		inSpec[w.Name] = true
+	}
+	var out []WorkerPlan
+	for _, name := range sortedKeys(scripts) {
+		if !inSpec[name] && slices.Contains(scripts[name], project) {
+			out = append(out, WorkerPlan{Key: name, Name: name, Action: ActionDelete,
+				Changes: []Change{{Path: "script", Op: OpRemove, Old: name + " (no longer in the spec)"}}})
+		}
+	}
+	return out
 }
 
 // workerNames lists the spec's script names, for errors that concern all of them.
@@ -167,21 +207,38 @@ func (e *Engine) PlanDestroy(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{AccountID: accountID, Destroy: true, Workers: make([]WorkerPlan, len(s.Workers))}
-	// One list call tells which of the spec's scripts exist, however many there are.
-	existing, err := e.scriptNames(ctx, accountID)
+	p := &Plan{AccountID: accountID, Destroy: true}
+	// One list call tells which scripts exist and whose they are, however many there are.
+	scripts, err := e.scriptNames(ctx, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("plan destroy %s: %w", workerNames(s), err)
 	}
-	for i, w := range s.Workers {
+	project := projectTag(s.Project, s.Env)
+	for _, w := range s.Workers {
 		wp := WorkerPlan{Key: w.Key, Name: w.Name, Action: ActionNoOp}
-		if existing[w.Name] {
+		if tags, ok := scripts[w.Name]; ok && ownedBy(tags, project) {
 			wp.Action = ActionDelete
 			wp.Changes = []Change{{Path: "script", Op: OpRemove, Old: w.Name}}
 		}
-		p.Workers[i] = wp
+		p.Workers = append(p.Workers, wp)
 	}
+	p.Workers = append(p.Workers, removedWorkers(s, scripts, project)...)
 	return p, nil
+}
+
+// ownedBy reports whether a script with tags was deployed by flareform for project (""
+// for a spec without a project: then any flareform-managed script that is not another
+// project's).
+func ownedBy(tags []string, project string) bool {
+	if !slices.Contains(tags, managedTag) {
+		return false // created by hand or another tool: never destroyed
+	}
+	for _, t := range tags {
+		if strings.HasPrefix(t, projectTagPrefix) {
+			return t == project
+		}
+	}
+	return true // flareform's, from before projects were recorded
 }
 
 // checkModels fails with the spec position of ai.model for every model not in the catalog.
@@ -311,9 +368,10 @@ func (e *keySourceError) Error() string { return e.err.Error() }
 func (e *keySourceError) Unwrap() error { return e.err }
 
 // diffWorker compares the spec with the live worker and decides the action.
-func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, subdomain string) (WorkerPlan, error) {
+func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, subdomain, project string) (WorkerPlan, error) {
 	d := &desiredWorker{
-		worker:    w,
+		worker:     w,
+		projectTag: project,
 		bundle:    b,
 		bundleTag: bundleTagPrefix + b.Hash[:16],
 		vars:      desiredVars(w),
@@ -331,6 +389,9 @@ func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, 
 	diffOtherBindings(live, add)
 	if err := e.diffKey(d, live, add); err != nil {
 		return WorkerPlan{}, err
+	}
+	if live.exists && project != "" && !slices.Contains(live.tags, project) {
+		add(Change{Path: "project", Op: OpAdd, New: project})
 	}
 	d.upload = len(changes) > 0
 	diffWorkersDev(d, live, add)
@@ -375,8 +436,11 @@ func diffCode(d *desiredWorker, live *liveWorker, add func(Change)) {
 		add(Change{Path: "code", Op: OpAdd, New: d.bundleTag})
 	case live.bundleTag != d.bundleTag:
 		old := live.bundleTag
-		if old == "" {
-			old = "(unknown: deployed outside flareform)"
+		switch {
+		case live.split:
+			old = "(a gradual deployment splits traffic between versions)"
+		case old == "":
+			old = "(unknown: the serving version was deployed outside flareform)"
 		}
 		add(Change{Path: "code", Op: OpChange, Old: old, New: d.bundleTag})
 	}
@@ -499,17 +563,20 @@ func diffWorkersDev(d *desiredWorker, live *liveWorker, add func(Change)) {
 	}
 }
 
-// uploadTags keeps tags set by others, replaces flareform's own.
+// uploadTags keeps tags set by others, replaces flareform's own. The code's identity is on the
+// version (its annotation), not in a tag: scripts may have as few as 8 tags.
 func uploadTags(d *desiredWorker, live *liveWorker) []string {
-	tags := []string{managedTag, d.bundleTag}
+	tags := []string{managedTag}
+	if d.projectTag != "" {
+		tags = append(tags, d.projectTag)
+	}
 	if d.keyTag != "" {
 		tags = append(tags, d.keyTag)
 	}
 	for _, t := range live.tags {
-		if t == managedTag || strings.HasPrefix(t, bundleTagPrefix) || strings.HasPrefix(t, "ff-key-") {
-			continue
+		if !isFlareformTag(t) {
+			tags = append(tags, t)
 		}
-		tags = append(tags, t)
 	}
 	return tags
 }

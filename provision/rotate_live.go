@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -25,6 +26,9 @@ type rotationState struct {
 	keyFP           string // fingerprint of API_KEY from its ff-key tag; "" = unknown
 	prevFP          string // fingerprint of API_KEY_PREVIOUS from its ff-prev tag
 	pendingFP       string // a key deployed but not yet handed over (ff-pending tag)
+	// served is the serving version's annotation; a rotation's new version carries it on with
+	// the new key's fingerprint, so plan still knows the code after a rotation.
+	served servedVersion
 }
 
 // readRotation reads the worker's bindings, tags and deployed version.
@@ -40,8 +44,12 @@ func (e *Engine) readRotation(ctx context.Context, accountID, name string) (*rot
 	if !st.hasKey {
 		return nil, fmt.Errorf("worker %s has no %s secret to rotate; give it `api_key` in the spec and apply first", name, RotationKeyBinding)
 	}
-	if st.versionID, err = e.currentVersion(ctx, accountID, name); err != nil {
+	if st.served, err = e.servedVersion(ctx, accountID, name); err != nil {
 		return nil, err
+	}
+	st.versionID = st.served.ID
+	if fp := st.served.Identity.Keys[RotationKeyBinding]; st.served.Identified && fp != "" {
+		st.keyFP = fp // the version vouches for its key; tags may predate a rollback
 	}
 	return st, nil
 }
@@ -215,7 +223,7 @@ func (e *Engine) patchRotationSettings(ctx context.Context, st *rotationState, c
 			Bindings: cloudflare.F(c.bindings(st.bindings)),
 			Tags:     cloudflare.F(c.tags),
 			Annotations: cloudflare.F(workers.ScriptScriptAndVersionSettingEditParamsSettingsAnnotations{
-				WorkersMessage: cloudflare.F(message),
+				WorkersMessage: cloudflare.F(e.rotationMessage(st, c, message)),
 			}),
 		}),
 	})
@@ -226,6 +234,24 @@ func (e *Engine) patchRotationSettings(ctx context.Context, st *rotationState, c
 		st.bindings = slices.DeleteFunc(st.bindings, func(n string) bool { return n == name })
 	}
 	return nil
+}
+
+// rotationMessage is the new version's annotation: the serving version's identity (same code)
+// with the key fingerprint this change sets, then the human message.
+func (e *Engine) rotationMessage(st *rotationState, c settingsChange, message string) string {
+	if !st.served.Identified {
+		return message
+	}
+	id := st.served.Identity
+	id.Keys = maps.Clone(id.Keys)
+	if id.Keys == nil {
+		id.Keys = map[string]string{}
+	}
+	if fp := tagValue(c.tags, keyTagPrefix(RotationKeyBinding)); fp != "" {
+		id.Keys[RotationKeyBinding] = fp
+	}
+	id.Run = e.runID
+	return id.message() + " " + message
 }
 
 // setScriptTags changes only the script's tags (no new version).

@@ -202,6 +202,9 @@ func (l *loader) build(top *value, env string) *Spec {
 	}
 
 	overlay := l.selectEnvironment(top, env, workers)
+	if p := top.get("project"); p != nil {
+		s.Project, s.ProjectPos = l.project(p)
+	}
 	accountID := top.get("account_id")
 	if a := overlay.get("account_id"); a != nil {
 		accountID = a
@@ -332,6 +335,8 @@ func offsetPos(n *yaml.Node, offset int) Position {
 	return p
 }
 
+var projectPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
 func (l *loader) accountID(v *value) (string, Position) {
 	id, ok := l.str(v)
 	if !ok || id.s == "" {
@@ -345,6 +350,20 @@ func (l *loader) accountID(v *value) (string, Position) {
 		l.errorAt(id.pos, fmt.Sprintf("account_id %s is not 32 lowercase hex characters", id.show()), fix)
 	}
 	return id.s, id.pos
+}
+
+// project checks the spec's `project:` name: the identity flareform records on every worker
+// it deploys, so a worker removed from the spec can be found and deleted.
+func (l *loader) project(v *value) (string, Position) {
+	name, ok := l.str(v)
+	if !ok || name.s == "" {
+		return "", name.pos
+	}
+	if !projectPattern.MatchString(name.s) {
+		l.errorAt(name.pos, fmt.Sprintf("project %s must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit", name.show()),
+			"pick a stable name for this project, e.g. `project: my-images`; it must not change once workers are deployed")
+	}
+	return name.s, name.pos
 }
 
 // layered looks a worker field up in the environment override first, then the base.

@@ -11,6 +11,10 @@ type Spec struct {
 	Dir  string
 	// Env is the environment selected with --env ("" for the base spec).
 	Env string
+	// Project is the spec's `project:` name ("" when it has none). Every worker flareform
+	// deploys records it (with Env), so plan can find workers removed from the spec.
+	Project    string
+	ProjectPos Position
 	// AccountID is the Cloudflare account (32 hex characters) after ${VAR} expansion.
 	AccountID    string
 	AccountIDPos Position

@@ -1,0 +1,94 @@
+package provision
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
+
+// What a version is, recorded on the version itself.
+//
+// Script tags belong to the script, not to a version: a rollback (ours, the dashboard's or a
+// gradual deployment) changes what serves without changing them. So everything plan compares
+// that tags cannot vouch for (the code, the managed key's fingerprint) is written into the
+// `workers/message` annotation of every version flareform creates, and plan reads it back from
+// the version the active deployment serves. The annotation also carries the id of the run
+// that made the version, so a run can tell its own version from one another run put there.
+//
+// Format: "flareform ff-bundle-<16 hex> key.<BINDING>=<fp> run=<16 hex>", fields separated by
+// spaces, unknown fields ignored. The leading "flareform ff-bundle-…" is what earlier releases
+// wrote, so their versions are still recognised.
+
+// versionIdentity is what a version's annotation says about it.
+type versionIdentity struct {
+	BundleTag string            // ff-bundle-<16 hex>; "" when the version is not flareform's
+	Keys      map[string]string // binding -> key fingerprint
+	Run       string            // id of the run that created the version
+}
+
+const annotationPrefix = "flareform"
+
+// message renders the identity as a version's workers/message annotation (at most 1000 bytes).
+func (id versionIdentity) message() string {
+	parts := []string{annotationPrefix, id.BundleTag}
+	for _, b := range sortedKeys(id.Keys) {
+		if fp := id.Keys[b]; fp != "" {
+			parts = append(parts, "key."+b+"="+fp)
+		}
+	}
+	if id.Run != "" {
+		parts = append(parts, "run="+id.Run)
+	}
+	return strings.Join(parts, " ")
+}
+
+// parseIdentity reads a workers/message annotation; ok is false for a version flareform did not
+// create (no annotation, or someone else's message).
+func parseIdentity(message string) (id versionIdentity, ok bool) {
+	fields := strings.Fields(message)
+	if len(fields) < 2 || fields[0] != annotationPrefix || !strings.HasPrefix(fields[1], bundleTagPrefix) {
+		return versionIdentity{}, false
+	}
+	id = versionIdentity{BundleTag: fields[1], Keys: map[string]string{}}
+	for _, f := range fields[2:] {
+		k, v, found := strings.Cut(f, "=")
+		switch {
+		case !found:
+		case k == "run":
+			id.Run = v
+		case strings.HasPrefix(k, "key."):
+			id.Keys[strings.TrimPrefix(k, "key.")] = v
+		}
+	}
+	return id, true
+}
+
+// newRunID identifies one run of apply or rotate-key in the versions it creates.
+func newRunID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Project membership is a script tag: it belongs to the script (a rollback must not change
+// which project owns a worker), and the script list returns tags, so one call finds every
+// worker of a project.
+const projectTagPrefix = "ff-project-"
+
+// projectTag is the tag of the spec's project and environment: 16 hex of SHA-256, so it fits
+// any tag charset and length limit whatever the names are.
+func projectTag(project, env string) string {
+	if project == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("flareform-project-v1\x00" + project + "\x00" + env))
+	return projectTagPrefix + hex.EncodeToString(sum[:8])
+}
+
+// isFlareformTag reports the tags plan and apply own (rotation's ff-prev/ff-pending tags are
+// rotate-key's and are kept as they are).
+func isFlareformTag(t string) bool {
+	return t == managedTag || strings.HasPrefix(t, bundleTagPrefix) || strings.HasPrefix(t, "ff-key-") ||
+		strings.HasPrefix(t, projectTagPrefix)
+}
