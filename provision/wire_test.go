@@ -19,8 +19,8 @@ import (
 
 // wireRecord is one request attempt as it left the engine.
 type wireRecord struct {
-	method, path, contentType string
-	body                      []byte
+	method, path, query, contentType string
+	body                             []byte
 }
 
 // recordingTransport keeps a copy of every request body the engine sends, retries included.
@@ -43,7 +43,7 @@ func (r *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		req.Body = io.NopCloser(bytes.NewReader(b))
 	}
 	r.mu.Lock()
-	r.reqs = append(r.reqs, wireRecord{req.Method, req.URL.Path, req.Header.Get("Content-Type"), body})
+	r.reqs = append(r.reqs, wireRecord{req.Method, req.URL.Path, req.URL.RawQuery, req.Header.Get("Content-Type"), body})
 	r.mu.Unlock()
 	return r.next.RoundTrip(req)
 }
@@ -222,6 +222,9 @@ func TestEveryMultipartRequestUsesWranglersForm(t *testing.T) {
 		switch {
 		case r.method == http.MethodPut && strings.Contains(r.path, "/workers/scripts/"):
 			puts++
+			if r.query != "bindings_inherit=strict" {
+				t.Errorf("%s %s: query %q, want bindings_inherit=strict", r.method, r.path, r.query)
+			}
 		case r.method == http.MethodPatch && strings.HasSuffix(r.path, "/settings"):
 			patches++
 		default:
