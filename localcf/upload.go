@@ -76,8 +76,9 @@ func (u *parsedUpload) totalBytes() int {
 // parseMultipart reads every part of a multipart/form-data body. Module parts are named by
 // their filename when they have one (cloudflare-go names parts files.0, files.1, ... and puts the
 // module name in the filename), else by the part name (wrangler uses the same string for both).
-// Parts named jsonPart are returned separately as JSON. Module bytes beyond maxModuleBytes fail
-// with 10027 without reading the rest.
+// The part named jsonPart is returned separately as JSON, wherever it comes in the body and
+// whether or not it has a filename: Node's FormData (Alchemy) sends it as filename="blob", which
+// the real API accepts. Module bytes beyond maxModuleBytes fail with 10027 without reading the rest.
 func parseMultipart(contentType string, body io.Reader, jsonPart string, maxModuleBytes int) (meta []byte, modules []uploadedModule, apiErr *apiError) {
 	mediaType, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mediaType != "multipart/form-data" || params["boundary"] == "" {
@@ -95,7 +96,10 @@ func parseMultipart(contentType string, body io.Reader, jsonPart string, maxModu
 			return nil, nil, newAPIError(http.StatusBadRequest, codeParseBody, "Could not parse the multipart body: %v", err)
 		}
 		name, filename := partNames(part)
-		if name == jsonPart && filename == "" {
+		if name == jsonPart {
+			if meta != nil {
+				return nil, nil, newAPIError(http.StatusBadRequest, codeParseBody, "The multipart body has more than one %s part.", jsonPart)
+			}
 			data, err := readCapped(part, maxMetadataBytes)
 			if err != nil {
 				return nil, nil, newAPIError(http.StatusBadRequest, codeParseBody, "Could not read the %s part: %v", jsonPart, err)

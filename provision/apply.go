@@ -1,17 +1,17 @@
 package provision
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/flareform/flareform/provision/spec"
-	"io"
 	"slices"
 	"strings"
 
+	"github.com/flareform/flareform/provision/spec"
+
 	"github.com/cloudflare/cloudflare-go/v6"
+	"github.com/cloudflare/cloudflare-go/v6/option"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
 )
 
@@ -284,40 +284,33 @@ func orNone(id string) string {
 }
 
 // upload sends the bundle, bindings and tags in one multipart PUT and returns the new version
-// id when the API reports it.
+// id when the API reports it. The body is encoded by encodeMultipart (wrangler's form), not by
+// the SDK; the SDK still sends it, so retries, pacing and the in-flight limit apply.
 func (e *Engine) upload(ctx context.Context, accountID string, wp *WorkerPlan, key, fingerprint string) (string, error) {
 	d := wp.desired
 	tags := slices.Clone(d.tags)
 	if d.genKey && d.worker.APIKey != nil { // the fingerprint of a generated key is known only now
 		tags = append(tags, keyTag(d.worker.APIKey.Binding, fingerprint))
 	}
-	meta := workers.ScriptUpdateParamsMetadata{
-		MainModule:        cloudflare.F(d.bundle.ModuleName),
-		CompatibilityDate: cloudflare.F(d.worker.CompatibilityDate),
-		Bindings:          cloudflare.F(uploadBindings(d, key)),
+	meta := scriptMetadata{
+		MainModule:         d.bundle.ModuleName,
+		CompatibilityDate:  d.worker.CompatibilityDate,
+		CompatibilityFlags: d.worker.CompatibilityFlags,
+		Bindings:           uploadBindings(d, key),
 		// Secrets not sent (an unchanged key, reserved rotation bindings, secrets set with
 		// wrangler) are kept explicitly: implicit retention on PUT is not a documented contract.
-		KeepBindings: cloudflare.F([]string{"secret_text"}),
-		Tags:         cloudflare.F(tags),
-		Annotations: cloudflare.F(workers.ScriptUpdateParamsMetadataAnnotations{
-			WorkersMessage: cloudflare.F(e.identity(d, fingerprint).message()),
-		}),
+		KeepBindings: []string{"secret_text"},
+		Tags:         tags,
+		Annotations:  versionAnnotations{Message: e.identity(d, fingerprint).message()},
 	}
-	if len(d.worker.CompatibilityFlags) > 0 {
-		meta.CompatibilityFlags = cloudflare.F(d.worker.CompatibilityFlags)
-	}
-	files := []io.Reader{
-		&namedFile{Reader: bytes.NewReader(d.bundle.Code), name: d.bundle.ModuleName, contentType: "application/javascript+module"},
-	}
-	if len(d.bundle.SourceMap) > 0 {
-		files = append(files, &namedFile{Reader: bytes.NewReader(d.bundle.SourceMap), name: d.bundle.SourceMapName, contentType: "application/source-map"})
+	body, contentType, err := encodeMultipart("metadata", meta, bundleModules(d))
+	if err != nil {
+		return "", err
 	}
 	res, err := e.workers.Scripts.Update(ctx, wp.Name, workers.ScriptUpdateParams{
 		AccountID:       cloudflare.F(accountID),
-		Metadata:        cloudflare.F(meta),
 		BindingsInherit: cloudflare.F(workers.ScriptUpdateParamsBindingsInheritStrict),
-		Files:           cloudflare.F(files),
-	})
+	}, option.WithRequestBody(contentType, body))
 	if err != nil {
 		return "", cleanAPIError(err)
 	}
@@ -331,6 +324,15 @@ func (e *Engine) identity(d *desiredWorker, fingerprint string) versionIdentity 
 		id.Keys[d.worker.APIKey.Binding] = fingerprint
 	}
 	return id
+}
+
+// bundleModules lists the bundle's module and, when there is one, its source map.
+func bundleModules(d *desiredWorker) []modulePart {
+	modules := []modulePart{{name: d.bundle.ModuleName, contentType: contentTypeESModule, content: d.bundle.Code}}
+	if len(d.bundle.SourceMap) > 0 {
+		modules = append(modules, modulePart{name: d.bundle.SourceMapName, contentType: contentTypeSourceMap, content: d.bundle.SourceMap})
+	}
+	return modules
 }
 
 // deploymentID reads the new version's id, which the SDK's response type does not expose.
@@ -353,41 +355,21 @@ func canonicalUUID(id string) string {
 	return id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
 }
 
-func uploadBindings(d *desiredWorker, key string) []workers.ScriptUpdateParamsMetadataBindingUnion {
-	var out []workers.ScriptUpdateParamsMetadataBindingUnion
+func uploadBindings(d *desiredWorker, key string) []metadataBinding {
+	out := []metadataBinding{}
 	if d.worker.AI != nil {
-		out = append(out, workers.ScriptUpdateParamsMetadataBindingsWorkersBindingKindAI{
-			Name: cloudflare.F(aiBindingName(d.worker.AI)),
-			Type: cloudflare.F(workers.ScriptUpdateParamsMetadataBindingsWorkersBindingKindAITypeAI),
-		})
+		out = append(out, aiBinding(aiBindingName(d.worker.AI)))
 	}
 	for _, vars := range []map[string]string{d.vars, d.keepVars} {
 		for _, name := range sortedKeys(vars) {
-			out = append(out, workers.ScriptUpdateParamsMetadataBindingsWorkersBindingKindPlainText{
-				Name: cloudflare.F(name),
-				Text: cloudflare.F(vars[name]),
-				Type: cloudflare.F(workers.ScriptUpdateParamsMetadataBindingsWorkersBindingKindPlainTextTypePlainText),
-			})
+			out = append(out, plainTextBinding(name, vars[name]))
 		}
 	}
 	if d.sendKey && key != "" {
-		out = append(out, workers.ScriptUpdateParamsMetadataBindingsWorkersBindingKindSecretText{
-			Name: cloudflare.F(d.worker.APIKey.Binding),
-			Text: cloudflare.F(key),
-			Type: cloudflare.F(workers.ScriptUpdateParamsMetadataBindingsWorkersBindingKindSecretTextTypeSecretText),
-		})
+		out = append(out, secretTextBinding(d.worker.APIKey.Binding, key))
 	}
 	return out
 }
-
-// namedFile gives the SDK's multipart encoder a filename and content type for a module.
-type namedFile struct {
-	io.Reader
-	name, contentType string
-}
-
-func (f *namedFile) Filename() string    { return f.name }
-func (f *namedFile) ContentType() string { return f.contentType }
 
 func (e *Engine) setWorkersDev(ctx context.Context, accountID, name string, enabled bool) error {
 	_, err := e.workers.Scripts.Subdomain.New(ctx, name, workers.ScriptSubdomainNewParams{

@@ -61,16 +61,26 @@ type Config struct {
 	RateWindow time.Duration
 }
 
-// ConfigFromEnv reads CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL and
-// FLAREFORM_WORKERS_DEV_ADDR.
+// ConfigFromEnv reads CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL (or
+// CF_API_BASE_URL) and FLAREFORM_WORKERS_DEV_ADDR.
 func ConfigFromEnv(getenv func(string) string) Config {
 	return Config{
-		APIBaseURL:     getenv("CLOUDFLARE_API_BASE_URL"),
+		APIBaseURL:     apiBaseURLFromEnv(getenv),
 		APIToken:       getenv("CLOUDFLARE_API_TOKEN"),
 		AccountID:      getenv("CLOUDFLARE_ACCOUNT_ID"),
 		WorkersDevAddr: getenv("FLAREFORM_WORKERS_DEV_ADDR"),
 		Getenv:         getenv,
 	}
+}
+
+// apiBaseURLFromEnv reads the API base URL the way wrangler does: CLOUDFLARE_API_BASE_URL, else
+// its deprecated alias CF_API_BASE_URL, so a shell set up for wrangler points flareform at the
+// same API.
+func apiBaseURLFromEnv(getenv func(string) string) string {
+	if u := getenv("CLOUDFLARE_API_BASE_URL"); u != "" {
+		return u
+	}
+	return getenv("CF_API_BASE_URL")
 }
 
 // Engine plans and applies specs against one Cloudflare API.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cloudflare/cloudflare-go/v6"
+	"github.com/cloudflare/cloudflare-go/v6/option"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
 )
 
@@ -161,11 +162,9 @@ type settingsChange struct {
 
 type inheritFrom struct{ oldName, versionID string }
 
-type settingsBinding = workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingUnion
-
 // bindings lists the PATCH's bindings: live ones in their order, then new ones.
-func (c settingsChange) bindings(live []string) []settingsBinding {
-	var out []settingsBinding
+func (c settingsChange) bindings(live []string) []metadataBinding {
+	out := []metadataBinding{}
 	placed := map[string]bool{}
 	for _, name := range live {
 		if slices.Contains(c.drop, name) {
@@ -189,44 +188,39 @@ func (c settingsChange) bindings(live []string) []settingsBinding {
 	return out
 }
 
-func (c settingsChange) binding(name string) settingsBinding {
+func (c settingsChange) binding(name string) metadataBinding {
 	if v, ok := c.secrets[name]; ok {
-		return workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingsWorkersBindingKindSecretText{
-			Name: cloudflare.F(name), Text: cloudflare.F(v),
-			Type: cloudflare.F(workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingsWorkersBindingKindSecretTextTypeSecretText),
-		}
+		return secretTextBinding(name, v)
 	}
 	if v, ok := c.plain[name]; ok {
-		return workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingsWorkersBindingKindPlainText{
-			Name: cloudflare.F(name), Text: cloudflare.F(v),
-			Type: cloudflare.F(workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingsWorkersBindingKindPlainTextTypePlainText),
-		}
+		return plainTextBinding(name, v)
 	}
-	b := workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingsWorkersBindingKindInherit{
-		Name: cloudflare.F(name),
-		Type: cloudflare.F(workers.ScriptScriptAndVersionSettingEditParamsSettingsBindingsWorkersBindingKindInheritTypeInherit),
-	}
+	b := inheritBinding(name)
 	if from, ok := c.inherit[name]; ok {
 		// Pinning the version makes a retried PATCH copy the same (old) key again instead of
 		// the new key that the first attempt may already have deployed.
-		b.OldName = cloudflare.F(from.oldName)
-		b.VersionID = cloudflare.F(from.versionID)
+		b.OldName = from.oldName
+		b.VersionID = from.versionID
 	}
 	return b
 }
 
 // patchRotationSettings makes one settings change, which deploys a new version at once.
 func (e *Engine) patchRotationSettings(ctx context.Context, st *rotationState, c settingsChange, message string) error {
-	_, err := e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, st.name, workers.ScriptScriptAndVersionSettingEditParams{
+	settings := scriptSettings{
+		Bindings:    c.bindings(st.bindings),
+		Tags:        c.tags,
+		Annotations: versionAnnotations{Message: e.rotationMessage(st, c, message)},
+	}
+	// Encoded by encodeMultipart like uploads, so every multipart body flareform sends has one
+	// explicit form; the SDK still sends it, through the retry and pacing middlewares.
+	body, contentType, err := encodeMultipart("settings", settings, nil)
+	if err != nil {
+		return fmt.Errorf("update settings: %w", err)
+	}
+	_, err = e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, st.name, workers.ScriptScriptAndVersionSettingEditParams{
 		AccountID: cloudflare.F(st.accountID),
-		Settings: cloudflare.F(workers.ScriptScriptAndVersionSettingEditParamsSettings{
-			Bindings: cloudflare.F(c.bindings(st.bindings)),
-			Tags:     cloudflare.F(c.tags),
-			Annotations: cloudflare.F(workers.ScriptScriptAndVersionSettingEditParamsSettingsAnnotations{
-				WorkersMessage: cloudflare.F(e.rotationMessage(st, c, message)),
-			}),
-		}),
-	})
+	}, option.WithRequestBody(contentType, body))
 	if err != nil {
 		return fmt.Errorf("update settings: %w", cleanAPIError(err))
 	}

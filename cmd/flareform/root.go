@@ -33,7 +33,8 @@ deploys infrastructure: describe the workers in flareform.yaml, look at the plan
 Credentials come from the environment, as with wrangler:
   CLOUDFLARE_API_TOKEN     API token with Workers Scripts:Edit and Workers AI:Read
   CLOUDFLARE_ACCOUNT_ID    account used when the spec names none
-  CLOUDFLARE_API_BASE_URL  API base URL (default https://api.cloudflare.com/client/v4)
+  CLOUDFLARE_API_BASE_URL  API base URL (default https://api.cloudflare.com/client/v4);
+                           CF_API_BASE_URL is read when it is not set
 
 With --local no account is needed: an embedded local Cloudflare (API, workerd runtime and a
 Workers AI stand-in) runs for the duration of the command and keeps its state in
