@@ -26,6 +26,9 @@ type ApplyOptions struct {
 	// FLAREFORM_API_KEY, the project's key store), in order of preference. The smoke test uses
 	// the first one whose fingerprint is the deployed key's.
 	KeyCandidates func(w spec.Worker) []string
+	// Stop, when closed (Ctrl-C), lets no new write start; writes in flight finish, bounded by
+	// the HTTP client's timeout, because the context Apply runs under is not cancelled.
+	Stop <-chan struct{}
 	// KeyStore, when set, records every generated key durably as pending before the upload
 	// that installs it, so a crash between the upload and the hand-over loses no key.
 	KeyStore KeyRecorder
@@ -34,6 +37,22 @@ type ApplyOptions struct {
 // KeyRecorder keeps generated keys durably (the project's key store).
 type KeyRecorder interface {
 	AddPending(script, binding, key string) error
+}
+
+// ErrInterrupted marks a worker whose next write was not started because the run was stopped.
+var ErrInterrupted = errors.New("interrupted before this step started; nothing more was written")
+
+// stopped reports whether the caller asked the run to stop.
+func stopped(opts ApplyOptions) bool {
+	if opts.Stop == nil {
+		return false
+	}
+	select {
+	case <-opts.Stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // ErrChanged reports that a worker changed on the account while this run was applying: another
@@ -84,6 +103,10 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 		switch wp.Action {
 		case ActionNoOp:
 		case ActionDelete:
+			if stopped(opts) {
+				err = ErrInterrupted
+				break
+			}
 			err = e.deleteWorker(ctx, p.AccountID, wp)
 		case ActionCreate, ActionUpdate:
 			err = e.applyWorker(ctx, p, wp, opts, &r)
@@ -126,6 +149,9 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 	if d == nil {
 		return errors.New("the plan carries no desired state (a plan read back from JSON cannot be applied); plan again")
 	}
+	if stopped(opts) {
+		return ErrInterrupted
+	}
 	key, err := e.keyForApply(wp, opts)
 	if err != nil {
 		return err
@@ -146,16 +172,31 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 			return fmt.Errorf("upload script: %w", err)
 		}
 		r.VersionID = version
+		// Deployed: from here on the key opens the worker, so it is handed over even if a later
+		// step fails, unless another run's version turns out to serve instead (checked below).
+		r.KeyFingerprint = fingerprint
+		if d.genKey {
+			r.GeneratedKey = key
+		}
 	}
 	if d.finishRotation {
+		if stopped(opts) {
+			return fmt.Errorf("uploaded, then %w", ErrInterrupted)
+		}
 		if err := e.finishExpiredRotation(ctx, p.AccountID, wp.Name); err != nil {
 			return fmt.Errorf("end the expired key rotation: %w", err)
 		}
 	}
 	if d.workersDev != nil {
+		if stopped(opts) {
+			return fmt.Errorf("uploaded, then %w", ErrInterrupted)
+		}
 		if err := e.setWorkersDev(ctx, p.AccountID, wp.Name, *d.workersDev); err != nil {
 			return err
 		}
+	}
+	if stopped(opts) && d.upload {
+		return fmt.Errorf("uploaded, then %w (not smoke-tested)", ErrInterrupted)
 	}
 	smoke := !opts.SkipSmoke && d.worker.Smoke != nil && d.worker.WorkersDev
 	if smoke {
@@ -177,16 +218,14 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		}
 		version, err := e.checkServesOwn(ctx, p.AccountID, wp.Name, d.bundleTag, uploaded)
 		if err != nil {
-			r.Smoke = nil
+			// Another run's version serves: this run's key may open nothing. It stays pending in
+			// the key store; the next run keeps it if it turns out to be the live one.
+			r.Smoke, r.GeneratedKey, r.KeyFingerprint = nil, "", ""
 			return err
 		}
 		r.VersionID = version
 	}
-	// Reported only once deployed and verified: a key that does not serve opens nothing.
 	r.KeyFingerprint = fingerprint
-	if d.genKey {
-		r.GeneratedKey = key
-	}
 	if smoke {
 		e.logf("%s: smoke passed", wp.Name)
 	}
@@ -203,7 +242,7 @@ func (e *Engine) failedSmoke(ctx context.Context, p *Plan, wp *WorkerPlan, r *Wo
 		}
 		r.RolledBack = true
 		r.VersionID = wp.live.versionID
-		r.KeyFingerprint = wp.live.keyFingerprints[bindingOf(d)]
+		r.KeyFingerprint, r.GeneratedKey = wp.live.keyFingerprints[bindingOf(d)], ""
 		return fmt.Errorf("%w; rolled back to version %s", smokeErr, wp.live.versionID)
 	}
 	return smokeErr

@@ -372,10 +372,10 @@ func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, 
 	d := &desiredWorker{
 		worker:     w,
 		projectTag: project,
-		bundle:    b,
-		bundleTag: bundleTagPrefix + b.Hash[:16],
-		vars:      desiredVars(w),
-		keepVars:  live.reservedVars,
+		bundle:     b,
+		bundleTag:  bundleTagPrefix + b.Hash[:16],
+		vars:       desiredVars(w),
+		keepVars:   live.reservedVars,
 	}
 	var changes []Change
 	add := func(c Change) { changes = append(changes, c) }

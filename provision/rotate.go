@@ -75,6 +75,14 @@ type RotateOptions struct {
 	// it as handed over. It must put the key where the user gets it (a 0600 file, stdout, the
 	// JSON result) or fail; on failure the key stays marked as not handed over.
 	Handover func(ctx context.Context, key string, r *RotateResult) error
+	// RecordKey, when set, is given a new key before the change that deploys it (the project's
+	// key store keeps it as pending), so a crash after the deploy cannot lose it.
+	RecordKey func(key string) error
+	// DoneKeys are keys an earlier run of this command already handed over (its --key-out
+	// file). When the worker's current key is one of them and the previous key's window is
+	// still open, that rotation is complete: a re-run reports it instead of starting another
+	// one, which would cut the window short.
+	DoneKeys []string
 }
 
 // RotateResult is what RotateKey did. It never holds a key except NewKey, which is not
@@ -103,6 +111,8 @@ const (
 	rotateActionFinished  = "finished"
 	rotateActionRevoked   = "revoked"
 	rotateActionUnchanged = "unchanged" // nothing left to do; only verified
+	// rotateActionAlreadyDone: a re-run of a rotation that had completed; only verified.
+	rotateActionAlreadyDone = "already-rotated"
 )
 
 // KeyCheck is one probe of the deployed worker with some key.
@@ -194,6 +204,12 @@ func (r *rotation) rotate(ctx context.Context) error {
 			// that, replace the unknown key with a fresh one.
 			return r.replaceUnhanded(ctx)
 		}
+	}
+	if done := r.doneKey(); done != "" {
+		r.res.Action = rotateActionAlreadyDone
+		r.e.logf("%s: this rotation is already complete: the handed-over key (fp %s) is live and the previous key stays valid until %s; "+
+			"run `flareform rotate-key %s --finish` to end that window before rotating again", st.name, st.keyFP, st.expires, st.name)
+		return r.verifyAndHandOver(ctx, done, r.opts.OldKey, false)
 	}
 	if r.opts.NewKey != "" && st.keyFP != "" && st.fingerprint(r.opts.NewKey) == st.keyFP {
 		r.res.Action = rotateActionUnchanged
@@ -439,16 +455,36 @@ func (r *rotation) heldKey(fp string) string {
 	return ""
 }
 
-// newKey is the caller's key or a freshly generated one.
+// doneKey is the key an earlier run of this command handed over when that rotation is
+// complete and its window still open; "" otherwise.
+func (r *rotation) doneKey() string {
+	st := r.st
+	if !st.hasPrevious || st.previousExpired(time.Now()) || st.keyFP == "" {
+		return ""
+	}
+	for _, k := range r.opts.DoneKeys {
+		if k != "" && st.fingerprint(k) == st.keyFP {
+			return k
+		}
+	}
+	return ""
+}
+
+// newKey is the caller's key or a freshly generated one, recorded before it is deployed.
 func (r *rotation) newKey() (string, error) {
-	if r.opts.NewKey != "" {
-		return r.opts.NewKey, nil
+	key := r.opts.NewKey
+	if key == "" {
+		var err error
+		if key, err = generateKey(); err != nil {
+			return "", err
+		}
+		r.res.Generated = true
 	}
-	key, err := generateKey()
-	if err != nil {
-		return "", err
+	if r.opts.RecordKey != nil {
+		if err := r.opts.RecordKey(key); err != nil {
+			return "", fmt.Errorf("record the new key before deploying it: %w", err)
+		}
 	}
-	r.res.Generated = true
 	return key, nil
 }
 

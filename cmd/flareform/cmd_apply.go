@@ -5,16 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flareform/flareform/provision"
+	"github.com/flareform/flareform/provision/spec"
 )
 
 type applyOptions struct {
 	*rootOptions
 	AutoApprove bool
 	KeyOut      string
+	KeyFile     string
 	Force       bool
 	NoSmoke     bool
 	SmokeOut    string
@@ -26,15 +29,21 @@ func newApplyCmd(root *rootOptions) *cobra.Command {
 		Use:   "apply",
 		Short: "Deploy the spec: plan, confirm, apply, smoke test",
 		Long: `Plan (as "flareform plan" does), ask for confirmation, apply exactly that plan and smoke
-test every changed worker over its workers.dev URL. Prints each worker's URL.
+test every changed worker over its workers.dev URL, with its real key. Prints each worker's URL.
+Exit 0 means every worker is what the spec says, this run's code serves, and every key it
+handed over works (docs/guarantees.md).
 
 Confirmation: on a terminal, type "yes". Without a terminal (CI) apply refuses unless
 --auto-approve is given; nothing is written before that check. When nothing differs it prints
 "No changes." and writes nothing.
 
-A key flareform generates for a worker is handed over exactly once: printed in the human
-output, or written to --key-out (mode 0600; then it is not printed), or put in the JSON
-result's "api_key" field with --json. It is stored nowhere else: keep it.`,
+Keys: every key flareform generates is kept in <spec dir>/.flareform/keys.json (0600), written
+before the upload that installs it, so a crash cannot lose it. It is also handed over: written
+to --key-out (merged with the keys already there, mode 0600), put in the JSON result's "api_key"
+field with --json, or printed when stdout is a terminal (never into CI logs).
+The smoke test of a worker whose key an earlier run made finds it in --key-file, then
+FLAREFORM_API_KEY, then the spec's env:/file: source, then the project's key store; when none
+holds the deployed key, apply refuses before writing anything (or use --no-smoke).`,
 		Example: `  flareform apply
   flareform apply --auto-approve --key-out ~/.config/my-images.key
   flareform apply --local --auto-approve --smoke-out ./out
@@ -46,8 +55,9 @@ result's "api_key" field with --json. It is stored nowhere else: keep it.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&opts.AutoApprove, "auto-approve", false, "apply without asking for confirmation")
-	f.StringVar(&opts.KeyOut, "key-out", "", "write generated API keys to this file (0600) instead of printing them")
-	f.BoolVar(&opts.Force, "force", false, "let --key-out overwrite an existing file")
+	f.StringVar(&opts.KeyOut, "key-out", "", "also write generated API keys to this file (0600, merged with the keys in it)")
+	f.StringVar(&opts.KeyFile, "key-file", "", "file holding workers' API keys (as --key-out writes it), for the smoke tests")
+	f.BoolVar(&opts.Force, "force", false, "let --key-out replace a key it already holds for the same worker")
 	f.BoolVar(&opts.NoSmoke, "no-smoke", false, "skip the post-deploy smoke tests")
 	f.StringVar(&opts.SmokeOut, "smoke-out", "", "save smoke test response bodies (e.g. the PNG) in this directory")
 	return cmd
@@ -59,6 +69,9 @@ type applyResult struct {
 	Plan    *provision.Plan     `json:"plan"`
 	Workers []applyWorkerResult `json:"workers"`
 	KeyFile string              `json:"key_file,omitempty"`
+	// KeyStore is the project's key file, where every generated key is kept.
+	KeyStore    string `json:"key_store,omitempty"`
+	Interrupted bool   `json:"interrupted,omitempty"`
 }
 
 // applyWorkerResult is one worker's result plus, with --json and no --key-out, the key that
@@ -69,60 +82,156 @@ type applyWorkerResult struct {
 }
 
 func runApply(ctx context.Context, opts *applyOptions) (err error) {
-	sess, err := opts.openSession(ctx)
+	sess, err := opts.openLockedSession(ctx, "apply")
 	if err != nil {
 		return err
 	}
 	defer closeSession(sess, &err)
+	proj := sess.Project
 
 	plan, err := sess.Engine.Plan(ctx, sess.Spec)
 	if err != nil {
 		return sess.explain(err)
 	}
-	if !plan.HasChanges() {
-		return reportNoChanges(opts.rootOptions, plan, "No changes. Your workers match the spec.")
+	recovered, err := proj.reconcilePending(plan, sess.Spec, opts.IO.ErrOut)
+	if err != nil {
+		return err
 	}
-	// The --key-out file is prepared only when this apply generates a key, and before anything
-	// is written, so an unwritable path fails before a key exists that could be lost. A re-run
-	// after a partly failed apply generates none: its earlier --key-out file is left alone
-	// instead of being refused.
-	var keys *keyOut
-	if opts.KeyOut != "" && plan.GeneratesKeys() {
-		if keys, err = prepareKeyOut(opts.KeyOut, opts.Force); err != nil {
+	keyed := keyedWorkers(sess.Spec)
+	fileKeys, err := readKeyFileFlag(opts.KeyFile, keyed)
+	if err != nil {
+		return err
+	}
+	// The --key-out file is checked before anything is written, so an unwritable path or a
+	// conflict fails before a key exists that could be lost.
+	var out *keyOut
+	if writes := keyOutWrites(plan, recovered); opts.KeyOut != "" && len(writes) > 0 {
+		if out, err = prepareKeyOut(opts.KeyOut, opts.Force, writes, keyed); err != nil {
 			return err
 		}
-		// Replaced by Commit once keys exist; until then an early return leaves no file behind.
-		defer func() {
-			if keys != nil {
-				keys.Discard()
-			}
-		}()
+	}
+	if !plan.HasChanges() {
+		if err := handOverRecovered(opts, out, recovered); err != nil {
+			return err
+		}
+		return reportNoChanges(opts.rootOptions, plan, "No changes. Your workers match the spec.")
 	}
 	printPlan(opts.rootOptions, plan)
 	if !opts.AutoApprove {
-		if err := confirm(opts.rootOptions, "Do you want to perform these actions?", "apply"); err != nil {
+		if err := confirm(ctx, opts.rootOptions, "Do you want to perform these actions?", "apply"); err != nil {
 			return err
 		}
 	}
-	res, applyErr := sess.Engine.Apply(ctx, plan, provision.ApplyOptions{SkipSmoke: opts.NoSmoke, SmokeOut: opts.SmokeOut})
+	// Ctrl-C from here on stops new writes; those in flight finish (see provision.ApplyOptions).
+	res, applyErr := sess.Engine.Apply(context.WithoutCancel(ctx), plan, provision.ApplyOptions{
+		SkipSmoke:     opts.NoSmoke,
+		SmokeOut:      opts.SmokeOut,
+		KeyCandidates: proj.keyCandidates(fileKeys, strings.TrimSpace(opts.Getenv(envAPIKey))),
+		KeyStore:      proj.store,
+		Stop:          ctx.Done(),
+	})
 	if res == nil {
 		return sess.explain(applyErr)
 	}
 	generated := generatedKeys(res)
-	if keys != nil && len(generated) > 0 {
-		commitErr := keys.Commit(generated)
-		keys = nil
-		if commitErr != nil {
-			return errors.Join(applyErr, commitErr)
+	if err := promoteGenerated(proj, sess.Spec, res); err != nil {
+		return errors.Join(applyErr, err)
+	}
+	if out != nil {
+		if err := out.Commit(append(generated, recoveredAsGenerated(recovered)...)); err != nil {
+			return errors.Join(applyErr, err)
 		}
 	}
-	if err := reportApply(opts, plan, res); err != nil {
+	if err := reportApply(opts, plan, res, proj.store.Path(), ctx.Err() != nil); err != nil {
 		return errors.Join(applyErr, err)
 	}
 	if applyErr != nil {
 		return sess.explain(applyErr)
 	}
 	return failedWorkers(res)
+}
+
+// keyedWorkers lists the spec's workers that have a managed key.
+func keyedWorkers(s *spec.Spec) []string {
+	var keyed []string
+	for _, w := range s.Workers {
+		if w.APIKey != nil {
+			keyed = append(keyed, w.Key)
+		}
+	}
+	return keyed
+}
+
+// readKeyFileFlag reads --key-file, if given, into keys per worker key.
+func readKeyFileFlag(path string, keyed []string) (map[string]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	content, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := parseKeyFile(content, keyed)
+	if err != nil {
+		return nil, fmt.Errorf("--key-file %s: %w", path, err)
+	}
+	return keys, nil
+}
+
+// keyOutWrites lists the workers whose keys --key-out would receive.
+func keyOutWrites(plan *provision.Plan, recovered []recoveredKey) []string {
+	var writes []string
+	for i := range plan.Workers {
+		if plan.Workers[i].GeneratesKey() {
+			writes = append(writes, plan.Workers[i].Key)
+		}
+	}
+	for _, r := range recovered {
+		writes = append(writes, r.WorkerKey)
+	}
+	return writes
+}
+
+// promoteGenerated marks every key this apply generated and deployed as active in the key
+// store: the worker serves it, and the keys it replaced are gone with the old secret.
+func promoteGenerated(proj *project, s *spec.Spec, res *provision.Result) error {
+	for _, r := range res.Workers {
+		if r.GeneratedKey == "" {
+			continue
+		}
+		binding := ""
+		for _, w := range s.Workers {
+			if w.Key == r.Key && w.APIKey != nil {
+				binding = w.APIKey.Binding
+			}
+		}
+		if err := proj.store.Promote(r.Name, binding, r.GeneratedKey); err != nil {
+			return fmt.Errorf("record the key of %s: %w", r.Name, err)
+		}
+	}
+	return nil
+}
+
+func recoveredAsGenerated(recovered []recoveredKey) []generatedKey {
+	var out []generatedKey
+	for _, r := range recovered {
+		out = append(out, generatedKey{WorkerKey: r.WorkerKey, Key: r.Key})
+	}
+	return out
+}
+
+// handOverRecovered writes keys recovered from an interrupted run to --key-out, when given.
+func handOverRecovered(opts *applyOptions, out *keyOut, recovered []recoveredKey) error {
+	if out == nil || len(recovered) == 0 {
+		return nil
+	}
+	if err := out.Commit(recoveredAsGenerated(recovered)); err != nil {
+		return err
+	}
+	for _, r := range recovered {
+		fmt.Fprintf(opts.IO.ErrOut, "%s: recovered key (fp %s) written to %s\n", r.Name, r.Fingerprint, opts.KeyOut)
+	}
+	return nil
 }
 
 // generatedKeys lists the keys apply generated, in result order.
@@ -146,9 +255,10 @@ func reportNoChanges(opts *rootOptions, plan *provision.Plan, message string) er
 }
 
 // reportApply prints the outcome and hands over generated keys (see the command's help).
-func reportApply(opts *applyOptions, plan *provision.Plan, res *provision.Result) error {
+func reportApply(opts *applyOptions, plan *provision.Plan, res *provision.Result, storePath string, interrupted bool) error {
 	if opts.JSON {
-		out := applyResult{Changes: true, Plan: plan, Workers: make([]applyWorkerResult, 0, len(res.Workers))}
+		out := applyResult{Changes: true, Plan: plan, Workers: make([]applyWorkerResult, 0, len(res.Workers)),
+			KeyStore: storePath, Interrupted: interrupted}
 		if opts.KeyOut != "" && len(generatedKeys(res)) > 0 {
 			out.KeyFile = opts.KeyOut
 		}
@@ -168,14 +278,36 @@ func reportApply(opts *applyOptions, plan *provision.Plan, res *provision.Result
 		if r.GeneratedKey == "" {
 			continue
 		}
-		if opts.KeyOut != "" {
-			fmt.Fprintf(w, "  API key (%s): written to %s\n", r.KeyFingerprint, opts.KeyOut)
-		} else {
-			fmt.Fprintf(w, "  API key (shown once, store it now): %s\n", r.GeneratedKey)
+		switch {
+		case opts.KeyOut != "":
+			fmt.Fprintf(w, "  API key (fp %s): written to %s and kept in %s\n", r.KeyFingerprint, opts.KeyOut, relPath(storePath))
+		case opts.IO.StdoutTTY:
+			fmt.Fprintf(w, "  API key (shown once here; also kept in %s): %s\n", relPath(storePath), r.GeneratedKey)
+		default:
+			// Without a terminal stdout is probably a CI log: the key stays out of it.
+			fmt.Fprintf(w, "  API key (fp %s): kept in %s (not printed: stdout is not a terminal; use --key-out or --json)\n",
+				r.KeyFingerprint, relPath(storePath))
 		}
 	}
-	fmt.Fprintf(w, "\nApply complete! %s\n", summarizeActions(res))
+	switch {
+	case interrupted:
+		fmt.Fprintf(w, "\nApply interrupted: %s Writes not started were skipped; run apply again to finish.\n", summarizeActions(res))
+	case failedCount(res) > 0:
+		fmt.Fprintf(w, "\nApply failed: %s\n", summarizeActions(res))
+	default:
+		fmt.Fprintf(w, "\nApply complete! %s\n", summarizeActions(res))
+	}
 	return nil
+}
+
+func failedCount(res *provision.Result) int {
+	n := 0
+	for _, r := range res.Workers {
+		if r.Error != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // writeWorkerResult prints one worker's line, its smoke report and any error.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -19,9 +20,9 @@ func newDestroyCmd(root *rootOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "destroy",
 		Short: "Delete every worker the spec manages",
-		Long: `Plan the deletion of every worker in the spec that exists on Cloudflare and carries
-flareform's tag, ask for confirmation, then delete them. Scripts flareform does not manage are
-never touched. Like apply, it refuses without a terminal unless --auto-approve is given.`,
+		Long: `Plan the deletion of every worker of this project (the spec's workers, and workers an earlier
+apply of this project made that the spec no longer names), ask for confirmation, then delete
+them. Scripts flareform did not create and other projects' workers are never touched. Like apply, it refuses without a terminal unless --auto-approve is given.`,
 		Example: `  flareform destroy
   flareform destroy --local --auto-approve`,
 		Args: cobra.NoArgs,
@@ -34,7 +35,7 @@ never touched. Like apply, it refuses without a terminal unless --auto-approve i
 }
 
 func runDestroy(ctx context.Context, opts *destroyOptions) (err error) {
-	sess, err := opts.openSession(ctx)
+	sess, err := opts.openLockedSession(ctx, "destroy")
 	if err != nil {
 		return err
 	}
@@ -50,13 +51,21 @@ func runDestroy(ctx context.Context, opts *destroyOptions) (err error) {
 	printPlan(opts.rootOptions, plan)
 	if !opts.AutoApprove {
 		question := "Do you really want to destroy all workers in this spec? There is no undo."
-		if err := confirm(opts.rootOptions, question, "destroy"); err != nil {
+		if err := confirm(ctx, opts.rootOptions, question, "destroy"); err != nil {
 			return err
 		}
 	}
-	res, err := sess.Engine.Apply(ctx, plan, provision.ApplyOptions{SkipSmoke: true})
+	res, err := sess.Engine.Apply(context.WithoutCancel(ctx), plan, provision.ApplyOptions{SkipSmoke: true, Stop: ctx.Done()})
 	if res == nil {
 		return sess.explain(err)
+	}
+	for _, r := range res.Workers {
+		if r.Action == provision.ActionDelete && r.Error == "" {
+			// The worker and its keys are gone; keeping them would only leave secrets lying around.
+			if rerr := sess.Project.store.RemoveScript(r.Name); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
 	}
 	if opts.JSON {
 		out := applyResult{Changes: true, Plan: plan, Workers: make([]applyWorkerResult, 0, len(res.Workers))}

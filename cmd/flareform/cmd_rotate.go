@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flareform/flareform/provision"
+	"github.com/flareform/flareform/provision/keystore"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -88,11 +89,10 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 	if mode == provision.RotateFinish && opts.KeyOut != "" {
 		return errors.New("--key-out has nothing to write with --finish: no new key is made")
 	}
-	keys, err := opts.collectKeys()
-	if err != nil {
-		return err
+	if mode == provision.RotateStart && opts.Grace < minGrace {
+		return fmt.Errorf("--grace %s is shorter than %s: clients need time to switch keys; use --revoke to end the old key at once", opts.Grace, minGrace)
 	}
-	sess, err := opts.openSession(ctx)
+	sess, err := opts.openLockedSession(ctx, "rotate-key")
 	if err != nil {
 		return err
 	}
@@ -101,13 +101,23 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 	if err != nil {
 		return err
 	}
+	if w.APIKey != nil && w.APIKey.From != "generate" {
+		return fmt.Errorf("worker %s takes its key from %s:%s in the spec, so a rotation here would be undone by the next apply; "+
+			"change the key at its source and run `flareform apply`, which rotates it with a grace window (api_key.grace)", w.Name, w.APIKey.From, w.APIKey.Ref)
+	}
+	keys, err := opts.collectKeys(w.Key)
+	if err != nil {
+		return err
+	}
+	store := sess.Project.store
+	keys.known = append(keys.known, storedKeys(store, w.Name)...)
 	h := &rotateHandover{opts: opts, workerKey: w.Key, fromCaller: keys.from != ""}
 	if opts.KeyOut != "" && mode != provision.RotateFinish {
-		// Prepared now, so an unwritable path fails before a key exists that could be lost.
-		if h.out, err = prepareKeyOut(opts.KeyOut, true); err != nil {
+		// Checked now, so an unwritable path fails before a key exists that could be lost. The
+		// file's key for this worker is the one being rotated: replacing it is the point.
+		if h.out, err = prepareKeyOut(opts.KeyOut, true, []string{w.Key}, keyedWorkers(sess.Spec)); err != nil {
 			return err
 		}
-		defer h.out.Discard() // a no-op once committed
 	}
 	ropts := provision.RotateOptions{
 		AccountID: sess.Spec.AccountID,
@@ -118,6 +128,8 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 		OldKey:    keys.old,
 		KnownKeys: keys.known,
 		Smoke:     w.Smoke,
+		DoneKeys:  []string{keys.keyOut},
+		RecordKey: func(key string) error { return store.AddPending(w.Name, provision.RotationKeyBinding, key) },
 	}
 	if mode == provision.RotateFinish {
 		ropts.NewKey = keys.current()
@@ -125,6 +137,11 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 		ropts.Handover = h.handOver
 	}
 	res, rotErr := sess.Engine.RotateKey(ctx, ropts)
+	if res != nil && rotErr == nil {
+		if err := recordRotation(store, w.Name, mode, res, keys, h.key); err != nil {
+			return err
+		}
+	}
 	if res != nil && !h.printedJSON {
 		if err := opts.report(res); err != nil {
 			return errors.Join(rotErr, err)
@@ -153,7 +170,51 @@ func (k rotateKeys) current() string {
 	return ""
 }
 
-func (o *rotateOptions) collectKeys() (rotateKeys, error) {
+// minGrace is the shortest --grace: a shorter window cannot be what anyone meant.
+const minGrace = time.Minute
+
+// storedKeys are the project key store's keys for the worker's API_KEY.
+func storedKeys(store interface {
+	Keys(script, binding string) ([]keystore.Entry, error)
+}, name string) []string {
+	entries, err := store.Keys(name, provision.RotationKeyBinding)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Key)
+	}
+	return out
+}
+
+// recordRotation brings the key store up to date after a rotation that succeeded: the new
+// key is active; the old one stays while its window is open and goes once it is closed.
+func recordRotation(store *keystore.Store, name string, mode provision.RotateMode, res *provision.RotateResult, keys rotateKeys, newKey string) error {
+	current := newKey
+	if current == "" {
+		current = keys.current()
+	}
+	if current == "" || !provision.KeyMatches(name, provision.RotationKeyBinding, current, res.KeyFingerprint) {
+		// The store cannot tell which key is live; leave it as it is (pending keys are settled
+		// by the next run).
+		return nil
+	}
+	var keep []string
+	if mode == provision.RotateStart && res.PreviousFingerprint != "" {
+		for _, k := range append(storedKeys(store, name), keys.known...) {
+			if provision.KeyMatches(name, provision.RotationKeyBinding, k, res.PreviousFingerprint) {
+				keep = append(keep, k)
+			}
+		}
+	}
+	if err := store.Promote(name, provision.RotationKeyBinding, current, keep...); err != nil {
+		return fmt.Errorf("record the new key of %s: %w", name, err)
+	}
+	return nil
+}
+
+func (o *rotateOptions) collectKeys(workerKey string) (rotateKeys, error) {
 	var k rotateKeys
 	var err error
 	if o.From != "" {
@@ -177,7 +238,9 @@ func (o *rotateOptions) collectKeys() (rotateKeys, error) {
 		content, err := os.ReadFile(o.KeyOut)
 		switch {
 		case err == nil:
-			k.keyOut = strings.TrimSpace(string(content))
+			if keys, perr := parseKeyFile(string(content), []string{workerKey}); perr == nil {
+				k.keyOut = keys[workerKey]
+			}
 		case !errors.Is(err, fs.ErrNotExist):
 			return k, fmt.Errorf("read --key-out %s: %w", o.KeyOut, err)
 		}
@@ -261,9 +324,11 @@ type rotateHandover struct {
 	fromCaller  bool // the key came from --from: the caller has it already
 	out         *keyOut
 	printedJSON bool
+	key         string // the key handed over, once it was
 }
 
 func (h *rotateHandover) handOver(_ context.Context, key string, r *provision.RotateResult) error {
+	h.key = key
 	switch {
 	case h.out != nil:
 		if err := h.out.Commit([]generatedKey{{WorkerKey: h.workerKey, Key: key}}); err != nil {

@@ -13,6 +13,9 @@ const (
 	exitOK      = 0
 	exitError   = 1
 	exitChanges = 2 // plan --detailed-exitcode: the plan has changes
+	// exitInterrupted is the shell's code for SIGINT (128+2): the run was stopped by Ctrl-C or
+	// SIGTERM; what it did and did not do is printed before.
+	exitInterrupted = 130
 )
 
 // exitStatus ends a command with a given code and nothing more to print: the command has
@@ -39,9 +42,13 @@ func reportError(w io.Writer, err error, interrupted bool) int {
 	if errors.As(err, &status) {
 		return status.Code
 	}
-	if interrupted && errors.Is(err, context.Canceled) {
-		fmt.Fprintln(w, "Error: interrupted")
-		return exitError
+	if interrupted {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(w, "Error: interrupted")
+		} else {
+			fmt.Fprintf(w, "Error: interrupted: %s\n", strings.TrimRight(err.Error(), "\n"))
+		}
+		return exitInterrupted
 	}
 	msg := strings.TrimRight(err.Error(), "\n")
 	fmt.Fprintf(w, "Error: %s\n", msg)

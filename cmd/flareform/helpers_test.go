@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,16 +56,16 @@ func TestParseKeyFileErrorsNeverEchoKeys(t *testing.T) {
 	}
 }
 
-func TestKeyOutRefusesExistingFileUnlessForced(t *testing.T) {
+func TestKeyOutRefusesToReplaceAKeyUnlessForced(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "key")
 	if err := os.WriteFile(path, []byte("old\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := prepareKeyOut(path, false); err == nil || !strings.Contains(err.Error(), "--force") {
+	if _, err := prepareKeyOut(path, false, []string{"w"}, []string{"w"}); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("want a refusal naming --force, got %v", err)
 	}
-	k, err := prepareKeyOut(path, true)
+	k, err := prepareKeyOut(path, true, []string{"w"}, []string{"w"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,18 +76,52 @@ func TestKeyOutRefusesExistingFileUnlessForced(t *testing.T) {
 	assertOnlyFiles(t, dir, "key")
 }
 
-func TestKeyOutDiscardLeavesNothing(t *testing.T) {
+// --key-out merges: other workers' keys already in the file stay, also with --force.
+func TestKeyOutMergesOtherWorkersKeys(t *testing.T) {
 	dir := t.TempDir()
-	k, err := prepareKeyOut(filepath.Join(dir, "key"), false)
+	path := filepath.Join(dir, "keys")
+	if err := os.WriteFile(path, []byte("a=key-a\nb=key-b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k, err := prepareKeyOut(path, true, []string{"c"}, []string{"a", "b", "c"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.Discard()
-	assertOnlyFiles(t, dir)
+	if err := k.Commit([]generatedKey{{WorkerKey: "c", Key: "key-c"}}); err != nil {
+		t.Fatal(err)
+	}
+	assertKeyFile(t, path, "a=key-a\nb=key-b\nc=key-c\n")
+
+	// A bare single key belongs to the spec's only keyed worker; a key for another worker is
+	// added beside it, named, instead of replacing it.
+	if err := os.WriteFile(path, []byte("key-a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if k, err = prepareKeyOut(path, true, []string{"b"}, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Commit([]generatedKey{{WorkerKey: "b", Key: "key-b"}}); err != nil {
+		t.Fatal(err)
+	}
+	assertKeyFile(t, path, "a=key-a\nb=key-b\n")
+
+	// A bare key whose worker cannot be told is never dropped, not even with --force.
+	if err := os.WriteFile(path, []byte("key-x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prepareKeyOut(path, true, []string{"b"}, []string{"a", "b"}); err == nil || strings.Contains(err.Error(), "key-x") {
+		t.Fatalf("bare key of an unknown worker: want a refusal that does not echo it, got %v", err)
+	}
+}
+
+func TestKeyOutRefusesNonRegularFiles(t *testing.T) {
+	if _, err := prepareKeyOut("/dev/null", true, []string{"w"}, []string{"w"}); err == nil {
+		t.Fatal("want a refusal for a device as --key-out")
+	}
 }
 
 func TestKeyOutUnwritableDirFailsEarly(t *testing.T) {
-	if _, err := prepareKeyOut(filepath.Join(t.TempDir(), "missing", "key"), false); err == nil {
+	if _, err := prepareKeyOut(filepath.Join(t.TempDir(), "missing", "key"), false, []string{"w"}, []string{"w"}); err == nil {
 		t.Fatal("want an error for a key file in a missing directory")
 	}
 }
@@ -141,7 +177,7 @@ func TestConfirm(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ios, stdout, _ := TestIOStreams(tt.input)
 			ios.StdinTTY = tt.tty
-			err := confirm(&rootOptions{IO: ios}, "Do you want to perform these actions?", "apply")
+			err := confirm(t.Context(), &rootOptions{IO: ios}, "Do you want to perform these actions?", "apply")
 			if tt.wantErr == "" && err != nil {
 				t.Fatalf("want approval, got %v", err)
 			}
@@ -152,6 +188,23 @@ func TestConfirm(t *testing.T) {
 				t.Errorf("prompt missing from stdout: %q", stdout.String())
 			}
 		})
+	}
+}
+
+// Ctrl-C at the prompt ends it at once, although nobody types anything.
+func TestConfirmReturnsOnInterrupt(t *testing.T) {
+	r, w := io.Pipe() // a read that blocks until the test ends
+	defer w.Close()
+	ios, _, _ := TestIOStreams("")
+	ios.In, ios.StdinTTY = r, true
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := confirm(ctx, &rootOptions{IO: ios}, "Do you want to perform these actions?", "apply")
+	if !errors.Is(err, errInterruptedAtPrompt) || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("want the interrupted-at-prompt error, got %v", err)
+	}
+	if code := reportError(io.Discard, err, true); code != exitInterrupted {
+		t.Errorf("exit %d, want %d", code, exitInterrupted)
 	}
 }
 

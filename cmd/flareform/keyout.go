@@ -8,35 +8,81 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/flareform/flareform/provision/keystore"
 )
 
-// keyOut is the --key-out destination. The file is prepared before anything is deployed (so
-// an unwritable path fails before a key exists that could be lost) and filled in afterwards
-// through a 0600 temporary file in the same directory that is renamed into place.
+// keyOut is the --key-out destination. It is checked before anything is deployed (so an
+// unwritable path or a conflict fails before a key exists that could be lost) and written
+// afterwards, atomically and 0600. It merges: keys of other workers already in the file stay.
 type keyOut struct {
-	path string
-	tmp  *os.File
+	path  string
+	force bool
+	// entries are the file's `<worker key>=<api key>` lines; bare is a file holding one key
+	// without a worker name (as a single-key --key-out writes it) and bareOwner whose it is.
+	entries   map[string]string
+	bare      string
+	bareOwner string
 }
 
-// prepareKeyOut checks path and creates the temporary file next to it. An existing file is
-// refused unless force: it probably holds a key that is still in use.
-func prepareKeyOut(path string, force bool) (*keyOut, error) {
-	if _, err := os.Lstat(path); err == nil && !force {
-		return nil, fmt.Errorf("--key-out %s already exists; move it away or add --force to overwrite it", path)
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+// prepareKeyOut reads the existing file at path, if any, and checks that keys for the workers
+// in writes can be merged into it: a key that would replace another key already in the file
+// needs force (that key may still be in use). keyed lists the spec's workers with a managed key,
+// to tell whose a bare key is.
+func prepareKeyOut(path string, force bool, writes, keyed []string) (*keyOut, error) {
+	k := &keyOut{path: path, force: force, entries: map[string]string{}}
+	info, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := checkWritableDir(filepath.Dir(path)); err != nil {
+			return nil, fmt.Errorf("--key-out %s: %w", path, err)
+		}
+		return k, nil
+	case err != nil:
 		return nil, fmt.Errorf("check --key-out %s: %w", path, err)
+	case !info.Mode().IsRegular():
+		return nil, fmt.Errorf("--key-out %s is not a regular file; give the path of a key file", path)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	content, err := readKeyFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("prepare --key-out %s: %w", path, err)
+		return nil, fmt.Errorf("read --key-out: %w", err)
 	}
-	// CreateTemp already uses 0600; Chmod makes it independent of that detail.
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return nil, fmt.Errorf("prepare --key-out %s: %w", path, err)
+	if err := k.parse(content, keyed); err != nil {
+		return nil, fmt.Errorf("--key-out %s: %w", path, err)
 	}
-	return &keyOut{path: path, tmp: tmp}, nil
+	for _, w := range writes {
+		if _, held := k.entries[w]; (held || k.bareOwner == w) && !force {
+			return nil, fmt.Errorf("--key-out %s already holds a key for %s that this apply would replace; move it away or add --force to replace it", path, w)
+		}
+		if k.bare != "" && k.bareOwner == "" {
+			return nil, fmt.Errorf("--key-out %s holds one key without a worker name; add --force to replace it, "+
+				"or write `<worker>=` before it so other workers' keys can be added", path)
+		}
+	}
+	return k, checkWritableDir(filepath.Dir(path))
+}
+
+// parse reads the existing file. Lines are `<worker>=<key>`; a file of one other line is a bare
+// key, which belongs to the spec's only keyed worker when there is exactly one.
+func (k *keyOut) parse(content string, keyed []string) error {
+	lines := keyFileLines(content)
+	if len(lines) == 1 {
+		if name, key, ok := strings.Cut(lines[0], "="); !ok || !isWorkerKey(name) || key == "" {
+			k.bare = lines[0]
+			if len(keyed) == 1 {
+				k.bareOwner = keyed[0]
+			}
+			return nil
+		}
+	}
+	for _, line := range lines {
+		name, key, ok := strings.Cut(line, "=")
+		if !ok || !isWorkerKey(name) || key == "" {
+			return errors.New("each line must be <worker key>=<api key> when the file holds more than one key")
+		}
+		k.entries[name] = key
+	}
+	return nil
 }
 
 // generatedKey is a key the engine generated for one worker during apply.
@@ -45,59 +91,124 @@ type generatedKey struct {
 	Key       string
 }
 
-// Commit writes keys and renames the file into place. One key is written bare (so
-// `$(cat FILE)` is the key); several are written as `<worker key>=<api key>` lines.
+// Commit merges keys into the file and renames it into place.
 func (k *keyOut) Commit(keys []generatedKey) error {
-	defer os.Remove(k.tmp.Name()) // no-op after a successful rename
-	if _, err := k.tmp.WriteString(formatKeyFile(keys)); err != nil {
-		k.tmp.Close()
-		return fmt.Errorf("write --key-out %s: %w", k.path, err)
+	merged := maps_clone(k.entries)
+	bareKept := k.bare != "" && (k.bareOwner == "" || !slices.ContainsFunc(keys, func(g generatedKey) bool { return g.WorkerKey == k.bareOwner }))
+	if bareKept && k.bareOwner != "" {
+		merged[k.bareOwner] = k.bare
+		bareKept = false
 	}
-	if err := k.tmp.Sync(); err != nil {
-		k.tmp.Close()
-		return fmt.Errorf("write --key-out %s: %w", k.path, err)
+	for _, g := range keys {
+		merged[g.WorkerKey] = g.Key
 	}
-	if err := k.tmp.Close(); err != nil {
-		return fmt.Errorf("write --key-out %s: %w", k.path, err)
+	var content string
+	switch {
+	case bareKept: // unreachable after prepare's checks unless nothing new is written
+		content = k.bare + "\n"
+	case len(merged) == 1 && len(k.entries) == 0:
+		// One key is written bare, so `$(cat FILE)` is the key.
+		for _, v := range merged {
+			content = v + "\n"
+		}
+	default:
+		content = formatKeyLines(merged)
 	}
-	if err := os.Rename(k.tmp.Name(), k.path); err != nil {
-		return fmt.Errorf("write --key-out %s: %w", k.path, err)
+	if err := keystore.WriteFileAtomic(k.path, []byte(content)); err != nil {
+		return fmt.Errorf("--key-out: %w", err)
 	}
 	return nil
 }
 
-// Discard removes the temporary file: no key was generated.
-func (k *keyOut) Discard() {
-	k.tmp.Close()
-	os.Remove(k.tmp.Name())
+func maps_clone(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
-func formatKeyFile(keys []generatedKey) string {
-	if len(keys) == 1 {
-		return keys[0].Key + "\n"
-	}
+func formatKeyLines(keys map[string]string) string {
 	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%s\n", k.WorkerKey, k.Key)
+	for _, name := range slices.Sorted(mapsKeys(keys)) {
+		fmt.Fprintf(&b, "%s=%s\n", name, keys[name])
 	}
 	return b.String()
 }
 
-// parseKeyFile reads a --key-file written by apply --key-out (or by hand) into keys per
-// worker key. Lines `<worker key>=<api key>` name their worker; a file holding a single
-// other line is the key of every worker in keyed (the workers that have a managed key).
-func parseKeyFile(content string, keyed []string) (map[string]string, error) {
+func mapsKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// formatKeyFile renders keys as a new key file: one key bare, several as lines.
+func formatKeyFile(keys []generatedKey) string {
+	if len(keys) == 1 {
+		return keys[0].Key + "\n"
+	}
+	m := map[string]string{}
+	for _, g := range keys {
+		m[g.WorkerKey] = g.Key
+	}
+	return formatKeyLines(m)
+}
+
+// checkWritableDir makes sure a file can be created in dir, before any key exists.
+func checkWritableDir(dir string) error {
+	f, err := os.CreateTemp(dir, ".flareform-write-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot write there: %w", err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// isWorkerKey reports whether s can be a worker key of a spec (a script name).
+func isWorkerKey(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func keyFileLines(content string) []string {
 	var lines []string
 	for _, line := range strings.Split(content, "\n") {
 		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
 			lines = append(lines, line)
 		}
 	}
+	return lines
+}
+
+// parseKeyFile reads a --key-file written by apply --key-out (or by hand) into keys per
+// worker key. Lines `<worker key>=<api key>` name their worker (lines of workers not in keyed
+// belong to other specs and are skipped); a file holding a single other line is the key of
+// every worker in keyed (the workers that have a managed key).
+func parseKeyFile(content string, keyed []string) (map[string]string, error) {
+	lines := keyFileLines(content)
+	if len(lines) == 0 {
+		return nil, errors.New("key file is empty")
+	}
 	keys := map[string]string{}
 	for _, line := range lines {
-		if name, key, ok := strings.Cut(line, "="); ok && slices.Contains(keyed, name) {
+		name, key, ok := strings.Cut(line, "=")
+		if ok && slices.Contains(keyed, name) {
 			keys[name] = key
 			continue
+		}
+		if ok && isWorkerKey(name) && key != "" && len(lines) > 1 {
+			continue // another worker's key
 		}
 		if len(lines) != 1 {
 			return nil, errors.New("key file: each line must be <worker key>=<api key> when it holds more than one key")
@@ -106,8 +217,8 @@ func parseKeyFile(content string, keyed []string) (map[string]string, error) {
 			keys[name] = line
 		}
 	}
-	if len(lines) == 0 {
-		return nil, errors.New("key file is empty")
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("key file holds no key for %s", strings.Join(keyed, ", "))
 	}
 	return keys, nil
 }

@@ -11,6 +11,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first Ctrl-C asks for a clean stop (writes in flight finish); after it the
+		// default handling is back, so a second Ctrl-C ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, SystemIOStreams(), os.Args[1:], os.Getenv)
 	stop()
 	os.Exit(code)

@@ -29,17 +29,35 @@ type session struct {
 	Spec   *spec.Spec
 	Engine *provision.Engine
 	local  *localcf.Server
+	// Project is the locked project directory of a command that writes (nil for readers).
+	Project *project
 }
 
-// Close stops the embedded local Cloudflare, if any (and with it every workerd it started).
+// Close stops the embedded local Cloudflare, if any (and with it every workerd it started),
+// then releases the project lock.
 func (s *session) Close() error {
-	if s.local == nil {
-		return nil
+	var err error
+	if s.local != nil {
+		if cerr := s.local.Close(); cerr != nil {
+			err = fmt.Errorf("stop local Cloudflare: %w", cerr)
+		}
 	}
-	if err := s.local.Close(); err != nil {
-		return fmt.Errorf("stop local Cloudflare: %w", err)
+	return errors.Join(err, s.Project.Close())
+}
+
+// openLockedSession is openSession for a command that writes (what: "apply", "destroy",
+// "rotate-key"): it first takes the project lock, so two runs on this machine never overlap.
+func (o *rootOptions) openLockedSession(ctx context.Context, what string) (*session, error) {
+	proj, err := o.openProject(what)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	sess, err := o.openSession(ctx)
+	if err != nil {
+		return nil, errors.Join(err, proj.Close())
+	}
+	sess.Project = proj
+	return sess, nil
 }
 
 // openSession loads the spec and builds an engine. With --local it first starts the embedded

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/flareform/flareform/provision"
+	"github.com/flareform/flareform/provision/keystore"
+	"github.com/flareform/flareform/provision/spec"
+)
+
+// project is the spec's .flareform directory: the lock that keeps two runs on this machine
+// from writing at once, and the key store where apply and rotate-key keep every key they make.
+type project struct {
+	dir   string
+	lock  *keystore.Lock
+	store *keystore.Store
+}
+
+// projectDir is <spec dir>/.flareform.
+func (o *rootOptions) projectDir() (string, error) {
+	abs, err := filepath.Abs(o.File)
+	if err != nil {
+		return "", fmt.Errorf("resolve spec path %s: %w", o.File, err)
+	}
+	return filepath.Join(filepath.Dir(abs), ".flareform"), nil
+}
+
+// openProject takes the project lock for what (e.g. "apply") and opens the key store.
+func (o *rootOptions) openProject(what string) (*project, error) {
+	dir, err := o.projectDir()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Dir(dir)); err != nil {
+		return nil, fmt.Errorf("spec directory: %w", err)
+	}
+	lock, err := keystore.Acquire(dir, what)
+	if err != nil {
+		return nil, err
+	}
+	store, err := keystore.Open(dir)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	return &project{dir: dir, lock: lock, store: store}, nil
+}
+
+func (p *project) Close() error {
+	if p == nil {
+		return nil
+	}
+	return p.lock.Release()
+}
+
+// keyCandidates lists the keys a caller holds for w, in the documented order: --key-file,
+// FLAREFORM_API_KEY, then the project's key store (active keys, then pending ones). The engine
+// picks the first one whose fingerprint is the deployed key's.
+func (p *project) keyCandidates(fileKeys map[string]string, envKey string) func(w spec.Worker) []string {
+	return func(w spec.Worker) []string {
+		var out []string
+		if k := fileKeys[w.Key]; k != "" {
+			out = append(out, k)
+		}
+		if envKey != "" {
+			out = append(out, envKey)
+		}
+		if p != nil && w.APIKey != nil {
+			entries, err := p.store.Keys(w.Name, w.APIKey.Binding)
+			if err == nil {
+				for _, e := range entries {
+					out = append(out, e.Key)
+				}
+			}
+		}
+		return out
+	}
+}
+
+// recoveredKey is a key an interrupted run deployed and recorded as pending.
+type recoveredKey struct {
+	WorkerKey, Name, Fingerprint, Key string
+}
+
+// reconcilePending settles keys that an interrupted run recorded as pending: the one the live
+// worker serves (by fingerprint) becomes active and is handed over again; the ones that never
+// landed are dropped. It says which on log.
+func (p *project) reconcilePending(plan *provision.Plan, s *spec.Spec, log io.Writer) ([]recoveredKey, error) {
+	var recovered []recoveredKey
+	for i := range plan.Workers {
+		wp := &plan.Workers[i]
+		binding, fp := wp.LiveKey()
+		if binding == "" {
+			continue
+		}
+		entries, err := p.store.Keys(wp.Name, binding)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.State != keystore.Pending {
+				continue
+			}
+			switch {
+			case fp != "" && provision.KeyMatches(wp.Name, binding, e.Key, fp):
+				if err := p.store.Promote(wp.Name, binding, e.Key, activeKeys(entries)...); err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(log, "%s: recovered key fp %s that an interrupted run deployed; it is kept in %s\n", wp.Name, fp, p.store.Path())
+				recovered = append(recovered, recoveredKey{WorkerKey: wp.Key, Name: wp.Name, Fingerprint: fp, Key: e.Key})
+			case fp != "" || wp.Action == provision.ActionCreate:
+				// The worker serves another key (or none exists): this one never landed.
+				if err := p.store.Remove(wp.Name, binding, e.Key); err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(log, "%s: discarded a key an interrupted run generated but never deployed\n", wp.Name)
+			}
+		}
+	}
+	return recovered, nil
+}
+
+func activeKeys(entries []keystore.Entry) []string {
+	var out []string
+	for _, e := range entries {
+		if e.State == keystore.Active {
+			out = append(out, e.Key)
+		}
+	}
+	return out
+}
+
+// relPath shows path relative to the working directory when that is shorter.
+func relPath(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return path
+}
