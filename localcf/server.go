@@ -45,6 +45,9 @@ type Options struct {
 	Faults         []FaultRule
 	FaultSeed      int64
 	Log            io.Writer // human log; nil = discard
+	// AllowRemote permits Addr or WorkersDevAddr beyond loopback (Start refuses them otherwise)
+	// and then also accepts IP-address Host headers, which DNS rebinding cannot forge.
+	AllowRemote bool
 
 	now func() time.Time // clock for tests; nil = time.Now
 }
@@ -109,6 +112,9 @@ type Server struct {
 // internal Workers AI endpoint until Close.
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	opts.applyDefaults()
+	if err := CheckListenAddrs(opts.AllowRemote, opts.Addr, opts.WorkersDevAddr); err != nil {
+		return nil, fmt.Errorf("localcf: %w (Options.AllowRemote)", err)
+	}
 	if opts.WorkerdBinary == "" {
 		bin, err := workerd.FindBinary()
 		if err != nil {
@@ -192,14 +198,31 @@ func (s *Server) listen() error {
 	s.apiBase = "http://" + s.apiLn.Addr().String() + "/client/v4"
 	s.devAddr = s.devLn.Addr().String()
 	s.aiAddr = s.aiLn.Addr().String()
-	s.apiSrv = &http.Server{Handler: s.apiHandler(), ReadHeaderTimeout: 30 * time.Second}
-	s.devSrv = &http.Server{Handler: http.HandlerFunc(s.serveWorkersDev), ReadHeaderTimeout: 30 * time.Second}
-	s.aiSrv = &http.Server{Handler: s.ai.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	s.apiSrv = &http.Server{
+		Handler:           guardHost(s.apiHostAllowed, apiListener, s.apiHandler()),
+		ReadHeaderTimeout: headerReadTimeout, IdleTimeout: idleTimeout,
+	}
+	s.devSrv = &http.Server{
+		Handler:           guardHost(s.workersDevHostAllowed, workersDevListener, http.HandlerFunc(s.serveWorkersDev)),
+		ReadHeaderTimeout: headerReadTimeout, IdleTimeout: idleTimeout,
+	}
+	s.aiSrv = &http.Server{
+		Handler:           guardHost(aiHostAllowed, aiListener, s.ai.Handler()),
+		ReadHeaderTimeout: headerReadTimeout, IdleTimeout: idleTimeout,
+	}
 	go s.serve(s.apiSrv, s.apiLn)
 	go s.serve(s.devSrv, s.devLn)
 	go s.serve(s.aiSrv, s.aiLn)
 	return nil
 }
+
+// Connection deadlines. A client that stops sending must not hold a connection (and its
+// goroutine and buffers) forever; a 10 MiB upload over loopback takes well under a second.
+const (
+	headerReadTimeout = 30 * time.Second
+	bodyReadTimeout   = 2 * time.Minute // from the handler's start, so injected latency does not count
+	idleTimeout       = 2 * time.Minute
+)
 
 func (s *Server) serve(srv *http.Server, ln net.Listener) {
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -211,14 +234,26 @@ func (s *Server) serve(srv *http.Server, ln net.Listener) {
 // limit and faults; Cloudflare's API goes through all three.
 func (s *Server) apiHandler() http.Handler {
 	limiter := faults.NewLimiter(s.opts.RateLimit, s.opts.RateWindow)
-	cf := s.reqlog.middleware(limiter.Middleware(s.faults.Middleware(http.HandlerFunc(s.routeAPI))))
-	admin := http.HandlerFunc(s.serveAdmin)
+	cf := s.reqlog.middleware(limiter.Middleware(s.faults.Middleware(withBodyDeadline(http.HandlerFunc(s.routeAPI)))))
+	admin := withBodyDeadline(http.HandlerFunc(s.serveAdmin))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isAdminPath(r.URL.Path) {
 			admin.ServeHTTP(w, r)
 			return
 		}
 		cf.ServeHTTP(w, r)
+	})
+}
+
+// withBodyDeadline bounds how long a handler may wait for the request body. It is set per
+// request, when the handler starts, rather than as http.Server.ReadTimeout, which would also
+// count time the fault injector spends delaying the request on purpose.
+func withBodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// An error means the connection cannot take deadlines (not a net.Conn, e.g. in tests
+		// through httptest.ResponseRecorder); the request is served without one.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+		next.ServeHTTP(w, r)
 	})
 }
 
