@@ -247,14 +247,38 @@ func (s *Server) apiHandler() http.Handler {
 
 // withBodyDeadline bounds how long a handler may wait for the request body. It is set per
 // request, when the handler starts, rather than as http.Server.ReadTimeout, which would also
-// count time the fault injector spends delaying the request on purpose.
+// count time the fault injector spends delaying the request on purpose. The deadline is
+// lifted once the body is read: net/http cancels a request's context when a read on its
+// connection times out, and a handler may legitimately run longer than the body takes.
 func withBodyDeadline(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// An error means the connection cannot take deadlines (not a net.Conn, e.g. in tests
-		// through httptest.ResponseRecorder); the request is served without one.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		// An error means the connection takes no deadlines (e.g. an httptest recorder); the
+		// request is then served without one.
+		if rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)) == nil {
+			r.Body = &deadlineBody{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// deadlineBody lifts the connection's read deadline once the body has been read to its end.
+type deadlineBody struct {
+	io.ReadCloser
+	lift func()
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && b.lift != nil {
+		b.lift()
+		b.lift = nil
+	}
+	return n, err
 }
 
 // APIBaseURL is http://127.0.0.1:PORT/client/v4.
