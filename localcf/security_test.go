@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 )
@@ -183,4 +184,25 @@ func TestUploadRefusesTooManyParts(t *testing.T) {
 func portOf(baseURL string) string {
 	hostport := strings.TrimPrefix(strings.TrimSuffix(baseURL, "/client/v4"), "http://")
 	return hostport[strings.LastIndex(hostport, ":")+1:]
+}
+
+// A deployed worker's workerd process sees none of the server's environment.
+func TestDeployedWorkerdHasNoneOfTheCallersEnvironment(t *testing.T) {
+	t.Setenv("FLAREFORM_TEST_CANARY", "canary-secret-5d1e")
+	srv := startTestServer(t, Options{})
+	c := newClient(t, srv)
+	c.mustUpload("envcheck", defaultMeta(), testWorker("v1"))
+	c.enableWorkersDev("envcheck")
+	expectServing(t, srv, "envcheck", "v1")
+
+	srv.live.mu.Lock()
+	ref := srv.live.workers[liveKey{srv.AccountID(), "envcheck"}].current
+	srv.live.mu.Unlock()
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", ref.proc.Pid()))
+	if err != nil {
+		t.Fatalf("read the workerd child's environment: %v", err)
+	}
+	if strings.Contains(string(environ), "canary-secret-5d1e") {
+		t.Fatal("the workerd child inherited FLAREFORM_TEST_CANARY")
+	}
 }
