@@ -10,6 +10,10 @@
 //     malformed Authorization header is 400 code 6003 with error_chain 6111; on /user/tokens/verify
 //     a missing header is 400/1001 and an unknown token 401/1000;
 //   - unknown routes are 400 with codes 7003 and 7000; a known route with another method is 405 code 7001.
+//
+// Not Cloudflare's: the admin endpoints (/__localcf/*) take an account's token, every listener
+// answers only loopback Host headers (DNS rebinding), and listen addresses beyond loopback need
+// Options.AllowRemote (docs/local-cloudflare.md, "Who can reach it").
 package localcf
 
 import (
