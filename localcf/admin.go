@@ -14,17 +14,20 @@ const adminPrefix = "/__localcf/"
 func isAdminPath(p string) bool { return strings.HasPrefix(p, adminPrefix) }
 
 // serveAdmin answers the localcf-only endpoints (docs/design.md): info, faults, requests.
+// Each needs an account's API token, as the Cloudflare API does: they change what every
+// account sees (faults) or show what every account did (requests).
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	accountID, token, ok := s.authorizeAdmin(w, r)
+	if !ok {
+		return
+	}
 	switch strings.TrimPrefix(r.URL.Path, adminPrefix) {
 	case "info":
 		if r.Method != http.MethodGet {
 			adminError(w, http.StatusMethodNotAllowed, "use GET")
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{
-			"api_base_url": s.APIBaseURL(), "api_token": s.Token(), "account_id": s.AccountID(),
-			"subdomain": s.Subdomain(), "workers_dev_addr": s.WorkersDevAddr(),
-		})
+		writeJSON(w, http.StatusOK, s.adminInfo(accountID, token))
 	case "faults":
 		s.serveAdminFaults(w, r)
 	case "requests":
@@ -39,6 +42,37 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		adminError(w, http.StatusNotFound, "unknown admin endpoint; try /__localcf/info, /__localcf/faults or /__localcf/requests")
+	}
+}
+
+// authorizeAdmin checks the bearer token like the API does: 401 when it is missing or
+// malformed, 403 when no account owns it. It returns the caller's account and token.
+func (s *Server) authorizeAdmin(w http.ResponseWriter, r *http.Request) (accountID, token string, ok bool) {
+	token, present, apiErr := parseAuthorization(r)
+	if !present || apiErr != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="localcf"`)
+		adminError(w, http.StatusUnauthorized, "admin endpoints need an account's API token: send Authorization: Bearer <token>")
+		return "", "", false
+	}
+	if accountID = s.accountForToken(token); accountID == "" {
+		adminError(w, http.StatusForbidden, "the token does not belong to any account of this local Cloudflare")
+		return "", "", false
+	}
+	return accountID, token, true
+}
+
+// adminInfo describes the caller's account: with the default account's token that is what
+// `flareform local` prints, and another account's token never reveals the default token.
+func (s *Server) adminInfo(accountID, token string) map[string]string {
+	s.mu.RLock()
+	subdomain := ""
+	if a := s.st.Accounts[accountID]; a != nil {
+		subdomain = a.Subdomain
+	}
+	s.mu.RUnlock()
+	return map[string]string{
+		"api_base_url": s.APIBaseURL(), "api_token": token, "account_id": accountID,
+		"subdomain": subdomain, "workers_dev_addr": s.WorkersDevAddr(),
 	}
 }
 

@@ -163,7 +163,7 @@ func TestRequestLog(t *testing.T) {
 		t.Fatalf("record %+v", r)
 	}
 	// The admin endpoint serves the same log, and DELETE empties it.
-	resp, err := http.Get(strings.TrimSuffix(srv.APIBaseURL(), "/client/v4") + "/__localcf/requests")
+	resp, err := adminGet(srv, "requests")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestRequestLog(t *testing.T) {
 
 func TestAdminInfo(t *testing.T) {
 	srv := startTestServer(t, Options{})
-	resp, err := http.Get(strings.TrimSuffix(srv.APIBaseURL(), "/client/v4") + "/__localcf/info")
+	resp, err := adminGet(srv, "info")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,6 +210,7 @@ func TestAdminInfo(t *testing.T) {
 	// Faults set over the admin API apply to the Cloudflare API only.
 	base := strings.TrimSuffix(srv.APIBaseURL(), "/client/v4")
 	req, _ := http.NewRequest(http.MethodPut, base+"/__localcf/faults", strings.NewReader(`{"seed":1,"rules":[{"path":"*/workers/subdomain","kind":"503","count":1}]}`))
+	req.Header.Set("Authorization", "Bearer "+srv.Token())
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("PUT faults: %v %v", resp, err)
@@ -223,4 +224,14 @@ func TestAdminInfo(t *testing.T) {
 	if rules, _ := srv.faults.Rules(); len(rules) != 1 {
 		t.Fatalf("rules %v", rules)
 	}
+}
+
+// adminGet reads an admin endpoint with the default account's token, as clients do.
+func adminGet(srv *Server, endpoint string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, strings.TrimSuffix(srv.APIBaseURL(), "/client/v4")+"/__localcf/"+endpoint, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+srv.Token())
+	return http.DefaultClient.Do(req)
 }

@@ -20,6 +20,7 @@ func putAdminFaults(t *testing.T, srv *Server, seed int64, rules ...FaultRule) {
 	body, _ := json.Marshal(map[string]any{"seed": seed, "rules": rules})
 	req, _ := http.NewRequest(http.MethodPut, strings.TrimSuffix(srv.APIBaseURL(), "/client/v4")+"/__localcf/faults", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+srv.Token())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,10 @@
 //     malformed Authorization header is 400 code 6003 with error_chain 6111; on /user/tokens/verify
 //     a missing header is 400/1001 and an unknown token 401/1000;
 //   - unknown routes are 400 with codes 7003 and 7000; a known route with another method is 405 code 7001.
+//
+// Not Cloudflare's: the admin endpoints (/__localcf/*) take an account's token, every listener
+// answers only loopback Host headers (DNS rebinding), and listen addresses beyond loopback need
+// Options.AllowRemote (docs/local-cloudflare.md, "Who can reach it").
 package localcf
 
 import (
@@ -45,6 +49,9 @@ type Options struct {
 	Faults         []FaultRule
 	FaultSeed      int64
 	Log            io.Writer // human log; nil = discard
+	// AllowRemote permits Addr or WorkersDevAddr beyond loopback (Start refuses them otherwise)
+	// and then also accepts IP-address Host headers, which DNS rebinding cannot forge.
+	AllowRemote bool
 
 	now func() time.Time // clock for tests; nil = time.Now
 }
@@ -109,6 +116,9 @@ type Server struct {
 // internal Workers AI endpoint until Close.
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	opts.applyDefaults()
+	if err := CheckListenAddrs(opts.AllowRemote, opts.Addr, opts.WorkersDevAddr); err != nil {
+		return nil, fmt.Errorf("localcf: %w (Options.AllowRemote)", err)
+	}
 	if opts.WorkerdBinary == "" {
 		bin, err := workerd.FindBinary()
 		if err != nil {
@@ -192,14 +202,31 @@ func (s *Server) listen() error {
 	s.apiBase = "http://" + s.apiLn.Addr().String() + "/client/v4"
 	s.devAddr = s.devLn.Addr().String()
 	s.aiAddr = s.aiLn.Addr().String()
-	s.apiSrv = &http.Server{Handler: s.apiHandler(), ReadHeaderTimeout: 30 * time.Second}
-	s.devSrv = &http.Server{Handler: http.HandlerFunc(s.serveWorkersDev), ReadHeaderTimeout: 30 * time.Second}
-	s.aiSrv = &http.Server{Handler: s.ai.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	s.apiSrv = &http.Server{
+		Handler:           guardHost(s.apiHostAllowed, apiListener, s.apiHandler()),
+		ReadHeaderTimeout: headerReadTimeout, IdleTimeout: idleTimeout,
+	}
+	s.devSrv = &http.Server{
+		Handler:           guardHost(s.workersDevHostAllowed, workersDevListener, http.HandlerFunc(s.serveWorkersDev)),
+		ReadHeaderTimeout: headerReadTimeout, IdleTimeout: idleTimeout,
+	}
+	s.aiSrv = &http.Server{
+		Handler:           guardHost(aiHostAllowed, aiListener, s.ai.Handler()),
+		ReadHeaderTimeout: headerReadTimeout, IdleTimeout: idleTimeout,
+	}
 	go s.serve(s.apiSrv, s.apiLn)
 	go s.serve(s.devSrv, s.devLn)
 	go s.serve(s.aiSrv, s.aiLn)
 	return nil
 }
+
+// Connection deadlines. A client that stops sending must not hold a connection (and its
+// goroutine and buffers) forever; a 10 MiB upload over loopback takes well under a second.
+const (
+	headerReadTimeout = 30 * time.Second
+	bodyReadTimeout   = 2 * time.Minute // from the handler's start, so injected latency does not count
+	idleTimeout       = 2 * time.Minute
+)
 
 func (s *Server) serve(srv *http.Server, ln net.Listener) {
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -211,8 +238,8 @@ func (s *Server) serve(srv *http.Server, ln net.Listener) {
 // limit and faults; Cloudflare's API goes through all three.
 func (s *Server) apiHandler() http.Handler {
 	limiter := faults.NewLimiter(s.opts.RateLimit, s.opts.RateWindow)
-	cf := s.reqlog.middleware(limiter.Middleware(s.faults.Middleware(http.HandlerFunc(s.routeAPI))))
-	admin := http.HandlerFunc(s.serveAdmin)
+	cf := s.reqlog.middleware(limiter.Middleware(s.faults.Middleware(withBodyDeadline(http.HandlerFunc(s.routeAPI)))))
+	admin := withBodyDeadline(http.HandlerFunc(s.serveAdmin))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isAdminPath(r.URL.Path) {
 			admin.ServeHTTP(w, r)
@@ -220,6 +247,42 @@ func (s *Server) apiHandler() http.Handler {
 		}
 		cf.ServeHTTP(w, r)
 	})
+}
+
+// withBodyDeadline bounds how long a handler may wait for the request body. It is set per
+// request, when the handler starts, rather than as http.Server.ReadTimeout, which would also
+// count time the fault injector spends delaying the request on purpose. The deadline is
+// lifted once the body is read: net/http cancels a request's context when a read on its
+// connection times out, and a handler may legitimately run longer than the body takes.
+func withBodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		// An error means the connection takes no deadlines (e.g. an httptest recorder); the
+		// request is then served without one.
+		if rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)) == nil {
+			r.Body = &deadlineBody{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody lifts the connection's read deadline once the body has been read to its end.
+type deadlineBody struct {
+	io.ReadCloser
+	lift func()
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && b.lift != nil {
+		b.lift()
+		b.lift = nil
+	}
+	return n, err
 }
 
 // APIBaseURL is http://127.0.0.1:PORT/client/v4.

@@ -17,6 +17,10 @@ import (
 // maxMetadataBytes caps the metadata part (and other JSON parts); real metadata is a few KiB.
 const maxMetadataBytes = 1 << 20
 
+// maxUploadParts caps the parts of one multipart body, so a body of endless tiny parts cannot
+// keep the server parsing; real uploads have a metadata part and a handful of modules.
+const maxUploadParts = 64
+
 // uploadedModule is one module part of a script upload.
 type uploadedModule struct {
 	Name        string
@@ -87,13 +91,16 @@ func parseMultipart(contentType string, body io.Reader, jsonPart string, maxModu
 	}
 	reader := multipart.NewReader(body, params["boundary"])
 	total := 0
-	for {
+	for parts := 0; ; parts++ {
 		part, err := reader.NextRawPart()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return nil, nil, newAPIError(http.StatusBadRequest, codeParseBody, "Could not parse the multipart body: %v", err)
+		}
+		if parts == maxUploadParts {
+			return nil, nil, newAPIError(http.StatusBadRequest, codeParseBody, "The multipart body has more than %d parts", maxUploadParts)
 		}
 		name, filename := partNames(part)
 		if name == jsonPart {

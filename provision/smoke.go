@@ -186,6 +186,8 @@ func (e *Engine) discoverWorkersDevAddr(ctx context.Context) string {
 	if err != nil {
 		return ""
 	}
+	// The admin endpoints take the same token as the API (they would hand it out otherwise).
+	req.Header.Set("Authorization", "Bearer "+e.cfg.APIToken)
 	res, err := e.httpClient.Do(req)
 	if err != nil {
 		return ""

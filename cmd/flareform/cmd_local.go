@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,6 +25,7 @@ type localOptions struct {
 	FaultSeed      int64
 	RateLimit      int
 	RateWindow     time.Duration
+	AllowRemote    bool
 }
 
 // defaultLocalStateDir is separate from the .flareform/local directory that --local uses, so
@@ -40,6 +42,9 @@ workerd, and a local stand-in for Workers AI. Prints the API base URL, the (loca
 API token, the account id, the workers.dev subdomain and address, and export lines to paste
 into another shell; then any flareform (or wrangler) command there talks to it. With --json it
 prints one JSON object on one line once ready. Runs until SIGINT/SIGTERM.
+
+It listens on loopback only and answers only loopback Host headers (and *.workers.dev on the
+data plane); an --addr beyond loopback needs --allow-remote.
 
 State (account, token, scripts, secrets sealed) persists in --state unless --memory is given.
 --faults injects API failures for testing retries, e.g. "429@*/workers/scripts/*:p=0.3".`,
@@ -60,6 +65,7 @@ State (account, token, scripts, secrets sealed) persists in --state unless --mem
 	f.Int64Var(&opts.FaultSeed, "fault-seed", 0, "seed for probabilistic faults, same seed same faults (default $"+envLocalFaultSeed+" or 1)")
 	f.IntVar(&opts.RateLimit, "rate-limit", faults.DefaultRateLimit, "API requests allowed per token per --rate-window, like Cloudflare's; 0 turns the limit off")
 	f.DurationVar(&opts.RateWindow, "rate-window", faults.DefaultRateWindow, "rate limit window")
+	f.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow --addr/--workers-dev-addr beyond loopback: anyone who can reach them can use the local Cloudflare")
 	return cmd
 }
 
@@ -73,6 +79,9 @@ type localInfo struct {
 }
 
 func runLocal(ctx context.Context, opts *localOptions) error {
+	if err := checkLocalAddrs(opts); err != nil {
+		return err
+	}
 	rules, seed, err := faultsFromEnv(opts.Getenv)
 	if err != nil {
 		return err
@@ -109,6 +118,7 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 		RateLimit:      rateLimit,
 		RateWindow:     opts.RateWindow,
 		Log:            opts.IO.ErrOut,
+		AllowRemote:    opts.AllowRemote,
 	})
 	if err != nil {
 		return fmt.Errorf("start local Cloudflare: %w", err)
@@ -129,6 +139,21 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 	if err := srv.Close(); err != nil {
 		return fmt.Errorf("stop local Cloudflare: %w", err)
 	}
+	return nil
+}
+
+// checkLocalAddrs refuses listen addresses beyond loopback unless --allow-remote, and warns
+// when it is given: the server hands out its API token and runs whatever is uploaded.
+func checkLocalAddrs(opts *localOptions) error {
+	remote := localcf.RemoteAddrs(opts.Addr, opts.WorkersDevAddr)
+	if len(remote) == 0 {
+		return nil
+	}
+	if !opts.AllowRemote {
+		return fmt.Errorf("--addr/--workers-dev-addr %s is not a loopback address: anyone who can reach it could use the local Cloudflare's API token, run code and read secrets; "+
+			"listen on 127.0.0.1:PORT, or pass --allow-remote if the network is yours", strings.Join(remote, ", "))
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "Warning: --allow-remote: the local Cloudflare listens on %s; anyone who can reach it and has its token can deploy workers and read secrets\n", strings.Join(remote, ", "))
 	return nil
 }
 

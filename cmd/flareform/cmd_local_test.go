@@ -75,6 +75,44 @@ func TestLocalRejectsBadFaultRules(t *testing.T) {
 	}
 }
 
+func TestLocalRefusesRemoteAddrsWithoutAllowRemote(t *testing.T) {
+	for _, args := range [][]string{{"--addr", "0.0.0.0:0"}, {"--workers-dev-addr", ":0"}} {
+		code, _, stderr := runLocalThenStop(t, args...)
+		if code != exitError {
+			t.Fatalf("local %v: exit %d, want %d; stderr:\n%s", args, code, exitError, stderr)
+		}
+		if !strings.Contains(stderr, args[1]) || !strings.Contains(stderr, "--allow-remote") || !strings.Contains(stderr, "127.0.0.1") {
+			t.Errorf("local %v: stderr %q does not name the address and the fix", args, stderr)
+		}
+	}
+}
+
+// With --allow-remote the server starts and says on stderr that it is reachable from outside.
+func TestLocalAllowRemoteWarns(t *testing.T) {
+	code, stdout, stderr := runLocalThenStop(t, "--addr", "0.0.0.0:0", "--allow-remote")
+	if code != exitOK {
+		t.Fatalf("local --allow-remote exited %d; stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "Warning: --allow-remote") || !strings.Contains(stderr, "0.0.0.0:0") {
+		t.Errorf("no warning on stderr: %q", stderr)
+	}
+	if strings.Count(stdout, "\n") != 1 {
+		t.Errorf("stdout %q, want the one JSON line", stdout)
+	}
+}
+
+// runLocalThenStop runs `local --memory --json args...` under a cancelled context: a server
+// that starts prints its line and stops at once, so no test can hang on it.
+func runLocalThenStop(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	ios := &IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
+	code = run(ctx, ios, append([]string{"local", "--memory", "--json"}, args...), func(string) string { return "" })
+	return code, out.String(), errOut.String()
+}
+
 func TestEveryCommandHasHelpWithExample(t *testing.T) {
 	ios, _, _ := TestIOStreams("")
 	root := newRootCmd(ios, func(string) string { return "" })

@@ -75,7 +75,9 @@ func startLocalProcess(t *testing.T) (localInfo, *exec.Cmd) {
 // adminWrites counts state-changing API calls through the local Cloudflare's admin request log.
 func adminWrites(t *testing.T, info localInfo) int {
 	t.Helper()
-	resp, err := http.Get(strings.TrimSuffix(info.APIBaseURL, "/client/v4") + "/__localcf/requests")
+	req, _ := http.NewRequest(http.MethodGet, strings.TrimSuffix(info.APIBaseURL, "/client/v4")+"/__localcf/requests", nil)
+	req.Header.Set("Authorization", "Bearer "+info.APIToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,11 +89,17 @@ func Start(ctx context.Context, opts Options, w Worker) (*Process, error) {
 	if err != nil {
 		return nil, withWorker(w.Name, err)
 	}
-	p, control, err := launch(bin, dir, cfg, opts.Log, w)
+	p, control, config, err := launch(bin, dir, cfg, opts.Log, w)
 	if err != nil {
 		return nil, fmt.Errorf("start worker %s: %w", w.Name, err)
 	}
 	port, err := p.awaitListen(ctx, control, dir)
+	// Listening means workerd has parsed the config; wiping the memfd leaves nothing for
+	// anyone who opens the child's /proc/<pid>/fd/0 (its stdin stays that file).
+	wipeErr := wipe(config)
+	if err == nil && wipeErr != nil {
+		err = fmt.Errorf("wipe the config after start-up: %w", wipeErr)
+	}
 	if err != nil {
 		p.Close()
 		return nil, withWorker(w.Name, err)
@@ -113,16 +119,18 @@ func withWorker(name string, err error) error {
 }
 
 // launch starts workerd with the config on stdin (an in-memory file, so
-// secret values never touch the disk) and the control pipe on fd 3.
-func launch(bin, dir, cfg string, logOut io.Writer, w Worker) (*Process, *os.File, error) {
+// secret values never touch the disk), the control pipe on fd 3 and an
+// environment of its own. It returns the config memfd for wipe once workerd
+// has read it.
+func launch(bin, dir, cfg string, logOut io.Writer, w Worker) (*Process, *os.File, *os.File, error) {
 	stdin, err := memoryFile([]byte(cfg))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	defer stdin.Close()
 	controlR, controlW, err := os.Pipe()
 	if err != nil {
-		return nil, nil, fmt.Errorf("control pipe: %w", err)
+		stdin.Close()
+		return nil, nil, nil, fmt.Errorf("control pipe: %w", err)
 	}
 	defer controlW.Close()
 
@@ -132,10 +140,12 @@ func launch(bin, dir, cfg string, logOut io.Writer, w Worker) (*Process, *os.Fil
 	cmd.Stdin = stdin
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.ExtraFiles = []*os.File{controlW}
+	cmd.Env = childEnv(os.Getenv)
 	isolate(cmd)
 	if err := cmd.Start(); err != nil {
 		controlR.Close()
-		return nil, nil, fmt.Errorf("run %s: %w", bin, err)
+		stdin.Close()
+		return nil, nil, nil, fmt.Errorf("run %s: %w", bin, err)
 	}
 
 	p := &Process{name: w.Name, cmd: cmd, log: log, done: make(chan struct{})}
@@ -158,7 +168,32 @@ func launch(bin, dir, cfg string, logOut io.Writer, w Worker) (*Process, *os.Fil
 		stderr.flush()
 		close(p.done)
 	}()
-	return p, controlR, nil
+	return p, controlR, stdin, nil
+}
+
+// childEnvNames are the caller's variables workerd may see: none is a credential, and
+// workerd needs no others (it takes everything from its config). The caller's environment
+// typically holds CLOUDFLARE_API_TOKEN and cloud keys, the code workerd runs is not
+// flareform's, and a process's environment stays readable in /proc for its lifetime.
+var childEnvNames = []string{"PATH", "HOME", "TMPDIR"}
+
+// childEnv is the environment for a workerd child: the allowed variables the caller has set,
+// and never nil (nil would make exec.Cmd pass the whole environment on).
+func childEnv(getenv func(string) string) []string {
+	env := []string{}
+	for _, name := range childEnvNames {
+		if v := getenv(name); v != "" {
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
+}
+
+// wipe empties the config memfd and closes flareform's handle to it. The child shares the
+// open file, so its stdin reads nothing from now on.
+func wipe(config *os.File) error {
+	defer config.Close()
+	return config.Truncate(0)
 }
 
 func secretValues(bindings []Binding) []string {
