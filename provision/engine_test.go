@@ -26,11 +26,13 @@ import (
 
 const sdxl = "@cf/stabilityai/stable-diffusion-xl-base-1.0"
 
-// templateWorker is the real text-to-image worker that `flareform init` writes.
+// templateWorker is the real text-to-image worker that `flareform init` writes. The example
+// copy is used because it sits next to the src/lib modules it imports, as in an init project
+// (templates/ keeps those shared files in templates/shared; a test keeps the example identical).
 func templateWorker(t testing.TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(file), "..", "templates", "text-to-image", "src", "worker.js")
+	path := filepath.Join(filepath.Dir(file), "..", "examples", "text-to-image", "src", "worker.js")
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("template worker missing: %v", err)
 	}
