@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flareform/flareform/bundler"
 	"github.com/flareform/flareform/internal/syncbuf"
 	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/localcf/localcftest"
@@ -344,11 +345,12 @@ func TestDriftFromAnotherToolShowsAndConverges(t *testing.T) {
 	w := imageWorker(t, "image-api", "IMG_KEY")
 	h.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
 
-	code, err := os.ReadFile(w.Main)
+	// Another tool uploads the same worker as one module, so it has to bundle its src/lib imports.
+	bundled, err := bundler.Bundle(t.Context(), bundler.Options{Entry: w.Main})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.rawUpload(t, "image-api", code, map[string]string{"MAX_PROMPT_CHARS": "7", "AI_MODEL": sdxl})
+	h.rawUpload(t, "image-api", bundled.Code, map[string]string{"MAX_PROMPT_CHARS": "7", "AI_MODEL": sdxl})
 
 	p := h.plan(t, specOf(w))
 	got := map[string]Change{}
