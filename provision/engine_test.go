@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flareform/flareform/bundler"
 	"github.com/flareform/flareform/internal/syncbuf"
 	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/localcf/localcftest"
@@ -26,11 +27,13 @@ import (
 
 const sdxl = "@cf/stabilityai/stable-diffusion-xl-base-1.0"
 
-// templateWorker is the real text-to-image worker that `flareform init` writes.
+// templateWorker is the real text-to-image worker that `flareform init` writes. The example
+// copy is used because it sits next to the src/lib modules it imports, as in an init project
+// (templates/ keeps those shared files in templates/shared; a test keeps the example identical).
 func templateWorker(t testing.TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(file), "..", "templates", "text-to-image", "src", "worker.js")
+	path := filepath.Join(filepath.Dir(file), "..", "examples", "text-to-image", "src", "worker.js")
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("template worker missing: %v", err)
 	}
@@ -344,11 +347,12 @@ func TestDriftFromAnotherToolShowsAndConverges(t *testing.T) {
 	w := imageWorker(t, "image-api", "IMG_KEY")
 	h.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
 
-	code, err := os.ReadFile(w.Main)
+	// Another tool uploads the same worker as one module, so it has to bundle its src/lib imports.
+	bundled, err := bundler.Bundle(t.Context(), bundler.Options{Entry: w.Main})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.rawUpload(t, "image-api", code, map[string]string{"MAX_PROMPT_CHARS": "7", "AI_MODEL": sdxl})
+	h.rawUpload(t, "image-api", bundled.Code, map[string]string{"MAX_PROMPT_CHARS": "7", "AI_MODEL": sdxl})
 
 	p := h.plan(t, specOf(w))
 	got := map[string]Change{}

@@ -14,8 +14,9 @@ var update = flag.Bool("update", false, "rewrite examples/ from the templates")
 
 const exampleDir = "../examples/text-to-image"
 
-// TestExampleMatchesTemplate keeps examples/text-to-image from drifting: its worker is the
-// template's worker byte for byte and its spec starts with the rendered template spec.
+// TestExampleMatchesTemplate keeps examples/text-to-image from drifting: its worker and its
+// src/lib modules are what `init` writes, byte for byte, and its spec starts with the rendered
+// template spec.
 // Run `go test ./templates -run TestExample -update` after changing the template.
 func TestExampleMatchesTemplate(t *testing.T) {
 	rendered, err := render(Options{Template: "text-to-image", WorkerName: "image-api", CompatibilityDate: DefaultCompatibilityDate})
@@ -25,8 +26,8 @@ func TestExampleMatchesTemplate(t *testing.T) {
 	for _, f := range rendered {
 		path := filepath.Join(exampleDir, filepath.FromSlash(f.name))
 		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("example file missing: %v", err)
+		if err != nil && !(*update && os.IsNotExist(err)) {
+			t.Fatalf("example file missing (go test ./templates -run TestExample -update writes it): %v", err)
 		}
 		isSpec := f.name == "flareform.yaml"
 		matches := bytes.Equal(got, f.content) || (isSpec && bytes.HasPrefix(got, f.content))
@@ -37,6 +38,9 @@ func TestExampleMatchesTemplate(t *testing.T) {
 			if isSpec {
 				// Keep the example's additions (everything after the template's last line).
 				t.Fatalf("%s has diverged from the template spec; merge by hand", path)
+			}
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
 			}
 			if err := os.WriteFile(path, f.content, 0o644); err != nil {
 				t.Fatal(err)

@@ -1,5 +1,6 @@
 // Package templates holds the starter projects `flareform init` writes: a spec
-// (flareform.yaml) and a one-file Worker (src/worker.js) per template.
+// (flareform.yaml) and a Worker (src/worker.js) per template, plus the modules every template
+// shares (src/lib/*.js: key check, body cap, error shapes), kept once in shared/.
 package templates
 
 import (
@@ -30,7 +31,10 @@ const (
 // specTemplateSuffix marks files rendered with text/template; the suffix is dropped on write.
 const specTemplateSuffix = ".tmpl"
 
-//go:embed all:text-to-image all:text-generation
+// sharedDir holds files written into every project (same relative paths); it is not a template.
+const sharedDir = "shared"
+
+//go:embed all:text-to-image all:text-generation all:shared
 var files embed.FS
 
 // Options selects a template and fills in its blanks.
@@ -51,7 +55,7 @@ func Names() []string {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.IsDir() {
+		if e.IsDir() && e.Name() != sharedDir {
 			names = append(names, e.Name())
 		}
 	}
@@ -117,10 +121,31 @@ type renderedFile struct {
 	content []byte
 }
 
-// render produces every file of the template, *.tmpl files run through text/template.
+// render produces every file of the template and the shared files, *.tmpl files run through
+// text/template.
 func render(opts Options) ([]renderedFile, error) {
 	var out []renderedFile
-	err := fs.WalkDir(files, opts.Template, func(p string, d fs.DirEntry, err error) error {
+	for _, root := range []string{opts.Template, sharedDir} {
+		tree, err := renderTree(root, opts)
+		if err != nil {
+			return nil, fmt.Errorf("render template %s: %w", opts.Template, err)
+		}
+		out = append(out, tree...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	for i := 1; i < len(out); i++ {
+		if out[i].name == out[i-1].name {
+			// A template must not shadow a shared file: the copies would drift apart.
+			return nil, fmt.Errorf("render template %s: %s is both in the template and in %s/", opts.Template, out[i].name, sharedDir)
+		}
+	}
+	return out, nil
+}
+
+// renderTree renders every file under root in the embedded tree, named relative to root.
+func renderTree(root string, opts Options) ([]renderedFile, error) {
+	var out []renderedFile
+	err := fs.WalkDir(files, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -128,7 +153,7 @@ func render(opts Options) ([]renderedFile, error) {
 		if err != nil {
 			return err
 		}
-		name := strings.TrimPrefix(p, opts.Template+"/")
+		name := strings.TrimPrefix(p, root+"/")
 		if strings.HasSuffix(name, specTemplateSuffix) {
 			name = strings.TrimSuffix(name, specTemplateSuffix)
 			if content, err = execute(p, content, opts); err != nil {
@@ -138,11 +163,7 @@ func render(opts Options) ([]renderedFile, error) {
 		out = append(out, renderedFile{name: name, content: content})
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("render template %s: %w", opts.Template, err)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out, nil
+	return out, err
 }
 
 func execute(name string, text []byte, opts Options) ([]byte, error) {

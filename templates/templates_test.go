@@ -45,7 +45,11 @@ func TestWriteProducesLoadableSpecAndBundlableWorker(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Write: %v", err)
 			}
-			want := []string{filepath.Join(dir, "flareform.yaml"), filepath.Join(dir, "src", "worker.js")}
+			want := []string{filepath.Join(dir, "flareform.yaml")}
+			for _, lib := range []string{"ai.js", "auth.js", "http.js"} {
+				want = append(want, filepath.Join(dir, "src", "lib", lib))
+			}
+			want = append(want, filepath.Join(dir, "src", "worker.js"))
 			if !slices.Equal(written, want) {
 				t.Errorf("wrote %v; want %v", written, want)
 			}

@@ -23,10 +23,11 @@ func newInitCmd(root *rootOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init [DIR]",
 		Short: "Write a new project: flareform.yaml and a worker from a template",
-		Long: `Write a spec (flareform.yaml) and a worker (src/worker.js) into DIR (default: the current
+		Long: `Write a spec (flareform.yaml), a worker (src/worker.js) and the modules it imports
+(src/lib/*.js: API key check, 64 KiB body cap, JSON errors) into DIR (default: the current
 directory) from one of the built-in templates:
 
-  text-to-image    POST {"prompt"} with a Bearer key -> PNG from Stable Diffusion XL
+  text-to-image    POST {"prompt"} with a Bearer key -> image (PNG) from Stable Diffusion XL
   text-generation  POST {"prompt"} with a Bearer key -> text from a Llama model
 
 The worker name defaults to DIR's base name, cleaned up to a valid script name.`,

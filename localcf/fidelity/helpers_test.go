@@ -7,12 +7,12 @@ import (
 	"image/png"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flareform/flareform/bundler"
 	"github.com/flareform/flareform/internal/modroot"
 	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/localcf/localcftest"
@@ -28,14 +28,18 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// canonicalWorker is the text-to-image worker users start from (the `init` template).
+// canonicalWorker is the text-to-image worker users start from (the `init` template), bundled
+// into one module: it imports its shared src/lib modules, and the clients imitated here upload
+// a single file.
 func canonicalWorker(t *testing.T) []byte {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "text-to-image", "src", "worker.js"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := bundler.Bundle(ctx, bundler.Options{Entry: filepath.Join(repoRoot(t), "examples", "text-to-image", "src", "worker.js")})
 	if err != nil {
-		t.Fatalf("read the canonical worker: %v", err)
+		t.Fatalf("bundle the canonical worker: %v", err)
 	}
-	return src
+	return res.Code
 }
 
 func startServer(t *testing.T) *localcf.Server {

@@ -8,6 +8,12 @@
 //   API_KEY_PREVIOUS         the key before the last rotation (secret, optional)
 //   API_KEY_PREVIOUS_EXPIRES ISO date until which API_KEY_PREVIOUS is still accepted
 //   MAX_PROMPT_CHARS         longest accepted prompt, default 4000
+//
+// The key check, body size cap and error shapes live in ./lib (shared by every template).
+
+import { modelFailure } from "./lib/ai.js";
+import { requireKey } from "./lib/auth.js";
+import { jsonError, readJSON } from "./lib/http.js";
 
 const DEFAULT_MODEL = "@cf/meta/llama-3.1-8b-instruct";
 
@@ -16,22 +22,17 @@ export default {
     if (request.method !== "POST") {
       return jsonError(405, "use POST with a JSON body", { allow: "POST" });
     }
-    if (!env.API_KEY) {
-      // Fail closed: without a configured key nobody gets in.
-      return jsonError(500, "API_KEY is not configured on this Worker");
-    }
-    if (!(await authorized(request.headers.get("authorization"), env))) {
-      return jsonError(401, "missing or invalid API key", { "www-authenticate": "Bearer" });
+    const denied = await requireKey(request, env);
+    if (denied) {
+      return denied;
     }
 
-    let body;
-    try {
-      body = await request.json();
-    } catch {
-      return jsonError(400, 'body must be JSON like {"prompt": "hello"}');
+    const body = await readJSON(request, { hint: 'body must be JSON like {"prompt": "hello"}' });
+    if (body.error) {
+      return jsonError(body.status, body.error);
     }
     const maxChars = parseInt(env.MAX_PROMPT_CHARS, 10) || 4000;
-    const prompt = body && typeof body === "object" ? body.prompt : undefined;
+    const prompt = body.value && typeof body.value === "object" ? body.value.prompt : undefined;
     if (typeof prompt !== "string" || prompt.trim() === "") {
       return jsonError(400, '"prompt" is required and must be a non-empty string');
     }
@@ -43,38 +44,8 @@ export default {
       const result = await env.AI.run(env.AI_MODEL || DEFAULT_MODEL, { prompt });
       return Response.json({ response: result && result.response });
     } catch (err) {
-      return jsonError(502, `text generation failed: ${err && err.message ? err.message : err}`);
+      const failure = modelFailure(err, "text generation");
+      return jsonError(failure.status, failure.error);
     }
   },
 };
-
-// authorized accepts the current key, or the previous one until its grace window ends.
-async function authorized(header, env) {
-  const match = /^Bearer\s+(.+)$/i.exec(header || "");
-  if (!match) return false;
-  const given = match[1].trim();
-  // Compare against both keys every time so the timing does not reveal which one matched.
-  const current = await sameSecret(given, env.API_KEY);
-  const previous = env.API_KEY_PREVIOUS ? await sameSecret(given, env.API_KEY_PREVIOUS) : false;
-  const graceOpen = Date.now() < Date.parse(env.API_KEY_PREVIOUS_EXPIRES || "");
-  return current || (previous && graceOpen);
-}
-
-// sameSecret compares in constant time: hashing first gives both sides the same length, and
-// the XOR accumulator looks at every byte instead of stopping at the first difference.
-async function sameSecret(a, b) {
-  const enc = new TextEncoder();
-  const [ha, hb] = await Promise.all([
-    crypto.subtle.digest("SHA-256", enc.encode(a)),
-    crypto.subtle.digest("SHA-256", enc.encode(String(b))),
-  ]);
-  const x = new Uint8Array(ha);
-  const y = new Uint8Array(hb);
-  let diff = 0;
-  for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
-  return diff === 0;
-}
-
-function jsonError(status, message, headers = {}) {
-  return Response.json({ error: message }, { status, headers });
-}
