@@ -110,6 +110,7 @@ type Server struct {
 	closeOnce                sync.Once
 	closeErr                 error
 	apiBase, devAddr, aiAddr string
+	stateLock                *os.File // flock on StateDir; nil for a memory-only server
 }
 
 // Start loads (or creates) state, then serves the API, the workers.dev data plane and the
@@ -130,6 +131,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.loadState(); err != nil {
 		s.cancel()
+		if s.stateLock != nil {
+			s.stateLock.Close()
+		}
 		return nil, err
 	}
 	s.live = newLiveSet(s.startVersion)
@@ -151,6 +155,9 @@ func (s *Server) loadState() error {
 			return fmt.Errorf("localcf: create state dir: %w", err)
 		}
 		var err error
+		if s.stateLock, err = lockStateDir(dir); err != nil {
+			return fmt.Errorf("localcf: %w", err)
+		}
 		if key, err = loadOrCreateSealKey(dir); err != nil {
 			return fmt.Errorf("localcf: %w", err)
 		}
@@ -402,6 +409,9 @@ func (s *Server) Close() error {
 			s.live.closeAll()
 		}
 		s.cancel()
+		if s.stateLock != nil {
+			defer s.stateLock.Close() // released last, after the state is written
+		}
 		if s.reqlog != nil {
 			errs = append(errs, s.reqlog.close())
 		}

@@ -274,11 +274,19 @@ func (e *Engine) keyForApply(wp *WorkerPlan, opts ApplyOptions) (string, error) 
 	return key, nil
 }
 
-// checkUnchanged makes sure an existing worker still serves the version the plan read before
-// writing to it. (A create needs no read first: if another run creates the same worker
-// meanwhile, the last check of one of the two runs fails.)
+// checkUnchanged makes sure the worker is still what the plan read before writing to it: no
+// script yet for a create, the same serving version for an update. With the check after the
+// smoke test (checkServesOwn) it leaves only a window of one round trip in which another run's
+// write can go unnoticed by both runs.
 func (e *Engine) checkUnchanged(ctx context.Context, accountID string, wp *WorkerPlan) error {
 	if wp.live == nil || !wp.live.exists {
+		settings, err := e.getSettings(ctx, accountID, wp.Name)
+		if err != nil {
+			return fmt.Errorf("check worker before upload: %w", err)
+		}
+		if settings != nil {
+			return changedError(wp.Name, "another run created it after this run's plan read the account")
+		}
 		return nil
 	}
 	id, _, err := e.deployedVersion(ctx, accountID, wp.Name)

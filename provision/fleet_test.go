@@ -28,13 +28,20 @@ func TestFleetReadsOnlyScriptsThatExist(t *testing.T) {
 	s := fleetSpec(t, "fleet", 5)
 	h.srv.ResetRequests()
 	h.deploy(t, s, ApplyOptions{SkipSmoke: true})
-	if total, writes := h.apiCalls(); total != 2+3*5 || writes != 2*5 {
-		t.Errorf("first deploy of 5 workers: %d calls (%d writes), want 17 (10 writes): list, subdomain, then upload, workers.dev and the check of the serving version per worker", total, writes)
+	// Per worker: the check that nobody created it meanwhile, upload, workers.dev, and the
+	// check that this run's version serves. The plan itself reads no worker: the list said
+	// none exists.
+	if total, writes := h.apiCalls(); total != 2+4*5 || writes != 2*5 {
+		t.Errorf("first deploy of 5 workers: %d calls (%d writes), want 22 (10 writes): list, subdomain, then per worker check, upload, workers.dev, check", total, writes)
 	}
+	settingsReads := 0
 	for _, r := range h.srv.Requests() {
 		if strings.HasSuffix(r.Path, "/settings") {
-			t.Errorf("first deploy read %s, which the list already said does not exist", r.Path)
+			settingsReads++
 		}
+	}
+	if settingsReads != 5 {
+		t.Errorf("first deploy read settings %d times, want 5 (one check per worker right before its upload)", settingsReads)
 	}
 
 	h.srv.ResetRequests()

@@ -132,6 +132,8 @@ func render(opts Options) ([]renderedFile, error) {
 		}
 		out = append(out, tree...)
 	}
+	// The project directory keeps its lock and generated keys in .flareform/: never commit it.
+	out = append(out, renderedFile{name: ".gitignore", content: []byte(".flareform/\n")})
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	for i := 1; i < len(out); i++ {
 		if out[i].name == out[i-1].name {

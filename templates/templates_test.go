@@ -45,7 +45,7 @@ func TestWriteProducesLoadableSpecAndBundlableWorker(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Write: %v", err)
 			}
-			want := []string{filepath.Join(dir, "flareform.yaml")}
+			want := []string{filepath.Join(dir, ".gitignore"), filepath.Join(dir, "flareform.yaml")}
 			for _, lib := range []string{"ai.js", "auth.js", "http.js"} {
 				want = append(want, filepath.Join(dir, "src", "lib", lib))
 			}
@@ -57,6 +57,12 @@ func TestWriteProducesLoadableSpecAndBundlableWorker(t *testing.T) {
 			s, err := spec.Load(filepath.Join(dir, "flareform.yaml"), "", testEnv)
 			if err != nil {
 				t.Fatalf("spec.Load rejects the template's spec:\n%v", err)
+			}
+			if s.Project != tc.wantName {
+				t.Errorf("project %q, want the worker's name %q: init must give every project a stable identity", s.Project, tc.wantName)
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, ".gitignore")); err != nil || !strings.Contains(string(b), ".flareform/") {
+				t.Errorf(".gitignore does not keep .flareform/ (keys, lock) out of git: %q, %v", b, err)
 			}
 			if s.AccountID != testAccountID || len(s.Workers) != 1 {
 				t.Fatalf("spec = %+v; want one worker and the account from CLOUDFLARE_ACCOUNT_ID", s)

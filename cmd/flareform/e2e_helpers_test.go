@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/flareform/flareform/localcf"
+	"github.com/flareform/flareform/provision/keystore"
 )
 
 // result is what one in-process flareform invocation did.
@@ -26,6 +27,8 @@ type cli struct {
 	env map[string]string
 	// transcript holds the stdout and stderr of every run.
 	transcript []string
+	// stdoutTTY makes stdout look like a terminal.
+	stdoutTTY bool
 }
 
 func newCLI(t *testing.T, env map[string]string) *cli {
@@ -38,6 +41,7 @@ func (c *cli) getenv(name string) string { return c.env[name] }
 func (c *cli) run(args ...string) result {
 	c.t.Helper()
 	ios, stdout, stderr := TestIOStreams("")
+	ios.StdoutTTY = c.stdoutTTY
 	code := run(c.t.Context(), ios, args, c.getenv)
 	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 	c.transcript = append(c.transcript, r.stdout, r.stderr)
@@ -212,6 +216,12 @@ func assertSecretsOnlyIn(t *testing.T, secrets map[string]string, transcripts []
 			if err != nil || d.IsDir() || path == allowed {
 				return err
 			}
+			if isProjectKeyStore(path) {
+				// Where keys belong: the project's key store, private to its owner.
+				assertPrivate(t, path, 0o600)
+				assertPrivate(t, filepath.Dir(path), 0o700)
+				return nil
+			}
 			b, err := os.ReadFile(path)
 			if err != nil {
 				return err
@@ -226,5 +236,22 @@ func assertSecretsOnlyIn(t *testing.T, secrets map[string]string, transcripts []
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// isProjectKeyStore reports whether path is a project's .flareform/keys.json.
+func isProjectKeyStore(path string) bool {
+	return filepath.Base(path) == keystore.FileName && filepath.Base(filepath.Dir(path)) == ".flareform"
+}
+
+// assertPrivate fails unless path has exactly mode perm.
+func assertPrivate(t *testing.T, path string, perm os.FileMode) {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Mode().Perm(); got != perm {
+		t.Errorf("%s has mode %v, want %v", path, got, perm)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/flareform/flareform/provision/keystore"
 )
 
 // TestStandaloneServer runs the flow against a local Cloudflare started apart from the CLI,
@@ -65,22 +67,50 @@ func TestStandaloneServer(t *testing.T) {
 	}
 }
 
-// TestApplyShowsGeneratedKeyOnce checks the human hand-over: the key is printed exactly once.
+// TestApplyShowsGeneratedKeyOnce checks the human hand-over: on a terminal the key is printed
+// exactly once; without one (a CI log) it is never printed, and the output says where it is.
+// Either way the project's key store (0600) holds it.
 func TestApplyShowsGeneratedKeyOnce(t *testing.T) {
 	_, env := startStandalone(t)
 	c := newCLI(t, env)
 	specPath := initProject(t, c, "images")
 	r := c.mustRun(0, "-f", specPath, "apply", "--auto-approve", "--no-smoke")
-	const marker = "API key (shown once, store it now): "
+	stored := storedKey(t, specPath, "images")
+	if strings.Contains(r.stdout+r.stderr, stored) || !strings.Contains(r.stdout, "keys.json") || !strings.Contains(r.stdout, "not printed") {
+		t.Errorf("without a terminal: the key must not be printed and the output must say where it is:\n%s", r.stdout)
+	}
+
+	c.mustRun(0, "-f", specPath, "destroy", "--auto-approve")
+	c.stdoutTTY = true
+	r = c.mustRun(0, "-f", specPath, "apply", "--auto-approve", "--no-smoke")
+	const marker = "API key (shown once here; also kept in "
 	i := strings.Index(r.stdout, marker)
 	if i < 0 {
-		t.Fatalf("no key in the human output:\n%s", r.stdout)
+		t.Fatalf("no key in the human output on a terminal:\n%s", r.stdout)
 	}
-	key := strings.Fields(r.stdout[i+len(marker):])[0]
+	_, rest, _ := strings.Cut(r.stdout[i:], "): ")
+	key := strings.Fields(rest)[0]
 	if strings.Count(r.stdout, key) != 1 || strings.Contains(r.stderr, key) {
 		t.Errorf("key printed %d times on stdout, stderr has it: %v", strings.Count(r.stdout, key), strings.Contains(r.stderr, key))
 	}
+	if got := storedKey(t, specPath, "images"); got != key {
+		t.Error("the key store does not hold the printed key")
+	}
 	assertSecretsOnlyIn(t, map[string]string{"generated key": key}, nil, "", filepath.Dir(specPath))
+}
+
+// storedKey is the active API_KEY of script in the project's key store.
+func storedKey(t *testing.T, specPath, script string) string {
+	t.Helper()
+	store, err := keystore.Open(filepath.Join(filepath.Dir(specPath), ".flareform"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := store.Keys(script, "API_KEY")
+	if err != nil || len(entries) == 0 || entries[0].State != keystore.Active {
+		t.Fatalf("key store entries for %s: %+v, %v; want an active key", script, entries, err)
+	}
+	return entries[0].Key
 }
 
 // TestBadInput: every bad input fails with a message that says where and how to fix it, and

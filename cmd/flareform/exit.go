@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/flareform/flareform/provision"
 )
 
 // Exit codes, as Terraform uses them.
@@ -42,7 +44,7 @@ func reportError(w io.Writer, err error, interrupted bool) int {
 	if errors.As(err, &status) {
 		return status.Code
 	}
-	if interrupted {
+	if interrupted && (errors.Is(err, context.Canceled) || errors.Is(err, errInterruptedAtPrompt) || errors.Is(err, provision.ErrInterrupted)) {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(w, "Error: interrupted")
 		} else {
