@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -407,13 +408,27 @@ func uploadBindings(d *desiredWorker, key string) []metadataBinding {
 	if d.worker.AI != nil {
 		out = append(out, aiBinding(aiBindingName(d.worker.AI)))
 	}
-	for _, vars := range []map[string]string{d.vars, d.keepVars} {
+	keep := d.keepVars
+	if d.rotateFrom != "" {
+		keep = maps.Clone(keep)
+		if keep == nil {
+			keep = map[string]string{}
+		}
+		keep[RotationExpiresBinding] = d.rotateUntil
+	}
+	for _, vars := range []map[string]string{d.vars, keep} {
 		for _, name := range sortedKeys(vars) {
 			out = append(out, plainTextBinding(name, vars[name]))
 		}
 	}
 	if d.sendKey && key != "" {
 		out = append(out, secretTextBinding(d.worker.APIKey.Binding, key))
+	}
+	if d.rotateFrom != "" {
+		// Copied on the server from the version the plan read, pinned so a retried upload
+		// copies the old key again rather than the new one a lost first attempt deployed.
+		out = append(out, metadataBinding{Type: "inherit", Name: RotationPreviousBinding,
+			OldName: RotationKeyBinding, VersionID: d.rotateFrom})
 	}
 	return out
 }

@@ -697,3 +697,46 @@ func TestDroppedConnectionsAndEdgeErrorsAreRetried(t *testing.T) {
 		t.Errorf("not converged: %+v", p.Workers[0].Changes)
 	}
 }
+
+// An env/file key that changes is rotated by apply itself: the new key works at once and the
+// old one keeps working for the spec's grace window, so clients have time to switch.
+func TestApplyRotatesChangedEnvKeyWithGrace(t *testing.T) {
+	h := newHarness(t)
+	oldKey, newKey := "first-env-key-0123456789abcdefghijkl", "second-env-key-0123456789abcdefghijk"
+	h.env["IMG_KEY"] = oldKey
+	w := imageWorker(t, "image-api", "IMG_KEY")
+	w.APIKey.Grace = 2 * time.Hour
+	h.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
+
+	h.env["IMG_KEY"] = newKey
+	p := h.plan(t, specOf(w))
+	var change *Change
+	for i, c := range p.Workers[0].Changes {
+		if c.Path == "secrets.API_KEY" {
+			change = &p.Workers[0].Changes[i]
+		}
+	}
+	if change == nil || !strings.Contains(change.New, "old key keeps working until") || strings.Contains(change.Old+change.New, "env-key") {
+		t.Fatalf("plan does not show the rotation (safely): %+v", p.Workers[0].Changes)
+	}
+	if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{}); err != nil {
+		t.Fatalf("apply: %v\n%s", err, h.log)
+	}
+	if got := h.post(t, "image-api", newKey); got != http.StatusOK {
+		t.Errorf("new key gets %d, want 200", got)
+	}
+	if got := h.post(t, "image-api", oldKey); got != http.StatusOK {
+		t.Errorf("old key gets %d during its grace window, want 200", got)
+	}
+	if got := h.post(t, "image-api", "some-other-key-0123456789abcdefghijk"); got != http.StatusUnauthorized {
+		t.Errorf("a random key gets %d, want 401", got)
+	}
+	p = h.plan(t, specOf(w))
+	if p.HasChanges() {
+		t.Errorf("plan after the rotation still has changes: %+v", p.Workers[0].Changes)
+	}
+	until, ok := p.Workers[0].PendingRotation()
+	if deadline, err := time.Parse(time.RFC3339, until); !ok || err != nil || time.Until(deadline) < time.Hour || time.Until(deadline) > 2*time.Hour {
+		t.Errorf("rotation window ends %q (%v), want about 2h from now", until, ok)
+	}
+}

@@ -109,6 +109,12 @@ type desiredWorker struct {
 	// finishRotation: the live worker's key-rotation window has ended; apply removes the
 	// previous key and its expiry (the worker already refuses that key).
 	finishRotation bool
+	// rotateFrom is set when an env/file key changed on a worker with the rotation contract:
+	// the upload keeps the old key as API_KEY_PREVIOUS (copied on the server from this version)
+	// until rotateUntil, so clients holding it are not cut off.
+	rotateFrom  string
+	rotateUntil string
+	rotatedFP   string // fingerprint of the key being retired
 }
 
 // Plan bundles every worker, reads its live state and diffs the two.
@@ -536,7 +542,18 @@ func (e *Engine) diffKey(d *desiredWorker, live *liveWorker, add func(Change)) e
 		if liveFP == "" {
 			old = "(sensitive, fingerprint unknown)"
 		}
-		add(Change{Path: path, Op: OpChange, Old: old, New: sensitive(fp)})
+		newDesc := sensitive(fp)
+		if src.Binding == RotationKeyBinding && live.versionID != "" {
+			// Zero downtime: the old key stays valid for the grace window (docs/rotation.md).
+			grace := src.Grace
+			if grace <= 0 {
+				grace = DefaultGrace
+			}
+			d.rotateFrom, d.rotatedFP = live.versionID, liveFP
+			d.rotateUntil = time.Now().Add(grace).UTC().Format(time.RFC3339)
+			newDesc += fmt.Sprintf("; the old key keeps working until %s", d.rotateUntil)
+		}
+		add(Change{Path: path, Op: OpChange, Old: old, New: newDesc})
 	default:
 		return nil
 	}
@@ -574,9 +591,15 @@ func uploadTags(d *desiredWorker, live *liveWorker) []string {
 		tags = append(tags, d.keyTag)
 	}
 	for _, t := range live.tags {
+		if d.rotateFrom != "" && (strings.HasPrefix(t, prevTagPrefix) || strings.HasPrefix(t, pendingTagPrefix)) {
+			continue // replaced: this upload starts a new rotation window
+		}
 		if !isFlareformTag(t) {
 			tags = append(tags, t)
 		}
+	}
+	if d.rotateFrom != "" && d.rotatedFP != "" {
+		tags = append(tags, prevTagPrefix+tagSafe(RotationKeyBinding)+"-"+d.rotatedFP)
 	}
 	return tags
 }

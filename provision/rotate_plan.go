@@ -34,8 +34,8 @@ func rotationNote(wp WorkerPlan) string {
 // still inside its window is never touched: apply does not undo rotations.
 func diffExpiredRotation(d *desiredWorker, live *liveWorker, now time.Time, add func(Change)) {
 	expires, ok := live.reservedVars[RotationExpiresBinding]
-	if !ok || !RotationExpired(expires, now) {
-		return
+	if !ok || !RotationExpired(expires, now) || d.rotateFrom != "" {
+		return // (a key change in this same upload starts a new window instead)
 	}
 	d.finishRotation = true
 	add(Change{Path: "secrets." + RotationPreviousBinding, Op: OpRemove,

@@ -528,6 +528,9 @@ func (l *loader) apiKey(w *Worker, v *value) {
 	w.Pos["api_key"] = posOf(v.key)
 	k := &KeySource{Binding: l.binding(w, v, "api_key.binding", DefaultKeyBinding), From: "generate"}
 	w.APIKey = k
+	if gv := v.get("grace"); gv != nil {
+		k.Grace = l.grace(w, gv)
+	}
 	fv := v.get("from")
 	if fv == nil {
 		w.Pos["api_key.from"] = posOf(v.key)
@@ -555,6 +558,26 @@ func (l *loader) apiKey(w *Worker, v *value) {
 	default:
 		l.errorAt(from.pos, fmt.Sprintf("api_key.from %s is not one of generate, env:NAME or file:PATH", from.show()), "use from: generate, from: env:MY_API_KEY or from: file:./secrets/api-key.txt")
 	}
+}
+
+// MinGrace is the shortest rotation grace window: a shorter one cannot be what anyone meant.
+const MinGrace = time.Minute
+
+// grace reads api_key.grace: how long the previous key keeps working after apply rotates an
+// env/file key.
+func (l *loader) grace(w *Worker, v *value) time.Duration {
+	g, ok := l.str(v)
+	w.Pos["api_key.grace"] = g.pos
+	if !ok {
+		return 0
+	}
+	d, err := time.ParseDuration(g.s)
+	if err != nil || d < MinGrace || d > 365*24*time.Hour {
+		l.errorAt(g.pos, fmt.Sprintf("api_key.grace %s is not a duration between 1m and 8760h", g.show()),
+			"write it like 24h, 90m or 168h: how long clients may keep using the previous key after it changes")
+		return 0
+	}
+	return d
 }
 
 // checkKeyFile makes sure a key file is there and non-empty, without ever showing its content.

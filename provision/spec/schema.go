@@ -43,6 +43,7 @@ var (
 	apiKeySchema = schema{
 		"binding": {kind: kindString, example: "API_KEY"},
 		"from":    {kind: kindString, example: "generate"},
+		"grace":   {kind: kindString, example: "24h"},
 	}
 	smokeSchema = schema{
 		"path":                {kind: kindString, example: `"/"`},

@@ -4,6 +4,8 @@
 // a JS syntax error, an unknown model) can still point at the right line of the spec.
 package spec
 
+import "time"
+
 // Spec is a loaded, expanded and validated spec for one environment.
 type Spec struct {
 	// File is the path the spec was read from; Dir is the directory relative paths resolve against.
@@ -55,6 +57,9 @@ type KeySource struct {
 	Binding string // secret binding name, e.g. API_KEY
 	From    string // "generate", "env" or "file"
 	Ref     string // env var name for "env", absolute path for "file"
+	// Grace is how long the previous key keeps working when an env/file key changes and apply
+	// rotates it (`api_key.grace`); 0 means the default, 24 h.
+	Grace time.Duration
 }
 
 // Smoke describes the post-deploy checks against the workers.dev URL.
