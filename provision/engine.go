@@ -83,6 +83,8 @@ type Engine struct {
 
 	logMu sync.Mutex
 
+	fingerprints *fingerprinter
+
 	devAddrOnce sync.Once
 	devAddr     string
 }
@@ -128,7 +130,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.RateWindow <= 0 {
 		cfg.RateWindow = defaultRateWindow
 	}
-	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient}
+	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient, fingerprints: newFingerprinter()}
 	r := &retrier{maxRetries: cfg.MaxRetries, maxRetryAfter: cfg.MaxRetryAfter, logf: e.logf}
 	middlewares := []option.Middleware{r.middleware, limitInflight(cfg.Concurrency)}
 	if cfg.RateLimit > 0 {

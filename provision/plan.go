@@ -462,19 +462,19 @@ func (e *Engine) diffKey(d *desiredWorker, live *liveWorker, add func(Change)) e
 	if err != nil {
 		return &keySourceError{err: err}
 	}
-	fp := KeyFingerprint(d.worker.Name, src.Binding, key)
 	d.key = key
-	switch {
-	case !hasSecret:
+	if hasSecret && e.fingerprints.matches(liveFP, d.worker.Name, src.Binding, key) {
+		return nil
+	}
+	fp := e.fingerprints.forKey(d.worker.Name, src.Binding, key)
+	if !hasSecret {
 		add(Change{Path: path, Op: OpAdd, New: sensitive(fp)})
-	case liveFP != fp:
+	} else {
 		old := sensitive(liveFP)
 		if liveFP == "" {
 			old = "(sensitive, fingerprint unknown)"
 		}
 		add(Change{Path: path, Op: OpChange, Old: old, New: sensitive(fp)})
-	default:
-		return nil
 	}
 	d.sendKey = true
 	d.keyTag = keyTag(src.Binding, fp)

@@ -195,7 +195,7 @@ func (r *rotation) rotate(ctx context.Context) error {
 			return r.replaceUnhanded(ctx)
 		}
 	}
-	if r.opts.NewKey != "" && st.keyFP != "" && st.fingerprint(r.opts.NewKey) == st.keyFP {
+	if r.opts.NewKey != "" && st.matches(st.keyFP, r.opts.NewKey) {
 		r.res.Action = rotateActionUnchanged
 		r.e.logf("%s: the given key is already the current key; verifying", st.name)
 		return r.verifyAndHandOver(ctx, r.opts.NewKey, r.opts.OldKey, false)
@@ -377,10 +377,10 @@ func (r *rotation) revoke(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	newFP := st.fingerprint(newKey)
-	if newFP == st.keyFP && !st.pendingKey() {
+	if !st.pendingKey() && st.matches(st.keyFP, newKey) {
 		return errors.New("the new key is the current key; give a different key or let one be generated")
 	}
+	newFP := st.fingerprint(newKey)
 	change := settingsChange{
 		secrets: map[string]string{RotationKeyBinding: newKey},
 		tags:    rotationTags(st.tags, newFP, "", newFP),
@@ -432,7 +432,7 @@ func (r *rotation) heldKey(fp string) string {
 	}
 	candidates := append([]string{r.opts.NewKey, r.opts.OldKey}, r.opts.KnownKeys...)
 	for _, k := range candidates {
-		if k != "" && r.st.fingerprint(k) == fp {
+		if k != "" && r.st.matches(fp, k) {
 			return k
 		}
 	}

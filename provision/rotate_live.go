@@ -25,6 +25,7 @@ type rotationState struct {
 	keyFP           string // fingerprint of API_KEY from its ff-key tag; "" = unknown
 	prevFP          string // fingerprint of API_KEY_PREVIOUS from its ff-prev tag
 	pendingFP       string // a key deployed but not yet handed over (ff-pending tag)
+	fingerprints    *fingerprinter
 }
 
 // readRotation reads the worker's bindings, tags and deployed version.
@@ -37,6 +38,7 @@ func (e *Engine) readRotation(ctx context.Context, accountID, name string) (*rot
 		return nil, fmt.Errorf("worker %s does not exist; deploy it with `flareform apply` first", name)
 	}
 	st := rotationStateFrom(accountID, name, settings)
+	st.fingerprints = e.fingerprints
 	if !st.hasKey {
 		return nil, fmt.Errorf("worker %s has no %s secret to rotate; give it `api_key` in the spec and apply first", name, RotationKeyBinding)
 	}
@@ -75,8 +77,14 @@ func tagValue(tags []string, prefix string) string {
 	return ""
 }
 
+// fingerprint is key's fingerprint for this run: the live one when key is the live key.
 func (st *rotationState) fingerprint(key string) string {
-	return KeyFingerprint(st.name, RotationKeyBinding, key)
+	return st.fingerprints.forKey(st.name, RotationKeyBinding, key)
+}
+
+// matches reports whether fp (from a tag) is key's fingerprint.
+func (st *rotationState) matches(fp, key string) bool {
+	return st.fingerprints.matches(fp, st.name, RotationKeyBinding, key)
 }
 
 // pendingKey reports whether the current key was deployed by a run that did not hand it over.
