@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -216,8 +217,9 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 	// Workers that share an entry file (a fleet of one code base) share one bundle, and
 	// distinct entries are bundled in parallel: esbuild is safe to call concurrently.
 	type output struct {
-		res *bundler.Result
-		err error
+		res     *bundler.Result
+		err     error
+		sizeErr error // the bundle is over Cloudflare's size limit
 	}
 	outputs := map[bundler.Options]*output{}
 	for _, w := range s.Workers {
@@ -235,6 +237,9 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			o.res, o.err = bundler.Bundle(ctx, in)
+			if o.err == nil {
+				o.sizeErr = checkBundleSize(o.res)
+			}
 		}()
 	}
 	wg.Wait()
@@ -249,6 +254,8 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 			jsErrors = append(jsErrors, specError(s, w, "main", bundleMessage(be), "fix the JavaScript error and plan again"))
 		case o.err != nil:
 			return nil, fmt.Errorf("plan %s: bundle: %w", w.Name, o.err)
+		case o.sizeErr != nil:
+			jsErrors = append(jsErrors, specError(s, w, "main", o.sizeErr.Error(), "make the Worker smaller: drop large dependencies or data, and fetch data at run time"))
 		default:
 			out[i] = o.res
 		}
@@ -300,7 +307,11 @@ func specError(s *spec.Spec, w spec.Worker, field, msg, fix string) *spec.Error 
 func withSpecPosition(s *spec.Spec, w spec.Worker, field string, err error) error {
 	var ke *keySourceError
 	if errors.As(err, &ke) {
-		return specError(s, w, field, ke.Error(), "set the key source or switch to `from: generate`")
+		fix := "set the key source or switch to `from: generate`"
+		if rule := (*keysource.Error)(nil); errors.As(err, &rule) {
+			fix = rule.Fix + ", or switch to `from: generate`"
+		}
+		return specError(s, w, field, ke.Error(), fix)
 	}
 	return err
 }

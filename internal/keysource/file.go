@@ -41,7 +41,7 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
 	if !info.Mode().IsRegular() {
-		return nil, refuse(regularFix, "%s is %s, not a regular file", path, describeMode(info.Mode()))
+		return nil, refuse(regularFix, "%s: is %s, not a regular file", path, describeMode(info.Mode()))
 	}
 	if info.Size() > limit {
 		return nil, tooLarge(path, limit)
@@ -62,19 +62,19 @@ func regularPath(path string) (string, error) {
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", refuse("create it or fix the path", "%s does not exist", path)
+			return "", refuse("create it or fix the path", "%s: does not exist", path)
 		}
 		return "", fmt.Errorf("resolve %s: %w", path, errors.Unwrap(err))
 	}
 	if root := pseudoRoot(real); root != "" {
-		return "", refuse(regularFix, "%s resolves to %s, under %s, which holds no key files", path, real, root)
+		return "", refuse(regularFix, "%s: resolves to %s, under %s, where flareform reads no files", path, real, root)
 	}
 	info, err := os.Lstat(real)
 	if err != nil {
 		return "", fmt.Errorf("stat %s: %w", path, errors.Unwrap(err))
 	}
 	if !info.Mode().IsRegular() {
-		return "", refuse(regularFix, "%s is %s, not a regular file", path, describeMode(info.Mode()))
+		return "", refuse(regularFix, "%s: is %s, not a regular file", path, describeMode(info.Mode()))
 	}
 	return real, nil
 }
@@ -106,7 +106,7 @@ func describeMode(m fs.FileMode) string {
 }
 
 func tooLarge(path string, limit int64) error {
-	return refuse("is this the right file? it should hold only the key", "%s is larger than %d bytes", path, limit)
+	return refuse("is this the right file? it should hold only the key", "%s: larger than %d bytes", path, limit)
 }
 
 // readWithin reads at most limit bytes of f, giving up after timeout. A read that never
@@ -133,7 +133,7 @@ func readWithin(f *os.File, path string, limit int64, timeout time.Duration) ([]
 		}
 		return r.data, nil
 	case <-timer.C:
-		return nil, refuse(regularFix, "reading %s took longer than %s", path, timeout)
+		return nil, refuse(regularFix, "%s: reading took longer than %s", path, timeout)
 	}
 }
 
@@ -155,7 +155,7 @@ func CheckWritable(path string) error {
 	case err != nil:
 		return fmt.Errorf("stat %s: %w", path, errors.Unwrap(err))
 	case !info.Mode().IsRegular():
-		return refuse("give the path of a regular file (it is created with mode 0600)", "%s is %s, not a regular file", path, describeMode(info.Mode()))
+		return refuse("give the path of a regular file (it is created with mode 0600)", "%s: is %s, not a regular file", path, describeMode(info.Mode()))
 	}
 	return nil
 }

@@ -143,7 +143,7 @@ func Resolve(kind, ref string, getenv func(string) string) (string, error) {
 func ReadKeyFile(path string) (string, error) {
 	data, err := ReadFile(path, MaxKeyFileBytes)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("key file %w", err)
 	}
 	key, err := Normalize(string(data))
 	if err != nil {
