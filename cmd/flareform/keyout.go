@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/flareform/flareform/internal/keysource"
 )
 
 // keyOut is the --key-out destination. The file is prepared before anything is deployed (so
@@ -21,6 +23,11 @@ type keyOut struct {
 // prepareKeyOut checks path and creates the temporary file next to it. An existing file is
 // refused unless force: it probably holds a key that is still in use.
 func prepareKeyOut(path string, force bool) (*keyOut, error) {
+	// Even with force, only a regular file is replaced: renaming over a device or a symlink
+	// is never what the user meant.
+	if err := keysource.CheckWritable(path); err != nil {
+		return nil, fmt.Errorf("--key-out %w", err)
+	}
 	if _, err := os.Lstat(path); err == nil && !force {
 		return nil, fmt.Errorf("--key-out %s already exists; move it away or add --force to overwrite it", path)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -52,18 +52,19 @@ func Normalize(raw string) (string, error) {
 	return key, nil
 }
 
-// Check reports why key breaks Rule, nil when it does not. Only lengths and positions are
-// reported, never characters: a near-key in a message is a leaked key.
+// Check reports why key breaks Rule, nil when it does not. Only the kind of problem and the
+// length of a short key are reported, never characters or where they are: the "key" may be
+// any file (file:/etc/shadow), and a near-key in a message is a leaked key.
 func Check(key string) error {
 	if key == "" {
 		return refuse(Fix, "the key is empty; %s", Rule)
 	}
-	if i := strings.IndexAny(key, "\r\n"); i >= 0 {
-		return refuse(Fix, "the key holds more than one line (a line break at character %d); %s", i+1, Rule)
+	if strings.ContainsAny(key, "\r\n") {
+		return refuse(Fix, "the key holds more than one line; %s", Rule)
 	}
 	for i := 0; i < len(key); i++ {
 		if c := key[i]; c <= ' ' || c > '~' {
-			return refuse(Fix, "the key has a %s at byte %d; %s", describeByte(c), i+1, Rule)
+			return refuse(Fix, "the key holds a %s; %s", describeByte(c), Rule)
 		}
 	}
 	if len(key) < MinKeyLen {

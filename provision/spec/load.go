@@ -334,9 +334,20 @@ func (v str) show() string {
 	return strconv.Quote(v.s)
 }
 
+// credentialVars hold flareform's own credentials. No spec value may expand them: the value
+// would be uploaded (as a name, a variable) or printed, and nothing in a spec needs them.
+var credentialVars = []string{"CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_KEY", "FLAREFORM_API_KEY"}
+
 // str expands a string value; ok is false when expansion failed (the error is recorded).
 func (l *loader) str(v *value) (str, bool) {
 	n := v.node
+	for _, name := range credentialVars {
+		if i := strings.Index(n.Value, "${"+name); i >= 0 {
+			l.errorAt(offsetPos(n, i), fmt.Sprintf("${%s} is a credential and cannot be used in the spec", name),
+				"remove it: flareform reads the token from the environment itself, and api_key takes keys with from: env:NAME")
+			return str{raw: n.Value, pos: posOf(n), expanded: true}, false
+		}
+	}
 	out, used, errs := expand(n.Value, l.lookup)
 	for _, e := range errs {
 		l.errorAt(offsetPos(n, e.offset), e.msg, e.fix)

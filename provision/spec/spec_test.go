@@ -401,28 +401,56 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
-// TestLoadNeverPrintsExpandedValues: a value from the environment (here a token used by
-// mistake as a worker name, and as paths) appears in no message, not even lowercased in a
-// name suggestion; the message shows ${NAME} as written.
-func TestLoadNeverPrintsExpandedValues(t *testing.T) {
-	const canary = "CANARY_Tok3n-9f8e7d6c5b4a39281706"
+// TestLoadRefusesCredentialsInTheSpec: `name: ${CLOUDFLARE_API_TOKEN}` printed the token in
+// the error; now no spec value may use a credential variable, and the message shows the
+// reference as written.
+func TestLoadRefusesCredentialsInTheSpec(t *testing.T) {
+	const canary = "Hx7_kQ2-canaryTOKEN-9f8e7d6c5b4a3921aBcD"
 	dir := t.TempDir()
 	writeWorker(t, dir)
 	path := writeSpec(t, dir, `workers:
   image-api:
     name: ${CLOUDFLARE_API_TOKEN}
-    main: ./src/${CLOUDFLARE_API_TOKEN}.js
+    main: ./src/worker.js
     compatibility_date: "2025-06-01"
-    compatibility_flags: ["${CLOUDFLARE_API_TOKEN}"]
-    api_key: { from: "file:${CLOUDFLARE_API_TOKEN}" }
+    vars: { TOKEN: "x${FLAREFORM_API_KEY:-none}" }
+`)
+	_, err := Load(path, "", envMap(map[string]string{"CLOUDFLARE_API_TOKEN": canary, "FLAREFORM_API_KEY": canary}))
+	if err == nil {
+		t.Fatal("Load accepted a credential in the spec")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, canary) || strings.Contains(msg, strings.ToLower(canary)) || strings.Contains(msg, SuggestWorkerName(canary)) {
+		t.Fatalf("errors show the token:\n%s", msg)
+	}
+	for _, want := range []string{"flareform.yaml:3:11: ${CLOUDFLARE_API_TOKEN} is a credential", "flareform.yaml:6:22: ${FLAREFORM_API_KEY} is a credential"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("errors lack %q:\n%s", want, msg)
+		}
+	}
+}
+
+// TestLoadNeverPrintsExpandedValues: a value from the environment appears in no message, not
+// even lowercased in a name suggestion or inside a path; messages show ${NAME} as written.
+func TestLoadNeverPrintsExpandedValues(t *testing.T) {
+	const canary = "CANARY_Secr3t-9f8e7d6c5b4a39281706"
+	dir := t.TempDir()
+	writeWorker(t, dir)
+	path := writeSpec(t, dir, `workers:
+  image-api:
+    name: ${DEPLOY_SECRET}
+    main: ./src/${DEPLOY_SECRET}.js
+    compatibility_date: "2025-06-01"
+    compatibility_flags: ["${DEPLOY_SECRET}"]
+    api_key: { from: "file:${DEPLOY_SECRET}" }
   other:
-    name: ${CLOUDFLARE_API_TOKEN}
+    name: ${DEPLOY_SECRET}
     main: ./src/worker.js
     compatibility_date: "2025-06-01"
 `)
-	_, err := Load(path, "", envMap(map[string]string{"CLOUDFLARE_API_TOKEN": canary}))
+	_, err := Load(path, "", envMap(map[string]string{"DEPLOY_SECRET": canary}))
 	if err == nil {
-		t.Fatal("Load accepted a token as worker name")
+		t.Fatal("Load accepted a secret as worker name")
 	}
 	msg := err.Error()
 	for _, leak := range []string{canary, strings.ToLower(canary), SuggestWorkerName(canary), canary[7:20]} {
@@ -430,7 +458,7 @@ func TestLoadNeverPrintsExpandedValues(t *testing.T) {
 			t.Fatalf("errors show (part of) the expanded value %q:\n%s", leak, msg)
 		}
 	}
-	if !strings.Contains(msg, `worker name "${CLOUDFLARE_API_TOKEN}" (after expanding`) {
+	if !strings.Contains(msg, `worker name "${DEPLOY_SECRET}" (after expanding`) {
 		t.Errorf("errors do not show the name as written:\n%s", msg)
 	}
 }
