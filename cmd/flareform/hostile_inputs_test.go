@@ -254,3 +254,18 @@ func envValues(env map[string]string) []string {
 	}
 	return out
 }
+
+// TestKeyOutRefusesNonRegularTargetsEvenWhenForced: --force replaces an old key file, never a
+// device or symlink.
+func TestKeyOutRefusesNonRegularTargetsEvenWhenForced(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink("/dev/zero", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/dev/zero", "/dev/null", link, t.TempDir()} {
+		if k, err := prepareKeyOut(path, true); err == nil {
+			k.Discard()
+			t.Errorf("prepareKeyOut(%s, force) accepted it", path)
+		}
+	}
+}
