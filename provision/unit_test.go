@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -230,6 +231,9 @@ func TestGenerateKey(t *testing.T) {
 	b, _ := generateKey()
 	if len(a) != 43 || a == b {
 		t.Errorf("generated keys %q, %q: want two different 43-char base64url strings", a, b)
+	}
+	if err := keysource.Check(a); err != nil {
+		t.Errorf("a generated key breaks the key rule: %v", err)
 	}
 }
 
