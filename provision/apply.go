@@ -159,7 +159,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 	}
 	fingerprint := ""
 	if d.worker.APIKey != nil && key != "" {
-		fingerprint = KeyFingerprint(wp.Name, d.worker.APIKey.Binding, key)
+		fingerprint = e.fingerprints.forKey(wp.Name, d.worker.APIKey.Binding, key)
 	} else if d.worker.APIKey != nil && wp.live != nil {
 		fingerprint = wp.live.keyFingerprints[d.worker.APIKey.Binding]
 	}

@@ -93,6 +93,8 @@ type Engine struct {
 
 	logMu sync.Mutex
 
+	fingerprints *fingerprinter
+
 	devAddrOnce sync.Once
 	devAddr     string
 
@@ -142,7 +144,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.RateWindow <= 0 {
 		cfg.RateWindow = defaultRateWindow
 	}
-	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient, runID: newRunID()}
+	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient, runID: newRunID(), fingerprints: newFingerprinter()}
 	r := &retrier{maxRetries: cfg.MaxRetries, maxRetryAfter: cfg.MaxRetryAfter, logf: e.logf}
 	middlewares := []option.Middleware{r.middleware, limitInflight(cfg.Concurrency)}
 	if cfg.RateLimit > 0 {

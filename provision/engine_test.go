@@ -167,7 +167,7 @@ func TestFirstDeployServesPNGWithinSixCalls(t *testing.T) {
 		t.Errorf("plan action %s, want create", p.Workers[0].Action)
 	}
 	w := res.Workers[0]
-	if w.GeneratedKey == "" || w.KeyFingerprint != KeyFingerprint("image-api", "API_KEY", w.GeneratedKey) {
+	if w.GeneratedKey == "" || !FingerprintMatches(w.KeyFingerprint, "image-api", "API_KEY", w.GeneratedKey) {
 		t.Fatalf("result key: generated %t, fingerprint %q", w.GeneratedKey != "", w.KeyFingerprint)
 	}
 	if w.Smoke == nil || !w.Smoke.Passed {
@@ -235,7 +235,7 @@ func (h *harness) post(t testing.TB, name, key string) int {
 
 func TestSecondApplyMakesNoWriteCalls(t *testing.T) {
 	h := newHarness(t)
-	h.env["IMG_KEY"] = "correct-horse-battery-staple"
+	h.env["IMG_KEY"] = "correct-horse-battery-staple-0123456789"
 	s := specOf(imageWorker(t, "image-api", "IMG_KEY"), imageWorker(t, "image-gen", ""))
 	h.deploy(t, s, ApplyOptions{SkipSmoke: true})
 
@@ -266,7 +266,7 @@ func TestSecondApplyMakesNoWriteCalls(t *testing.T) {
 
 func TestChangingVarPlansExactlyOneChange(t *testing.T) {
 	h := newHarness(t)
-	h.env["IMG_KEY"] = "k-one-two-three"
+	h.env["IMG_KEY"] = "k-one-two-three-0123456789abcdef0123456789"
 	w := imageWorker(t, "image-api", "IMG_KEY")
 	h.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
 
@@ -284,7 +284,7 @@ func TestChangingVarPlansExactlyOneChange(t *testing.T) {
 		t.Errorf("plan after applying the var change still has changes: %+v", p.Workers[0].Changes)
 	}
 	// The key survived the upload without being resent.
-	if status := h.post(t, "image-api", "k-one-two-three"); status != http.StatusOK {
+	if status := h.post(t, "image-api", "k-one-two-three-0123456789abcdef0123456789"); status != http.StatusOK {
 		t.Errorf("key lost after var-only update: status %d", status)
 	}
 }
@@ -344,7 +344,7 @@ func (h *harness) rawJSON(t testing.TB, method, url, body string) {
 
 func TestDriftFromAnotherToolShowsAndConverges(t *testing.T) {
 	h := newHarness(t)
-	h.env["IMG_KEY"] = "drift-key-1234"
+	h.env["IMG_KEY"] = "drift-key-1234-0123456789abcdef0123456789"
 	w := imageWorker(t, "image-api", "IMG_KEY")
 	h.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
 
@@ -540,7 +540,7 @@ func TestExhaustedRetriesThenRerunConverges(t *testing.T) {
 
 func TestFailedSmokeRollsBack(t *testing.T) {
 	h := newHarness(t)
-	h.env["IMG_KEY"] = "rollback-key-5678"
+	h.env["IMG_KEY"] = "rollback-key-5678-0123456789abcdef0123456789"
 	w := imageWorker(t, "image-api", "IMG_KEY")
 	_, first := h.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
 	goodVersion := first.Workers[0].VersionID
@@ -556,7 +556,7 @@ func TestFailedSmokeRollsBack(t *testing.T) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
-	if strings.Contains(err.Error(), "rollback-key-5678") {
+	if strings.Contains(err.Error(), "rollback-key-5678-0123456789abcdef0123456789") {
 		t.Error("error contains the key")
 	}
 	r := res.Workers[0]

@@ -2,13 +2,11 @@ package provision
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"strings"
 
+	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -18,22 +16,6 @@ const (
 	keyFromEnv      = "env"
 	keyFromFile     = "file"
 )
-
-// keyFingerprintPrefix versions the fingerprint scheme; changing it would make every key look
-// changed.
-const keyFingerprintPrefix = "flareform-key-fingerprint-v1"
-
-// KeyFingerprint identifies a managed key without revealing it: 12 hex digits of SHA-256 over
-// a fixed prefix, the script name, the binding and the key. Binding the name and binding in
-// means equal keys on two workers do not show equal fingerprints.
-func KeyFingerprint(scriptName, binding, key string) string {
-	h := sha256.New()
-	for _, part := range []string{keyFingerprintPrefix, scriptName, binding, key} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
-}
 
 // keyTagPrefix is the start of the tag that records the fingerprint of binding's key.
 func keyTagPrefix(binding string) string {
@@ -67,26 +49,16 @@ func generateKey() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
-// resolveKey reads an env or file key source. Generated keys are not resolved here: they only
-// exist once apply creates them.
+// resolveKey reads an env or file key source and checks the key against the key rule.
+// Generated keys are not resolved here: they only exist once apply creates them.
 func resolveKey(src *spec.KeySource, getenv func(string) string) (string, error) {
 	switch src.From {
-	case keyFromEnv:
-		v := strings.TrimSpace(getenv(src.Ref))
-		if v == "" {
-			return "", fmt.Errorf("api_key: environment variable %s is empty or unset", src.Ref)
-		}
-		return v, nil
-	case keyFromFile:
-		b, err := os.ReadFile(src.Ref)
+	case keyFromEnv, keyFromFile:
+		key, err := keysource.Resolve(src.From, src.Ref, getenv)
 		if err != nil {
-			return "", fmt.Errorf("api_key: read key file: %w", err)
+			return "", fmt.Errorf("api_key: %w", err)
 		}
-		v := strings.TrimSpace(string(b))
-		if v == "" {
-			return "", fmt.Errorf("api_key: key file %s is empty", src.Ref)
-		}
-		return v, nil
+		return key, nil
 	default:
 		return "", fmt.Errorf("api_key: unknown source %q (want generate, env or file)", src.From)
 	}
@@ -119,7 +91,7 @@ func (p *Plan) GeneratesKeys() bool {
 // KeyMatches reports whether key is the key whose fingerprint (as tags, annotations and plans
 // show it) is fp for script's binding.
 func KeyMatches(script, binding, key, fp string) bool {
-	return key != "" && fp != "" && KeyFingerprint(script, binding, key) == fp
+	return key != "" && fp != "" && FingerprintMatches(fp, script, binding, key)
 }
 
 // MissingKeyError lists workers whose smoke test needs a key nobody gave.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -279,8 +280,9 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 	// Workers that share an entry file (a fleet of one code base) share one bundle, and
 	// distinct entries are bundled in parallel: esbuild is safe to call concurrently.
 	type output struct {
-		res *bundler.Result
-		err error
+		res     *bundler.Result
+		err     error
+		sizeErr error // the bundle is over Cloudflare's size limit
 	}
 	outputs := map[bundler.Options]*output{}
 	for _, w := range s.Workers {
@@ -298,6 +300,9 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			o.res, o.err = bundler.Bundle(ctx, in)
+			if o.err == nil {
+				o.sizeErr = checkBundleSize(o.res)
+			}
 		}()
 	}
 	wg.Wait()
@@ -312,6 +317,8 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 			jsErrors = append(jsErrors, specError(s, w, "main", bundleMessage(be), "fix the JavaScript error and plan again"))
 		case o.err != nil:
 			return nil, fmt.Errorf("plan %s: bundle: %w", w.Name, o.err)
+		case o.sizeErr != nil:
+			jsErrors = append(jsErrors, specError(s, w, "main", o.sizeErr.Error(), "make the Worker smaller: drop large dependencies or data, and fetch data at run time"))
 		default:
 			out[i] = o.res
 		}
@@ -363,7 +370,11 @@ func specError(s *spec.Spec, w spec.Worker, field, msg, fix string) *spec.Error 
 func withSpecPosition(s *spec.Spec, w spec.Worker, field string, err error) error {
 	var ke *keySourceError
 	if errors.As(err, &ke) {
-		return specError(s, w, field, ke.Error(), "set the key source or switch to `from: generate`")
+		fix := "set the key source or switch to `from: generate`"
+		if rule := (*keysource.Error)(nil); errors.As(err, &rule) {
+			fix = rule.Fix + ", or switch to `from: generate`"
+		}
+		return specError(s, w, field, ke.Error(), fix)
 	}
 	return err
 }
@@ -532,12 +543,14 @@ func (e *Engine) diffKey(d *desiredWorker, live *liveWorker, add func(Change)) e
 	if err != nil {
 		return &keySourceError{err: err}
 	}
-	fp := KeyFingerprint(d.worker.Name, src.Binding, key)
 	d.key = key
-	switch {
-	case !hasSecret:
+	if hasSecret && e.fingerprints.matches(liveFP, d.worker.Name, src.Binding, key) {
+		return nil
+	}
+	fp := e.fingerprints.forKey(d.worker.Name, src.Binding, key)
+	if !hasSecret {
 		add(Change{Path: path, Op: OpAdd, New: sensitive(fp)})
-	case liveFP != fp:
+	} else {
 		old := sensitive(liveFP)
 		if liveFP == "" {
 			old = "(sensitive, fingerprint unknown)"
@@ -554,8 +567,6 @@ func (e *Engine) diffKey(d *desiredWorker, live *liveWorker, add func(Change)) e
 			newDesc += fmt.Sprintf("; the old key keeps working until %s", d.rotateUntil)
 		}
 		add(Change{Path: path, Op: OpChange, Old: old, New: newDesc})
-	default:
-		return nil
 	}
 	d.sendKey = true
 	d.keyTag = keyTag(src.Binding, fp)

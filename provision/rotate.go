@@ -211,7 +211,7 @@ func (r *rotation) rotate(ctx context.Context) error {
 			"run `flareform rotate-key %s --finish` to end that window before rotating again", st.name, st.keyFP, st.expires, st.name)
 		return r.verifyAndHandOver(ctx, done, r.opts.OldKey, false)
 	}
-	if r.opts.NewKey != "" && st.keyFP != "" && st.fingerprint(r.opts.NewKey) == st.keyFP {
+	if r.opts.NewKey != "" && st.matches(st.keyFP, r.opts.NewKey) {
 		r.res.Action = rotateActionUnchanged
 		r.e.logf("%s: the given key is already the current key; verifying", st.name)
 		return r.verifyAndHandOver(ctx, r.opts.NewKey, r.opts.OldKey, false)
@@ -284,6 +284,11 @@ func (r *rotation) verifyAndHandOver(ctx context.Context, newKey, oldKey string,
 	r.res.Checks = append(r.res.Checks, checks...)
 	if err := firstFailure(checks); err != nil {
 		return fmt.Errorf("%w; the new key was not handed over, re-run the command to replace it", err)
+	}
+	// What the probes reached must still be this run's version, or their answers say nothing
+	// about what serves now.
+	if err := r.e.checkStillServes(ctx, r.st); err != nil {
+		return err
 	}
 	if handOver {
 		if err := r.handOver(ctx, newKey); err != nil {
@@ -393,10 +398,10 @@ func (r *rotation) revoke(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	newFP := st.fingerprint(newKey)
-	if newFP == st.keyFP && !st.pendingKey() {
+	if !st.pendingKey() && st.matches(st.keyFP, newKey) {
 		return errors.New("the new key is the current key; give a different key or let one be generated")
 	}
+	newFP := st.fingerprint(newKey)
 	change := settingsChange{
 		secrets: map[string]string{RotationKeyBinding: newKey},
 		tags:    rotationTags(st.tags, newFP, "", newFP),
@@ -448,7 +453,7 @@ func (r *rotation) heldKey(fp string) string {
 	}
 	candidates := append([]string{r.opts.NewKey, r.opts.OldKey}, r.opts.KnownKeys...)
 	for _, k := range candidates {
-		if k != "" && r.st.fingerprint(k) == fp {
+		if k != "" && r.st.matches(fp, k) {
 			return k
 		}
 	}

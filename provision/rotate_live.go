@@ -30,6 +30,7 @@ type rotationState struct {
 	// served is the serving version's annotation; a rotation's new version carries it on with
 	// the new key's fingerprint, so plan still knows the code after a rotation.
 	served servedVersion
+	fingerprints    *fingerprinter
 }
 
 // readRotation reads the worker's bindings, tags and deployed version.
@@ -42,6 +43,7 @@ func (e *Engine) readRotation(ctx context.Context, accountID, name string) (*rot
 		return nil, fmt.Errorf("worker %s does not exist; deploy it with `flareform apply` first", name)
 	}
 	st := rotationStateFrom(accountID, name, settings)
+	st.fingerprints = e.fingerprints
 	if !st.hasKey {
 		return nil, fmt.Errorf("worker %s has no %s secret to rotate; give it `api_key` in the spec and apply first", name, RotationKeyBinding)
 	}
@@ -84,8 +86,14 @@ func tagValue(tags []string, prefix string) string {
 	return ""
 }
 
+// fingerprint is key's fingerprint for this run: the live one when key is the live key.
 func (st *rotationState) fingerprint(key string) string {
-	return KeyFingerprint(st.name, RotationKeyBinding, key)
+	return st.fingerprints.forKey(st.name, RotationKeyBinding, key)
+}
+
+// matches reports whether fp (from a tag) is key's fingerprint.
+func (st *rotationState) matches(fp, key string) bool {
+	return st.fingerprints.matches(fp, st.name, RotationKeyBinding, key)
 }
 
 // pendingKey reports whether the current key was deployed by a run that did not hand it over.
@@ -218,6 +226,11 @@ func (e *Engine) patchRotationSettings(ctx context.Context, st *rotationState, c
 	if err != nil {
 		return fmt.Errorf("update settings: %w", err)
 	}
+	// The change builds on the version this run read (its bindings, the key it copies): if
+	// another run deployed since, stop rather than undo that run's work.
+	if err := e.checkStillServes(ctx, st); err != nil {
+		return err
+	}
 	_, err = e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, st.name, workers.ScriptScriptAndVersionSettingEditParams{
 		AccountID: cloudflare.F(st.accountID),
 	}, option.WithRequestBody(contentType, body))
@@ -226,6 +239,37 @@ func (e *Engine) patchRotationSettings(ctx context.Context, st *rotationState, c
 	}
 	for _, name := range c.drop {
 		st.bindings = slices.DeleteFunc(st.bindings, func(n string) bool { return n == name })
+	}
+	return e.adoptOwnVersion(ctx, st)
+}
+
+// checkStillServes fails with ErrChanged when the serving version is no longer the one st read.
+func (e *Engine) checkStillServes(ctx context.Context, st *rotationState) error {
+	id, _, err := e.deployedVersion(ctx, st.accountID, st.name)
+	if err != nil {
+		return fmt.Errorf("check the deployed version: %w", err)
+	}
+	if id != st.versionID {
+		return changedError(st.name, fmt.Sprintf("version %s serves now, this run read %s", orNone(id), orNone(st.versionID)))
+	}
+	return nil
+}
+
+// adoptOwnVersion reads the version a settings change deployed and makes it the one the next
+// check expects. A version carrying flareform's annotation must name this run: otherwise
+// another run's change landed on top of this one.
+func (e *Engine) adoptOwnVersion(ctx context.Context, st *rotationState) error {
+	sv, err := e.servedVersion(ctx, st.accountID, st.name)
+	if err != nil {
+		return fmt.Errorf("read the deployed version: %w", err)
+	}
+	if st.served.Identified && (!sv.Identified || sv.Identity.Run != e.runID) {
+		return changedError(st.name, fmt.Sprintf("version %s serves, not the one this run deployed", orNone(sv.ID)))
+	}
+	identity := st.served
+	st.served, st.versionID = sv, sv.ID
+	if !sv.Identified {
+		st.served.Identity, st.served.Identified = identity.Identity, identity.Identified
 	}
 	return nil
 }

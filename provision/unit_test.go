@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -160,24 +161,65 @@ func TestRetryMiddlewareRefusesLongRetryAfter(t *testing.T) {
 }
 
 func TestKeyFingerprint(t *testing.T) {
-	fp := KeyFingerprint("image-api", "API_KEY", "secret-value")
-	if len(fp) != 12 || strings.Trim(fp, "0123456789abcdef") != "" {
-		t.Fatalf("fingerprint %q is not 12 hex digits", fp)
+	const key = "secret-value-secret-value-secret-value"
+	fp := NewKeyFingerprint("image-api", "API_KEY", key)
+	if len(fp) != 32 || strings.Trim(fp, "0123456789abcdef") != "" {
+		t.Fatalf("fingerprint %q is not 32 lowercase hex digits", fp)
 	}
-	if fp != KeyFingerprint("image-api", "API_KEY", "secret-value") {
-		t.Error("fingerprint is not deterministic")
+	if !FingerprintMatches(fp, "image-api", "API_KEY", key) {
+		t.Error("a fingerprint does not match its own key")
 	}
-	for _, other := range []string{
-		KeyFingerprint("other-api", "API_KEY", "secret-value"),
-		KeyFingerprint("image-api", "OTHER_KEY", "secret-value"),
-		KeyFingerprint("image-api", "API_KEY", "secret-valuf"),
+	if again := NewKeyFingerprint("image-api", "API_KEY", key); again == fp {
+		t.Error("two fingerprints of one key are equal: the salt is not random")
+	} else if again[fingerprintSaltBytes*2:] == fp[fingerprintSaltBytes*2:] {
+		t.Error("two salts gave the same hash: the salt is not used")
+	}
+	for name, other := range map[string][3]string{
+		"script":  {"other-api", "API_KEY", key},
+		"binding": {"image-api", "OTHER_KEY", key},
+		"key":     {"image-api", "API_KEY", key[:len(key)-1] + "f"},
 	} {
-		if other == fp {
-			t.Errorf("different inputs gave the same fingerprint %s", fp)
+		if FingerprintMatches(fp, other[0], other[1], other[2]) {
+			t.Errorf("a different %s matches the fingerprint", name)
+		}
+	}
+	for _, bad := range []string{"", fp[:12], strings.ToUpper(fp), fp + "0", "zz" + fp[2:]} {
+		if FingerprintMatches(bad, "image-api", "API_KEY", key) {
+			t.Errorf("malformed fingerprint %q matches", bad)
 		}
 	}
 	if tag := keyTag("API_KEY", fp); tag != "ff-key-api-key-"+fp || strings.Trim(tag, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
 		t.Errorf("key tag %q uses characters outside [a-z0-9-]", tag)
+	}
+}
+
+// TestFingerprinterKeepsOneFingerprintPerKey: plan and apply (one engine) must show the same
+// fingerprint for a key, and a key that matches the live tag keeps that tag.
+func TestFingerprinterKeepsOneFingerprintPerKey(t *testing.T) {
+	const key = "secret-value-secret-value-secret-value"
+	f := newFingerprinter()
+	first := f.forKey("image-api", "API_KEY", key)
+	if again := f.forKey("image-api", "API_KEY", key); again != first {
+		t.Errorf("forKey gave %s, then %s", first, again)
+	}
+	live := NewKeyFingerprint("text-api", "API_KEY", key)
+	if !f.matches(live, "text-api", "API_KEY", key) || f.forKey("text-api", "API_KEY", key) != live {
+		t.Error("a key matching its live fingerprint does not keep it")
+	}
+	if f.matches(live, "text-api", "API_KEY", key+"x") || f.matches("", "text-api", "API_KEY", key) {
+		t.Error("a different key (or no fingerprint) matches")
+	}
+}
+
+// BenchmarkFingerprintGuess is what one guess costs an attacker who holds a fingerprint from a
+// tag, plan or log: one Argon2id derivation (docs/fingerprints.md quotes its result).
+func BenchmarkFingerprintGuess(b *testing.B) {
+	fp := NewKeyFingerprint("image-api", "API_KEY", "the-real-key-the-real-key-the-real-key")
+	b.ReportAllocs()
+	for b.Loop() {
+		if FingerprintMatches(fp, "image-api", "API_KEY", "a-guessed-key-a-guessed-key-a-guessed") {
+			b.Fatal("a wrong guess matched")
+		}
 	}
 }
 
@@ -189,6 +231,9 @@ func TestGenerateKey(t *testing.T) {
 	b, _ := generateKey()
 	if len(a) != 43 || a == b {
 		t.Errorf("generated keys %q, %q: want two different 43-char base64url strings", a, b)
+	}
+	if err := keysource.Check(a); err != nil {
+		t.Errorf("a generated key breaks the key rule: %v", err)
 	}
 }
 
@@ -210,6 +255,7 @@ func testBundle() *bundler.Result {
 
 // liveMatching is the live state a successful apply of testWorker leaves behind.
 func liveMatching(w spec.Worker, key string) *liveWorker {
+	fp := NewKeyFingerprint(w.Name, "API_KEY", key)
 	return &liveWorker{
 		exists:          true,
 		compatDate:      w.CompatibilityDate,
@@ -218,9 +264,9 @@ func liveMatching(w spec.Worker, key string) *liveWorker {
 		reservedVars:    map[string]string{"API_KEY_PREVIOUS_EXPIRES": "2099-01-01T00:00:00Z"},
 		otherBindings:   map[string]string{},
 		secrets:         map[string]bool{"API_KEY": true, "API_KEY_PREVIOUS": true},
-		tags:            []string{managedTag, "ff-bundle-abababababababab", keyTag("API_KEY", KeyFingerprint(w.Name, "API_KEY", key)), "team-x"},
+		tags:            []string{managedTag, "ff-bundle-abababababababab", keyTag("API_KEY", fp), "team-x"},
 		bundleTag:       "ff-bundle-abababababababab",
-		keyFingerprints: map[string]string{"API_KEY": KeyFingerprint(w.Name, "API_KEY", key)},
+		keyFingerprints: map[string]string{"API_KEY": fp},
 		workersDev:      true,
 		versionID:       "v1",
 	}
@@ -242,8 +288,8 @@ func testEngine(t *testing.T, key string) *Engine {
 
 func TestDiffMatchingLiveIsNoOp(t *testing.T) {
 	w := testWorker()
-	e := testEngine(t, "k1")
-	wp, err := e.diffWorker(w, testBundle(), liveMatching(w, "k1"), "acme", "")
+	e := testEngine(t, "k1-0123456789abcdef0123456789abcdef")
+	wp, err := e.diffWorker(w, testBundle(), liveMatching(w, "k1-0123456789abcdef0123456789abcdef"), "acme", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,8 +303,8 @@ func TestDiffMatchingLiveIsNoOp(t *testing.T) {
 
 func TestDiffReportsEachDifference(t *testing.T) {
 	w := testWorker()
-	e := testEngine(t, "k2") // the key changed too
-	live := liveMatching(w, "k1")
+	e := testEngine(t, "k2-0123456789abcdef0123456789abcdef") // the key changed too
+	live := liveMatching(w, "k1-0123456789abcdef0123456789abcdef")
 	live.vars["MAX_PROMPT_CHARS"] = "50"
 	live.vars["DEBUG"] = "1"
 	live.bundleTag = ""
@@ -321,7 +367,7 @@ func TestDiffGeneratedKeyOnlyWhenMissing(t *testing.T) {
 
 func TestDiffCreateListsAdds(t *testing.T) {
 	w := testWorker()
-	wp, err := testEngine(t, "k1").diffWorker(w, testBundle(), &liveWorker{}, "acme", "")
+	wp, err := testEngine(t, "k1-0123456789abcdef0123456789abcdef").diffWorker(w, testBundle(), &liveWorker{}, "acme", "")
 	if err != nil {
 		t.Fatal(err)
 	}

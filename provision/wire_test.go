@@ -207,7 +207,7 @@ func TestEveryMultipartRequestUsesWranglersForm(t *testing.T) {
 	f.mustRotate(t, RotateOptions{Mode: RotateRevoke, KnownKeys: kf.held(), Handover: kf.handover})
 
 	// A failed smoke test after an update rolls back.
-	f.env["WIRE_KEY"] = "wire-rollback-key-1234"
+	f.env["WIRE_KEY"] = "wire-rollback-key-0123456789abcdef0123"
 	w := imageWorker(t, "wire-rollback", "WIRE_KEY")
 	f.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
 	w.Main = testdataWorker(t, "text-not-png.js")

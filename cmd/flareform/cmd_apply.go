@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/spec"
 )
@@ -82,6 +83,11 @@ type applyWorkerResult struct {
 }
 
 func runApply(ctx context.Context, opts *applyOptions) (err error) {
+	if opts.KeyOut != "" { // a FIFO or device is refused before the spec is even read
+		if err := keysource.CheckWritable(opts.KeyOut); err != nil {
+			return fmt.Errorf("--key-out %w", err)
+		}
+	}
 	sess, err := opts.openLockedSession(ctx, "apply")
 	if err != nil {
 		return err

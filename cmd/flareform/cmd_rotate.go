@@ -12,13 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/keystore"
 	"github.com/flareform/flareform/provision/spec"
 )
-
-// minKeyLength is the shortest key --from accepts: a generated key has 43 characters.
-const minKeyLength = 32
 
 type rotateOptions struct {
 	*rootOptions
@@ -233,70 +231,87 @@ func (o *rotateOptions) collectKeys(workerKey string) (rotateKeys, error) {
 		}
 	}
 	if o.KeyOut != "" {
+		content, err := readKeyOut(o.KeyOut)
+		if err != nil {
+			return k, err
+		}
 		// An existing --key-out file holds the current key, or the key an interrupted run
 		// already handed over; the engine tells which by fingerprint.
-		content, err := os.ReadFile(o.KeyOut)
-		switch {
-		case err == nil:
-			if keys, perr := parseKeyFile(string(content), []string{workerKey}); perr == nil {
-				k.keyOut = keys[workerKey]
+		if keys, perr := parseKeyFile(content, []string{workerKey}); perr == nil && keys[workerKey] != "" {
+			if k.keyOut, err = keysource.Normalize(keys[workerKey]); err != nil {
+				k.keyOut = ""
 			}
-		case !errors.Is(err, fs.ErrNotExist):
-			return k, fmt.Errorf("read --key-out %s: %w", o.KeyOut, err)
 		}
 	}
-	k.env = strings.TrimSpace(o.Getenv(envAPIKey))
+	if k.env, err = envKey(o.Getenv); err != nil {
+		return k, err
+	}
 	for _, v := range []string{k.keyOut, k.file, k.env} {
-		if v != "" && !strings.ContainsAny(v, "\n=") {
+		if v != "" {
 			k.known = append(k.known, v)
 		}
 	}
 	return k, nil
 }
 
-// resolveFrom reads a --from key source: env:NAME or file:PATH. Errors never show the key.
-func resolveFrom(src string, getenv func(string) string) (string, error) {
-	kind, ref, ok := strings.Cut(src, ":")
-	if !ok || ref == "" {
-		return "", fmt.Errorf("--from %q: want env:NAME or file:PATH", src)
+// readKeyOut reads an existing --key-out file: it holds the current key, or the key an
+// interrupted run already handed over (the engine tells which by fingerprint). A path that is
+// not a regular file (/dev/zero, a FIFO) is refused before anything is read; content that is
+// parsed by the caller per worker.
+func readKeyOut(path string) (string, error) {
+	if err := keysource.CheckWritable(path); err != nil {
+		return "", fmt.Errorf("--key-out %w", err)
 	}
-	var key string
-	switch kind {
-	case "env":
-		key = strings.TrimSpace(getenv(ref))
-		if key == "" {
-			return "", fmt.Errorf("--from env:%s: the variable is empty or unset", ref)
-		}
-	case "file":
-		var err error
-		if key, err = readSingleKey("--from file", ref); err != nil {
-			return "", err
-		}
-	default:
-		return "", fmt.Errorf("--from %q: unknown source %q, want env:NAME or file:PATH", src, kind)
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return "", nil
 	}
-	if len(key) < minKeyLength {
-		return "", fmt.Errorf("--from %s: the key has %d characters; use at least %d random ones (or omit --from to generate one)",
-			src, len(key), minKeyLength)
+	content, err := keysource.ReadFile(path, maxKeyFileBytes)
+	if err != nil {
+		return "", fmt.Errorf("read --key-out %w", err)
 	}
-	if strings.ContainsAny(key, " \t\r\n") {
-		return "", fmt.Errorf("--from %s: the key contains whitespace", src)
+	return string(content), nil
+}
+
+// envKey is FLAREFORM_API_KEY when set, checked against the key rule.
+func envKey(getenv func(string) string) (string, error) {
+	raw := getenv(envAPIKey)
+	if raw == "" {
+		return "", nil
+	}
+	key, err := keysource.Normalize(raw)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w; %s", envAPIKey, err, keysource.Fix)
 	}
 	return key, nil
 }
 
+// resolveFrom reads a --from key source: env:NAME or file:PATH. Errors never show the key.
+func resolveFrom(src string, getenv func(string) string) (string, error) {
+	kind, ref, err := keysource.Parse(src)
+	if err != nil {
+		return "", fmt.Errorf("--from: %w", err)
+	}
+	key, err := keysource.Resolve(kind, ref, getenv)
+	if err != nil {
+		return "", fmt.Errorf("--from %s: %w; %s (or omit --from to generate one)", src, err, keySourceFix(err))
+	}
+	return key, nil
+}
+
+// keySourceFix is the fix a keysource error suggests.
+func keySourceFix(err error) string {
+	var ke *keysource.Error
+	if errors.As(err, &ke) {
+		return ke.Fix
+	}
+	return keysource.Fix
+}
+
 // readSingleKey reads a file holding one key (a single-worker --key-out file).
 func readSingleKey(flag, path string) (string, error) {
-	content, err := readKeyFile(path)
+	key, err := keysource.ReadKeyFile(path)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", flag, err)
-	}
-	key := strings.TrimSpace(content)
-	if key == "" {
-		return "", fmt.Errorf("%s %s is empty", flag, path)
-	}
-	if strings.Contains(key, "\n") {
-		return "", fmt.Errorf("%s %s holds more than one line; give a file with just this worker's key", flag, path)
+		return "", fmt.Errorf("%s: %w; %s", flag, err, keySourceFix(err))
 	}
 	return key, nil
 }

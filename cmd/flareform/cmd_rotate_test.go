@@ -162,7 +162,7 @@ func TestRotateKeyCommandRejectsBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"rotate-key", "nope"}, `no worker "nope"`},
-		{[]string{"rotate-key", "images", "--from", "env:SHORT_KEY"}, "at least 32"},
+		{[]string{"rotate-key", "images", "--from", "env:SHORT_KEY"}, "fewer than 32"},
 		{[]string{"rotate-key", "images", "--from", "vault:x"}, "env:NAME or file:PATH"},
 		{[]string{"rotate-key", "images", "--finish", "--revoke"}, "none of the others can be"},
 		{[]string{"rotate-key", "images"}, "does not exist"},

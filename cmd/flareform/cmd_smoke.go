@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
 )
 
@@ -130,9 +132,18 @@ func smokeKeys(opts *smokeOptions, keyed []string) (map[string]string, error) {
 		if keys, err = parseKeyFile(content, keyed); err != nil {
 			return nil, fmt.Errorf("--key-file %s: %w", opts.KeyFile, err)
 		}
+		for _, name := range sortedNames(keys) {
+			if err := keysource.Check(keys[name]); err != nil {
+				return nil, fmt.Errorf("--key-file %s: the key for %s: %w; %s", opts.KeyFile, name, err, keysource.Fix)
+			}
+		}
 		return keys, nil
 	}
-	if k := opts.Getenv(envAPIKey); k != "" {
+	k, err := envKey(opts.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if k != "" {
 		for _, name := range keyed {
 			keys[name] = k
 		}
@@ -140,20 +151,19 @@ func smokeKeys(opts *smokeOptions, keyed []string) (map[string]string, error) {
 	return keys, nil
 }
 
-// readKeyFile reads a key file, refusing anything implausibly large for a key file.
+// maxKeyFileBytes bounds a --key-file: it may hold one key per worker of a large fleet.
+const maxKeyFileBytes = 64 << 10
+
+// readKeyFile reads a --key-file with keysource's guards: a regular file outside /proc, /sys
+// and /dev of at most maxKeyFileBytes.
 func readKeyFile(path string) (string, error) {
-	f, err := os.Open(path)
+	content, err := keysource.ReadFile(path, maxKeyFileBytes)
 	if err != nil {
-		return "", fmt.Errorf("--key-file: %w", err)
-	}
-	defer f.Close()
-	const maxKeyFile = 64 << 10
-	content, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return "", fmt.Errorf("--key-file %s: %w", path, err)
-	}
-	if len(content) > maxKeyFile {
-		return "", fmt.Errorf("--key-file %s: larger than %d bytes; is it the right file?", path, maxKeyFile)
+		return "", fmt.Errorf("--key-file %w", err)
 	}
 	return string(content), nil
+}
+
+func sortedNames(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
 }

@@ -279,8 +279,11 @@ func convScenarios() []convScenario {
 				}
 			},
 			converged: func(f *convFixture, _ []result) {
+				// apply rotates a changed env key: the old one keeps working for the grace
+				// window (24 h by default), so clients have time to switch.
 				f.wantKey("new env key", f.c.env["IMAGES_API_KEY"])
-				f.wantRefused("replaced env key", f.oldKey)
+				f.wantKey("replaced env key in its grace window", f.oldKey)
+				f.wantRefused("random key", randomKey(f.t))
 				f.wantInSpec()
 			},
 		},

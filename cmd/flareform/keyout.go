@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/flareform/flareform/provision/keystore"
+	"github.com/flareform/flareform/internal/keysource"
 )
 
 // keyOut is the --key-out destination. It is checked before anything is deployed (so an
@@ -30,6 +31,11 @@ type keyOut struct {
 // needs force (that key may still be in use). keyed lists the spec's workers with a managed key,
 // to tell whose a bare key is.
 func prepareKeyOut(path string, force bool, writes, keyed []string) (*keyOut, error) {
+	// Even with force, only a regular file is replaced: renaming over a device or a symlink
+	// is never what the user meant.
+	if err := keysource.CheckWritable(path); err != nil {
+		return nil, fmt.Errorf("--key-out %w", err)
+	}
 	k := &keyOut{path: path, force: force, entries: map[string]string{}}
 	info, err := os.Lstat(path)
 	switch {

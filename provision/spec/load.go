@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/flareform/flareform/internal/keysource"
 )
 
 // Limits and defaults.
@@ -57,7 +60,7 @@ func load(path, env string, getenv func(string) string, now time.Time) (*Spec, e
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	l := &loader{file: path, getenv: getenv, today: now.UTC().Format(time.DateOnly)}
+	l := &loader{file: path, getenv: getenv, today: now.UTC().Format(time.DateOnly), expandedValues: map[string]string{}}
 	s := l.load(env)
 	if len(l.errs) > 0 {
 		return nil, l.errs.sorted()
@@ -71,10 +74,40 @@ type loader struct {
 	getenv func(string) string
 	today  string // YYYY-MM-DD in UTC
 	errs   ErrorList
+	// expandedValues maps every value ${NAME} expanded to (minScrubLen bytes or longer) to
+	// NAME, so no message can show one: `name: ${CLOUDFLARE_API_TOKEN}` must not print the
+	// token. Messages use str.show() for that; this is the safety net behind it.
+	expandedValues map[string]string
 }
 
+// minScrubLen is the shortest expanded value scrubbed from messages: shorter ones ("1",
+// "prod") are not secrets and would garble unrelated words.
+const minScrubLen = 8
+
 func (l *loader) errorAt(p Position, msg, fix string) {
-	l.errs = append(l.errs, &Error{File: l.file, Line: p.Line, Col: p.Col, Msg: msg, Fix: fix})
+	l.errs = append(l.errs, &Error{File: l.file, Line: p.Line, Col: p.Col, Msg: l.scrub(msg), Fix: l.scrub(fix)})
+}
+
+// lookup is getenv for ${NAME} expansion; it remembers the values it hands out.
+func (l *loader) lookup(name string) string {
+	v := l.getenv(name)
+	if len(v) >= minScrubLen {
+		l.expandedValues[v] = name
+	}
+	return v
+}
+
+// scrub replaces every expanded value in s (also lowercased, as name suggestions lower it)
+// with the ${NAME} it came from.
+func (l *loader) scrub(s string) string {
+	values := slices.Collect(maps.Keys(l.expandedValues))
+	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) }) // longest first
+	for _, v := range values {
+		ref := "${" + l.expandedValues[v] + "}"
+		s = strings.ReplaceAll(s, v, ref)
+		s = strings.ReplaceAll(s, strings.ToLower(v), ref)
+	}
+	return s
 }
 
 func posOf(n *yaml.Node) Position {
@@ -107,20 +140,12 @@ func (l *loader) load(env string) *Spec {
 	return l.build(top, env)
 }
 
+// read reads the spec with the same guards as key files: a regular file (a FIFO would block,
+// /dev/zero never ends) of at most MaxSpecBytes.
 func (l *loader) read(abs string) ([]byte, bool) {
-	f, err := os.Open(abs)
+	data, err := keysource.ReadFile(abs, MaxSpecBytes)
 	if err != nil {
-		l.errorAt(Position{}, fmt.Sprintf("cannot read spec: %v", errors.Unwrap(err)), "pass the right path with --file, or create one with `flareform init`")
-		return nil, false
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxSpecBytes+1))
-	if err != nil {
-		l.errorAt(Position{}, fmt.Sprintf("cannot read spec: %v", err), "")
-		return nil, false
-	}
-	if len(data) > MaxSpecBytes {
-		l.errorAt(Position{}, fmt.Sprintf("spec is larger than %d bytes", MaxSpecBytes), "is this the right file?")
+		l.errorAt(Position{}, fmt.Sprintf("cannot read spec: %v", err), "pass the right path with --file, or create one with `flareform init`")
 		return nil, false
 	}
 	return data, true
@@ -312,10 +337,21 @@ func (v str) show() string {
 	return strconv.Quote(v.s)
 }
 
+// credentialVars hold flareform's own credentials. No spec value may expand them: the value
+// would be uploaded (as a name, a variable) or printed, and nothing in a spec needs them.
+var credentialVars = []string{"CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_KEY", "FLAREFORM_API_KEY"}
+
 // str expands a string value; ok is false when expansion failed (the error is recorded).
 func (l *loader) str(v *value) (str, bool) {
 	n := v.node
-	out, used, errs := expand(n.Value, l.getenv)
+	for _, name := range credentialVars {
+		if i := strings.Index(n.Value, "${"+name); i >= 0 {
+			l.errorAt(offsetPos(n, i), fmt.Sprintf("${%s} is a credential and cannot be used in the spec", name),
+				"remove it: flareform reads the token from the environment itself, and api_key takes keys with from: env:NAME")
+			return str{raw: n.Value, pos: posOf(n), expanded: true}, false
+		}
+	}
+	out, used, errs := expand(n.Value, l.lookup)
 	for _, e := range errs {
 		l.errorAt(offsetPos(n, e.offset), e.msg, e.fix)
 	}
@@ -383,12 +419,18 @@ func (l *loader) worker(key string, base, over *value) Worker {
 	w.Pos["key"] = keyPos
 	w.Pos[""] = keyPos // the worker as a whole
 	w.Pos["name"] = keyPos
+	nameExpanded, nameShown := false, ""
 	if v := f.get("name"); v != nil {
 		if name, ok := l.str(v); ok {
 			w.Name, w.Pos["name"] = name.s, name.pos
+			nameExpanded, nameShown = name.expanded, name.show()
 		}
 	}
 	if problem, fix := CheckWorkerName(w.Name); problem != "" {
+		if nameExpanded { // the problem and the suggestion would quote the value
+			problem = fmt.Sprintf("worker name %s is not a valid script name", nameShown)
+			fix = fmt.Sprintf("make it at most %d lowercase letters, digits, '-' and '_', not starting or ending with '-'", MaxWorkerNameLen)
+		}
 		l.errorAt(w.Pos["name"], problem, fix)
 	}
 
@@ -423,12 +465,21 @@ func (l *loader) main(w *Worker, v *value, keyPos Position) {
 		path = filepath.Join(l.dir, filepath.FromSlash(path))
 	}
 	w.Main = path
+	lookedFor := fmt.Sprintf(" (looked for %s)", path)
+	if m.expanded {
+		lookedFor = ""
+	}
 	info, err := os.Stat(path)
 	switch {
 	case err != nil:
-		l.errorAt(m.pos, fmt.Sprintf("main file %s does not exist (looked for %s)", m.show(), path), "create it or fix the path; relative paths start at the spec's directory")
+		l.errorAt(m.pos, fmt.Sprintf("main file %s does not exist%s", m.show(), lookedFor), "create it or fix the path; relative paths start at the spec's directory")
 	case info.IsDir():
 		l.errorAt(m.pos, fmt.Sprintf("main %s is a directory", m.show()), "point main at the entry file, e.g. ./src/worker.js")
+	default:
+		// The bundler reads main later; a FIFO would block it and /dev/zero never ends.
+		if err := keysource.CheckRegular(path); err != nil {
+			l.errorAt(m.pos, fmt.Sprintf("main %s cannot be deployed: %v", m.show(), err), "point main at the entry file, a regular JavaScript file")
+		}
 	}
 }
 
@@ -471,7 +522,7 @@ func (l *loader) compatibilityFlags(w *Worker, v *value) {
 		case !flagPattern.MatchString(flag.s):
 			l.errorAt(flag.pos, fmt.Sprintf("compatibility flag %s is not a flag name", flag.show()), "flags are lowercase words joined by _, e.g. nodejs_compat")
 		case seen[flag.s]:
-			l.errorAt(flag.pos, fmt.Sprintf("compatibility flag %q is listed twice", flag.s), "remove the duplicate")
+			l.errorAt(flag.pos, fmt.Sprintf("compatibility flag %s is listed twice", flag.show()), "remove the duplicate")
 		default:
 			seen[flag.s] = true
 			w.CompatibilityFlags = append(w.CompatibilityFlags, flag.s)
@@ -546,15 +597,13 @@ func (l *loader) apiKey(w *Worker, v *value) {
 	case from.s == "generate":
 	case kind == "env" && envVarName.MatchString(ref):
 		k.From, k.Ref = "env", ref
-		if l.getenv(ref) == "" {
-			l.errorAt(from.pos, fmt.Sprintf("api_key.from names environment variable %s, which is not set", ref), fmt.Sprintf("export %s=<the key> before running flareform (its value is never printed), or use from: generate", ref))
-		}
+		l.checkKey(from, keysource.KindEnv, ref)
 	case kind == "file" && ref != "":
 		k.From, k.Ref = "file", ref
 		if !filepath.IsAbs(ref) {
 			k.Ref = filepath.Join(l.dir, filepath.FromSlash(ref))
 		}
-		l.checkKeyFile(from, k.Ref)
+		l.checkKey(from, keysource.KindFile, k.Ref)
 	default:
 		l.errorAt(from.pos, fmt.Sprintf("api_key.from %s is not one of generate, env:NAME or file:PATH", from.show()), "use from: generate, from: env:MY_API_KEY or from: file:./secrets/api-key.txt")
 	}
@@ -580,17 +629,28 @@ func (l *loader) grace(w *Worker, v *value) time.Duration {
 	return d
 }
 
-// checkKeyFile makes sure a key file is there and non-empty, without ever showing its content.
-func (l *loader) checkKeyFile(from str, path string) {
-	data, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		l.errorAt(from.pos, fmt.Sprintf("api_key.from: key file %s does not exist", path), "create it with the key on one line, or use from: generate")
-	case err != nil:
-		l.errorAt(from.pos, fmt.Sprintf("api_key.from: cannot read key file %s: %v", path, errors.Unwrap(err)), "check the path and its permissions")
-	case len(bytes.TrimSpace(data)) == 0:
-		l.errorAt(from.pos, fmt.Sprintf("api_key.from: key file %s is empty", path), "write the key into it, or use from: generate")
+// checkKey reads the key the source names and checks it against the key rule, so a bad key
+// is a spec error at the api_key line before anything is planned. The key and the file's
+// content never appear in the message; neither does an expanded source.
+func (l *loader) checkKey(from str, kind, ref string) {
+	if kind == keysource.KindEnv && l.getenv(ref) == "" {
+		l.errorAt(from.pos, fmt.Sprintf("api_key.from names environment variable %s, which is not set", ref), fmt.Sprintf("export %s=<the key> before running flareform (its value is never printed), or use from: generate", ref))
+		return
 	}
+	_, err := keysource.Resolve(kind, ref, l.getenv)
+	if err == nil {
+		return
+	}
+	msg := fmt.Sprintf("api_key.from: %v", err)
+	if from.expanded {
+		msg = fmt.Sprintf("api_key.from %s: the key or its source is refused; %s", from.show(), keysource.Rule)
+	}
+	fix := "fix the key source, or use from: generate"
+	var ke *keysource.Error
+	if errors.As(err, &ke) {
+		fix = ke.Fix + "; or use from: generate"
+	}
+	l.errorAt(from.pos, msg, fix)
 }
 
 // vars merges the environment's vars over the base ones, key by key. It returns where each

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 const (
@@ -113,7 +115,7 @@ func TestLoadEnvKeyNeverPrinted(t *testing.T) {
     compatibility_date: "2025-06-01"
     api_key: { from: "env:MY_KEY" }
 `)
-	s, err := Load(path, "", envMap(map[string]string{"MY_KEY": "hunter2-secret"}))
+	s, err := Load(path, "", envMap(map[string]string{"MY_KEY": "hunter2-secret-hunter2-secret-hunter2"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +151,7 @@ func TestLoadGoodSpecPerEnvironment(t *testing.T) {
 	}
 	mainPath := filepath.Join(absDir, "src", "worker.js")
 	keyPath := filepath.Join(absDir, "keys", "api-key.txt")
-	getenv := envMap(map[string]string{"CLOUDFLARE_ACCOUNT_ID": testAccountID, "PROD_IMAGE_KEY": "prod-secret"})
+	getenv := envMap(map[string]string{"CLOUDFLARE_ACCOUNT_ID": testAccountID, "PROD_IMAGE_KEY": "prod-secret-0123456789abcdef0123456789"})
 
 	chat := Worker{
 		Key: "chat", Name: "chat-api", Main: mainPath, CompatibilityDate: "2025-05-01",
@@ -228,7 +230,7 @@ func deref[T any](p *T) any {
 
 func TestLoadPositions(t *testing.T) {
 	path := filepath.Join(goodDir, "full.yaml")
-	getenv := envMap(map[string]string{"CLOUDFLARE_ACCOUNT_ID": testAccountID, "PROD_IMAGE_KEY": "k"})
+	getenv := envMap(map[string]string{"CLOUDFLARE_ACCOUNT_ID": testAccountID, "PROD_IMAGE_KEY": "k-0123456789abcdef0123456789abcdef"})
 	s, err := Load(path, "prod", getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -365,13 +367,22 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add([]byte("workers: {a: {main: x, compatibility_date: '2025-01-01'}}\nenvironments: {s: {}}"), "s")
 	f.Add([]byte("a: &a [*a]"), "")
+	f.Add([]byte("workers:\n  a:\n    name: ${TOKEN}\n    main: ${TOKEN}\n    api_key: {from: \"file:${TOKEN}\"}\n"), "")
+	// Whatever the spec, an expanded value never appears in an error unless the spec itself
+	// holds it.
+	const canary = "Canary-Token-5f4e3d2c1b0a"
+	getenv := envMap(map[string]string{"CLOUDFLARE_ACCOUNT_ID": testAccountID, "TOKEN": canary})
 	f.Fuzz(func(t *testing.T, data []byte, env string) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "flareform.yaml")
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s, err := Load(path, env, envMap(map[string]string{"CLOUDFLARE_ACCOUNT_ID": testAccountID}))
+		s, err := Load(path, env, getenv)
+		if err != nil && !strings.Contains(strings.ToLower(string(data)), strings.ToLower(canary)) &&
+			strings.Contains(strings.ToLower(err.Error()), strings.ToLower(canary)) {
+			t.Fatalf("error shows the expanded value:\n%v", err)
+		}
 		if err == nil {
 			if s == nil || len(s.Workers) == 0 {
 				t.Fatalf("Load returned no error and spec %+v", s)
@@ -388,4 +399,104 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLoadRefusesCredentialsInTheSpec: `name: ${CLOUDFLARE_API_TOKEN}` printed the token in
+// the error; now no spec value may use a credential variable, and the message shows the
+// reference as written.
+func TestLoadRefusesCredentialsInTheSpec(t *testing.T) {
+	const canary = "Hx7_kQ2-canaryTOKEN-9f8e7d6c5b4a3921aBcD"
+	dir := t.TempDir()
+	writeWorker(t, dir)
+	path := writeSpec(t, dir, `workers:
+  image-api:
+    name: ${CLOUDFLARE_API_TOKEN}
+    main: ./src/worker.js
+    compatibility_date: "2025-06-01"
+    vars: { TOKEN: "x${FLAREFORM_API_KEY:-none}" }
+`)
+	_, err := Load(path, "", envMap(map[string]string{"CLOUDFLARE_API_TOKEN": canary, "FLAREFORM_API_KEY": canary}))
+	if err == nil {
+		t.Fatal("Load accepted a credential in the spec")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, canary) || strings.Contains(msg, strings.ToLower(canary)) || strings.Contains(msg, SuggestWorkerName(canary)) {
+		t.Fatalf("errors show the token:\n%s", msg)
+	}
+	for _, want := range []string{"flareform.yaml:3:11: ${CLOUDFLARE_API_TOKEN} is a credential", "flareform.yaml:6:22: ${FLAREFORM_API_KEY} is a credential"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("errors lack %q:\n%s", want, msg)
+		}
+	}
+}
+
+// TestLoadNeverPrintsExpandedValues: a value from the environment appears in no message, not
+// even lowercased in a name suggestion or inside a path; messages show ${NAME} as written.
+func TestLoadNeverPrintsExpandedValues(t *testing.T) {
+	const canary = "CANARY_Secr3t-9f8e7d6c5b4a39281706"
+	dir := t.TempDir()
+	writeWorker(t, dir)
+	path := writeSpec(t, dir, `workers:
+  image-api:
+    name: ${DEPLOY_SECRET}
+    main: ./src/${DEPLOY_SECRET}.js
+    compatibility_date: "2025-06-01"
+    compatibility_flags: ["${DEPLOY_SECRET}"]
+    api_key: { from: "file:${DEPLOY_SECRET}" }
+  other:
+    name: ${DEPLOY_SECRET}
+    main: ./src/worker.js
+    compatibility_date: "2025-06-01"
+`)
+	_, err := Load(path, "", envMap(map[string]string{"DEPLOY_SECRET": canary}))
+	if err == nil {
+		t.Fatal("Load accepted a secret as worker name")
+	}
+	msg := err.Error()
+	for _, leak := range []string{canary, strings.ToLower(canary), SuggestWorkerName(canary), canary[7:20]} {
+		if strings.Contains(msg, leak) {
+			t.Fatalf("errors show (part of) the expanded value %q:\n%s", leak, msg)
+		}
+	}
+	if !strings.Contains(msg, `worker name "${DEPLOY_SECRET}" (after expanding`) {
+		t.Errorf("errors do not show the name as written:\n%s", msg)
+	}
+}
+
+// TestLoadRefusesFilesThatAreNotRegular: a FIFO as spec or main, /dev/zero as spec and a spec
+// over the size limit are refused at once instead of blocking or reading without end.
+func TestLoadRefusesFilesThatAreNotRegular(t *testing.T) {
+	dir := t.TempDir()
+	writeWorker(t, dir)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifoMain := writeSpec(t, dir, "workers:\n  a:\n    main: ./fifo\n    compatibility_date: \"2025-06-01\"\n")
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte("workers: {}\n"+strings.Repeat("#", 20<<20)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct{ path, want string }{
+		"FIFO spec":     {fifo, "named pipe"},
+		"dev zero spec": {"/dev/zero", "under /dev"},
+		"20 MiB spec":   {big, fmt.Sprintf("larger than %d bytes", MaxSpecBytes)},
+		"FIFO main":     {fifoMain, "flareform.yaml:3:11: main \"./fifo\" cannot be deployed"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				_, err := Load(tc.path, "", envMap(nil))
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("Load error %v, want one saying %q", err, tc.want)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("Load hung")
+			}
+		})
+	}
 }

@@ -1,0 +1,139 @@
+package provision
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"runtime"
+	"sync"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Key fingerprints (docs/fingerprints.md) identify a managed key in script tags, plans, JSON
+// output and logs without revealing it. A fingerprint is 32 lowercase hex digits: an 8-byte
+// random salt, then 8 bytes of Argon2id over the key, the script name and the binding with
+// that salt. Anyone can check a guess against a fingerprint (plan does, to tell whether the
+// spec's key is the live one), but every guess costs one Argon2id run, and the salt makes
+// every fingerprint need its own guesses.
+const (
+	fingerprintVersion   = "flareform-key-fingerprint-v2" // changing it makes every key look changed
+	fingerprintSaltBytes = 8
+	fingerprintHashBytes = 8
+	fingerprintHexLen    = 2 * (fingerprintSaltBytes + fingerprintHashBytes)
+
+	// Argon2id parameters: OWASP's 19 MiB, 2 passes, 1 lane; about 25 ms per guess on one
+	// core of the machine that measured BenchmarkFingerprintGuess.
+	argonTime      = 2
+	argonMemoryKiB = 19 * 1024
+	argonThreads   = 1
+)
+
+// NewKeyFingerprint fingerprints key with a fresh random salt.
+func NewKeyFingerprint(scriptName, binding, key string) string {
+	var salt [fingerprintSaltBytes]byte
+	rand.Read(salt[:]) // never fails (crypto/rand crashes the program instead)
+	return fingerprintWithSalt(salt[:], scriptName, binding, key)
+}
+
+// FingerprintMatches reports whether fp is a fingerprint of key on scriptName's binding,
+// recomputing it with fp's own salt. A fingerprint of the older unsalted scheme never matches,
+// so the key behind it is sent again with a new fingerprint.
+func FingerprintMatches(fp, scriptName, binding, key string) bool {
+	salt, ok := fingerprintSalt(fp)
+	if !ok {
+		return false
+	}
+	want := fingerprintWithSalt(salt, scriptName, binding, key)
+	return subtle.ConstantTimeCompare([]byte(want), []byte(fp)) == 1
+}
+
+func fingerprintSalt(fp string) ([]byte, bool) {
+	if len(fp) != fingerprintHexLen {
+		return nil, false
+	}
+	raw, err := hex.DecodeString(fp)
+	if err != nil || hex.EncodeToString(raw) != fp { // lowercase only: tags are [a-z0-9-]
+		return nil, false
+	}
+	return raw[:fingerprintSaltBytes], true
+}
+
+func fingerprintWithSalt(salt []byte, scriptName, binding, key string) string {
+	// NUL separators keep ("ab", "c") and ("a", "bc") apart; none of the parts can hold one.
+	password := []byte(fingerprintVersion + "\x00" + scriptName + "\x00" + binding + "\x00" + key)
+	hash := argon2.IDKey(password, salt, argonTime, argonMemoryKiB, argonThreads, fingerprintHashBytes)
+	return hex.EncodeToString(salt) + hex.EncodeToString(hash)
+}
+
+// fingerprinter is an engine's memory of fingerprints: a key gets one fingerprint per run (so
+// plan and apply show the same), a key that matches a live fingerprint keeps it, and no
+// (salt, key) pair is derived twice. It also bounds how many derivations (19 MiB each) run at
+// once, since a fleet plans all its workers in parallel.
+type fingerprinter struct {
+	mu      sync.Mutex
+	issued  map[keyIdentity]string // fingerprint chosen or verified for a key in this run
+	matched map[fingerprintCheck]bool
+	slots   chan struct{}
+}
+
+type keyIdentity struct{ scriptName, binding, key string }
+
+type fingerprintCheck struct {
+	fp string
+	id keyIdentity
+}
+
+func newFingerprinter() *fingerprinter {
+	return &fingerprinter{
+		issued:  map[keyIdentity]string{},
+		matched: map[fingerprintCheck]bool{},
+		slots:   make(chan struct{}, runtime.GOMAXPROCS(0)),
+	}
+}
+
+// forKey is the fingerprint this run uses for key: the one it verified or issued before, or a
+// new one.
+func (f *fingerprinter) forKey(scriptName, binding, key string) string {
+	id := keyIdentity{scriptName, binding, key}
+	f.mu.Lock()
+	fp, ok := f.issued[id]
+	f.mu.Unlock()
+	if ok {
+		return fp
+	}
+	f.slots <- struct{}{}
+	fp = NewKeyFingerprint(scriptName, binding, key)
+	<-f.slots
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if earlier, ok := f.issued[id]; ok { // a concurrent call won: keep one fingerprint per key
+		return earlier
+	}
+	f.issued[id] = fp
+	return fp
+}
+
+// matches is FingerprintMatches, remembered; a match makes fp the key's fingerprint for this
+// run, so an unchanged key keeps its live tag.
+func (f *fingerprinter) matches(fp, scriptName, binding, key string) bool {
+	if fp == "" || key == "" {
+		return false
+	}
+	check := fingerprintCheck{fp, keyIdentity{scriptName, binding, key}}
+	f.mu.Lock()
+	ok, known := f.matched[check]
+	f.mu.Unlock()
+	if !known {
+		f.slots <- struct{}{}
+		ok = FingerprintMatches(fp, scriptName, binding, key)
+		<-f.slots
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.matched[check] = ok
+	if ok {
+		f.issued[check.id] = fp
+	}
+	return ok
+}
