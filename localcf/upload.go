@@ -95,7 +95,7 @@ func parseMultipart(contentType string, body io.Reader, jsonPart string, maxModu
 			return nil, nil, newAPIError(http.StatusBadRequest, codeParseBody, "Could not parse the multipart body: %v", err)
 		}
 		name, filename := partNames(part)
-		if name == jsonPart && filename == "" {
+		if name == jsonPart { // Node's FormData (Alchemy) sends it with filename="blob"
 			data, err := readCapped(part, maxMetadataBytes)
 			if err != nil {
 				return nil, nil, newAPIError(http.StatusBadRequest, codeParseBody, "Could not read the %s part: %v", jsonPart, err)
