@@ -1,17 +1,33 @@
 # Everything a fresh machine needs is installed by these targets: Go modules through the Go
-# module proxy, workerd and wrangler (pinned in package-lock.json) through npm.
+# module proxy, workerd (pinned in package-lock.json) through npm. `make test` also installs the
+# test-only clients pinned under localcf/fidelity/clients/ (`make clients`); `make demo` does not.
 GO      ?= go
 NPM     ?= npm
 EXAMPLE ?= examples/text-to-image
+CLIENTS  = localcf/fidelity/clients
 
-.PHONY: setup demo test vet fuzz bench build
+.PHONY: setup clients demo test vet fuzz bench build
 
-# npm install (not npm ci) only when node_modules is missing or older than the lock file: the
-# lock records workerd's platform packages for this platform only, which npm ci rejects as out of
-# sync, while npm install follows the lock as it is and leaves it unchanged. Versions are exact
-# in package.json, so both resolve to the same pinned workerd and wrangler.
+# npm ci installs exactly what a lock file records and never writes it, so a fresh clone stays
+# clean. Each lock records the platform packages of every platform (workerd-linux-64,
+# workerd-darwin-arm64, ...; npm installs only the one that fits), which npm ci needs to accept it
+# as in sync: regenerate a lock with `npm install --package-lock-only` after changing its
+# package.json. The allowScripts field of each package.json approves the install scripts that
+# are needed (workerd's and esbuild's put the platform binary in place) and denies the rest, so
+# npm prints no install-script warnings.
 node_modules/.flareform-installed: package.json package-lock.json
-	$(NPM) install --no-audit --no-fund
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+# Test-only clients for localcf/fidelity: wrangler 4.86.0 (node20/), the newest wrangler 4.x,
+# Alchemy 0.94 and Node 22 from npm (node22/). Two directories because wrangler 4.86 and Alchemy
+# need conflicting @cloudflare/workers-types majors. npm itself runs on the system Node, so the
+# node22/ install warns EBADENGINE for packages that need Node 22: the tests run those on the
+# Node 22 installed next to them.
+clients: $(CLIENTS)/node20/node_modules/.flareform-installed $(CLIENTS)/node22/node_modules/.flareform-installed
+
+$(CLIENTS)/%/node_modules/.flareform-installed: $(CLIENTS)/%/package.json $(CLIENTS)/%/package-lock.json
+	cd $(CLIENTS)/$* && $(NPM) ci --no-audit --no-fund
 	@touch $@
 
 setup: node_modules/.flareform-installed
@@ -35,7 +51,8 @@ vet: setup
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-test: vet
+# The fidelity tests fail (not skip) when a client is missing; `clients` installs them.
+test: vet clients
 	$(GO) test -count=1 -timeout 30m ./...
 
 # Short coverage-guided runs of every fuzz target (longer: make fuzz FUZZTIME=5m).
@@ -48,9 +65,10 @@ fuzz: setup
 	done
 
 # Side-by-side benchmark (not part of CI; takes a while): the fault-convergence suite with 200
-# schedules, then flareform vs wrangler on a local Cloudflare (wrangler, and Node when the system
-# one is too old for it, come from npm into .bench/). Writes docs/benchmarks.md.
-bench: build
+# schedules, then flareform vs wrangler on a local Cloudflare (the newest wrangler and Node 22
+# from `make clients`; another -wrangler-version is installed from npm into .bench/). Writes
+# docs/benchmarks.md.
+bench: build clients
 	@mkdir -p .bench
 	@rm -f .bench/convergence.json
 	$(GO) test ./cmd/flareform -run '^TestFaultConvergence$$' -count=1 -parallel 6 -timeout 60m \

@@ -4,8 +4,9 @@
 //
 //	go run ./bench [-rounds 5] [-wrangler-version 4.164.0] [-out docs/benchmarks.md] [-convergence PATH]
 //
-// It is a tool run by `make bench`, not a test: it installs wrangler (and, when the system node
-// is too old for it, Node) from npm into .bench/, and runs bin/flareform as users do.
+// It is a tool run by `make bench`, not a test: it runs the wrangler and Node 22 that
+// `make clients` installs for the fidelity tests (another -wrangler-version, and Node when neither
+// fits, is installed from npm into .bench/), and runs bin/flareform as users do.
 package main
 
 import (
@@ -42,7 +43,7 @@ func main() {
 	flag.IntVar(&o.fleetSize, "fleet-size", 100, "workers in the fleet spec")
 	flag.BoolVar(&o.fleetNoSmoke, "fleet-no-smoke", true, "also time the fleet apply with --no-smoke")
 	flag.IntVar(&o.localRounds, "local-rounds", 3, "rounds of apply --local from cold (0 skips it)")
-	flag.StringVar(&o.wranglerVersion, "wrangler-version", "4.164.0", "wrangler version to compare against (installed from npm into .bench/)")
+	flag.StringVar(&o.wranglerVersion, "wrangler-version", "4.164.0", "wrangler version to compare against (the newest one of make clients, else installed from npm into .bench/)")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "write the markdown report here too (\"\" = stdout only)")
 	flag.StringVar(&o.convergence, "convergence", "", "fault-convergence suite report (JSON) to include when it exists")
 	flag.Parse()

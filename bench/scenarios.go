@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flareform/flareform/internal/jsclients"
 	"github.com/flareform/flareform/internal/wranglerenv"
 	"github.com/flareform/flareform/localcf"
 )
@@ -47,7 +48,7 @@ func (s *series) add(x sample) { s.Samples = append(s.Samples, x) }
 type bench struct {
 	root      string
 	flareform string
-	wrangler  *wrangler
+	wrangler  *jsclients.Wrangler
 	workerd   string
 	workerJS  []byte
 	cloud     *cloud
@@ -152,7 +153,7 @@ func (b *bench) flareformCmd(p *project, stdin string, args ...string) command {
 }
 
 func (b *bench) wranglerCmd(p *project, stdin string, args ...string) command {
-	path, argv := b.wrangler.argv(args...)
+	path, argv := b.wrangler.Argv(args...)
 	return command{Path: path, Args: argv, Dir: p.dir, Env: p.env, Stdin: stdin}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,131 +14,77 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flareform/flareform/internal/jsclients"
 )
 
-// pinnedNode is the Node release installed (from npm) when the system node is too old for the
-// chosen wrangler.
-const pinnedNode = "22.23.3"
+// pinnedNode is the Node release installed into .bench/ when neither the system node nor the
+// Node 22 that `make clients` installs satisfies the chosen wrangler (same pin as
+// localcf/fidelity/clients/node22/package.json).
+const pinnedNode = "22.23.5"
 
-// wrangler is an installed wrangler and the node that runs it.
-type wrangler struct {
-	Node        string // node binary
-	NodeVersion string // "v22.23.3"
-	Script      string // .../node_modules/wrangler/bin/wrangler.js
-	Version     string
-}
-
-// argv is the command line running wrangler with args.
-func (w *wrangler) argv(args ...string) (string, []string) {
-	return w.Node, append([]string{w.Script}, args...)
-}
-
-// packageJSON is the part of a package.json the bench reads.
-type packageJSON struct {
-	Version string `json:"version"`
-	Engines struct {
-		Node string `json:"node"`
-	} `json:"engines"`
-}
-
-func readPackageJSON(path string) (*packageJSON, error) {
-	b, err := os.ReadFile(path)
+// ensureWrangler returns wrangler at version and a node that satisfies its engines.node. The
+// wranglers pinned for the fidelity tests (`make clients`) are used when one has that version;
+// any other version is installed with npm under <root>/.bench.
+func ensureWrangler(ctx context.Context, root, version string, log io.Writer) (*jsclients.Wrangler, error) {
+	pkg, err := wranglerPackage(ctx, root, version, log)
 	if err != nil {
 		return nil, err
 	}
-	var p packageJSON
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
+	w, err := jsclients.WranglerAt(ctx, root, pkg)
+	if err == nil {
+		return w, nil
 	}
-	return &p, nil
-}
-
-// ensureWrangler returns wrangler at version, installing it with npm under <root>/.bench when
-// neither the repository's node_modules nor an earlier install has it, and a node that
-// satisfies its engines.node (installing the pinned Node from npm when the system one does not).
-func ensureWrangler(ctx context.Context, root, version string, log io.Writer) (*wrangler, error) {
-	dir, err := wranglerDir(ctx, root, version, log)
-	if err != nil {
-		return nil, err
-	}
-	pkg, err := readPackageJSON(filepath.Join(dir, "package.json"))
-	if err != nil {
-		return nil, fmt.Errorf("read the installed wrangler: %w", err)
-	}
-	node, nodeVersion, err := ensureNode(ctx, root, pkg.Engines.Node, log)
+	fmt.Fprintf(log, "bench: %v; using node %s from npm\n", err, pinnedNode)
+	node, err := benchNode(ctx, root, pkg.EnginesNode, log)
 	if err != nil {
 		return nil, fmt.Errorf("wrangler %s: %w", version, err)
 	}
-	return &wrangler{Node: node, NodeVersion: nodeVersion, Script: filepath.Join(dir, "bin", "wrangler.js"), Version: pkg.Version}, nil
+	return &jsclients.Wrangler{Node: node.Path, NodeVersion: node.Version,
+		Script: filepath.Join(pkg.Dir, "bin", "wrangler.js"), Version: pkg.Version}, nil
 }
 
-// wranglerDir is the package directory of wrangler at version.
-func wranglerDir(ctx context.Context, root, version string, log io.Writer) (string, error) {
-	// The repository's own wrangler (pinned in package-lock.json) needs no install.
-	repo := filepath.Join(root, "node_modules", "wrangler")
-	if p, err := readPackageJSON(filepath.Join(repo, "package.json")); err == nil && p.Version == version {
-		return repo, nil
+// wranglerPackage is the installed wrangler package at version.
+func wranglerPackage(ctx context.Context, root, version string, log io.Writer) (*jsclients.Package, error) {
+	for _, set := range []jsclients.Set{jsclients.Node22, jsclients.Node20} {
+		if p, err := jsclients.FindPackage(root, set, "wrangler"); err == nil && p.Version == version {
+			return p, nil
+		}
 	}
 	prefix := filepath.Join(root, ".bench", "wrangler-"+version)
 	dir := filepath.Join(prefix, "node_modules", "wrangler")
-	if p, err := readPackageJSON(filepath.Join(dir, "package.json")); err == nil && p.Version == version {
-		return dir, nil
+	if p, err := jsclients.ReadPackage(dir); err == nil && p.Version == version {
+		return p, nil
 	}
 	if err := npmInstall(ctx, prefix, "wrangler@"+version, log); err != nil {
-		return "", err
+		return nil, err
 	}
-	return dir, nil
+	return jsclients.ReadPackage(dir)
 }
 
-// ensureNode returns a node binary whose version satisfies engines ("" accepts any).
-func ensureNode(ctx context.Context, root, engines string, log io.Writer) (string, string, error) {
-	system, err := exec.LookPath("node")
+// benchNode installs the pinned Node from npm into .bench/ and checks it against engines.
+func benchNode(ctx context.Context, root, engines string, log io.Writer) (*jsclients.Node, error) {
+	pkgName, err := jsclients.NodePackage()
 	if err != nil {
-		return "", "", fmt.Errorf("node is not on PATH (npm, which installs wrangler, needs it): %w", err)
-	}
-	version, err := nodeVersion(ctx, system)
-	if err != nil {
-		return "", "", err
-	}
-	if ok, err := satisfiesOrAny(version, engines); err != nil || ok {
-		return system, version, err
-	}
-	fmt.Fprintf(log, "bench: node %s does not satisfy wrangler's engines.node %q; using node %s from npm\n", version, engines, pinnedNode)
-	pkgName, err := nodePackage()
-	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	prefix := filepath.Join(root, ".bench", "node-"+pinnedNode)
 	bin := filepath.Join(prefix, "node_modules", pkgName, "bin", "node")
 	if _, err := os.Stat(bin); errors.Is(err, fs.ErrNotExist) {
 		if err := npmInstall(ctx, prefix, pkgName+"@"+pinnedNode, log); err != nil {
-			return "", "", err
+			return nil, err
 		}
 	}
-	version, err = nodeVersion(ctx, bin)
+	version, err := nodeVersion(ctx, bin)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
-	if ok, err := satisfiesOrAny(version, engines); err != nil || !ok {
-		return "", "", errors.Join(err, fmt.Errorf("node %s from npm does not satisfy engines.node %q either", version, engines))
+	if engines != "" {
+		if ok, err := jsclients.Satisfies(version, engines); err != nil || !ok {
+			return nil, errors.Join(err, fmt.Errorf("node %s from npm does not satisfy engines.node %q either", version, engines))
+		}
 	}
-	return bin, version, nil
-}
-
-func satisfiesOrAny(version, engines string) (bool, error) {
-	if strings.TrimSpace(engines) == "" {
-		return true, nil
-	}
-	return satisfies(version, engines)
-}
-
-// nodePackage is the npm package holding the Node binary for this machine.
-func nodePackage() (string, error) {
-	arch := map[string]string{"amd64": "x64", "arm64": "arm64"}[runtime.GOARCH]
-	if arch == "" || (runtime.GOOS != "linux" && runtime.GOOS != "darwin") {
-		return "", fmt.Errorf("no npm Node package for %s/%s; install Node %s yourself", runtime.GOOS, runtime.GOARCH, pinnedNode)
-	}
-	return fmt.Sprintf("node-%s-%s", runtime.GOOS, arch), nil
+	return &jsclients.Node{Path: bin, Version: version}, nil
 }
 
 func npmInstall(ctx context.Context, prefix, pkg string, log io.Writer) error {
@@ -174,7 +119,7 @@ type machine struct {
 	Cores                                               int
 }
 
-func describeMachine(ctx context.Context, w *wrangler, workerdBin string) machine {
+func describeMachine(ctx context.Context, w *jsclients.Wrangler, workerdBin string) machine {
 	m := machine{
 		CPU:      firstField("/proc/cpuinfo", "model name"),
 		Cores:    runtime.NumCPU(),

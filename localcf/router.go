@@ -93,6 +93,7 @@ var routes = []route{
 	r("DELETE", "accounts/{account}/workers/scripts/{script}/deployments/{deployment}", authAccount, (*Server).deleteDeployment),
 
 	r("GET", "accounts/{account}/workers/scripts/{script}/references", authAccount, (*Server).getReferences),
+	r("GET", "accounts/{account}/workers/scripts/{script}/queue-consumers", authAccount, (*Server).getQueueConsumers),
 	r("GET", "accounts/{account}/workers/tails/by-consumer/{script}", authAccount, emptyList),
 	r("GET", "accounts/{account}/workers/durable_objects/namespaces", authAccount, emptyPagedList),
 	r("GET", "accounts/{account}/storage/kv/namespaces", authAccount, emptyPagedList),

@@ -25,9 +25,9 @@ func sdkClient(srv *localcf.Server, token string) *cloudflare.Client {
 	)
 }
 
-// uploadCanonical uploads the canonical worker with the SDK: an `ai` binding, a plain_text model
-// var and the API_KEY as a secret_text binding, in one multipart request.
-func uploadCanonical(ctx context.Context, t *testing.T, c *cloudflare.Client, acct, name, key string) *workers.ScriptUpdateResponse {
+// uploadCanonical uploads src (the canonical worker) with the SDK: an `ai` binding, a plain_text
+// model var and the API_KEY as a secret_text binding, in one multipart request.
+func uploadCanonical(ctx context.Context, t *testing.T, c *cloudflare.Client, acct, name, key string, src []byte) *workers.ScriptUpdateResponse {
 	t.Helper()
 	res, err := c.Workers.Scripts.Update(ctx, name, workers.ScriptUpdateParams{
 		AccountID: cloudflare.F(acct),
@@ -52,7 +52,7 @@ func uploadCanonical(ctx context.Context, t *testing.T, c *cloudflare.Client, ac
 			}),
 		}),
 		Files: cloudflare.F([]io.Reader{
-			cloudflare.FileParam(bytes.NewReader(canonicalWorker(t)), "worker.js", "application/javascript+module").Value,
+			cloudflare.FileParam(bytes.NewReader(src), "worker.js", "application/javascript+module").Value,
 		}),
 	})
 	if err != nil {
@@ -69,7 +69,7 @@ func TestCloudflareGoLifecycle(t *testing.T) {
 	acct := srv.AccountID()
 	const name, key = "sdk-worker", "sdk-key-0123456789abcdef0123456789"
 
-	res := uploadCanonical(ctx, t, c, acct, name, key)
+	res := uploadCanonical(ctx, t, c, acct, name, key, canonicalWorker(t))
 	if res.ID != name || res.Etag == "" {
 		t.Fatalf("upload result id=%q etag=%q, want id %q and an etag", res.ID, res.Etag, name)
 	}
@@ -90,6 +90,13 @@ func TestCloudflareGoLifecycle(t *testing.T) {
 		t.Fatalf("script subdomain read-back: %+v, %v", got, err)
 	}
 	expectPNG(t, workersDev(t, srv, name, http.MethodPost, key, map[string]any{"prompt": "sdk", "width": 512, "height": 256}), 512, 256)
+
+	// Re-deploy changed code: a new etag, and the worker keeps answering.
+	again := uploadCanonical(ctx, t, c, acct, name, key, append(canonicalWorker(t), []byte("\n// second deploy\n")...))
+	if again.Etag == "" || again.Etag == res.Etag {
+		t.Fatalf("re-upload of changed code: etag %q, first upload %q; want a new one", again.Etag, res.Etag)
+	}
+	expectPNG(t, workersDev(t, srv, name, http.MethodPost, key, map[string]any{"prompt": "sdk again", "width": 256, "height": 512}), 256, 512)
 
 	// Settings read-back: bindings with types, plain_text value, secret without value.
 	settings, err := c.Workers.Scripts.ScriptAndVersionSettings.Get(ctx, name,

@@ -8,49 +8,57 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flareform/flareform/internal/jsclients"
 	"github.com/flareform/flareform/internal/wranglerenv"
 	"github.com/flareform/flareform/localcf"
 )
 
 // wranglerProject is a throwaway wrangler project around the canonical worker.
 type wranglerProject struct {
-	dir  string
-	bin  string
-	env  []string
-	name string
+	dir      string
+	wrangler *jsclients.Wrangler
+	env      []string
+	name     string
 }
 
-func newWranglerProject(t *testing.T, srv *localcf.Server, name string) *wranglerProject {
+// newWranglerProject sets up the wrangler of set (installed by `make clients`) with a node that
+// satisfies its engines.node: wrangler 4.86 on the system Node 20, the newest wrangler on Node 22.
+func newWranglerProject(t *testing.T, srv *localcf.Server, set jsclients.Set, name string) *wranglerProject {
 	t.Helper()
-	bin := filepath.Join(repoRoot(t), "node_modules", ".bin", "wrangler")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("wrangler is not installed (%v); run `npm ci` in the repository root (make setup does it)", err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w, err := jsclients.FindWrangler(ctx, repoRoot(t), set)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("node is not on PATH: %v", err)
-	}
+	t.Logf("wrangler %s on node %s", w.Version, w.NodeVersion)
 	dir := t.TempDir()
 	mustWrite(t, filepath.Join(dir, "src", "index.js"), canonicalWorker(t))
 	mustWrite(t, filepath.Join(dir, "wrangler.toml"), []byte(fmt.Sprintf(
 		"name = %q\nmain = \"src/index.js\"\ncompatibility_date = \"2025-06-01\"\nworkers_dev = true\n\n[ai]\nbinding = \"AI\"\n", name)))
 
-	env, err := wranglerenv.Offline(dir, "4.86.0",
+	env, err := wranglerenv.Offline(dir, w.Version,
 		wranglerenv.API{BaseURL: srv.APIBaseURL(), Token: srv.Token(), AccountID: srv.AccountID()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &wranglerProject{dir: dir, bin: bin, env: env, name: name}
+	// Whatever wrangler spawns as `node` runs on the same Node as wrangler itself.
+	env = append(slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }),
+		"PATH="+jsclients.PathWith(w.Node))
+	return &wranglerProject{dir: dir, wrangler: w, env: env, name: name}
 }
 
 func (p *wranglerProject) run(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.bin, args...)
+	bin, argv := p.wrangler.Argv(args...)
+	cmd := exec.CommandContext(ctx, bin, argv...)
 	cmd.Dir = p.dir
 	cmd.Env = p.env
 	cmd.Stdin = strings.NewReader(stdin)
@@ -58,7 +66,7 @@ func (p *wranglerProject) run(t *testing.T, stdin string, args ...string) string
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("wrangler %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		t.Fatalf("wrangler %s %s: %v\n%s", p.wrangler.Version, strings.Join(args, " "), err, out.String())
 	}
 	return out.String()
 }
@@ -73,11 +81,21 @@ func mustWrite(t *testing.T, path string, data []byte) {
 	}
 }
 
-// TestWranglerLifecycle runs the official CLI unmodified: deploy, deploy again, secret put,
-// delete; between them the worker answers on workers.dev through workerd with local-AI PNGs.
+// TestWranglerLifecycle runs the official CLI unmodified, wrangler 4.86 on Node 20: deploy,
+// secret put, deploy again, delete; between them the worker answers on workers.dev through
+// workerd with local-AI PNGs.
 func TestWranglerLifecycle(t *testing.T) {
+	wranglerLifecycle(t, jsclients.Node20)
+}
+
+// TestWranglerLatestLifecycle is the same lifecycle with the newest wrangler 4.x on Node 22.
+func TestWranglerLatestLifecycle(t *testing.T) {
+	wranglerLifecycle(t, jsclients.Node22)
+}
+
+func wranglerLifecycle(t *testing.T, set jsclients.Set) {
 	srv := startServer(t)
-	p := newWranglerProject(t, srv, "probe-worker")
+	p := newWranglerProject(t, srv, set, "probe-worker")
 	const key = "wrangler-fidelity-key-0123456789abcdef"
 	prompt := map[string]any{"prompt": "a lighthouse at dawn", "width": 256, "height": 320}
 
@@ -128,7 +146,7 @@ func TestWranglerLifecycle(t *testing.T) {
 // missing worker gets 10007, creates a placeholder worker, and retries.
 func TestWranglerSecretPutCreatesDraftWorker(t *testing.T) {
 	srv := startServer(t)
-	p := newWranglerProject(t, srv, "draft-worker")
+	p := newWranglerProject(t, srv, jsclients.Node20, "draft-worker")
 	p.run(t, "draft-secret-value\n", "secret", "put", "API_KEY")
 	found := false
 	for _, r := range srv.Requests() {

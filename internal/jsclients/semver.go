@@ -1,4 +1,4 @@
-package main
+package jsclients
 
 import (
 	"fmt"
@@ -100,10 +100,10 @@ func (b bound) allows(v semver) bool {
 	}
 }
 
-// satisfies reports whether version meets a package.json engines range such as ">=22.12.0",
+// Satisfies reports whether version meets a package.json engines range such as ">=22.12.0",
 // "^20.19.0 || >=22.12.0", "18 - 20" or "~22.1". It covers the npm range grammar used in
 // engines fields: ||, hyphen ranges, comparators, caret, tilde and x-ranges.
-func satisfies(version, rng string) (bool, error) {
+func Satisfies(version, rng string) (bool, error) {
 	v, err := parseVersion(version)
 	if err != nil {
 		return false, err

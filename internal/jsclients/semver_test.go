@@ -1,4 +1,4 @@
-package main
+package jsclients
 
 import "testing"
 
@@ -33,13 +33,13 @@ func TestSatisfiesEnginesRanges(t *testing.T) {
 		{"v22.0.0-pre", ">=22", true},
 	}
 	for _, c := range cases {
-		got, err := satisfies(c.version, c.rng)
+		got, err := Satisfies(c.version, c.rng)
 		if err != nil {
-			t.Errorf("satisfies(%q, %q): %v", c.version, c.rng, err)
+			t.Errorf("Satisfies(%q, %q): %v", c.version, c.rng, err)
 			continue
 		}
 		if got != c.want {
-			t.Errorf("satisfies(%q, %q) = %v, want %v", c.version, c.rng, got, c.want)
+			t.Errorf("Satisfies(%q, %q) = %v, want %v", c.version, c.rng, got, c.want)
 		}
 	}
 }
@@ -51,8 +51,8 @@ func TestSatisfiesRejectsGarbage(t *testing.T) {
 		{"v22.1.0", ">=1.2.3.4"}, // too many parts
 		{"banana", ">=22.12.0"},  // not a version at all
 	} {
-		if _, err := satisfies(c.version, c.rng); err == nil {
-			t.Errorf("satisfies(%q, %q) accepted it", c.version, c.rng)
+		if _, err := Satisfies(c.version, c.rng); err == nil {
+			t.Errorf("Satisfies(%q, %q) accepted it", c.version, c.rng)
 		}
 	}
 }
