@@ -5,7 +5,8 @@
 // Choices where Cloudflare's behaviour is not documented (see docs/design.md and the reference):
 //   - a script created over the API starts with workers.dev disabled ({"enabled":false}); clients
 //     (wrangler, flareform) always set the state they want;
-//   - secrets survive an upload that does not list them (PUT, POST versions, PUT content);
+//   - where the references leave a behaviour UNCONFIRMED, the strictest reading unless a quirk
+//     switch (Options.Quirks, quirks.go) selects the other one;
 //   - auth: missing/unknown/wrong-account token on an account resource is 403 code 10000; a
 //     malformed Authorization header is 400 code 6003 with error_chain 6111; on /user/tokens/verify
 //     a missing header is 400/1001 and an unknown token 401/1000;
@@ -45,6 +46,11 @@ type Options struct {
 	Faults         []FaultRule
 	FaultSeed      int64
 	Log            io.Writer // human log; nil = discard
+
+	// Quirks: readings of behaviour the references leave UNCONFIRMED. The zero value is the
+	// strictest reading of each (quirks.go, docs/local-cloudflare.md); SetQuirks and the admin
+	// endpoint /__localcf/quirks change them while running.
+	Quirks Quirks
 
 	now func() time.Time // clock for tests; nil = time.Now
 }
@@ -98,6 +104,9 @@ type Server struct {
 
 	live *liveSet
 
+	quirkMu sync.RWMutex
+	quirks  Quirks
+
 	apiLn, devLn, aiLn       net.Listener
 	apiSrv, devSrv, aiSrv    *http.Server
 	closeOnce                sync.Once
@@ -116,7 +125,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		opts.WorkerdBinary = bin
 	}
-	s := &Server{opts: opts, ai: ai.NewService(), faults: faults.New(opts.Faults, opts.FaultSeed), tokens: map[string]string{}}
+	s := &Server{opts: opts, ai: ai.NewService(), faults: faults.New(opts.Faults, opts.FaultSeed), tokens: map[string]string{},
+		quirks: opts.Quirks}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.loadState(); err != nil {
 		s.cancel()
