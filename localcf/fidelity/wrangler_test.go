@@ -77,6 +77,8 @@ func mustWrite(t *testing.T, path string, data []byte) {
 // delete; between them the worker answers on workers.dev through workerd with local-AI PNGs.
 func TestWranglerLifecycle(t *testing.T) {
 	srv := startServer(t)
+	// wrangler deploy sends no keep_bindings for secrets: it relies on implicit retention.
+	srv.SetQuirks(localcf.Quirks{ImplicitSecretRetention: true})
 	p := newWranglerProject(t, srv, "probe-worker")
 	const key = "wrangler-fidelity-key-0123456789abcdef"
 	prompt := map[string]any{"prompt": "a lighthouse at dawn", "width": 256, "height": 320}
@@ -128,6 +130,8 @@ func TestWranglerLifecycle(t *testing.T) {
 // missing worker gets 10007, creates a placeholder worker, and retries.
 func TestWranglerSecretPutCreatesDraftWorker(t *testing.T) {
 	srv := startServer(t)
+	// wrangler deploy sends no keep_bindings for secrets: it relies on implicit retention.
+	srv.SetQuirks(localcf.Quirks{ImplicitSecretRetention: true})
 	p := newWranglerProject(t, srv, "draft-worker")
 	p.run(t, "draft-secret-value\n", "secret", "put", "API_KEY")
 	found := false
