@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -138,6 +139,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	fmt.Fprintf(opts.Log, "localcf: API %s, workers.dev %s, account %s, subdomain %s\n", s.apiBase, s.devAddr, s.AccountID(), s.Subdomain())
+	if names := opts.Quirks.Names(); len(names) > 0 {
+		fmt.Fprintf(opts.Log, "localcf: lenient readings (quirks): %s\n", strings.Join(names, ", "))
+	}
 	return s, nil
 }
 

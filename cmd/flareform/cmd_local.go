@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,6 +25,7 @@ type localOptions struct {
 	FaultSeed      int64
 	RateLimit      int
 	RateWindow     time.Duration
+	Quirks         []string
 }
 
 // defaultLocalStateDir is separate from the .flareform/local directory that --local uses, so
@@ -42,10 +44,14 @@ into another shell; then any flareform (or wrangler) command there talks to it. 
 prints one JSON object on one line once ready. Runs until SIGINT/SIGTERM.
 
 State (account, token, scripts, secrets sealed) persists in --state unless --memory is given.
---faults injects API failures for testing retries, e.g. "429@*/workers/scripts/*:p=0.3".`,
+--faults injects API failures for testing retries, e.g. "429@*/workers/scripts/*:p=0.3".
+Where Cloudflare's behaviour is UNCONFIRMED the server takes the strictest reading; --quirk
+NAME (or $FLAREFORM_LOCALCF_QUIRKS=name,name) switches one to its other reading, see
+docs/local-cloudflare.md.`,
 		Example: `  flareform local
   eval "$(flareform local | grep ^export)"   # in scripts: prefer --json
-  flareform local --memory --addr 127.0.0.1:8787 --faults '503@*:p=0.2' --fault-seed 7`,
+  flareform local --memory --addr 127.0.0.1:8787 --faults '503@*:p=0.2' --fault-seed 7
+  flareform local --memory --quirk main_module_by_filename --quirk implicit_secret_retention`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runLocal(cmd.Context(), opts)
@@ -60,6 +66,8 @@ State (account, token, scripts, secrets sealed) persists in --state unless --mem
 	f.Int64Var(&opts.FaultSeed, "fault-seed", 0, "seed for probabilistic faults, same seed same faults (default $"+envLocalFaultSeed+" or 1)")
 	f.IntVar(&opts.RateLimit, "rate-limit", faults.DefaultRateLimit, "API requests allowed per token per --rate-window, like Cloudflare's; 0 turns the limit off")
 	f.DurationVar(&opts.RateWindow, "rate-window", faults.DefaultRateWindow, "rate limit window")
+	f.StringSliceVar(&opts.Quirks, "quirk", nil, "switch an UNCONFIRMED behaviour to its lenient reading (repeatable; added to $"+envLocalQuirks+"): "+
+		strings.Join(localcf.QuirkNames(), ", "))
 	return cmd
 }
 
@@ -85,6 +93,10 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 	if opts.FaultSeed != 0 {
 		seed = opts.FaultSeed
 	}
+	quirks, err := quirksFromEnv(opts.Getenv, opts.Quirks)
+	if err != nil {
+		return err
+	}
 	rateLimit := opts.RateLimit
 	if rateLimit == 0 {
 		rateLimit = -1 // Options treats 0 as "default"; the flag's 0 means off
@@ -108,6 +120,7 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 		FaultSeed:      seed,
 		RateLimit:      rateLimit,
 		RateWindow:     opts.RateWindow,
+		Quirks:         quirks,
 		Log:            opts.IO.ErrOut,
 	})
 	if err != nil {
