@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/cloudflare/cloudflare-go/v6"
@@ -119,6 +118,9 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 			return fmt.Errorf("upload script: %w", err)
 		}
 		r.VersionID = version
+		if err := e.settleTags(ctx, p.AccountID, wp.Name, liveTags(wp), uploadTagSet(d, fingerprint)); err != nil {
+			return fmt.Errorf("upload script: %w", err)
+		}
 	}
 	// Reported only once deployed: a key from a failed upload would not open anything.
 	r.KeyFingerprint = fingerprint
@@ -163,10 +165,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 // id when the API reports it.
 func (e *Engine) upload(ctx context.Context, accountID string, wp *WorkerPlan, key, fingerprint string) (string, error) {
 	d := wp.desired
-	tags := slices.Clone(d.tags)
-	if d.genKey && d.worker.APIKey != nil { // the fingerprint of a generated key is known only now
-		tags = append(tags, keyTag(d.worker.APIKey.Binding, fingerprint))
-	}
+	tags := uploadTagSet(d, fingerprint)
 	meta := workers.ScriptUpdateParamsMetadata{
 		MainModule:        cloudflare.F(d.bundle.ModuleName),
 		CompatibilityDate: cloudflare.F(d.worker.CompatibilityDate),

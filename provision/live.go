@@ -26,6 +26,9 @@ type liveWorker struct {
 	keyFingerprints map[string]string // binding -> fingerprint from ff-key tags
 	workersDev      bool
 	versionID       string // version serving 100% of traffic; "" when unknown
+	// previousKey: API_KEY_PREVIOUS exists. Without it a leftover API_KEY_PREVIOUS_EXPIRES is
+	// inert (an API that merges settings PATCHes cannot drop it; rotate_expiry.go).
+	previousKey bool
 }
 
 // readLive reads a script's settings and, when it exists, its workers.dev state and current
@@ -82,6 +85,7 @@ func liveFromSettings(s *workers.ScriptScriptAndVersionSettingGetResponse) *live
 			if typ == "plain_text" {
 				live.reservedVars[b.Name] = b.Text
 			} // reserved secrets survive through keep_bindings
+			live.previousKey = live.previousKey || b.Name == RotationPreviousBinding
 		case typ == "plain_text":
 			live.vars[b.Name] = b.Text
 		case typ == "secret_text":

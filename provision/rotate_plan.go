@@ -9,7 +9,7 @@ import (
 // PendingRotation reports the expiry of a rotation window the live worker holds, so plans can
 // show it. It is information, not a change: apply keeps API_KEY_PREVIOUS and its expiry.
 func (wp WorkerPlan) PendingRotation() (expires string, ok bool) {
-	if wp.live == nil {
+	if wp.live == nil || !wp.live.previousKey {
 		return "", false
 	}
 	expires, ok = wp.live.reservedVars[RotationExpiresBinding]
@@ -34,7 +34,7 @@ func rotationNote(wp WorkerPlan) string {
 // still inside its window is never touched: apply does not undo rotations.
 func diffExpiredRotation(d *desiredWorker, live *liveWorker, now time.Time, add func(Change)) {
 	expires, ok := live.reservedVars[RotationExpiresBinding]
-	if !ok || !RotationExpired(expires, now) {
+	if !ok || !live.previousKey || !RotationExpired(expires, now) {
 		return
 	}
 	d.finishRotation = true
