@@ -26,8 +26,8 @@ type liveWorker struct {
 	keyFingerprints map[string]string // binding -> fingerprint from ff-key tags
 	workersDev      bool
 	versionID       string // version serving 100% of traffic; "" when unknown
-	// previousKey: API_KEY_PREVIOUS exists. Without it a leftover API_KEY_PREVIOUS_EXPIRES is
-	// inert (an API that merges settings PATCHes cannot drop it; rotate_expiry.go).
+	// previousKey: API_KEY_PREVIOUS exists. Without it, an API_KEY_PREVIOUS_EXPIRES of
+	// inertExpiry is a leftover that an API merging settings PATCHes would not drop (rotate_expiry.go).
 	previousKey bool
 }
 

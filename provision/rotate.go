@@ -343,7 +343,7 @@ func (r *rotation) removePrevious(ctx context.Context, message string) (changed 
 	}
 	tags := rotationTags(st.tags, st.keyFP, "", st.pendingFP)
 	switch {
-	case st.hasExpires && !st.expiryInert(time.Now()):
+	case st.hasExpires && !st.expiryInert():
 		if err := r.dropExpiry(ctx, tags, message); err != nil {
 			return changed, fmt.Errorf("remove %s: %w", RotationExpiresBinding, err)
 		}

@@ -3,18 +3,27 @@ package provision
 import (
 	"context"
 	"fmt"
-	"time"
 )
 
 // Whether a settings PATCH's bindings replace the binding set or merge into it is UNCONFIRMED
 // (docs/local-cloudflare.md, quirk settings_bindings_replace). Under merge, leaving
 // API_KEY_PREVIOUS_EXPIRES out of the PATCH does not remove it, and no PATCH can. An expiry
 // left without API_KEY_PREVIOUS is inert (the worker checks it only with a previous key), so
-// the fallback is to make it expired as well and to treat an expired, key-less expiry as done.
+// the fallback sets it to inertExpiry, a closed window that also marks it as left behind on
+// purpose: later runs and plans treat it as absent instead of trying to remove it forever.
 
-// expiryInert reports whether API_KEY_PREVIOUS_EXPIRES can stay: no previous key, window closed.
-func (st *rotationState) expiryInert(now time.Time) bool {
-	return st.hasExpires && !st.hasPrevious && st.previousExpired(now)
+// inertExpiry is the expiry value that means "removed, but the API would not drop it". It is a
+// past date (so the window is closed) distinct from expiredAt, which revoke writes.
+const inertExpiry = "0001-01-01T00:00:00Z"
+
+// isInertExpiry reports whether an expiry binding with value expires is the inert leftover.
+func isInertExpiry(expires string, previousKey bool) bool {
+	return !previousKey && expires == inertExpiry
+}
+
+// expiryInert reports whether the live API_KEY_PREVIOUS_EXPIRES is the inert leftover.
+func (st *rotationState) expiryInert() bool {
+	return st.hasExpires && isInertExpiry(st.expires, st.hasPrevious)
 }
 
 // dropExpiry removes API_KEY_PREVIOUS_EXPIRES (and sets tags) with one settings PATCH; when the
@@ -36,7 +45,7 @@ func (r *rotation) dropExpiry(ctx context.Context, tags []string, message string
 		}
 		st.bindings = append(st.bindings, RotationExpiresBinding)
 		r.e.logf("%s: the API kept %s (it merges settings bindings); closing its window instead", st.name, RotationExpiresBinding)
-		expire := settingsChange{plain: map[string]string{RotationExpiresBinding: expiredAt}, tags: tags}
+		expire := settingsChange{plain: map[string]string{RotationExpiresBinding: inertExpiry}, tags: tags}
 		if err := r.e.patchRotationSettings(ctx, st, expire, message); err != nil {
 			return err
 		}

@@ -9,10 +9,13 @@ import (
 // PendingRotation reports the expiry of a rotation window the live worker holds, so plans can
 // show it. It is information, not a change: apply keeps API_KEY_PREVIOUS and its expiry.
 func (wp WorkerPlan) PendingRotation() (expires string, ok bool) {
-	if wp.live == nil || !wp.live.previousKey {
+	if wp.live == nil {
 		return "", false
 	}
 	expires, ok = wp.live.reservedVars[RotationExpiresBinding]
+	if ok && isInertExpiry(expires, wp.live.previousKey) {
+		return "", false
+	}
 	return expires, ok
 }
 
@@ -34,7 +37,7 @@ func rotationNote(wp WorkerPlan) string {
 // still inside its window is never touched: apply does not undo rotations.
 func diffExpiredRotation(d *desiredWorker, live *liveWorker, now time.Time, add func(Change)) {
 	expires, ok := live.reservedVars[RotationExpiresBinding]
-	if !ok || !live.previousKey || !RotationExpired(expires, now) {
+	if !ok || isInertExpiry(expires, live.previousKey) || !RotationExpired(expires, now) {
 		return
 	}
 	d.finishRotation = true

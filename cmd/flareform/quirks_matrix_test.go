@@ -16,7 +16,7 @@ import (
 
 // quirkMatrixBase is the reading of every quirk a matrix row does not vary: the local
 // Cloudflare's default, the strictest reading of everything.
-var quirkMatrixBase = localcf.Quirks{MainModuleByFilename: true} // SCRATCH
+var quirkMatrixBase = localcf.Quirks{}
 
 // TestQuirkMatrix runs flareform's whole lifecycle against a local Cloudflare with each quirk
 // (docs/local-cloudflare.md) set to each of its readings, the others at quirkMatrixBase: a
