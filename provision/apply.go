@@ -117,9 +117,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		if err != nil {
 			return fmt.Errorf("upload script: %w", err)
 		}
-		if r.VersionID, err = e.uploadedVersion(ctx, p.AccountID, wp.Name, version); err != nil {
-			return fmt.Errorf("upload script: %w", err)
-		}
+		r.VersionID = version
 		if err := e.settleTags(ctx, p.AccountID, wp.Name, liveTags(wp), uploadTagSet(d, fingerprint)); err != nil {
 			return fmt.Errorf("upload script: %w", err)
 		}

@@ -89,9 +89,7 @@ func runQuirkLifecycle(t *testing.T, q localcf.Quirks, noSubdomain bool) {
 	// 2. Update code and a var together.
 	editFile(t, w.spec, `MAX_PROMPT_CHARS: "1000"`, `MAX_PROMPT_CHARS: "500"`)
 	w.editWorker("export default", "// updated\nexport default")
-	if r := w.c.mustRun(0, append(f, "apply", "--auto-approve")...); !strings.Contains(r.stdout, "(version ") {
-		t.Errorf("update: apply does not report the new version:\n%s", r.stdout)
-	}
+	w.c.mustRun(0, append(f, "apply", "--auto-approve")...)
 	w.expectKey("after update", first, http.StatusOK)
 	w.c.mustRun(exitOK, append(f, "plan", "--detailed-exitcode")...)
 
