@@ -30,6 +30,8 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.adminInfo(accountID, token))
 	case "faults":
 		s.serveAdminFaults(w, r)
+	case "quirks":
+		s.serveAdminQuirks(w, r)
 	case "requests":
 		switch r.Method {
 		case http.MethodGet:
@@ -41,7 +43,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			adminError(w, http.StatusMethodNotAllowed, "use GET or DELETE")
 		}
 	default:
-		adminError(w, http.StatusNotFound, "unknown admin endpoint; try /__localcf/info, /__localcf/faults or /__localcf/requests")
+		adminError(w, http.StatusNotFound, "unknown admin endpoint; try /__localcf/info, /__localcf/faults, /__localcf/quirks or /__localcf/requests")
 	}
 }
 

@@ -126,11 +126,16 @@ type bindingResolver struct {
 	lookup   func(id string) *version // versions by id, for inherit with version_id
 	strict   bool                     // bindings_inherit=strict
 	maxVars  int
+	// implicitSecrets carries over the previous version's secrets that the upload does not
+	// name, which wrangler relies on (cloudflare-api.md §2.3; UNCONFIRMED as a contract, so
+	// uploads set it only with the implicit_secret_retention quirk).
+	implicitSecrets bool
+	// keepAll carries over every binding the change does not name (a merging settings PATCH).
+	keepAll bool
 }
 
-// resolve applies inherit bindings, keep_bindings (by type) and implicit secret retention:
-// secrets of the previous version that the upload does not name are carried over, which is what
-// wrangler relies on (cloudflare-api.md §2.3; UNCONFIRMED as a contract, safe either way).
+// resolve applies inherit bindings, keep_bindings (by type), implicit secret retention and
+// keepAll to the uploaded bindings.
 func (r bindingResolver) resolve(uploaded []uploadedBinding, keepTypes []string) ([]binding, *apiError) {
 	var out []binding
 	names := map[string]bool{}
@@ -160,7 +165,7 @@ func (r bindingResolver) resolve(uploaded []uploadedBinding, keepTypes []string)
 			keep[t] = true
 		}
 		for _, pb := range r.previous.Bindings {
-			if names[pb.Name] || !(keep[pb.Type] || pb.isSecret()) {
+			if names[pb.Name] || !(r.keepAll || keep[pb.Type] || (r.implicitSecrets && pb.isSecret())) {
 				continue
 			}
 			_ = add(pb)

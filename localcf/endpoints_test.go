@@ -179,9 +179,10 @@ func readModule(t *testing.T, r *apiResponse, name string) string {
 	}
 }
 
-// TestSDKStyleParts: cloudflare-go names file parts files.0 and puts the module in the filename.
+// TestSDKStyleParts: cloudflare-go names file parts files.0 and puts the module in the filename,
+// which only the main_module_by_filename reading accepts (TestQuirkMainModule has both).
 func TestSDKStyleParts(t *testing.T) {
-	srv := startTestServer(t, Options{})
+	srv := startTestServer(t, Options{Quirks: Quirks{MainModuleByFilename: true}})
 	c := newClient(t, srv)
 	meta := metaPart(t, defaultMeta())
 	meta.contentType = "application/json"

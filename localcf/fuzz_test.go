@@ -16,7 +16,7 @@ func FuzzParseUpload(f *testing.F) {
 	f.Add("multipart/form-data; boundary=x", []byte("--x\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{}\r\n--x--\r\n"))
 	f.Add("text/plain", []byte("hello"))
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
-		u, apiErr := parseUpload(contentType, bytes.NewReader(body), 1<<16)
+		u, apiErr := parseUpload(contentType, bytes.NewReader(body), 1<<16, false)
 		if apiErr != nil {
 			if apiErr.Status < 400 || len(apiErr.Errors) == 0 {
 				t.Fatalf("bad error %+v", apiErr)

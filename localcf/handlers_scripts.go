@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,10 +18,18 @@ const timeFormat = time.RFC3339Nano
 
 // putScript uploads a script (creating it) and deploys the new version at 100%.
 func (s *Server) putScript(c *call) *apiError {
+	q := s.Quirks()
 	sc, v, apiErr := s.commitUpload(c, func(u *parsedUpload, v *version, proc *workerd.Process) releaseOptions {
 		return releaseOptions{
 			deploy: true, source: sourceOf(c.r), triggeredBy: "upload", message: v.Message, proc: proc,
-			update: func(sc *script) { applyScriptLevel(sc, u.Meta) },
+			update: func(sc *script) {
+				tags := u.Meta.Tags
+				if !q.ScriptTagsReplace {
+					tags = mergeTags(sc.Tags, tags)
+				}
+				applyScriptLevel(sc, u.Meta, tags)
+			},
+			check: func(sc *script) *apiError { return s.checkUploadTags(sc, u.Meta.Tags, q) },
 		}
 	})
 	if apiErr != nil {
@@ -31,9 +40,46 @@ func (s *Server) putScript(c *call) *apiError {
 	s.mu.RUnlock()
 	obj["startup_time_ms"] = v.StartupTimeMs
 	obj["entry_point"] = v.MainModule
-	obj["deployment_id"] = strings.ReplaceAll(v.ID, "-", "")
+	if q.DeploymentID {
+		// wrangler reads it as the new version's id; the SDK's type has no such field.
+		obj["deployment_id"] = strings.ReplaceAll(v.ID, "-", "")
+	}
 	writeResult(c.w, obj)
 	return nil
+}
+
+// mergeTags is the strict reading of an upload's tags: added to the script's (nil = unchanged).
+func mergeTags(have, add []string) []string {
+	if add == nil {
+		return nil
+	}
+	out := slices.Clone(have)
+	for _, t := range add {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// checkUploadTags refuses an upload that would leave the script (nil when new) with more
+// than 8 tags, unless the no_tag_limit quirk is on.
+func (s *Server) checkUploadTags(sc *script, tags []string, q Quirks) *apiError {
+	if tags == nil || q.NoTagLimit {
+		return nil
+	}
+	if !q.ScriptTagsReplace && sc != nil {
+		tags = mergeTags(sc.Tags, tags)
+	}
+	return checkTagCount(tags, q)
+}
+
+// checkTagCount enforces the 8-tag limit on the tag set a change would leave.
+func checkTagCount(tags []string, q Quirks) *apiError {
+	if q.NoTagLimit || len(tags) <= maxScriptTags {
+		return nil
+	}
+	return errValidation("A Worker can have at most %d tags; this change would give it %d (%s).", maxScriptTags, len(tags), strings.Join(tags, ", "))
 }
 
 // commitUpload is what every code upload (script PUT, versions POST) does: check the name,
@@ -49,14 +95,15 @@ func (s *Server) commitUpload(c *call, release func(*parsedUpload, *version, *wo
 	if apiErr := checkScriptName(name); apiErr != nil {
 		return nil, nil, apiErr
 	}
-	u, apiErr := parseUpload(c.r.Header.Get("Content-Type"), c.r.Body, s.opts.MaxScriptBytes)
+	q := s.Quirks()
+	u, apiErr := parseUpload(c.r.Header.Get("Content-Type"), c.r.Body, s.opts.MaxScriptBytes, !q.MainModuleByFilename)
 	if apiErr != nil {
 		return nil, nil, apiErr
 	}
 	for {
 		s.opMu.Lock()
 		base := s.latestVersionID(c.accountID, name)
-		v, apiErr := s.newVersionFromUpload(c.accountID, name, u, c.r.URL.Query().Get("bindings_inherit") == "strict")
+		v, apiErr := s.newVersionFromUpload(c.accountID, name, u, c.r.URL.Query().Get("bindings_inherit") == "strict", q.ImplicitSecretRetention)
 		s.opMu.Unlock()
 		if apiErr != nil {
 			return nil, nil, apiErr
@@ -93,10 +140,11 @@ func (s *Server) latestVersionID(accountID, name string) string {
 	return ""
 }
 
-// applyScriptLevel copies the unversioned settings an upload may carry onto the script.
-func applyScriptLevel(sc *script, m uploadMetadata) {
-	if m.Tags != nil {
-		sc.Tags = append([]string{}, m.Tags...)
+// applyScriptLevel copies the unversioned settings an upload may carry onto the script; tags
+// is the script's new tag set (nil = unchanged), which the caller derives from m.Tags.
+func applyScriptLevel(sc *script, m uploadMetadata, tags []string) {
+	if tags != nil {
+		sc.Tags = append([]string{}, tags...)
 	}
 	if m.Logpush != nil {
 		sc.Logpush = *m.Logpush
@@ -296,6 +344,9 @@ func (s *Server) putContent(c *call) *apiError {
 	}
 	if u.Meta.BodyPart == "" {
 		u.Meta.BodyPart = c.r.Header.Get("CF-WORKER-BODY-PART")
+	}
+	if !s.Quirks().MainModuleByFilename {
+		u.nameModulesByPart()
 	}
 	if apiErr := u.checkModules(); apiErr != nil {
 		return apiErr

@@ -63,11 +63,19 @@ func (s *Server) patchSettings(c *call) *apiError {
 			return apiErr
 		}
 	}
+	q := s.Quirks()
+	if apiErr := checkTagCount(m.Tags, q); apiErr != nil {
+		return apiErr
+	}
 	sc, v, apiErr := s.editLatest(c, "settings", func(v *version) *apiError {
 		if m.Bindings != nil {
+			// Secrets the PATCH omits always survive: GET settings never shows their values, so
+			// a client could not send them back. Other omitted bindings survive only when the
+			// PATCH merges (the strict reading; settings_bindings_replace drops them).
 			resolver := bindingResolver{sealer: s.sealer, previous: v, strict: true, maxVars: s.opts.MaxVars,
+				implicitSecrets: true, keepAll: !q.SettingsBindingsReplace,
 				lookup: func(id string) *version { return s.scriptVersion(c.accountID, c.param("script"), id) }}
-			bindings, apiErr := resolver.resolve(uploaded, nil)
+			bindings, apiErr := resolver.resolve(uploaded, m.KeepBindings)
 			if apiErr != nil {
 				return apiErr
 			}
@@ -93,7 +101,7 @@ func (s *Server) patchSettings(c *call) *apiError {
 			v.AnnotationTag = truncate(m.Annotations.Tag, 100)
 		}
 		return nil
-	}, func(sc *script) { applyScriptLevel(sc, m) })
+	}, func(sc *script) { applyScriptLevel(sc, m, m.Tags) })
 	if apiErr != nil {
 		return apiErr
 	}
@@ -144,6 +152,9 @@ func (s *Server) patchScriptSettings(c *call) *apiError {
 	if apiErr := readJSONBody(c.r, &m); apiErr != nil {
 		return apiErr
 	}
+	if apiErr := checkTagCount(m.Tags, s.Quirks()); apiErr != nil {
+		return apiErr
+	}
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	sc, apiErr := s.lookupScript(c.accountID, c.param("script"))
@@ -151,7 +162,7 @@ func (s *Server) patchScriptSettings(c *call) *apiError {
 		return apiErr
 	}
 	s.mu.Lock()
-	applyScriptLevel(sc, m)
+	applyScriptLevel(sc, m, m.Tags)
 	sc.ModifiedOn = s.opts.now().UTC()
 	err := s.persistLocked()
 	obj := scriptSettingsObject(sc)
@@ -197,6 +208,12 @@ func (s *Server) postScriptSubdomain(c *call) *apiError {
 	if req.Enabled == nil {
 		return errValidation("The field \"enabled\" is required.")
 	}
+	if *req.Enabled && !s.Quirks().WorkersDevWithoutSubdomain && s.accountSubdomain(c.accountID) == "" {
+		// What Cloudflare answers here is UNCONFIRMED; the strict reading refuses, with the code
+		// GET /workers/subdomain gives for the same missing subdomain.
+		return newAPIError(http.StatusNotFound, codeScriptNotFound,
+			"This account does not have a workers.dev subdomain; register one with PUT /accounts/%s/workers/subdomain before enabling workers.dev.", c.accountID)
+	}
 	return s.setScriptSubdomain(c, func(st *subdomainState) {
 		st.Enabled = *req.Enabled
 		if req.PreviewsEnabled != nil {
@@ -226,4 +243,11 @@ func (s *Server) setScriptSubdomain(c *call, change func(*subdomainState)) *apiE
 	}
 	writeResult(c.w, result)
 	return nil
+}
+
+// accountSubdomain is the account's workers.dev subdomain, "" when it has none.
+func (s *Server) accountSubdomain(accountID string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.st.Accounts[accountID].Subdomain
 }

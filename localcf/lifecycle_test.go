@@ -36,7 +36,8 @@ func (c *client) deploy(script string, versionID string, force bool) *apiRespons
 }
 
 func TestVersionsDeploymentsRollback(t *testing.T) {
-	srv := startTestServer(t, Options{})
+	// The PUT answer's deployment_id names version 1 (wrangler's reading, behind a quirk).
+	srv := startTestServer(t, Options{Quirks: Quirks{DeploymentID: true}})
 	c := newClient(t, srv)
 	put := c.mustUpload("app", defaultMeta(), testWorker("v1"))
 	c.enableWorkersDev("app")
@@ -153,8 +154,10 @@ func TestSecretsCRUD(t *testing.T) {
 	// wrangler deletes with url_encoded=true and an encodeURIComponent'ed name.
 	expect(t, c.do(http.MethodDelete, "/workers/scripts/app/secrets/"+url.PathEscape("OTHER/NAME")+"?url_encoded=true", "", nil), 200, 0)
 
-	// Secrets survive an upload that does not list them.
-	c.mustUpload("app", defaultMeta(map[string]any{"type": "plain_text", "name": "GREETING", "text": "hello"}), testWorker("v2"))
+	// Secrets survive an upload that does not list them when it keeps them.
+	keep := defaultMeta(map[string]any{"type": "plain_text", "name": "GREETING", "text": "hello"})
+	keep["keep_bindings"] = []string{"secret_text"}
+	c.mustUpload("app", keep, testWorker("v2"))
 	if env := c.envOf("app"); env["secret"] != "second-value" || env["greeting"] != "hello" || env["version"] != "v2" {
 		t.Fatalf("after re-upload: %v", env)
 	}

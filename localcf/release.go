@@ -49,7 +49,8 @@ func (s *Server) lookupScript(accountID, name string) (*script, *apiError) {
 
 // newVersionFromUpload builds an uncommitted version from a parsed upload, resolving bindings
 // against the script's latest version. The caller holds opMu.
-func (s *Server) newVersionFromUpload(accountID, name string, u *parsedUpload, strict bool) (*version, *apiError) {
+// implicitSecrets keeps the previous version's secrets even without keep_bindings (a quirk).
+func (s *Server) newVersionFromUpload(accountID, name string, u *parsedUpload, strict, implicitSecrets bool) (*version, *apiError) {
 	if apiErr := checkCompatDate(deref(u.Meta.CompatibilityDate), s.opts.now()); apiErr != nil {
 		return nil, apiErr
 	}
@@ -62,8 +63,8 @@ func (s *Server) newVersionFromUpload(accountID, name string, u *parsedUpload, s
 	if sc != nil {
 		previous = sc.latestVersion()
 	}
-	resolver := bindingResolver{sealer: s.sealer, previous: previous, strict: strict, maxVars: s.opts.MaxVars,
-		lookup: func(id string) *version {
+	resolver := bindingResolver{sealer: s.sealer, previous: previous, strict: strict, implicitSecrets: implicitSecrets,
+		maxVars: s.opts.MaxVars, lookup: func(id string) *version {
 			if sc == nil {
 				return nil
 			}
@@ -219,10 +220,11 @@ type releaseOptions struct {
 	deploy      bool
 	source      string
 	triggeredBy string
-	message     string              // deployment annotation
-	update      func(sc *script)    // script-level changes made with the commit (tags, logpush, ...)
-	proc        *workerd.Process    // started process for v (deploy) or nil
-	deployments []deploymentVersion // nil = v at 100%
+	message     string                     // deployment annotation
+	update      func(sc *script)           // script-level changes made with the commit (tags, logpush, ...)
+	check       func(sc *script) *apiError // refuses the commit before anything changes; sc nil = new script
+	proc        *workerd.Process           // started process for v (deploy) or nil
+	deployments []deploymentVersion        // nil = v at 100%
 }
 
 // commit appends v to the script (creating the script on first upload), optionally deploys it,
@@ -232,6 +234,15 @@ func (s *Server) commit(accountID, name string, v *version, o releaseOptions) (*
 	s.mu.Lock()
 	a := s.st.Accounts[accountID]
 	sc := a.Scripts[name]
+	if o.check != nil {
+		if apiErr := o.check(sc); apiErr != nil {
+			s.mu.Unlock()
+			if o.proc != nil {
+				o.proc.Close()
+			}
+			return nil, nil, apiErr
+		}
+	}
 	if sc == nil {
 		sc = &script{Name: name, Tag: randomHex(16), CreatedOn: now, Tags: nil}
 		a.Scripts[name] = sc

@@ -5,7 +5,8 @@
 // Choices where Cloudflare's behaviour is not documented (see docs/design.md and the reference):
 //   - a script created over the API starts with workers.dev disabled ({"enabled":false}); clients
 //     (wrangler, flareform) always set the state they want;
-//   - secrets survive an upload that does not list them (PUT, POST versions, PUT content);
+//   - where the references leave a behaviour UNCONFIRMED, the strictest reading unless a quirk
+//     switch (Options.Quirks, quirks.go) selects the other one;
 //   - auth: missing/unknown/wrong-account token on an account resource is 403 code 10000; a
 //     malformed Authorization header is 400 code 6003 with error_chain 6111; on /user/tokens/verify
 //     a missing header is 400/1001 and an unknown token 401/1000;
@@ -25,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +54,11 @@ type Options struct {
 	// AllowRemote permits Addr or WorkersDevAddr beyond loopback (Start refuses them otherwise)
 	// and then also accepts IP-address Host headers, which DNS rebinding cannot forge.
 	AllowRemote bool
+
+	// Quirks: readings of behaviour the references leave UNCONFIRMED. The zero value is the
+	// strictest reading of each (quirks.go, docs/local-cloudflare.md); SetQuirks and the admin
+	// endpoint /__localcf/quirks change them while running.
+	Quirks Quirks
 
 	now func() time.Time // clock for tests; nil = time.Now
 }
@@ -105,6 +112,9 @@ type Server struct {
 
 	live *liveSet
 
+	quirkMu sync.RWMutex
+	quirks  Quirks
+
 	apiLn, devLn, aiLn       net.Listener
 	apiSrv, devSrv, aiSrv    *http.Server
 	closeOnce                sync.Once
@@ -127,7 +137,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		opts.WorkerdBinary = bin
 	}
-	s := &Server{opts: opts, ai: ai.NewService(), faults: faults.New(opts.Faults, opts.FaultSeed), tokens: map[string]string{}}
+	s := &Server{opts: opts, ai: ai.NewService(), faults: faults.New(opts.Faults, opts.FaultSeed), tokens: map[string]string{},
+		quirks: opts.Quirks}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.loadState(); err != nil {
 		s.cancel()
@@ -142,6 +153,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	fmt.Fprintf(opts.Log, "localcf: API %s, workers.dev %s, account %s, subdomain %s\n", s.apiBase, s.devAddr, s.AccountID(), s.Subdomain())
+	if names := opts.Quirks.Names(); len(names) > 0 {
+		fmt.Fprintf(opts.Log, "localcf: lenient readings (quirks): %s\n", strings.Join(names, ", "))
+	}
 	return s, nil
 }
 

@@ -24,6 +24,8 @@ const maxUploadParts = 64
 // uploadedModule is one module part of a script upload.
 type uploadedModule struct {
 	Name        string
+	PartName    string // the form name it came in; differs from Name for cloudflare-go's "files" parts
+	filename    string // set when Name was switched from the filename to PartName
 	ContentType string
 	Type        string // workerd module type: esm, commonjs, text, data, wasm, json, sourcemap
 	Data        []byte
@@ -126,7 +128,7 @@ func parseMultipart(contentType string, body io.Reader, jsonPart string, maxModu
 			return nil, nil, newAPIError(http.StatusBadRequest, codeParseBody, "Could not read part %q: %v", moduleName, err)
 		}
 		total += len(data)
-		modules = append(modules, uploadedModule{Name: moduleName, ContentType: part.Header.Get("Content-Type"), Data: data})
+		modules = append(modules, uploadedModule{Name: moduleName, PartName: name, ContentType: part.Header.Get("Content-Type"), Data: data})
 	}
 	return meta, modules, nil
 }
@@ -164,7 +166,8 @@ func readCapped(r io.Reader, limit int) ([]byte, error) {
 
 // parseUpload parses a script/version upload and checks what needs no state: the metadata, the
 // main module and module types. Bindings and the compatibility date are checked by the caller.
-func parseUpload(contentType string, body io.Reader, maxScriptBytes int) (*parsedUpload, *apiError) {
+// byPartName names modules by their part name (the strict reading, see Quirks).
+func parseUpload(contentType string, body io.Reader, maxScriptBytes int, byPartName bool) (*parsedUpload, *apiError) {
 	rawMeta, modules, apiErr := parseMultipart(contentType, body, "metadata", maxScriptBytes)
 	if apiErr != nil {
 		return nil, apiErr
@@ -175,6 +178,9 @@ func parseUpload(contentType string, body io.Reader, maxScriptBytes int) (*parse
 	u := &parsedUpload{Modules: modules}
 	if err := decodeStrict(rawMeta, &u.Meta); err != nil {
 		return nil, newAPIError(http.StatusBadRequest, codeParseBody, "Could not parse the metadata part as JSON: %v", err)
+	}
+	if byPartName {
+		u.nameModulesByPart()
 	}
 	if apiErr := u.checkModules(); apiErr != nil {
 		return nil, apiErr
@@ -204,6 +210,10 @@ func (u *parsedUpload) checkModules() *apiError {
 	case m.BodyPart != "":
 		return errValidation("Service-worker syntax (body_part) is not supported by the local Cloudflare; upload an ES module worker with main_module.")
 	}
+	if part := u.partWithFilename(m.MainModule); part != "" && u.module(m.MainModule) == nil {
+		return errValidation("No part is named %q: main_module must name the form part (part name = filename = module name); the file %q came in a part named %q.",
+			m.MainModule, m.MainModule, part)
+	}
 	seen := map[string]bool{}
 	for i := range u.Modules {
 		mod := &u.Modules[i]
@@ -225,6 +235,28 @@ func (u *parsedUpload) checkModules() *apiError {
 		return errValidation("The main module %q has content type %q; it must be JavaScript (application/javascript+module).", main.Name, main.ContentType)
 	}
 	return nil
+}
+
+// nameModulesByPart applies the strict reading of module naming: a module is the part's form
+// name, whatever its filename says (Quirks.MainModuleByFilename is the other reading).
+func (u *parsedUpload) nameModulesByPart() {
+	for i := range u.Modules {
+		m := &u.Modules[i]
+		if m.Name != m.PartName {
+			m.filename, m.Name = m.Name, m.PartName
+		}
+	}
+}
+
+// partWithFilename is the form name of the part whose filename (but not part name) is name, for
+// an error that says why a main module was not found; "" when there is none.
+func (u *parsedUpload) partWithFilename(name string) string {
+	for _, m := range u.Modules {
+		if m.filename == name {
+			return m.PartName
+		}
+	}
+	return ""
 }
 
 func (u *parsedUpload) moduleNames() []string {

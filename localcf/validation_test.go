@@ -90,6 +90,7 @@ func TestUploadValidation(t *testing.T) {
 		{"script too large", upload(defaultMeta(), testWorker("v2")+strings.Repeat("//pad\n", 1000)), 400, codeScriptTooLarge, ""},
 		{"too many vars", upload(meta(func(m map[string]any) {
 			m["bindings"] = []map[string]any{plain(0), plain(1), plain(2)} // + the kept secret = 4 > 3
+			m["keep_bindings"] = []string{"secret_text"}
 		}), testWorker("v2")), 400, codeTooManyVars, ""},
 		{"value over 5 KiB", upload(withBinding(map[string]any{"type": "plain_text", "name": "BIG", "text": strings.Repeat("x", 5*1024+1)}), testWorker("v2")), 400, codeVarTooLarge, ""},
 		{"duplicate binding names", upload(meta(func(m map[string]any) { m["bindings"] = []map[string]any{plain(0), plain(0)} }), testWorker("v2")), 400, codeBindingNameInUse, ""},

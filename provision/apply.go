@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 
 	"github.com/flareform/flareform/provision/spec"
@@ -173,6 +172,9 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 			return fmt.Errorf("upload script: %w", err)
 		}
 		r.VersionID = version
+		if err := e.settleTags(ctx, p.AccountID, wp.Name, liveTags(wp), uploadTagSet(d, fingerprint)); err != nil {
+			return fmt.Errorf("upload script: %w", err)
+		}
 		// Deployed: from here on the key opens the worker, so it is handed over even if a later
 		// step fails, unless another run's version turns out to serve instead (checked below).
 		r.KeyFingerprint = fingerprint
@@ -336,10 +338,7 @@ func orNone(id string) string {
 // the SDK; the SDK still sends it, so retries, pacing and the in-flight limit apply.
 func (e *Engine) upload(ctx context.Context, accountID string, wp *WorkerPlan, key, fingerprint string) (string, error) {
 	d := wp.desired
-	tags := slices.Clone(d.tags)
-	if d.genKey && d.worker.APIKey != nil { // the fingerprint of a generated key is known only now
-		tags = append(tags, keyTag(d.worker.APIKey.Binding, fingerprint))
-	}
+	tags := uploadTagSet(d, fingerprint)
 	meta := scriptMetadata{
 		MainModule:         d.bundle.ModuleName,
 		CompatibilityDate:  d.worker.CompatibilityDate,

@@ -33,6 +33,9 @@ type liveWorker struct {
 	// identified: the serving version carries flareform's annotation, so bundleTag and the key
 	// fingerprints below come from the version itself.
 	identified bool
+	// previousKey: API_KEY_PREVIOUS exists. Without it, an API_KEY_PREVIOUS_EXPIRES of
+	// inertExpiry is a leftover that an API merging settings PATCHes would not drop (rotate_expiry.go).
+	previousKey bool
 }
 
 // readLive reads a script's settings and, when it exists, its workers.dev state and current
@@ -155,6 +158,7 @@ func liveFromSettings(s *workers.ScriptScriptAndVersionSettingGetResponse) *live
 			if typ == "plain_text" {
 				live.reservedVars[b.Name] = b.Text
 			} // reserved secrets survive through keep_bindings
+			live.previousKey = live.previousKey || b.Name == RotationPreviousBinding
 		case typ == "plain_text":
 			live.vars[b.Name] = b.Text
 		case typ == "secret_text":

@@ -139,6 +139,9 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 		// An account-level read, but the user acts on workers: say which ones it stopped.
 		return nil, fmt.Errorf("plan %s: %w", workerNames(s), err)
 	}
+	if err := requireSubdomain(s, p.subdomain); err != nil {
+		return nil, err
+	}
 	errs := make([]error, len(s.Workers))
 	e.forEach(ctx, len(s.Workers), func(ctx context.Context, i int) {
 		w := s.Workers[i]

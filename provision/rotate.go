@@ -364,12 +364,10 @@ func (r *rotation) removePrevious(ctx context.Context, message string) (changed 
 	}
 	tags := rotationTags(st.tags, st.keyFP, "", st.pendingFP)
 	switch {
-	case st.hasExpires:
-		change := settingsChange{drop: []string{RotationExpiresBinding}, tags: tags}
-		if err := r.e.patchRotationSettings(ctx, st, change, message); err != nil {
+	case st.hasExpires && !st.expiryInert():
+		if err := r.dropExpiry(ctx, tags, message); err != nil {
 			return changed, fmt.Errorf("remove %s: %w", RotationExpiresBinding, err)
 		}
-		st.applied(change, st.keyFP, "", st.pendingFP)
 		changed = true
 	case !sameStrings(tags, st.tags):
 		if err := r.e.setScriptTags(ctx, st, tags); err != nil {

@@ -13,6 +13,9 @@ func (wp WorkerPlan) PendingRotation() (expires string, ok bool) {
 		return "", false
 	}
 	expires, ok = wp.live.reservedVars[RotationExpiresBinding]
+	if ok && isInertExpiry(expires, wp.live.previousKey) {
+		return "", false
+	}
 	return expires, ok
 }
 
@@ -34,7 +37,7 @@ func rotationNote(wp WorkerPlan) string {
 // still inside its window is never touched: apply does not undo rotations.
 func diffExpiredRotation(d *desiredWorker, live *liveWorker, now time.Time, add func(Change)) {
 	expires, ok := live.reservedVars[RotationExpiresBinding]
-	if !ok || !RotationExpired(expires, now) || d.rotateFrom != "" {
+	if !ok || isInertExpiry(expires, live.previousKey) || !RotationExpired(expires, now) || d.rotateFrom != "" {
 		return // (a key change in this same upload starts a new window instead)
 	}
 	d.finishRotation = true

@@ -26,6 +26,7 @@ type localOptions struct {
 	RateLimit      int
 	RateWindow     time.Duration
 	AllowRemote    bool
+	Quirks         []string
 }
 
 // defaultLocalStateDir is separate from the .flareform/local directory that --local uses, so
@@ -47,10 +48,14 @@ It listens on loopback only and answers only loopback Host headers (and *.worker
 data plane); an --addr beyond loopback needs --allow-remote.
 
 State (account, token, scripts, secrets sealed) persists in --state unless --memory is given.
---faults injects API failures for testing retries, e.g. "429@*/workers/scripts/*:p=0.3".`,
+--faults injects API failures for testing retries, e.g. "429@*/workers/scripts/*:p=0.3".
+Where Cloudflare's behaviour is UNCONFIRMED the server takes the strictest reading; --quirk
+NAME (or $FLAREFORM_LOCALCF_QUIRKS=name,name) switches one to its other reading, see
+docs/local-cloudflare.md.`,
 		Example: `  flareform local
   eval "$(flareform local | grep ^export)"   # in scripts: prefer --json
-  flareform local --memory --addr 127.0.0.1:8787 --faults '503@*:p=0.2' --fault-seed 7`,
+  flareform local --memory --addr 127.0.0.1:8787 --faults '503@*:p=0.2' --fault-seed 7
+  flareform local --memory --quirk main_module_by_filename --quirk implicit_secret_retention`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runLocal(cmd.Context(), opts)
@@ -66,6 +71,8 @@ State (account, token, scripts, secrets sealed) persists in --state unless --mem
 	f.IntVar(&opts.RateLimit, "rate-limit", faults.DefaultRateLimit, "API requests allowed per token per --rate-window, like Cloudflare's; 0 turns the limit off")
 	f.DurationVar(&opts.RateWindow, "rate-window", faults.DefaultRateWindow, "rate limit window")
 	f.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow --addr/--workers-dev-addr beyond loopback: anyone who can reach them can use the local Cloudflare")
+	f.StringSliceVar(&opts.Quirks, "quirk", nil, "switch an UNCONFIRMED behaviour to its lenient reading (repeatable; added to $"+envLocalQuirks+"): "+
+		strings.Join(localcf.QuirkNames(), ", "))
 	return cmd
 }
 
@@ -94,6 +101,10 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 	if opts.FaultSeed != 0 {
 		seed = opts.FaultSeed
 	}
+	quirks, err := quirksFromEnv(opts.Getenv, opts.Quirks)
+	if err != nil {
+		return err
+	}
 	rateLimit := opts.RateLimit
 	if rateLimit == 0 {
 		rateLimit = -1 // Options treats 0 as "default"; the flag's 0 means off
@@ -117,6 +128,7 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 		FaultSeed:      seed,
 		RateLimit:      rateLimit,
 		RateWindow:     opts.RateWindow,
+		Quirks:         quirks,
 		Log:            opts.IO.ErrOut,
 		AllowRemote:    opts.AllowRemote,
 	})

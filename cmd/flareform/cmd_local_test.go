@@ -185,3 +185,32 @@ func TestValidateReportsJavaScriptErrorsAtTheSpecLine(t *testing.T) {
 		t.Errorf("stderr %q lacks %q and the JavaScript position", r.stderr, want)
 	}
 }
+
+// TestLocalQuirkFlagAndEnv: --quirk adds to FLAREFORM_LOCALCF_QUIRKS, and the running server
+// reports both over its admin endpoint.
+func TestLocalQuirkFlagAndEnv(t *testing.T) {
+	t.Setenv(envLocalQuirks, "no_tag_limit")
+	info, _ := startLocalProcess(t, "--quirk", "deployment_id")
+	res, err := http.Get(strings.TrimSuffix(info.APIBaseURL, "/client/v4") + "/__localcf/quirks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var doc struct {
+		Quirks []string `json:"quirks"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(doc.Quirks, ",") != "no_tag_limit,deployment_id" {
+		t.Errorf("quirks in force %v, want [no_tag_limit deployment_id]", doc.Quirks)
+	}
+}
+
+func TestLocalRejectsUnknownQuirk(t *testing.T) {
+	c := newCLI(t, map[string]string{})
+	r := c.mustRun(exitError, "local", "--memory", "--quirk", "telepathy")
+	if !strings.Contains(r.stderr, "--quirk") || !strings.Contains(r.stderr, "main_module_by_filename") {
+		t.Errorf("stderr %q does not name the flag and the known quirks", r.stderr)
+	}
+}

@@ -26,11 +26,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startLocalProcess runs `flareform local --json --memory` as a child process and returns what
-// it printed once ready.
-func startLocalProcess(t *testing.T) (localInfo, *exec.Cmd) {
+// startLocalProcess runs `flareform local --json --memory [args]` as a child process and
+// returns what it printed once ready.
+func startLocalProcess(t *testing.T, args ...string) (localInfo, *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "local", "--json", "--memory")
+	cmd := exec.Command(os.Args[0], append([]string{"local", "--json", "--memory"}, args...)...)
 	cmd.Env = append(os.Environ(), runAsCLI+"=1")
 	cmd.Dir = t.TempDir()
 	stdout, err := cmd.StdoutPipe()

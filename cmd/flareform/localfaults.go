@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/localcf/faults"
 )
 
@@ -28,4 +29,21 @@ func faultsFromEnv(getenv func(string) string) ([]faults.Rule, int64, error) {
 		}
 	}
 	return rules, seed, nil
+}
+
+// envLocalQuirks lists the quirk switches (localcf.QuirkNames) a local Cloudflare that
+// flareform starts runs with, comma-separated; unset = the strict reading of everything.
+const envLocalQuirks = "FLAREFORM_LOCALCF_QUIRKS"
+
+// quirksFromEnv reads FLAREFORM_LOCALCF_QUIRKS plus the names given on the command line.
+func quirksFromEnv(getenv func(string) string, flagNames []string) (localcf.Quirks, error) {
+	q, err := localcf.ParseQuirks(getenv(envLocalQuirks))
+	if err != nil {
+		return localcf.Quirks{}, fmt.Errorf("%s: %w", envLocalQuirks, err)
+	}
+	names := append(q.Names(), flagNames...)
+	if q, err = localcf.QuirksFromNames(names); err != nil {
+		return localcf.Quirks{}, fmt.Errorf("--quirk: %w", err)
+	}
+	return q, nil
 }

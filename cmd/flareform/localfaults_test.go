@@ -26,3 +26,28 @@ func TestFaultsFromEnv(t *testing.T) {
 		t.Fatalf("bad seed: err=%v, want one naming %s", err, envLocalFaultSeed)
 	}
 }
+
+func TestQuirksFromEnv(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == envLocalQuirks {
+				return v
+			}
+			return ""
+		}
+	}
+	q, err := quirksFromEnv(env(""), nil)
+	if err != nil || len(q.Names()) != 0 {
+		t.Fatalf("unset: %v %v, want all strict", q.Names(), err)
+	}
+	q, err = quirksFromEnv(env("deployment_id,no_tag_limit"), []string{"script_tags_replace"})
+	if err != nil || !q.DeploymentID || !q.NoTagLimit || !q.ScriptTagsReplace || len(q.Names()) != 3 {
+		t.Fatalf("env + flag: %v %v", q.Names(), err)
+	}
+	if _, err := quirksFromEnv(env("nope"), nil); err == nil || !strings.Contains(err.Error(), envLocalQuirks) {
+		t.Errorf("bad env: %v, want an error naming %s", err, envLocalQuirks)
+	}
+	if _, err := quirksFromEnv(env(""), []string{"nope"}); err == nil || !strings.Contains(err.Error(), "--quirk") {
+		t.Errorf("bad flag: %v, want an error naming --quirk", err)
+	}
+}

@@ -127,8 +127,12 @@ func (o *rootOptions) startLocal(ctx context.Context) (*localcf.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	quirks, err := quirksFromEnv(o.Getenv, nil)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := localcf.Start(ctx, localcf.Options{StateDir: stateDir, WorkerdBinary: binary, Log: io.Discard,
-		Faults: rules, FaultSeed: seed})
+		Faults: rules, FaultSeed: seed, Quirks: quirks})
 	if err != nil {
 		return nil, fmt.Errorf("start local Cloudflare in %s: %w", stateDir, err)
 	}

@@ -95,6 +95,8 @@ func TestWranglerLatestLifecycle(t *testing.T) {
 
 func wranglerLifecycle(t *testing.T, set jsclients.Set) {
 	srv := startServer(t)
+	// wrangler deploy sends no keep_bindings for secrets: it relies on implicit retention.
+	srv.SetQuirks(localcf.Quirks{ImplicitSecretRetention: true})
 	p := newWranglerProject(t, srv, set, "probe-worker")
 	const key = "wrangler-fidelity-key-0123456789abcdef"
 	prompt := map[string]any{"prompt": "a lighthouse at dawn", "width": 256, "height": 320}
@@ -146,6 +148,8 @@ func wranglerLifecycle(t *testing.T, set jsclients.Set) {
 // missing worker gets 10007, creates a placeholder worker, and retries.
 func TestWranglerSecretPutCreatesDraftWorker(t *testing.T) {
 	srv := startServer(t)
+	// wrangler deploy sends no keep_bindings for secrets: it relies on implicit retention.
+	srv.SetQuirks(localcf.Quirks{ImplicitSecretRetention: true})
 	p := newWranglerProject(t, srv, jsclients.Node20, "draft-worker")
 	p.run(t, "draft-secret-value\n", "secret", "put", "API_KEY")
 	found := false

@@ -1,0 +1,55 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+)
+
+// Whether a settings PATCH's bindings replace the binding set or merge into it is UNCONFIRMED
+// (docs/local-cloudflare.md, quirk settings_bindings_replace). Under merge, leaving
+// API_KEY_PREVIOUS_EXPIRES out of the PATCH does not remove it, and no PATCH can. An expiry
+// left without API_KEY_PREVIOUS is inert (the worker checks it only with a previous key), so
+// the fallback sets it to inertExpiry, a closed window that also marks it as left behind on
+// purpose: later runs and plans treat it as absent instead of trying to remove it forever.
+
+// inertExpiry is the expiry value that means "removed, but the API would not drop it". It is a
+// past date (so the window is closed) distinct from expiredAt, which revoke writes.
+const inertExpiry = "0001-01-01T00:00:00Z"
+
+// isInertExpiry reports whether an expiry binding with value expires is the inert leftover.
+func isInertExpiry(expires string, previousKey bool) bool {
+	return !previousKey && expires == inertExpiry
+}
+
+// expiryInert reports whether the live API_KEY_PREVIOUS_EXPIRES is the inert leftover.
+func (st *rotationState) expiryInert() bool {
+	return st.hasExpires && isInertExpiry(st.expires, st.hasPrevious)
+}
+
+// dropExpiry removes API_KEY_PREVIOUS_EXPIRES (and sets tags) with one settings PATCH; when the
+// API merged the PATCH and kept the binding, it closes the window with a second PATCH instead.
+func (r *rotation) dropExpiry(ctx context.Context, tags []string, message string) error {
+	st := r.st
+	change := settingsChange{drop: []string{RotationExpiresBinding}, tags: tags}
+	if err := r.e.patchRotationSettings(ctx, st, change, message); err != nil {
+		return err
+	}
+	st.applied(change, st.keyFP, "", st.pendingFP)
+	settings, err := r.e.getSettings(ctx, st.accountID, st.name)
+	if err != nil {
+		return fmt.Errorf("read back settings: %w", err)
+	}
+	for _, b := range settings.Bindings {
+		if b.Name != RotationExpiresBinding {
+			continue
+		}
+		st.bindings = append(st.bindings, RotationExpiresBinding)
+		r.e.logf("%s: the API kept %s (it merges settings bindings); closing its window instead", st.name, RotationExpiresBinding)
+		expire := settingsChange{plain: map[string]string{RotationExpiresBinding: inertExpiry}, tags: tags}
+		if err := r.e.patchRotationSettings(ctx, st, expire, message); err != nil {
+			return err
+		}
+		st.applied(expire, st.keyFP, "", st.pendingFP)
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/cloudflare/cloudflare-go/v6"
+	"github.com/cloudflare/cloudflare-go/v6/workers"
+)
+
+// Whether an upload's `tags` replace the script's tags or are added to them is UNCONFIRMED
+// (docs/local-cloudflare.md, quirk script_tags_replace). flareform's tags carry state (the
+// project, key fingerprints), so a stale one left behind would mislead the next plan: when an
+// upload is meant to drop a tag, the tags are read back and set explicitly if it survived.
+// (What serves, the code's identity included, is read from the serving version's annotation,
+// not from tags: a rollback changes the version but not the tags.)
+
+// uploadTagSet is the tag set an upload sends: the plan's tags plus, for a key generated
+// during apply, its fingerprint tag.
+func uploadTagSet(d *desiredWorker, fingerprint string) []string {
+	tags := slices.Clone(d.tags)
+	if d.genKey && d.worker.APIKey != nil { // the fingerprint of a generated key is known only now
+		tags = append(tags, keyTag(d.worker.APIKey.Binding, fingerprint))
+	}
+	return tags
+}
+
+// settleTags makes the script's tags exactly want after an upload that sent want, when the
+// script had tags (had) that want leaves out.
+func (e *Engine) settleTags(ctx context.Context, accountID, name string, had, want []string) error {
+	if !slices.ContainsFunc(had, func(t string) bool { return !slices.Contains(want, t) }) {
+		return nil // nothing to drop: both readings leave exactly want
+	}
+	got, err := e.workers.Scripts.Settings.Get(ctx, name, workers.ScriptSettingGetParams{AccountID: cloudflare.F(accountID)})
+	if err != nil {
+		return fmt.Errorf("read back tags: %w", cleanAPIError(err))
+	}
+	if sameStrings(got.Tags, want) {
+		return nil
+	}
+	e.logf("%s: the upload kept stale tags; setting them explicitly", name)
+	return e.putScriptTags(ctx, accountID, name, want)
+}
+
+// putScriptTags sets the script's tags to exactly tags (no new version).
+func (e *Engine) putScriptTags(ctx context.Context, accountID, name string, tags []string) error {
+	_, err := e.workers.Scripts.Settings.Edit(ctx, name, workers.ScriptSettingEditParams{
+		AccountID:     cloudflare.F(accountID),
+		ScriptSetting: workers.ScriptSettingParam{Tags: cloudflare.F(tags)},
+	})
+	if err != nil {
+		return fmt.Errorf("set tags: %w", cleanAPIError(err))
+	}
+	return nil
+}
+
+// liveTags are the script's tags when the plan was made (none for a new script).
+func liveTags(wp *WorkerPlan) []string {
+	if wp.live == nil {
+		return nil
+	}
+	return wp.live.tags
+}
