@@ -36,15 +36,14 @@ setup: node_modules/.flareform-installed
 build: setup
 	$(GO) build -o bin/flareform ./cmd/flareform
 
-# The main job: a local deploy of the example (bundle, upload, workers.dev smoke test), no
-# account needed. The PNG the deployed worker made is written to $(EXAMPLE)/out/ and its path
-# printed. The generated API key goes to a 0600 file (never the terminal), so the smoke run
-# after it can prove the key works on every `make demo`, also when apply has nothing to change.
-KEYFILE = $(EXAMPLE)/.flareform/api-key
+# The main job: a local deploy of the example (bundle, upload, workers.dev smoke test with the
+# real key), no account needed. The PNG the deployed worker made is written to $(EXAMPLE)/out/
+# and its path printed. The generated API key is kept in the project's key store
+# ($(EXAMPLE)/.flareform/keys.json, 0600, never printed without a terminal), so the smoke run
+# after it proves the key works on every `make demo`, also when apply has nothing to change.
 demo: build
-	@mkdir -p $(dir $(KEYFILE))
-	./bin/flareform apply --local --auto-approve -f $(EXAMPLE)/flareform.yaml --key-out $(KEYFILE) --force --no-smoke
-	./bin/flareform smoke --local -f $(EXAMPLE)/flareform.yaml --key-file $(KEYFILE) --out $(EXAMPLE)/out
+	./bin/flareform apply --local --auto-approve -f $(EXAMPLE)/flareform.yaml
+	./bin/flareform smoke --local -f $(EXAMPLE)/flareform.yaml --out $(EXAMPLE)/out
 
 vet: setup
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \

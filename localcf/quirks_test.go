@@ -259,6 +259,8 @@ func adminQuirks(t *testing.T, srv *Server, method, body string) (int, quirksDoc
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+srv.Token()) // admin endpoints need the token
+
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

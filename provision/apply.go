@@ -91,6 +91,12 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 	if err := e.checkSmokeKeys(p, opts); err != nil {
 		return nil, err
 	}
+	if p.RegisterSubdomain != "" {
+		// Account-level, before any worker: their URLs live under it.
+		if err := e.registerSubdomain(ctx, p.AccountID, p.RegisterSubdomain); err != nil {
+			return nil, err
+		}
+	}
 	res := &Result{Workers: make([]WorkerResult, len(p.Workers))}
 	errs := make([]error, len(p.Workers))
 	e.forEach(ctx, len(p.Workers), func(ctx context.Context, i int) {

@@ -33,6 +33,9 @@ type liveWorker struct {
 	// identified: the serving version carries flareform's annotation, so bundleTag and the key
 	// fingerprints below come from the version itself.
 	identified bool
+	// newerUndeployed: a newer version than the serving one exists (a rollback). Secret and
+	// settings edits, which rotation needs, are refused until the newest version is deployed.
+	newerUndeployed bool
 	// previousKey: API_KEY_PREVIOUS exists. Without it, an API_KEY_PREVIOUS_EXPIRES of
 	// inertExpiry is a leftover that an API merging settings PATCHes would not drop (rotate_expiry.go).
 	previousKey bool
@@ -50,24 +53,48 @@ func (e *Engine) readLive(ctx context.Context, accountID, name string) (*liveWor
 	}
 	live := liveFromSettings(settings)
 	var served servedVersion
-	var servedErr error
+	var latest string
+	var servedErr, latestErr error
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		served, servedErr = e.servedVersion(ctx, accountID, name)
+	}()
+	go func() {
+		defer wg.Done()
+		latest, latestErr = e.latestVersion(ctx, accountID, name)
 	}()
 	sub, subErr := e.workers.Scripts.Subdomain.Get(ctx, name, workers.ScriptSubdomainGetParams{AccountID: cloudflare.F(accountID)})
 	wg.Wait()
 	if subErr != nil {
 		return nil, fmt.Errorf("read workers.dev state: %w", cleanAPIError(subErr))
 	}
-	if servedErr != nil {
-		return nil, servedErr
+	if err := errors.Join(servedErr, latestErr); err != nil {
+		return nil, err
 	}
 	live.workersDev = sub.Enabled
 	live.applyServed(served)
+	live.newerUndeployed = latest != "" && served.ID != "" && latest != served.ID
 	return live, nil
+}
+
+// latestVersion is the id of the script's newest version ("" when unknown).
+func (e *Engine) latestVersion(ctx context.Context, accountID, name string) (string, error) {
+	page, err := e.workers.Scripts.Versions.List(ctx, name, workers.ScriptVersionListParams{
+		AccountID: cloudflare.F(accountID), PerPage: cloudflare.F(int64(1)),
+	})
+	if err != nil {
+		err = cleanAPIError(err)
+		if isNotFound(err) {
+			return "", nil
+		}
+		return "", fmt.Errorf("read versions: %w", err)
+	}
+	if len(page.Result.Items) == 0 {
+		return "", nil
+	}
+	return page.Result.Items[0].ID, nil
 }
 
 // applyServed takes what plan compares from the version that serves: its code identity and

@@ -54,6 +54,9 @@ type Plan struct {
 	AccountID string       `json:"account_id"`
 	Destroy   bool         `json:"destroy"`
 	Workers   []WorkerPlan `json:"workers"`
+	// RegisterSubdomain is the workers.dev subdomain apply registers for the account first
+	// (the spec's workers_dev_subdomain, on an account that has none).
+	RegisterSubdomain string `json:"register_workers_dev_subdomain,omitempty"`
 
 	subdomain string // account workers.dev subdomain, "" when it has none
 }
@@ -84,6 +87,9 @@ type Change struct {
 
 // HasChanges reports whether applying p would change anything.
 func (p *Plan) HasChanges() bool {
+	if p.RegisterSubdomain != "" {
+		return true
+	}
 	for _, w := range p.Workers {
 		if w.Action != ActionNoOp {
 			return true
@@ -140,6 +146,9 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 		return nil, fmt.Errorf("plan %s: %w", workerNames(s), err)
 	}
 	if err := requireSubdomain(s, p.subdomain); err != nil {
+		return nil, err
+	}
+	if err := planSubdomain(s, p); err != nil {
 		return nil, err
 	}
 	errs := make([]error, len(s.Workers))
@@ -454,6 +463,10 @@ func diffCode(d *desiredWorker, live *liveWorker, add func(Change)) {
 	switch {
 	case !live.exists:
 		add(Change{Path: "code", Op: OpAdd, New: d.bundleTag})
+	case live.bundleTag == d.bundleTag && live.newerUndeployed:
+		// The spec's code serves, but after a rollback: a newer version exists, and until the
+		// newest version is deployed Cloudflare refuses secret and settings edits (rotation).
+		add(Change{Path: "code", Op: OpChange, Old: live.bundleTag + " (rolled back; a newer version is not deployed)", New: d.bundleTag})
 	case live.bundleTag != d.bundleTag:
 		old := live.bundleTag
 		switch {

@@ -10,6 +10,9 @@ import (
 // summary. Secrets already appear only as fingerprints in the plan.
 func (p *Plan) WriteText(w io.Writer) {
 	counts := map[Action]int{}
+	if p.RegisterSubdomain != "" {
+		fmt.Fprintf(w, "+ account workers.dev subdomain %q (registered first; worker URLs live under it)\n\n", p.RegisterSubdomain)
+	}
 	for _, wp := range p.Workers {
 		counts[wp.Action]++
 		writeWorkerPlan(w, wp)

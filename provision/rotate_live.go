@@ -29,8 +29,8 @@ type rotationState struct {
 	pendingFP       string // a key deployed but not yet handed over (ff-pending tag)
 	// served is the serving version's annotation; a rotation's new version carries it on with
 	// the new key's fingerprint, so plan still knows the code after a rotation.
-	served servedVersion
-	fingerprints    *fingerprinter
+	served       servedVersion
+	fingerprints *fingerprinter
 }
 
 // readRotation reads the worker's bindings, tags and deployed version.
@@ -321,6 +321,13 @@ func (e *Engine) deleteSecret(ctx context.Context, st *rotationState, name strin
 		return fmt.Errorf("delete secret %s: %w", name, err)
 	}
 	st.bindings = slices.DeleteFunc(st.bindings, func(n string) bool { return n == name })
+	// Deleting a secret deploys a new version (which cannot carry an annotation): it is this
+	// run's own change, so the next check expects it.
+	id, _, err := e.deployedVersion(ctx, st.accountID, st.name)
+	if err != nil {
+		return fmt.Errorf("read the deployed version after deleting %s: %w", name, err)
+	}
+	st.versionID = id
 	return nil
 }
 

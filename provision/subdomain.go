@@ -1,7 +1,12 @@
 package provision
 
 import (
+	"context"
 	"errors"
+	"fmt"
+
+	"github.com/cloudflare/cloudflare-go/v6"
+	"github.com/cloudflare/cloudflare-go/v6/workers"
 
 	"github.com/flareform/flareform/provision/spec"
 )
@@ -11,15 +16,48 @@ import (
 // cannot exist: docs/local-cloudflare.md, quirk workers_dev_without_subdomain); either way the
 // deploy cannot be smoke tested, so the user hears it before anything is written.
 func requireSubdomain(s *spec.Spec, subdomain string) error {
-	if subdomain != "" {
+	if subdomain != "" || s.WorkersDevSubdomain != "" {
 		return nil
 	}
 	var errs []error
 	for _, w := range s.Workers {
 		if w.WorkersDev {
 			errs = append(errs, specError(s, w, "workers_dev", "workers_dev is true, but the account has no workers.dev subdomain",
-				"register one once per account (dashboard: Workers & Pages > your subdomain; or `wrangler subdomain <name>`; or PUT /accounts/{account_id}/workers/subdomain), then run again"))
+				"add `workers_dev_subdomain: <name>` at the top of the spec and apply registers it, or register one in the dashboard (Workers & Pages > your subdomain), then run again"))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// planSubdomain decides the account-level workers.dev change: register the spec's subdomain on
+// an account that has none. An account that has another one is refused: renaming it would move
+// every worker's URL, this project's and others'.
+func planSubdomain(s *spec.Spec, p *Plan) error {
+	want := s.WorkersDevSubdomain
+	switch {
+	case want == "" || p.subdomain == want:
+		return nil
+	case p.subdomain == "":
+		p.RegisterSubdomain = want
+		p.subdomain = want
+		return nil
+	default:
+		pos := s.WorkersDevSubdomainPos
+		return &spec.Error{File: s.File, Line: pos.Line, Col: pos.Col,
+			Msg: fmt.Sprintf("workers_dev_subdomain is %q, but the account's workers.dev subdomain is %q", want, p.subdomain),
+			Fix: fmt.Sprintf("write `workers_dev_subdomain: %s` (renaming it would change the URL of every worker of the account)", p.subdomain)}
+	}
+}
+
+// registerSubdomain sets the account's workers.dev subdomain.
+func (e *Engine) registerSubdomain(ctx context.Context, accountID, name string) error {
+	e.logf("account: registering workers.dev subdomain %s", name)
+	_, err := e.workers.Subdomains.Update(ctx, workers.SubdomainUpdateParams{
+		AccountID: cloudflare.F(accountID),
+		Subdomain: cloudflare.F(name),
+	})
+	if err != nil {
+		return fmt.Errorf("register workers.dev subdomain %s: %w", name, cleanAPIError(err))
+	}
+	return nil
 }

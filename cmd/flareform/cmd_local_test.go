@@ -191,7 +191,12 @@ func TestValidateReportsJavaScriptErrorsAtTheSpecLine(t *testing.T) {
 func TestLocalQuirkFlagAndEnv(t *testing.T) {
 	t.Setenv(envLocalQuirks, "no_tag_limit")
 	info, _ := startLocalProcess(t, "--quirk", "deployment_id")
-	res, err := http.Get(strings.TrimSuffix(info.APIBaseURL, "/client/v4") + "/__localcf/quirks")
+	req, err := http.NewRequest(http.MethodGet, strings.TrimSuffix(info.APIBaseURL, "/client/v4")+"/__localcf/quirks", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+info.APIToken) // admin endpoints need the token
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

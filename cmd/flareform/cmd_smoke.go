@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -13,6 +15,8 @@ import (
 
 	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
+	"github.com/flareform/flareform/provision/keystore"
+	"github.com/flareform/flareform/provision/spec"
 )
 
 type smokeOptions struct {
@@ -31,8 +35,9 @@ must answer with the expected status and content type, a request without the key
 refused, and a GET must be rejected.
 
 The key for workers with a managed API key comes from --key-file (as written by
-apply --key-out) or from FLAREFORM_API_KEY; keys the spec reads from env or a file are found
-the same way apply finds them.`,
+apply --key-out), from FLAREFORM_API_KEY, or else from the project's key store
+(.flareform/keys.json, where apply keeps every key it generates); keys the spec reads from env
+or a file are found the same way apply finds them.`,
 		Example: `  flareform smoke --key-file ~/.config/my-images.key --out ./out
   FLAREFORM_API_KEY=... flareform smoke --json`,
 		Args: cobra.NoArgs,
@@ -63,6 +68,7 @@ func runSmoke(ctx context.Context, opts *smokeOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	addStoredKeys(opts.rootOptions, sess.Spec, keys)
 	reports, smokeErr := sess.Engine.Smoke(ctx, sess.Spec, keys, opts.Out)
 	if opts.JSON {
 		if err := writeJSON(opts.IO.Out, reports); err != nil {
@@ -122,6 +128,31 @@ func describeCheck(c provision.SmokeCheck) string {
 }
 
 // smokeKeys collects the keys to smoke test with, per worker key.
+// addStoredKeys fills in, for generated-key workers nobody gave a key for, the newest active
+// key of the project's key store (read only: smoke takes no lock and writes nothing).
+func addStoredKeys(opts *rootOptions, s *spec.Spec, keys map[string]string) {
+	dir, err := opts.projectDir()
+	if err != nil {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(dir, keystore.FileName)); err != nil {
+		return // no key store: nothing was generated here
+	}
+	store, err := keystore.Open(dir)
+	if err != nil {
+		return
+	}
+	for _, w := range s.Workers {
+		if w.APIKey == nil || w.APIKey.From != "generate" || keys[w.Key] != "" {
+			continue
+		}
+		entries, err := store.Keys(w.Name, w.APIKey.Binding)
+		if err == nil && len(entries) > 0 && entries[0].State == keystore.Active {
+			keys[w.Key] = entries[0].Key
+		}
+	}
+}
+
 func smokeKeys(opts *smokeOptions, keyed []string) (map[string]string, error) {
 	keys := map[string]string{}
 	if opts.KeyFile != "" {

@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/flareform/flareform/provision/keystore"
 	"github.com/flareform/flareform/internal/keysource"
+	"github.com/flareform/flareform/provision/keystore"
 )
 
 // keyOut is the --key-out destination. It is checked before anything is deployed (so an
@@ -99,7 +100,7 @@ type generatedKey struct {
 
 // Commit merges keys into the file and renames it into place.
 func (k *keyOut) Commit(keys []generatedKey) error {
-	merged := maps_clone(k.entries)
+	merged := maps.Clone(k.entries)
 	bareKept := k.bare != "" && (k.bareOwner == "" || !slices.ContainsFunc(keys, func(g generatedKey) bool { return g.WorkerKey == k.bareOwner }))
 	if bareKept && k.bareOwner != "" {
 		merged[k.bareOwner] = k.bare
@@ -126,30 +127,12 @@ func (k *keyOut) Commit(keys []generatedKey) error {
 	return nil
 }
 
-func maps_clone(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 func formatKeyLines(keys map[string]string) string {
 	var b strings.Builder
-	for _, name := range slices.Sorted(mapsKeys(keys)) {
+	for _, name := range slices.Sorted(maps.Keys(keys)) {
 		fmt.Fprintf(&b, "%s=%s\n", name, keys[name])
 	}
 	return b.String()
-}
-
-func mapsKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // formatKeyFile renders keys as a new key file: one key bare, several as lines.

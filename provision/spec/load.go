@@ -230,6 +230,9 @@ func (l *loader) build(top *value, env string) *Spec {
 	if p := top.get("project"); p != nil {
 		s.Project, s.ProjectPos = l.project(p)
 	}
+	if sd := top.get("workers_dev_subdomain"); sd != nil {
+		s.WorkersDevSubdomain, s.WorkersDevSubdomainPos = l.subdomain(sd)
+	}
 	accountID := top.get("account_id")
 	if a := overlay.get("account_id"); a != nil {
 		accountID = a
@@ -371,6 +374,8 @@ func offsetPos(n *yaml.Node, offset int) Position {
 	return p
 }
 
+var subdomainPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
 var projectPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 func (l *loader) accountID(v *value) (string, Position) {
@@ -398,6 +403,20 @@ func (l *loader) project(v *value) (string, Position) {
 	if !projectPattern.MatchString(name.s) {
 		l.errorAt(name.pos, fmt.Sprintf("project %s must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit", name.show()),
 			"pick a stable name for this project, e.g. `project: my-images`; it must not change once workers are deployed")
+	}
+	return name.s, name.pos
+}
+
+// subdomain checks `workers_dev_subdomain:`: one DNS label, the <name> in
+// <worker>.<name>.workers.dev.
+func (l *loader) subdomain(v *value) (string, Position) {
+	name, ok := l.str(v)
+	if !ok || name.s == "" {
+		return "", name.pos
+	}
+	if !subdomainPattern.MatchString(name.s) {
+		l.errorAt(name.pos, fmt.Sprintf("workers_dev_subdomain %s must be 1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-'", name.show()),
+			"pick the account's workers.dev name, e.g. `workers_dev_subdomain: my-team` for *.my-team.workers.dev")
 	}
 	return name.s, name.pos
 }

@@ -74,10 +74,11 @@ var (
 		"workers":    {kind: kindMapOf, elem: &field{kind: kindBlock, block: overrideSchema, relative: true}},
 	}
 	rootSchema = schema{
-		"project":      {kind: kindString, example: "my-images"},
-		"account_id":   {kind: kindString, example: "${CLOUDFLARE_ACCOUNT_ID}"},
-		"workers":      {kind: kindMapOf, elem: &field{kind: kindBlock, block: workerSchema, relative: true}},
-		"environments": {kind: kindMapOf, elem: &field{kind: kindBlock, block: envSchema}},
+		"project":               {kind: kindString, example: "my-images"},
+		"workers_dev_subdomain": {kind: kindString, example: "my-team"},
+		"account_id":            {kind: kindString, example: "${CLOUDFLARE_ACCOUNT_ID}"},
+		"workers":               {kind: kindMapOf, elem: &field{kind: kindBlock, block: workerSchema, relative: true}},
+		"environments":          {kind: kindMapOf, elem: &field{kind: kindBlock, block: envSchema}},
 	}
 )
 

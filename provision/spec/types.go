@@ -17,6 +17,10 @@ type Spec struct {
 	// deploys records it (with Env), so plan can find workers removed from the spec.
 	Project    string
 	ProjectPos Position
+	// WorkersDevSubdomain is the account's workers.dev subdomain the spec asks for
+	// (`workers_dev_subdomain:`); apply registers it when the account has none.
+	WorkersDevSubdomain    string
+	WorkersDevSubdomainPos Position
 	// AccountID is the Cloudflare account (32 hex characters) after ${VAR} expansion.
 	AccountID    string
 	AccountIDPos Position
