@@ -111,9 +111,44 @@ func (b *binCLI) with(extra map[string]string) *binCLI {
 type proc struct {
 	cmd            *exec.Cmd
 	args           []string
-	stdout, stderr bytes.Buffer
+	stdout, stderr lockedBuffer
 	done           chan struct{}
 	res            result
+}
+
+// lockedBuffer is a bytes.Buffer that a test may read while the process still writes to it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitStderr waits until the process has written want to stderr; false when it ended first or
+// a minute passed.
+func (p *proc) waitStderr(want string) bool {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if strings.Contains(p.stderr.String(), want) {
+			return true
+		}
+		select {
+		case <-p.done:
+			return strings.Contains(p.stderr.String(), want)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return false
 }
 
 // start launches the binary with args; stdin is empty and no stream is a terminal.
