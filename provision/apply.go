@@ -339,20 +339,61 @@ func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *Worke
 // deployment before this run's then serves a version the plan never read. That version is
 // deployed again, so the other run's result stays true, and this run stops with ErrChanged.
 func (e *Engine) checkNothingBetween(ctx context.Context, accountID string, wp *WorkerPlan, history []pastDeployment) error {
-	if len(history) < 2 {
-		return nil // this run's deployment is the first one: a create nobody else raced
+	existed := wp.live != nil && wp.live.exists
+	read := ""
+	if existed {
+		read = wp.live.versionID
 	}
-	before := history[1].served
-	if wp.live != nil && wp.live.exists && before == wp.live.versionID {
+	other, split, err := e.otherDeployedBetween(ctx, accountID, wp.Name, history[1:], read, existed)
+	switch {
+	case err != nil:
+		return fmt.Errorf("check the deployments before this run's upload: %w", err)
+	case split:
+		return changedError(wp.Name, "a split deployment was made between this run's check and its upload")
+	case other == "":
 		return nil
 	}
-	if before == "" {
-		return changedError(wp.Name, "a split deployment was made between this run's check and its upload")
+	if err := e.deployVersion(ctx, accountID, wp.Name, other, "flareform: redeploy the version another run deployed while this run uploaded"); err != nil {
+		return changedError(wp.Name, fmt.Sprintf("version %s was deployed between this run's check and its upload, and deploying it again failed: %v", other, err))
 	}
-	if err := e.deployVersion(ctx, accountID, wp.Name, before, "flareform: redeploy the version another run deployed while this run uploaded"); err != nil {
-		return changedError(wp.Name, fmt.Sprintf("version %s was deployed between this run's check and its upload, and deploying it again failed: %v", before, err))
+	return changedError(wp.Name, fmt.Sprintf("version %s was deployed between this run's check and its upload; it serves again", other))
+}
+
+// otherDeployedBetween walks the deployments before this run's newest one (newest first) back
+// to the one this run read (read; existed is false for a worker that did not exist), skipping
+// this run's own versions (a retried request whose first answer was lost deploys twice). It
+// returns the first version another run deployed in between ("" when there is none), or split
+// when that deployment was a split. Only a deployment that is not the read one costs a read.
+func (e *Engine) otherDeployedBetween(ctx context.Context, accountID, name string, earlier []pastDeployment, read string, existed bool) (other string, split bool, err error) {
+	for _, d := range earlier {
+		if existed && d.served == read {
+			return "", false, nil
+		}
+		if d.served == "" {
+			return "", true, nil
+		}
+		own, err := e.isOwnVersion(ctx, accountID, name, d.served)
+		if err != nil {
+			return "", false, err
+		}
+		if !own {
+			return d.served, false, nil
+		}
 	}
-	return changedError(wp.Name, fmt.Sprintf("version %s was deployed between this run's check and its upload; it serves again", before))
+	return "", false, nil
+}
+
+// isOwnVersion reports whether versionID's annotation names this run.
+func (e *Engine) isOwnVersion(ctx context.Context, accountID, name, versionID string) (bool, error) {
+	if versionID == "" {
+		return false, nil
+	}
+	v, err := e.workers.Scripts.Versions.Get(ctx, name, versionID, workers.ScriptVersionGetParams{AccountID: cloudflare.F(accountID)})
+	if err != nil {
+		return false, fmt.Errorf("read version %s: %w", versionID, cleanAPIError(err))
+	}
+	id, ok := parseIdentity(versionMessage(v.JSON.RawJSON()))
+	return ok && id.Run == e.runID, nil
 }
 
 // pastDeployment is one entry of a worker's deployment history.

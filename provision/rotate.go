@@ -143,7 +143,7 @@ func (e *Engine) RotateKey(ctx context.Context, opts RotateOptions) (*RotateResu
 	if err != nil {
 		return nil, fmt.Errorf("rotate-key %s: %w", opts.Name, err)
 	}
-	r := &rotation{e: e, opts: opts, st: st, probe: probe,
+	r := &rotation{e: e, opts: opts, st: st, probe: probe, readVersion: st.versionID, readKeyFP: st.keyFP,
 		res: &RotateResult{Name: opts.Name, Mode: opts.Mode}}
 	switch opts.Mode {
 	case RotateStart:
@@ -187,6 +187,9 @@ type rotation struct {
 	st    *rotationState
 	probe *keyProbe
 	res   *RotateResult
+	// readVersion and readKeyFP are the serving version and key this run read first, before
+	// any change of its own (see checkNothingBetween).
+	readVersion, readKeyFP string
 }
 
 // rotate: deploy API_KEY=new, API_KEY_PREVIOUS=old (until now+grace) in one change, verify
@@ -284,6 +287,9 @@ func (r *rotation) verifyAndHandOver(ctx context.Context, newKey, oldKey string,
 	r.res.Checks = append(r.res.Checks, checks...)
 	if err := firstFailure(checks); err != nil {
 		return fmt.Errorf("%w; the new key was not handed over, re-run the command to replace it", err)
+	}
+	if err := r.checkNothingBetween(ctx); err != nil {
+		return err
 	}
 	if handOver {
 		if err := r.handOver(ctx, newKey); err != nil {
@@ -415,6 +421,11 @@ func (r *rotation) revoke(ctx context.Context) error {
 
 func (r *rotation) completeRevoke(ctx context.Context, newKey, oldKey string) error {
 	r.res.NewKey = newKey
+	// Checked before removePrevious: the secret deletion's version carries no annotation of
+	// this run, so after it the run could not tell its own versions from another run's.
+	if err := r.checkNothingBetween(ctx); err != nil {
+		return err
+	}
 	if _, err := r.removePrevious(ctx, "flareform rotate-key --revoke: remove previous key"); err != nil {
 		return err
 	}
