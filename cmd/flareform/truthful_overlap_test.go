@@ -203,3 +203,107 @@ func settle(t *testing.T, b *binCLI, specPath, oldKeyFile, newKeyFile string) {
 	t.Helper()
 	b.mustRun(0, "-f", specPath, "rotate-key", "images", "--key-out", newKeyFile, "--old-key-file", oldKeyFile)
 }
+
+// slowRotation makes every settings change (a rotation's deploy) of name wait ms.
+func slowRotation(srv *localcf.Server, name string, ms int) {
+	srv.SetFaults([]localcf.FaultRule{{Path: "*/workers/scripts/" + name + "/settings", Method: "PATCH", Kind: "latency", LatencyMS: ms}}, 1)
+}
+
+// TestTruthfulOverlapTwoRotations: two rotate-key runs of one worker at once. In one project
+// directory the second fails at once naming the lock; from two checkouts at most one exits 0,
+// and every key an exit-0 run handed over opens the worker afterwards.
+func TestTruthfulOverlapTwoRotations(t *testing.T) {
+	t.Parallel()
+	srv, env := startStandalone(t)
+	b := newBinCLI(t, env)
+	specA := initBinProject(t, b, "images")
+	keys := t.TempDir()
+	current := filepath.Join(keys, "current.key")
+	b.mustRun(0, "-f", specA, "apply", "--auto-approve", "--no-smoke", "--key-out", current)
+	specB := filepath.Join(t.TempDir(), "images", "flareform.yaml")
+	copyProject(t, filepath.Dir(specA), filepath.Dir(specB), true)
+
+	// Same directory: the lock.
+	slowRotation(srv, "images", 800)
+	first := b.start("-f", specA, "rotate-key", "images", "--key-out", filepath.Join(keys, "first.key"))
+	if !first.waitStderr("deploying new key") {
+		t.Fatalf("the first rotate-key never deployed:\n%s", first.wait(t).stderr)
+	}
+	second := b.run("-f", specA, "rotate-key", "images", "--key-out", filepath.Join(keys, "second.key"))
+	holder := "pid " + strconv.Itoa(first.cmd.Process.Pid) + ", flareform rotate-key"
+	if second.code != exitError || !strings.Contains(second.stderr, holder) {
+		t.Errorf("the second rotate-key in one directory: exit %d, stderr %q; want 1 naming %q", second.code, second.stderr, holder)
+	}
+	if r := first.wait(t); r.code != exitOK {
+		t.Fatalf("the first rotate-key: exit %d\n%s", r.code, r.stderr)
+	}
+	revoke(t, b, specA, current)
+
+	// Two checkouts.
+	for round := range overlapRounds {
+		slowRotation(srv, "images", 100*(round+1))
+		outs := []string{filepath.Join(keys, fmt.Sprintf("a%d.key", round)), filepath.Join(keys, fmt.Sprintf("b%d.key", round))}
+		runs := []*proc{
+			b.start("-f", specA, "rotate-key", "images", "--key-out", outs[0], "--old-key-file", current),
+			b.start("-f", specB, "rotate-key", "images", "--key-out", outs[1], "--old-key-file", current),
+		}
+		var handed []string
+		for i, p := range runs {
+			r := p.wait(t)
+			t.Logf("round %d run %d: exit %d", round, i, r.code)
+			if r.code == exitOK {
+				handed = append(handed, readKey(t, outs[i]))
+			} else if !strings.Contains(r.stderr, "images") {
+				t.Errorf("round %d run %d: exit %d without naming the worker:\n%s", round, i, r.code, r.stderr)
+			}
+		}
+		srv.SetFaults(nil, 1)
+		if len(handed) > 1 {
+			t.Errorf("round %d: both rotations exited 0", round)
+		}
+		for _, key := range handed {
+			if got := postWith(t, srv, "images", key); got != http.StatusOK {
+				t.Errorf("round %d: a key handed over by a rotate-key that exited 0 gets %d", round, got)
+			}
+		}
+		revoke(t, b, specA, current)
+	}
+}
+
+// revoke ends whatever the last rotations left with a revoke into path, which must work.
+func revoke(t *testing.T, b *binCLI, specPath, path string) {
+	t.Helper()
+	os.Remove(path)
+	b.mustRun(0, "-f", specPath, "rotate-key", "images", "--revoke", "--key-out", path)
+}
+
+// TestTruthfulOverlapLocal: two --local runs on one project at once. The second fails naming
+// the lock (the project's for apply, the state directory's for plan); the state directory
+// always loads afterwards.
+func TestTruthfulOverlapLocal(t *testing.T) {
+	t.Parallel()
+	b := newBinCLI(t, nil)
+	specPath := initBinProject(t, b, "images")
+	f := []string{"-f", specPath, "--local"}
+	slow := b.with(map[string]string{envLocalFaults: "latency@*/workers/scripts/images:ms=800:method=PUT"})
+	for round := range overlapRounds {
+		editFile(t, specPath, fmt.Sprintf(`MAX_PROMPT_CHARS: "%d"`, 1000-round), fmt.Sprintf(`MAX_PROMPT_CHARS: "%d"`, 999-round))
+		first := slow.start(append(f, "apply", "--auto-approve", "--no-smoke")...)
+		if !first.waitStderr("images: uploading") {
+			t.Fatalf("round %d: the first --local apply never uploaded:\n%s", round, first.wait(t).stderr)
+		}
+		second, want := []string{"plan"}, "in use by another local Cloudflare"
+		if round%2 == 1 {
+			second, want = []string{"apply", "--auto-approve", "--no-smoke"}, "holds the lock"
+		}
+		r := b.run(append(f, second...)...)
+		if r.code != exitError || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, strconv.Itoa(first.cmd.Process.Pid)) {
+			t.Errorf("round %d: %s --local during an apply: exit %d, stderr %q; want 1, %q and the holder's pid",
+				round, second[0], r.code, r.stderr, want)
+		}
+		if r := first.wait(t); r.code != exitOK {
+			t.Fatalf("round %d: the first --local apply: exit %d\n%s", round, r.code, r.stderr)
+		}
+		b.mustRun(exitOK, append(f, "plan", "--detailed-exitcode")...)
+	}
+}
