@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/flareform/flareform/provision/spec"
@@ -225,7 +226,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		if d.finishRotation {
 			uploaded = "" // ending the rotation made a newer version of this run
 		}
-		version, err := e.checkServesOwn(ctx, p.AccountID, wp.Name, d.bundleTag, uploaded)
+		version, err := e.checkServesOwn(ctx, p.AccountID, wp, d.bundleTag, uploaded)
 		if err != nil {
 			// Another run's version serves: this run's key may open nothing. It stays pending in
 			// the key store; the next run keeps it if it turns out to be the live one.
@@ -309,27 +310,130 @@ func (e *Engine) checkUnchanged(ctx context.Context, accountID string, wp *Worke
 }
 
 // checkServesOwn checks that the serving version is the one this run uploaded and returns its
-// id. With the id from the upload's answer one read of the deployments says so; without it
-// (the answer need not carry it) the serving version's annotation must name this run.
-func (e *Engine) checkServesOwn(ctx context.Context, accountID, name, bundleTag, uploaded string) (string, error) {
+// id. With the id from the upload's answer one read of the deployments says so, and also
+// whether another run deployed between this run's check and its upload (checkNothingBetween);
+// without the id (the answer need not carry it) the serving version's annotation must name
+// this run.
+func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *WorkerPlan, bundleTag, uploaded string) (string, error) {
 	if uploaded != "" {
-		id, _, err := e.deployedVersion(ctx, accountID, name)
+		history, err := e.deploymentHistory(ctx, accountID, wp.Name)
 		if err != nil {
 			return "", fmt.Errorf("check the deployed version: %w", err)
 		}
+		id := ""
+		if len(history) > 0 {
+			id = history[0].served
+		}
 		if id != uploaded {
-			return "", changedError(name, fmt.Sprintf("version %s serves, not %s that this run uploaded", orNone(id), uploaded))
+			return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not %s that this run uploaded", orNone(id), uploaded))
+		}
+		if err := e.checkNothingBetween(ctx, accountID, wp, history); err != nil {
+			return "", err
 		}
 		return id, nil
 	}
-	sv, err := e.servedVersion(ctx, accountID, name)
+	sv, err := e.servedVersion(ctx, accountID, wp.Name)
 	if err != nil {
 		return "", fmt.Errorf("check the deployed version: %w", err)
 	}
 	if !sv.Identified || sv.Identity.Run != e.runID || sv.Identity.BundleTag != bundleTag {
-		return "", changedError(name, fmt.Sprintf("version %s serves, not the one this run uploaded", orNone(sv.ID)))
+		return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not the one this run uploaded", orNone(sv.ID)))
 	}
 	return sv.ID, nil
+}
+
+// checkNothingBetween makes sure this run's deployment, history[0], directly followed the one
+// its plan read. checkUnchanged cannot see another run that deploys while this run's upload is
+// on its way (one round trip, more when the upload is slow or retried); that run may have
+// verified its own version and exited 0, and this upload then silently replaced it. The
+// deployment before this run's then serves a version the plan never read. That version is
+// deployed again, so the other run's result stays true, and this run stops with ErrChanged.
+func (e *Engine) checkNothingBetween(ctx context.Context, accountID string, wp *WorkerPlan, history []pastDeployment) error {
+	existed := wp.live != nil && wp.live.exists
+	read := ""
+	if existed {
+		read = wp.live.versionID
+	}
+	other, split, err := e.otherDeployedBetween(ctx, accountID, wp.Name, history[1:], read, existed)
+	switch {
+	case err != nil:
+		return fmt.Errorf("check the deployments before this run's upload: %w", err)
+	case split:
+		return changedError(wp.Name, "a split deployment was made between this run's check and its upload")
+	case other == "":
+		return nil
+	}
+	if err := e.deployVersion(ctx, accountID, wp.Name, other, "flareform: redeploy the version another run deployed while this run uploaded"); err != nil {
+		return changedError(wp.Name, fmt.Sprintf("version %s was deployed between this run's check and its upload, and deploying it again failed: %v", other, err))
+	}
+	return changedError(wp.Name, fmt.Sprintf("version %s was deployed between this run's check and its upload; it serves again", other))
+}
+
+// otherDeployedBetween walks the deployments before this run's newest one (newest first) back
+// to the one this run read (read; existed is false for a worker that did not exist), skipping
+// this run's own versions (a retried request whose first answer was lost deploys twice). It
+// returns the first version another run deployed in between ("" when there is none), or split
+// when that deployment was a split. Only a deployment that is not the read one costs a read.
+func (e *Engine) otherDeployedBetween(ctx context.Context, accountID, name string, earlier []pastDeployment, read string, existed bool) (other string, split bool, err error) {
+	for _, d := range earlier {
+		if existed && d.served == read {
+			return "", false, nil
+		}
+		if d.served == "" {
+			return "", true, nil
+		}
+		own, err := e.isOwnVersion(ctx, accountID, name, d.served)
+		if err != nil {
+			return "", false, err
+		}
+		if !own {
+			return d.served, false, nil
+		}
+	}
+	return "", false, nil
+}
+
+// isOwnVersion reports whether versionID's annotation names this run.
+func (e *Engine) isOwnVersion(ctx context.Context, accountID, name, versionID string) (bool, error) {
+	if versionID == "" {
+		return false, nil
+	}
+	v, err := e.workers.Scripts.Versions.Get(ctx, name, versionID, workers.ScriptVersionGetParams{AccountID: cloudflare.F(accountID)})
+	if err != nil {
+		return false, fmt.Errorf("read version %s: %w", versionID, cleanAPIError(err))
+	}
+	id, ok := parseIdentity(versionMessage(v.JSON.RawJSON()))
+	return ok && id.Run == e.runID, nil
+}
+
+// pastDeployment is one entry of a worker's deployment history.
+type pastDeployment struct {
+	served   string   // the version at 100%, "" for a split
+	versions []string // every version the deployment names
+}
+
+// deploymentHistory lists the worker's deployments, newest first.
+func (e *Engine) deploymentHistory(ctx context.Context, accountID, name string) ([]pastDeployment, error) {
+	deps, err := e.workers.Scripts.Deployments.List(ctx, name, workers.ScriptDeploymentListParams{AccountID: cloudflare.F(accountID)})
+	if err != nil {
+		return nil, fmt.Errorf("read deployments: %w", cleanAPIError(err))
+	}
+	list := slices.Clone(deps.Deployments)
+	slices.SortStableFunc(list, func(a, b workers.Deployment) int {
+		return b.CreatedOn.Compare(a.CreatedOn)
+	})
+	out := make([]pastDeployment, 0, len(list))
+	for _, d := range list {
+		var pd pastDeployment
+		for _, v := range d.Versions {
+			pd.versions = append(pd.versions, canonicalUUID(v.VersionID))
+			if v.Percentage >= 100 {
+				pd.served = canonicalUUID(v.VersionID)
+			}
+		}
+		out = append(out, pd)
+	}
+	return out, nil
 }
 
 func orNone(id string) string {
@@ -450,10 +554,15 @@ func (e *Engine) setWorkersDev(ctx context.Context, accountID, name string, enab
 	return nil
 }
 
-// rollback deploys versionID to all traffic again. force is needed to roll back across a
-// secret change.
+// rollback deploys versionID to all traffic again after a failed smoke test.
 func (e *Engine) rollback(ctx context.Context, accountID, name, versionID string) error {
 	e.logf("%s: rolling back to version %s", name, versionID)
+	return e.deployVersion(ctx, accountID, name, versionID, "flareform rollback after failed smoke test")
+}
+
+// deployVersion deploys an existing version to all traffic. force is needed to deploy across
+// a secret change.
+func (e *Engine) deployVersion(ctx context.Context, accountID, name, versionID, message string) error {
 	_, err := e.workers.Scripts.Deployments.New(ctx, name, workers.ScriptDeploymentNewParams{
 		AccountID: cloudflare.F(accountID),
 		Force:     cloudflare.F(true),
@@ -464,12 +573,12 @@ func (e *Engine) rollback(ctx context.Context, accountID, name, versionID string
 				Percentage: cloudflare.F(100.0),
 			}}),
 			Annotations: cloudflare.F(workers.DeploymentAnnotationsParam{
-				WorkersMessage: cloudflare.F("flareform rollback after failed smoke test"),
+				WorkersMessage: cloudflare.F(message),
 			}),
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("roll back to %s: %w", versionID, cleanAPIError(err))
+		return fmt.Errorf("deploy version %s: %w", versionID, cleanAPIError(err))
 	}
 	return nil
 }

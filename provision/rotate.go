@@ -143,7 +143,7 @@ func (e *Engine) RotateKey(ctx context.Context, opts RotateOptions) (*RotateResu
 	if err != nil {
 		return nil, fmt.Errorf("rotate-key %s: %w", opts.Name, err)
 	}
-	r := &rotation{e: e, opts: opts, st: st, probe: probe,
+	r := &rotation{e: e, opts: opts, st: st, probe: probe, readVersion: st.versionID, readKeyFP: st.keyFP,
 		res: &RotateResult{Name: opts.Name, Mode: opts.Mode}}
 	switch opts.Mode {
 	case RotateStart:
@@ -187,6 +187,9 @@ type rotation struct {
 	st    *rotationState
 	probe *keyProbe
 	res   *RotateResult
+	// readVersion and readKeyFP are the serving version and key this run read first, before
+	// any change of its own (see checkNothingBetween).
+	readVersion, readKeyFP string
 }
 
 // rotate: deploy API_KEY=new, API_KEY_PREVIOUS=old (until now+grace) in one change, verify
@@ -285,9 +288,12 @@ func (r *rotation) verifyAndHandOver(ctx context.Context, newKey, oldKey string,
 	if err := firstFailure(checks); err != nil {
 		return fmt.Errorf("%w; the new key was not handed over, re-run the command to replace it", err)
 	}
-	// What the probes reached must still be this run's version, or their answers say nothing
-	// about what serves now.
+	// What the probes reached must still be this run's version, and no other run's version may
+	// have been deployed between this run's read and its change (it would have been replaced).
 	if err := r.e.checkStillServes(ctx, r.st); err != nil {
+		return err
+	}
+	if err := r.checkNothingBetween(ctx); err != nil {
 		return err
 	}
 	if handOver {
@@ -418,6 +424,11 @@ func (r *rotation) revoke(ctx context.Context) error {
 
 func (r *rotation) completeRevoke(ctx context.Context, newKey, oldKey string) error {
 	r.res.NewKey = newKey
+	// Checked before removePrevious: the secret deletion's version carries no annotation of
+	// this run, so after it the run could not tell its own versions from another run's.
+	if err := r.checkNothingBetween(ctx); err != nil {
+		return err
+	}
 	if _, err := r.removePrevious(ctx, "flareform rotate-key --revoke: remove previous key"); err != nil {
 		return err
 	}

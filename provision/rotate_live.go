@@ -27,6 +27,9 @@ type rotationState struct {
 	keyFP           string // fingerprint of API_KEY from its ff-key tag; "" = unknown
 	prevFP          string // fingerprint of API_KEY_PREVIOUS from its ff-prev tag
 	pendingFP       string // a key deployed but not yet handed over (ff-pending tag)
+	// deploys counts the versions this run deployed (settings changes, secret deletions), the
+	// newest entries of the deployment history while no other run writes.
+	deploys int
 	// served is the serving version's annotation; a rotation's new version carries it on with
 	// the new key's fingerprint, so plan still knows the code after a rotation.
 	served       servedVersion
@@ -237,6 +240,7 @@ func (e *Engine) patchRotationSettings(ctx context.Context, st *rotationState, c
 	if err != nil {
 		return fmt.Errorf("update settings: %w", cleanAPIError(err))
 	}
+	st.deploys++
 	for _, name := range c.drop {
 		st.bindings = slices.DeleteFunc(st.bindings, func(n string) bool { return n == name })
 	}
@@ -319,6 +323,9 @@ func (e *Engine) deleteSecret(ctx context.Context, st *rotationState, name strin
 	}
 	if err != nil {
 		return fmt.Errorf("delete secret %s: %w", name, err)
+	}
+	if slices.Contains(st.bindings, name) {
+		st.deploys++ // a secret edit deploys a new version
 	}
 	st.bindings = slices.DeleteFunc(st.bindings, func(n string) bool { return n == name })
 	// Deleting a secret deploys a new version (which cannot carry an annotation): it is this

@@ -126,7 +126,9 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 		OldKey:    keys.old,
 		KnownKeys: keys.known,
 		Smoke:     w.Smoke,
-		DoneKeys:  []string{keys.keyOut},
+		// A key the store still holds as pending while the worker serves it with no pending
+		// tag was handed over by a run that died before recording it: that rotation completed.
+		DoneKeys:  append([]string{keys.keyOut}, pendingStoredKeys(store, w.Name)...),
 		RecordKey: func(key string) error { return store.AddPending(w.Name, provision.RotationKeyBinding, key) },
 	}
 	if mode == provision.RotateFinish {
@@ -135,6 +137,14 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 		ropts.Handover = h.handOver
 	}
 	res, rotErr := sess.Engine.RotateKey(ctx, ropts)
+	if rotErr == nil && res != nil && res.Action == rotateActionAlreadyRotated && h.key == "" &&
+		res.NewKey != "" && res.NewKey != keys.keyOut && !h.fromCaller {
+		// The completed rotation's key is known here only from the key store (its run died
+		// before recording it): hand it over again, where this run was asked to.
+		if err := h.handOver(ctx, res.NewKey, res); err != nil {
+			return err
+		}
+	}
 	if res != nil && rotErr == nil {
 		if err := recordRotation(store, w.Name, mode, res, keys, h.key); err != nil {
 			return err
@@ -182,6 +192,24 @@ func storedKeys(store interface {
 	var out []string
 	for _, e := range entries {
 		out = append(out, e.Key)
+	}
+	return out
+}
+
+// rotateActionAlreadyRotated is provision's action for a re-run of a completed rotation.
+const rotateActionAlreadyRotated = "already-rotated"
+
+// pendingStoredKeys are the key store's pending keys for the worker's API_KEY.
+func pendingStoredKeys(store *keystore.Store, name string) []string {
+	entries, err := store.Keys(name, provision.RotationKeyBinding)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if e.State == keystore.Pending {
+			out = append(out, e.Key)
+		}
 	}
 	return out
 }

@@ -23,7 +23,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(runAsCLI) == "1" {
 		main()
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeBuiltBinary() // the flareform binary the truthful_* tests built, if any
+	os.Exit(code)
 }
 
 // startLocalProcess runs `flareform local --json --memory [args]` as a child process and

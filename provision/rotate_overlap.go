@@ -1,0 +1,119 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/cloudflare/cloudflare-go/v6"
+	"github.com/cloudflare/cloudflare-go/v6/option"
+	"github.com/cloudflare/cloudflare-go/v6/workers"
+)
+
+// Overlapping rotations (docs/guarantees.md, "Overlap"). A rotation reads the worker, then
+// deploys its change one round trip later (more when the request is slow or retried). Another
+// run (a second rotate-key from another checkout, an apply) can deploy and verify in that gap,
+// hand its key over and exit 0; this rotation's change then replaces that version, and the key
+// the other run handed over stops working. Before it hands its own key over, a rotation
+// therefore checks the deployment history: its deployments must directly follow the one it
+// read. When another version was deployed in between, the rotation puts that version back (as
+// a new version that copies every binding of it, so the worker's latest version stays the
+// deployed one and later secret edits are not refused) and stops with ErrChanged; its own key
+// stays pending in the key store and was never handed over.
+
+// checkNothingBetween is that check; a no-op until this run has deployed something.
+func (r *rotation) checkNothingBetween(ctx context.Context) error {
+	st := r.st
+	if st.deploys == 0 || !st.served.Identified {
+		return nil // without flareform's annotation this run cannot tell its own versions
+	}
+	history, err := r.e.deploymentHistory(ctx, st.accountID, st.name)
+	if err != nil {
+		return fmt.Errorf("check the deployments: %w", err)
+	}
+	if len(history) == 0 {
+		return changedError(st.name, "no version serves")
+	}
+	if own, err := r.e.isOwnVersion(ctx, st.accountID, st.name, history[0].served); err != nil || !own {
+		if err != nil {
+			return fmt.Errorf("check the deployed version: %w", err)
+		}
+		return changedError(st.name, fmt.Sprintf("version %s serves, not the one this run deployed", orNone(history[0].served)))
+	}
+	other, split, err := r.e.otherDeployedBetween(ctx, st.accountID, st.name, history[1:], r.readVersion, true)
+	switch {
+	case err != nil:
+		return fmt.Errorf("check the deployments before this run's: %w", err)
+	case split:
+		return changedError(st.name, "a split deployment was made between this run's read and its change")
+	case other == "":
+		return nil
+	}
+	if err := r.restoreVersion(ctx, other); err != nil {
+		return changedError(st.name, fmt.Sprintf("version %s was deployed between this run's read and its change, and putting it back failed: %v", other, err))
+	}
+	return changedError(st.name, fmt.Sprintf("version %s was deployed between this run's read and its change; it serves again", other))
+}
+
+// restoreVersion deploys a new version that copies every binding of versionID (secrets too,
+// by inherit bindings pinned to it) and its annotation, so the worker is again what that
+// version's run verified. Bindings of the current version that versionID lacks are dropped.
+func (r *rotation) restoreVersion(ctx context.Context, versionID string) error {
+	st := r.st
+	v, err := r.e.workers.Scripts.Versions.Get(ctx, st.name, versionID, workers.ScriptVersionGetParams{AccountID: cloudflare.F(st.accountID)})
+	if err != nil {
+		return fmt.Errorf("read version %s: %w", versionID, cleanAPIError(err))
+	}
+	raw := v.JSON.RawJSON()
+	names := versionBindingNames(raw)
+	message := versionMessage(raw)
+	bindings := make([]metadataBinding, 0, len(names))
+	for _, name := range names {
+		b := inheritBinding(name)
+		b.OldName, b.VersionID = name, versionID
+		bindings = append(bindings, b)
+	}
+	keyFP, prevFP := "", ""
+	if id, ok := parseIdentity(message); ok {
+		keyFP = id.Keys[RotationKeyBinding]
+	}
+	if slices.Contains(names, RotationPreviousBinding) {
+		prevFP = r.readKeyFP // the key both runs read is the one the other run retired
+	}
+	body, contentType, err := encodeMultipart("settings", scriptSettings{
+		Bindings:    bindings,
+		Tags:        rotationTags(st.tags, keyFP, prevFP, ""),
+		Annotations: versionAnnotations{Message: message},
+	}, nil)
+	if err != nil {
+		return err
+	}
+	r.e.logf("%s: another run deployed version %s while this run deployed its change; putting it back", st.name, versionID)
+	_, err = r.e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, st.name, workers.ScriptScriptAndVersionSettingEditParams{
+		AccountID: cloudflare.F(st.accountID),
+	}, option.WithRequestBody(contentType, body))
+	if err != nil {
+		return fmt.Errorf("update settings: %w", cleanAPIError(err))
+	}
+	return nil
+}
+
+// versionBindingNames reads the binding names of a version (GET .../versions/{id}).
+func versionBindingNames(raw string) []string {
+	var v struct {
+		Resources struct {
+			Bindings []struct {
+				Name string `json:"name"`
+			} `json:"bindings"`
+		} `json:"resources"`
+	}
+	if json.Unmarshal([]byte(raw), &v) != nil {
+		return nil
+	}
+	var names []string
+	for _, b := range v.Resources.Bindings {
+		names = append(names, b.Name)
+	}
+	return names
+}
