@@ -50,7 +50,7 @@ func TestHostileInputsAreRefused(t *testing.T) {
 	for _, tc := range hostileCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			copyProject(t, dir)
+			writeHostileProject(t, dir)
 			args, extraEnv := tc.setup(t, dir)
 			env := map[string]string{
 				envAPIToken:   hostileToken,
@@ -210,8 +210,8 @@ func hostileCases() []hostileCase {
 	}
 }
 
-// copyProject writes the text-to-image project (worker key "images") into dir.
-func copyProject(t *testing.T, dir string) {
+// writeHostileProject writes the text-to-image project (worker key "images") into dir.
+func writeHostileProject(t *testing.T, dir string) {
 	t.Helper()
 	c := newCLI(t, map[string]string{})
 	src := filepath.Join(dir, "src-project")
