@@ -226,7 +226,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		if d.finishRotation {
 			uploaded = "" // ending the rotation made a newer version of this run
 		}
-		version, err := e.checkServesOwn(ctx, p.AccountID, wp, d.bundleTag, uploaded)
+		version, err := e.checkServesOwn(ctx, p.AccountID, wp, uploaded)
 		if err != nil {
 			// Another run's version serves: this run's key may open nothing. It stays pending in
 			// the key store; the next run keeps it if it turns out to be the live one.
@@ -310,36 +310,35 @@ func (e *Engine) checkUnchanged(ctx context.Context, accountID string, wp *Worke
 }
 
 // checkServesOwn checks that the serving version is the one this run uploaded and returns its
-// id. With the id from the upload's answer one read of the deployments says so, and also
-// whether another run deployed between this run's check and its upload (checkNothingBetween);
-// without the id (the answer need not carry it) the serving version's annotation must name
-// this run.
-func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *WorkerPlan, bundleTag, uploaded string) (string, error) {
-	if uploaded != "" {
-		history, err := e.deploymentHistory(ctx, accountID, wp.Name)
-		if err != nil {
-			return "", fmt.Errorf("check the deployed version: %w", err)
-		}
-		id := ""
-		if len(history) > 0 {
-			id = history[0].served
-		}
-		if id != uploaded {
-			return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not %s that this run uploaded", orNone(id), uploaded))
-		}
-		if err := e.checkNothingBetween(ctx, accountID, wp, history); err != nil {
-			return "", err
-		}
-		return id, nil
-	}
-	sv, err := e.servedVersion(ctx, accountID, wp.Name)
+// id, and that no other run deployed between this run's check and its upload
+// (checkNothingBetween). With the id from the upload's answer one read of the deployments says
+// so; without it (the answer need not carry it) the serving version's annotation must name
+// this run, which costs one more read.
+func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *WorkerPlan, uploaded string) (string, error) {
+	history, err := e.deploymentHistory(ctx, accountID, wp.Name)
 	if err != nil {
 		return "", fmt.Errorf("check the deployed version: %w", err)
 	}
-	if !sv.Identified || sv.Identity.Run != e.runID || sv.Identity.BundleTag != bundleTag {
-		return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not the one this run uploaded", orNone(sv.ID)))
+	id := ""
+	if len(history) > 0 {
+		id = history[0].served
 	}
-	return sv.ID, nil
+	switch {
+	case uploaded != "" && id != uploaded:
+		return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not %s that this run uploaded", orNone(id), uploaded))
+	case uploaded == "":
+		own, err := e.isOwnVersion(ctx, accountID, wp.Name, id)
+		if err != nil {
+			return "", fmt.Errorf("check the deployed version: %w", err)
+		}
+		if !own {
+			return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not the one this run uploaded", orNone(id)))
+		}
+	}
+	if err := e.checkNothingBetween(ctx, accountID, wp, history); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // checkNothingBetween makes sure this run's deployment, history[0], directly followed the one

@@ -477,7 +477,7 @@ func (r *rotation) doneKey() string {
 		return ""
 	}
 	for _, k := range r.opts.DoneKeys {
-		if k != "" && st.fingerprint(k) == st.keyFP {
+		if k != "" && st.matches(st.keyFP, k) {
 			return k
 		}
 	}
