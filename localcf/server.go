@@ -61,6 +61,9 @@ type Options struct {
 	Quirks Quirks
 
 	now func() time.Time // clock for tests; nil = time.Now
+	// startGate, when set, runs before every workerd start with the script's name; tests hold
+	// one start open with it to see what the server does meanwhile. An error fails the start.
+	startGate func(ctx context.Context, script string) error
 }
 
 func (o *Options) applyDefaults() {
