@@ -142,7 +142,7 @@ func TestSlowStartDoesNotBlockOtherScripts(t *testing.T) {
 			return c.do(http.MethodDelete, "/workers/scripts/slow/secrets/API_KEY", "", nil)
 		}},
 		{"secrets bulk PATCH", func(c *client, _ string) *apiResponse {
-			return c.do(http.MethodPatch, "/workers/scripts/slow/secrets", "application/json",
+			return c.do(http.MethodPatch, "/workers/scripts/slow/secrets-bulk", "application/merge-patch+json",
 				[]byte(`{"secrets":{"NEW":{"name":"NEW","text":"n","type":"secret_text"}}}`))
 		}},
 		{"settings PATCH", func(c *client, _ string) *apiResponse {
