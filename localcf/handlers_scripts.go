@@ -84,12 +84,10 @@ func checkTagCount(tags []string, q Quirks) *apiError {
 
 // commitUpload is what every code upload (script PUT, versions POST) does: check the name,
 // parse and validate the multipart body, build the version, prove it starts in workerd, and
-// commit it with the release options the caller derives from the upload.
-//
-// Starting workerd takes tens of milliseconds, so it runs outside opMu: uploads of different
-// scripts (a fleet deploy) start their processes in parallel instead of queueing behind one
-// lock. The version is built and committed under opMu, and only if the script has not changed
-// in between; otherwise it is rebuilt on the new state, as if the upload had arrived later.
+// commit it with the release options the caller derives from the upload. The workerd start
+// runs without any global lock (startedChange): uploads of different scripts (a fleet deploy)
+// start their processes in parallel, and an upload overlapping another change of its script is
+// rebuilt on the new state, as if it had arrived later.
 func (s *Server) commitUpload(c *call, release func(*parsedUpload, *version, *workerd.Process) releaseOptions) (*script, *version, *apiError) {
 	name := c.param("script")
 	if apiErr := checkScriptName(name); apiErr != nil {
@@ -100,44 +98,26 @@ func (s *Server) commitUpload(c *call, release func(*parsedUpload, *version, *wo
 	if apiErr != nil {
 		return nil, nil, apiErr
 	}
-	for {
-		s.opMu.Lock()
-		base := s.latestVersionID(c.accountID, name)
-		v, apiErr := s.newVersionFromUpload(c.accountID, name, u, c.r.URL.Query().Get("bindings_inherit") == "strict", q.ImplicitSecretRetention)
-		s.opMu.Unlock()
-		if apiErr != nil {
-			return nil, nil, apiErr
-		}
-		proc, apiErr := s.checkStartup(c.r.Context(), name, v)
-		if apiErr != nil {
-			return nil, nil, apiErr
-		}
-		s.opMu.Lock()
-		if s.latestVersionID(c.accountID, name) != base {
-			s.opMu.Unlock()
-			proc.Close()
-			continue // a concurrent change to this script won; build on top of it
-		}
-		sc, _, apiErr := s.commit(c.accountID, name, v, release(u, v, proc))
-		s.opMu.Unlock()
-		if apiErr != nil {
-			return nil, nil, apiErr
-		}
-		return sc, v, nil
+	strict := c.r.URL.Query().Get("bindings_inherit") == "strict"
+	var sc *script
+	var committed *version
+	apiErr = s.applyStartedChange(c.r.Context(), startedChange{
+		revision: func() string { return s.latestVersionID(c.accountID, name) },
+		prepare: func() (*version, *apiError) {
+			return s.newVersionFromUpload(c.accountID, name, u, strict, q.ImplicitSecretRetention)
+		},
+		start: s.startNew(name),
+		commit: func(v *version, proc *workerd.Process) *apiError {
+			var apiErr *apiError
+			sc, _, apiErr = s.commit(c.accountID, name, v, release(u, v, proc))
+			committed = v
+			return apiErr
+		},
+	})
+	if apiErr != nil {
+		return nil, nil, apiErr
 	}
-}
-
-// latestVersionID identifies the state an upload builds on: the script's newest version, ""
-// when the script does not exist. The caller holds opMu.
-func (s *Server) latestVersionID(accountID, name string) string {
-	a := s.st.Accounts[accountID]
-	if a == nil || a.Scripts[name] == nil {
-		return ""
-	}
-	if v := a.Scripts[name].latestVersion(); v != nil {
-		return v.ID
-	}
-	return ""
+	return sc, committed, nil
 }
 
 // applyScriptLevel copies the unversioned settings an upload may carry onto the script; tags
@@ -351,22 +331,30 @@ func (s *Server) putContent(c *call) *apiError {
 	if apiErr := u.checkModules(); apiErr != nil {
 		return apiErr
 	}
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	sc, apiErr := s.lookupScript(c.accountID, name)
-	if apiErr != nil {
-		return apiErr
-	}
-	v := deriveVersion(sc.latestVersion())
-	v.MainModule = u.Meta.MainModule
-	if err := s.storeModules(v, u.Modules); err != nil {
-		return errInternal(err)
-	}
-	proc, apiErr := s.checkStartup(c.r.Context(), name, v)
-	if apiErr != nil {
-		return apiErr
-	}
-	sc, _, apiErr = s.commit(c.accountID, name, v, releaseOptions{deploy: true, source: sourceOf(c.r), triggeredBy: "upload", proc: proc})
+	var sc *script
+	var v *version
+	apiErr = s.applyStartedChange(c.r.Context(), startedChange{
+		revision: func() string { return s.latestVersionID(c.accountID, name) },
+		prepare: func() (*version, *apiError) {
+			sc, apiErr := s.lookupScript(c.accountID, name)
+			if apiErr != nil {
+				return nil, apiErr
+			}
+			next := deriveVersion(sc.latestVersion())
+			next.MainModule = u.Meta.MainModule
+			if err := s.storeModules(next, u.Modules); err != nil {
+				return nil, errInternal(err)
+			}
+			return next, nil
+		},
+		start: s.startNew(name),
+		commit: func(next *version, proc *workerd.Process) *apiError {
+			var apiErr *apiError
+			sc, _, apiErr = s.commit(c.accountID, name, next, releaseOptions{deploy: true, source: sourceOf(c.r), triggeredBy: "upload", proc: proc})
+			v = next
+			return apiErr
+		},
+	})
 	if apiErr != nil {
 		return apiErr
 	}

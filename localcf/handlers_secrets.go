@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"sort"
+
+	"github.com/flareform/flareform/localcf/workerd"
 )
 
 func errLatestNotDeployed() *apiError {
@@ -18,31 +20,48 @@ func errSecretNotFound(name string) *apiError {
 
 // editLatest makes a new version from the latest one, changed by edit, checks it in workerd and
 // deploys it. Secret and settings edits go through here (10215 unless the latest is deployed).
+// The workerd start holds no global lock (startedChange); when another change of the script
+// commits meanwhile, the edit is made again on the new state (edit may run more than once) and
+// answers as if it had arrived after that change, e.g. 10215 after a rollback.
 func (s *Server) editLatest(c *call, triggeredBy string, edit func(v *version) *apiError, update func(sc *script)) (*script, *version, *apiError) {
 	name := c.param("script")
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	sc, apiErr := s.lookupScript(c.accountID, name)
+	var sc *script
+	var committed *version
+	apiErr := s.applyStartedChange(c.r.Context(), startedChange{
+		revision: func() string { return s.editRevision(c.accountID, name) },
+		prepare:  func() (*version, *apiError) { return s.prepareEdit(c.accountID, name, edit) },
+		start:    s.startNew(name),
+		commit: func(v *version, proc *workerd.Process) *apiError {
+			var apiErr *apiError
+			sc, _, apiErr = s.commit(c.accountID, name, v, releaseOptions{deploy: true, source: sourceOf(c.r),
+				triggeredBy: triggeredBy, proc: proc, update: update})
+			committed = v
+			return apiErr
+		},
+	})
 	if apiErr != nil {
 		return nil, nil, apiErr
 	}
+	return sc, committed, nil
+}
+
+// prepareEdit derives the edited version from the deployed latest one. The caller holds opMu.
+func (s *Server) prepareEdit(accountID, name string, edit func(v *version) *apiError) (*version, *apiError) {
+	sc, apiErr := s.lookupScript(accountID, name)
+	if apiErr != nil {
+		return nil, apiErr
+	}
 	if !sc.latestIsDeployed() {
-		return nil, nil, errLatestNotDeployed()
+		return nil, errLatestNotDeployed()
 	}
 	v := deriveVersion(sc.latestVersion())
 	if apiErr := edit(v); apiErr != nil {
-		return nil, nil, apiErr
+		return nil, apiErr
 	}
 	if apiErr := checkVarCount(v.Bindings, s.opts.MaxVars); apiErr != nil {
-		return nil, nil, apiErr
+		return nil, apiErr
 	}
-	proc, apiErr := s.checkStartup(c.r.Context(), name, v)
-	if apiErr != nil {
-		return nil, nil, apiErr
-	}
-	sc, _, apiErr = s.commit(c.accountID, name, v, releaseOptions{deploy: true, source: sourceOf(c.r),
-		triggeredBy: triggeredBy, proc: proc, update: update})
-	return sc, v, apiErr
+	return v, nil
 }
 
 // readSecretBody parses one secret object ({name, text, type} or a secret_key) from JSON.

@@ -1,6 +1,7 @@
 package localcf
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"math"
@@ -229,46 +230,60 @@ func (s *Server) postDeployment(c *call) *apiError {
 	if len(req.Versions) == 0 || len(req.Versions) > 2 {
 		return errValidation("A deployment needs one or two versions, got %d.", len(req.Versions))
 	}
+	message := ""
+	if req.Annotations != nil {
+		message = truncate(req.Annotations.Message, 1000)
+	}
 	name := c.param("script")
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	sc, apiErr := s.lookupScript(c.accountID, name)
+	var d *deployment
+	apiErr := s.applyStartedChange(c.r.Context(), startedChange{
+		revision: func() string { return s.scriptIdentity(c.accountID, name) },
+		prepare:  func() (*version, *apiError) { return s.deploymentMain(c.accountID, name, req.Versions) },
+		start: func(ctx context.Context, main *version) (*workerd.Process, *apiError) {
+			proc, _, apiErr := s.startChecked(ctx, name, main) // committed: its start-up time stays
+			return proc, apiErr
+		},
+		commit: func(_ *version, proc *workerd.Process) *apiError {
+			var apiErr *apiError
+			_, d, apiErr = s.commit(c.accountID, name, nil, releaseOptions{deploy: true, source: sourceOf(c.r),
+				triggeredBy: "deployment", message: message, proc: proc, deployments: req.Versions})
+			return apiErr
+		},
+	})
 	if apiErr != nil {
 		return apiErr
+	}
+	writeResult(c.w, deploymentObject(d))
+	return nil
+}
+
+// deploymentMain checks a deployment's versions against the script and returns the one with the
+// largest share, which the local data plane serves. It normalises the version ids in place.
+// The caller holds opMu.
+func (s *Server) deploymentMain(accountID, name string, versions []deploymentVersion) (*version, *apiError) {
+	sc, apiErr := s.lookupScript(accountID, name)
+	if apiErr != nil {
+		return nil, apiErr
 	}
 	var sum float64
 	var main *version
 	var mainShare float64 = -1
-	for i, dv := range req.Versions {
+	for i, dv := range versions {
 		v := sc.version(dv.VersionID)
 		if v == nil {
-			return errVersionNotFound(dv.VersionID)
+			return nil, errVersionNotFound(dv.VersionID)
 		}
 		if dv.Percentage < 0 || dv.Percentage > 100 {
-			return errValidation("Version %s has percentage %v; use 0 to 100.", dv.VersionID, dv.Percentage)
+			return nil, errValidation("Version %s has percentage %v; use 0 to 100.", dv.VersionID, dv.Percentage)
 		}
-		req.Versions[i].VersionID = v.ID
+		versions[i].VersionID = v.ID
 		sum += dv.Percentage
 		if dv.Percentage > mainShare {
 			main, mainShare = v, dv.Percentage
 		}
 	}
 	if math.Abs(sum-100) > 1e-9 {
-		return errValidation("Version percentages add up to %v; they must add up to 100.", sum)
+		return nil, errValidation("Version percentages add up to %v; they must add up to 100.", sum)
 	}
-	proc, _, apiErr := s.startChecked(c.r.Context(), name, main)
-	if apiErr != nil {
-		return apiErr
-	}
-	message := ""
-	if req.Annotations != nil {
-		message = truncate(req.Annotations.Message, 1000)
-	}
-	_, d, apiErr := s.commit(c.accountID, name, nil, releaseOptions{deploy: true, source: sourceOf(c.r),
-		triggeredBy: "deployment", message: message, proc: proc, deployments: req.Versions})
-	if apiErr != nil {
-		return apiErr
-	}
-	writeResult(c.w, deploymentObject(d))
-	return nil
+	return main, nil
 }

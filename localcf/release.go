@@ -183,6 +183,11 @@ func (s *Server) startVersion(ctx context.Context, name string, v *version) (*wo
 	if err != nil {
 		return nil, 0, err
 	}
+	if s.opts.startGate != nil {
+		if err := s.opts.startGate(ctx, name); err != nil {
+			return nil, 0, fmt.Errorf("start gate: %w", err)
+		}
+	}
 	start := time.Now()
 	proc, err := workerd.Start(ctx, workerd.Options{Binary: s.opts.WorkerdBinary, AIAddr: s.aiAddr, Log: s.opts.Log}, w)
 	return proc, time.Since(start), err

@@ -61,6 +61,9 @@ type Options struct {
 	Quirks Quirks
 
 	now func() time.Time // clock for tests; nil = time.Now
+	// startGate, when set, runs before every workerd start with the script's name; tests hold
+	// one start open with it to see what the server does meanwhile. An error fails the start.
+	startGate func(ctx context.Context, script string) error
 }
 
 func (o *Options) applyDefaults() {
@@ -102,8 +105,9 @@ type Server struct {
 	faults *faults.Injector
 	reqlog *requestLog
 
-	// opMu serialises state changes, including the workerd start-up check of each change, so
-	// a change is validated against the state it will be committed to.
+	// opMu serialises state changes. It is never held while workerd starts: a change that
+	// needs a new process is prepared under it, started without it, and committed under it
+	// only if its script has not changed meanwhile (startedChange, change.go).
 	opMu sync.Mutex
 	// mu guards st and tokens for readers (API GETs, the data plane).
 	mu     sync.RWMutex
