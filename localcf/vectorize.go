@@ -243,24 +243,20 @@ func (s *Server) getVectors(call vectorizeCall) (any, *vectorizeError) {
 	if vErr != nil {
 		return nil, vErr
 	}
-	out := []vectorMatch{}
-	for _, id := range call.IDs {
-		if v := ix.Vectors[id]; v != nil {
-			out = append(out, vectorMatch{ID: id, Values: v.Values, Metadata: v.Metadata, Namespace: v.Namespace})
-		}
-	}
-	// Score is not part of a getByIds answer.
+	// In the order asked for; ids the index does not hold are left out. No score here.
 	type vectorOnly struct {
 		ID        string         `json:"id"`
 		Values    []float64      `json:"values"`
 		Metadata  map[string]any `json:"metadata,omitempty"`
 		Namespace string         `json:"namespace,omitempty"`
 	}
-	result := make([]vectorOnly, len(out))
-	for i, m := range out {
-		result[i] = vectorOnly{ID: m.ID, Values: m.Values, Metadata: m.Metadata, Namespace: m.Namespace}
+	out := []vectorOnly{}
+	for _, id := range call.IDs {
+		if v := ix.Vectors[id]; v != nil {
+			out = append(out, vectorOnly{ID: id, Values: v.Values, Metadata: v.Metadata, Namespace: v.Namespace})
+		}
 	}
-	return result, nil
+	return out, nil
 }
 
 func (s *Server) describeIndex(call vectorizeCall) (any, *vectorizeError) {
