@@ -54,9 +54,9 @@ func (s *Server) applyStartedChange(ctx context.Context, ch startedChange) *apiE
 
 // startNew is the start step of changes that make a new version: the start-up check, whose
 // time is recorded on the (still uncommitted) version.
-func (s *Server) startNew(name string) func(context.Context, *version) (*workerd.Process, *apiError) {
+func (s *Server) startNew(accountID, name string) func(context.Context, *version) (*workerd.Process, *apiError) {
 	return func(ctx context.Context, v *version) (*workerd.Process, *apiError) {
-		return s.checkStartup(ctx, name, v)
+		return s.checkStartup(ctx, liveKey{accountID, name}, v)
 	}
 }
 

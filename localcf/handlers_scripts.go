@@ -106,7 +106,7 @@ func (s *Server) commitUpload(c *call, release func(*parsedUpload, *version, *wo
 		prepare: func() (*version, *apiError) {
 			return s.newVersionFromUpload(c.accountID, name, u, strict, q.ImplicitSecretRetention)
 		},
-		start: s.startNew(name),
+		start: s.startNew(c.accountID, name),
 		commit: func(v *version, proc *workerd.Process) *apiError {
 			var apiErr *apiError
 			sc, _, apiErr = s.commit(c.accountID, name, v, release(u, v, proc))
@@ -347,7 +347,7 @@ func (s *Server) putContent(c *call) *apiError {
 			}
 			return next, nil
 		},
-		start: s.startNew(name),
+		start: s.startNew(c.accountID, name),
 		commit: func(next *version, proc *workerd.Process) *apiError {
 			var apiErr *apiError
 			sc, _, apiErr = s.commit(c.accountID, name, next, releaseOptions{deploy: true, source: sourceOf(c.r), triggeredBy: "upload", proc: proc})

@@ -30,7 +30,7 @@ func (s *Server) editLatest(c *call, triggeredBy string, edit func(v *version) *
 	apiErr := s.applyStartedChange(c.r.Context(), startedChange{
 		revision: func() string { return s.editRevision(c.accountID, name) },
 		prepare:  func() (*version, *apiError) { return s.prepareEdit(c.accountID, name, edit) },
-		start:    s.startNew(name),
+		start:    s.startNew(c.accountID, name),
 		commit: func(v *version, proc *workerd.Process) *apiError {
 			var apiErr *apiError
 			sc, _, apiErr = s.commit(c.accountID, name, v, releaseOptions{deploy: true, source: sourceOf(c.r),

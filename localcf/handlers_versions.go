@@ -240,7 +240,7 @@ func (s *Server) postDeployment(c *call) *apiError {
 		revision: func() string { return s.scriptIdentity(c.accountID, name) },
 		prepare:  func() (*version, *apiError) { return s.deploymentMain(c.accountID, name, req.Versions) },
 		start: func(ctx context.Context, main *version) (*workerd.Process, *apiError) {
-			proc, _, apiErr := s.startChecked(ctx, name, main) // committed: its start-up time stays
+			proc, _, apiErr := s.startChecked(ctx, liveKey{c.accountID, name}, main) // committed: its start-up time stays
 			return proc, apiErr
 		},
 		commit: func(_ *version, proc *workerd.Process) *apiError {

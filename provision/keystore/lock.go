@@ -34,7 +34,8 @@ func (e *HeldError) Error() string {
 }
 
 // Acquire takes the lock file in dir (created 0700 when missing) for what (e.g. "apply"). It
-// does not wait: a lock that is held fails at once with *HeldError naming the holder.
+// does not wait for another run (beyond lockGrace): a lock that is held fails with *HeldError
+// naming the holder.
 func Acquire(dir, what string) (*Lock, error) {
 	if err := ensurePrivateDir(dir); err != nil {
 		return nil, err
@@ -42,13 +43,27 @@ func Acquire(dir, what string) (*Lock, error) {
 	return AcquireFile(filepath.Join(dir, LockFileName), what)
 }
 
+// lockGrace is how long Acquire keeps trying a held lock. A lock is held for a whole run, so
+// this does not make runs wait for each other; it covers the moment after a holder released it
+// in which a child process it was just forking still shares the descriptor (until its exec
+// closes it), which would otherwise make a run that follows another fail.
+const lockGrace = time.Second
+
 // AcquireFile takes the lock on path itself (its directory must exist).
 func AcquireFile(path, what string) (*Lock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	deadline := time.Now().Add(lockGrace)
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if err != nil {
 		holder := readHolder(path)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
