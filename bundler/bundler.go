@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/evanw/esbuild/pkg/api"
 )
@@ -47,6 +48,13 @@ type Result struct {
 	SourceMap     []byte
 	// Hash is the hex SHA-256 of Code.
 	Hash string
+	// Exports are the names the bundle exports ("default" for `export default`).
+	Exports []string
+
+	sourceRoot string // directory the source map's paths are relative to
+	mapOnce    sync.Once
+	sm         *sourceMap
+	smErr      error
 }
 
 // Message is one esbuild diagnostic. File is relative to the current directory when the entry
@@ -103,7 +111,15 @@ func Bundle(ctx context.Context, opts Options) (*Result, error) {
 	if len(res.Errors) > 0 {
 		return nil, &Error{Entry: opts.Entry, Messages: convertMessages(res.Errors, workDir, filepath.IsAbs(opts.Entry))}
 	}
-	return collect(opts.Entry, res.OutputFiles)
+	out, err := collect(opts.Entry, res.OutputFiles)
+	if err != nil {
+		return nil, err
+	}
+	out.sourceRoot = filepath.Join(workDir, outDirName)
+	if out.Exports, err = exportsOf(res.Metafile); err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
+	}
+	return out, nil
 }
 
 func buildOptions(opts Options, workDir, absEntry string) api.BuildOptions {
@@ -124,6 +140,7 @@ func buildOptions(opts Options, workDir, absEntry string) api.BuildOptions {
 		External:          external,
 		Outfile:           filepath.Join(workDir, outDirName, ModuleName),
 		Sourcemap:         api.SourceMapLinked,
+		Metafile:          true, // tells which names the bundle exports
 		Charset:           api.CharsetUTF8,
 		MinifyWhitespace:  opts.Minify,
 		MinifyIdentifiers: opts.Minify,
