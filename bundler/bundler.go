@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -224,4 +226,28 @@ func displayPath(file, workDir, cwd string, absolute bool) string {
 		return abs
 	}
 	return rel
+}
+
+// nodeBuiltin matches esbuild's error for a `node:*` import it was not told to leave alone.
+var nodeBuiltin = regexp.MustCompile(`^Could not resolve "(node:[\w/]+)"`)
+
+// NodeBuiltins lists the `node:*` modules the bundle failed on because Node.js compatibility
+// was off: they exist only in the runtime, with the nodejs_compat flag.
+func (e *Error) NodeBuiltins() []string {
+	var out []string
+	for _, m := range e.Messages {
+		if sub := nodeBuiltin.FindStringSubmatch(m.Text); sub != nil && !slices.Contains(out, sub[1]) {
+			out = append(out, sub[1])
+		}
+	}
+	return out
+}
+
+// Fix says how to repair the failed bundle in the spec's terms, or returns otherwise when
+// the JavaScript itself must change.
+func (e *Error) Fix(otherwise string) string {
+	if mods := e.NodeBuiltins(); len(mods) > 0 {
+		return fmt.Sprintf("%s needs Node.js compatibility: add `compatibility_flags: [nodejs_compat]` to the worker", strings.Join(mods, ", "))
+	}
+	return otherwise
 }

@@ -326,7 +326,7 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 		var be *bundler.Error
 		switch {
 		case errors.As(o.err, &be):
-			jsErrors = append(jsErrors, specError(s, w, "main", bundleMessage(be), "fix the JavaScript error and plan again"))
+			jsErrors = append(jsErrors, specError(s, w, "main", bundleMessage(be), be.Fix("fix the JavaScript error and plan again")))
 		case o.err != nil:
 			return nil, fmt.Errorf("plan %s: bundle: %w", w.Name, o.err)
 		case o.sizeErr != nil:

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/internal/compatflags"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -51,8 +53,14 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 	names := make([]string, 0, len(s.Workers))
 	for _, w := range s.Workers {
 		names = append(names, w.Name)
-		if _, err := bundler.Bundle(ctx, bundleOptions(w)); err != nil {
+		problems = append(problems, flagProblems(s, w)...)
+		res, err := bundler.Bundle(ctx, bundleOptions(w))
+		if err != nil {
 			problems = append(problems, bundleProblem(s, w, err))
+			continue
+		}
+		if msg, fix, ok := res.EntryProblem(specRelative(s, w.Main)); !ok {
+			problems = append(problems, s.ErrorAt(w.Pos["main"], fmt.Sprintf("workers.%s: %s", w.Key, msg), fix))
 		}
 	}
 	if len(problems) > 0 {
@@ -99,5 +107,34 @@ func bundleProblem(s *spec.Spec, w spec.Worker, err error) error {
 		msgs[i] = m.String()
 	}
 	return s.ErrorAt(w.Pos["main"], fmt.Sprintf("workers.%s: bundle failed: %s", w.Key, strings.Join(msgs, "; ")),
-		"fix the JavaScript error and validate again")
+		be.Fix("fix the JavaScript error and validate again"))
+}
+
+// flagProblems refuses compatibility flags the pinned workerd does not know, at the flag's
+// line, with the nearest known flag: Cloudflare would refuse them only at upload.
+func flagProblems(s *spec.Spec, w spec.Worker) []error {
+	var out []error
+	for _, flag := range w.CompatibilityFlags {
+		if compatflags.Known(flag) {
+			continue
+		}
+		pos, ok := w.Pos["compatibility_flags."+flag]
+		if !ok {
+			pos = w.Pos["compatibility_flags"]
+		}
+		fix := "see https://developers.cloudflare.com/workers/configuration/compatibility-flags/ for the flags there are"
+		if best := spec.Closest(flag, compatflags.All()); best != "" {
+			fix = fmt.Sprintf("did you mean %s?", best)
+		}
+		out = append(out, s.ErrorAt(pos, fmt.Sprintf("workers.%s: unknown compatibility flag %q (workerd %s does not know it)", w.Key, flag, compatflags.WorkerdVersion()), fix))
+	}
+	return out
+}
+
+// specRelative names a file the way the user wrote it: relative to the spec's directory.
+func specRelative(s *spec.Spec, path string) string {
+	if rel, err := filepath.Rel(s.Dir, path); err == nil {
+		return filepath.ToSlash(rel)
+	}
+	return path
 }
