@@ -263,6 +263,7 @@ func ownedBy(tags []string, project string) bool {
 // checkModels fails with the spec position of ai.model for every model not in the catalog.
 func (e *Engine) checkModels(ctx context.Context, s *spec.Spec, accountID string) error {
 	known := map[string]bool{}
+	suggestions := map[string]string{}
 	var unknown spec.ErrorList
 	for _, w := range s.Workers {
 		if w.AI == nil {
@@ -270,22 +271,31 @@ func (e *Engine) checkModels(ctx context.Context, s *spec.Spec, accountID string
 		}
 		ok, checked := known[w.AI.Model]
 		if !checked {
+			var near []string
 			var err error
-			if ok, err = e.modelExists(ctx, accountID, w.AI.Model); err != nil {
+			if ok, near, err = e.modelExists(ctx, accountID, w.AI.Model); err != nil {
 				return fmt.Errorf("plan %s: %w", w.Name, err)
 			}
 			known[w.AI.Model] = ok
+			if !ok {
+				suggestions[w.AI.Model] = suggestModel(w.AI.Model, near)
+			}
 		}
 		if !ok {
 			unknown = append(unknown, specError(s, w, "ai.model",
-				fmt.Sprintf("unknown Workers AI model %q", w.AI.Model),
-				"use a model name from the Workers AI catalog, e.g. "+defaultImageModel))
+				fmt.Sprintf("unknown Workers AI model %q", w.AI.Model), unknownModelFix(suggestions[w.AI.Model])))
 		}
 	}
 	return errorListOrNil(unknown)
 }
 
-const defaultImageModel = "@cf/stabilityai/stable-diffusion-xl-base-1.0"
+// unknownModelFix suggests the nearest catalog name, when there is one.
+func unknownModelFix(suggestion string) string {
+	if suggestion != "" {
+		return fmt.Sprintf("did you mean %q?", suggestion)
+	}
+	return "use a model name from the Workers AI catalog (https://developers.cloudflare.com/workers-ai/models/)"
+}
 
 // bundleAll bundles every worker's main module; JS errors point at the spec's `main` line.
 func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result, error) {
