@@ -70,6 +70,8 @@ Workers AI stand-in) runs for the duration of the command and keeps its state in
 		newRotateKeyCmd(opts),
 		newLocalCmd(opts),
 		newVersionCmd(opts),
+		newSchemaCmd(opts),
+		newImportCmd(opts),
 	)
 	return root
 }
