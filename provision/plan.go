@@ -162,7 +162,7 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 			errs[i] = fmt.Errorf("plan %s: %w", w.Name, err)
 			return
 		}
-		if err := checkOwner(s, w, live, project); err != nil {
+		if err := checkOwner(s, w, live, project, slices.Contains(e.cfg.Adopt, w.Name)); err != nil {
 			errs[i] = err
 			return
 		}
@@ -179,8 +179,13 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 }
 
 // checkOwner refuses to plan changes to a script that another flareform project (or another
-// environment of this one) deployed: applying would take it over from its owner.
-func checkOwner(s *spec.Spec, w spec.Worker, live *liveWorker, project string) error {
+// environment of this one) deployed, or that flareform did not deploy at all unless the run
+// adopts it: applying would take it over from its owner.
+func checkOwner(s *spec.Spec, w spec.Worker, live *liveWorker, project string, adopt bool) error {
+	if live.exists && !adopt && !slices.Contains(live.tags, managedTag) {
+		return specError(s, w, "name", fmt.Sprintf("script %s already exists on the account and flareform did not deploy it (no %q tag)", w.Name, managedTag),
+			fmt.Sprintf("to take it over, run `flareform apply --adopt %s` once (`plan --adopt %s` shows what changes); or give this worker another name (`name:`)", w.Name, w.Name))
+	}
 	for _, t := range live.tags {
 		if strings.HasPrefix(t, projectTagPrefix) && t != project {
 			return specError(s, w, "name", fmt.Sprintf("script %s belongs to another flareform project or environment (tag %s)", w.Name, t),
