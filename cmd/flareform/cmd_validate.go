@@ -12,6 +12,7 @@ import (
 
 	"github.com/flareform/flareform/bundler"
 	"github.com/flareform/flareform/internal/compatflags"
+	"github.com/flareform/flareform/localcf/workerd"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -61,6 +62,10 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 		}
 		if msg, fix, ok := res.EntryProblem(specRelative(s, w.Main)); !ok {
 			problems = append(problems, s.ErrorAt(w.Pos["main"], fmt.Sprintf("workers.%s: %s", w.Key, msg), fix))
+			continue
+		}
+		if err := startupProblem(ctx, s, w, res); err != nil {
+			problems = append(problems, err)
 		}
 	}
 	if len(problems) > 0 {
@@ -108,6 +113,33 @@ func bundleProblem(s *spec.Spec, w spec.Worker, err error) error {
 	}
 	return s.ErrorAt(w.Pos["main"], fmt.Sprintf("workers.%s: bundle failed: %s", w.Key, strings.Join(msgs, "; ")),
 		be.Fix("fix the JavaScript error and validate again"))
+}
+
+// startupProblem starts the bundle once in the pinned workerd (no bindings: module top-level
+// code cannot reach env) and reports a Worker that throws while starting at the spec's main
+// line, with workerd's message mapped to the user's source through the source map. Cloudflare
+// would refuse that upload (10021).
+func startupProblem(ctx context.Context, s *spec.Spec, w spec.Worker, res *bundler.Result) error {
+	proc, err := workerd.Start(ctx, workerd.Options{}, workerd.Worker{
+		Name:       w.Key,
+		MainModule: res.ModuleName,
+		Modules: []workerd.Module{
+			{Name: res.ModuleName, Type: "esm", Content: res.Code},
+			{Name: res.SourceMapName, Type: "sourcemap", Content: res.SourceMap},
+		},
+		CompatibilityDate:  w.CompatibilityDate,
+		CompatibilityFlags: slices.DeleteFunc(slices.Clone(w.CompatibilityFlags), func(f string) bool { return !compatflags.Known(f) }),
+	})
+	var se *workerd.StartupError
+	switch {
+	case err == nil:
+		return proc.Close()
+	case errors.As(err, &se):
+		return s.ErrorAt(w.Pos["main"], fmt.Sprintf("workers.%s: the Worker fails to start: %s", w.Key, res.MapLocations(se.Message, s.Dir)),
+			"fix the error at that source line (Cloudflare refuses such an upload with code 10021)")
+	default:
+		return fmt.Errorf("validate worker %s: start it in workerd: %w", w.Key, err)
+	}
 }
 
 // flagProblems refuses compatibility flags the pinned workerd does not know, at the flag's

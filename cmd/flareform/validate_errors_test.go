@@ -84,3 +84,23 @@ func TestValidateDefaultExportWithoutFetch(t *testing.T) {
 	r := c.mustRun(exitError, "validate", "-f", specPath)
 	wantProblem(t, r.stderr, specPath, "main:", "the default export of src/worker.js has no fetch handler", "add `async fetch(request, env)")
 }
+
+// A Worker that throws while loading fails validate at the spec's main line, and the message
+// names the source line (60 of src/lib/boot.js), not the bundle's.
+func TestValidateStartupErrorNamesTheSourceLine(t *testing.T) {
+	c := newCLI(t, map[string]string{})
+	specPath := initProject(t, c, "images")
+	dir := filepath.Dir(specPath)
+	writeWorker(t, specPath, `import { ready } from "./lib/boot.js";
+export default { async fetch() { return new Response(String(ready)); } };
+`)
+	boot := strings.Repeat("// setup\n", 59) + "export const ready = (() => { throw new Error(\"boot failed\"); })();\n"
+	if err := os.WriteFile(filepath.Join(dir, "src", "lib", "boot.js"), []byte(boot), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := c.mustRun(exitError, "validate", "-f", specPath)
+	wantProblem(t, r.stderr, specPath, "main:", "the Worker fails to start: Uncaught Error: boot failed", "fix the error at that source line")
+	if !regexp.MustCompile(`src/lib/boot\.js:60:\d+`).MatchString(r.stderr) || regexp.MustCompile(`worker\.js:\d+`).MatchString(r.stderr) {
+		t.Errorf("stderr does not name src/lib/boot.js:60 (or still names the bundle):\n%s", r.stderr)
+	}
+}
