@@ -13,7 +13,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/evanw/esbuild/pkg/api"
 )
@@ -47,6 +50,13 @@ type Result struct {
 	SourceMap     []byte
 	// Hash is the hex SHA-256 of Code.
 	Hash string
+	// Exports are the names the bundle exports ("default" for `export default`).
+	Exports []string
+
+	sourceRoot string // directory the source map's paths are relative to
+	mapOnce    sync.Once
+	sm         *sourceMap
+	smErr      error
 }
 
 // Message is one esbuild diagnostic. File is relative to the current directory when the entry
@@ -103,7 +113,15 @@ func Bundle(ctx context.Context, opts Options) (*Result, error) {
 	if len(res.Errors) > 0 {
 		return nil, &Error{Entry: opts.Entry, Messages: convertMessages(res.Errors, workDir, filepath.IsAbs(opts.Entry))}
 	}
-	return collect(opts.Entry, res.OutputFiles)
+	out, err := collect(opts.Entry, res.OutputFiles)
+	if err != nil {
+		return nil, err
+	}
+	out.sourceRoot = filepath.Join(workDir, outDirName)
+	if out.Exports, err = exportsOf(res.Metafile); err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
+	}
+	return out, nil
 }
 
 func buildOptions(opts Options, workDir, absEntry string) api.BuildOptions {
@@ -124,6 +142,7 @@ func buildOptions(opts Options, workDir, absEntry string) api.BuildOptions {
 		External:          external,
 		Outfile:           filepath.Join(workDir, outDirName, ModuleName),
 		Sourcemap:         api.SourceMapLinked,
+		Metafile:          true, // tells which names the bundle exports
 		Charset:           api.CharsetUTF8,
 		MinifyWhitespace:  opts.Minify,
 		MinifyIdentifiers: opts.Minify,
@@ -207,4 +226,28 @@ func displayPath(file, workDir, cwd string, absolute bool) string {
 		return abs
 	}
 	return rel
+}
+
+// nodeBuiltin matches esbuild's error for a `node:*` import it was not told to leave alone.
+var nodeBuiltin = regexp.MustCompile(`^Could not resolve "(node:[\w/]+)"`)
+
+// NodeBuiltins lists the `node:*` modules the bundle failed on because Node.js compatibility
+// was off: they exist only in the runtime, with the nodejs_compat flag.
+func (e *Error) NodeBuiltins() []string {
+	var out []string
+	for _, m := range e.Messages {
+		if sub := nodeBuiltin.FindStringSubmatch(m.Text); sub != nil && !slices.Contains(out, sub[1]) {
+			out = append(out, sub[1])
+		}
+	}
+	return out
+}
+
+// Fix says how to repair the failed bundle in the spec's terms, or returns otherwise when
+// the JavaScript itself must change.
+func (e *Error) Fix(otherwise string) string {
+	if mods := e.NodeBuiltins(); len(mods) > 0 {
+		return fmt.Sprintf("%s needs Node.js compatibility: add `compatibility_flags: [nodejs_compat]` to the worker", strings.Join(mods, ", "))
+	}
+	return otherwise
 }

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 
+	"github.com/flareform/flareform/bundler"
 	"github.com/flareform/flareform/provision/spec"
 
 	"github.com/cloudflare/cloudflare-go/v6"
@@ -468,9 +470,30 @@ func (e *Engine) upload(ctx context.Context, accountID string, wp *WorkerPlan, k
 		BindingsInherit: cloudflare.F(workers.ScriptUpdateParamsBindingsInheritStrict),
 	}, option.WithRequestBody(contentType, body))
 	if err != nil {
-		return "", cleanAPIError(err)
+		return "", withSourceLocations(cleanAPIError(err), d.bundle)
 	}
 	return deploymentID(res.JSON.RawJSON()), nil
+}
+
+// codeStartupFailed is the API's answer to a script that workerd refused to start; its message
+// quotes workerd's, with locations in the bundle ("worker.js:43:12").
+const codeStartupFailed = 10021
+
+// withSourceLocations rewrites the bundle locations in a start-up failure to the user's
+// source files (relative to the working directory, like bundler messages), through the
+// bundle's source map: a throw at src/handler.js:60 is reported there, not at worker.js:43.
+func withSourceLocations(err error, bundle *bundler.Result) error {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != codeStartupFailed {
+		return err
+	}
+	cwd, cwdErr := os.Getwd()
+	if cwdErr != nil {
+		cwd = ""
+	}
+	mapped := *apiErr
+	mapped.Message = bundle.MapLocations(apiErr.Message, cwd)
+	return &mapped
 }
 
 // identity is what the uploaded version's annotation records about it.

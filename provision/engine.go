@@ -59,6 +59,10 @@ type Config struct {
 	// header, when sent, overrides both. RateLimit < 0 turns pacing off.
 	RateLimit  int
 	RateWindow time.Duration
+
+	// Adopt names existing scripts that flareform did not deploy (no `flareform` tag) which
+	// this run may take over (`apply --adopt NAME`); plan refuses any other such script.
+	Adopt []string
 }
 
 // ConfigFromEnv reads CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL (or

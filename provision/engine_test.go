@@ -357,6 +357,12 @@ func TestDriftFromAnotherToolShowsAndConverges(t *testing.T) {
 	}
 	h.rawUpload(t, "image-api", bundled.Code, map[string]string{"MAX_PROMPT_CHARS": "7", "AI_MODEL": sdxl})
 
+	// The upload wiped flareform's tags, so the script no longer reads as flareform's: taking
+	// it back is explicit (apply --adopt).
+	if _, err := h.eng.Plan(t.Context(), specOf(w)); err == nil || !strings.Contains(err.Error(), "--adopt image-api") {
+		t.Fatalf("plan of the re-uploaded script: %v; want a refusal naming --adopt image-api", err)
+	}
+	h = newHarnessOn(t, h, func(c *Config) { c.Adopt = []string{"image-api"} })
 	p := h.plan(t, specOf(w))
 	got := map[string]Change{}
 	for _, c := range p.Workers[0].Changes {

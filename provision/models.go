@@ -3,10 +3,14 @@ package provision
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/ai"
+
+	"github.com/flareform/flareform/provision/spec"
 )
 
 // wellKnownModels are Workers AI models the engine accepts without asking the API, so the
@@ -34,14 +38,33 @@ var wellKnownModels = map[string]bool{
 	"@cf/unum/uform-gen2-qwen-500m":                 true,
 }
 
-// modelExists asks ai/models/search whether model is in the account's catalog.
-func (e *Engine) modelExists(ctx context.Context, accountID, model string) (bool, error) {
+// modelExists asks ai/models/search whether model is in the account's catalog. When it is
+// not, near lists the catalog names seen while looking (and, with one more search on the
+// start of the name, names like it), for suggestModel.
+func (e *Engine) modelExists(ctx context.Context, accountID, model string) (ok bool, near []string, err error) {
 	if wellKnownModels[model] {
-		return true, nil
+		return true, nil, nil
 	}
 	// Search on the last path segment: it is the part a fuzzy search matches most reliably,
 	// and the exact comparison below decides.
 	term := model[strings.LastIndex(model, "/")+1:]
+	if near, err = e.searchModels(ctx, accountID, term, model); err != nil || slices.Contains(near, model) {
+		return err == nil, nil, err
+	}
+	// A typo defeats that search; the name's first word ("llama", "stable") finds its family.
+	if prefix := familyOf(term); prefix != "" && prefix != term {
+		more, err := e.searchModels(ctx, accountID, prefix, model)
+		if err != nil {
+			return false, nil, err
+		}
+		near = append(near, more...)
+	}
+	return false, near, nil
+}
+
+// searchModels lists the catalog names a search for term finds, stopping early at model.
+func (e *Engine) searchModels(ctx context.Context, accountID, term, model string) ([]string, error) {
+	var names []string
 	// Pages are walked by hand: the SDK's auto-pager drops the context and always asks for
 	// one page more than needed.
 	for page := int64(1); page <= maxModelSearchPages; page++ {
@@ -52,18 +75,44 @@ func (e *Engine) modelExists(ctx context.Context, accountID, model string) (bool
 			PerPage:   cloudflare.F(int64(modelSearchPageSize)),
 		})
 		if err != nil {
-			return false, fmt.Errorf("search models for %s: %w", model, cleanAPIError(err))
+			return nil, fmt.Errorf("search models for %s: %w", model, cleanAPIError(err))
 		}
 		for _, item := range res.Result {
-			if m, ok := item.(map[string]any); ok && m["name"] == model {
-				return true, nil
+			if m, ok := item.(map[string]any); ok {
+				if name, ok := m["name"].(string); ok {
+					names = append(names, name)
+					if name == model {
+						return names, nil
+					}
+				}
 			}
 		}
 		if len(res.Result) < modelSearchPageSize {
 			break
 		}
 	}
-	return false, nil
+	return names, nil
+}
+
+// familyOf is the first word of a model's last segment ("llama" of "llama-3.1-8b-instruct").
+func familyOf(term string) string {
+	if i := strings.IndexAny(term, "-_."); i >= 3 {
+		return term[:i]
+	}
+	return ""
+}
+
+// suggestModel is the catalog name nearest to model by edit distance, among the built-in
+// list and near; "" when none is close enough (a quarter of the name's length) to be what
+// was meant, since suggesting an unrelated model helps nobody.
+func suggestModel(model string, near []string) string {
+	best, bestDist := "", len(model)/4+1
+	for _, c := range append(slices.Sorted(maps.Keys(wellKnownModels)), near...) {
+		if d := spec.EditDistance(strings.ToLower(model), strings.ToLower(c)); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
 }
 
 const (

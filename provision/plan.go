@@ -162,7 +162,7 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 			errs[i] = fmt.Errorf("plan %s: %w", w.Name, err)
 			return
 		}
-		if err := checkOwner(s, w, live, project); err != nil {
+		if err := checkOwner(s, w, live, project, slices.Contains(e.cfg.Adopt, w.Name)); err != nil {
 			errs[i] = err
 			return
 		}
@@ -179,8 +179,13 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 }
 
 // checkOwner refuses to plan changes to a script that another flareform project (or another
-// environment of this one) deployed: applying would take it over from its owner.
-func checkOwner(s *spec.Spec, w spec.Worker, live *liveWorker, project string) error {
+// environment of this one) deployed, or that flareform did not deploy at all unless the run
+// adopts it: applying would take it over from its owner.
+func checkOwner(s *spec.Spec, w spec.Worker, live *liveWorker, project string, adopt bool) error {
+	if live.exists && !adopt && !slices.Contains(live.tags, managedTag) {
+		return specError(s, w, "name", fmt.Sprintf("script %s already exists on the account and flareform did not deploy it (no %q tag)", w.Name, managedTag),
+			fmt.Sprintf("to take it over, run `flareform apply --adopt %s` once (`plan --adopt %s` shows what changes); or give this worker another name (`name:`)", w.Name, w.Name))
+	}
 	for _, t := range live.tags {
 		if strings.HasPrefix(t, projectTagPrefix) && t != project {
 			return specError(s, w, "name", fmt.Sprintf("script %s belongs to another flareform project or environment (tag %s)", w.Name, t),
@@ -263,6 +268,7 @@ func ownedBy(tags []string, project string) bool {
 // checkModels fails with the spec position of ai.model for every model not in the catalog.
 func (e *Engine) checkModels(ctx context.Context, s *spec.Spec, accountID string) error {
 	known := map[string]bool{}
+	suggestions := map[string]string{}
 	var unknown spec.ErrorList
 	for _, w := range s.Workers {
 		if w.AI == nil {
@@ -270,22 +276,31 @@ func (e *Engine) checkModels(ctx context.Context, s *spec.Spec, accountID string
 		}
 		ok, checked := known[w.AI.Model]
 		if !checked {
+			var near []string
 			var err error
-			if ok, err = e.modelExists(ctx, accountID, w.AI.Model); err != nil {
+			if ok, near, err = e.modelExists(ctx, accountID, w.AI.Model); err != nil {
 				return fmt.Errorf("plan %s: %w", w.Name, err)
 			}
 			known[w.AI.Model] = ok
+			if !ok {
+				suggestions[w.AI.Model] = suggestModel(w.AI.Model, near)
+			}
 		}
 		if !ok {
 			unknown = append(unknown, specError(s, w, "ai.model",
-				fmt.Sprintf("unknown Workers AI model %q", w.AI.Model),
-				"use a model name from the Workers AI catalog, e.g. "+defaultImageModel))
+				fmt.Sprintf("unknown Workers AI model %q", w.AI.Model), unknownModelFix(suggestions[w.AI.Model])))
 		}
 	}
 	return errorListOrNil(unknown)
 }
 
-const defaultImageModel = "@cf/stabilityai/stable-diffusion-xl-base-1.0"
+// unknownModelFix suggests the nearest catalog name, when there is one.
+func unknownModelFix(suggestion string) string {
+	if suggestion != "" {
+		return fmt.Sprintf("did you mean %q?", suggestion)
+	}
+	return "use a model name from the Workers AI catalog (https://developers.cloudflare.com/workers-ai/models/)"
+}
 
 // bundleAll bundles every worker's main module; JS errors point at the spec's `main` line.
 func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result, error) {
@@ -326,7 +341,7 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 		var be *bundler.Error
 		switch {
 		case errors.As(o.err, &be):
-			jsErrors = append(jsErrors, specError(s, w, "main", bundleMessage(be), "fix the JavaScript error and plan again"))
+			jsErrors = append(jsErrors, specError(s, w, "main", bundleMessage(be), be.Fix("fix the JavaScript error and plan again")))
 		case o.err != nil:
 			return nil, fmt.Errorf("plan %s: bundle: %w", w.Name, o.err)
 		case o.sizeErr != nil:

@@ -44,6 +44,10 @@ type Options struct {
 	CompatibilityDate string // YYYY-MM-DD, default "2025-06-01"
 }
 
+// SchemaURL is the spec's JSON Schema, named on the spec's first line for editors
+// (yaml-language-server).
+func (Options) SchemaURL() string { return spec.SchemaURL }
+
 var datePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
 // Names lists the available templates, sorted.

@@ -61,6 +61,7 @@ holds the deployed key, apply refuses before writing anything (or use --no-smoke
 	f.BoolVar(&opts.Force, "force", false, "let --key-out replace a key it already holds for the same worker")
 	f.BoolVar(&opts.NoSmoke, "no-smoke", false, "skip the post-deploy smoke tests")
 	f.StringVar(&opts.SmokeOut, "smoke-out", "", "save smoke test response bodies (e.g. the PNG) in this directory")
+	f.StringArrayVar(&opts.Adopt, "adopt", nil, adoptFlagUsage)
 	return cmd
 }
 

@@ -33,6 +33,7 @@ would, and 1 on error.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none")
+	cmd.Flags().StringArrayVar(&opts.Adopt, "adopt", nil, adoptFlagUsage)
 	return cmd
 }
 

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/internal/compatflags"
+	"github.com/flareform/flareform/localcf/workerd"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -51,8 +54,18 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 	names := make([]string, 0, len(s.Workers))
 	for _, w := range s.Workers {
 		names = append(names, w.Name)
-		if _, err := bundler.Bundle(ctx, bundleOptions(w)); err != nil {
+		problems = append(problems, flagProblems(s, w)...)
+		res, err := bundler.Bundle(ctx, bundleOptions(w))
+		if err != nil {
 			problems = append(problems, bundleProblem(s, w, err))
+			continue
+		}
+		if msg, fix, ok := res.EntryProblem(specRelative(s, w.Main)); !ok {
+			problems = append(problems, s.ErrorAt(w.Pos["main"], fmt.Sprintf("workers.%s: %s", w.Key, msg), fix))
+			continue
+		}
+		if err := startupProblem(ctx, s, w, res); err != nil {
+			problems = append(problems, err)
 		}
 	}
 	if len(problems) > 0 {
@@ -99,5 +112,61 @@ func bundleProblem(s *spec.Spec, w spec.Worker, err error) error {
 		msgs[i] = m.String()
 	}
 	return s.ErrorAt(w.Pos["main"], fmt.Sprintf("workers.%s: bundle failed: %s", w.Key, strings.Join(msgs, "; ")),
-		"fix the JavaScript error and validate again")
+		be.Fix("fix the JavaScript error and validate again"))
+}
+
+// startupProblem starts the bundle once in the pinned workerd (no bindings: module top-level
+// code cannot reach env) and reports a Worker that throws while starting at the spec's main
+// line, with workerd's message mapped to the user's source through the source map. Cloudflare
+// would refuse that upload (10021).
+func startupProblem(ctx context.Context, s *spec.Spec, w spec.Worker, res *bundler.Result) error {
+	proc, err := workerd.Start(ctx, workerd.Options{}, workerd.Worker{
+		Name:       w.Key,
+		MainModule: res.ModuleName,
+		Modules: []workerd.Module{
+			{Name: res.ModuleName, Type: "esm", Content: res.Code},
+			{Name: res.SourceMapName, Type: "sourcemap", Content: res.SourceMap},
+		},
+		CompatibilityDate:  w.CompatibilityDate,
+		CompatibilityFlags: slices.DeleteFunc(slices.Clone(w.CompatibilityFlags), func(f string) bool { return !compatflags.Known(f) }),
+	})
+	var se *workerd.StartupError
+	switch {
+	case err == nil:
+		return proc.Close()
+	case errors.As(err, &se):
+		return s.ErrorAt(w.Pos["main"], fmt.Sprintf("workers.%s: the Worker fails to start: %s", w.Key, res.MapLocations(se.Message, s.Dir)),
+			"fix the error at that source line (Cloudflare refuses such an upload with code 10021)")
+	default:
+		return fmt.Errorf("validate worker %s: start it in workerd: %w", w.Key, err)
+	}
+}
+
+// flagProblems refuses compatibility flags the pinned workerd does not know, at the flag's
+// line, with the nearest known flag: Cloudflare would refuse them only at upload.
+func flagProblems(s *spec.Spec, w spec.Worker) []error {
+	var out []error
+	for _, flag := range w.CompatibilityFlags {
+		if compatflags.Known(flag) {
+			continue
+		}
+		pos, ok := w.Pos["compatibility_flags."+flag]
+		if !ok {
+			pos = w.Pos["compatibility_flags"]
+		}
+		fix := "see https://developers.cloudflare.com/workers/configuration/compatibility-flags/ for the flags there are"
+		if best := spec.Closest(flag, compatflags.All()); best != "" {
+			fix = fmt.Sprintf("did you mean %s?", best)
+		}
+		out = append(out, s.ErrorAt(pos, fmt.Sprintf("workers.%s: unknown compatibility flag %q (workerd %s does not know it)", w.Key, flag, compatflags.WorkerdVersion()), fix))
+	}
+	return out
+}
+
+// specRelative names a file the way the user wrote it: relative to the spec's directory.
+func specRelative(s *spec.Spec, path string) string {
+	if rel, err := filepath.Rel(s.Dir, path); err == nil {
+		return filepath.ToSlash(rel)
+	}
+	return path
 }

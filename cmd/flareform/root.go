@@ -19,7 +19,13 @@ type rootOptions struct {
 	Local bool   // --local: run against an embedded local Cloudflare
 	// Parallelism is --parallelism: API requests in flight at once.
 	Parallelism int
+	// Adopt is plan's and apply's --adopt: existing scripts flareform did not deploy that the
+	// run may take over.
+	Adopt []string
 }
+
+// adoptFlagUsage is --adopt's help, shared by plan and apply.
+const adoptFlagUsage = "take over this existing script that flareform did not deploy (repeatable); without it plan refuses such scripts"
 
 // newRootCmd builds the whole command tree for one invocation.
 func newRootCmd(ios *IOStreams, getenv func(string) string) *cobra.Command {
@@ -70,6 +76,8 @@ Workers AI stand-in) runs for the duration of the command and keeps its state in
 		newRotateKeyCmd(opts),
 		newLocalCmd(opts),
 		newVersionCmd(opts),
+		newSchemaCmd(opts),
+		newImportCmd(opts),
 	)
 	return root
 }

@@ -545,6 +545,7 @@ func (l *loader) compatibilityFlags(w *Worker, v *value) {
 		default:
 			seen[flag.s] = true
 			w.CompatibilityFlags = append(w.CompatibilityFlags, flag.s)
+			w.Pos["compatibility_flags."+flag.s] = flag.pos // for checks that know the runtime's flags
 		}
 	}
 }

@@ -27,6 +27,8 @@ type field struct {
 	elem  *field // kindMapOf
 	// example is shown in fixes, e.g. `"2025-06-01"`.
 	example string
+	// required keys must be written (the loader refuses the spec without them).
+	required bool
 	// relative makes a block's keys report paths relative to the block ("vars.X" rather than
 	// "workers.image-api.vars.X"), matching the keys of Worker.Pos.
 	relative bool
@@ -67,7 +69,8 @@ var (
 		"smoke":               {kind: kindBlock, block: smokeSchema},
 	}
 	workerSchema = withKeys(overrideSchema, schema{
-		"main": {kind: kindString, example: "./src/worker.js"},
+		"main":               {kind: kindString, example: "./src/worker.js", required: true},
+		"compatibility_date": {kind: kindString, example: `"2025-06-01"`, required: true},
 	})
 	envSchema = schema{
 		"account_id": {kind: kindString, example: "${CLOUDFLARE_ACCOUNT_ID}"},
@@ -77,7 +80,7 @@ var (
 		"project":               {kind: kindString, example: "my-images"},
 		"workers_dev_subdomain": {kind: kindString, example: "my-team"},
 		"account_id":            {kind: kindString, example: "${CLOUDFLARE_ACCOUNT_ID}"},
-		"workers":               {kind: kindMapOf, elem: &field{kind: kindBlock, block: workerSchema, relative: true}},
+		"workers":               {kind: kindMapOf, elem: &field{kind: kindBlock, block: workerSchema, relative: true}, required: true},
 		"environments":          {kind: kindMapOf, elem: &field{kind: kindBlock, block: envSchema}},
 	}
 )

@@ -1,5 +1,12 @@
 package spec
 
+// Closest returns the candidate nearest to s, as spec errors suggest it (see closest): for
+// later stages that check names against a list (compatibility flags, models).
+func Closest(s string, candidates []string) string { return closest(s, candidates) }
+
+// EditDistance is the Damerau–Levenshtein distance between a and b.
+func EditDistance(a, b string) int { return editDistance(a, b) }
+
 // closest returns the candidate nearest to s by edit distance, or "" when none is near enough
 // to be a plausible typo (at most 2 edits, and fewer than half of s's length). Failing that,
 // an abbreviation ("compat_date" for "compatibility_date") matches the one candidate with the

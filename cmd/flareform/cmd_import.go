@@ -1,0 +1,149 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flareform/flareform/importer"
+	"github.com/flareform/flareform/provision/spec"
+)
+
+type importOptions struct {
+	*rootOptions
+	Source string
+	Out    string // -f when given, else flareform.yaml next to the source
+	Model  string
+	Force  bool
+}
+
+// wranglerConfigs are the files `import` looks for when given none, in wrangler's order.
+var wranglerConfigs = []string{"wrangler.json", "wrangler.jsonc", "wrangler.toml"}
+
+func newImportCmd(root *rootOptions) *cobra.Command {
+	opts := &importOptions{rootOptions: root}
+	cmd := &cobra.Command{
+		Use:   "import [wrangler.toml|wrangler.json|wrangler.jsonc]",
+		Short: "Write flareform.yaml from a wrangler configuration",
+		Long: `Convert a wrangler configuration into a flareform spec, written next to it (or to -f):
+the Worker's name (also the project), main, compatibility date and flags, vars, the AI
+binding, workers_dev, and [env.*] blocks as environments. Everything else (routes, KV, D1,
+R2, Durable Objects, queues, ...) is listed as not carried over; keep managing it with
+wrangler or the dashboard. wrangler names no model, so ai.model comes from an AI_MODEL var or
+--model.
+
+A script that already exists on the account was not deployed by flareform: apply takes it
+over only with --adopt NAME.`,
+		Example: `  flareform import
+  flareform import wrangler.toml --model @cf/black-forest-labs/flux-1-schnell
+  flareform apply --adopt my-worker`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Source = args[0]
+			}
+			if cmd.Flags().Changed("file") {
+				opts.Out = opts.File
+			}
+			return runImport(opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Model, "model", "@cf/stabilityai/stable-diffusion-xl-base-1.0", "Workers AI model for the AI binding when the config has no AI_MODEL var")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "replace an existing spec")
+	return cmd
+}
+
+// importResult is import's --json output.
+type importResult struct {
+	Source     string   `json:"source"`
+	Spec       string   `json:"spec"`
+	NotCarried []string `json:"not_carried"`
+	Notes      []string `json:"notes"`
+}
+
+func runImport(opts *importOptions) error {
+	source, err := findWranglerConfig(opts.Source)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(source)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	res, err := importer.Convert(source, data, importer.Options{
+		Model: opts.Model, Today: time.Now().UTC().Format(time.DateOnly), SchemaURL: spec.SchemaURL,
+	})
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	out := opts.Out
+	if out == "" {
+		out = filepath.Join(filepath.Dir(source), "flareform.yaml")
+	}
+	if err := writeImportedSpec(out, res.Spec, opts.Force); err != nil {
+		return err
+	}
+	if opts.JSON {
+		return writeJSON(opts.IO.Out, importResult{Source: source, Spec: out, NotCarried: nonNil(res.NotCarried), Notes: nonNil(res.Notes)})
+	}
+	fmt.Fprintf(opts.IO.Out, "Wrote %s from %s.\n", out, source)
+	for _, n := range res.Notes {
+		fmt.Fprintf(opts.IO.Out, "  note: %s\n", n)
+	}
+	if len(res.NotCarried) > 0 {
+		fmt.Fprintf(opts.IO.Out, "Not carried over (flareform does not manage these):\n")
+		for _, n := range res.NotCarried {
+			fmt.Fprintf(opts.IO.Out, "  - %s\n", n)
+		}
+	}
+	fmt.Fprintf(opts.IO.Out, "Next: flareform validate -f %s; a script that already exists needs apply --adopt NAME once.\n", out)
+	return nil
+}
+
+// findWranglerConfig is the given file, or the first wrangler config in the current directory.
+func findWranglerConfig(given string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	for _, name := range wranglerConfigs {
+		if _, err := os.Stat(name); err == nil {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("import: no wrangler.json, wrangler.jsonc or wrangler.toml here; name the file: flareform import path/to/wrangler.toml")
+}
+
+// writeImportedSpec writes the spec, never over an existing file unless forced.
+func writeImportedSpec(path string, content []byte, force bool) error {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("import: %s already exists; pass --force to replace it, or -f another path", path)
+	}
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return fmt.Errorf("import: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("import: write %s: %w", path, err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,59 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/provision/spec"
+)
+
+// A script flareform did not deploy is taken over only when the run adopts it: plan refuses it
+// at the worker's line with the fix, and writes nothing; with Adopt it plans an update, and
+// after apply it is flareform's like any other.
+func TestExistingScriptIsAdoptedOnlyExplicitly(t *testing.T) {
+	h := newHarness(t)
+	w := imageWorker(t, "image-api", "")
+	w.Pos["name"] = spec.Position{Line: 2, Col: 3}
+	bundled, err := bundler.Bundle(t.Context(), bundler.Options{Entry: w.Main})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.rawUpload(t, "image-api", bundled.Code, map[string]string{"MAX_PROMPT_CHARS": "7", "AI_MODEL": sdxl})
+
+	h.srv.ResetRequests()
+	_, err = h.eng.Plan(context.Background(), specOf(w))
+	var se *spec.Error
+	if !errors.As(err, &se) || se.Line != 2 || !strings.Contains(se.Msg, "flareform did not deploy it") || !strings.Contains(se.Fix, "apply --adopt image-api") {
+		t.Fatalf("plan of a script made elsewhere: %v; want a refusal at line 2 with --adopt image-api", err)
+	}
+	if _, writes := h.apiCalls(); writes != 0 {
+		t.Errorf("the refused plan made %d writes", writes)
+	}
+
+	adopting := newHarnessOn(t, h, func(c *Config) { c.Adopt = []string{"image-api"} })
+	p, res := adopting.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
+	if p.Workers[0].Action != ActionUpdate || res.Workers[0].Error != "" {
+		t.Fatalf("adopting apply: action %s, error %q", p.Workers[0].Action, res.Workers[0].Error)
+	}
+	if p := h.plan(t, specOf(w)); p.HasChanges() {
+		t.Errorf("after adopting, a plain plan still changes: %+v", p.Workers[0].Changes)
+	}
+}
+
+// newHarnessOn is a second engine on h's local Cloudflare, configured by tune.
+func newHarnessOn(t *testing.T, h *harness, tune func(*Config)) *harness {
+	t.Helper()
+	cfg := Config{
+		APIBaseURL: h.srv.APIBaseURL(), APIToken: h.srv.Token(), AccountID: h.srv.AccountID(),
+		Log: h.log, Getenv: func(k string) string { return h.env[k] }, SmokeWait: h.eng.cfg.SmokeWait,
+	}
+	tune(&cfg)
+	eng, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{srv: h.srv, eng: eng, log: h.log, env: h.env}
+}
