@@ -24,7 +24,7 @@ func lockStateDir(dir string) (*os.File, error) {
 	}
 	// Retried for a moment: right after another server released it, a child process that
 	// server's process was forking can still share the descriptor until its exec closes it.
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(250 * time.Millisecond)
 	for {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {

@@ -47,7 +47,7 @@ func Acquire(dir, what string) (*Lock, error) {
 // this does not make runs wait for each other; it covers the moment after a holder released it
 // in which a child process it was just forking still shares the descriptor (until its exec
 // closes it), which would otherwise make a run that follows another fail.
-const lockGrace = time.Second
+const lockGrace = 250 * time.Millisecond
 
 // AcquireFile takes the lock on path itself (its directory must exist).
 func AcquireFile(path, what string) (*Lock, error) {
