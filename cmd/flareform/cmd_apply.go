@@ -56,11 +56,11 @@ holds the deployed key, apply refuses before writing anything (or use --no-smoke
 	}
 	f := cmd.Flags()
 	f.BoolVar(&opts.AutoApprove, "auto-approve", false, "apply without asking for confirmation")
-	f.StringVar(&opts.KeyOut, "key-out", "", "also write generated API keys to this file (0600, merged with the keys in it)")
-	f.StringVar(&opts.KeyFile, "key-file", "", "file holding workers' API keys (as --key-out writes it), for the smoke tests")
+	f.StringVar(&opts.KeyOut, "key-out", "", "also write generated API keys to `FILE` (0600, merged with the keys in it)")
+	f.StringVar(&opts.KeyFile, "key-file", "", "`FILE` holding workers' API keys (as --key-out writes it), for the smoke tests")
 	f.BoolVar(&opts.Force, "force", false, "let --key-out replace a key it already holds for the same worker")
 	f.BoolVar(&opts.NoSmoke, "no-smoke", false, "skip the post-deploy smoke tests")
-	f.StringVar(&opts.SmokeOut, "smoke-out", "", "save smoke test response bodies (e.g. the PNG) in this directory")
+	f.StringVar(&opts.SmokeOut, "smoke-out", "", "save smoke test response bodies (e.g. the PNG) in `DIR`")
 	return cmd
 }
 

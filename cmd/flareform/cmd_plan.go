@@ -47,7 +47,7 @@ func runPlan(ctx context.Context, opts *planOptions) (err error) {
 		return sess.explain(err)
 	}
 	if opts.JSON {
-		if err := writeJSON(opts.IO.Out, plan); err != nil {
+		if err := writeJSON(opts.IO.Out, planResult{Changes: plan.HasChanges(), Plan: plan}); err != nil {
 			return err
 		}
 	} else {
@@ -57,6 +57,13 @@ func runPlan(ctx context.Context, opts *planOptions) (err error) {
 		return &exitStatus{Code: exitChanges}
 	}
 	return nil
+}
+
+// planResult is plan's --json output: the plan's own fields plus, like apply's result, whether
+// anything would change.
+type planResult struct {
+	Changes bool `json:"changes"`
+	*provision.Plan
 }
 
 // closeSession closes sess at the end of a command and reports a failure to close only when

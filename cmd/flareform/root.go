@@ -19,11 +19,12 @@ type rootOptions struct {
 	Local bool   // --local: run against an embedded local Cloudflare
 	// Parallelism is --parallelism: API requests in flight at once.
 	Parallelism int
+	NoColor     bool // --no-color (NO_COLOR in the environment does the same)
 }
 
 // newRootCmd builds the whole command tree for one invocation.
 func newRootCmd(ios *IOStreams, getenv func(string) string) *cobra.Command {
-	opts := &rootOptions{IO: ios, Getenv: getenv}
+	opts := &rootOptions{IO: ios, Getenv: getenv, File: "flareform.yaml", Parallelism: provision.DefaultConcurrency}
 	root := &cobra.Command{
 		Use:   "flareform <command> [flags]",
 		Short: "Deploy Cloudflare Workers that serve Workers AI models",
@@ -44,20 +45,15 @@ Workers AI stand-in) runs for the duration of the command and keeps its state in
   flareform plan --json`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion().String(),
 	}
+	root.SetVersionTemplate("flareform {{.Version}}\n")
 	root.SetIn(ios.In)
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nRun '%s --help' for usage", err, cmd.CommandPath())
 	})
-
-	flags := root.PersistentFlags()
-	flags.StringVarP(&opts.File, "file", "f", "flareform.yaml", "path of the spec file")
-	flags.StringVar(&opts.Env, "env", "", "environment from the spec's `environments` to use")
-	flags.BoolVar(&opts.JSON, "json", false, "print a machine-readable JSON result on stdout (logs go to stderr)")
-	flags.BoolVar(&opts.Local, "local", false, "run against an embedded local Cloudflare instead of the real API")
-	flags.IntVar(&opts.Parallelism, "parallelism", provision.DefaultConcurrency, "API requests in flight at once (workers are paced to the API's rate limit either way)")
 
 	root.AddCommand(
 		newInitCmd(opts),
@@ -69,7 +65,9 @@ Workers AI stand-in) runs for the duration of the command and keeps its state in
 		newDestroyCmd(opts),
 		newRotateKeyCmd(opts),
 		newLocalCmd(opts),
+		newInvokeCmd(opts),
 		newVersionCmd(opts),
 	)
+	finishCommandTree(root, opts)
 	return root
 }
