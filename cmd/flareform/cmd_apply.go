@@ -129,6 +129,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		}
 	}
 	// Ctrl-C from here on stops new writes; those in flight finish (see provision.ApplyOptions).
+	prog := sess.startProgress(opts.rootOptions, "Applying")
 	res, applyErr := sess.Engine.Apply(context.WithoutCancel(ctx), plan, provision.ApplyOptions{
 		SkipSmoke:     opts.NoSmoke,
 		SmokeOut:      opts.SmokeOut,
@@ -136,6 +137,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		KeyStore:      proj.store,
 		Stop:          ctx.Done(),
 	})
+	sess.stopProgress(prog)
 	if res == nil {
 		return sess.explain(applyErr)
 	}
@@ -151,6 +153,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 	if err := reportApply(opts, plan, res, proj.store.Path(), ctx.Err() != nil); err != nil {
 		return errors.Join(applyErr, err)
 	}
+	sess.hintLocalReach(opts.rootOptions, res)
 	if applyErr != nil {
 		return sess.explain(applyErr)
 	}

@@ -51,7 +51,7 @@ func runPlan(ctx context.Context, opts *planOptions) (err error) {
 			return err
 		}
 	} else {
-		plan.WriteText(opts.IO.Out)
+		writePlanText(opts.IO.Out, plan, opts.colorEnabled(opts.IO.StdoutTTY))
 	}
 	if opts.DetailedExitCode && plan.HasChanges() {
 		return &exitStatus{Code: exitChanges}
@@ -77,9 +77,9 @@ func closeSession(sess *session, errp *error) {
 // printPlan shows a plan to a human: on stdout normally, on stderr with --json (stdout then
 // carries only the JSON result).
 func printPlan(opts *rootOptions, plan *provision.Plan) {
-	w := opts.IO.Out
+	w, tty := opts.IO.Out, opts.IO.StdoutTTY
 	if opts.JSON {
-		w = opts.IO.ErrOut
+		w, tty = opts.IO.ErrOut, opts.IO.StderrTTY
 	}
-	plan.WriteText(w)
+	writePlanText(w, plan, opts.colorEnabled(tty))
 }

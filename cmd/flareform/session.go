@@ -34,6 +34,8 @@ type session struct {
 	// getenv is the environment the engine was built from (with --local: the local
 	// Cloudflare's endpoint, token, account and workers.dev address).
 	getenv func(string) string
+	// log is the engine's log; see logSink.
+	log *logSink
 }
 
 // Close stops the embedded local Cloudflare, if any (and with it every workerd it started),
@@ -95,7 +97,8 @@ func (o *rootOptions) openSession(ctx context.Context) (_ *session, err error) {
 		return nil, err
 	}
 	sess.Spec = s
-	cfg.Log = o.IO.ErrOut
+	sess.log = &logSink{w: o.IO.ErrOut}
+	cfg.Log = sess.log
 	eng, err := provision.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("set up engine: %w", err)
