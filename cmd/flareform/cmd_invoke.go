@@ -106,7 +106,7 @@ func runInvoke(ctx context.Context, opts *invokeOptions, name string) (err error
 	if err != nil {
 		return sess.explain(err)
 	}
-	target, err := invokeTarget(w, outs, opts.Path, sess.getenv(envWorkersDevAddr))
+	target, err := invokeTarget(w, outs, opts.Path, sess.workersDevAddr(ctx))
 	if err != nil {
 		return err
 	}

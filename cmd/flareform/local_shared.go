@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -80,29 +81,58 @@ func (o *rootOptions) runningLocal(ctx context.Context) (localInfo, bool) {
 	if json.Unmarshal(data, &info) != nil || info.APIBaseURL == "" {
 		return localInfo{}, false
 	}
-	return info, localAnswers(ctx, info)
+	_, up := askLocalInfo(ctx, info.APIBaseURL, info.APIToken)
+	return info, up
 }
 
-// localAnswers asks the server's info endpoint whether it is up and holds the token.
-func localAnswers(ctx context.Context, info localInfo) bool {
+// askLocalInfo asks a local Cloudflare's info endpoint (on the API's host) what it serves;
+// false when nothing answers there with that token, e.g. the real Cloudflare API.
+func askLocalInfo(ctx context.Context, apiBaseURL, token string) (localInfo, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	u, err := url.Parse(info.APIBaseURL)
+	u, err := url.Parse(apiBaseURL)
 	if err != nil {
-		return false
+		return localInfo{}, false
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.Scheme+"://"+u.Host+"/__localcf/info", nil)
 	if err != nil {
-		return false
+		return localInfo{}, false
 	}
-	req.Header.Set("Authorization", "Bearer "+info.APIToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return false
+		return localInfo{}, false
 	}
 	defer res.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(res.Body, 1<<20))
-	return res.StatusCode == http.StatusOK
+	var info localInfo
+	if res.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&info) != nil {
+		return localInfo{}, false
+	}
+	return info, true
+}
+
+// workersDevAddr is where this session reaches workers.dev: the local Cloudflare's data plane
+// (from FLAREFORM_WORKERS_DEV_ADDR, or asked of a local API on loopback, as smoke does), or ""
+// for the real workers.dev.
+func (s *session) workersDevAddr(ctx context.Context) string {
+	if addr := s.getenv(envWorkersDevAddr); addr != "" {
+		return addr
+	}
+	base := s.getenv(envAPIBaseURL)
+	u, err := url.Parse(base)
+	if err != nil || !isLoopbackHost(u.Hostname()) {
+		return ""
+	}
+	info, _ := askLocalInfo(ctx, base, s.getenv(envAPIToken))
+	return info.WorkersDevAddr
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // projectLocalState says which state directory `flareform local` serves: the project's
