@@ -53,6 +53,9 @@ func commandFlags() map[string]globalFlag {
 
 // addGlobalFlags defines the shared flags in which on fs, all bound to opts.
 func addGlobalFlags(fs *pflag.FlagSet, opts *rootOptions, which globalFlag) {
+	// A command that defines one of these itself keeps its own.
+	has := func(name string) bool { return fs.Lookup(name) != nil }
+	which = which &^ definedAlready(has)
 	if which&flagFile != 0 {
 		fs.StringVarP(&opts.File, "file", "f", "flareform.yaml", "path of the spec `FILE`")
 	}
@@ -71,6 +74,18 @@ func addGlobalFlags(fs *pflag.FlagSet, opts *rootOptions, which globalFlag) {
 	if which&flagNoColor != 0 {
 		fs.BoolVar(&opts.NoColor, "no-color", false, "no colours, also on a terminal (as does NO_COLOR=1)")
 	}
+}
+
+// definedAlready lists the shared flags a flag set already has.
+func definedAlready(has func(string) bool) globalFlag {
+	var defined globalFlag
+	for flag, name := range map[globalFlag]string{flagFile: "file", flagEnv: "env", flagJSON: "json",
+		flagLocal: "local", flagParallelism: "parallelism", flagNoColor: "no-color"} {
+		if has(name) {
+			defined |= flag
+		}
+	}
+	return defined
 }
 
 // suggestFor lists the words people from Terraform, wrangler and kubectl type for a command.
@@ -101,12 +116,26 @@ func finishCommandTree(root *cobra.Command, opts *rootOptions) {
 		}
 	})
 	for _, cmd := range root.Commands() {
-		addGlobalFlags(cmd.Flags(), opts, flagsOf[cmd.Name()])
-		cmd.SuggestFor = suggestions[cmd.Name()]
-		if cmd.Args != nil {
-			cmd.Args = friendlyArgs(cmd.Args)
+		which, known := flagsOf[cmd.Name()]
+		if !known {
+			// A command this table does not list yet gets what the spec commands take.
+			which = engineFlags | flagParallelism
 		}
-		registerCompletions(cmd, opts)
+		cmd.SuggestFor = suggestions[cmd.Name()]
+		finishCommand(cmd, opts, which)
+	}
+}
+
+// finishCommand gives cmd and its subcommands the shared flags in which, friendly argument
+// errors and completions.
+func finishCommand(cmd *cobra.Command, opts *rootOptions, which globalFlag) {
+	addGlobalFlags(cmd.Flags(), opts, which)
+	if cmd.Args != nil {
+		cmd.Args = friendlyArgs(cmd.Args)
+	}
+	registerCompletions(cmd, opts)
+	for _, sub := range cmd.Commands() {
+		finishCommand(sub, opts, which)
 	}
 }
 

@@ -51,11 +51,14 @@ It listens on loopback only and answers only loopback Host headers (and *.worker
 data plane); an --addr beyond loopback needs --allow-remote.
 
 State (account, token, scripts, secrets sealed) persists in --state unless --memory is given.
+In a project (-f SPEC, or a flareform.yaml in the working directory) and without --state, it
+serves the project's .flareform/local, the state --local commands use; while it runs, those
+commands (plan, apply, invoke --local, ...) use this server instead of starting their own.
 --faults injects API failures for testing retries, e.g. "429@*/workers/scripts/*:p=0.3".
 Where Cloudflare's behaviour is UNCONFIRMED the server takes the strictest reading; --quirk
 NAME (or $FLAREFORM_LOCALCF_QUIRKS=name,name) switches one to its other reading, see
 docs/local-cloudflare.md.`,
-		Example: `  flareform local
+		Example: `  flareform local -f flareform.yaml   # serve this project's --local state
   eval "$(flareform local | grep ^export)"   # in scripts: prefer --json
   flareform local --memory --addr 127.0.0.1:8787 --faults '503@*:p=0.2' --fault-seed 7
   flareform local --memory --quirk main_module_by_filename --quirk implicit_secret_retention`,

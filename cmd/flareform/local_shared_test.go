@@ -18,6 +18,14 @@ func TestLocalServesTheProjectStateThatLocalCommandsUse(t *testing.T) {
 	spec := initProject(t, c, "shared")
 	projectDir := filepath.Join(filepath.Dir(spec), ".flareform")
 
+	// An embedded server stops with the command: apply says how to reach the worker later.
+	r := c.mustRun(0, "apply", "-f", spec, "--local", "--auto-approve")
+	for _, want := range []string{"The local Cloudflare stopped", "flareform local -f " + spec, "flareform invoke -f " + spec + " --local shared"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("apply --local output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
@@ -28,17 +36,19 @@ func TestLocalServesTheProjectStateThatLocalCommandsUse(t *testing.T) {
 	}()
 	info := waitForLocalLine(t, stdout, stderr, done)
 
-	r := c.mustRun(0, "apply", "-f", spec, "--local", "--auto-approve")
-	if strings.Contains(r.stdout, "The local Cloudflare stopped") {
-		t.Errorf("apply against a running local server says it stopped:\n%s", r.stdout)
-	}
-	if n := len(listScripts(t, info.APIBaseURL, info.APIToken, info.AccountID)); n != 1 {
-		t.Fatalf("the running local server has %d scripts after apply --local, want 1", n)
-	}
+	// The server serves what the embedded one deployed: one state.
 	out := filepath.Join(t.TempDir(), "answer.png")
 	c.mustRun(0, "invoke", "shared", "-f", spec, "--local", "--prompt", "a boat", "-o", out)
 	assertPNGIn(t, filepath.Dir(out))
 
+	editFile(t, spec, `MAX_PROMPT_CHARS: "1000"`, `MAX_PROMPT_CHARS: "500"`)
+	r = c.mustRun(0, "apply", "-f", spec, "--local", "--auto-approve")
+	if strings.Contains(r.stdout, "The local Cloudflare stopped") || !strings.Contains(r.stdout, "1 updated") {
+		t.Errorf("apply against the running local server:\n%s", r.stdout)
+	}
+	if n := len(listScripts(t, info.APIBaseURL, info.APIToken, info.AccountID)); n != 1 {
+		t.Fatalf("the running local server has %d scripts after apply --local, want 1", n)
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("local exited %d: %s", code, stderr.String())
