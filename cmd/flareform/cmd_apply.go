@@ -56,11 +56,11 @@ holds the deployed key, apply refuses before writing anything (or use --no-smoke
 	}
 	f := cmd.Flags()
 	f.BoolVar(&opts.AutoApprove, "auto-approve", false, "apply without asking for confirmation")
-	f.StringVar(&opts.KeyOut, "key-out", "", "also write generated API keys to this file (0600, merged with the keys in it)")
-	f.StringVar(&opts.KeyFile, "key-file", "", "file holding workers' API keys (as --key-out writes it), for the smoke tests")
+	f.StringVar(&opts.KeyOut, "key-out", "", "also write generated API keys to `FILE` (0600, merged with the keys in it)")
+	f.StringVar(&opts.KeyFile, "key-file", "", "`FILE` holding workers' API keys (as --key-out writes it), for the smoke tests")
 	f.BoolVar(&opts.Force, "force", false, "let --key-out replace a key it already holds for the same worker")
 	f.BoolVar(&opts.NoSmoke, "no-smoke", false, "skip the post-deploy smoke tests")
-	f.StringVar(&opts.SmokeOut, "smoke-out", "", "save smoke test response bodies (e.g. the PNG) in this directory")
+	f.StringVar(&opts.SmokeOut, "smoke-out", "", "save smoke test response bodies (e.g. the PNG) in `DIR`")
 	f.StringArrayVar(&opts.Adopt, "adopt", nil, adoptFlagUsage)
 	return cmd
 }
@@ -130,6 +130,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		}
 	}
 	// Ctrl-C from here on stops new writes; those in flight finish (see provision.ApplyOptions).
+	prog := sess.startProgress(opts.rootOptions, "Applying")
 	res, applyErr := sess.Engine.Apply(context.WithoutCancel(ctx), plan, provision.ApplyOptions{
 		SkipSmoke:     opts.NoSmoke,
 		SmokeOut:      opts.SmokeOut,
@@ -137,6 +138,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		KeyStore:      proj.store,
 		Stop:          ctx.Done(),
 	})
+	sess.stopProgress(prog)
 	if res == nil {
 		return sess.explain(applyErr)
 	}
@@ -152,6 +154,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 	if err := reportApply(opts, plan, res, proj.store.Path(), ctx.Err() != nil); err != nil {
 		return errors.Join(applyErr, err)
 	}
+	sess.hintLocalReach(opts.rootOptions, res)
 	if applyErr != nil {
 		return sess.explain(applyErr)
 	}

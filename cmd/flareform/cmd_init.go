@@ -42,8 +42,8 @@ The worker name defaults to DIR's base name, cleaned up to a valid script name.`
 			return runInit(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Template, "template", templates.DefaultTemplate, "template: "+strings.Join(templates.Names(), " or "))
-	cmd.Flags().StringVar(&opts.Name, "name", "", "worker (script) name; default: derived from DIR")
+	cmd.Flags().StringVar(&opts.Template, "template", templates.DefaultTemplate, "`NAME` of the template: "+strings.Join(templates.Names(), " or "))
+	cmd.Flags().StringVar(&opts.Name, "name", "", "worker (script) `NAME`; default: derived from DIR")
 	return cmd
 }
 

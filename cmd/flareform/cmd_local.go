@@ -27,10 +27,13 @@ type localOptions struct {
 	RateWindow     time.Duration
 	AllowRemote    bool
 	Quirks         []string
+	// fileSet and stateSet say whether -f and --state were given (see projectLocalState).
+	fileSet, stateSet bool
 }
 
-// defaultLocalStateDir is separate from the .flareform/local directory that --local uses, so
-// a standalone server and a --local command never share (and fight over) one state.
+// defaultLocalStateDir is where a server started outside a project keeps its state. In a
+// project (-f SPEC, or a flareform.yaml in the working directory) `local` serves the project's
+// .flareform/local instead, the state --local commands use: they then talk to it.
 const defaultLocalStateDir = ".flareform/local-standalone"
 
 func newLocalCmd(root *rootOptions) *cobra.Command {
@@ -48,30 +51,34 @@ It listens on loopback only and answers only loopback Host headers (and *.worker
 data plane); an --addr beyond loopback needs --allow-remote.
 
 State (account, token, scripts, secrets sealed) persists in --state unless --memory is given.
+In a project (-f SPEC, or a flareform.yaml in the working directory) and without --state, it
+serves the project's .flareform/local, the state --local commands use; while it runs, those
+commands (plan, apply, invoke --local, ...) use this server instead of starting their own.
 --faults injects API failures for testing retries, e.g. "429@*/workers/scripts/*:p=0.3".
 Where Cloudflare's behaviour is UNCONFIRMED the server takes the strictest reading; --quirk
 NAME (or $FLAREFORM_LOCALCF_QUIRKS=name,name) switches one to its other reading, see
 docs/local-cloudflare.md.`,
-		Example: `  flareform local
+		Example: `  flareform local -f flareform.yaml   # serve this project's --local state
   eval "$(flareform local | grep ^export)"   # in scripts: prefer --json
   flareform local --memory --addr 127.0.0.1:8787 --faults '503@*:p=0.2' --fault-seed 7
   flareform local --memory --quirk main_module_by_filename --quirk implicit_secret_retention`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.fileSet, opts.stateSet = cmd.Flags().Changed("file"), cmd.Flags().Changed("state")
 			return runLocal(cmd.Context(), opts)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.StateDir, "state", defaultLocalStateDir, "directory for the server's state")
+	f.StringVar(&opts.StateDir, "state", defaultLocalStateDir, "`DIR` for the server's state (default in a project: <spec dir>/.flareform/local)")
 	f.BoolVar(&opts.Memory, "memory", false, "keep state in memory only (ignores --state)")
-	f.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "API listen address")
-	f.StringVar(&opts.WorkersDevAddr, "workers-dev-addr", "127.0.0.1:0", "workers.dev (data plane) listen address")
-	f.StringVar(&opts.Faults, "faults", "", "fault rules: kind[@path][:p=F][:ms=N][:retry_after=N][:count=N][:skip=N][:method=M]; ';'-separated (default $"+envLocalFaults+")")
-	f.Int64Var(&opts.FaultSeed, "fault-seed", 0, "seed for probabilistic faults, same seed same faults (default $"+envLocalFaultSeed+" or 1)")
-	f.IntVar(&opts.RateLimit, "rate-limit", faults.DefaultRateLimit, "API requests allowed per token per --rate-window, like Cloudflare's; 0 turns the limit off")
+	f.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "API listen `ADDR` (host:port)")
+	f.StringVar(&opts.WorkersDevAddr, "workers-dev-addr", "127.0.0.1:0", "workers.dev (data plane) listen `ADDR` (host:port)")
+	f.StringVar(&opts.Faults, "faults", "", "fault `RULES`: kind[@path][:p=F][:ms=N][:retry_after=N][:count=N][:skip=N][:method=M]; ';'-separated (default $"+envLocalFaults+")")
+	f.Int64Var(&opts.FaultSeed, "fault-seed", 0, "`SEED` for probabilistic faults, same seed same faults (default $"+envLocalFaultSeed+" or 1)")
+	f.IntVar(&opts.RateLimit, "rate-limit", faults.DefaultRateLimit, "`N` API requests allowed per token per --rate-window, like Cloudflare's; 0 turns the limit off")
 	f.DurationVar(&opts.RateWindow, "rate-window", faults.DefaultRateWindow, "rate limit window")
 	f.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow --addr/--workers-dev-addr beyond loopback: anyone who can reach them can use the local Cloudflare")
-	f.StringSliceVar(&opts.Quirks, "quirk", nil, "switch an UNCONFIRMED behaviour to its lenient reading (repeatable; added to $"+envLocalQuirks+"): "+
+	f.StringSliceVar(&opts.Quirks, "quirk", nil, "switch the UNCONFIRMED behaviour `NAME` to its lenient reading (repeatable; added to $"+envLocalQuirks+"): "+
 		strings.Join(localcf.QuirkNames(), ", "))
 	return cmd
 }
@@ -109,8 +116,8 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 	if rateLimit == 0 {
 		rateLimit = -1 // Options treats 0 as "default"; the flag's 0 means off
 	}
-	stateDir := ""
-	if !opts.Memory {
+	stateDir, project := opts.projectLocalState(opts.fileSet, opts.stateSet)
+	if !opts.Memory && !project {
 		if stateDir, err = filepath.Abs(opts.StateDir); err != nil {
 			return fmt.Errorf("--state %s: %w", opts.StateDir, err)
 		}
@@ -135,12 +142,15 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 	if err != nil {
 		return fmt.Errorf("start local Cloudflare: %w", err)
 	}
-	info := localInfo{
-		APIBaseURL:     srv.APIBaseURL(),
-		APIToken:       srv.Token(),
-		AccountID:      srv.AccountID(),
-		Subdomain:      srv.Subdomain(),
-		WorkersDevAddr: srv.WorkersDevAddr(),
+	info := localInfoOf(srv)
+	if project {
+		// --local commands of this project find the server here and use it (local_shared.go).
+		unpublish, err := publishLocalServer(filepath.Dir(stateDir), info)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer unpublish()
 	}
 	if err := printLocalInfo(opts, info, stateDir); err != nil {
 		srv.Close()

@@ -22,12 +22,17 @@ func newOutputCmd(root *rootOptions) *cobra.Command {
 		Long: `Read the live state of every worker in the spec and print its script name, workers.dev
 URL, whether it exists on Cloudflare and the version that is deployed. Makes no change.`,
 		Example: `  flareform output
-  flareform output --json | jq -r '.[0].url'`,
+  flareform output --json | jq -r '.workers[0].url'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runOutput(cmd.Context(), opts)
 		},
 	}
+}
+
+// outputResult is `output --json`: an object, so fields can be added without breaking readers.
+type outputResult struct {
+	Workers []outputEntry `json:"workers"`
 }
 
 // outputEntry is one worker in `output --json`.
@@ -52,7 +57,7 @@ func runOutput(ctx context.Context, opts *outputOptions) (err error) {
 		return sess.explain(err)
 	}
 	if opts.JSON {
-		return writeJSON(opts.IO.Out, outputEntries(outs))
+		return writeJSON(opts.IO.Out, outputResult{Workers: outputEntries(outs)})
 	}
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tURL\tEXISTS\tVERSION")

@@ -48,16 +48,23 @@ func runPlan(ctx context.Context, opts *planOptions) (err error) {
 		return sess.explain(err)
 	}
 	if opts.JSON {
-		if err := writeJSON(opts.IO.Out, plan); err != nil {
+		if err := writeJSON(opts.IO.Out, planResult{Changes: plan.HasChanges(), Plan: plan}); err != nil {
 			return err
 		}
 	} else {
-		plan.WriteText(opts.IO.Out)
+		writePlanText(opts.IO.Out, plan, opts.colorEnabled(opts.IO.StdoutTTY))
 	}
 	if opts.DetailedExitCode && plan.HasChanges() {
 		return &exitStatus{Code: exitChanges}
 	}
 	return nil
+}
+
+// planResult is plan's --json output: the plan's own fields plus, like apply's result, whether
+// anything would change.
+type planResult struct {
+	Changes bool `json:"changes"`
+	*provision.Plan
 }
 
 // closeSession closes sess at the end of a command and reports a failure to close only when
@@ -71,9 +78,9 @@ func closeSession(sess *session, errp *error) {
 // printPlan shows a plan to a human: on stdout normally, on stderr with --json (stdout then
 // carries only the JSON result).
 func printPlan(opts *rootOptions, plan *provision.Plan) {
-	w := opts.IO.Out
+	w, tty := opts.IO.Out, opts.IO.StdoutTTY
 	if opts.JSON {
-		w = opts.IO.ErrOut
+		w, tty = opts.IO.ErrOut, opts.IO.StderrTTY
 	}
-	plan.WriteText(w)
+	writePlanText(w, plan, opts.colorEnabled(tty))
 }

@@ -51,17 +51,18 @@ The old key can be checked too when it is given with --old-key-file; the current
 		Example: `  flareform rotate-key image-api --key-out ~/.config/image-api.key
   flareform rotate-key image-api --finish --key-file ~/.config/image-api.key
   flareform rotate-key image-api --revoke --from env:NEW_IMAGE_API_KEY --json`,
-		Args: cobra.ExactArgs(1),
+		Args:              workerArg("rotate-key"),
+		ValidArgsFunction: completeWorkers(root),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRotateKey(cmd.Context(), opts, args[0])
 		},
 	}
 	f := cmd.Flags()
 	f.DurationVar(&opts.Grace, "grace", provision.DefaultGrace, "how long the old key keeps working")
-	f.StringVar(&opts.KeyOut, "key-out", "", "write the new key to this file (mode 0600) instead of stdout")
-	f.StringVar(&opts.From, "from", "", "use this key instead of generating one: env:NAME or file:PATH")
-	f.StringVar(&opts.KeyFile, "key-file", "", "file holding the current key (checked by --finish)")
-	f.StringVar(&opts.OldKeyFile, "old-key-file", "", "file holding the key being retired, to check it too")
+	f.StringVar(&opts.KeyOut, "key-out", "", "write the new key to `FILE` (mode 0600) instead of stdout")
+	f.StringVar(&opts.From, "from", "", "use the key from `SOURCE` instead of generating one: env:NAME or file:PATH")
+	f.StringVar(&opts.KeyFile, "key-file", "", "`FILE` holding the current key (checked by --finish)")
+	f.StringVar(&opts.OldKeyFile, "old-key-file", "", "`FILE` holding the key being retired, to check it too")
 	f.BoolVar(&opts.Finish, "finish", false, "end the grace window now and verify the old key is refused")
 	f.BoolVar(&opts.Revoke, "revoke", false, "leaked key: new key, old keys refused at once, no grace window")
 	cmd.MarkFlagsMutuallyExclusive("finish", "revoke")

@@ -45,8 +45,8 @@ or a file are found the same way apply finds them.`,
 			return runSmoke(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.KeyFile, "key-file", "", "file holding the API key(s), as written by apply --key-out")
-	cmd.Flags().StringVar(&opts.Out, "out", "", "save response bodies (e.g. the PNG) in this directory")
+	cmd.Flags().StringVar(&opts.KeyFile, "key-file", "", "`FILE` holding the API key(s), as written by apply --key-out")
+	cmd.Flags().StringVar(&opts.Out, "out", "", "save response bodies (e.g. the PNG) in `DIR`")
 	return cmd
 }
 
@@ -70,8 +70,9 @@ func runSmoke(ctx context.Context, opts *smokeOptions) (err error) {
 	}
 	addStoredKeys(opts.rootOptions, sess.Spec, keys)
 	reports, smokeErr := sess.Engine.Smoke(ctx, sess.Spec, keys, opts.Out)
-	if opts.JSON {
-		if err := writeJSON(opts.IO.Out, reports); err != nil {
+	if opts.JSON && (smokeErr == nil || len(reports) > 0) {
+		// Without a single report the failure is the command's error (run prints its JSON).
+		if err := writeJSON(opts.IO.Out, newSmokeResult(reports, smokeErr)); err != nil {
 			return errors.Join(smokeErr, err)
 		}
 	} else {
@@ -81,6 +82,23 @@ func runSmoke(ctx context.Context, opts *smokeOptions) (err error) {
 	}
 	// smokeErr already names every failed worker and check.
 	return sess.explain(smokeErr)
+}
+
+// smokeResult is `smoke --json`: whether every worker passed, and each worker's report.
+type smokeResult struct {
+	Passed  bool                    `json:"passed"`
+	Workers []provision.SmokeReport `json:"workers"`
+}
+
+func newSmokeResult(reports []provision.SmokeReport, smokeErr error) smokeResult {
+	res := smokeResult{Passed: smokeErr == nil, Workers: reports}
+	if res.Workers == nil {
+		res.Workers = []provision.SmokeReport{}
+	}
+	for _, r := range reports {
+		res.Passed = res.Passed && r.Passed
+	}
+	return res
 }
 
 // writeSmokeReport prints one worker's smoke test, one line per check.

@@ -39,16 +39,38 @@ Workers AI catalog.`,
 	}
 }
 
-// validateResult is the --json output of validate.
+// validateResult is the --json output of validate. An invalid spec also carries the --json
+// failure shape (error, errors), so one reader handles both.
 type validateResult struct {
 	Valid   bool     `json:"valid"`
 	Workers []string `json:"workers"`
+	*errorResult
 }
 
 func runValidate(ctx context.Context, opts *validateOptions) error {
+	names, err := validateSpec(ctx, opts)
+	if err != nil {
+		if opts.JSON {
+			res := newErrorResult(err)
+			if jerr := writeJSON(opts.IO.Out, validateResult{Valid: false, Workers: names, errorResult: &res}); jerr != nil {
+				return errors.Join(err, jerr)
+			}
+		}
+		return err
+	}
+	if opts.JSON {
+		return writeJSON(opts.IO.Out, validateResult{Valid: true, Workers: names})
+	}
+	fmt.Fprintf(opts.IO.Out, "OK: %s is valid (%d worker(s) bundled)\n", opts.File, len(names))
+	return nil
+}
+
+// validateSpec loads the spec and bundles every worker; it returns the workers' names (empty,
+// not nil, when the spec does not load) and every problem found.
+func validateSpec(ctx context.Context, opts *validateOptions) ([]string, error) {
 	s, err := spec.Load(opts.File, opts.Env, offlineEnv(opts.Getenv))
 	if err != nil {
-		return err
+		return []string{}, err
 	}
 	var problems []error
 	names := make([]string, 0, len(s.Workers))
@@ -68,14 +90,7 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 			problems = append(problems, err)
 		}
 	}
-	if len(problems) > 0 {
-		return errors.Join(problems...)
-	}
-	if opts.JSON {
-		return writeJSON(opts.IO.Out, validateResult{Valid: true, Workers: names})
-	}
-	fmt.Fprintf(opts.IO.Out, "OK: %s is valid (%d worker(s) bundled)\n", s.File, len(s.Workers))
-	return nil
+	return names, errors.Join(problems...)
 }
 
 // placeholderAccountID stands in for an unset CLOUDFLARE_ACCOUNT_ID during validate, which

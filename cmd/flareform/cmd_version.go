@@ -22,14 +22,19 @@ func newVersionCmd(root *rootOptions) *cobra.Command {
 			if root.JSON {
 				return writeJSON(root.IO.Out, v)
 			}
-			fmt.Fprintf(root.IO.Out, "flareform %s", v.Version)
-			if v.Revision != "" {
-				fmt.Fprintf(root.IO.Out, " (%s)", v.Revision)
-			}
-			fmt.Fprintf(root.IO.Out, " %s, workerd %s\n", v.Go, v.Workerd)
-			return nil
+			_, err := fmt.Fprintf(root.IO.Out, "flareform %s\n", v)
+			return err
 		},
 	}
+}
+
+// String is the one-line version: `flareform --version` and `flareform version` print it.
+func (v versionInfo) String() string {
+	s := v.Version
+	if v.Revision != "" {
+		s += " (" + v.Revision + ")"
+	}
+	return s + " " + v.Go + ", workerd " + v.Workerd
 }
 
 type versionInfo struct {

@@ -29,10 +29,11 @@ func TestLocalLifecycle(t *testing.T) {
 	key := strings.TrimSpace(readFile(t, keyFile))
 
 	out := c.mustRun(0, append(f, "output", "--json")...)
-	var outs []outputEntry
-	if err := json.Unmarshal([]byte(out.stdout), &outs); err != nil {
+	var doc outputResult
+	if err := json.Unmarshal([]byte(out.stdout), &doc); err != nil {
 		t.Fatalf("output --json: %v\n%s", err, out.stdout)
 	}
+	outs := doc.Workers
 	if len(outs) != 1 || !outs[0].Exists || !strings.HasPrefix(outs[0].URL, "https://images.") || outs[0].VersionID == "" {
 		t.Fatalf("output --json = %+v, want one existing worker with a URL and a version", outs)
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/flareform/flareform/provision"
 )
 
@@ -29,10 +31,31 @@ func (e *exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.Cod
 // run executes one flareform invocation and returns the process exit code. It is main minus
 // the process: tests call it with their own streams, arguments and environment.
 func run(ctx context.Context, ios *IOStreams, args []string, getenv func(string) string) int {
-	root := newRootCmd(ios, getenv)
+	stdout := &countingWriter{w: ios.Out}
+	counted := *ios
+	counted.Out = stdout
+	root := newRootCmd(&counted, getenv)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	return reportError(ios.ErrOut, err, ctx.Err() != nil)
+	cmd, err := root.ExecuteContextC(ctx)
+	err = explainUnknownCommand(root, err)
+	code := reportError(ios.ErrOut, err, ctx.Err() != nil)
+	if code != exitOK && code != exitChanges && !stdout.written && wantsJSON(cmd, args) {
+		// With --json a failure is one JSON object on stdout too (docs/json.md); a command
+		// that already printed its result (which carries its own errors) keeps that one.
+		if jerr := writeJSON(ios.Out, newErrorResult(err)); jerr != nil {
+			fmt.Fprintf(ios.ErrOut, "Error: %v\n", jerr)
+		}
+	}
+	return code
+}
+
+// wantsJSON reports whether this invocation asked for --json, also when cobra failed before
+// parsing it.
+func wantsJSON(cmd *cobra.Command, args []string) bool {
+	if on, err := cmd.Flags().GetBool("json"); err == nil && on {
+		return true
+	}
+	return argsAskForJSON(args)
 }
 
 // reportError prints err for a human on stderr and picks the exit code.

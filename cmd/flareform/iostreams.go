@@ -17,6 +17,8 @@ type IOStreams struct {
 	// destroy only ask for confirmation when StdinTTY is true.
 	StdinTTY  bool
 	StdoutTTY bool
+	// StderrTTY says whether ErrOut is a terminal: progress and colours there depend on it.
+	StderrTTY bool
 }
 
 // SystemIOStreams wires the process's standard streams.
@@ -27,6 +29,7 @@ func SystemIOStreams() *IOStreams {
 		ErrOut:    os.Stderr,
 		StdinTTY:  isTerminal(os.Stdin),
 		StdoutTTY: isTerminal(os.Stdout),
+		StderrTTY: isTerminal(os.Stderr),
 	}
 }
 

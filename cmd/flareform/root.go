@@ -22,6 +22,7 @@ type rootOptions struct {
 	// Adopt is plan's and apply's --adopt: existing scripts flareform did not deploy that the
 	// run may take over.
 	Adopt []string
+	NoColor     bool // --no-color (NO_COLOR in the environment does the same)
 }
 
 // adoptFlagUsage is --adopt's help, shared by plan and apply.
@@ -29,7 +30,7 @@ const adoptFlagUsage = "take over this existing script that flareform did not de
 
 // newRootCmd builds the whole command tree for one invocation.
 func newRootCmd(ios *IOStreams, getenv func(string) string) *cobra.Command {
-	opts := &rootOptions{IO: ios, Getenv: getenv}
+	opts := &rootOptions{IO: ios, Getenv: getenv, File: "flareform.yaml", Parallelism: provision.DefaultConcurrency}
 	root := &cobra.Command{
 		Use:   "flareform <command> [flags]",
 		Short: "Deploy Cloudflare Workers that serve Workers AI models",
@@ -50,20 +51,15 @@ Workers AI stand-in) runs for the duration of the command and keeps its state in
   flareform plan --json`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion().String(),
 	}
+	root.SetVersionTemplate("flareform {{.Version}}\n")
 	root.SetIn(ios.In)
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nRun '%s --help' for usage", err, cmd.CommandPath())
 	})
-
-	flags := root.PersistentFlags()
-	flags.StringVarP(&opts.File, "file", "f", "flareform.yaml", "path of the spec file")
-	flags.StringVar(&opts.Env, "env", "", "environment from the spec's `environments` to use")
-	flags.BoolVar(&opts.JSON, "json", false, "print a machine-readable JSON result on stdout (logs go to stderr)")
-	flags.BoolVar(&opts.Local, "local", false, "run against an embedded local Cloudflare instead of the real API")
-	flags.IntVar(&opts.Parallelism, "parallelism", provision.DefaultConcurrency, "API requests in flight at once (workers are paced to the API's rate limit either way)")
 
 	root.AddCommand(
 		newInitCmd(opts),
@@ -75,9 +71,11 @@ Workers AI stand-in) runs for the duration of the command and keeps its state in
 		newDestroyCmd(opts),
 		newRotateKeyCmd(opts),
 		newLocalCmd(opts),
+		newInvokeCmd(opts),
 		newVersionCmd(opts),
 		newSchemaCmd(opts),
 		newImportCmd(opts),
 	)
+	finishCommandTree(root, opts)
 	return root
 }

@@ -31,6 +31,11 @@ type session struct {
 	local  *localcf.Server
 	// Project is the locked project directory of a command that writes (nil for readers).
 	Project *project
+	// getenv is the environment the engine was built from (with --local: the local
+	// Cloudflare's endpoint, token, account and workers.dev address).
+	getenv func(string) string
+	// log is the engine's log; see logSink.
+	log *logSink
 }
 
 // Close stops the embedded local Cloudflare, if any (and with it every workerd it started),
@@ -76,13 +81,11 @@ func (o *rootOptions) openSession(ctx context.Context) (_ *session, err error) {
 	}()
 	getenv := o.Getenv
 	if o.Local {
-		srv, err := o.startLocal(ctx)
-		if err != nil {
+		if getenv, err = o.localSession(ctx, sess); err != nil {
 			return nil, err
 		}
-		sess.local = srv
-		getenv = localEnv(srv, o.Getenv)
 	}
+	sess.getenv = getenv
 	cfg := provision.ConfigFromEnv(getenv)
 	cfg.Concurrency = o.Parallelism
 	cfg.Adopt = o.Adopt
@@ -95,13 +98,28 @@ func (o *rootOptions) openSession(ctx context.Context) (_ *session, err error) {
 		return nil, err
 	}
 	sess.Spec = s
-	cfg.Log = o.IO.ErrOut
+	sess.log = &logSink{w: o.IO.ErrOut}
+	cfg.Log = sess.log
 	eng, err := provision.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("set up engine: %w", err)
 	}
 	sess.Engine = eng
 	return sess, nil
+}
+
+// localSession points the session at the local Cloudflare: the `flareform local` serving
+// this project when one runs (so both see one state), else an embedded one for this command.
+func (o *rootOptions) localSession(ctx context.Context, sess *session) (func(string) string, error) {
+	if info, running := o.runningLocal(ctx); running {
+		return localInfoEnv(info, o.Getenv), nil
+	}
+	srv, err := o.startLocal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sess.local = srv
+	return localInfoEnv(localInfoOf(srv), o.Getenv), nil
 }
 
 // localStateDir is where --local keeps the local Cloudflare's state: next to the spec, so
@@ -138,22 +156,6 @@ func (o *rootOptions) startLocal(ctx context.Context) (*localcf.Server, error) {
 		return nil, fmt.Errorf("start local Cloudflare in %s: %w", stateDir, err)
 	}
 	return srv, nil
-}
-
-// localEnv overlays the local server's endpoint and credentials on getenv.
-func localEnv(srv *localcf.Server, getenv func(string) string) func(string) string {
-	values := map[string]string{
-		envAPIBaseURL:     srv.APIBaseURL(),
-		envAPIToken:       srv.Token(),
-		envAccountID:      srv.AccountID(),
-		envWorkersDevAddr: srv.WorkersDevAddr(),
-	}
-	return func(name string) string {
-		if v, ok := values[name]; ok {
-			return v
-		}
-		return getenv(name)
-	}
 }
 
 // explain adds the likely fix to errors whose cause is the credentials rather than the spec:
