@@ -21,8 +21,8 @@ type rootOptions struct {
 	Parallelism int
 	// Adopt is plan's and apply's --adopt: existing scripts flareform did not deploy that the
 	// run may take over.
-	Adopt []string
-	NoColor     bool // --no-color (NO_COLOR in the environment does the same)
+	Adopt   []string
+	NoColor bool // --no-color (NO_COLOR in the environment does the same)
 }
 
 // adoptFlagUsage is --adopt's help, shared by plan and apply.
