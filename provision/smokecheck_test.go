@@ -72,7 +72,7 @@ func TestSmokeRequestBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		sm                          spec.Smoke
+		sm                        spec.Smoke
 		method, contentType, body string
 	}{
 		{spec.Smoke{Prompt: "hi"}, "POST", "application/json", `{"prompt":"hi"}`},
