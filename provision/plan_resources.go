@@ -216,10 +216,11 @@ func recordOwnership(p *Plan, resources []ResourcePlan) {
 
 // orderResources lists every change in apply order: gateways and indexes to create, update or
 // keep, the workers, then gateways and indexes to delete (after the workers stop using them).
+// A destroy plan lists the workers first.
 func orderResources(p *Plan, resources []ResourcePlan) []ResourcePlan {
 	out := []ResourcePlan{}
 	for _, r := range resources {
-		if r.Action != ActionDelete {
+		if !r.comesAfterWorkers(p.Destroy) {
 			out = append(out, r)
 		}
 	}
@@ -227,11 +228,16 @@ func orderResources(p *Plan, resources []ResourcePlan) []ResourcePlan {
 		out = append(out, ResourcePlan{Kind: KindWorker, Name: wp.Name, Action: wp.Action, Changes: wp.Changes})
 	}
 	for _, r := range resources {
-		if r.Action == ActionDelete {
+		if r.comesAfterWorkers(p.Destroy) {
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// comesAfterWorkers: deletes wait until the workers stop using the resource.
+func (r ResourcePlan) comesAfterWorkers(destroy bool) bool {
+	return destroy || r.Action == ActionDelete
 }
 
 // NeedsReplace lists the resources apply would replace (losing their data); apply refuses

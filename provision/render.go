@@ -14,7 +14,7 @@ func (p *Plan) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "+ account workers.dev subdomain %q (registered first; worker URLs live under it)\n\n", p.RegisterSubdomain)
 	}
 	for _, r := range p.Resources {
-		if r.Kind != KindWorker && r.Action != ActionDelete {
+		if r.Kind != KindWorker && !r.comesAfterWorkers(p.Destroy) {
 			counts[r.Action]++
 			writeResourcePlan(w, r)
 		}
@@ -24,7 +24,7 @@ func (p *Plan) WriteText(w io.Writer) {
 		writeWorkerPlan(w, wp)
 	}
 	for _, r := range p.Resources {
-		if r.Kind != KindWorker && r.Action == ActionDelete {
+		if r.Kind != KindWorker && r.comesAfterWorkers(p.Destroy) {
 			counts[r.Action]++
 			writeResourcePlan(w, r)
 		}
