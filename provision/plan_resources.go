@@ -81,7 +81,8 @@ func (e *Engine) planAccountResources(ctx context.Context, s *spec.Spec, p *Plan
 		case wp.live != nil && wp.live.exists:
 			owners[wp.Name] = wp.live.tags
 			refs = append(refs, liveRefs(wp.live)...)
-		case wp.Action == ActionDelete: // a project worker the spec no longer names
+		case wp.Action == ActionDelete && slices.ContainsFunc(existing[wp.Name], isOwnershipTag):
+			// A project worker the spec no longer names, which used resources flareform created.
 			removed, err := e.removedWorkerRefs(ctx, p.AccountID, wp.Name)
 			if err != nil {
 				return err
@@ -117,7 +118,7 @@ func (e *Engine) planDestroyResources(ctx context.Context, s *spec.Spec, p *Plan
 			continue
 		}
 		owners[wp.Name] = scripts[wp.Name]
-		if !inSpec[wp.Name] {
+		if !inSpec[wp.Name] && slices.ContainsFunc(scripts[wp.Name], isOwnershipTag) {
 			removed, err := e.removedWorkerRefs(ctx, p.AccountID, wp.Name)
 			if err != nil {
 				return err

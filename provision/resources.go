@@ -151,7 +151,9 @@ func (e *Engine) planResources(ctx context.Context, s *spec.Spec, accountID stri
 		candidates[resourceRef{KindVectorizeIndex, name}] = true
 	}
 	for _, r := range refs {
-		candidates[r] = true
+		if owned[r.tag()] { // a resource flareform did not create is never deleted: no need to read it
+			candidates[r] = true
+		}
 	}
 	ordered := slices.SortedFunc(func(yield func(resourceRef) bool) {
 		for r := range candidates {

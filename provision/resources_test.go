@@ -316,3 +316,21 @@ func TestRateLimitNamespacesAreStableAndDistinct(t *testing.T) {
 		t.Error("namespaces do not depend on the account")
 	}
 }
+
+func TestResourcesOfAWorkerRemovedFromTheSpecAreDeleted(t *testing.T) {
+	h := newHarness(t)
+	s := projectSpec(plainWorker(t, "search"), plainWorker(t, "other"))
+	h.deploy(t, s, ApplyOptions{SkipSmoke: true})
+
+	s = projectSpec(s.Workers[0]) // "other" is no longer in the spec
+	p := h.plan(t, s)
+	want := []string{"ai_gateway search-gw no-op", "vectorize_index search-docs no-op", "worker search no-op",
+		"worker other delete", "ai_gateway other-gw delete", "vectorize_index other-docs delete"}
+	if got := kindsAndActions(p); !slices.Equal(got, want) {
+		t.Fatalf("plan %v, want %v", got, want)
+	}
+	h.deploy(t, s, ApplyOptions{SkipSmoke: true})
+	if h.exists(t, "ai-gateway/gateways/other-gw") || h.exists(t, "vectorize/v2/indexes/other-docs") || !h.exists(t, "vectorize/v2/indexes/search-docs") {
+		t.Fatal("wrong resources left after removing a worker")
+	}
+}
