@@ -334,3 +334,66 @@ func TestResourcesOfAWorkerRemovedFromTheSpecAreDeleted(t *testing.T) {
 		t.Fatal("wrong resources left after removing a worker")
 	}
 }
+
+// limitedSearchWorker answers POSTs through RATE_LIMITER (429 with Retry-After over the limit)
+// with a Vectorize round trip through VECTORIZE, and GETs with 405 before counting them.
+const limitedSearchWorker = `export default {
+  async fetch(req, env) {
+    if (req.method !== "POST") return new Response("method not allowed", { status: 405 });
+    const { success } = await env.RATE_LIMITER.limit({ key: "caller" });
+    if (!success) {
+      return Response.json({ error: "rate limited" }, { status: 429, headers: { "Retry-After": "60" } });
+    }
+    const { text } = await req.json();
+    const values = Array.from({ length: 768 }, (_, i) => (i === text.length ? 1 : 0));
+    await env.VECTORIZE.upsert([{ id: "doc-" + text.length, values, metadata: { text } }]);
+    const found = await env.VECTORIZE.query(values, { topK: 1, returnMetadata: true });
+    return Response.json({ gateway: env.AI_GATEWAY_ID, matches: found.matches, count: found.count });
+  },
+};
+`
+
+func TestRateLimitedSearchWorkerEndToEnd(t *testing.T) {
+	h := newHarness(t)
+	w := plainWorker(t, "search")
+	if err := os.WriteFile(w.Main, []byte(limitedSearchWorker), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.Smoke = &spec.Smoke{Path: "/", Method: "POST", Body: []byte(`{"text":"hello"}`), Expect: "application/json",
+		ExpectFields: []string{"gateway", "matches", "count"}, Status: 200, MethodStatus: 405}
+	_, res := h.deploy(t, projectSpec(w), ApplyOptions{})
+	if sm := res.Workers[0].Smoke; sm == nil || !sm.Passed {
+		t.Fatalf("smoke: %+v", sm)
+	}
+
+	passed, limited := 0, 0
+	for range 8 {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+h.srv.WorkersDevAddr()+"/", strings.NewReader(`{"text":"hi"}`))
+		req.Host = "search." + h.srv.Subdomain() + ".workers.dev"
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		switch r.StatusCode {
+		case http.StatusOK:
+			passed++
+			if !strings.Contains(string(body), `"gateway":"search-gw"`) || !strings.Contains(string(body), `"text":"hi"`) {
+				t.Errorf("answer %s lacks the gateway id or the vector's metadata", body)
+			}
+		case http.StatusTooManyRequests:
+			limited++
+			if r.Header.Get("Retry-After") != "60" {
+				t.Errorf("429 without Retry-After: 60: %v", r.Header)
+			}
+		default:
+			t.Fatalf("status %d: %s", r.StatusCode, body)
+		}
+	}
+	// 3 per 60 s, counted in clock-aligned windows: 8 quick requests (after the smoke test's
+	// one) cannot all pass, and at most two windows' worth can.
+	if limited == 0 || passed > 6 {
+		t.Errorf("%d passed and %d were limited; want some limited with rate_limit 3 per 60s", passed, limited)
+	}
+}
