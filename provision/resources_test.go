@@ -397,3 +397,31 @@ func TestRateLimitedSearchWorkerEndToEnd(t *testing.T) {
 		t.Errorf("%d passed and %d were limited; want some limited with rate_limit 3 per 60s", passed, limited)
 	}
 }
+
+func TestOwnedGatewaySettingsAreUpdatedInPlace(t *testing.T) {
+	h := newHarness(t)
+	s := projectSpec(plainWorker(t, "search"))
+	h.deploy(t, s, ApplyOptions{SkipSmoke: true})
+
+	s.Workers[0].AI.Gateway = &spec.AIGateway{ID: "search-gw", CacheTTL: 60, RateLimit: &spec.RateLimit{Limit: 100, Period: 60}}
+	p := h.plan(t, s)
+	want := []string{"ai_gateway search-gw update", "vectorize_index search-docs no-op", "worker search no-op"}
+	if got := kindsAndActions(p); !slices.Equal(got, want) {
+		t.Fatalf("plan %v, want %v", got, want)
+	}
+	changes := fmt.Sprint(p.Resources[0].Changes)
+	for _, c := range []string{"cache_ttl change 3600 60", "collect_logs change true false", "rate_limit change none 100 per 60s"} {
+		if !strings.Contains(changes, "{"+c+"}") {
+			t.Errorf("gateway changes %s lack %q", changes, c)
+		}
+	}
+	h.deploy(t, s, ApplyOptions{SkipSmoke: true})
+	_, raw := h.api(t, http.MethodGet, "ai-gateway/gateways/search-gw", "")
+	var g gatewaySettings
+	if err := json.Unmarshal(raw, &g); err != nil || g.CacheTTL != 60 || g.CollectLogs || g.RateLimitingLimit != 100 || g.RateLimitingInterval != 60 {
+		t.Errorf("gateway after update: %+v (%v)", g, err)
+	}
+	if p := h.plan(t, s); p.HasChanges() {
+		t.Errorf("plan after the update has changes: %v", kindsAndActions(p))
+	}
+}
