@@ -119,7 +119,7 @@ func (l *loader) gateway(w *Worker, v *value) *AIGateway {
 	g.RateLimit = l.rateLimit(w, v.get("rate_limit"), "ai.gateway.rate_limit")
 	if cv := v.get("collect_logs"); cv != nil {
 		w.Pos["ai.gateway.collect_logs"] = posOf(cv.node)
-		g.CollectLogs = cv.node.Value == "true"
+		_ = cv.node.Decode(&g.CollectLogs) // the shaper has checked it is a YAML boolean
 	}
 	return g
 }

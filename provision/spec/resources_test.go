@@ -66,3 +66,29 @@ func TestLoadResourceKeys(t *testing.T) {
 		t.Errorf("vectorize.dimensions at %+v, want line 9", p)
 	}
 }
+
+func TestEnvironmentOverridesResourceKeys(t *testing.T) {
+	dir := t.TempDir()
+	writeWorker(t, dir)
+	path := writeSpec(t, dir, `workers:
+  search:
+    main: ./src/worker.js
+    compatibility_date: "2025-06-01"
+    rate_limit: { limit: 3, period: 60 }
+    vectorize: { index: docs, dimensions: 768, metric: cosine }
+environments:
+  staging:
+    workers:
+      search:
+        rate_limit: null
+        vectorize: { index: docs-staging, dimensions: 384, metric: euclidean }
+`)
+	s, err := Load(path, "staging", envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := s.Workers[0]
+	if w.RateLimit != nil || w.Vectorize.Index != "docs-staging" || w.Vectorize.Dimensions != 384 || w.Vectorize.Metric != "euclidean" {
+		t.Errorf("staging worker: rate_limit %+v, vectorize %+v", w.RateLimit, w.Vectorize)
+	}
+}
