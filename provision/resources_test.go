@@ -425,3 +425,33 @@ func TestOwnedGatewaySettingsAreUpdatedInPlace(t *testing.T) {
 		t.Errorf("plan after the update has changes: %v", kindsAndActions(p))
 	}
 }
+
+func TestRecordOwnershipTagsEveryWorkerUsingAnOwnedResource(t *testing.T) {
+	w := spec.Worker{Name: "b", Vectorize: &spec.VectorizeIndex{Binding: "VECTORIZE", Index: "docs", Dimensions: 3, Metric: "cosine"}}
+	tag := ownershipTag(KindVectorizeIndex, "docs")
+	newPlan := func(liveTags ...string) *Plan {
+		return &Plan{Workers: []WorkerPlan{{Name: "b", Action: ActionNoOp,
+			desired: &desiredWorker{worker: w, tags: []string{managedTag}},
+			live:    &liveWorker{exists: true, tags: liveTags}}}}
+	}
+	owned := []ResourcePlan{{Kind: KindVectorizeIndex, Name: "docs", Action: ActionNoOp, ownedAfter: true}}
+
+	p := newPlan(managedTag) // another worker of the project created the index
+	recordOwnership(p, owned)
+	wp := p.Workers[0]
+	if wp.Action != ActionUpdate || !wp.desired.upload || !slices.Contains(wp.desired.tags, tag) || len(wp.Changes) != 1 || wp.Changes[0].Path != "ownership" {
+		t.Errorf("untagged user of an owned index: action %s, upload %t, tags %v, changes %+v", wp.Action, wp.desired.upload, wp.desired.tags, wp.Changes)
+	}
+
+	p = newPlan(managedTag, tag)
+	recordOwnership(p, owned)
+	if wp := p.Workers[0]; wp.Action != ActionNoOp || len(wp.Changes) != 0 || !slices.Contains(wp.desired.tags, tag) {
+		t.Errorf("tagged user: action %s, changes %+v, tags %v", wp.Action, wp.Changes, wp.desired.tags)
+	}
+
+	p = newPlan(managedTag, tag)
+	recordOwnership(p, []ResourcePlan{{Kind: KindVectorizeIndex, Name: "docs", Action: ActionNoOp}}) // not flareform's
+	if wp := p.Workers[0]; wp.Action != ActionUpdate || slices.Contains(wp.desired.tags, tag) {
+		t.Errorf("a stale ownership tag is not dropped: action %s, tags %v", wp.Action, wp.desired.tags)
+	}
+}
