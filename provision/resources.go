@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -155,13 +156,9 @@ func (e *Engine) planResources(ctx context.Context, s *spec.Spec, accountID stri
 			candidates[r] = true
 		}
 	}
-	ordered := slices.SortedFunc(func(yield func(resourceRef) bool) {
-		for r := range candidates {
-			if !yield(r) {
-				return
-			}
-		}
-	}, func(a, b resourceRef) int { return strings.Compare(a.kind+"/"+a.name, b.kind+"/"+b.name) })
+	ordered := slices.SortedFunc(maps.Keys(candidates), func(a, b resourceRef) int {
+		return strings.Compare(a.kind+"/"+a.name, b.kind+"/"+b.name)
+	})
 
 	var out []ResourcePlan
 	var errs []error
