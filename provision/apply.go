@@ -121,6 +121,12 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 	res := &Result{Workers: make([]WorkerResult, len(p.Workers))}
 	// Gateways and indexes first: the workers' uploads bind them.
 	if err := e.applyResources(ctx, p, opts, res, false); err != nil {
+		for i, wp := range p.Workers {
+			res.Workers[i] = WorkerResult{Key: wp.Key, Name: wp.Name, Action: wp.Action}
+			if wp.Action != ActionNoOp {
+				res.Workers[i].Error = "not started: a gateway or index it needs could not be set up"
+			}
+		}
 		return res, err
 	}
 	errs := make([]error, len(p.Workers))

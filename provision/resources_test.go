@@ -455,3 +455,26 @@ func TestRecordOwnershipTagsEveryWorkerUsingAnOwnedResource(t *testing.T) {
 		t.Errorf("a stale ownership tag is not dropped: action %s, tags %v", wp.Action, wp.desired.tags)
 	}
 }
+
+func TestFailedResourceStopsBeforeAnyWorkerWrite(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxRetries = -1 })
+	s := projectSpec(plainWorker(t, "search"))
+	p := h.plan(t, s)
+	// Another run (or a person) takes the gateway id between plan and apply.
+	if status, _ := h.api(t, http.MethodPost, "ai-gateway/gateways", `{"id":"search-gw"}`); status != http.StatusOK {
+		t.Fatalf("create gateway: %d", status)
+	}
+	res, err := h.eng.Apply(context.Background(), p, ApplyOptions{SkipSmoke: true})
+	if err == nil || !strings.Contains(err.Error(), "create ai_gateway search-gw") {
+		t.Fatalf("apply over a taken gateway id: %v", err)
+	}
+	if len(res.Workers) != 1 || res.Workers[0].Name != "search" || !strings.Contains(res.Workers[0].Error, "not started") {
+		t.Errorf("worker result %+v", res.Workers)
+	}
+	if names := h.scriptNames(t); len(names) != 0 {
+		t.Errorf("a worker was uploaded after its gateway failed: %v", names)
+	}
+	if h.exists(t, "vectorize/v2/indexes/search-docs") {
+		t.Error("apply went on to the index after the gateway failed")
+	}
+}
