@@ -103,47 +103,31 @@ func liveRefs(live *liveWorker) []resourceRef {
 	return refs
 }
 
-// desiredResources collects the gateways and indexes the spec declares. Two workers may share
-// one, but must then declare it alike.
+// desiredResources are the gateways and indexes the spec declares. Workers may share one; the
+// spec loader has checked they declare it alike.
 type desiredResources struct {
 	gateways map[string]*spec.AIGateway
 	indexes  map[string]*spec.VectorizeIndex
 }
 
-func collectDesired(s *spec.Spec) (desiredResources, error) {
+func collectDesired(s *spec.Spec) desiredResources {
 	d := desiredResources{gateways: map[string]*spec.AIGateway{}, indexes: map[string]*spec.VectorizeIndex{}}
-	firstGW, firstIX := map[string]string{}, map[string]string{}
-	var errs spec.ErrorList
 	for _, w := range s.Workers {
 		if w.AI != nil && w.AI.Gateway != nil {
-			g := w.AI.Gateway
-			if prev, ok := d.gateways[g.ID]; ok && gatewayFromSpec(prev) != gatewayFromSpec(g) {
-				errs = append(errs, specError(s, w, "ai.gateway", fmt.Sprintf("gateway %q is declared differently by worker %q", g.ID, firstGW[g.ID]),
-					"declare a shared gateway with the same settings in every worker, or give this one another id"))
-			} else if !ok {
-				d.gateways[g.ID], firstGW[g.ID] = g, w.Key
-			}
+			d.gateways[w.AI.Gateway.ID] = w.AI.Gateway
 		}
-		if x := w.Vectorize; x != nil {
-			if prev, ok := d.indexes[x.Index]; ok && (prev.Dimensions != x.Dimensions || prev.Metric != x.Metric) {
-				errs = append(errs, specError(s, w, "vectorize.dimensions", fmt.Sprintf("index %q is declared with %d dimensions and metric %s by worker %q", x.Index, prev.Dimensions, prev.Metric, firstIX[x.Index]),
-					"declare a shared index with the same dimensions and metric in every worker, or give this one another name"))
-			} else if !ok {
-				d.indexes[x.Index], firstIX[x.Index] = x, w.Key
-			}
+		if w.Vectorize != nil {
+			d.indexes[w.Vectorize.Index] = w.Vectorize
 		}
 	}
-	return d, errorListOrNil(errs)
+	return d
 }
 
 // planResources decides every gateway and index the spec declares or the project's live workers
 // use (refs). owned holds the ownership tags of the project's workers. With destroy, declared
 // resources are deleted too, when flareform created them.
 func (e *Engine) planResources(ctx context.Context, s *spec.Spec, accountID string, refs []resourceRef, owned map[string]bool, destroy bool) ([]ResourcePlan, error) {
-	want, err := collectDesired(s)
-	if err != nil {
-		return nil, err
-	}
+	want := collectDesired(s)
 	candidates := map[resourceRef]bool{}
 	for name := range want.gateways {
 		candidates[resourceRef{KindAIGateway, name}] = true

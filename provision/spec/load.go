@@ -255,6 +255,7 @@ func (l *loader) build(top *value, env string) *Spec {
 		s.Workers = append(s.Workers, l.worker(e.name, e.val, overrides[e.name]))
 	}
 	l.checkUniqueNames(s.Workers)
+	l.checkSharedResources(s.Workers)
 	return s
 }
 

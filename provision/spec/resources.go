@@ -278,3 +278,35 @@ func (l *loader) smokeExpectFields(w *Worker, v *value, expect string) []string 
 	}
 	return fields
 }
+
+// checkSharedResources lets workers share a gateway or an index only when they declare it
+// alike: flareform creates one resource per name, so two settings cannot both hold.
+func (l *loader) checkSharedResources(workers []Worker) {
+	gateways, indexes := map[string]Worker{}, map[string]Worker{}
+	for _, w := range workers {
+		if w.AI != nil && w.AI.Gateway != nil && w.AI.Gateway.ID != "" {
+			g := w.AI.Gateway
+			if first, ok := gateways[g.ID]; !ok {
+				gateways[g.ID] = w
+			} else if !sameGateway(first.AI.Gateway, g) {
+				l.errorAt(w.Pos["ai.gateway"], fmt.Sprintf("gateway %q is declared with other settings by worker %q (line %d)", g.ID, first.Key, first.Pos["ai.gateway"].Line),
+					"give a shared gateway the same cache_ttl, rate_limit and collect_logs in every worker, or use another id")
+			}
+		}
+		if x := w.Vectorize; x != nil && x.Index != "" {
+			if first, ok := indexes[x.Index]; !ok {
+				indexes[x.Index] = w
+			} else if f := first.Vectorize; f.Dimensions != x.Dimensions || f.Metric != x.Metric {
+				l.errorAt(w.Pos["vectorize"], fmt.Sprintf("index %q is declared with %d dimensions and metric %s by worker %q (line %d)", x.Index, f.Dimensions, f.Metric, first.Key, first.Pos["vectorize"].Line),
+					"give a shared index the same dimensions and metric in every worker, or use another name")
+			}
+		}
+	}
+}
+
+func sameGateway(a, b *AIGateway) bool {
+	if a.CacheTTL != b.CacheTTL || a.CollectLogs != b.CollectLogs || (a.RateLimit == nil) != (b.RateLimit == nil) {
+		return false
+	}
+	return a.RateLimit == nil || *a.RateLimit == *b.RateLimit
+}
