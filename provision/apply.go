@@ -35,7 +35,14 @@ type ApplyOptions struct {
 	// KeyStore, when set, records every generated key durably as pending before the upload
 	// that installs it, so a crash between the upload and the hand-over loses no key.
 	KeyStore KeyRecorder
+	// AllowReplace lets apply replace resources that cannot change in place (a Vectorize index
+	// whose dimensions or metric changed), losing their data. Without it such a plan is refused
+	// before any write.
+	AllowReplace bool
 }
+
+// ErrReplaceRefused marks a plan that would replace a resource without AllowReplace.
+var ErrReplaceRefused = errors.New("the plan replaces resources and loses their data")
 
 // KeyRecorder keeps generated keys durably (the project's key store).
 type KeyRecorder interface {
@@ -70,6 +77,16 @@ func changedError(name, detail string) error {
 // Result is what Apply did, per worker in plan order.
 type Result struct {
 	Workers []WorkerResult `json:"workers"`
+	// Resources are the AI Gateways and Vectorize indexes apply created, changed or deleted.
+	Resources []ResourceResult `json:"resources,omitempty"`
+}
+
+// ResourceResult is what Apply did to one gateway or index.
+type ResourceResult struct {
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Action Action `json:"action"`
+	Error  string `json:"error,omitempty"`
 }
 
 // WorkerResult is what Apply did to one worker.
@@ -94,6 +111,10 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 	if err := e.checkSmokeKeys(p, opts); err != nil {
 		return nil, err
 	}
+	if replaced := p.NeedsReplace(); len(replaced) > 0 && !opts.AllowReplace {
+		return nil, fmt.Errorf("%w: %s; nothing was changed. Apply with --allow-replace to delete and recreate them, or keep their dimensions and metric",
+			ErrReplaceRefused, strings.Join(replaced, ", "))
+	}
 	if p.RegisterSubdomain != "" {
 		// Account-level, before any worker: their URLs live under it.
 		if err := e.registerSubdomain(ctx, p.AccountID, p.RegisterSubdomain); err != nil {
@@ -101,6 +122,16 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 		}
 	}
 	res := &Result{Workers: make([]WorkerResult, len(p.Workers))}
+	// Gateways and indexes first: the workers' uploads bind them.
+	if err := e.applyResources(ctx, p, opts, res, false); err != nil {
+		for i, wp := range p.Workers {
+			res.Workers[i] = WorkerResult{Key: wp.Key, Name: wp.Name, Action: wp.Action}
+			if wp.Action != ActionNoOp {
+				res.Workers[i].Error = "not started: a gateway or index it needs could not be set up"
+			}
+		}
+		return res, err
+	}
 	errs := make([]error, len(p.Workers))
 	e.forEach(ctx, len(p.Workers), func(ctx context.Context, i int) {
 		wp := &p.Workers[i]
@@ -133,7 +164,50 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 		}
 		res.Workers[i], errs[i] = r, err
 	})
-	return res, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		// A worker that failed may still use what would be deleted next: keep it.
+		return res, err
+	}
+	return res, e.applyResources(ctx, p, opts, res, true)
+}
+
+// applyResources makes the plan's gateway and index changes: the deletes (after the workers)
+// when deletes is set, every other change (before them) otherwise. It stops at the first
+// failure, since the workers that follow depend on these resources.
+func (e *Engine) applyResources(ctx context.Context, p *Plan, opts ApplyOptions, res *Result, deletes bool) error {
+	for _, rp := range p.Resources {
+		if rp.res == nil || rp.Action == ActionNoOp || (rp.Action == ActionDelete) != deletes {
+			continue
+		}
+		r := ResourceResult{Kind: rp.Kind, Name: rp.Name, Action: rp.Action}
+		err := error(ErrInterrupted)
+		if !stopped(opts) {
+			err = e.applyResource(ctx, p.AccountID, rp)
+		}
+		if err != nil {
+			err = fmt.Errorf("%s %s %s: %w", rp.Action, rp.Kind, rp.Name, err)
+			r.Error = err.Error()
+			e.logf("%s %s: failed: %v", rp.Kind, rp.Name, err)
+		}
+		res.Resources = append(res.Resources, r)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) applyResource(ctx context.Context, accountID string, rp ResourcePlan) error {
+	e.logf("%s %s: %s", rp.Kind, rp.Name, rp.Action)
+	switch rp.Action {
+	case ActionCreate:
+		return rp.res.create(ctx, e, accountID)
+	case ActionUpdate, ActionReplace:
+		return rp.res.update(ctx, e, accountID)
+	case ActionDelete:
+		return rp.res.remove(ctx, e, accountID)
+	}
+	return fmt.Errorf("unknown action %q", rp.Action)
 }
 
 func (e *Engine) deleteWorker(ctx context.Context, accountID string, wp *WorkerPlan) error {
@@ -539,6 +613,7 @@ func uploadBindings(d *desiredWorker, key string) []metadataBinding {
 	if d.worker.AI != nil {
 		out = append(out, aiBinding(aiBindingName(d.worker.AI)))
 	}
+	out = append(out, resourceBindings(d)...)
 	keep := d.keepVars
 	if d.rotateFrom != "" {
 		keep = maps.Clone(keep)

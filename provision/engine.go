@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/ai"
 	"github.com/cloudflare/cloudflare-go/v6/option"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
@@ -92,6 +93,9 @@ type Engine struct {
 	cfg     Config
 	workers *workers.WorkerService
 	ai      *ai.AIService
+	// raw reaches endpoints flareform calls without the SDK's typed services (AI Gateway,
+	// Vectorize v2), with the same options and middlewares.
+	raw *cloudflare.Client
 	// httpClient carries smoke requests and the local Cloudflare discovery call.
 	httpClient *http.Client
 
@@ -168,6 +172,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.workers = workers.NewWorkerService(opts...)
 	e.ai = ai.NewAIService(opts...)
+	e.raw = &cloudflare.Client{Options: opts}
 	return e, nil
 }
 

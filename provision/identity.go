@@ -90,5 +90,5 @@ func projectTag(project, env string) string {
 // rotate-key's and are kept as they are).
 func isFlareformTag(t string) bool {
 	return t == managedTag || strings.HasPrefix(t, bundleTagPrefix) || strings.HasPrefix(t, "ff-key-") ||
-		strings.HasPrefix(t, projectTagPrefix)
+		strings.HasPrefix(t, projectTagPrefix) || isOwnershipTag(t)
 }

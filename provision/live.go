@@ -17,11 +17,13 @@ type liveWorker struct {
 	exists          bool
 	compatDate      string
 	compatFlags     []string
-	aiBindings      []string          // names of ai bindings
-	vars            map[string]string // plain_text bindings, reserved ones excluded
-	reservedVars    map[string]string // reserved plain_text bindings, re-sent unchanged
-	otherBindings   map[string]string // name -> type of bindings the spec cannot express
-	secrets         map[string]bool   // secret_text binding names
+	aiBindings      []string                 // names of ai bindings
+	vars            map[string]string        // plain_text bindings, reserved ones excluded
+	reservedVars    map[string]string        // reserved plain_text bindings, re-sent unchanged
+	otherBindings   map[string]string        // name -> type of bindings the spec cannot express
+	rateLimits      map[string]liveRateLimit // ratelimit bindings by name
+	vectorize       map[string]string        // vectorize binding name -> index name
+	secrets         map[string]bool          // secret_text binding names
 	tags            []string
 	bundleTag       string
 	keyFingerprints map[string]string // binding -> fingerprint from ff-key tags
@@ -175,6 +177,8 @@ func liveFromSettings(s *workers.ScriptScriptAndVersionSettingGetResponse) *live
 		vars:            map[string]string{},
 		reservedVars:    map[string]string{},
 		otherBindings:   map[string]string{},
+		rateLimits:      map[string]liveRateLimit{},
+		vectorize:       map[string]string{},
 		secrets:         map[string]bool{},
 		tags:            s.Tags,
 		keyFingerprints: map[string]string{},
@@ -192,6 +196,10 @@ func liveFromSettings(s *workers.ScriptScriptAndVersionSettingGetResponse) *live
 			live.secrets[b.Name] = true
 		case typ == "ai":
 			live.aiBindings = append(live.aiBindings, b.Name)
+		case typ == "ratelimit":
+			live.rateLimits[b.Name] = parseLiveRateLimit(b.NamespaceID, b.JSON.RawJSON())
+		case typ == "vectorize":
+			live.vectorize[b.Name] = b.IndexName
 		default:
 			live.otherBindings[b.Name] = typ
 		}
@@ -287,4 +295,23 @@ func (e *Engine) accountSubdomain(ctx context.Context, accountID string) (string
 		return "", fmt.Errorf("read account workers.dev subdomain: %w", err)
 	}
 	return sub.Subdomain, nil
+}
+
+// liveRateLimit is a ratelimit binding as the API reports it.
+type liveRateLimit struct {
+	namespaceID   string
+	limit, period int
+}
+
+func (r liveRateLimit) String() string {
+	return fmt.Sprintf("%d per %ds (namespace %s)", r.limit, r.period, r.namespaceID)
+}
+
+// parseLiveRateLimit reads the binding's `simple` limit, which the SDK types as any.
+func parseLiveRateLimit(namespaceID, raw string) liveRateLimit {
+	var v struct {
+		Simple rateLimitSimple `json:"simple"`
+	}
+	_ = json.Unmarshal([]byte(raw), &v) // a binding without a readable limit diffs as changed
+	return liveRateLimit{namespaceID: namespaceID, limit: v.Simple.Limit, period: v.Simple.Period}
 }

@@ -43,14 +43,32 @@ type versionAnnotations struct {
 	Message string `json:"workers/message,omitempty"`
 }
 
-// metadataBinding is one binding in upload metadata or settings: ai, plain_text, secret_text
-// or inherit. Text is a pointer so that an empty var is still sent as "text":"".
+// metadataBinding is one binding in upload metadata or settings: ai, plain_text, secret_text,
+// ratelimit, vectorize or inherit. Text is a pointer so that an empty var is still sent as "text":"".
 type metadataBinding struct {
 	Type      string  `json:"type"`
 	Name      string  `json:"name"`
 	Text      *string `json:"text,omitempty"`
 	OldName   string  `json:"old_name,omitempty"`   // inherit: the binding's name in VersionID
 	VersionID string  `json:"version_id,omitempty"` // inherit: copy from this version, not the latest
+	// ratelimit: the counter's namespace (a positive integer as a string) and its limit.
+	NamespaceID string           `json:"namespace_id,omitempty"`
+	Simple      *rateLimitSimple `json:"simple,omitempty"`
+	IndexName   string           `json:"index_name,omitempty"` // vectorize: the bound index
+}
+
+// rateLimitSimple is a ratelimit binding's `simple` limit: Limit requests per Period seconds.
+type rateLimitSimple struct {
+	Limit  int `json:"limit"`
+	Period int `json:"period"`
+}
+
+func rateLimitBinding(name, namespaceID string, limit, period int) metadataBinding {
+	return metadataBinding{Type: "ratelimit", Name: name, NamespaceID: namespaceID, Simple: &rateLimitSimple{Limit: limit, Period: period}}
+}
+
+func vectorizeBinding(name, index string) metadataBinding {
+	return metadataBinding{Type: "vectorize", Name: name, IndexName: index}
 }
 
 func aiBinding(name string) metadataBinding { return metadataBinding{Type: "ai", Name: name} }

@@ -54,6 +54,9 @@ type Plan struct {
 	AccountID string       `json:"account_id"`
 	Destroy   bool         `json:"destroy"`
 	Workers   []WorkerPlan `json:"workers"`
+	// Resources is every change in the order apply makes it: AI Gateways and Vectorize indexes
+	// to create or update, then the workers (as in Workers), then gateways and indexes to delete.
+	Resources []ResourcePlan `json:"resources"`
 	// RegisterSubdomain is the workers.dev subdomain apply registers for the account first
 	// (the spec's workers_dev_subdomain, on an account that has none).
 	RegisterSubdomain string `json:"register_workers_dev_subdomain,omitempty"`
@@ -95,6 +98,11 @@ func (p *Plan) HasChanges() bool {
 			return true
 		}
 	}
+	for _, r := range p.Resources {
+		if r.Action != ActionNoOp {
+			return true
+		}
+	}
 	return false
 }
 
@@ -122,6 +130,8 @@ type desiredWorker struct {
 	rotateFrom  string
 	rotateUntil string
 	rotatedFP   string // fingerprint of the key being retired
+	// rateLimitNS is the RATE_LIMITER binding's namespace_id: the live one, else a new one.
+	rateLimitNS string
 }
 
 // Plan bundles every worker, reads its live state and diffs the two.
@@ -151,6 +161,7 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	if err := planSubdomain(s, p); err != nil {
 		return nil, err
 	}
+	namespaces := rateLimitNamespaces(accountID, s.Workers)
 	errs := make([]error, len(s.Workers))
 	e.forEach(ctx, len(s.Workers), func(ctx context.Context, i int) {
 		w := s.Workers[i]
@@ -166,7 +177,7 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 			errs[i] = err
 			return
 		}
-		p.Workers[i], errs[i] = e.diffWorker(w, bundles[i], live, p.subdomain, project)
+		p.Workers[i], errs[i] = e.diffWorker(w, bundles[i], live, p.subdomain, project, namespaces[w.Name])
 		if errs[i] != nil {
 			errs[i] = withSpecPosition(s, w, "api_key.from", errs[i])
 		}
@@ -175,6 +186,9 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 		return nil, err
 	}
 	p.Workers = append(p.Workers, removedWorkers(s, existing, project)...)
+	if err := e.planAccountResources(ctx, s, p, existing, project); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -247,6 +261,9 @@ func (e *Engine) PlanDestroy(ctx context.Context, s *spec.Spec) (*Plan, error) {
 		p.Workers = append(p.Workers, wp)
 	}
 	p.Workers = append(p.Workers, removedWorkers(s, scripts, project)...)
+	if err := e.planDestroyResources(ctx, s, p, scripts); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -412,7 +429,8 @@ func (e *keySourceError) Error() string { return e.err.Error() }
 func (e *keySourceError) Unwrap() error { return e.err }
 
 // diffWorker compares the spec with the live worker and decides the action.
-func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, subdomain, project string) (WorkerPlan, error) {
+// ns is the namespace_id for a RATE_LIMITER binding the live worker does not have yet.
+func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, subdomain, project, ns string) (WorkerPlan, error) {
 	d := &desiredWorker{
 		worker:     w,
 		projectTag: project,
@@ -430,6 +448,8 @@ func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, 
 		strings.Join(sortedCopy(w.CompatibilityFlags), ","), add)
 	diffAI(w, live, add)
 	diffVars(d.vars, live.vars, add)
+	diffRateLimit(d, live, ns, add)
+	diffVectorize(w, live, add)
 	diffOtherBindings(live, add)
 	if err := e.diffKey(d, live, add); err != nil {
 		return WorkerPlan{}, err
@@ -462,7 +482,8 @@ func workersDevURL(name, subdomain string) string {
 	return "https://" + name + "." + subdomain + ".workers.dev"
 }
 
-// desiredVars is the spec's vars plus AI_MODEL, which the engine adds for the worker's code.
+// desiredVars is the spec's vars plus AI_MODEL and AI_GATEWAY_ID, which the engine adds for the
+// worker's code.
 func desiredVars(w spec.Worker) map[string]string {
 	vars := maps.Clone(w.Vars)
 	if vars == nil {
@@ -470,6 +491,9 @@ func desiredVars(w spec.Worker) map[string]string {
 	}
 	if w.AI != nil {
 		vars[modelVar] = w.AI.Model
+		if w.AI.Gateway != nil {
+			vars[spec.AIGatewayVar] = w.AI.Gateway.ID
+		}
 	}
 	return vars
 }

@@ -13,23 +13,59 @@ func (p *Plan) WriteText(w io.Writer) {
 	if p.RegisterSubdomain != "" {
 		fmt.Fprintf(w, "+ account workers.dev subdomain %q (registered first; worker URLs live under it)\n\n", p.RegisterSubdomain)
 	}
+	for _, r := range p.Resources {
+		if r.Kind != KindWorker && !r.comesAfterWorkers(p.Destroy) {
+			counts[r.Action]++
+			writeResourcePlan(w, r)
+		}
+	}
 	for _, wp := range p.Workers {
 		counts[wp.Action]++
 		writeWorkerPlan(w, wp)
+	}
+	for _, r := range p.Resources {
+		if r.Kind != KindWorker && r.comesAfterWorkers(p.Destroy) {
+			counts[r.Action]++
+			writeResourcePlan(w, r)
+		}
 	}
 	if !p.HasChanges() {
 		fmt.Fprintln(w, "No changes. The live workers match the spec.")
 		return
 	}
-	fmt.Fprintf(w, "\nPlan: %d to create, %d to update, %d to delete, %d unchanged.\n",
-		counts[ActionCreate], counts[ActionUpdate], counts[ActionDelete], counts[ActionNoOp])
+	replace := ""
+	if n := counts[ActionReplace]; n > 0 {
+		replace = fmt.Sprintf(" %d to replace (destructive: needs apply --allow-replace),", n)
+	}
+	fmt.Fprintf(w, "\nPlan: %d to create, %d to update,%s %d to delete, %d unchanged.\n",
+		counts[ActionCreate], counts[ActionUpdate], replace, counts[ActionDelete], counts[ActionNoOp])
+}
+
+// writeResourcePlan renders a gateway or index like a worker: a header, one line per change,
+// and why it is left alone or what its change destroys.
+func writeResourcePlan(w io.Writer, r ResourcePlan) {
+	header := fmt.Sprintf("%s %s %q (%s)", actionSymbols[r.Action], r.Kind, r.Name, r.Action)
+	if r.Destructive {
+		header += " DESTRUCTIVE"
+	}
+	fmt.Fprintln(w, strings.TrimLeft(header, " "))
+	for _, c := range r.Changes {
+		fmt.Fprintf(w, "    %s %s: %s\n", opSymbols[c.Op], c.Path, describeChange(c))
+	}
+	if r.Note != "" {
+		fmt.Fprintf(w, "    # %s\n", r.Note)
+	}
+	if r.Kind == KindVectorizeIndex && r.Action == ActionDelete {
+		fmt.Fprintln(w, "    # flareform created it; its vectors are deleted with it")
+	}
 }
 
 var actionSymbols = map[Action]string{
-	ActionCreate: "+",
-	ActionUpdate: "~",
-	ActionDelete: "-",
-	ActionNoOp:   " ",
+	ActionCreate:  "+",
+	ActionUpdate:  "~",
+	ActionDelete:  "-",
+	ActionNoOp:    " ",
+	ActionReplace: "-/+",
 }
 
 var opSymbols = map[string]string{OpAdd: "+", OpChange: "~", OpRemove: "-"}

@@ -289,7 +289,7 @@ func testEngine(t *testing.T, key string) *Engine {
 func TestDiffMatchingLiveIsNoOp(t *testing.T) {
 	w := testWorker()
 	e := testEngine(t, "k1-0123456789abcdef0123456789abcdef")
-	wp, err := e.diffWorker(w, testBundle(), liveMatching(w, "k1-0123456789abcdef0123456789abcdef"), "acme", "")
+	wp, err := e.diffWorker(w, testBundle(), liveMatching(w, "k1-0123456789abcdef0123456789abcdef"), "acme", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestDiffReportsEachDifference(t *testing.T) {
 	live.bundleTag = ""
 	live.workersDev = false
 	live.otherBindings["CACHE"] = "kv_namespace"
-	wp, err := e.diffWorker(w, testBundle(), live, "acme", "")
+	wp, err := e.diffWorker(w, testBundle(), live, "acme", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,12 +354,12 @@ func TestDiffGeneratedKeyOnlyWhenMissing(t *testing.T) {
 	w.APIKey = &spec.KeySource{Binding: "API_KEY", From: keyFromGenerate}
 	e := testEngine(t, "")
 	live := liveMatching(w, "whatever")
-	wp, err := e.diffWorker(w, testBundle(), live, "acme", "")
+	wp, err := e.diffWorker(w, testBundle(), live, "acme", "", "")
 	if err != nil || wp.Action != ActionNoOp {
 		t.Fatalf("existing generated key: action %s, err %v; want no-op", wp.Action, err)
 	}
 	delete(live.secrets, "API_KEY")
-	wp, err = e.diffWorker(w, testBundle(), live, "acme", "")
+	wp, err = e.diffWorker(w, testBundle(), live, "acme", "", "")
 	if err != nil || len(wp.Changes) != 1 || wp.Changes[0].Path != "secrets.API_KEY" || !wp.desired.genKey {
 		t.Fatalf("missing generated key: changes %+v err %v; want one secrets.API_KEY add", wp.Changes, err)
 	}
@@ -367,7 +367,7 @@ func TestDiffGeneratedKeyOnlyWhenMissing(t *testing.T) {
 
 func TestDiffCreateListsAdds(t *testing.T) {
 	w := testWorker()
-	wp, err := testEngine(t, "k1-0123456789abcdef0123456789abcdef").diffWorker(w, testBundle(), &liveWorker{}, "acme", "")
+	wp, err := testEngine(t, "k1-0123456789abcdef0123456789abcdef").diffWorker(w, testBundle(), &liveWorker{}, "acme", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func TestDiffCreateListsAdds(t *testing.T) {
 }
 
 func TestDiffMissingEnvKeyIsAnError(t *testing.T) {
-	_, err := testEngine(t, "").diffWorker(testWorker(), testBundle(), &liveWorker{}, "acme", "")
+	_, err := testEngine(t, "").diffWorker(testWorker(), testBundle(), &liveWorker{}, "acme", "", "")
 	var ke *keySourceError
 	if !errors.As(err, &ke) || !strings.Contains(err.Error(), "IMG_KEY") {
 		t.Fatalf("err = %v, want a key source error naming IMG_KEY", err)

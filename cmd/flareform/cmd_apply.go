@@ -22,6 +22,8 @@ type applyOptions struct {
 	Force       bool
 	NoSmoke     bool
 	SmokeOut    string
+	// AllowReplace lets apply delete and recreate resources that cannot change in place.
+	AllowReplace bool
 }
 
 func newApplyCmd(root *rootOptions) *cobra.Command {
@@ -62,6 +64,7 @@ holds the deployed key, apply refuses before writing anything (or use --no-smoke
 	f.BoolVar(&opts.NoSmoke, "no-smoke", false, "skip the post-deploy smoke tests")
 	f.StringVar(&opts.SmokeOut, "smoke-out", "", "save smoke test response bodies (e.g. the PNG) in `DIR`")
 	f.StringArrayVar(&opts.Adopt, "adopt", nil, adoptFlagUsage)
+	f.BoolVar(&opts.AllowReplace, "allow-replace", false, "let apply replace a Vectorize index whose dimensions or metric changed (its vectors are lost)")
 	return cmd
 }
 
@@ -70,7 +73,9 @@ type applyResult struct {
 	Changes bool                `json:"changes"`
 	Plan    *provision.Plan     `json:"plan"`
 	Workers []applyWorkerResult `json:"workers"`
-	KeyFile string              `json:"key_file,omitempty"`
+	// Resources are the AI Gateways and Vectorize indexes the run changed.
+	Resources []provision.ResourceResult `json:"resources,omitempty"`
+	KeyFile   string                     `json:"key_file,omitempty"`
 	// KeyStore is the project's key file, where every generated key is kept.
 	KeyStore    string `json:"key_store,omitempty"`
 	Interrupted bool   `json:"interrupted,omitempty"`
@@ -124,6 +129,11 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		return reportNoChanges(opts.rootOptions, plan, "No changes. Your workers match the spec.")
 	}
 	printPlan(opts.rootOptions, plan)
+	if replaced := plan.NeedsReplace(); len(replaced) > 0 && !opts.AllowReplace {
+		// Refused before the confirmation: "yes" must not be enough to lose data.
+		return fmt.Errorf("%w: %s; nothing was changed. Run apply --allow-replace to delete and recreate them, or keep their dimensions and metric",
+			provision.ErrReplaceRefused, strings.Join(replaced, ", "))
+	}
 	if !opts.AutoApprove {
 		if err := confirm(ctx, opts.rootOptions, "Do you want to perform these actions?", "apply"); err != nil {
 			return err
@@ -137,6 +147,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		KeyCandidates: proj.keyCandidates(fileKeys, strings.TrimSpace(opts.Getenv(envAPIKey))),
 		KeyStore:      proj.store,
 		Stop:          ctx.Done(),
+		AllowReplace:  opts.AllowReplace,
 	})
 	sess.stopProgress(prog)
 	if res == nil {
@@ -268,7 +279,7 @@ func reportNoChanges(opts *rootOptions, plan *provision.Plan, message string) er
 func reportApply(opts *applyOptions, plan *provision.Plan, res *provision.Result, storePath string, interrupted bool) error {
 	if opts.JSON {
 		out := applyResult{Changes: true, Plan: plan, Workers: make([]applyWorkerResult, 0, len(res.Workers)),
-			KeyStore: storePath, Interrupted: interrupted}
+			Resources: res.Resources, KeyStore: storePath, Interrupted: interrupted}
 		if opts.KeyOut != "" && len(generatedKeys(res)) > 0 {
 			out.KeyFile = opts.KeyOut
 		}
@@ -283,6 +294,7 @@ func reportApply(opts *applyOptions, plan *provision.Plan, res *provision.Result
 	}
 	w := opts.IO.Out
 	fmt.Fprintln(w)
+	writeResourceResults(w, res)
 	for _, r := range res.Workers {
 		writeWorkerResult(w, r)
 		if r.GeneratedKey == "" {
@@ -338,6 +350,16 @@ func writeWorkerResult(w io.Writer, r provision.WorkerResult) {
 	}
 	if r.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", r.Error)
+	}
+}
+
+// writeResourceResults prints what apply did to each AI Gateway and Vectorize index.
+func writeResourceResults(w io.Writer, res *provision.Result) {
+	for _, r := range res.Resources {
+		fmt.Fprintf(w, "%s %s: %s\n", r.Kind, r.Name, r.Action)
+		if r.Error != "" {
+			fmt.Fprintf(w, "  error: %s\n", r.Error)
+		}
 	}
 }
 

@@ -68,7 +68,7 @@ func runDestroy(ctx context.Context, opts *destroyOptions) (err error) {
 		}
 	}
 	if opts.JSON {
-		out := applyResult{Changes: true, Plan: plan, Workers: make([]applyWorkerResult, 0, len(res.Workers))}
+		out := applyResult{Changes: true, Plan: plan, Workers: make([]applyWorkerResult, 0, len(res.Workers)), Resources: res.Resources}
 		for _, w := range res.Workers {
 			out.Workers = append(out.Workers, applyWorkerResult{WorkerResult: w})
 		}
@@ -80,6 +80,7 @@ func runDestroy(ctx context.Context, opts *destroyOptions) (err error) {
 		for _, r := range res.Workers {
 			writeWorkerResult(opts.IO.Out, r)
 		}
+		writeResourceResults(opts.IO.Out, res)
 		fmt.Fprintf(opts.IO.Out, "\nDestroy complete! %s\n", summarizeActions(res))
 	}
 	if err != nil {

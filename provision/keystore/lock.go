@@ -93,7 +93,11 @@ func (l *Lock) Release() error {
 		return nil
 	}
 	l.f.Truncate(0)
-	err := l.f.Close() // closing the descriptor releases the flock
+	// Unlock explicitly: a child process forked meanwhile (workerd, a test's subprocess) holds a
+	// copy of the descriptor until it execs, and closing ours alone would leave the lock held
+	// through that copy, so the next run in this process would find it taken.
+	unlockErr := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	err := l.f.Close()
 	l.f = nil
-	return err
+	return errors.Join(unlockErr, err)
 }
