@@ -13,7 +13,8 @@ const adminPrefix = "/__localcf/"
 
 func isAdminPath(p string) bool { return strings.HasPrefix(p, adminPrefix) }
 
-// serveAdmin answers the localcf-only endpoints (docs/design.md): info, faults, requests.
+// serveAdmin answers the localcf-only endpoints (docs/design.md): info, faults, quirks, requests,
+// binding-calls.
 // Each needs an account's API token, as the Cloudflare API does: they change what every
 // account sees (faults) or show what every account did (requests).
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
@@ -42,8 +43,18 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		default:
 			adminError(w, http.StatusMethodNotAllowed, "use GET or DELETE")
 		}
+	case "binding-calls":
+		switch r.Method {
+		case http.MethodGet:
+			writeJSON(w, http.StatusOK, s.BindingCalls())
+		case http.MethodDelete:
+			s.bindingLog.reset()
+			writeJSON(w, http.StatusOK, []RequestRecord{})
+		default:
+			adminError(w, http.StatusMethodNotAllowed, "use GET or DELETE")
+		}
 	default:
-		adminError(w, http.StatusNotFound, "unknown admin endpoint; try /__localcf/info, /__localcf/faults, /__localcf/quirks or /__localcf/requests")
+		adminError(w, http.StatusNotFound, "unknown admin endpoint; try /__localcf/info, /__localcf/faults, /__localcf/quirks, /__localcf/requests or /__localcf/binding-calls")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 )
 
 // maxVarBytes is Cloudflare's per-value limit for env vars and secrets (5 KiB; 10054).
@@ -103,6 +104,17 @@ func parseBinding(index int, raw json.RawMessage) (uploadedBinding, *apiError) {
 			return b, errVarTooLarge(b.Name, len(text))
 		}
 	}
+	if b.Type == "ratelimit" {
+		if apiErr := checkRateLimitBinding(b.Name, fields); apiErr != nil {
+			return b, apiErr
+		}
+	}
+	if b.Type == "vectorize" {
+		var index string
+		if err := json.Unmarshal(fields["index_name"], &index); err != nil || index == "" {
+			return b, errValidation("Binding %q of type vectorize needs `index_name` to be a non-empty string.", b.Name)
+		}
+	}
 	if b.Type == "json" && len(fields["json"]) > maxVarBytes {
 		return b, errVarTooLarge(b.Name, len(fields["json"]))
 	}
@@ -112,6 +124,55 @@ func parseBinding(index int, raw json.RawMessage) (uploadedBinding, *apiError) {
 	}
 	b.Raw = compact.Bytes()
 	return b, nil
+}
+
+// rateLimitConfig is a ratelimit binding's counter: namespace_id is the user's shared-counter id.
+type rateLimitConfig struct {
+	NamespaceID string `json:"namespace_id"`
+	Simple      struct {
+		Limit  int `json:"limit"`
+		Period int `json:"period"`
+	} `json:"simple"`
+}
+
+var positiveIntegerString = regexp.MustCompile(`^[1-9][0-9]{0,17}$`)
+
+// checkRateLimitBinding enforces the ratelimit binding's shape: namespace_id a positive integer
+// as a string, simple.limit above zero and simple.period 10 or 60 seconds.
+func checkRateLimitBinding(name string, fields map[string]json.RawMessage) *apiError {
+	var cfg rateLimitConfig
+	if err := json.Unmarshal(fields["namespace_id"], &cfg.NamespaceID); err != nil || !positiveIntegerString.MatchString(cfg.NamespaceID) {
+		return errValidation("Binding %q of type ratelimit needs `namespace_id` to be a positive integer given as a string, e.g. \"1001\".", name)
+	}
+	if err := json.Unmarshal(fields["simple"], &cfg.Simple); err != nil {
+		return errValidation("Binding %q of type ratelimit needs `simple` to be {\"limit\": N, \"period\": 10|60}.", name)
+	}
+	if cfg.Simple.Limit <= 0 {
+		return errValidation("Binding %q of type ratelimit needs `simple.limit` above zero, not %d.", name, cfg.Simple.Limit)
+	}
+	if cfg.Simple.Period != 10 && cfg.Simple.Period != 60 {
+		return errValidation("Binding %q of type ratelimit needs `simple.period` to be 10 or 60 seconds, not %d.", name, cfg.Simple.Period)
+	}
+	return nil
+}
+
+// checkBindingTargets refuses bindings to account resources that do not exist: a vectorize
+// binding needs its index. The caller holds opMu or nothing (it takes mu for reading).
+func (s *Server) checkBindingTargets(accountID string, uploaded []uploadedBinding) *apiError {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a := s.st.Accounts[accountID]
+	for _, ub := range uploaded {
+		if ub.Type != "vectorize" {
+			continue
+		}
+		var index string
+		_ = json.Unmarshal(ub.Fields["index_name"], &index)
+		if a.VectorizeIndexes[index] == nil {
+			return errValidation("Binding %q refers to the Vectorize index %q, which does not exist on this account: create it first (POST /vectorize/v2/indexes).", ub.Name, index)
+		}
+	}
+	return nil
 }
 
 func errVarTooLarge(name string, size int) *apiError {

@@ -108,7 +108,7 @@ func (s *Server) commitUpload(c *call, release func(*parsedUpload, *version, *wo
 		if apiErr != nil {
 			return nil, nil, apiErr
 		}
-		proc, apiErr := s.checkStartup(c.r.Context(), name, v)
+		proc, apiErr := s.checkStartup(c.r.Context(), liveKey{c.accountID, name}, v)
 		if apiErr != nil {
 			return nil, nil, apiErr
 		}
@@ -362,7 +362,7 @@ func (s *Server) putContent(c *call) *apiError {
 	if err := s.storeModules(v, u.Modules); err != nil {
 		return errInternal(err)
 	}
-	proc, apiErr := s.checkStartup(c.r.Context(), name, v)
+	proc, apiErr := s.checkStartup(c.r.Context(), liveKey{c.accountID, name}, v)
 	if apiErr != nil {
 		return apiErr
 	}

@@ -36,7 +36,7 @@ func (s *Server) editLatest(c *call, triggeredBy string, edit func(v *version) *
 	if apiErr := checkVarCount(v.Bindings, s.opts.MaxVars); apiErr != nil {
 		return nil, nil, apiErr
 	}
-	proc, apiErr := s.checkStartup(c.r.Context(), name, v)
+	proc, apiErr := s.checkStartup(c.r.Context(), liveKey{c.accountID, name}, v)
 	if apiErr != nil {
 		return nil, nil, apiErr
 	}

@@ -62,6 +62,9 @@ func (s *Server) patchSettings(c *call) *apiError {
 		if uploaded, apiErr = parseBindings(valuelessSecretsAsInherit(m.Bindings)); apiErr != nil {
 			return apiErr
 		}
+		if apiErr = s.checkBindingTargets(c.accountID, uploaded); apiErr != nil {
+			return apiErr
+		}
 	}
 	q := s.Quirks()
 	if apiErr := checkTagCount(m.Tags, q); apiErr != nil {

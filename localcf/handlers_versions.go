@@ -256,7 +256,7 @@ func (s *Server) postDeployment(c *call) *apiError {
 	if math.Abs(sum-100) > 1e-9 {
 		return errValidation("Version percentages add up to %v; they must add up to 100.", sum)
 	}
-	proc, _, apiErr := s.startChecked(c.r.Context(), name, main)
+	proc, _, apiErr := s.startChecked(c.r.Context(), liveKey{c.accountID, name}, main)
 	if apiErr != nil {
 		return apiErr
 	}

@@ -55,8 +55,8 @@ func (s *Server) workersDevHostAllowed(host string) bool {
 	return isWorkersDevHost(host) || s.apiHostAllowed(host)
 }
 
-// aiHostAllowed is the internal AI listener's rule: the name workerd's AI shim uses
-// (http://ai/run/...) and loopback.
+// aiHostAllowed is the internal binding backend's rule: the name workerd's binding shims use
+// (http://ai/run/..., http://ai/vectorize/...) and loopback.
 func aiHostAllowed(host string) bool {
 	return hostOnly(host) == "ai" || isLoopbackHost(host)
 }
@@ -80,7 +80,7 @@ func allowedHostsText(what string) string {
 	case workersDevListener:
 		return "*.workers.dev and " + loopback
 	case aiListener:
-		return "ai (workerd's AI binding) and " + loopback
+		return "ai (workerd's ai, ratelimit and vectorize bindings) and " + loopback
 	}
 	return loopback
 }
@@ -88,7 +88,7 @@ func allowedHostsText(what string) string {
 const (
 	apiListener        = "API"
 	workersDevListener = "workers.dev data plane"
-	aiListener         = "AI binding endpoint"
+	aiListener         = "binding backend"
 )
 
 // isLoopbackAddr reports whether a listen address binds loopback only: its host is localhost

@@ -28,14 +28,14 @@ type liveWorker struct {
 
 // liveSet holds the workerd processes serving deployed versions.
 type liveSet struct {
-	start func(ctx context.Context, name string, v *version) (*workerd.Process, time.Duration, error)
+	start func(ctx context.Context, k liveKey, v *version) (*workerd.Process, time.Duration, error)
 
 	mu      sync.Mutex
 	workers map[liveKey]*liveWorker
 	closed  bool
 }
 
-func newLiveSet(start func(ctx context.Context, name string, v *version) (*workerd.Process, time.Duration, error)) *liveSet {
+func newLiveSet(start func(ctx context.Context, k liveKey, v *version) (*workerd.Process, time.Duration, error)) *liveSet {
 	return &liveSet{start: start, workers: map[liveKey]*liveWorker{}}
 }
 
@@ -73,7 +73,7 @@ func (l *liveSet) acquire(ctx context.Context, k liveKey, v *version) (*procRef,
 	if ref := l.tryAcquire(w, v.ID); ref != nil {
 		return ref, nil
 	}
-	proc, _, err := l.start(ctx, k.script, v)
+	proc, _, err := l.start(ctx, k, v)
 	if err != nil {
 		return nil, err
 	}

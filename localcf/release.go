@@ -58,6 +58,9 @@ func (s *Server) newVersionFromUpload(accountID, name string, u *parsedUpload, s
 	if apiErr != nil {
 		return nil, apiErr
 	}
+	if apiErr := s.checkBindingTargets(accountID, uploaded); apiErr != nil {
+		return nil, apiErr
+	}
 	sc := s.st.Accounts[accountID].Scripts[name]
 	var previous *version
 	if sc != nil {
@@ -120,8 +123,8 @@ func deriveVersion(base *version) *version {
 }
 
 // workerFor turns a stored version into what workerd runs.
-func (s *Server) workerFor(name string, v *version) (workerd.Worker, error) {
-	w := workerd.Worker{Name: name, MainModule: v.MainModule, CompatibilityDate: v.CompatibilityDate,
+func (s *Server) workerFor(k liveKey, v *version) (workerd.Worker, error) {
+	w := workerd.Worker{Name: k.script, MainModule: v.MainModule, CompatibilityDate: v.CompatibilityDate,
 		CompatibilityFlags: v.CompatibilityFlags}
 	if w.CompatibilityDate == "" {
 		w.CompatibilityDate = fallbackCompatDate
@@ -138,7 +141,7 @@ func (s *Server) workerFor(name string, v *version) (workerd.Worker, error) {
 		w.Modules = append(w.Modules, workerd.Module{Name: m.Name, Type: t, Content: data})
 	}
 	for _, b := range v.Bindings {
-		wb, ok, err := s.workerdBinding(b)
+		wb, ok, err := s.workerdBinding(k.account, b)
 		if err != nil {
 			return w, err
 		}
@@ -150,14 +153,20 @@ func (s *Server) workerFor(name string, v *version) (workerd.Worker, error) {
 }
 
 // workerdBinding converts the binding types the local runtime provides; others are skipped.
-func (s *Server) workerdBinding(b binding) (workerd.Binding, bool, error) {
+// Bindings served by localcf's binding backend get a config naming their account and target.
+func (s *Server) workerdBinding(accountID string, b binding) (workerd.Binding, bool, error) {
 	wb := workerd.Binding{Name: b.Name, Type: b.Type}
 	var fields struct {
 		Text string          `json:"text"`
 		JSON json.RawMessage `json:"json"`
 	}
 	switch b.Type {
-	case "ai":
+	case "ai", "ratelimit", "vectorize":
+		cfg, err := backendConfig(accountID, b)
+		if err != nil {
+			return wb, false, fmt.Errorf("binding %s: %w", b.Name, err)
+		}
+		wb.Config = cfg
 		return wb, true, nil
 	case "plain_text", "json":
 		if err := json.Unmarshal(b.Raw, &fields); err != nil {
@@ -178,8 +187,8 @@ func (s *Server) workerdBinding(b binding) (workerd.Binding, bool, error) {
 
 // startVersion runs v in a new workerd process: the start-up check of every change and the
 // serving process of deployed versions.
-func (s *Server) startVersion(ctx context.Context, name string, v *version) (*workerd.Process, time.Duration, error) {
-	w, err := s.workerFor(name, v)
+func (s *Server) startVersion(ctx context.Context, k liveKey, v *version) (*workerd.Process, time.Duration, error) {
+	w, err := s.workerFor(k, v)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -190,8 +199,8 @@ func (s *Server) startVersion(ctx context.Context, name string, v *version) (*wo
 
 // checkStartup starts v and maps a refusal to Cloudflare's 10021 with workerd's own message.
 // It records the start-up time on v, which must not be committed yet.
-func (s *Server) checkStartup(ctx context.Context, name string, v *version) (*workerd.Process, *apiError) {
-	proc, took, apiErr := s.startChecked(ctx, name, v)
+func (s *Server) checkStartup(ctx context.Context, k liveKey, v *version) (*workerd.Process, *apiError) {
+	proc, took, apiErr := s.startChecked(ctx, k, v)
 	if apiErr == nil {
 		v.StartupTimeMs = int(took.Milliseconds())
 	}
@@ -199,8 +208,8 @@ func (s *Server) checkStartup(ctx context.Context, name string, v *version) (*wo
 }
 
 // startChecked starts v (committed or not) and maps a refusal to 10021.
-func (s *Server) startChecked(ctx context.Context, name string, v *version) (*workerd.Process, time.Duration, *apiError) {
-	proc, took, err := s.startVersion(ctx, name, v)
+func (s *Server) startChecked(ctx context.Context, k liveKey, v *version) (*workerd.Process, time.Duration, *apiError) {
+	proc, took, err := s.startVersion(ctx, k, v)
 	if err != nil {
 		var se *workerd.StartupError
 		var ae *apiError

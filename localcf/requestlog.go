@@ -23,6 +23,11 @@ type RequestRecord struct {
 	TokenFP    string    `json:"token_fp"`
 	UserAgent  string    `json:"user_agent"`
 	ReqBytes   int64     `json:"req_bytes"`
+	// Binding calls only (Server.BindingCalls): the AI Gateway a call went through and its
+	// cf-aig-cache-status (HIT or MISS), also under response_headers.
+	Gateway         string            `json:"gateway,omitempty"`
+	CacheStatus     string            `json:"cache_status,omitempty"`
+	ResponseHeaders map[string]string `json:"response_headers,omitempty"`
 }
 
 // maxLoggedRequests bounds the in-memory log; the file keeps everything.

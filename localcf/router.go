@@ -98,6 +98,17 @@ var routes = []route{
 	r("GET", "accounts/{account}/workers/durable_objects/namespaces", authAccount, emptyPagedList),
 	r("GET", "accounts/{account}/storage/kv/namespaces", authAccount, emptyPagedList),
 
+	r("POST", "accounts/{account}/ai-gateway/gateways", authAccount, (*Server).createGateway),
+	r("GET", "accounts/{account}/ai-gateway/gateways", authAccount, (*Server).listGateways),
+	r("GET", "accounts/{account}/ai-gateway/gateways/{gateway}", authAccount, (*Server).getGateway),
+	r("PUT", "accounts/{account}/ai-gateway/gateways/{gateway}", authAccount, (*Server).updateGateway),
+	r("DELETE", "accounts/{account}/ai-gateway/gateways/{gateway}", authAccount, (*Server).deleteGateway),
+
+	r("POST", "accounts/{account}/vectorize/v2/indexes", authAccount, (*Server).createIndex),
+	r("GET", "accounts/{account}/vectorize/v2/indexes", authAccount, (*Server).listIndexes),
+	r("GET", "accounts/{account}/vectorize/v2/indexes/{index}", authAccount, (*Server).getIndex),
+	r("DELETE", "accounts/{account}/vectorize/v2/indexes/{index}", authAccount, (*Server).deleteIndex),
+
 	r("POST", "accounts/{account}/ai/run/{model...}", authAccount, (*Server).runAI),
 	r("GET", "accounts/{account}/ai/models/search", authAccount, (*Server).searchModels),
 	r("GET", "accounts/{account}/ai/models/schema", authAccount, (*Server).modelSchema),

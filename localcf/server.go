@@ -101,6 +101,12 @@ type Server struct {
 	ai     *ai.Service
 	faults *faults.Injector
 	reqlog *requestLog
+	// bindingLog records calls through the ai, ratelimit and vectorize bindings (memory only).
+	bindingLog *requestLog
+	// limiter counts ratelimit binding calls and AI Gateway requests; gatewayCache holds
+	// AI Gateway answers. Both are memory only, like Cloudflare's per-location counters.
+	limiter      *windowLimiter
+	gatewayCache *gatewayCache
 
 	// opMu serialises state changes, including the workerd start-up check of each change, so
 	// a change is validated against the state it will be committed to.
@@ -138,7 +144,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		opts.WorkerdBinary = bin
 	}
 	s := &Server{opts: opts, ai: ai.NewService(), faults: faults.New(opts.Faults, opts.FaultSeed), tokens: map[string]string{},
-		quirks: opts.Quirks}
+		quirks: opts.Quirks, bindingLog: &requestLog{}, limiter: newWindowLimiter(), gatewayCache: newGatewayCache()}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.loadState(); err != nil {
 		s.cancel()
@@ -232,7 +238,7 @@ func (s *Server) listen() error {
 		ReadHeaderTimeout: headerReadTimeout, IdleTimeout: idleTimeout,
 	}
 	s.aiSrv = &http.Server{
-		Handler:           guardHost(aiHostAllowed, aiListener, s.ai.Handler()),
+		Handler:           guardHost(aiHostAllowed, aiListener, s.bindingHandler()),
 		ReadHeaderTimeout: headerReadTimeout, IdleTimeout: idleTimeout,
 	}
 	go s.serve(s.apiSrv, s.apiLn)

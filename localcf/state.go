@@ -40,6 +40,10 @@ type account struct {
 	CreatedOn time.Time          `json:"created_on"`
 	Token     tokenRecord        `json:"token"`
 	Scripts   map[string]*script `json:"scripts"`
+	// AIGateways and VectorizeIndexes are account resources that worker bindings refer to;
+	// nil until the account creates one (older state files have neither).
+	AIGateways       map[string]*aiGateway      `json:"ai_gateways,omitempty"`
+	VectorizeIndexes map[string]*vectorizeIndex `json:"vectorize_indexes,omitempty"`
 }
 
 // tokenRecord keeps a token sealed (so Token() survives restarts) plus a one-way hash for lookup.

@@ -74,9 +74,9 @@ func TestLazyStartIsSingleFlight(t *testing.T) {
 	srv = startTestServer(t, Options{StateDir: dir})
 	var starts atomic.Int64
 	inner := srv.live.start
-	srv.live.start = func(ctx context.Context, name string, v *version) (p *wprocess, d duration, err error) {
+	srv.live.start = func(ctx context.Context, k liveKey, v *version) (p *wprocess, d duration, err error) {
 		starts.Add(1)
-		return inner(ctx, name, v)
+		return inner(ctx, k, v)
 	}
 	var wg sync.WaitGroup
 	for i := 0; i < 6; i++ {

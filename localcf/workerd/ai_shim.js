@@ -1,5 +1,7 @@
 // env.AI for locally run workers: a wrapped binding whose inner `backend`
 // service is the local Workers AI stand-in (raw protocol: POST /run/<model>).
+// The optional inner `config` (JSON set by localcf) names the account, which
+// localcf needs to find an AI Gateway named in run(..., {gateway: {id}}).
 
 // Typed arrays and ArrayBuffers become plain number arrays, the form Workers AI
 // accepts for binary inputs such as images and audio.
@@ -29,19 +31,39 @@ async function failure(resp) {
   }
 }
 
+// gatewayHeaders turns run()'s gateway option into the headers localcf's
+// gateway reads: which gateway, and its per-request cache controls.
+function gatewayHeaders(config, options) {
+  const gateway = options && options.gateway;
+  if (!gateway) return {};
+  if (typeof gateway.id !== "string" || gateway.id === "") {
+    throw new TypeError("AI.run: options.gateway.id must be a non-empty string");
+  }
+  const headers = { "cf-aig-gateway-id": gateway.id, "x-localcf-account": config.account ?? "" };
+  if (gateway.skipCache) headers["cf-aig-skip-cache"] = "true";
+  if (gateway.cacheTtl !== undefined) headers["cf-aig-cache-ttl"] = String(gateway.cacheTtl);
+  return headers;
+}
+
 class Ai {
   #backend;
+  #config;
+  // aiGatewayLogId is the log id of the last request that went through a gateway, as on
+  // Cloudflare's binding.
+  aiGatewayLogId = null;
 
-  constructor(backend) {
+  constructor(backend, config) {
     this.#backend = backend;
+    this.#config = config ?? {};
   }
 
-  async run(model, inputs, _options) {
+  async run(model, inputs, options) {
+    const headers = { "content-type": "application/json", ...gatewayHeaders(this.#config, options) };
     let resp;
     try {
       resp = await this.#backend.fetch(`http://ai/run/${modelPath(model)}`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers,
         body: JSON.stringify(inputs ?? {}, binaryAsArray),
       });
     } catch (err) {
@@ -49,6 +71,7 @@ class Ai {
       // connection without a response; a plain Error becomes a normal 500.
       throw new Error(`Workers AI request failed: ${err && err.message ? err.message : err}`);
     }
+    if (resp.headers.has("cf-aig-log-id")) this.aiGatewayLogId = resp.headers.get("cf-aig-log-id");
     if (resp.status !== 200) throw await failure(resp);
     const type = (resp.headers.get("content-type") || "").toLowerCase();
     if (type.startsWith("application/json")) return await resp.json();
@@ -57,5 +80,5 @@ class Ai {
 }
 
 export default function makeBinding(env) {
-  return new Ai(env.backend);
+  return new Ai(env.backend, env.config);
 }

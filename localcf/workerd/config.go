@@ -20,9 +20,12 @@ type Module struct {
 // Binding is one environment binding of a worker version.
 type Binding struct {
 	Name string
-	Type string // plain_text|secret_text|json|ai
+	Type string // plain_text|secret_text|json|ai|ratelimit|vectorize
 	Text string // plain_text and secret_text value
 	JSON json.RawMessage
+	// Config is what a backend binding (ai, ratelimit, vectorize) tells the backend about
+	// itself on every call (its account, counter or index); only the binding's shim sees it.
+	Config json.RawMessage
 }
 
 // Worker is one worker version to run.
@@ -39,13 +42,28 @@ type Worker struct {
 const (
 	serviceName   = "worker"
 	socketName    = "http"
-	aiServiceName = "ai"
+	aiServiceName = "ai" // the backend service: Options.AIAddr
 	aiShimModule  = "flareform-local-ai:binding"
 	aiShimFile    = "flareform-ai-shim.js"
+	// bindingsShimModule holds the ratelimit and vectorize bindings (one entrypoint each).
+	bindingsShimModule = "flareform-local-bindings:binding"
+	bindingsShimFile   = "flareform-bindings-shim.js"
 )
 
-//go:embed ai_shim.js
-var aiShim []byte
+var (
+	//go:embed ai_shim.js
+	aiShim []byte
+	//go:embed bindings_shim.js
+	bindingsShim []byte
+)
+
+// backendTypes are the binding types served by the backend at Options.AIAddr, and each one's
+// shim module and entrypoint.
+var backendTypes = map[string]struct{ module, entrypoint string }{
+	"ai":        {aiShimModule, "default"},
+	"ratelimit": {bindingsShimModule, "ratelimit"},
+	"vectorize": {bindingsShimModule, "vectorize"},
+}
 
 // capnpModuleField maps an upload module type to the workerd config field.
 var capnpModuleField = map[string]string{
@@ -75,9 +93,12 @@ func writeModules(dir string, w Worker) ([]string, error) {
 		entries = append(entries, fmt.Sprintf("(name = %s, %s = embed %s)",
 			capnpString(m.Name), capnpModuleField[m.Type], capnpString("/"+file)))
 	}
-	if needsAI(w) {
+	if needsBackend(w) {
 		if err := os.WriteFile(filepath.Join(dir, aiShimFile), aiShim, 0o600); err != nil {
 			return nil, fmt.Errorf("write AI shim: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, bindingsShimFile), bindingsShim, 0o600); err != nil {
+			return nil, fmt.Errorf("write bindings shim: %w", err)
 		}
 	}
 	return entries, nil
@@ -110,9 +131,10 @@ func runnableModules(w Worker) ([]Module, error) {
 	return append([]Module{*main}, rest...), nil
 }
 
-func needsAI(w Worker) bool {
+// needsBackend reports whether a binding of w calls the backend at Options.AIAddr.
+func needsBackend(w Worker) bool {
 	for _, b := range w.Bindings {
-		if b.Type == "ai" {
+		if _, ok := backendTypes[b.Type]; ok {
 			return true
 		}
 	}
@@ -126,8 +148,8 @@ func configText(w Worker, modules []string, aiAddr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if needsAI(w) && aiAddr == "" {
-		return "", fmt.Errorf("worker %s has an ai binding but no AI address was configured", w.Name)
+	if needsBackend(w) && aiAddr == "" {
+		return "", fmt.Errorf("worker %s has an ai, ratelimit or vectorize binding but no AI address (Options.AIAddr, the binding backend) was configured", w.Name)
 	}
 	flags := make([]string, len(w.CompatibilityFlags))
 	for i, f := range w.CompatibilityFlags {
@@ -138,15 +160,15 @@ func configText(w Worker, modules []string, aiAddr string) (string, error) {
 	b.WriteString("using Workerd = import \"/workerd/workerd.capnp\";\n")
 	b.WriteString("const config :Workerd.Config = (\n  services = [\n")
 	fmt.Fprintf(&b, "    (name = %s, worker = .worker),\n", capnpString(serviceName))
-	if needsAI(w) {
+	if needsBackend(w) {
 		fmt.Fprintf(&b, "    (name = %s, external = (address = %s, http = ())),\n", capnpString(aiServiceName), capnpString(aiAddr))
 	}
 	b.WriteString("  ],\n")
 	fmt.Fprintf(&b, "  sockets = [ (name = %s, address = \"127.0.0.1:0\", http = (), service = %s) ],\n",
 		capnpString(socketName), capnpString(serviceName))
-	if needsAI(w) {
-		fmt.Fprintf(&b, "  extensions = [ (modules = [ (name = %s, esModule = embed %s, internal = true) ]) ],\n",
-			capnpString(aiShimModule), capnpString("/"+aiShimFile))
+	if needsBackend(w) {
+		fmt.Fprintf(&b, "  extensions = [ (modules = [ (name = %s, esModule = embed %s, internal = true), (name = %s, esModule = embed %s, internal = true) ]) ],\n",
+			capnpString(aiShimModule), capnpString("/"+aiShimFile), capnpString(bindingsShimModule), capnpString("/"+bindingsShimFile))
 	}
 	b.WriteString(");\n")
 	b.WriteString("const worker :Workerd.Worker = (\n")
@@ -170,15 +192,32 @@ func bindingEntries(bindings []Binding) ([]string, error) {
 				return nil, fmt.Errorf("binding %s: invalid JSON value", bd.Name)
 			}
 			entries = append(entries, fmt.Sprintf("(name = %s, json = %s)", name, capnpString(string(bd.JSON))))
-		case "ai":
-			entries = append(entries, fmt.Sprintf(
-				"(name = %s, wrapped = (moduleName = %s, innerBindings = [ (name = \"backend\", service = %s) ]))",
-				name, capnpString(aiShimModule), capnpString(aiServiceName)))
+		case "ai", "ratelimit", "vectorize":
+			entry, err := backendBindingEntry(bd)
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, entry)
 		default:
 			return nil, fmt.Errorf("binding %s: unsupported type %q", bd.Name, bd.Type)
 		}
 	}
 	return entries, nil
+}
+
+// backendBindingEntry renders a binding served by the backend: a wrapped binding around the
+// shim, whose inner bindings are the backend service and, when set, the binding's config.
+func backendBindingEntry(bd Binding) (string, error) {
+	shim := backendTypes[bd.Type]
+	inner := fmt.Sprintf("(name = \"backend\", service = %s)", capnpString(aiServiceName))
+	if len(bd.Config) > 0 {
+		if !json.Valid(bd.Config) {
+			return "", fmt.Errorf("binding %s: invalid config", bd.Name)
+		}
+		inner += fmt.Sprintf(", (name = \"config\", json = %s)", capnpString(string(bd.Config)))
+	}
+	return fmt.Sprintf("(name = %s, wrapped = (moduleName = %s, entrypoint = %s, innerBindings = [ %s ]))",
+		capnpString(bd.Name), capnpString(shim.module), capnpString(shim.entrypoint), inner), nil
 }
 
 // capnpString quotes s as a Cap'n Proto text literal. Quotes, backslashes and

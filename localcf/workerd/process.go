@@ -21,7 +21,7 @@ import (
 // Options configures how worker versions are run.
 type Options struct {
 	Binary  string    // workerd binary; "" = FindBinary()
-	AIAddr  string    // host:port serving the ai.Handler raw protocol, for ai bindings
+	AIAddr  string    // host:port of the backend of ai, ratelimit and vectorize bindings (localcf)
 	TempDir string    // parent of the per-process module directory; "" = os.TempDir()
 	Log     io.Writer // workerd output, one line at a time prefixed "[name] "; nil = discard
 }
