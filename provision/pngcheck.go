@@ -54,3 +54,15 @@ func checkPNG(body []byte) error {
 		}
 	}
 }
+
+// checkJPEG checks that body looks like a whole JPEG: the SOI marker and a frame marker at the
+// start and the EOI marker at the very end, so a cut-off picture is caught without decoding it.
+func checkJPEG(body []byte) error {
+	if len(body) < 4 || body[0] != 0xFF || body[1] != 0xD8 || body[2] != 0xFF {
+		return errors.New("no JPEG start-of-image marker")
+	}
+	if body[len(body)-2] != 0xFF || body[len(body)-1] != 0xD9 {
+		return errors.New("no JPEG end-of-image marker at the end (truncated?)")
+	}
+	return nil
+}

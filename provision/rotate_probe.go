@@ -2,9 +2,7 @@ package provision
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/cloudflare/cloudflare-go/v6"
@@ -19,7 +17,7 @@ const defaultProbePrompt = "flareform key check"
 type keyProbe struct {
 	e            *Engine
 	target, host string
-	body         []byte
+	req          smokeReq
 	okStatus     int // answer to an accepted key
 	deniedStatus int // answer to a rejected key
 }
@@ -53,11 +51,11 @@ func (e *Engine) newKeyProbe(ctx context.Context, accountID, name string, sm *sp
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(map[string]string{"prompt": s.Prompt})
+	req, err := smokeRequestBody(s)
 	if err != nil {
-		return nil, fmt.Errorf("encode probe body: %w", err)
+		return nil, fmt.Errorf("probe body: %w", err)
 	}
-	return &keyProbe{e: e, target: target, host: host, body: body, okStatus: s.Status, deniedStatus: s.UnauthorizedStatus}, nil
+	return &keyProbe{e: e, target: target, host: host, req: req, okStatus: s.Status, deniedStatus: s.UnauthorizedStatus}, nil
 }
 
 // expect sends the request with key until the worker answers want or Config.SmokeWait runs
@@ -66,7 +64,9 @@ func (p *keyProbe) expect(ctx context.Context, name, key string, want int) KeyCh
 	c := KeyCheck{Name: name}
 	deadline := time.Now().Add(p.e.cfg.SmokeWait)
 	for attempt := 1; ; attempt++ {
-		res, err := p.e.smokeOnce(ctx, http.MethodPost, p.target, p.host, key, p.body)
+		req := p.req
+		req.key = key
+		res, err := p.e.smokeOnce(ctx, req, p.target, p.host)
 		if err == nil {
 			c.Status = res.status
 			if res.status == want {

@@ -459,6 +459,8 @@ func (l *loader) worker(key string, base, over *value) Worker {
 	l.ai(&w, f.get("ai"))
 	l.apiKey(&w, f.get("api_key"))
 	varKeys := l.vars(&w, base.get("vars"), over.get("vars"))
+	w.RateLimit = l.rateLimit(&w, f.get("rate_limit"), "rate_limit")
+	l.vectorize(&w, f.get("vectorize"))
 	l.workersDev(&w, f.get("workers_dev"))
 	l.smoke(&w, f.get("smoke"))
 	l.checkBindings(&w, varKeys)
@@ -589,6 +591,7 @@ func (l *loader) ai(w *Worker, v *value) {
 	if !modelPattern.MatchString(m.s) {
 		l.errorAt(m.pos, fmt.Sprintf("ai.model %s is not a Workers AI model name", m.show()), `model names look like "@cf/stabilityai/stable-diffusion-xl-base-1.0" or "@hf/..."`)
 	}
+	ai.Gateway = l.gateway(w, v.get("gateway"))
 }
 
 func (l *loader) apiKey(w *Worker, v *value) {
@@ -744,18 +747,14 @@ func (l *loader) smoke(w *Worker, v *value) {
 			sm.Path = p.s
 		}
 	}
-	if p := l.smokeString(w, v, "prompt", blockPos, true); p != nil {
-		if strings.TrimSpace(p.s) == "" {
-			l.errorAt(p.pos, "smoke.prompt is empty", `write a short prompt, e.g. prompt: "a cute robot cooking breakfast"`)
-		}
-		sm.Prompt = p.s
-	}
+	l.smokeRequestBody(w, sm, v, blockPos)
 	if e := l.smokeString(w, v, "expect", blockPos, true); e != nil {
-		if !mimePattern.MatchString(e.s) {
-			l.errorAt(e.pos, fmt.Sprintf("smoke.expect %s is not a MIME type", e.show()), "use the content type the Worker answers with, e.g. image/png or application/json")
+		if !mimePattern.MatchString(e.s) && !mimePrefixPattern.MatchString(e.s) {
+			l.errorAt(e.pos, fmt.Sprintf("smoke.expect %s is not a MIME type", e.show()), "use the content type the Worker answers with, e.g. image/png, image/ (PNG or JPEG), application/json or text/event-stream")
 		}
 		sm.Expect = e.s
 	}
+	sm.ExpectFields = l.smokeExpectFields(w, v.get("expect_fields"), sm.Expect)
 	sm.Status = l.smokeStatus(w, v, "status", blockPos, DefaultSmokeStatus)
 	sm.UnauthorizedStatus = l.smokeStatus(w, v, "unauthorized_status", blockPos, DefaultUnauthorized)
 	sm.MethodStatus = l.smokeStatus(w, v, "method_status", blockPos, DefaultMethodStatus)
@@ -816,12 +815,21 @@ func (l *loader) checkBindings(w *Worker, varKeys map[string]Position) {
 	if w.AI != nil {
 		claim(w.AI.Binding, "ai.binding", w.Pos["ai.binding"])
 		claim(AIModelVar, "ai.model (flareform sets "+AIModelVar+" from it)", w.Pos["ai.model"])
+		if w.AI.Gateway != nil {
+			claim(AIGatewayVar, "ai.gateway (flareform sets "+AIGatewayVar+" from it)", w.Pos["ai.gateway"])
+		}
 	}
 	if w.APIKey != nil {
 		b := w.APIKey.Binding
 		claim(b, "api_key.binding", w.Pos["api_key.binding"])
 		claim(b+previousKeySuffix, "api_key (the previous key during rotation)", w.Pos["api_key.binding"])
 		claim(b+previousExpirySuffix, "api_key (the rotation grace deadline)", w.Pos["api_key.binding"])
+	}
+	if w.RateLimit != nil {
+		claim(RateLimiterBinding, "rate_limit (its binding is always "+RateLimiterBinding+")", w.Pos["rate_limit"])
+	}
+	if w.Vectorize != nil {
+		claim(w.Vectorize.Binding, "vectorize.binding", w.Pos["vectorize.binding"])
 	}
 	names := make([]string, 0, len(w.Vars))
 	for name := range w.Vars {

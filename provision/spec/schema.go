@@ -18,6 +18,7 @@ const (
 	kindStringList
 	kindBlock // a mapping with a fixed set of keys (field.block)
 	kindMapOf // a mapping with free-form keys, each value shaped like field.elem
+	kindData  // any YAML mapping, taken as data (smoke.body); not expanded
 )
 
 // field describes one key of a block.
@@ -36,9 +37,26 @@ type field struct {
 type schema map[string]field
 
 var (
+	rateLimitSchema = schema{
+		"limit":  {kind: kindInt, example: "100"},
+		"period": {kind: kindInt, example: "60"},
+	}
+	gatewaySchema = schema{
+		"id":           {kind: kindString, example: "my-gateway"},
+		"cache_ttl":    {kind: kindInt, example: "3600"},
+		"rate_limit":   {kind: kindBlock, block: rateLimitSchema},
+		"collect_logs": {kind: kindBool, example: "true"},
+	}
 	aiSchema = schema{
 		"binding": {kind: kindString, example: "AI"},
 		"model":   {kind: kindString, example: `"@cf/stabilityai/stable-diffusion-xl-base-1.0"`},
+		"gateway": {kind: kindBlock, block: gatewaySchema},
+	}
+	vectorizeSchema = schema{
+		"binding":    {kind: kindString, example: "VECTORIZE"},
+		"index":      {kind: kindString, example: "docs"},
+		"dimensions": {kind: kindInt, example: "768"},
+		"metric":     {kind: kindString, example: "cosine"},
 	}
 	apiKeySchema = schema{
 		"binding": {kind: kindString, example: "API_KEY"},
@@ -48,7 +66,12 @@ var (
 	smokeSchema = schema{
 		"path":                {kind: kindString, example: `"/"`},
 		"prompt":              {kind: kindString, example: `"a cute robot cooking breakfast"`},
+		"method":              {kind: kindString, example: "POST"},
+		"body":                {kind: kindData, example: `{ text: "hello" }`},
+		"body_file":           {kind: kindString, example: "./smoke/sample.wav"},
+		"content_type":        {kind: kindString, example: "audio/wav"},
 		"expect":              {kind: kindString, example: "image/png"},
+		"expect_fields":       {kind: kindStringList, example: "[response]"},
 		"status":              {kind: kindInt, example: "200"},
 		"unauthorized_status": {kind: kindInt, example: "401"},
 		"method_status":       {kind: kindInt, example: "405"},
@@ -63,6 +86,8 @@ var (
 		"ai":                  {kind: kindBlock, block: aiSchema},
 		"api_key":             {kind: kindBlock, block: apiKeySchema},
 		"vars":                varsField,
+		"rate_limit":          {kind: kindBlock, block: rateLimitSchema},
+		"vectorize":           {kind: kindBlock, block: vectorizeSchema},
 		"workers_dev":         {kind: kindBool, example: "true"},
 		"smoke":               {kind: kindBlock, block: smokeSchema},
 	}
@@ -143,7 +168,7 @@ func (s *shaper) shape(path string, key, n *yaml.Node, f field) *value {
 	}
 	v := &value{key: key, node: n}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		if f.kind == kindBlock || f.kind == kindMapOf || f.kind == kindStringList {
+		if f.kind == kindBlock || f.kind == kindMapOf || f.kind == kindStringList || f.kind == kindData {
 			v.null = true
 			return v
 		}
@@ -189,6 +214,10 @@ func (s *shaper) shape(path string, key, n *yaml.Node, f field) *value {
 				v.fields[name] = sub
 			}
 		})
+	case kindData:
+		if !s.expectMapping(path, n) {
+			return nil
+		}
 	case kindMapOf:
 		if !s.expectMapping(path, n) {
 			return nil

@@ -157,7 +157,7 @@ func TestLoadGoodSpecPerEnvironment(t *testing.T) {
 		Key: "chat", Name: "chat-api", Main: mainPath, CompatibilityDate: "2025-05-01",
 		APIKey:     &KeySource{Binding: "API_KEY", From: "file", Ref: keyPath},
 		WorkersDev: false,
-		Smoke:      &Smoke{Path: "/chat", Prompt: "hello", Expect: "application/json", Status: 201, UnauthorizedStatus: 403, MethodStatus: 404},
+		Smoke:      &Smoke{Path: "/chat", Method: "POST", Prompt: "hello", Expect: "application/json", Status: 201, UnauthorizedStatus: 403, MethodStatus: 404},
 	}
 	image := Worker{
 		Key: "image-api", Name: "image-api", Main: mainPath, CompatibilityDate: "2025-06-01",
@@ -166,7 +166,7 @@ func TestLoadGoodSpecPerEnvironment(t *testing.T) {
 		APIKey:             &KeySource{Binding: "API_KEY", From: "generate"},
 		Vars:               map[string]string{"MAX_PROMPT_CHARS": "1000", "GREETING": "hello $5"},
 		WorkersDev:         true,
-		Smoke:              &Smoke{Path: "/", Prompt: "a cute robot cooking breakfast", Expect: "image/png", Status: 200, UnauthorizedStatus: 401, MethodStatus: 405},
+		Smoke:              &Smoke{Path: "/", Method: "POST", Prompt: "a cute robot cooking breakfast", Expect: "image/png", Status: 200, UnauthorizedStatus: 401, MethodStatus: 405},
 	}
 	staging := image
 	staging.Name = "image-api-staging"

@@ -41,6 +41,8 @@ type Worker struct {
 	AI                 *AIBinding // nil when the worker has no AI binding
 	APIKey             *KeySource // nil when the worker has no managed key
 	Vars               map[string]string
+	RateLimit          *RateLimit      // nil: no RATE_LIMITER binding
+	Vectorize          *VectorizeIndex // nil: no Vectorize binding
 	WorkersDev         bool
 	Smoke              *Smoke // nil: no smoke test
 	// Pos maps a field path ("main", "vars.MAX_PROMPT_CHARS", "ai.model") to where it was written.
@@ -54,6 +56,31 @@ type Worker struct {
 type AIBinding struct {
 	Binding string
 	Model   string
+	Gateway *AIGateway // nil: calls go to Workers AI directly
+}
+
+// AIGateway is `ai.gateway`: the AI Gateway the worker's AI calls go through. flareform creates
+// it when it does not exist and sets the worker's AI_GATEWAY_ID variable to ID.
+type AIGateway struct {
+	ID string
+	// CacheTTL is the gateway's cache lifetime in seconds; 0: no caching.
+	CacheTTL    int
+	RateLimit   *RateLimit // nil: the gateway does not rate limit
+	CollectLogs bool
+}
+
+// RateLimit is a limit of Limit requests per Period seconds (10 or 60).
+type RateLimit struct {
+	Limit  int
+	Period int
+}
+
+// VectorizeIndex is the `vectorize` block: a Vectorize index bound to the worker.
+type VectorizeIndex struct {
+	Binding    string // default VECTORIZE
+	Index      string // the index name
+	Dimensions int    // 1..1536
+	Metric     string // cosine, euclidean or dot-product
 }
 
 // KeySource says where the managed API key comes from.
@@ -69,8 +96,17 @@ type KeySource struct {
 // Smoke describes the post-deploy checks against the workers.dev URL.
 type Smoke struct {
 	Path   string // request path, default "/"
-	Prompt string // JSON body {"prompt": Prompt} sent with the key
-	Expect string // expected content type of the authorised answer, e.g. image/png
+	Method string // method of the authorised and unauthorised requests, default POST
+	// The authorised request's body is exactly one of: Prompt, sent as {"prompt": Prompt};
+	// Body, JSON; BodyFile, an absolute path whose bytes are sent raw as ContentType.
+	Prompt      string
+	Body        []byte
+	BodyFile    string
+	ContentType string // content type of BodyFile, default application/octet-stream
+	// Expect is the content type (or prefix, e.g. image/) the authorised answer must have.
+	Expect string
+	// ExpectFields are top-level fields the JSON answer must hold.
+	ExpectFields []string
 	// Expected statuses; defaults 200, 401 (no key) and 405 (GET).
 	Status             int
 	UnauthorizedStatus int
