@@ -52,9 +52,6 @@ func TestExampleMatchesTemplate(t *testing.T) {
 }
 
 func TestExampleLoads(t *testing.T) {
-	// TODO(f13-engine): remove this skip once branch f13-engine is merged: the example's spec
-	// (the text-to-image template's) uses rate_limit and smoke expect: image/.
-	t.Skip("TODO(f13-engine): the spec loader does not know rate_limit and expect: image/ yet")
 	for _, env := range []string{"", "staging"} {
 		s, err := spec.Load(filepath.Join(exampleDir, "flareform.yaml"), env, testEnv)
 		if err != nil {

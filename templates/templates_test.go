@@ -218,10 +218,6 @@ func TestTemplateSpecsSayWhatTheWorkersNeed(t *testing.T) {
 
 // TestTemplateSpecsLoad runs the real spec loader over every template.
 func TestTemplateSpecsLoad(t *testing.T) {
-	// TODO(f13-engine): remove this skip once branch f13-engine (rate_limit, vectorize,
-	// ai.gateway and the smoke extensions method/body/body_file/content_type/expect_fields,
-	// expect: image/) is merged; the template specs use those keys.
-	t.Skip("TODO(f13-engine): the spec loader does not know the issue-13 keys yet")
 	for _, tc := range templateCases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, _ := writeTemplate(t, tc.name, "my-api")

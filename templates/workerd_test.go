@@ -255,8 +255,20 @@ func sseEvents(t *testing.T, body []byte) []string {
 // model's data: events through to the caller ending with [DONE], also through an AI Gateway.
 func TestChatInWorkerd(t *testing.T) {
 	srv := localcftest.New(t)
+	api(t, srv, http.MethodPost, "/ai-gateway/gateways", "application/json", strings.NewReader(`{"id":"my-gateway","cache_ttl":0,"collect_logs":true}`))
 	chat := deployTemplate(t, srv, "chat", "chat", "@cf/meta/llama-3.1-8b-instruct",
 		map[string]any{"type": "plain_text", "name": "AI_GATEWAY_ID", "text": "my-gateway"})
+
+	t.Run("calls go through AI_GATEWAY_ID's gateway", func(t *testing.T) {
+		// The local AI binding refuses a gateway the account does not have, so a worker that
+		// passes the option shows it here.
+		missing := deployTemplate(t, srv, "chat", "chat-missing-gw", "@cf/meta/llama-3.1-8b-instruct",
+			map[string]any{"type": "plain_text", "name": "AI_GATEWAY_ID", "text": "no-such-gateway"})
+		status, ctype, data := missing.post(t, []byte(`{"prompt":"hi"}`), false)
+		if msg := jsonErrorOf(t, status, ctype, data, http.StatusBadGateway); !strings.Contains(msg, "no-such-gateway") {
+			t.Errorf("error %q does not come from the gateway", msg)
+		}
+	})
 
 	t.Run("messages answer {response}", func(t *testing.T) {
 		status, ctype, data := chat.post(t, []byte(`{"messages":[{"role":"user","content":"hello robot"}]}`), false)
@@ -397,4 +409,78 @@ func TestImageToTextInWorkerd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSemanticSearchInWorkerd stores documents in a real local Vectorize index through the
+// template, finds them by meaning, and hits its rate limit.
+func TestSemanticSearchInWorkerd(t *testing.T) {
+	srv := localcftest.New(t)
+	api(t, srv, http.MethodPost, "/vectorize/v2/indexes", "application/json",
+		strings.NewReader(`{"name":"search-docs","config":{"dimensions":384,"metric":"cosine"}}`))
+	d := deployTemplate(t, srv, "semantic-search", "search", "@cf/baai/bge-small-en-v1.5",
+		map[string]any{"type": "vectorize", "name": "VECTORIZE", "index_name": "search-docs"})
+
+	docs := `[{"id":"cats","text":"cats purr and sleep in the sun"},
+		{"id":"rockets","text":"rockets burn fuel to reach orbit"},
+		{"id":"bread","text":"bake bread with flour water and yeast"}]`
+	status, _, data := d.send(t, "/documents", "application/json", []byte(docs), false)
+	if status != http.StatusOK || !strings.Contains(string(data), `"count":3`) {
+		t.Fatalf("POST /documents: status %d, body %.300s", status, data)
+	}
+	status, _, data = d.send(t, "/search", "application/json", []byte(`{"query":"how do rockets reach orbit","topK":2}`), false)
+	var found struct {
+		Matches []struct {
+			ID    string  `json:"id"`
+			Score float64 `json:"score"`
+			Text  string  `json:"text"`
+		} `json:"matches"`
+	}
+	if status != http.StatusOK || json.Unmarshal(data, &found) != nil {
+		t.Fatalf("POST /search: status %d, body %.300s", status, data)
+	}
+	if len(found.Matches) != 2 || found.Matches[0].ID != "rockets" || found.Matches[0].Text != "rockets burn fuel to reach orbit" ||
+		found.Matches[0].Score < found.Matches[1].Score {
+		t.Errorf("matches %+v; want rockets first with its text, then one more", found.Matches)
+	}
+}
+
+// TestRateLimitInWorkerd: with a real ratelimit binding of 2 requests per 60 s, a template
+// answers 429 with Retry-After and a JSON error once the key has used them up.
+func TestRateLimitInWorkerd(t *testing.T) {
+	srv := localcftest.New(t)
+	d := deployTemplate(t, srv, "embeddings", "limited", "@cf/baai/bge-small-en-v1.5",
+		map[string]any{"type": "ratelimit", "name": "RATE_LIMITER", "namespace_id": "1001", "simple": map[string]any{"limit": 2, "period": 60}},
+		map[string]any{"type": "plain_text", "name": "RATE_LIMIT_PERIOD", "text": "60"})
+	// The counter's window is fixed: should one roll over between calls, the count restarts,
+	// so five calls see a 429 whichever way the clock falls.
+	for i := 1; i <= 5; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+srv.WorkersDevAddr()+"/", strings.NewReader(`{"text":"hi"}`))
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		req.Host = d.script + "." + srv.Subdomain() + ".workers.dev"
+		req.Header.Set("Authorization", "Bearer "+workerdTestKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode == http.StatusOK {
+			continue
+		}
+		jsonErrorOf(t, resp.StatusCode, resp.Header.Get("Content-Type"), data, http.StatusTooManyRequests)
+		if got := resp.Header.Get("Retry-After"); got != "60" {
+			t.Errorf("Retry-After %q, want 60", got)
+		}
+		if i < 3 {
+			t.Errorf("call %d was limited; the limit is 2", i)
+		}
+		return
+	}
+	t.Fatal("five calls within the window never got a 429")
 }
