@@ -62,6 +62,24 @@ type Options struct {
 
 var datePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
+// maxIndexNameLen is Vectorize's limit on index names.
+const maxIndexNameLen = 32
+
+// IndexName is the Vectorize index a template names after its worker ("<worker>-docs"), kept a
+// valid index name for any valid worker name: at most 32 characters of a-z, 0-9 and '-',
+// starting with a letter.
+func (o Options) IndexName() string {
+	const suffix = "-docs"
+	name := strings.ReplaceAll(o.WorkerName, "_", "-")
+	if name == "" || name[0] < 'a' || name[0] > 'z' {
+		name = "i-" + name
+	}
+	if len(name) > maxIndexNameLen-len(suffix) {
+		name = name[:maxIndexNameLen-len(suffix)]
+	}
+	return strings.TrimRight(name, "-") + suffix
+}
+
 // Summary returns the one-line description of a template (or of the template an alias names).
 func Summary(name string) string {
 	return summaries[Canonical(name)]

@@ -291,3 +291,28 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestIndexNameFitsVectorize: semantic-search names its index after the worker; any valid
+// worker name must give a spec the loader accepts (index names: 32 characters, a letter first).
+func TestIndexNameFitsVectorize(t *testing.T) {
+	long := strings.Repeat("a", 30) + "-" + strings.Repeat("b", 32)
+	cases := map[string]string{
+		"search":   "search-docs",
+		long:       strings.Repeat("a", 27) + "-docs",
+		"9lives":   "i-9lives-docs",
+		"my_index": "my-index-docs",
+	}
+	for worker, want := range cases {
+		if got := (Options{WorkerName: worker}).IndexName(); got != want {
+			t.Errorf("IndexName(%q) = %q, want %q", worker, got, want)
+		}
+		dir, _ := writeTemplate(t, "semantic-search", worker)
+		s, err := spec.Load(filepath.Join(dir, "flareform.yaml"), "", testEnv)
+		if err != nil && strings.Contains(err.Error(), "vectorize") {
+			t.Errorf("worker %q: the spec's index is refused: %v", worker, err)
+		}
+		if err == nil && (s.Workers[0].Vectorize == nil || s.Workers[0].Vectorize.Index != want) {
+			t.Errorf("worker %q: vectorize %+v, want index %s", worker, s.Workers[0].Vectorize, want)
+		}
+	}
+}
