@@ -34,12 +34,28 @@ const specTemplateSuffix = ".tmpl"
 // sharedDir holds files written into every project (same relative paths); it is not a template.
 const sharedDir = "shared"
 
-//go:embed all:text-to-image all:text-generation all:shared
+//go:embed all:text-to-image all:chat all:embeddings all:speech-to-text all:image-to-text all:semantic-search all:shared
 var files embed.FS
+
+// summaries is what `flareform init --list` shows: one line per template. Every template
+// directory must have one (TestEveryTemplateHasASummary).
+var summaries = map[string]string{
+	"text-to-image":   `POST {"prompt"} -> an image (PNG or JPEG) from Stable Diffusion XL, Lightning or DreamShaper`,
+	"chat":            `POST {"messages"} or {"prompt"} -> {"response"}, or with "stream": true an SSE stream (Llama 3.1)`,
+	"embeddings":      `POST {"text": "..." or [...]} -> {"shape", "data"}: one vector per text (BGE small, base, large)`,
+	"speech-to-text":  `POST audio (audio/* or multipart field "audio") -> {"text", "word_count", "vtt"} (Whisper)`,
+	"image-to-text":   `POST {"image": base64, "prompt"} or image bytes -> {"description"} (LLaVA 1.5, UForm-Gen2)`,
+	"semantic-search": `POST /documents {"id", "text"}, POST /search {"query"} -> {"matches"}: embeddings + Vectorize`,
+}
+
+// aliases are older template names that still work; init writes the template they name.
+var aliases = map[string]string{
+	"text-generation": "chat",
+}
 
 // Options selects a template and fills in its blanks.
 type Options struct {
-	Template          string // default "text-to-image"
+	Template          string // default "text-to-image"; an alias such as "text-generation" works too
 	WorkerName        string // default "image-api"
 	CompatibilityDate string // YYYY-MM-DD, default "2025-06-01"
 }
@@ -50,7 +66,39 @@ func (Options) SchemaURL() string { return spec.SchemaURL }
 
 var datePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
-// Names lists the available templates, sorted.
+// maxIndexNameLen is Vectorize's limit on index names.
+const maxIndexNameLen = 32
+
+// IndexName is the Vectorize index a template names after its worker ("<worker>-docs"), kept a
+// valid index name for any valid worker name: at most 32 characters of a-z, 0-9 and '-',
+// starting with a letter.
+func (o Options) IndexName() string {
+	const suffix = "-docs"
+	name := strings.ReplaceAll(o.WorkerName, "_", "-")
+	if name == "" || name[0] < 'a' || name[0] > 'z' {
+		name = "i-" + name
+	}
+	if len(name) > maxIndexNameLen-len(suffix) {
+		name = name[:maxIndexNameLen-len(suffix)]
+	}
+	return strings.TrimRight(name, "-") + suffix
+}
+
+// Summary returns the one-line description of a template (or of the template an alias names).
+func Summary(name string) string {
+	return summaries[Canonical(name)]
+}
+
+// Canonical resolves an alias ("text-generation") to the template it names ("chat"); other
+// names are returned unchanged.
+func Canonical(name string) string {
+	if target, ok := aliases[name]; ok {
+		return target
+	}
+	return name
+}
+
+// Names lists the available templates, sorted (aliases are not listed).
 func Names() []string {
 	entries, err := fs.ReadDir(files, ".")
 	if err != nil {
@@ -101,6 +149,7 @@ func withDefaults(opts Options) (Options, error) {
 	if opts.Template == "" {
 		opts.Template = DefaultTemplate
 	}
+	opts.Template = Canonical(opts.Template)
 	if opts.WorkerName == "" {
 		opts.WorkerName = DefaultWorkerName
 	}

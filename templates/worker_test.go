@@ -7,8 +7,10 @@ import (
 	"testing"
 )
 
-// TestTemplateWorkersBehave runs each template's worker under Node with a fake env and checks
-// every documented answer: 405, 401 (and the rotation grace window), 400, 502 and success.
+// TestTemplateWorkersBehave runs each template's worker under Node with a fake env (fake
+// Workers AI, rate limiter and Vectorize) and checks every documented answer: the checks all
+// templates share (testdata/checks/common.mjs) and the template's own
+// (testdata/checks/<template>.mjs).
 func TestTemplateWorkersBehave(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -22,7 +24,7 @@ func TestTemplateWorkersBehave(t *testing.T) {
 			}
 			// The harness imports the worker as an ES module; a package.json marks .js as ESM.
 			writeFile(t, filepath.Join(dir, "package.json"), `{"type":"module"}`)
-			cmd := exec.Command(node, filepath.Join("testdata", "worker_harness.mjs"), filepath.Join(dir, "src", "worker.js"), name)
+			cmd := exec.Command(node, filepath.Join("testdata", "worker_harness.mjs"), dir, name)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("worker checks failed (%v):\n%s", err, out)

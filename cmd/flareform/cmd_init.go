@@ -16,6 +16,7 @@ type initOptions struct {
 	Dir      string
 	Template string
 	Name     string
+	List     bool
 }
 
 func newInitCmd(root *rootOptions) *cobra.Command {
@@ -24,17 +25,21 @@ func newInitCmd(root *rootOptions) *cobra.Command {
 		Use:   "init [DIR]",
 		Short: "Write a new project: flareform.yaml and a worker from a template",
 		Long: `Write a spec (flareform.yaml), a worker (src/worker.js) and the modules it imports
-(src/lib/*.js: API key check, 64 KiB body cap, JSON errors) into DIR (default: the current
-directory) from one of the built-in templates:
+(src/lib/*.js: API key check, rate limit, body cap, JSON errors, AI Gateway option) into DIR
+(default: the current directory) from one of the built-in templates. Every template answers
+only callers with its Bearer key and checks its real output after each deploy (smoke).
 
-  text-to-image    POST {"prompt"} with a Bearer key -> image (PNG) from Stable Diffusion XL
-  text-generation  POST {"prompt"} with a Bearer key -> text from a Llama model
-
-The worker name defaults to DIR's base name, cleaned up to a valid script name.`,
+` + templateList() + `
+"text-generation" still works and writes the chat template. The worker name defaults to DIR's
+base name, cleaned up to a valid script name.`,
 		Example: `  flareform init my-images
-  flareform init chat --template text-generation --name chat-bot`,
+  flareform init chat --template chat --name chat-bot
+  flareform init --list`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.List {
+				return runInitList(opts, args)
+			}
 			opts.Dir = "."
 			if len(args) == 1 {
 				opts.Dir = args[0]
@@ -42,7 +47,8 @@ The worker name defaults to DIR's base name, cleaned up to a valid script name.`
 			return runInit(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Template, "template", templates.DefaultTemplate, "`NAME` of the template: "+strings.Join(templates.Names(), " or "))
+	cmd.Flags().StringVar(&opts.Template, "template", templates.DefaultTemplate, "template `NAME`: "+strings.Join(templates.Names(), ", ")+" (see --list)")
+	cmd.Flags().BoolVar(&opts.List, "list", false, "list the templates, one line each, and write nothing")
 	cmd.Flags().StringVar(&opts.Name, "name", "", "worker (script) `NAME`; default: derived from DIR")
 	return cmd
 }
@@ -68,6 +74,7 @@ func runInit(_ context.Context, opts *initOptions) error {
 	if err != nil {
 		return fmt.Errorf("init %s: %w", opts.Dir, err)
 	}
+	opts.Template = templates.Canonical(opts.Template)
 	if opts.JSON {
 		return writeJSON(opts.IO.Out, initResult{Dir: abs, Template: opts.Template, Worker: name, Files: written})
 	}
@@ -83,6 +90,37 @@ func runInit(_ context.Context, opts *initOptions) error {
 	fmt.Fprintln(opts.IO.Out, "  flareform apply --local --auto-approve   # try it on the local Cloudflare")
 	fmt.Fprintln(opts.IO.Out, "  flareform plan                           # against your account (needs CLOUDFLARE_API_TOKEN)")
 	return nil
+}
+
+// templateInfo is one line of init --list --json.
+type templateInfo struct {
+	Name    string `json:"name"`
+	Summary string `json:"summary"`
+}
+
+// runInitList prints the templates, one line each (or as JSON with --json).
+func runInitList(opts *initOptions, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("init --list writes nothing; drop %q", args[0])
+	}
+	var list []templateInfo
+	for _, name := range templates.Names() {
+		list = append(list, templateInfo{Name: name, Summary: templates.Summary(name)})
+	}
+	if opts.JSON {
+		return writeJSON(opts.IO.Out, list)
+	}
+	fmt.Fprint(opts.IO.Out, templateList())
+	return nil
+}
+
+// templateList is the templates as aligned "name  summary" lines.
+func templateList() string {
+	var b strings.Builder
+	for _, name := range templates.Names() {
+		fmt.Fprintf(&b, "  %-16s %s\n", name, templates.Summary(name))
+	}
+	return b.String()
 }
 
 // workerNameFromDir turns a directory name into a valid script name: lower case letters,

@@ -104,12 +104,12 @@ func runQuirkLifecycle(t *testing.T, q localcf.Quirks, noSubdomain bool) {
 
 	// 4. A failed smoke is rolled back; the previous version serves; fixing the code converges.
 	// (GET now answers 200 instead of 405, which the smoke test's method check catches.)
-	w.editWorker(`return fail(405,`, `return fail(200,`)
+	w.editWorker(`const refused = await guard(request, env);`, `const refused = request.method === "GET" ? Response.json({}) : await guard(request, env);`)
 	if r := w.c.mustRun(exitError, append(f, "apply", "--auto-approve")...); !strings.Contains(r.stderr, "rolled back") {
 		t.Errorf("failed smoke: stderr does not report the rollback:\n%s", r.stderr)
 	}
 	w.expectPNG("after the rollback", first)
-	w.editWorker(`return fail(200,`, `return fail(405,`)
+	w.editWorker(`const refused = request.method === "GET" ? Response.json({}) : await guard(request, env);`, `const refused = await guard(request, env);`)
 	w.c.mustRun(0, append(f, "apply", "--auto-approve")...)
 	w.c.mustRun(exitOK, append(f, "plan", "--detailed-exitcode")...)
 

@@ -29,6 +29,10 @@
 //	3000 / 500  an internal fault of the stand-in (a bug; never expected)
 //
 // Unknown top-level properties are ignored, as the real service does.
+// Whisper (@cf/openai/whisper) also takes the audio itself as the body, as
+// its catalog schema allows (REST: curl --data-binary @talk.mp3), or a bare
+// JSON array of byte values (what the workerd shim sends when a worker
+// passes a Uint8Array as the whole input).
 //
 // # Outputs
 //

@@ -28,6 +28,10 @@ func (s *schema) jsonSchema() map[string]any {
 		}
 		out["oneOf"] = oneOf
 	}
+	if s.binaryBody != "" {
+		// As the catalog writes it: the raw bytes, or the object.
+		return map[string]any{"oneOf": []any{map[string]any{"type": "string", "format": "binary"}, out}}
+	}
 	return out
 }
 

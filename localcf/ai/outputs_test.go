@@ -216,3 +216,45 @@ func TestConcurrentRunsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestWhisperTakesTheAudioItself: the catalog documents Whisper's input as the audio bytes or
+// {"audio": [...]}; REST callers send the file as the body, the workerd shim sends a bare
+// byte array for env.AI.run(model, uint8Array). All three transcribe the same bytes.
+func TestWhisperTakesTheAudioItself(t *testing.T) {
+	s := NewService()
+	audio := []byte("RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00")
+	asNumbers := make([]int, len(audio))
+	for i, b := range audio {
+		asNumbers[i] = int(b)
+	}
+	want := transcribe(audio).Text
+	for name, body := range map[string][]byte{
+		"object":     mustJSON(t, map[string]any{"audio": asNumbers}),
+		"byte array": mustJSON(t, asNumbers),
+		"raw bytes":  audio,
+	} {
+		out, err := s.Run(context.Background(), whisper, body)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := out.JSON.(speechResult).Text; got != want {
+			t.Errorf("%s: text %q, want %q", name, got, want)
+		}
+	}
+	for name, body := range map[string][]byte{
+		"byte out of range": []byte("[1, 256]"),
+		"JSON string":       []byte(`"audio"`),
+		"object sans audio": []byte(`{"sound": [1]}`),
+	} {
+		if e := runError(t, s, whisper, body); e.Code != CodeInvalidInput {
+			t.Errorf("%s: code %d (%s), want %d", name, e.Code, e.Message, CodeInvalidInput)
+		}
+	}
+	sch, _ := s.Schema(whisper)
+	if oneOf, _ := sch["input"].(map[string]any)["oneOf"].([]any); len(oneOf) != 2 {
+		t.Errorf("whisper input schema %v should be oneOf [binary, object] like the catalog's", sch["input"])
+	}
+	if e := runError(t, s, uform, []byte("\x89PNG raw")); e.Code != CodeInvalidInput {
+		t.Errorf("a model without a binary input took raw bytes: code %d", e.Code)
+	}
+}

@@ -42,6 +42,11 @@ type schema struct {
 	// exactlyOne lists properties of which exactly one must be present
 	// (text generation: prompt or messages).
 	exactlyOne []string
+	// binaryBody names the bytes field a body that is not a JSON object fills: the catalog
+	// documents Whisper's input as either {"audio": [...]} or the audio itself, which is what
+	// `curl --data-binary @talk.mp3` sends over REST. A bare JSON array of byte values (what
+	// the workerd shim sends for env.AI.run(model, uint8Array)) counts as the bytes too.
+	binaryBody string
 }
 
 func bound(v float64) *float64 { return &v }
@@ -104,6 +109,9 @@ func (s *schema) validate(body []byte) (inputs, *Error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, &Error{Status: http.StatusBadRequest, Code: CodeMissingBody, Message: "Request is missing headers or body"}
 	}
+	if values, ok, err := s.validateBinary(body); ok {
+		return values, err
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
 		var probe any
@@ -134,6 +142,40 @@ func (s *schema) validate(body []byte) (inputs, *Error) {
 		values[f.name] = decoded
 	}
 	return values, nil
+}
+
+// validateBinary handles a binary body for a schema with binaryBody; ok is false when the
+// body is a JSON object (or the schema takes no binary body) and validate should go on.
+func (s *schema) validateBinary(body []byte) (values inputs, ok bool, err *Error) {
+	if s.binaryBody == "" {
+		return nil, false, nil
+	}
+	isJSON := json.Valid(body)
+	switch kind := jsonType(body); {
+	case kind == "object":
+		return nil, false, nil
+	case kind == "array" && isJSON:
+		f := s.field(s.binaryBody)
+		decoded, problem := f.decode(body)
+		if problem != "" {
+			return nil, true, invalidInput("/" + f.name + problem)
+		}
+		return inputs{f.name: decoded}, true, nil
+	}
+	if isJSON {
+		return nil, false, nil // a JSON scalar: validate reports "must be object"
+	}
+	return inputs{s.binaryBody: append([]byte(nil), body...)}, true, nil
+}
+
+// field returns the field named name; the schemas are fixed, so a missing name is a bug.
+func (s *schema) field(name string) *field {
+	for i := range s.fields {
+		if s.fields[i].name == name {
+			return &s.fields[i]
+		}
+	}
+	panic("ai: schema has no field " + name)
 }
 
 func (s *schema) checkExactlyOne(raw map[string]json.RawMessage) *Error {

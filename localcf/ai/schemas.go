@@ -60,7 +60,7 @@ func embeddingsSchema() *schema {
 }
 
 func speechSchema() *schema {
-	return &schema{fields: []field{
+	return &schema{binaryBody: "audio", fields: []field{
 		{name: "audio", kind: kindBytes, required: true},
 	}}
 }

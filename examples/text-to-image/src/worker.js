@@ -1,52 +1,47 @@
 // Text-to-image Worker: POST {"prompt": "..."} with `Authorization: Bearer <key>` and get an
-// image (PNG from Stable Diffusion XL) back from Workers AI.
+// image back from Workers AI (PNG from Stable Diffusion XL base or DreamShaper 8 LCM, JPEG from
+// SDXL Lightning); the Content-Type comes from the bytes.
+//
+// Body: {"prompt", "negative_prompt"?, "width"?, "height"?, "num_steps"?, "seed"?}
 //
 // Bindings (set by flareform from flareform.yaml):
-//   AI                       Workers AI
-//   AI_MODEL                 model name (plain text), defaults to SDXL below
-//   API_KEY                  the key callers must present (secret)
-//   API_KEY_PREVIOUS         the key before the last rotation (secret, optional)
-//   API_KEY_PREVIOUS_EXPIRES ISO date until which API_KEY_PREVIOUS is still accepted
-//   MAX_PROMPT_CHARS         longest accepted prompt, default 1000
+//   AI, AI_MODEL, AI_GATEWAY_ID        Workers AI, the model (default SDXL base), the gateway
+//   API_KEY, API_KEY_PREVIOUS(_EXPIRES) the caller's key (see lib/auth.js)
+//   RATE_LIMITER, RATE_LIMIT_PERIOD    per-key rate limit (optional)
+//   MAX_PROMPT_CHARS                   longest accepted prompt, default 1000
 //
-// The key check, body size cap and error shapes live in ./lib (shared by every template).
+// The method and key checks, rate limit, body cap and error shapes live in ./lib (shared by
+// every template).
 
-import { imageType, modelFailure } from "./lib/ai.js";
-import { requireKey } from "./lib/auth.js";
-import { CORS_HEADERS, jsonError, preflight, readJSON } from "./lib/http.js";
+import { imageType, modelFailure, runModel } from "./lib/ai.js";
+import { guard } from "./lib/auth.js";
+import { CORS_HEADERS, jsonError, readJSON } from "./lib/http.js";
 
 const DEFAULT_MODEL = "@cf/stabilityai/stable-diffusion-xl-base-1.0";
 
 export default {
   async fetch(request, env) {
-    if (request.method === "OPTIONS") {
-      return preflight();
+    const refused = await guard(request, env);
+    if (refused) {
+      return refused;
     }
-    if (request.method !== "POST") {
-      return fail(405, "use POST with a JSON body", { allow: "POST" });
-    }
-    const denied = await requireKey(request, env, CORS_HEADERS);
-    if (denied) {
-      return denied;
-    }
-
     const body = await readJSON(request, { hint: 'body must be JSON like {"prompt": "a cute robot"}' });
     if (body.error) {
-      return fail(body.status, body.error);
+      return jsonError(body.status, body.error);
     }
     const parsed = checkInputs(body.value, env);
     if (parsed.error) {
-      return fail(400, parsed.error);
+      return jsonError(400, parsed.error);
     }
     let bytes;
     try {
-      const image = await env.AI.run(env.AI_MODEL || DEFAULT_MODEL, parsed.inputs);
+      const image = await runModel(env, DEFAULT_MODEL, parsed.inputs);
       // The model answers a stream (or bytes); reading it whole lets the first bytes say
       // whether it is a PNG or a JPEG.
       bytes = new Uint8Array(await new Response(image).arrayBuffer());
     } catch (err) {
       const failure = modelFailure(err, "image generation");
-      return fail(failure.status, failure.error);
+      return jsonError(failure.status, failure.error);
     }
     return new Response(bytes, { headers: { "content-type": imageType(bytes), ...CORS_HEADERS } });
   },
@@ -79,9 +74,4 @@ function checkInputs(body, env) {
     inputs.negative_prompt = body.negative_prompt;
   }
   return { inputs };
-}
-
-// fail is jsonError with the CORS headers, so browsers can read the error too.
-function fail(status, message, headers = {}) {
-  return jsonError(status, message, { ...CORS_HEADERS, ...headers });
 }

@@ -1,16 +1,31 @@
-// Bearer-key check shared by every flareform template (flareform init writes this file into
-// src/lib/ next to the worker; esbuild bundles it in).
+// Who may call a flareform template: the method check, the Bearer-key check and the per-key
+// rate limit, shared by every template (flareform init writes this file into src/lib/ next to
+// the worker; esbuild bundles it in).
 //
 // Bindings it reads:
 //   API_KEY                  the key callers must present (secret)
 //   API_KEY_PREVIOUS         the key before the last rotation (secret, optional)
 //   API_KEY_PREVIOUS_EXPIRES ISO date until which API_KEY_PREVIOUS is still accepted
+//   RATE_LIMITER             Workers rate limiting binding (optional; spec key rate_limit)
+//   RATE_LIMIT_PERIOD        the limiter's period in seconds (10 or 60), sent as Retry-After
 //
-// The rules are those of docs/rotation.md: API_KEY is always accepted; API_KEY_PREVIOUS only
-// while Date.now() < Date.parse(API_KEY_PREVIOUS_EXPIRES), so a past or unparsable expiry
+// The key rules are those of docs/rotation.md: API_KEY is always accepted; API_KEY_PREVIOUS
+// only while Date.now() < Date.parse(API_KEY_PREVIOUS_EXPIRES), so a past or unparsable expiry
 // closes the window without any command having to run.
 
-import { jsonError } from "./http.js";
+import { jsonError, preflight } from "./http.js";
+
+// guard returns null when the request may go on, or the Response to send: the CORS preflight
+// for OPTIONS, 405 for a method not in `methods`, 401/500 from requireKey, 429 from rateLimit.
+export async function guard(request, env, { methods = ["POST"] } = {}) {
+  if (request.method === "OPTIONS") {
+    return preflight();
+  }
+  if (!methods.includes(request.method)) {
+    return jsonError(405, `use ${methods.join(" or ")}`, { allow: methods.join(", ") });
+  }
+  return (await requireKey(request, env)) || (await rateLimit(request, env));
+}
 
 // requireKey returns null when the request carries an accepted key, or the error Response to
 // send: 500 when no key is configured (fail closed), 401 otherwise.
@@ -24,11 +39,43 @@ export async function requireKey(request, env, headers = {}) {
   return null;
 }
 
+// rateLimit returns null when env.RATE_LIMITER is absent or lets the caller through, else a 429
+// with Retry-After. Callers are counted by a SHA-256 prefix of their key: the limiter never
+// sees (or logs) the key itself, and a rotated key gets its own counter.
+export async function rateLimit(request, env) {
+  if (!env.RATE_LIMITER) return null;
+  const key = await keyFingerprint(bearerToken(request.headers.get("authorization")) || "");
+  let outcome;
+  try {
+    outcome = await env.RATE_LIMITER.limit({ key });
+  } catch {
+    // The limiter is a soft, per-location counter; its failure must not take the API down.
+    return null;
+  }
+  if (outcome && outcome.success === false) {
+    const period = String(env.RATE_LIMIT_PERIOD) === "10" ? "10" : "60";
+    return jsonError(429, `too many requests; retry after ${period} seconds`, { "retry-after": period });
+  }
+  return null;
+}
+
+// keyFingerprint is the first 16 hex digits of the key's SHA-256: enough to tell callers apart,
+// useless for recovering the key.
+export async function keyFingerprint(key) {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
+  return Array.from(new Uint8Array(digest).slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// bearerToken returns the token of an "Authorization: Bearer <token>" header, or null.
+export function bearerToken(header) {
+  const match = /^Bearer\s+(.+)$/i.exec(header || "");
+  return match ? match[1].trim() : null;
+}
+
 // authorized accepts the current key, or the previous one until its grace window ends.
 export async function authorized(header, env) {
-  const match = /^Bearer\s+(.+)$/i.exec(header || "");
-  if (!match) return false;
-  const given = match[1].trim();
+  const given = bearerToken(header);
+  if (given === null) return false;
   // Compare against both keys every time so the timing does not reveal which one matched.
   const current = await sameSecret(given, env.API_KEY);
   const previous = env.API_KEY_PREVIOUS ? await sameSecret(given, env.API_KEY_PREVIOUS) : false;

@@ -1,0 +1,93 @@
+// Image-to-text Worker: send an image with `Authorization: Bearer <key>` and get
+// {"description": "..."} back from a Workers AI vision model (LLaVA 1.5 7B or UForm-Gen2).
+// Either POST JSON {"image": "<base64, a data: URL is fine>", "prompt"?, "max_tokens"?}, or POST
+// the image bytes (Content-Type image/*) with the prompt in the query: /?prompt=What%20is%20this
+//
+// Uploads are capped at 4 MiB (MAX_MEDIA_BYTES in lib/http.js), not the 64 KiB of the JSON
+// templates: a photo is larger than that.
+//
+// Bindings (set by flareform from flareform.yaml):
+//   AI, AI_MODEL, AI_GATEWAY_ID        Workers AI, the model (default LLaVA 1.5), the gateway
+//   API_KEY, API_KEY_PREVIOUS(_EXPIRES) the caller's key (see lib/auth.js)
+//   RATE_LIMITER, RATE_LIMIT_PERIOD    per-key rate limit (optional)
+//   MAX_PROMPT_CHARS                   longest accepted prompt, default 1000
+//
+// The method and key checks, rate limit, body cap and error shapes live in ./lib (shared by
+// every template).
+
+import { byteArray, decodeBase64, modelFailure, runModel } from "./lib/ai.js";
+import { guard } from "./lib/auth.js";
+import { MAX_MEDIA_BYTES, jsonError, jsonOK, mediaType, readBody, readJSON } from "./lib/http.js";
+
+const DEFAULT_MODEL = "@cf/llava-hf/llava-1.5-7b-hf";
+const DEFAULT_PROMPT = "Describe this image.";
+
+export default {
+  async fetch(request, env) {
+    const refused = await guard(request, env);
+    if (refused) {
+      return refused;
+    }
+    const parsed = await readRequest(request, env);
+    if (parsed.error) {
+      return jsonError(parsed.status, parsed.error);
+    }
+    try {
+      const result = await runModel(env, DEFAULT_MODEL, parsed.inputs);
+      return jsonOK({ description: result && result.description });
+    } catch (err) {
+      const failure = modelFailure(err, "image description");
+      return jsonError(failure.status, failure.error);
+    }
+  },
+};
+
+// readRequest returns {inputs} for the model from either request form, or {status, error}.
+async function readRequest(request, env) {
+  const type = mediaType(request);
+  let image;
+  let fields;
+  if (type.startsWith("image/")) {
+    const body = await readBody(request, MAX_MEDIA_BYTES);
+    if (body.error) return body;
+    image = body.bytes;
+    const url = new URL(request.url);
+    fields = { prompt: url.searchParams.get("prompt") ?? undefined };
+  } else if (type === "application/json" || type === "") {
+    const body = await readJSON(request, { maxBytes: MAX_MEDIA_BYTES, hint: 'body must be JSON like {"image": "<base64>", "prompt": "What is this?"}' });
+    if (body.error) return body;
+    fields = body.value;
+    if (fields === null || typeof fields !== "object" || Array.isArray(fields)) {
+      return { status: 400, error: "body must be a JSON object" };
+    }
+    if (typeof fields.image !== "string" || !(image = decodeBase64(fields.image))) {
+      return { status: 400, error: '"image" is required: the image as a base64 string' };
+    }
+  } else {
+    return { status: 415, error: "send JSON {\"image\": \"<base64>\"} or the image bytes with Content-Type image/*" };
+  }
+  if (image.length === 0) {
+    return { status: 400, error: "the image is empty" };
+  }
+  return checkFields(image, fields, env);
+}
+
+// checkFields validates the prompt and max_tokens and builds the model's inputs.
+function checkFields(image, fields, env) {
+  const maxChars = parseInt(env.MAX_PROMPT_CHARS, 10) || 1000;
+  const prompt = fields.prompt === undefined ? DEFAULT_PROMPT : fields.prompt;
+  if (typeof prompt !== "string" || prompt.trim() === "") {
+    return { status: 400, error: '"prompt" must be a non-empty string' };
+  }
+  if (prompt.length > maxChars) {
+    return { status: 400, error: `"prompt" is longer than ${maxChars} characters` };
+  }
+  const inputs = { image: byteArray(image), prompt };
+  if (fields.max_tokens !== undefined) {
+    if (!Number.isInteger(fields.max_tokens) || fields.max_tokens < 1) {
+      return { status: 400, error: '"max_tokens" must be a positive integer' };
+    }
+    inputs.max_tokens = fields.max_tokens;
+  }
+  return { inputs };
+}
