@@ -187,7 +187,7 @@ func registerCompletions(cmd *cobra.Command, opts *rootOptions) {
 	}
 	if cmd.Flags().Lookup("template") != nil {
 		cmd.RegisterFlagCompletionFunc("template", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-			return templates.Names(), cobra.ShellCompDirectiveNoFileComp
+			return append(templates.Names(), templates.Aliases()...), cobra.ShellCompDirectiveNoFileComp
 		})
 	}
 }

@@ -63,6 +63,10 @@ func fieldSchema(f field) map[string]any {
 		out["type"] = []string{"object", "null"} // `smoke:` alone is an empty block
 	case kindMapOf:
 		out = map[string]any{"type": []string{"object", "null"}, "additionalProperties": fieldSchema(*f.elem)}
+	case kindData:
+		out = map[string]any{"type": "object"} // any mapping, sent as it is (smoke.body)
+	default:
+		panic(fmt.Sprintf("jsonschema: kind %d has no JSON Schema; add it here", f.kind))
 	}
 	if f.example != "" {
 		out["examples"] = []string{strings.Trim(f.example, `"`)}
