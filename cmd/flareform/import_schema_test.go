@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flareform/flareform/provision/spec"
+	"github.com/flareform/flareform/templates"
 )
 
 const importedWorker = `export default {
@@ -87,7 +88,7 @@ func TestSchemaCommandPrintsTheCommittedSchema(t *testing.T) {
 
 func TestInitNamesTheSchemaOnTheFirstLine(t *testing.T) {
 	c := newCLI(t, map[string]string{})
-	for _, tmpl := range []string{"text-to-image", "text-generation"} {
+	for _, tmpl := range append(templates.Names(), templates.Aliases()...) {
 		dir := filepath.Join(t.TempDir(), "p")
 		c.mustRun(0, "init", dir, "--template", tmpl)
 		b, err := os.ReadFile(filepath.Join(dir, "flareform.yaml"))
