@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flareform/flareform/internal/flock"
 	"github.com/flareform/flareform/localcf/ai"
 	"github.com/flareform/flareform/localcf/faults"
 	"github.com/flareform/flareform/localcf/workerd"
@@ -130,7 +131,7 @@ type Server struct {
 	closeOnce                sync.Once
 	closeErr                 error
 	apiBase, devAddr, aiAddr string
-	stateLock                *os.File // flock on StateDir; nil for a memory-only server
+	stateLock                *flock.Lock // on StateDir; nil for a memory-only server
 }
 
 // Start loads (or creates) state, then serves the API, the workers.dev data plane and the
@@ -152,9 +153,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.loadState(); err != nil {
 		s.cancel()
-		if s.stateLock != nil {
-			s.stateLock.Close()
-		}
+		s.stateLock.Release()
 		return nil, err
 	}
 	s.live = newLiveSet(s.startVersion)
@@ -433,9 +432,7 @@ func (s *Server) Close() error {
 			s.live.closeAll()
 		}
 		s.cancel()
-		if s.stateLock != nil {
-			defer s.stateLock.Close() // released last, after the state is written
-		}
+		defer s.stateLock.Release() // released last, after the state is written
 		if s.reqlog != nil {
 			errs = append(errs, s.reqlog.close())
 		}

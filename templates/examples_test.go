@@ -15,7 +15,8 @@ var update = flag.Bool("update", false, "rewrite examples/ from the templates")
 const exampleDir = "../examples/text-to-image"
 
 // TestExampleMatchesTemplate keeps examples/text-to-image from drifting: its worker and its
-// src/lib modules are what `init` writes, byte for byte, and its spec starts with the rendered
+// src/lib modules (a link to templates/shared/src/lib, so they are the shared modules themselves)
+// are what `init` writes, byte for byte, and its spec starts with the rendered
 // template spec.
 // Run `go test ./templates -run TestExample -update` after changing the template.
 func TestExampleMatchesTemplate(t *testing.T) {

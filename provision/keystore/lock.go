@@ -5,18 +5,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/flareform/flareform/internal/flock"
 )
 
 // LockFileName is the project lock inside the project's .flareform directory.
 const LockFileName = "lock"
 
-// Lock is an exclusive advisory lock (flock) held by one flareform run. The kernel drops it
-// when the process dies, so a crash or kill -9 never leaves a stale lock behind.
+// Lock is the project lock held by one flareform run (an OS lock: a dead process holds nothing).
 type Lock struct {
-	f *os.File
+	l *flock.Lock
 }
 
 // HeldError says who holds a lock another run asked for.
@@ -34,8 +33,7 @@ func (e *HeldError) Error() string {
 }
 
 // Acquire takes the lock file in dir (created 0700 when missing) for what (e.g. "apply"). It
-// does not wait for another run (beyond lockGrace): a lock that is held fails with *HeldError
-// naming the holder.
+// does not wait for another run: a lock that is held fails with *HeldError naming the holder.
 func Acquire(dir, what string) (*Lock, error) {
 	if err := ensurePrivateDir(dir); err != nil {
 		return nil, err
@@ -43,61 +41,24 @@ func Acquire(dir, what string) (*Lock, error) {
 	return AcquireFile(filepath.Join(dir, LockFileName), what)
 }
 
-// lockGrace is how long Acquire keeps trying a held lock. A lock is held for a whole run, so
-// this does not make runs wait for each other; it covers the moment after a holder released it
-// in which a child process it was just forking still shares the descriptor (until its exec
-// closes it), which would otherwise make a run that follows another fail.
-const lockGrace = 250 * time.Millisecond
-
 // AcquireFile takes the lock on path itself (its directory must exist).
 func AcquireFile(path, what string) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", path, err)
-	}
-	deadline := time.Now().Add(lockGrace)
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
+	holder := fmt.Sprintf("pid %d, flareform %s, since %s", os.Getpid(), what, time.Now().UTC().Format(time.RFC3339))
+	l, err := flock.TryLock(path, holder)
+	var held *flock.HeldError
+	if errors.As(err, &held) {
+		return nil, &HeldError{Path: path, Holder: held.Holder}
 	}
 	if err != nil {
-		holder := readHolder(path)
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, &HeldError{Path: path, Holder: holder}
-		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, err
 	}
-	// Who holds it, for the message another run prints. Written after the lock is ours.
-	info := fmt.Sprintf("pid %d, flareform %s, since %s", os.Getpid(), what, time.Now().UTC().Format(time.RFC3339))
-	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(info+"\n"), 0)
-	}
-	return &Lock{f: f}, nil
-}
-
-func readHolder(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
+	return &Lock{l: l}, nil
 }
 
 // Release drops the lock. The file stays: removing it would race with a run opening it.
 func (l *Lock) Release() error {
-	if l == nil || l.f == nil {
+	if l == nil {
 		return nil
 	}
-	l.f.Truncate(0)
-	// Unlock explicitly: a child process forked meanwhile (workerd, a test's subprocess) holds a
-	// copy of the descriptor until it execs, and closing ours alone would leave the lock held
-	// through that copy, so the next run in this process would find it taken.
-	unlockErr := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
-	err := l.f.Close()
-	l.f = nil
-	return errors.Join(unlockErr, err)
+	return l.l.Release()
 }
