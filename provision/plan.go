@@ -349,7 +349,7 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 	}
 	outputs := map[bundler.Options]*output{}
 	for _, w := range s.Workers {
-		in := bundleOptions(w)
+		in := bundleOptions(s.Dir, w)
 		if outputs[in] == nil {
 			outputs[in] = &output{}
 		}
@@ -373,7 +373,7 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 	out := make([]*bundler.Result, len(s.Workers))
 	var jsErrors spec.ErrorList
 	for i, w := range s.Workers {
-		o := outputs[bundleOptions(w)]
+		o := outputs[bundleOptions(s.Dir, w)]
 		var be *bundler.Error
 		switch {
 		case errors.As(o.err, &be):
@@ -390,8 +390,10 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 }
 
 // bundleOptions is what a worker's bundle depends on; workers with equal options share one.
-func bundleOptions(w spec.Worker) bundler.Options {
-	return bundler.Options{Entry: w.Main, NodeCompat: w.NodeCompat()}
+// The source map names sources relative to the spec's directory ("src/lib/x.js"), so the
+// uploaded map can be read without the project (the local Cloudflare maps errors with it).
+func bundleOptions(projectDir string, w spec.Worker) bundler.Options {
+	return bundler.Options{Entry: w.Main, NodeCompat: w.NodeCompat(), SourceRoot: projectDir}
 }
 
 // errorListOrNil keeps a nil list from turning into a non-nil error; one error is returned as
