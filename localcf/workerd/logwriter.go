@@ -22,10 +22,10 @@ const maxCapture = 64 << 10
 // time, prefixed with the worker name, with secret values redacted. Until
 // stopCapture is called it also keeps stderr for the start-up error message.
 type lineLog struct {
-	mu        sync.Mutex
-	out       io.Writer
-	prefix    string
-	redact    *strings.Replacer
+	mu     sync.Mutex
+	out    io.Writer
+	prefix string
+	redact *strings.Replacer
 	// mapSource rewrites bundle locations to source locations in logged lines (nil: none).
 	// Captured start-up errors stay as workerd wrote them: the engine maps those itself.
 	mapSource func(string) string
