@@ -170,4 +170,41 @@ func TestTargetTouchesOnlyTheNamedWorker(t *testing.T) {
 		t.Errorf("after apply --target a: %+v", plan.Workers)
 	}
 	c.mustRun(exitError, "-f", specPath, "plan", "--target", "nosuch")
+
+	// destroy --target b deletes b alone, and never asks about a.
+	srv.ResetRequests()
+	c.mustRun(exitOK, "-f", specPath, "destroy", "--auto-approve", "--target", "b")
+	for _, call := range callsOf(srv.Requests()) {
+		if strings.Contains(call, "/scripts/a") {
+			t.Errorf("destroy --target b made a request about a: %s", call)
+		}
+	}
+	if names := scriptNames(t, srv); len(names) != 1 || names[0] != "a" {
+		t.Errorf("after destroy --target b the account holds %v, want [a]", names)
+	}
+}
+
+// A targeted destroy leaves alone an index an untargeted worker still uses.
+func TestTargetedDestroyKeepsSharedIndex(t *testing.T) {
+	srv, env := startStandalone(t)
+	c := newCLI(t, env)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "worker.js"), []byte(`export default { fetch() { return new Response("ok") } }`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	specPath := filepath.Join(dir, "flareform.yaml")
+	worker := "    main: ./worker.js\n    compatibility_date: \"2025-06-01\"\n    vectorize: { index: docs, dimensions: 768, metric: cosine }\n"
+	writeSpec(t, specPath, "project: search\nworkers:\n  a:\n"+worker+"  b:\n"+worker)
+	c.mustRun(exitOK, "-f", specPath, "apply", "--auto-approve")
+
+	srv.ResetRequests()
+	r := c.mustRun(exitOK, "-f", specPath, "destroy", "--auto-approve", "--target", "a")
+	for _, call := range callsOf(srv.Requests()) {
+		if strings.HasPrefix(call, "DELETE") && strings.Contains(call, "vectorize") {
+			t.Errorf("destroy --target a deleted the index b uses: %s\n%s", call, r.stdout)
+		}
+	}
+	if names := scriptNames(t, srv); len(names) != 1 || names[0] != "b" {
+		t.Errorf("after destroy --target a the account holds %v, want [b]", names)
+	}
 }
