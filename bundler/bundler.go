@@ -40,6 +40,11 @@ type Options struct {
 	NodeCompat bool
 	// Minify shrinks whitespace, identifiers and syntax.
 	Minify bool
+	// SourceRoot is the directory the source map's `sources` are written relative to (the
+	// project's directory, so a source reads "src/lib/x.js" wherever the map travels: the local
+	// Cloudflare maps runtime errors through the uploaded map with it). "": relative to the
+	// map's own location, as esbuild writes them.
+	SourceRoot string
 }
 
 // Result is a bundled Worker, ready to upload.
@@ -118,6 +123,11 @@ func Bundle(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	out.sourceRoot = filepath.Join(workDir, outDirName)
+	if opts.SourceRoot != "" {
+		if err := out.rerootSources(opts.SourceRoot); err != nil {
+			return nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
+		}
+	}
 	if out.Exports, err = exportsOf(res.Metafile); err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
 	}

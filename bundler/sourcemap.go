@@ -32,7 +32,15 @@ type sourceMap struct {
 // col may be 0 when only the line is known: the line's first mapping decides then.
 func (r *Result) Resolve(line, col int) (pos SourcePosition, ok bool) {
 	sm, err := r.decodedMap()
-	if err != nil || line < 1 || line > len(sm.lines) {
+	if err != nil {
+		return SourcePosition{}, false
+	}
+	return sm.resolve(line, col)
+}
+
+// resolve is Resolve on a decoded map.
+func (sm *sourceMap) resolve(line, col int) (SourcePosition, bool) {
+	if line < 1 || line > len(sm.lines) {
 		return SourcePosition{}, false
 	}
 	segs := sm.lines[line-1]
@@ -51,6 +59,40 @@ func (r *Result) Resolve(line, col int) (pos SourcePosition, ok bool) {
 	return SourcePosition{File: sm.sources[m.source], Line: m.line + 1, Col: m.col + 1}, true
 }
 
+// rerootSources rewrites the map's `sources` to be relative to root (slash-separated), and
+// makes root the directory Resolve joins them to.
+func (r *Result) rerootSources(root string) error {
+	absRoot, err := filepath.Abs(root)
+	if err != nil {
+		return fmt.Errorf("source root %s: %w", root, err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(r.SourceMap, &doc); err != nil {
+		return fmt.Errorf("decode source map: %w", err)
+	}
+	var sources []string
+	if err := json.Unmarshal(doc["sources"], &sources); err != nil {
+		return fmt.Errorf("decode source map sources: %w", err)
+	}
+	for i, src := range sources {
+		abs := src
+		if !filepath.IsAbs(abs) {
+			abs = filepath.Join(r.sourceRoot, filepath.FromSlash(src))
+		}
+		if rel, err := filepath.Rel(absRoot, abs); err == nil {
+			sources[i] = filepath.ToSlash(rel)
+		}
+	}
+	if doc["sources"], err = json.Marshal(sources); err != nil {
+		return fmt.Errorf("encode source map sources: %w", err)
+	}
+	if r.SourceMap, err = json.Marshal(doc); err != nil {
+		return fmt.Errorf("encode source map: %w", err)
+	}
+	r.sourceRoot = absRoot
+	return nil
+}
+
 // bundleLocation finds "worker.js:LINE:COL" (and "worker.js:LINE") in runtime messages and
 // stack traces, with or without a leading path or file:// URL.
 var bundleLocation = regexp.MustCompile(`(?:[\w./:-]*/)?` + regexp.QuoteMeta(ModuleName) + `:(\d+)(?::(\d+))?`)
@@ -60,26 +102,58 @@ var bundleLocation = regexp.MustCompile(`(?:[\w./:-]*/)?` + regexp.QuoteMeta(Mod
 // directory): "worker.js:43:12" becomes "src/handler.js:60:5". Locations the map does not
 // cover stay as they are.
 func (r *Result) MapLocations(text, relTo string) string {
-	return bundleLocation.ReplaceAllStringFunc(text, func(loc string) string {
-		m := bundleLocation.FindStringSubmatch(loc)
+	return mapLocations(text, bundleLocation, r.Resolve, func(file string) string {
+		if rel, err := filepath.Rel(relTo, file); err == nil && relTo != "" {
+			return rel
+		}
+		return file
+	})
+}
+
+// mapLocations rewrites each match of loc ("module:LINE[:COL]") through resolve, naming the
+// source by name(file).
+func mapLocations(text string, loc *regexp.Regexp, resolve func(line, col int) (SourcePosition, bool), name func(string) string) string {
+	return loc.ReplaceAllStringFunc(text, func(found string) string {
+		m := loc.FindStringSubmatch(found)
 		line, _ := strconv.Atoi(m[1])
 		col := 0
 		if m[2] != "" {
 			col, _ = strconv.Atoi(m[2])
 		}
-		pos, ok := r.Resolve(line, col)
+		pos, ok := resolve(line, col)
 		if !ok {
-			return loc
+			return found
 		}
-		file := pos.File
-		if rel, err := filepath.Rel(relTo, file); err == nil && relTo != "" {
-			file = rel
-		}
+		file := filepath.ToSlash(name(pos.File))
 		if m[2] == "" {
-			return fmt.Sprintf("%s:%d", filepath.ToSlash(file), pos.Line)
+			return fmt.Sprintf("%s:%d", file, pos.Line)
 		}
-		return fmt.Sprintf("%s:%d:%d", filepath.ToSlash(file), pos.Line, pos.Col)
+		return fmt.Sprintf("%s:%d:%d", file, pos.Line, pos.Col)
 	})
+}
+
+// ModuleMap is the source map uploaded next to a module, read back without the bundle: the
+// local Cloudflare maps a running worker's errors through it.
+type ModuleMap struct {
+	loc *regexp.Regexp
+	sm  *sourceMap
+}
+
+// ParseModuleMap decodes raw, the source map of the module named module. Its sources are used
+// as written (relative paths: flareform writes them relative to the project's directory).
+func ParseModuleMap(module string, raw []byte) (*ModuleMap, error) {
+	sm, err := decodeSourceMap(raw, "")
+	if err != nil {
+		return nil, err
+	}
+	loc := regexp.MustCompile(`(?:[\w./:-]*/)?` + regexp.QuoteMeta(module) + `:(\d+)(?::(\d+))?`)
+	return &ModuleMap{loc: loc, sm: sm}, nil
+}
+
+// MapLocations rewrites every "module:LINE:COL" in text (a stack trace, a log line) to the
+// source position it came from, e.g. "src/lib/x.js:12:7".
+func (m *ModuleMap) MapLocations(text string) string {
+	return mapLocations(text, m.loc, m.sm.resolve, func(file string) string { return file })
 }
 
 func (r *Result) decodedMap() (*sourceMap, error) {

@@ -118,3 +118,29 @@ func TestEntryProblem(t *testing.T) {
 		})
 	}
 }
+
+// With SourceRoot the uploaded map names sources relative to the project ("src/lib/fail.js"),
+// so ParseModuleMap maps a runtime location without the project at hand, and Resolve still
+// gives absolute paths.
+func TestSourceRootWritesProjectRelativeSources(t *testing.T) {
+	dir := writeFiles(t, t.TempDir(), throwingWorker())
+	res, err := Bundle(context.Background(), Options{Entry: filepath.Join(dir, "src/worker.js"), SourceRoot: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(res.SourceMap), `"src/lib/fail.js"`) || strings.Contains(string(res.SourceMap), `"../`) {
+		t.Fatalf("sources are not project-relative: %s", res.SourceMap)
+	}
+	line, col := bundleLine(t, string(res.Code), "throw new Error")
+	if pos, ok := res.Resolve(line, col); !ok || pos.File != filepath.Join(dir, "src/lib/fail.js") || pos.Line != 60 {
+		t.Errorf("Resolve(%d, %d) = %+v, %v", line, col, pos, ok)
+	}
+	mm, err := ParseModuleMap(ModuleName, res.SourceMap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mm.MapLocations(fmt.Sprintf("    at fail (worker.js:%d:%d)", line, col))
+	if want := "    at fail (src/lib/fail.js:60:26)"; got != want {
+		t.Errorf("MapLocations = %q, want %q", got, want)
+	}
+}

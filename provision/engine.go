@@ -64,6 +64,9 @@ type Config struct {
 	// Adopt names existing scripts that flareform did not deploy (no `flareform` tag) which
 	// this run may take over (`apply --adopt NAME`); plan refuses any other such script.
 	Adopt []string
+	// Targets restricts plans to these workers (--target, by key or script name) and the
+	// gateways and indexes they use; empty: every worker of the spec.
+	Targets []string
 }
 
 // ConfigFromEnv reads CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL (or

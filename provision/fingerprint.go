@@ -75,6 +75,9 @@ type fingerprinter struct {
 	issued  map[keyIdentity]string // fingerprint chosen or verified for a key in this run
 	matched map[fingerprintCheck]bool
 	slots   chan struct{}
+	// preferred: fingerprints a saved plan showed, per script and binding. A key that matches
+	// one keeps it, so applying the saved plan uploads exactly the fingerprint it showed.
+	preferred map[[2]string]string
 }
 
 type keyIdentity struct{ scriptName, binding, key string }
@@ -86,9 +89,10 @@ type fingerprintCheck struct {
 
 func newFingerprinter() *fingerprinter {
 	return &fingerprinter{
-		issued:  map[keyIdentity]string{},
-		matched: map[fingerprintCheck]bool{},
-		slots:   make(chan struct{}, runtime.GOMAXPROCS(0)),
+		issued:    map[keyIdentity]string{},
+		matched:   map[fingerprintCheck]bool{},
+		slots:     make(chan struct{}, runtime.GOMAXPROCS(0)),
+		preferred: map[[2]string]string{},
 	}
 }
 
@@ -102,8 +106,15 @@ func (f *fingerprinter) forKey(scriptName, binding, key string) string {
 	if ok {
 		return fp
 	}
+	f.mu.Lock()
+	saved := f.preferred[[2]string{scriptName, binding}]
+	f.mu.Unlock()
 	f.slots <- struct{}{}
-	fp = NewKeyFingerprint(scriptName, binding, key)
+	if saved != "" && FingerprintMatches(saved, scriptName, binding, key) {
+		fp = saved
+	} else {
+		fp = NewKeyFingerprint(scriptName, binding, key)
+	}
 	<-f.slots
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -112,6 +123,13 @@ func (f *fingerprinter) forKey(scriptName, binding, key string) string {
 	}
 	f.issued[id] = fp
 	return fp
+}
+
+// prefer makes fp the fingerprint forKey gives scriptName's binding when the key matches it.
+func (f *fingerprinter) prefer(scriptName, binding, fp string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.preferred[[2]string{scriptName, binding}] = fp
 }
 
 // matches is FingerprintMatches, remembered; a match makes fp the key's fingerprint for this

@@ -60,8 +60,12 @@ type Plan struct {
 	// RegisterSubdomain is the workers.dev subdomain apply registers for the account first
 	// (the spec's workers_dev_subdomain, on an account that has none).
 	RegisterSubdomain string `json:"register_workers_dev_subdomain,omitempty"`
+	// Skipped names the spec's workers a --target run left out: the plan neither read nor
+	// changes them (nor the gateways and indexes they use).
+	Skipped []string `json:"skipped,omitempty"`
 
-	subdomain string // account workers.dev subdomain, "" when it has none
+	subdomain      string        // account workers.dev subdomain, "" when it has none
+	skippedWorkers []spec.Worker // the workers behind Skipped
 }
 
 // WorkerPlan is the plan for one worker of the spec.
@@ -115,6 +119,7 @@ type desiredWorker struct {
 	vars       map[string]string // plain_text bindings, AI_MODEL included
 	keepVars   map[string]string // reserved plain_text bindings carried over unchanged
 	key        string            // resolved env/file key; "" when generated or unmanaged
+	keyFP      string            // fingerprint of key this plan uses (the live one when it matches)
 	keyTag     string            // tag to upload; "" when unknown
 	genKey     bool              // apply generates a new key
 	sendKey    bool              // the upload carries the secret_text key
@@ -140,7 +145,12 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{AccountID: accountID, Workers: make([]WorkerPlan, len(s.Workers))}
+	full := s
+	s, skipped, err := TargetWorkers(s, e.cfg.Targets)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{AccountID: accountID, Workers: make([]WorkerPlan, len(s.Workers)), Skipped: skippedNames(skipped), skippedWorkers: skipped}
 	// Bundling needs no API call, so JS errors come out before anything is read.
 	bundles, err := e.bundleAll(ctx, s)
 	if err != nil {
@@ -161,7 +171,8 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	if err := planSubdomain(s, p); err != nil {
 		return nil, err
 	}
-	namespaces := rateLimitNamespaces(accountID, s.Workers)
+	// From every worker of the spec, so a targeted run picks the same ids as a full one.
+	namespaces := rateLimitNamespaces(accountID, full.Workers)
 	errs := make([]error, len(s.Workers))
 	e.forEach(ctx, len(s.Workers), func(ctx context.Context, i int) {
 		w := s.Workers[i]
@@ -185,7 +196,9 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	p.Workers = append(p.Workers, removedWorkers(s, existing, project)...)
+	if len(skipped) == 0 { // a targeted run deletes no worker it was not pointed at
+		p.Workers = append(p.Workers, removedWorkers(s, existing, project)...)
+	}
 	if err := e.planAccountResources(ctx, s, p, existing, project); err != nil {
 		return nil, err
 	}
@@ -245,7 +258,11 @@ func (e *Engine) PlanDestroy(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{AccountID: accountID, Destroy: true}
+	s, skipped, err := TargetWorkers(s, e.cfg.Targets)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{AccountID: accountID, Destroy: true, Skipped: skippedNames(skipped), skippedWorkers: skipped}
 	// One list call tells which scripts exist and whose they are, however many there are.
 	scripts, err := e.scriptNames(ctx, accountID)
 	if err != nil {
@@ -260,7 +277,9 @@ func (e *Engine) PlanDestroy(ctx context.Context, s *spec.Spec) (*Plan, error) {
 		}
 		p.Workers = append(p.Workers, wp)
 	}
-	p.Workers = append(p.Workers, removedWorkers(s, scripts, project)...)
+	if len(skipped) == 0 {
+		p.Workers = append(p.Workers, removedWorkers(s, scripts, project)...)
+	}
 	if err := e.planDestroyResources(ctx, s, p, scripts); err != nil {
 		return nil, err
 	}
@@ -330,7 +349,7 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 	}
 	outputs := map[bundler.Options]*output{}
 	for _, w := range s.Workers {
-		in := bundleOptions(w)
+		in := bundleOptions(s.Dir, w)
 		if outputs[in] == nil {
 			outputs[in] = &output{}
 		}
@@ -354,7 +373,7 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 	out := make([]*bundler.Result, len(s.Workers))
 	var jsErrors spec.ErrorList
 	for i, w := range s.Workers {
-		o := outputs[bundleOptions(w)]
+		o := outputs[bundleOptions(s.Dir, w)]
 		var be *bundler.Error
 		switch {
 		case errors.As(o.err, &be):
@@ -371,8 +390,10 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 }
 
 // bundleOptions is what a worker's bundle depends on; workers with equal options share one.
-func bundleOptions(w spec.Worker) bundler.Options {
-	return bundler.Options{Entry: w.Main, NodeCompat: w.NodeCompat()}
+// The source map names sources relative to the spec's directory ("src/lib/x.js"), so the
+// uploaded map can be read without the project (the local Cloudflare maps errors with it).
+func bundleOptions(projectDir string, w spec.Worker) bundler.Options {
+	return bundler.Options{Entry: w.Main, NodeCompat: w.NodeCompat(), SourceRoot: projectDir}
 }
 
 // errorListOrNil keeps a nil list from turning into a non-nil error; one error is returned as
@@ -600,9 +621,11 @@ func (e *Engine) diffKey(d *desiredWorker, live *liveWorker, add func(Change)) e
 	}
 	d.key = key
 	if hasSecret && e.fingerprints.matches(liveFP, d.worker.Name, src.Binding, key) {
+		d.keyFP = liveFP
 		return nil
 	}
 	fp := e.fingerprints.forKey(d.worker.Name, src.Binding, key)
+	d.keyFP = fp
 	if !hasSecret {
 		add(Change{Path: path, Op: OpAdd, New: sensitive(fp)})
 	} else {

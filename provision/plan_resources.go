@@ -99,6 +99,7 @@ func (e *Engine) planAccountResources(ctx context.Context, s *spec.Spec, p *Plan
 	if err != nil {
 		return err
 	}
+	resources = withoutSkippedResources(resources, s, p.skippedWorkers, false)
 	recordOwnership(p, resources)
 	p.Resources = orderResources(p, resources)
 	return nil
@@ -134,6 +135,7 @@ func (e *Engine) planDestroyResources(ctx context.Context, s *spec.Spec, p *Plan
 	if err != nil {
 		return err
 	}
+	resources = withoutSkippedResources(resources, s, p.skippedWorkers, true)
 	p.Resources = orderResources(p, resources)
 	return nil
 }

@@ -29,6 +29,9 @@ func (p *Plan) WriteText(w io.Writer) {
 			writeResourcePlan(w, r)
 		}
 	}
+	if len(p.Skipped) > 0 {
+		fmt.Fprintf(w, "Skipped (not targeted): %s\n", strings.Join(p.Skipped, ", "))
+	}
 	if !p.HasChanges() {
 		fmt.Fprintln(w, "No changes. The live workers match the spec.")
 		return

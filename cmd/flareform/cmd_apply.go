@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -24,12 +26,15 @@ type applyOptions struct {
 	SmokeOut    string
 	// AllowReplace lets apply delete and recreate resources that cannot change in place.
 	AllowReplace bool
+	// PlanFile is apply's argument: a plan saved by `plan --out`, applied exactly or refused.
+	PlanFile string
+	saved    *provision.SavedPlan
 }
 
 func newApplyCmd(root *rootOptions) *cobra.Command {
 	opts := &applyOptions{rootOptions: root}
 	cmd := &cobra.Command{
-		Use:   "apply",
+		Use:   "apply [PLANFILE]",
 		Short: "Deploy the spec: plan, confirm, apply, smoke test",
 		Long: `Plan (as "flareform plan" does), ask for confirmation, apply exactly that plan and smoke
 test every changed worker over its workers.dev URL, with its real key. Prints each worker's URL.
@@ -46,13 +51,28 @@ to --key-out (merged with the keys already there, mode 0600), put in the JSON re
 field with --json, or printed when stdout is a terminal (never into CI logs).
 The smoke test of a worker whose key an earlier run made finds it in --key-file, then
 FLAREFORM_API_KEY, then the spec's env:/file: source, then the project's key store; when none
-holds the deployed key, apply refuses before writing anything (or use --no-smoke).`,
+holds the deployed key, apply refuses before writing anything (or use --no-smoke).
+
+Saved plans: "flareform apply PLANFILE" applies a plan written by "flareform plan --out
+PLANFILE" without asking again (the plan was the confirmation). It takes the spec, --env,
+--target and --adopt from the file, bundles the code and resolves the keys again, re-reads the
+account, and applies only when all of it is what the plan read: otherwise it exits 1 with
+"the plan is stale: <what changed>; run plan again" and writes nothing (docs/saved-plans.md).
+
+With --target NAME (repeatable) only the named workers, and the AI Gateways and Vectorize
+indexes they use, are applied; the others are skipped and never read.`,
 		Example: `  flareform apply
   flareform apply --auto-approve --key-out ~/.config/my-images.key
   flareform apply --local --auto-approve --smoke-out ./out
-  flareform apply --json --auto-approve | jq -r '.workers[].url'`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  flareform apply --json --auto-approve | jq -r '.workers[].url'
+  flareform plan --out release.plan && flareform apply release.plan`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if err := opts.useSavedPlan(cmd, args[0]); err != nil {
+					return err
+				}
+			}
 			return runApply(cmd.Context(), opts)
 		},
 	}
@@ -64,6 +84,7 @@ holds the deployed key, apply refuses before writing anything (or use --no-smoke
 	f.BoolVar(&opts.NoSmoke, "no-smoke", false, "skip the post-deploy smoke tests")
 	f.StringVar(&opts.SmokeOut, "smoke-out", "", "save smoke test response bodies (e.g. the PNG) in `DIR`")
 	f.StringArrayVar(&opts.Adopt, "adopt", nil, adoptFlagUsage)
+	f.StringArrayVar(&opts.Targets, "target", nil, targetFlagUsage)
 	f.BoolVar(&opts.AllowReplace, "allow-replace", false, "let apply replace a Vectorize index whose dimensions or metric changed (its vectors are lost)")
 	return cmd
 }
@@ -101,9 +122,9 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 	defer closeSession(sess, &err)
 	proj := sess.Project
 
-	plan, err := sess.Engine.Plan(ctx, sess.Spec)
+	plan, err := opts.plan(ctx, sess)
 	if err != nil {
-		return sess.explain(err)
+		return err
 	}
 	recovered, err := proj.reconcilePending(plan, sess.Spec, opts.IO.ErrOut)
 	if err != nil {
@@ -134,7 +155,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		return fmt.Errorf("%w: %s; nothing was changed. Run apply --allow-replace to delete and recreate them, or keep their dimensions and metric",
 			provision.ErrReplaceRefused, strings.Join(replaced, ", "))
 	}
-	if !opts.AutoApprove {
+	if !opts.AutoApprove && opts.PlanFile == "" { // a saved plan was reviewed when it was made
 		if err := confirm(ctx, opts.rootOptions, "Do you want to perform these actions?", "apply"); err != nil {
 			return err
 		}
@@ -170,6 +191,63 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		return sess.explain(applyErr)
 	}
 	return failedWorkers(res)
+}
+
+// useSavedPlan makes this apply run the saved plan at path: the spec, environment, targets
+// and adopted scripts it was made with. Flags that say otherwise are refused, not ignored.
+func (o *applyOptions) useSavedPlan(cmd *cobra.Command, path string) error {
+	saved, err := provision.ReadSavedPlan(path)
+	if err != nil {
+		return err
+	}
+	conflicts := []struct {
+		flag  string
+		given bool
+	}{
+		{"file", o.File != saved.SpecFile && !sameFile(o.File, saved.SpecFile)},
+		{"env", o.Env != saved.Env},
+		{"target", !slices.Equal(o.Targets, saved.Targets)},
+		{"adopt", !slices.Equal(o.Adopt, saved.Adopt)},
+	}
+	for _, c := range conflicts {
+		if f := cmd.Flag(c.flag); f != nil && f.Changed && c.given {
+			return fmt.Errorf("--%s differs from the saved plan %s, which was made with its own; drop --%s or run plan again", c.flag, path, c.flag)
+		}
+	}
+	o.File, o.Env, o.Targets, o.Adopt = saved.SpecFile, saved.Env, saved.Targets, saved.Adopt
+	o.PlanFile, o.saved = path, saved
+	return nil
+}
+
+// sameFile reports whether two spec paths name the same file.
+func sameFile(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
+}
+
+// plan computes what this apply does: a new plan, or with a saved plan the same plan again from
+// the same inputs, refused as stale when any input or the result differs from the saved one.
+// Only reads happen before that check.
+func (o *applyOptions) plan(ctx context.Context, sess *session) (*provision.Plan, error) {
+	if o.saved != nil {
+		sess.Engine.UseSavedPlan(o.saved)
+	}
+	plan, err := sess.Engine.Plan(ctx, sess.Spec)
+	if err != nil {
+		return nil, sess.explain(err)
+	}
+	if o.saved == nil {
+		return plan, nil
+	}
+	digest, err := provision.SpecDigest(o.saved.SpecFile)
+	if err != nil {
+		return nil, provision.StaleError([]string{fmt.Sprintf("the spec %s cannot be read", o.saved.SpecFile)})
+	}
+	if why := o.saved.StaleReasons(plan, digest); len(why) > 0 {
+		return nil, provision.StaleError(why)
+	}
+	return plan, nil
 }
 
 // keyedWorkers lists the spec's workers that have a managed key.

@@ -31,6 +31,7 @@ them. Scripts flareform did not create and other projects' workers are never tou
 		},
 	}
 	cmd.Flags().BoolVar(&opts.AutoApprove, "auto-approve", false, "destroy without asking for confirmation")
+	cmd.Flags().StringArrayVar(&opts.Targets, "target", nil, targetFlagUsage)
 	return cmd
 }
 

@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flareform/flareform/provision"
+	"github.com/flareform/flareform/provision/spec"
 )
 
 type planOptions struct {
 	*rootOptions
 	DetailedExitCode bool
+	// Out is --out: save the plan there for `apply FILE`.
+	Out string
 }
 
 func newPlanCmd(root *rootOptions) *cobra.Command {
@@ -23,17 +27,29 @@ which workers would be created, updated or deleted, and which fields change. Mak
 Secret values never appear; managed keys show only as fingerprints.
 
 With --detailed-exitcode the exit code is 0 when nothing would change, 2 when something
-would, and 1 on error.`,
+would, and 1 on error.
+
+With --out FILE the plan is also saved (JSON, mode 0600, no secret: keys are described by
+their source and fingerprint). "flareform apply FILE" then applies exactly that plan, and
+refuses it (exit 1, nothing written) when the spec, the code, a key or the live account
+changed since: "the plan is stale: <what changed>; run plan again" (docs/saved-plans.md).
+
+With --target NAME (repeatable) only the named workers, and the AI Gateways and Vectorize
+indexes they use, are planned; the plan lists the other workers as skipped.`,
 		Example: `  flareform plan
   flareform plan --json --env production
-  flareform plan --detailed-exitcode || echo "drift or error"`,
+  flareform plan --detailed-exitcode || echo "drift or error"
+  flareform plan --out release.plan && flareform apply release.plan
+  flareform plan --target images`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runPlan(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().StringVar(&opts.Out, "out", "", "also save the plan to `FILE` (0600, no secrets) for `flareform apply FILE`")
 	cmd.Flags().BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none")
 	cmd.Flags().StringArrayVar(&opts.Adopt, "adopt", nil, adoptFlagUsage)
+	cmd.Flags().StringArrayVar(&opts.Targets, "target", nil, targetFlagUsage)
 	return cmd
 }
 
@@ -47,6 +63,11 @@ func runPlan(ctx context.Context, opts *planOptions) (err error) {
 	if err != nil {
 		return sess.explain(err)
 	}
+	if opts.Out != "" {
+		if err := savePlan(opts.Out, plan, sess.Spec, opts.rootOptions); err != nil {
+			return err
+		}
+	}
 	if opts.JSON {
 		if err := writeJSON(opts.IO.Out, planResult{Changes: plan.HasChanges(), Plan: plan}); err != nil {
 			return err
@@ -57,6 +78,19 @@ func runPlan(ctx context.Context, opts *planOptions) (err error) {
 	if opts.DetailedExitCode && plan.HasChanges() {
 		return &exitStatus{Code: exitChanges}
 	}
+	return nil
+}
+
+// savePlan writes the plan file of `plan --out`.
+func savePlan(path string, plan *provision.Plan, s *spec.Spec, opts *rootOptions) error {
+	saved, err := provision.NewSavedPlan(plan, s, opts.Targets, opts.Adopt)
+	if err != nil {
+		return err
+	}
+	if err := provision.WriteSavedPlan(path, saved); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "Saved the plan to %s. To apply exactly it: flareform apply %s\n", path, path)
 	return nil
 }
 

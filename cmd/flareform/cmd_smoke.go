@@ -47,6 +47,7 @@ or a file are found the same way apply finds them.`,
 	}
 	cmd.Flags().StringVar(&opts.KeyFile, "key-file", "", "`FILE` holding the API key(s), as written by apply --key-out")
 	cmd.Flags().StringVar(&opts.Out, "out", "", "save response bodies (e.g. the PNG) in `DIR`")
+	cmd.Flags().StringArrayVar(&opts.Targets, "target", nil, targetFlagUsage)
 	return cmd
 }
 
@@ -56,6 +57,11 @@ func runSmoke(ctx context.Context, opts *smokeOptions) (err error) {
 		return err
 	}
 	defer closeSession(sess, &err)
+	targeted, _, err := provision.TargetWorkers(sess.Spec, opts.Targets)
+	if err != nil {
+		return err
+	}
+	sess.Spec = targeted
 
 	// Only generated keys need handing in; the engine reads env and file keys itself.
 	var keyed []string

@@ -23,10 +23,15 @@ type rootOptions struct {
 	// run may take over.
 	Adopt   []string
 	NoColor bool // --no-color (NO_COLOR in the environment does the same)
+	// Targets is --target on plan, apply, destroy and smoke: only these workers.
+	Targets []string
 }
 
 // adoptFlagUsage is --adopt's help, shared by plan and apply.
 const adoptFlagUsage = "take over this existing script that flareform did not deploy (repeatable); without it plan refuses such scripts"
+
+// targetFlagUsage is --target's help, shared by plan, apply, destroy and smoke.
+const targetFlagUsage = "only this worker (its key or script name; repeatable) and the gateways and indexes it uses; the others are skipped"
 
 // newRootCmd builds the whole command tree for one invocation.
 func newRootCmd(ios *IOStreams, getenv func(string) string) *cobra.Command {

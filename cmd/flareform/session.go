@@ -89,6 +89,7 @@ func (o *rootOptions) openSession(ctx context.Context) (_ *session, err error) {
 	cfg := provision.ConfigFromEnv(getenv)
 	cfg.Concurrency = o.Parallelism
 	cfg.Adopt = o.Adopt
+	cfg.Targets = o.Targets
 	if cfg.APIToken == "" {
 		return nil, fmt.Errorf("%s is not set; create an API token (Workers Scripts:Edit, Workers AI:Read) "+
 			"and export %s=<token>, or add --local to use the local Cloudflare", envAPIToken, envAPIToken)

@@ -22,10 +22,13 @@ const maxCapture = 64 << 10
 // time, prefixed with the worker name, with secret values redacted. Until
 // stopCapture is called it also keeps stderr for the start-up error message.
 type lineLog struct {
-	mu        sync.Mutex
-	out       io.Writer
-	prefix    string
-	redact    *strings.Replacer
+	mu     sync.Mutex
+	out    io.Writer
+	prefix string
+	redact *strings.Replacer
+	// mapSource rewrites bundle locations to source locations in logged lines (nil: none).
+	// Captured start-up errors stay as workerd wrote them: the engine maps those itself.
+	mapSource func(string) string
 	capturing bool
 	captured  bytes.Buffer
 }
@@ -58,6 +61,9 @@ func (l *lineLog) stream(capture bool) *lineStream {
 }
 
 func (l *lineLog) line(text string, capture bool) {
+	if isNativeStack(text) {
+		return // addresses inside the workerd binary: nothing a worker's author can use
+	}
 	text = l.redact.Replace(text)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -66,7 +72,16 @@ func (l *lineLog) line(text string, capture bool) {
 		l.captured.WriteByte('\n')
 	}
 	// A failing log must not stop workerd's output from being drained.
+	if l.mapSource != nil {
+		text = l.redact.Replace(l.mapSource(text))
+	}
 	_, _ = io.WriteString(l.out, l.prefix+text+"\n")
+}
+
+// isNativeStack reports a line of workerd's own stack addresses ("stack: …/workerd@47d595f …"),
+// which --verbose prints after an uncaught exception.
+func isNativeStack(text string) bool {
+	return strings.HasPrefix(text, "stack: ") && strings.Contains(text, "workerd@")
 }
 
 // stopCapture ends stderr capture and returns what was captured.

@@ -135,8 +135,11 @@ func launch(bin, dir, cfg string, logOut io.Writer, w Worker) (*Process, *os.Fil
 	defer controlW.Close()
 
 	log := newLineLog(logOut, w.Name, secretValues(w.Bindings))
+	log.mapSource = sourceMapper(w)
 	stdout, stderr := log.stream(false), log.stream(true)
-	cmd := exec.Command(bin, "serve", "-I", dir, "/dev/stdin", "--control-fd", "3")
+	// --verbose: only then does workerd log an uncaught exception's JavaScript stack (which the
+	// log maps to the user's sources); without it, just the message.
+	cmd := exec.Command(bin, "serve", "--verbose", "-I", dir, "/dev/stdin", "--control-fd", "3")
 	cmd.Stdin = stdin
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.ExtraFiles = []*os.File{controlW}
