@@ -1,0 +1,370 @@
+package main
+
+// Acceptance tests for the templates, per-key rate limits, AI Gateways and Vectorize indexes,
+// driven through the CLI against a standalone local Cloudflare, the way a user meets them:
+// init, apply (with its smoke test), then real requests to the workers.dev address.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"image"
+	_ "image/jpeg" // the Lightning model answers JPEG
+	_ "image/png"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/flareform/flareform/localcf"
+	"github.com/flareform/flareform/provision/spec"
+)
+
+// deployed is one worker a test deployed from a template, with the key from the project's key
+// store.
+type deployed struct {
+	srv  *localcf.Server
+	name string
+	key  string
+	dir  string // the project directory
+}
+
+// answer is one response of a deployed worker, body read.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// call sends body to the worker's workers.dev address at path, with key as the Bearer key.
+func (w deployed) call(t *testing.T, key, path, contentType string, body []byte) answer {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+w.srv.WorkersDevAddr()+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = w.name + "." + w.srv.Subdomain() + ".workers.dev"
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", contentType)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s to %s: %v", path, w.name, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read the answer of %s: %v", w.name, err)
+	}
+	return answer{status: res.StatusCode, header: res.Header, body: data}
+}
+
+// postJSON sends v as JSON with the stored key and fails unless the answer is 200.
+func (w deployed) postJSON(t *testing.T, path string, v any) answer {
+	t.Helper()
+	body, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := w.call(t, w.key, path, "application/json", body)
+	if a.status != http.StatusOK {
+		t.Fatalf("POST %s %s: HTTP %d, want 200: %s", w.name, path, a.status, a.body)
+	}
+	return a
+}
+
+// decodeJSON decodes a's body into v, failing on anything but a JSON answer.
+func decodeJSON(t *testing.T, a answer, v any) {
+	t.Helper()
+	if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type %q, want application/json; body %.200s", ct, a.body)
+	}
+	if err := json.Unmarshal(a.body, v); err != nil {
+		t.Fatalf("answer is not the expected JSON: %v\n%.300s", err, a.body)
+	}
+}
+
+// applyDoc is the part of apply --json these tests read.
+type applyDoc struct {
+	Workers []struct {
+		Name  string `json:"name"`
+		Error string `json:"error"`
+		Smoke *struct {
+			Passed bool `json:"passed"`
+		} `json:"smoke"`
+	} `json:"workers"`
+	Resources []struct {
+		Kind, Name, Action, Error string
+	} `json:"resources"`
+}
+
+// applyJSON runs apply --auto-approve --json (plus extra) and decodes its result.
+func applyJSON(t *testing.T, c *cli, specPath string, extra ...string) applyDoc {
+	t.Helper()
+	r := c.mustRun(exitOK, append([]string{"-f", specPath, "apply", "--auto-approve", "--json"}, extra...)...)
+	var res applyDoc
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("apply --json stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	return res
+}
+
+// initTemplate writes template into a new directory named name (so the worker is name) and
+// returns the spec's path.
+func initTemplate(t *testing.T, c *cli, template, name string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	c.mustRun(exitOK, "init", dir, "--template", template)
+	return filepath.Join(dir, "flareform.yaml")
+}
+
+// copyEnv gives a parallel subtest its own environment map.
+func copyEnv(env map[string]string) map[string]string {
+	out := make(map[string]string, len(env))
+	for k, v := range env {
+		out[k] = v
+	}
+	return out
+}
+
+// templateCase deploys one template (edited by edit, when set) and checks one real request.
+type templateCase struct {
+	name     string // worker and directory name
+	template string
+	edit     func(t *testing.T, specPath string)
+	check    func(t *testing.T, w deployed)
+}
+
+func templateCases() []templateCase {
+	return []templateCase{
+		{name: "images", template: "text-to-image", check: checkImage("image/png")},
+		{name: "images-fast", template: "text-to-image", edit: func(t *testing.T, p string) {
+			editFile(t, p, "@cf/stabilityai/stable-diffusion-xl-base-1.0", "@cf/bytedance/stable-diffusion-xl-lightning")
+		}, check: checkImage("image/jpeg")},
+		{name: "chat", template: "chat", check: checkChat},
+		{name: "textgen", template: "text-generation", check: checkChat},
+		{name: "embed-small", template: "embeddings", check: checkEmbeddings(384)},
+		{name: "embed-base", template: "embeddings", edit: func(t *testing.T, p string) {
+			editFile(t, p, "@cf/baai/bge-small-en-v1.5", "@cf/baai/bge-base-en-v1.5")
+		}, check: checkEmbeddings(768)},
+		{name: "transcribe", template: "speech-to-text", check: checkSpeech},
+		{name: "describe", template: "image-to-text", check: checkVision},
+		{name: "search", template: "semantic-search", check: checkSearch},
+	}
+}
+
+// TestEveryTemplateDeploysAndAnswers: every template `init --list` names (and the
+// text-generation alias) deploys with its smoke test passing and answers its own request, with
+// the key from the project's key store, in the shape docs/spec.md promises.
+func TestEveryTemplateDeploysAndAnswers(t *testing.T) {
+	srv, env := startStandalone(t)
+	assertListedTemplates(t, newCLI(t, env))
+	for _, tc := range templateCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCLI(t, copyEnv(env))
+			specPath := initTemplate(t, c, tc.template, tc.name)
+			assertSchemaLine(t, specPath)
+			if tc.edit != nil {
+				tc.edit(t, specPath)
+			}
+			res := applyJSON(t, c, specPath)
+			if len(res.Workers) != 1 || res.Workers[0].Smoke == nil || !res.Workers[0].Smoke.Passed {
+				t.Fatalf("apply: %+v; want one worker whose smoke test passed", res.Workers)
+			}
+			tc.check(t, deployed{srv: srv, name: tc.name, key: storedKey(t, specPath, tc.name), dir: filepath.Dir(specPath)})
+		})
+	}
+}
+
+// assertListedTemplates checks that init --list names exactly the templates tested here.
+func assertListedTemplates(t *testing.T, c *cli) {
+	t.Helper()
+	var list []struct{ Name string }
+	r := c.mustRun(exitOK, "init", "--list", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+		t.Fatalf("init --list --json: %v\n%s", err, r.stdout)
+	}
+	var listed, tested []string
+	for _, l := range list {
+		listed = append(listed, l.Name)
+	}
+	for _, tc := range templateCases() {
+		if tc.template != "text-generation" && !slices.Contains(tested, tc.template) {
+			tested = append(tested, tc.template)
+		}
+	}
+	slices.Sort(listed)
+	slices.Sort(tested)
+	if !slices.Equal(listed, tested) {
+		t.Errorf("init --list names %v; this test covers %v", listed, tested)
+	}
+}
+
+// assertSchemaLine checks the promise of docs/spec.md: specs that init writes name the JSON
+// Schema on their first line, so editors complete and check keys.
+func assertSchemaLine(t *testing.T, specPath string) {
+	t.Helper()
+	b, err := os.ReadFile(specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	if first != "# yaml-language-server: $schema="+spec.SchemaURL {
+		t.Errorf("the spec's first line is %q; want the yaml-language-server schema comment", first)
+	}
+}
+
+// checkImage: the prompt comes back as an image of type want that decodes.
+func checkImage(want string) func(t *testing.T, w deployed) {
+	return func(t *testing.T, w deployed) {
+		a := w.postJSON(t, "/", map[string]any{"prompt": "a lighthouse at dusk"})
+		if ct := a.header.Get("Content-Type"); ct != want {
+			t.Errorf("Content-Type %q, want %q", ct, want)
+		}
+		img, format, err := image.Decode(bytes.NewReader(a.body))
+		if err != nil {
+			t.Fatalf("the answer (%d bytes) does not decode as an image: %v", len(a.body), err)
+		}
+		if "image/"+format != want || img.Bounds().Dx() == 0 || img.Bounds().Dy() == 0 {
+			t.Errorf("decoded a %s image of %v, want a non-empty %s", format, img.Bounds(), want)
+		}
+	}
+}
+
+// checkChat: a plain request answers {response}; a streamed one is SSE ending in [DONE].
+func checkChat(t *testing.T, w deployed) {
+	messages := []map[string]string{{"role": "user", "content": "Say hello."}}
+	var reply struct {
+		Response *string `json:"response"`
+	}
+	decodeJSON(t, w.postJSON(t, "/", map[string]any{"messages": messages}), &reply)
+	if reply.Response == nil || *reply.Response == "" {
+		t.Errorf("chat answer has no response text")
+	}
+
+	a := w.postJSON(t, "/", map[string]any{"messages": messages, "stream": true})
+	if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("streamed chat: Content-Type %q, want text/event-stream", ct)
+	}
+	events := sseData(t, a.body)
+	if len(events) < 2 || events[len(events)-1] != "[DONE]" {
+		t.Fatalf("streamed chat events %q; want data events ending with [DONE]", events)
+	}
+	for _, e := range events[:len(events)-1] {
+		var chunk struct {
+			Response *string `json:"response"`
+		}
+		if err := json.Unmarshal([]byte(e), &chunk); err != nil || chunk.Response == nil {
+			t.Errorf("event %q is not a {response} chunk (%v)", e, err)
+		}
+	}
+}
+
+// sseData returns the data of every event in an event stream, failing on a line that is not
+// part of an event.
+func sseData(t *testing.T, body []byte) []string {
+	t.Helper()
+	var events []string
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "data:"):
+			events = append(events, strings.TrimSpace(strings.TrimPrefix(line, "data:")))
+		default:
+			t.Errorf("unexpected line in the event stream: %q", line)
+		}
+	}
+	return events
+}
+
+// checkEmbeddings: each text gets one row of the model's dimension.
+func checkEmbeddings(dims int) func(t *testing.T, w deployed) {
+	return func(t *testing.T, w deployed) {
+		texts := []string{"hello world", "a cute robot", "the third text"}
+		var got struct {
+			Shape []int       `json:"shape"`
+			Data  [][]float64 `json:"data"`
+		}
+		decodeJSON(t, w.postJSON(t, "/", map[string]any{"text": texts}), &got)
+		if !slices.Equal(got.Shape, []int{len(texts), dims}) || len(got.Data) != len(texts) {
+			t.Fatalf("shape %v with %d rows, want [%d %d]", got.Shape, len(got.Data), len(texts), dims)
+		}
+		for i, row := range got.Data {
+			if len(row) != dims {
+				t.Errorf("row %d has %d numbers, want %d", i, len(row), dims)
+			}
+		}
+	}
+}
+
+// checkSpeech: the template's own WAV comes back as {text}.
+func checkSpeech(t *testing.T, w deployed) {
+	wav, err := os.ReadFile(filepath.Join(w.dir, "smoke", "silence.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := w.call(t, w.key, "/", "audio/wav", wav)
+	if a.status != http.StatusOK {
+		t.Fatalf("HTTP %d, want 200: %s", a.status, a.body)
+	}
+	var got struct {
+		Text *string `json:"text"`
+	}
+	decodeJSON(t, a, &got)
+	if got.Text == nil {
+		t.Errorf("speech-to-text answer %s has no text", a.body)
+	}
+}
+
+// checkVision: a base64 image in JSON comes back as a non-empty {description}.
+func checkVision(t *testing.T, w deployed) {
+	png, err := os.ReadFile(filepath.Join(w.dir, "smoke", "gradient.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Description *string `json:"description"`
+	}
+	decodeJSON(t, w.postJSON(t, "/", map[string]any{
+		"image": base64.StdEncoding.EncodeToString(png), "prompt": "What is in this picture?",
+	}), &got)
+	if got.Description == nil || *got.Description == "" {
+		t.Errorf("image-to-text answer has no description")
+	}
+}
+
+// checkSearch: after storing three documents, searching for one's own text finds it first.
+func checkSearch(t *testing.T, w deployed) {
+	docs := []map[string]string{
+		{"id": "tides", "text": "The moon's gravity pulls the oceans and makes the tides."},
+		{"id": "bread", "text": "Knead the dough, let it rise overnight, then bake at 230 degrees."},
+		{"id": "rust", "text": "The borrow checker makes sure references never outlive their data."},
+	}
+	var stored struct {
+		Count int      `json:"count"`
+		IDs   []string `json:"ids"`
+	}
+	decodeJSON(t, w.postJSON(t, "/documents", docs), &stored)
+	if stored.Count != len(docs) {
+		t.Fatalf("stored %d documents (%v), want %d", stored.Count, stored.IDs, len(docs))
+	}
+	for _, d := range docs {
+		var found struct {
+			Matches []struct {
+				ID   string  `json:"id"`
+				Text string  `json:"text"`
+				Scor float64 `json:"score"`
+			} `json:"matches"`
+		}
+		decodeJSON(t, w.postJSON(t, "/search", map[string]any{"query": d["text"]}), &found)
+		if len(found.Matches) == 0 || found.Matches[0].ID != d["id"] || found.Matches[0].Text != d["text"] {
+			t.Errorf("search for %q's own text found %+v first; want %q", d["id"], found.Matches, d["id"])
+		}
+	}
+}
