@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"image"
 	_ "image/jpeg" // the Lightning model answers JPEG
 	_ "image/png"
@@ -19,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/provision/spec"
@@ -366,5 +368,95 @@ func checkSearch(t *testing.T, w deployed) {
 		if len(found.Matches) == 0 || found.Matches[0].ID != d["id"] || found.Matches[0].Text != d["text"] {
 			t.Errorf("search for %q's own text found %+v first; want %q", d["id"], found.Matches, d["id"])
 		}
+	}
+}
+
+// TestTemplateRateLimitIsPerKey: with `rate_limit: {limit: 3, period: 60}` a caller's fourth
+// request within the minute gets 429 with Retry-After, while another valid key of the same
+// worker (the previous key, inside its rotation window) is still served.
+func TestTemplateRateLimitIsPerKey(t *testing.T) {
+	t.Parallel()
+	srv, env := startStandalone(t)
+	c := newCLI(t, env)
+	specPath := initTemplate(t, c, "chat", "limited")
+	dir := filepath.Dir(specPath)
+	editFile(t, specPath, "      limit: 60\n", "      limit: 3\n")
+	oldKey, newKey := randomKey(t), randomKey(t)
+	writeKeyFile(t, filepath.Join(dir, "old.key"), oldKey)
+	writeKeyFile(t, filepath.Join(dir, "new.key"), newKey)
+	// No smoke test: it would spend requests of the key under test.
+	editFile(t, specPath, "from: generate", "from: file:./old.key")
+	c.mustRun(exitOK, "-f", specPath, "apply", "--auto-approve", "--no-smoke")
+	// A changed key source rotates: the new key at once, the old one for api_key.grace (24h).
+	editFile(t, specPath, "from: file:./old.key", "from: file:./new.key")
+	c.mustRun(exitOK, "-f", specPath, "apply", "--auto-approve", "--no-smoke")
+
+	w := deployed{srv: srv, name: "limited", key: oldKey, dir: dir}
+	body := []byte(`{"prompt":"Say hello."}`)
+	inOneWindow(t, time.Minute, 10*time.Second, func() []string {
+		var problems []string
+		for i := 1; i <= 3; i++ {
+			if a := w.call(t, oldKey, "/", "application/json", body); a.status != http.StatusOK {
+				problems = append(problems, fmt.Sprintf("request %d with the old key: HTTP %d, want 200: %s", i, a.status, a.body))
+			}
+		}
+		fourth := w.call(t, oldKey, "/", "application/json", body)
+		var refusal struct {
+			Error string `json:"error"`
+		}
+		if fourth.status != http.StatusTooManyRequests || fourth.header.Get("Retry-After") != "60" ||
+			json.Unmarshal(fourth.body, &refusal) != nil || refusal.Error == "" {
+			problems = append(problems, fmt.Sprintf("fourth request with the old key: HTTP %d, Retry-After %q, body %s; want 429, Retry-After 60 and {error}",
+				fourth.status, fourth.header.Get("Retry-After"), fourth.body))
+		}
+		if a := w.call(t, newKey, "/", "application/json", body); a.status != http.StatusOK {
+			problems = append(problems, fmt.Sprintf("the new key after the old one was limited: HTTP %d, want 200: %s", a.status, a.body))
+		}
+		return problems
+	})
+}
+
+// inOneWindow runs attempt so that all its requests fall into one fixed rate-limit window of
+// length period: the local limiter, like Cloudflare's, aligns windows to the clock, so counts
+// start over at each window's start. An attempt starts only with at least margin left in the
+// window; one that still crossed into the next window is inconclusive and is repeated from
+// the start of a window that no earlier request was counted in. attempt returns its problems.
+func inOneWindow(t *testing.T, period, margin time.Duration, attempt func() []string) {
+	t.Helper()
+	for try := 1; ; try++ {
+		if left := period - time.Since(time.Now().Truncate(period)); left < margin {
+			sleepCtx(t, left)
+		}
+		start := time.Now()
+		problems := attempt()
+		end := time.Now()
+		if start.Truncate(period).Equal(end.Truncate(period)) {
+			for _, p := range problems {
+				t.Error(p)
+			}
+			return
+		}
+		if try == 3 {
+			t.Fatalf("three attempts each crossed a %s window boundary; the machine is too slow for this test", period)
+		}
+		sleepCtx(t, end.Truncate(period).Add(period).Sub(time.Now()))
+	}
+}
+
+// sleepCtx waits for d or until the test's context ends.
+func sleepCtx(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case <-time.After(d):
+	case <-t.Context().Done():
+		t.Fatal(t.Context().Err())
+	}
+}
+
+// writeKeyFile writes key to path with mode 0600, as a user keeps a key file.
+func writeKeyFile(t *testing.T, path, key string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
