@@ -460,3 +460,184 @@ func writeKeyFile(t *testing.T, path, key string) {
 		t.Fatal(err)
 	}
 }
+
+// accountAPI calls the local Cloudflare's account API as a user with the account's token would,
+// outside flareform.
+func accountAPI(t *testing.T, srv *localcf.Server, method, path string, body any, result any) {
+	t.Helper()
+	var payload io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload = bytes.NewReader(b)
+	}
+	url := srv.APIBaseURL() + "/accounts/" + srv.AccountID() + path
+	req, err := http.NewRequestWithContext(t.Context(), method, url, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+srv.Token())
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	var envelope struct {
+		Success bool            `json:"success"`
+		Result  json.RawMessage `json:"result"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&envelope); err != nil || !envelope.Success {
+		t.Fatalf("%s %s: HTTP %d, success %v, err %v", method, path, res.StatusCode, envelope.Success, err)
+	}
+	if result != nil {
+		if err := json.Unmarshal(envelope.Result, result); err != nil {
+			t.Fatalf("%s %s: result: %v", method, path, err)
+		}
+	}
+}
+
+// gatewayIDs lists the account's AI Gateways by id.
+func gatewayIDs(t *testing.T, srv *localcf.Server) []string {
+	t.Helper()
+	var gateways []struct{ ID string }
+	accountAPI(t, srv, http.MethodGet, "/ai-gateway/gateways?per_page=50", nil, &gateways)
+	var ids []string
+	for _, g := range gateways {
+		ids = append(ids, g.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// indexNames lists the account's Vectorize indexes by name.
+func indexNames(t *testing.T, srv *localcf.Server) []string {
+	t.Helper()
+	var indexes []struct{ Name string }
+	accountAPI(t, srv, http.MethodGet, "/vectorize/v2/indexes", nil, &indexes)
+	var names []string
+	for _, ix := range indexes {
+		names = append(names, ix.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// resourcePlan is one entry of plan --json's resources.
+type resourcePlan struct {
+	Kind, Name, Action, Note string
+}
+
+// planResources runs plan --json and returns its gateways and indexes by "kind name".
+func planResources(t *testing.T, c *cli, specPath string) map[string]resourcePlan {
+	t.Helper()
+	r := c.mustRun(exitOK, "-f", specPath, "plan", "--json")
+	var plan struct {
+		Resources []resourcePlan `json:"resources"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil {
+		t.Fatalf("plan --json: %v\n%s", err, r.stdout)
+	}
+	out := map[string]resourcePlan{}
+	for _, res := range plan.Resources {
+		if res.Kind != "worker" {
+			out[res.Kind+" "+res.Name] = res
+		}
+	}
+	return out
+}
+
+// TestGatewayAndIndexLifecycle: an AI Gateway and a Vectorize index a template's spec declares
+// are planned, created (the account's API lists them), left alone by a re-apply (no write)
+// and removed by destroy; a gateway and an index created over the API, whether a worker of the
+// spec uses them or not, are never changed or deleted.
+func TestGatewayAndIndexLifecycle(t *testing.T) {
+	t.Parallel()
+	srv, env := startStandalone(t)
+	c := newCLI(t, env)
+	for _, id := range []string{"api-gw", "other-gw"} {
+		accountAPI(t, srv, http.MethodPost, "/ai-gateway/gateways", map[string]any{"id": id, "cache_ttl": 30}, nil)
+	}
+	for _, name := range []string{"api-docs", "other-docs"} {
+		accountAPI(t, srv, http.MethodPost, "/vectorize/v2/indexes",
+			map[string]any{"name": name, "config": map[string]any{"dimensions": 384, "metric": "cosine"}}, nil)
+	}
+	var apiGatewayBefore json.RawMessage
+	accountAPI(t, srv, http.MethodGet, "/ai-gateway/gateways/api-gw", nil, &apiGatewayBefore)
+
+	specPath := initTemplate(t, c, "semantic-search", "docsearch")
+	editFile(t, specPath, "      model: \"@cf/baai/bge-small-en-v1.5\"\n",
+		"      model: \"@cf/baai/bge-small-en-v1.5\"\n      gateway: { id: docsearch-gw, cache_ttl: 60 }\n")
+	// A second worker on the gateway and index made over the API.
+	appendFile(t, specPath, `  reuser:
+    main: ./src/worker.js
+    compatibility_date: "2025-06-01"
+    ai: { model: "@cf/baai/bge-small-en-v1.5", gateway: { id: api-gw } }
+    vectorize: { index: api-docs, dimensions: 384, metric: cosine }
+    api_key: { from: generate }
+`)
+
+	planned := planResources(t, c, specPath)
+	for _, want := range []string{"ai_gateway docsearch-gw", "vectorize_index docsearch-docs"} {
+		if planned[want].Action != "create" {
+			t.Errorf("plan: %s is %+v, want to create it", want, planned[want])
+		}
+	}
+	for _, foreign := range []string{"ai_gateway api-gw", "vectorize_index api-docs"} {
+		if p := planned[foreign]; p.Action != "no-op" || !strings.Contains(p.Note, "not created by flareform") {
+			t.Errorf("plan: %s (made over the API) is %+v, want it left alone", foreign, planned[foreign])
+		}
+	}
+
+	res := applyJSON(t, c, specPath)
+	for _, w := range res.Workers {
+		if w.Error != "" || (w.Name == "docsearch" && (w.Smoke == nil || !w.Smoke.Passed)) {
+			t.Fatalf("apply: worker %+v; want no error and a passed smoke test", w)
+		}
+	}
+	if got, want := gatewayIDs(t, srv), []string{"api-gw", "docsearch-gw", "other-gw"}; !slices.Equal(got, want) {
+		t.Errorf("after apply the account has gateways %v, want %v", got, want)
+	}
+	if got, want := indexNames(t, srv), []string{"api-docs", "docsearch-docs", "other-docs"}; !slices.Equal(got, want) {
+		t.Errorf("after apply the account has indexes %v, want %v", got, want)
+	}
+	assertCallsThroughGateway(t, srv, deployed{srv: srv, name: "docsearch", key: storedKey(t, specPath, "docsearch")}, "docsearch-gw")
+
+	srv.ResetRequests()
+	r := c.mustRun(exitOK, "-f", specPath, "apply", "--auto-approve")
+	if n := countWrites(srv.Requests()); n != 0 || !strings.Contains(r.stdout, "No changes.") {
+		t.Errorf("re-apply made %d writes, stdout %q; want No changes. and 0 writes", n, r.stdout)
+	}
+	c.mustRun(exitOK, "-f", specPath, "plan", "--detailed-exitcode")
+
+	c.mustRun(exitOK, "-f", specPath, "destroy", "--auto-approve")
+	if got, want := gatewayIDs(t, srv), []string{"api-gw", "other-gw"}; !slices.Equal(got, want) {
+		t.Errorf("after destroy the account has gateways %v, want %v", got, want)
+	}
+	if got, want := indexNames(t, srv), []string{"api-docs", "other-docs"}; !slices.Equal(got, want) {
+		t.Errorf("after destroy the account has indexes %v, want %v", got, want)
+	}
+	var apiGatewayAfter json.RawMessage
+	accountAPI(t, srv, http.MethodGet, "/ai-gateway/gateways/api-gw", nil, &apiGatewayAfter)
+	if !bytes.Equal(apiGatewayBefore, apiGatewayAfter) {
+		t.Errorf("the gateway made over the API changed:\nbefore %s\nafter  %s", apiGatewayBefore, apiGatewayAfter)
+	}
+	if n := len(listScripts(t, srv.APIBaseURL(), srv.Token(), srv.AccountID())); n != 0 {
+		t.Errorf("%d scripts left after destroy", n)
+	}
+}
+
+// assertCallsThroughGateway checks that a search request's model call went through gateway.
+func assertCallsThroughGateway(t *testing.T, srv *localcf.Server, w deployed, gateway string) {
+	t.Helper()
+	before := len(srv.BindingCalls())
+	w.postJSON(t, "/search", map[string]any{"query": "through the gateway"})
+	for _, call := range srv.BindingCalls()[before:] {
+		if strings.HasPrefix(call.Path, "/run/") && call.Gateway == gateway {
+			return
+		}
+	}
+	t.Errorf("no model call of the search went through gateway %s: %+v", gateway, srv.BindingCalls()[before:])
+}
