@@ -18,9 +18,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"gopkg.in/yaml.v3"
 
 	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/provision/spec"
@@ -170,6 +174,7 @@ func TestEveryTemplateDeploysAndAnswers(t *testing.T) {
 			c := newCLI(t, copyEnv(env))
 			specPath := initTemplate(t, c, tc.template, tc.name)
 			assertSchemaLine(t, specPath)
+			assertEditorSchemaAccepts(t, specPath)
 			if tc.edit != nil {
 				tc.edit(t, specPath)
 			}
@@ -217,6 +222,49 @@ func assertSchemaLine(t *testing.T, specPath string) {
 	first, _, _ := strings.Cut(string(b), "\n")
 	if first != "# yaml-language-server: $schema="+spec.SchemaURL {
 		t.Errorf("the spec's first line is %q; want the yaml-language-server schema comment", first)
+	}
+}
+
+// assertEditorSchemaAccepts checks the spec against the committed JSON Schema its first line
+// names: an editor must not flag a spec that init wrote.
+func assertEditorSchemaAccepts(t *testing.T, specPath string) {
+	t.Helper()
+	f, err := os.Open("../../docs/flareform.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatalf("docs/flareform.schema.json: %v", err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(spec.SchemaURL, doc); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := c.Compile(spec.SchemaURL)
+	if err != nil {
+		t.Fatalf("compile docs/flareform.schema.json: %v", err)
+	}
+	raw, err := os.ReadFile(specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var value any
+	if err := yaml.Unmarshal(raw, &value); err != nil {
+		t.Fatalf("%s: %v", specPath, err)
+	}
+	// Round-trip through JSON so the value has the types the validator expects.
+	asJSON, err := json.Marshal(value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	instance, err := jsonschema.UnmarshalJSON(bytes.NewReader(asJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(instance); err != nil {
+		t.Errorf("the spec init wrote does not match docs/flareform.schema.json: %v", err)
 	}
 }
 
@@ -640,4 +688,69 @@ func assertCallsThroughGateway(t *testing.T, srv *localcf.Server, w deployed, ga
 		}
 	}
 	t.Errorf("no model call of the search went through gateway %s: %+v", gateway, srv.BindingCalls()[before:])
+}
+
+// TestBadResourceInputRefusedBeforeAnyWrite: a wrong rate_limit, vectorize or ai.gateway, or a
+// binding name clash, in a template's spec makes apply fail at the spec's line with the fix,
+// and nothing is written to the account.
+func TestBadResourceInputRefusedBeforeAnyWrite(t *testing.T) {
+	t.Parallel()
+	srv, env := startStandalone(t)
+	const withGateway = "      binding: AI\n      gateway: { id: chat-gw }\n"
+	tests := []struct {
+		name, template string
+		edits          [][2]string // old, new: the edits that break the spec
+		at             string      // text on the line the error must point at
+		want           []string
+	}{
+		{"rate_limit period", "chat", [][2]string{{"      period: 60\n", "      period: 30\n"}}, "period: 30",
+			[]string{"rate_limit.period 30 is not supported", "period: 10 or period: 60"}},
+		{"rate_limit limit", "chat", [][2]string{{"      limit: 60\n", "      limit: 0\n"}}, "limit: 0",
+			[]string{"rate_limit.limit 0 is not a whole number from 1 to 1000000"}},
+		{"vectorize dimensions too big", "semantic-search", [][2]string{{"dimensions: 384", "dimensions: 4096"}}, "dimensions: 4096",
+			[]string{"vectorize.dimensions 4096 is not a whole number from 1 to 1536"}},
+		{"vectorize dimensions zero", "semantic-search", [][2]string{{"dimensions: 384", "dimensions: 0"}}, "dimensions: 0",
+			[]string{"vectorize.dimensions 0 is not a whole number from 1 to 1536"}},
+		{"vectorize metric", "semantic-search", [][2]string{{"metric: cosine", "metric: cosin"}}, "metric: cosin",
+			[]string{`vectorize.metric "cosin"`, `did you mean "cosine"?`}},
+		{"vectorize index name", "semantic-search", [][2]string{{"index: search-docs", "index: 9-docs"}}, "index: 9-docs",
+			[]string{`"9-docs"`}},
+		{"gateway id", "chat", [][2]string{{"      binding: AI\n", "      binding: AI\n      gateway: { id: My_Gateway }\n"}}, "My_Gateway",
+			[]string{`ai.gateway.id "My_Gateway" must be 1 to 64 lowercase letters, digits and '-'`, `use e.g. "my-gateway"`}},
+		{"gateway cache_ttl", "chat", [][2]string{{"      binding: AI\n", "      binding: AI\n      gateway: { id: gw, cache_ttl: 2592001 }\n"}}, "cache_ttl",
+			[]string{"cache_ttl"}},
+		{"vars clash with RATE_LIMITER", "chat", [][2]string{{"    vars:\n", "    vars:\n      RATE_LIMITER: \"1\"\n"}}, `RATE_LIMITER: "1"`,
+			[]string{`binding name "RATE_LIMITER" of vars.RATE_LIMITER is already used by rate_limit`}},
+		{"vars clash with AI_GATEWAY_ID", "chat", [][2]string{{"      binding: AI\n", withGateway}, {"    vars:\n", "    vars:\n      AI_GATEWAY_ID: other\n"}},
+			"AI_GATEWAY_ID: other", []string{`binding name "AI_GATEWAY_ID" of vars.AI_GATEWAY_ID is already used by ai.gateway`}},
+		{"vectorize binding clash with AI", "semantic-search", [][2]string{{"binding: VECTORIZE", "binding: AI # the AI binding's name"}}, "the AI binding's name",
+			[]string{`binding name "AI" of vectorize.binding is already used by ai.binding`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCLI(t, copyEnv(env))
+			name := "search"
+			if tt.template == "chat" {
+				name = "chat"
+			}
+			specPath := initTemplate(t, c, tt.template, name)
+			for _, e := range tt.edits {
+				editFile(t, specPath, e[0], e[1])
+			}
+			want := append([]string{specPath + ":" + strconv.Itoa(lineOf(t, specPath, tt.at)) + ":"}, tt.want...)
+			srv.ResetRequests()
+			r := c.run("-f", specPath, "apply", "--auto-approve")
+			if r.code != exitError {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, exitError, r.stdout, r.stderr)
+			}
+			for _, w := range want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+				}
+			}
+			if n := countWrites(srv.Requests()); n != 0 {
+				t.Errorf("%d API writes, want 0", n)
+			}
+		})
+	}
 }
