@@ -754,3 +754,43 @@ func TestBadResourceInputRefusedBeforeAnyWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestRotateKeyWhileCallersAreAtTheRateLimit: rotating the key of a busy worker, whose callers
+// have used up their rate_limit for the minute, verifies the old key (its 429 shows it was
+// accepted) and hands the new key over, instead of failing after SmokeWait.
+func TestRotateKeyWhileCallersAreAtTheRateLimit(t *testing.T) {
+	t.Parallel()
+	srv, env := startStandalone(t)
+	c := newCLI(t, env)
+	try := 0
+	inOneWindow(t, time.Minute, 20*time.Second, func() []string {
+		// Each attempt deploys its own worker, so a repeated one starts with fresh counters.
+		try++
+		name := fmt.Sprintf("busy%d", try)
+		specPath := initTemplate(t, c, "chat", name)
+		editFile(t, specPath, "      limit: 60\n", "      limit: 3\n")
+		c.mustRun(exitOK, "-f", specPath, "apply", "--auto-approve", "--no-smoke")
+		oldKey := storedKey(t, specPath, name)
+		w := deployed{srv: srv, name: name, key: oldKey}
+		body := []byte(`{"prompt":"Say hello."}`)
+		for i := 0; i < 3; i++ {
+			w.call(t, oldKey, "/", "application/json", body)
+		}
+		if a := w.call(t, oldKey, "/", "application/json", body); a.status != http.StatusTooManyRequests {
+			return []string{fmt.Sprintf("the old key's fourth request: HTTP %d, want 429", a.status)}
+		}
+		keyOut := filepath.Join(t.TempDir(), name+".key")
+		r := c.run("-f", specPath, "rotate-key", name, "--grace", "1h", "--key-out", keyOut, "--json")
+		if r.code != exitOK {
+			return []string{fmt.Sprintf("rotate-key with the old key at its rate limit: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)}
+		}
+		var problems []string
+		if !strings.Contains(r.stdout, `"name": "old key still accepted"`) || !strings.Contains(r.stdout, "rate limited (429") {
+			problems = append(problems, "rotate-key --json does not report the old key as accepted at its rate limit:\n"+r.stdout)
+		}
+		if a := w.call(t, readKey(t, keyOut), "/", "application/json", body); a.status != http.StatusOK {
+			problems = append(problems, fmt.Sprintf("the handed-over key: HTTP %d, want 200", a.status))
+		}
+		return problems
+	})
+}
