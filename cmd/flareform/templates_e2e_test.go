@@ -763,7 +763,7 @@ func TestRotateKeyWhileCallersAreAtTheRateLimit(t *testing.T) {
 	srv, env := startStandalone(t)
 	c := newCLI(t, env)
 	try := 0
-	inOneWindow(t, time.Minute, 20*time.Second, func() []string {
+	inOneWindow(t, time.Minute, 10*time.Second, func() []string {
 		// Each attempt deploys its own worker, so a repeated one starts with fresh counters.
 		try++
 		name := fmt.Sprintf("busy%d", try)
