@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -96,6 +98,11 @@ func Canonical(name string) string {
 		return target
 	}
 	return name
+}
+
+// Aliases lists the older template names that still work, sorted.
+func Aliases() []string {
+	return slices.Sorted(maps.Keys(aliases))
 }
 
 // Names lists the available templates, sorted (aliases are not listed).

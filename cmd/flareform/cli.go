@@ -187,7 +187,8 @@ func registerCompletions(cmd *cobra.Command, opts *rootOptions) {
 	}
 	if cmd.Flags().Lookup("template") != nil {
 		cmd.RegisterFlagCompletionFunc("template", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-			return templates.Names(), cobra.ShellCompDirectiveNoFileComp
+			// Aliases still work (init writes the template they name), so they complete too.
+			return append(templates.Names(), templates.Aliases()...), cobra.ShellCompDirectiveNoFileComp
 		})
 	}
 }
