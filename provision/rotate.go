@@ -71,6 +71,9 @@ type RotateOptions struct {
 	KnownKeys []string
 	// Smoke shapes the probe requests (path, prompt, statuses); nil = template defaults.
 	Smoke *spec.Smoke
+	// RateLimited: the worker has a per-key rate_limit. A key its callers have used up answers
+	// 429 with Retry-After, which the probes then take as accepted (see keyProbe.expect).
+	RateLimited bool
 	// Handover receives a new key once it is deployed and verified, before the worker records
 	// it as handed over. It must put the key where the user gets it (a 0600 file, stdout, the
 	// JSON result) or fail; on failure the key stays marked as not handed over.
@@ -143,6 +146,7 @@ func (e *Engine) RotateKey(ctx context.Context, opts RotateOptions) (*RotateResu
 	if err != nil {
 		return nil, fmt.Errorf("rotate-key %s: %w", opts.Name, err)
 	}
+	probe.rateLimited = opts.RateLimited
 	r := &rotation{e: e, opts: opts, st: st, probe: probe, readVersion: st.versionID, readKeyFP: st.keyFP,
 		res: &RotateResult{Name: opts.Name, Mode: opts.Mode}}
 	switch opts.Mode {

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/cloudflare/cloudflare-go/v6"
@@ -20,6 +21,8 @@ type keyProbe struct {
 	req          smokeReq
 	okStatus     int // answer to an accepted key
 	deniedStatus int // answer to a rejected key
+	// rateLimited: the worker limits each key (rate_limit), after checking it.
+	rateLimited bool
 }
 
 // newKeyProbe finds the worker's workers.dev address. Rotation is only done when it can be
@@ -58,6 +61,15 @@ func (e *Engine) newKeyProbe(ctx context.Context, accountID, name string, sm *sp
 	return &keyProbe{e: e, target: target, host: host, req: req, okStatus: s.Status, deniedStatus: s.UnauthorizedStatus}, nil
 }
 
+// acceptedAtLimit reports whether res shows an accepted key that is over its rate limit. A
+// worker with rate_limit checks the key first (401) and counts per key after (429 with
+// Retry-After), so a 429 means the key was accepted. A rotation must not fail, and the new
+// key must not stay unhanded, because the old key's callers are busy: waiting for the window
+// to end would take up to a minute and the callers would use it up again.
+func (p *keyProbe) acceptedAtLimit(res *smokeResponse, want int) bool {
+	return p.rateLimited && want == p.okStatus && res.status == http.StatusTooManyRequests && res.retryAfter != ""
+}
+
 // expect sends the request with key until the worker answers want or Config.SmokeWait runs
 // out: a change takes a moment to reach the edge. The key only goes into the header.
 func (p *keyProbe) expect(ctx context.Context, name, key string, want int) KeyCheck {
@@ -69,6 +81,11 @@ func (p *keyProbe) expect(ctx context.Context, name, key string, want int) KeyCh
 		res, err := p.e.smokeOnce(ctx, req, p.target, p.host)
 		if err == nil {
 			c.Status = res.status
+			if p.acceptedAtLimit(res, want) {
+				c.Passed = true
+				c.Detail = "rate limited (429, Retry-After " + res.retryAfter + "): the key was accepted and its callers are at the worker's rate_limit"
+				return c
+			}
 			if res.status == want {
 				c.Passed = true
 				c.Detail = ""

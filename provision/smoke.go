@@ -369,6 +369,7 @@ func (e *Engine) expectStatus(ctx context.Context, c SmokeCheck, req smokeReq, t
 type smokeResponse struct {
 	status      int
 	contentType string
+	retryAfter  string // Retry-After, set on a rate-limited answer
 	body        []byte
 }
 
@@ -463,7 +464,7 @@ func (e *Engine) smokeOnce(ctx context.Context, r smokeReq, target, host string)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: read body: %w", method, host, err)
 	}
-	return &smokeResponse{status: res.StatusCode, contentType: res.Header.Get("Content-Type"), body: data}, nil
+	return &smokeResponse{status: res.StatusCode, contentType: res.Header.Get("Content-Type"), retryAfter: res.Header.Get("Retry-After"), body: data}, nil
 }
 
 // writeSmokeBody saves the authorised answer as <dir>/<name>.<ext>.

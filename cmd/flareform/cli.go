@@ -187,6 +187,7 @@ func registerCompletions(cmd *cobra.Command, opts *rootOptions) {
 	}
 	if cmd.Flags().Lookup("template") != nil {
 		cmd.RegisterFlagCompletionFunc("template", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			// Aliases still work (init writes the template they name), so they complete too.
 			return append(templates.Names(), templates.Aliases()...), cobra.ShellCompDirectiveNoFileComp
 		})
 	}

@@ -127,6 +127,8 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 		OldKey:    keys.old,
 		KnownKeys: keys.known,
 		Smoke:     w.Smoke,
+		// The templates check the key before the per-key rate limit: a 429 means accepted.
+		RateLimited: w.RateLimit != nil,
 		// A key the store still holds as pending while the worker serves it with no pending
 		// tag was handed over by a run that died before recording it: that rotation completed.
 		DoneKeys:  append([]string{keys.keyOut}, pendingStoredKeys(store, w.Name)...),

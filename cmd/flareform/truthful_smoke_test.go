@@ -62,7 +62,8 @@ func TestTruthfulHollowSmoke(t *testing.T) {
 	if r.code != exitError {
 		t.Fatalf("apply of a worker that answers JSON instead of a PNG: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	if missing := lacks(r.stdout+r.stderr, "rolled back", "want \"image/"); missing != "" || strings.Contains(r.stdout, "Apply complete!") {
+	// The template expects "image/" (a PNG or a JPEG); the failure names what it wanted.
+	if missing := lacks(r.stdout+r.stderr, "rolled back", `want "image/"`); missing != "" || strings.Contains(r.stdout, "Apply complete!") {
 		t.Errorf("failed apply output lacks %q (or claims completion):\n%s\n%s", missing, r.stdout, r.stderr)
 	}
 	key := keyInStore(t, specPath, "images")

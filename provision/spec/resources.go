@@ -110,7 +110,7 @@ func (l *loader) gateway(w *Worker, v *value) *AIGateway {
 		g.ID = id.s
 		if !gatewayIDPattern.MatchString(id.s) {
 			l.errorAt(id.pos, fmt.Sprintf("ai.gateway.id %s must be 1 to 64 lowercase letters, digits and '-'", id.show()),
-				fmt.Sprintf("use e.g. %q", SuggestWorkerName(id.s)))
+				fmt.Sprintf("use e.g. %q", suggestGatewayID(id.s)))
 		}
 	}
 	if ttl, ok := l.intField(w, v, "cache_ttl", "ai.gateway.cache_ttl", 0, MaxGatewayCacheTTL, "write the cache lifetime in seconds, e.g. cache_ttl: 3600 (0: no cache)"); ok {
@@ -122,6 +122,12 @@ func (l *loader) gateway(w *Worker, v *value) *AIGateway {
 		_ = cv.node.Decode(&g.CollectLogs) // the shaper has checked it is a YAML boolean
 	}
 	return g
+}
+
+// suggestGatewayID turns an invalid gateway id into a valid one to suggest. A script name may
+// hold '_', a gateway id may not, so underscores become dashes first.
+func suggestGatewayID(id string) string {
+	return SuggestWorkerName(strings.ReplaceAll(id, "_", "-"))
 }
 
 // vectorize reads the `vectorize` block: the index the worker binds.
