@@ -319,3 +319,28 @@ func otherWriterUpload() apiBody {
 	fmt.Fprintf(&body, "--%s--\r\n", boundary)
 	return apiBody{contentType: "multipart/form-data; boundary=" + boundary, body: []byte(body.String())}
 }
+
+// TestCrashedFinishConvergesToThePlan: rotate-key --finish killed right after its deletion of
+// API_KEY_PREVIOUS took effect (that secret edit deploys a version without flareform's
+// annotation). The re-run must finish and leave a worker plan has nothing to change on; it
+// used to leave the code "deployed outside flareform" for good.
+func TestCrashedFinishConvergesToThePlan(t *testing.T) {
+	t.Parallel()
+	f := newConvFixture(t)
+	prev := f.deployWithKeyFile()
+	current := f.rotateWithKeyFile()
+	args := []string{"rotate-key", convWorker, "--finish", "--key-file", f.keyFile}
+	gate := newCallGate(t, f.srv.APIBaseURL(), -1, true)
+	gate.holdMethod = http.MethodDelete
+	p := f.startBinary(gate.url, args)
+	if !gate.waitHeld(t, p) {
+		t.Fatalf("--finish ended without deleting a secret:\n%s", p.wait(t).stderr)
+	}
+	f.record(p.kill9(t))
+	gate.end(false)
+	f.mustCmd(exitOK, args...)
+	f.wantKey("current key after the finish", current)
+	f.wantRefused("retired key after the finish", prev)
+	f.wantInSpec()
+	checkNoLeaks(t, f)
+}

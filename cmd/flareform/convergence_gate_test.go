@@ -28,6 +28,9 @@ type callGate struct {
 	apiPath      string // the API base path; other requests (/__localcf/info) pass unnumbered
 	holdAt       int
 	afterHandled bool
+	// holdMethod, when set, holds the first API call with this method instead of the one at
+	// holdAt.
+	holdMethod string
 	proxy        *httputil.ReverseProxy
 
 	held    chan struct{} // closed once the call at holdAt is being held
@@ -66,7 +69,7 @@ func newCallGate(t *testing.T, apiBase string, holdAt int, afterHandled bool) *c
 
 // ServeHTTP forwards every request, holding the API call at position holdAt.
 func (g *callGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !strings.HasPrefix(r.URL.Path, g.apiPath) || g.number() != g.holdAt {
+	if !strings.HasPrefix(r.URL.Path, g.apiPath) || !g.isHeldCall(r) {
 		g.proxy.ServeHTTP(w, r)
 		return
 	}
@@ -89,12 +92,20 @@ func (g *callGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(answer.Body.Bytes())
 }
 
-func (g *callGate) number() int {
+// isHeldCall numbers the API call r and reports whether it is the one to hold.
+func (g *callGate) isHeldCall(r *http.Request) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	n := g.calls
 	g.calls++
-	return n
+	if g.holdMethod != "" {
+		if r.Method != g.holdMethod || g.holdAt == -2 {
+			return false
+		}
+		g.holdAt = -2 // held once
+		return true
+	}
+	return n == g.holdAt
 }
 
 // hold signals that the call is held and waits for end; it reports whether to deliver it.
