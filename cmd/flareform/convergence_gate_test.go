@@ -31,7 +31,7 @@ type callGate struct {
 	// holdMethod, when set, holds the first API call with this method instead of the one at
 	// holdAt.
 	holdMethod string
-	proxy        *httputil.ReverseProxy
+	proxy      *httputil.ReverseProxy
 
 	held    chan struct{} // closed once the call at holdAt is being held
 	ended   chan struct{} // closed by end: the hold is over
