@@ -339,6 +339,16 @@ func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *Worke
 	if !sv.Identified || sv.Identity.Run != e.runID || sv.Identity.BundleTag != bundleTag {
 		return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not the one this run uploaded", orNone(sv.ID)))
 	}
+	// The version was read one round trip after the deployments: another writer's deployment
+	// landing in between would go unnoticed, and exit 0 would vouch for code that no longer
+	// serves. So the deployments are read once more, as the last call.
+	id, _, err := e.deployedVersion(ctx, accountID, wp.Name)
+	if err != nil {
+		return "", fmt.Errorf("check the deployed version: %w", err)
+	}
+	if id != sv.ID {
+		return "", changedError(wp.Name, fmt.Sprintf("version %s serves now, not %s that this run uploaded and checked", orNone(id), sv.ID))
+	}
 	return sv.ID, nil
 }
 

@@ -331,7 +331,7 @@ func TestCrashedFinishConvergesToThePlan(t *testing.T) {
 	current := f.rotateWithKeyFile()
 	args := []string{"rotate-key", convWorker, "--finish", "--key-file", f.keyFile}
 	gate := newCallGate(t, f.srv.APIBaseURL(), -1, true)
-	gate.holdMethod = http.MethodDelete
+	gate.holdWhen = func(r *http.Request) bool { return r.Method == http.MethodDelete }
 	p := f.startBinary(gate.url, args)
 	if !gate.waitHeld(t, p) {
 		t.Fatalf("--finish ended without deleting a secret:\n%s", p.wait(t).stderr)
@@ -343,4 +343,37 @@ func TestCrashedFinishConvergesToThePlan(t *testing.T) {
 	f.wantRefused("retired key after the finish", prev)
 	f.wantInSpec()
 	checkNoLeaks(t, f)
+}
+
+// TestApplyNoticesAWriterBetweenItsFinalReads: another writer deploys other code (keeping the
+// bindings) just before apply reads the version its final check found deployed. apply must
+// not exit 0 with that code serving; it used to, as its check read the deployments first and
+// the (unchanging) version after.
+func TestApplyNoticesAWriterBetweenItsFinalReads(t *testing.T) {
+	t.Parallel()
+	f := newConvFixture(t)
+	args := []string{"apply", "--auto-approve", "--key-out", f.keyFile}
+	gate := newCallGate(t, f.srv.APIBaseURL(), -1, false)
+	gate.holdWhen = func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/versions/")
+	}
+	p := f.startBinary(gate.url, args)
+	if !gate.waitHeld(t, p) {
+		t.Fatalf("apply ended without reading a version:\n%s", p.wait(t).stderr)
+	}
+	if !runWriter(f, writerUpload) {
+		t.Fatal("the other writer found no worker to change")
+	}
+	gate.end(true)
+	r := p.wait(t)
+	f.record(r)
+	if r.code == exitOK {
+		f.wantKey("key apply handed over", f.readKey("generated", f.keyFile))
+		f.wantInSpec()
+		return
+	}
+	checkClearFailure(t, r)
+	if !strings.Contains(r.stderr, "changed while this run was applying") {
+		t.Errorf("apply failed for another reason than the other writer:\n%s", r.stderr)
+	}
 }

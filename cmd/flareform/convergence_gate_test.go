@@ -28,10 +28,9 @@ type callGate struct {
 	apiPath      string // the API base path; other requests (/__localcf/info) pass unnumbered
 	holdAt       int
 	afterHandled bool
-	// holdMethod, when set, holds the first API call with this method instead of the one at
-	// holdAt.
-	holdMethod string
-	proxy      *httputil.ReverseProxy
+	// holdWhen, when set, holds the first API call it matches instead of the one at holdAt.
+	holdWhen func(*http.Request) bool
+	proxy    *httputil.ReverseProxy
 
 	held    chan struct{} // closed once the call at holdAt is being held
 	ended   chan struct{} // closed by end: the hold is over
@@ -98,8 +97,8 @@ func (g *callGate) isHeldCall(r *http.Request) bool {
 	defer g.mu.Unlock()
 	n := g.calls
 	g.calls++
-	if g.holdMethod != "" {
-		if r.Method != g.holdMethod || g.holdAt == -2 {
+	if g.holdWhen != nil {
+		if g.holdAt == -2 || !g.holdWhen(r) {
 			return false
 		}
 		g.holdAt = -2 // held once
