@@ -230,6 +230,17 @@ func handedInJSON(t *testing.T, runs []result) (key string, handovers int) {
 	return key, handovers
 }
 
+// recoveredIntoStore reports whether a run said it recovered a key an interrupted run
+// deployed into the project's key store.
+func recoveredIntoStore(runs []result) bool {
+	for _, r := range runs {
+		if strings.Contains(r.stderr, "that an interrupted run deployed; it is kept in") {
+			return true
+		}
+	}
+	return false
+}
+
 // randomKey is a 43-character key like the generated ones.
 func randomKey(t *testing.T) string {
 	var b [32]byte
@@ -259,7 +270,10 @@ func convScenarios() []convScenario {
 			args:    func(*convFixture) []string { return []string{"--json", "apply", "--auto-approve"} },
 			converged: func(f *convFixture, runs []result) {
 				key, n := handedInJSON(f.t, runs)
-				if n == 0 && f.crashed {
+				if n == 0 && (f.crashed || len(runs) > 1) && recoveredIntoStore(runs) {
+					// The first run deployed its key and died (or failed) before handing it
+					// over; the re-run recovered it into the key store, which --json does not
+					// print (docs/guarantees.md, "Crashes": handed over again by --key-out).
 					key, n = keyInStore(f.t, f.spec, convWorker), 1
 				}
 				if n != 1 {
