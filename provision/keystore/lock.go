@@ -78,7 +78,15 @@ func (l *Lock) Release() error {
 		return nil
 	}
 	l.f.Truncate(0)
-	err := l.f.Close() // closing the descriptor releases the flock
+	// Unlock explicitly before closing: a child process forked by another goroutine (workerd,
+	// a test's flareform binary) shares the open file description until it execs, and a
+	// flock is only dropped by close when every descriptor of it is closed. LOCK_UN drops it
+	// for all of them at once.
+	unlockErr := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	err := l.f.Close()
 	l.f = nil
+	if unlockErr != nil {
+		return fmt.Errorf("unlock: %w", unlockErr)
+	}
 	return err
 }
