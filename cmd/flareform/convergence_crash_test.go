@@ -149,8 +149,8 @@ func runCrashSchedule(t *testing.T, sc convScenario, cs crashSchedule, tally *co
 
 // runWriterSchedule prepares the scenario, runs its command and, while the command waits in
 // the schedule's call, lets the other writer change the worker. The command must exit 0 with
-// its guarantees holding, or fail clearly; then a plain re-run (and, after its clear failure,
-// the run after it) must converge.
+// its guarantees holding, or fail clearly; then a plain re-run must converge or, only after
+// the secret writer (whose key flareform cannot know), fail clearly too: stopped clearly.
 func runWriterSchedule(t *testing.T, sc convScenario, ws writerSchedule, tally *convTally) {
 	outcome := outcomeFailed
 	var f *convFixture
