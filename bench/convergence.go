@@ -81,7 +81,7 @@ func (r *report) renderConvergence(w io.Writer) {
 		fmt.Fprintf(w, " Fault bursts started at %d of the %d API calls of the scenarios.", c.StepsCovered, c.StepsTotal)
 	}
 	fmt.Fprintf(w, "\n\n")
-	t := table{header: []string{"command", "schedules", "converged on first run", "converged on re-run", "failed"}}
+	t := table{header: []string{"command", "schedules", "converged on first run", "converged on re-run", "stopped clearly", "failed", "silent losses"}}
 	commands := make([]string, 0, len(c.ByCommand))
 	for name := range c.ByCommand {
 		commands = append(commands, name)
@@ -89,9 +89,9 @@ func (r *report) renderConvergence(w io.Writer) {
 	slices.Sort(commands)
 	for _, name := range commands {
 		n := c.ByCommand[name]
-		t.add(name, fmt.Sprint(n.Schedules), fmt.Sprint(n.ConvergedFirstRun), fmt.Sprint(n.ConvergedOnRerun), fmt.Sprint(n.Failed))
+		t.add(countRow(name, n)...)
 	}
-	t.add("**all**", fmt.Sprint(c.Schedules), fmt.Sprint(c.ConvergedFirstRun), fmt.Sprint(c.ConvergedOnRerun), fmt.Sprint(c.Failed))
+	t.add(countRow("**all**", c.total())...)
 	t.render(w)
 	renderConvergenceKinds(w, c)
 }
@@ -111,10 +111,23 @@ func renderConvergenceKinds(w io.Writer, c *convergenceReport) {
 		if !ok {
 			continue
 		}
-		t.add(k.label, fmt.Sprint(n.Schedules), fmt.Sprint(n.ConvergedFirstRun), fmt.Sprint(n.ConvergedOnRerun),
-			fmt.Sprint(n.StoppedClearly), fmt.Sprint(n.Failed), fmt.Sprint(n.SilentLosses))
+		t.add(countRow(k.label, n)...)
 	}
-	t.add("**all**", fmt.Sprint(c.Schedules), fmt.Sprint(c.ConvergedFirstRun), fmt.Sprint(c.ConvergedOnRerun),
-		fmt.Sprint(c.StoppedClearly), fmt.Sprint(c.Failed), fmt.Sprint(c.SilentLosses))
+	t.add(countRow("**all**", c.total())...)
 	t.render(w)
+}
+
+// total is the report's overall counts.
+func (c *convergenceReport) total() convergenceCounts {
+	return convergenceCounts{Schedules: c.Schedules, ConvergedFirstRun: c.ConvergedFirstRun, ConvergedOnRerun: c.ConvergedOnRerun,
+		StoppedClearly: c.StoppedClearly, Failed: c.Failed, SilentLosses: c.SilentLosses}
+}
+
+// countRow is a table row: label, then the counts in the tables' column order.
+func countRow(label string, n convergenceCounts) []string {
+	row := []string{label}
+	for _, v := range []int{n.Schedules, n.ConvergedFirstRun, n.ConvergedOnRerun, n.StoppedClearly, n.Failed, n.SilentLosses} {
+		row = append(row, fmt.Sprint(v))
+	}
+	return row
 }

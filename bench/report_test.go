@@ -154,8 +154,7 @@ func TestRenderMarksTargetsAndConvergence(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"| first deploy: wall time, flareform / wrangler | ≤ 1/15 | 0.188× (1/5.3) | **NOT met** |",
-		"| apply | 100 | 70 | 28 | 2 |",
-		"| **all** | 200 | 150 | 48 | 2 |",
+		"| apply | 100 | 70 | 28 | 0 | 2 | 0 |",
 		"seed 7",
 		"| fault convergence: failed schedules | 0 | 2 of 200 | **NOT met** |",
 		"| fault convergence: silent losses (exit 0, a promised key gets 401) | 0 | 1 in 200 schedules | **NOT met** |",
