@@ -332,24 +332,48 @@ func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *Worke
 		}
 		return id, nil
 	}
-	sv, err := e.servedVersion(ctx, accountID, wp.Name)
+	// Without the id, the serving version's annotation must name this run; the same history
+	// then says whether another run deployed between this run's check and its upload.
+	history, err := e.deploymentHistory(ctx, accountID, wp.Name)
 	if err != nil {
 		return "", fmt.Errorf("check the deployed version: %w", err)
 	}
-	if !sv.Identified || sv.Identity.Run != e.runID || sv.Identity.BundleTag != bundleTag {
-		return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not the one this run uploaded", orNone(sv.ID)))
+	id := ""
+	if len(history) > 0 {
+		id = history[0].served
+	}
+	if own, err := e.isOwnUpload(ctx, accountID, wp.Name, id, bundleTag); err != nil {
+		return "", fmt.Errorf("check the deployed version: %w", err)
+	} else if !own {
+		return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not the one this run uploaded", orNone(id)))
+	}
+	if err := e.checkNothingBetween(ctx, accountID, wp, history); err != nil {
+		return "", err
 	}
 	// The version was read one round trip after the deployments: another writer's deployment
 	// landing in between would go unnoticed, and exit 0 would vouch for code that no longer
 	// serves. So the deployments are read once more, as the last call.
-	id, _, err := e.deployedVersion(ctx, accountID, wp.Name)
+	latest, _, err := e.deployedVersion(ctx, accountID, wp.Name)
 	if err != nil {
 		return "", fmt.Errorf("check the deployed version: %w", err)
 	}
-	if id != sv.ID {
-		return "", changedError(wp.Name, fmt.Sprintf("version %s serves now, not %s that this run uploaded and checked", orNone(id), sv.ID))
+	if latest != id {
+		return "", changedError(wp.Name, fmt.Sprintf("version %s serves now, not %s that this run uploaded and checked", orNone(latest), id))
 	}
-	return sv.ID, nil
+	return id, nil
+}
+
+// isOwnUpload reports whether versionID's annotation names this run and bundleTag.
+func (e *Engine) isOwnUpload(ctx context.Context, accountID, name, versionID, bundleTag string) (bool, error) {
+	if versionID == "" {
+		return false, nil
+	}
+	raw, err := e.versionJSON(ctx, accountID, name, versionID)
+	if err != nil {
+		return false, err
+	}
+	id, ok := parseIdentity(versionAnnotation(raw, "workers/message"))
+	return ok && id.Run == e.runID && id.BundleTag == bundleTag, nil
 }
 
 // checkNothingBetween makes sure this run's deployment, history[0], directly followed the one
