@@ -18,9 +18,14 @@ type convergenceReport struct {
 	ConvergedFirstRun int                          `json:"converged_first_run"`
 	ConvergedOnRerun  int                          `json:"converged_on_rerun"`
 	Failed            int                          `json:"failed"`
+	StoppedClearly    int                          `json:"stopped_clearly"`
+	SilentLosses      int                          `json:"silent_losses"`
 	FaultsInjected    int                          `json:"faults_injected"`
 	ByCommand         map[string]convergenceCounts `json:"by_command"`
-	DurationSeconds   float64                      `json:"duration_seconds"`
+	// ByKind: the same counts per kind of schedule (faults, crash, concurrent_writer); absent
+	// in reports from before the crash and concurrent-writer schedules.
+	ByKind          map[string]convergenceCounts `json:"by_kind"`
+	DurationSeconds float64                      `json:"duration_seconds"`
 	// Optional: distinct (scenario, API call) points where a fault burst started, of all.
 	StepsCovered int `json:"steps_covered"`
 	StepsTotal   int `json:"steps_total"`
@@ -31,6 +36,17 @@ type convergenceCounts struct {
 	ConvergedFirstRun int `json:"converged_first_run"`
 	ConvergedOnRerun  int `json:"converged_on_rerun"`
 	Failed            int `json:"failed"`
+	// StoppedClearly: concurrent-writer schedules whose runs all failed with a clear error.
+	StoppedClearly int `json:"stopped_clearly"`
+	// SilentLosses: schedules where a run exited 0 while a key it promised got 401.
+	SilentLosses int `json:"silent_losses"`
+}
+
+// kindOrder is the order the kinds of schedule are listed in, with how each is described.
+var kindOrder = []struct{ name, label string }{
+	{"faults", "API faults (429, 5xx, drops, latency)"},
+	{"crash", "crash (SIGKILL at an API call)"},
+	{"concurrent_writer", "concurrent writer"},
 }
 
 // loadConvergence reads the suite's report; a missing file is (nil, nil): the suite has not
@@ -65,7 +81,7 @@ func (r *report) renderConvergence(w io.Writer) {
 		fmt.Fprintf(w, " Fault bursts started at %d of the %d API calls of the scenarios.", c.StepsCovered, c.StepsTotal)
 	}
 	fmt.Fprintf(w, "\n\n")
-	t := table{header: []string{"command", "schedules", "converged on first run", "converged on re-run", "failed"}}
+	t := table{header: []string{"command", "schedules", "converged on first run", "converged on re-run", "stopped clearly", "failed", "silent losses"}}
 	commands := make([]string, 0, len(c.ByCommand))
 	for name := range c.ByCommand {
 		commands = append(commands, name)
@@ -73,8 +89,45 @@ func (r *report) renderConvergence(w io.Writer) {
 	slices.Sort(commands)
 	for _, name := range commands {
 		n := c.ByCommand[name]
-		t.add(name, fmt.Sprint(n.Schedules), fmt.Sprint(n.ConvergedFirstRun), fmt.Sprint(n.ConvergedOnRerun), fmt.Sprint(n.Failed))
+		t.add(countRow(name, n)...)
 	}
-	t.add("**all**", fmt.Sprint(c.Schedules), fmt.Sprint(c.ConvergedFirstRun), fmt.Sprint(c.ConvergedOnRerun), fmt.Sprint(c.Failed))
+	t.add(countRow("**all**", c.total())...)
 	t.render(w)
+	renderConvergenceKinds(w, c)
+}
+
+// renderConvergenceKinds is the table per kind of schedule, with the silent losses: runs that
+// exited 0 while a key they promised got 401 (the target is none).
+func renderConvergenceKinds(w io.Writer, c *convergenceReport) {
+	if len(c.ByKind) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "By kind of schedule. For crash schedules \"first run\" is the first run after the kill;\n"+
+		"\"stopped clearly\" counts concurrent-writer schedules whose command and re-run both failed with\n"+
+		"a clear error (the other writer had replaced the key), which is truthful.\n\n")
+	t := table{header: []string{"kind", "schedules", "converged on first run", "converged on re-run", "stopped clearly", "failed", "silent losses"}}
+	for _, k := range kindOrder {
+		n, ok := c.ByKind[k.name]
+		if !ok {
+			continue
+		}
+		t.add(countRow(k.label, n)...)
+	}
+	t.add(countRow("**all**", c.total())...)
+	t.render(w)
+}
+
+// total is the report's overall counts.
+func (c *convergenceReport) total() convergenceCounts {
+	return convergenceCounts{Schedules: c.Schedules, ConvergedFirstRun: c.ConvergedFirstRun, ConvergedOnRerun: c.ConvergedOnRerun,
+		StoppedClearly: c.StoppedClearly, Failed: c.Failed, SilentLosses: c.SilentLosses}
+}
+
+// countRow is a table row: label, then the counts in the tables' column order.
+func countRow(label string, n convergenceCounts) []string {
+	row := []string{label}
+	for _, v := range []int{n.Schedules, n.ConvergedFirstRun, n.ConvergedOnRerun, n.StoppedClearly, n.Failed, n.SilentLosses} {
+		row = append(row, fmt.Sprint(v))
+	}
+	return row
 }

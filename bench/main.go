@@ -148,7 +148,7 @@ func prepare(ctx context.Context, root, wranglerVersion string, log io.Writer) (
 	if err != nil {
 		return nil, nil, fmt.Errorf("find workerd (run make setup): %w", err)
 	}
-	workerJS, err := os.ReadFile(filepath.Join(root, exampleSubdir, "src", "worker.js"))
+	workerSrc, err := readTree(filepath.Join(root, exampleSubdir, "src"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the example worker: %w", err)
 	}
@@ -161,7 +161,7 @@ func prepare(ctx context.Context, root, wranglerVersion string, log io.Writer) (
 		os.RemoveAll(work)
 		return nil, nil, err
 	}
-	b := &bench{root: root, flareform: ff, wrangler: w, workerd: workerdBin, workerJS: workerJS, cloud: c, work: work, log: log}
+	b := &bench{root: root, flareform: ff, wrangler: w, workerd: workerdBin, workerSrc: workerSrc, cloud: c, work: work, log: log}
 	return b, func() {
 		c.Close()
 		os.RemoveAll(work)
@@ -189,3 +189,21 @@ func writeReport(rep *report, root, out string, stdout io.Writer) error {
 
 // repoRoot is the module root: bench runs bin/flareform and writes docs/ from there.
 func repoRoot() (string, error) { return modroot.FromWorkingDir() }
+
+// readTree reads every file under dir, by path relative to dir: the example's src/ is its
+// worker.js and the lib/ modules it imports.
+func readTree(dir string) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		files[rel], err = os.ReadFile(path)
+		return err
+	})
+	return files, err
+}

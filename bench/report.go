@@ -207,6 +207,12 @@ func (r *report) targets() []target {
 			Name: "fault convergence: failed schedules", Want: "0",
 			Got: fmt.Sprintf("%d of %d", c.Failed, c.Schedules), Met: c.Failed == 0 && c.Schedules > 0,
 		})
+		if len(c.ByKind) > 0 {
+			targets = append(targets, target{
+				Name: "fault convergence: silent losses (exit 0, a promised key gets 401)", Want: "0",
+				Got: fmt.Sprintf("%d in %d schedules", c.SilentLosses, c.Schedules), Met: c.SilentLosses == 0 && c.Schedules > 0,
+			})
+		}
 	}
 	if len(r.Local.Samples) > 0 {
 		targets = append(targets, target{

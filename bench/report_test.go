@@ -135,7 +135,11 @@ func TestRenderMarksTargetsAndConvergence(t *testing.T) {
 	  "faults_injected":913,"duration_seconds":611.5,
 	  "by_command":{"rotate-key":{"schedules":50,"converged_first_run":40,"converged_on_rerun":10,"failed":0},
 	                "apply":{"schedules":100,"converged_first_run":70,"converged_on_rerun":28,"failed":2},
-	                "destroy":{"schedules":50,"converged_first_run":40,"converged_on_rerun":10,"failed":0}}}`
+	                "destroy":{"schedules":50,"converged_first_run":40,"converged_on_rerun":10,"failed":0}},
+	  "silent_losses":1,"stopped_clearly":3,
+	  "by_kind":{"crash":{"schedules":40,"converged_first_run":38,"converged_on_rerun":2,"failed":0},
+	             "faults":{"schedules":120,"converged_first_run":80,"converged_on_rerun":39,"failed":1},
+	             "concurrent_writer":{"schedules":40,"converged_first_run":32,"converged_on_rerun":7,"stopped_clearly":3,"failed":1,"silent_losses":1}}}`
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -150,14 +154,21 @@ func TestRenderMarksTargetsAndConvergence(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"| first deploy: wall time, flareform / wrangler | ≤ 1/15 | 0.188× (1/5.3) | **NOT met** |",
-		"| apply | 100 | 70 | 28 | 2 |",
-		"| **all** | 200 | 150 | 48 | 2 |",
+		"| apply | 100 | 70 | 28 | 0 | 2 | 0 |",
 		"seed 7",
 		"| fault convergence: failed schedules | 0 | 2 of 200 | **NOT met** |",
+		"| fault convergence: silent losses (exit 0, a promised key gets 401) | 0 | 1 in 200 schedules | **NOT met** |",
+		"| crash (SIGKILL at an API call) | 40 | 38 | 2 | 0 | 0 | 0 |",
+		"| concurrent writer | 40 | 32 | 7 | 3 | 1 | 1 |",
+		"| **all** | 200 | 150 | 48 | 3 | 2 | 1 |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
+	}
+	// Kinds are listed in a fixed order.
+	if f, c, w := strings.Index(out, "| API faults"), strings.Index(out, "| crash ("), strings.Index(out, "| concurrent writer |"); !(f < c && c < w) {
+		t.Errorf("kinds not in order: faults %d, crash %d, concurrent writer %d", f, c, w)
 	}
 	// Commands are listed in a stable order.
 	if a, d, rk := strings.Index(out, "| apply |"), strings.Index(out, "| destroy |"), strings.Index(out, "| rotate-key |"); !(a < d && d < rk) {

@@ -50,7 +50,7 @@ type bench struct {
 	flareform string
 	wrangler  *jsclients.Wrangler
 	workerd   string
-	workerJS  []byte
+	workerSrc map[string][]byte // the example's src/, by relative path
 	cloud     *cloud
 	work      string // scratch directory for the projects
 	log       io.Writer
@@ -82,14 +82,16 @@ type project struct {
 	env []string
 }
 
-// newProject makes dir with src/worker.js and an environment pointing at the local Cloudflare
+// newProject makes dir with the example's src/ (worker.js and its lib/) and an environment pointing at the local Cloudflare
 // with token and account. Both tools get the same offline environment: wrangler's telemetry,
 // banner and update check off (its update-check cache is seeded, and any non-loopback request
 // goes to a closed port), as the fidelity tests run it.
 func (b *bench) newProject(name, token, accountID string, extraEnv ...string) (*project, error) {
 	dir := filepath.Join(b.work, name)
-	if err := writeFile(filepath.Join(dir, "src", "worker.js"), b.workerJS); err != nil {
-		return nil, err
+	for rel, data := range b.workerSrc {
+		if err := writeFile(filepath.Join(dir, "src", rel), data); err != nil {
+			return nil, err
+		}
 	}
 	env, err := wranglerenv.Offline(dir, b.wrangler.Version,
 		wranglerenv.API{BaseURL: b.cloud.srv.APIBaseURL(), Token: token, AccountID: accountID})

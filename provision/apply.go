@@ -302,7 +302,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		if d.finishRotation {
 			uploaded = "" // ending the rotation made a newer version of this run
 		}
-		version, err := e.checkServesOwn(ctx, p.AccountID, wp, uploaded)
+		version, err := e.checkServesOwn(ctx, p.AccountID, wp, d.bundleTag, uploaded)
 		if err != nil {
 			// Another run's version serves: this run's key may open nothing. It stays pending in
 			// the key store; the next run keeps it if it turns out to be the live one.
@@ -389,8 +389,8 @@ func (e *Engine) checkUnchanged(ctx context.Context, accountID string, wp *Worke
 // id, and that no other run deployed between this run's check and its upload
 // (checkNothingBetween). With the id from the upload's answer one read of the deployments says
 // so; without it (the answer need not carry it) the serving version's annotation must name
-// this run, which costs one more read.
-func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *WorkerPlan, uploaded string) (string, error) {
+// this run, and the deployments are read again after that annotation.
+func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *WorkerPlan, bundleTag, uploaded string) (string, error) {
 	history, err := e.deploymentHistory(ctx, accountID, wp.Name)
 	if err != nil {
 		return "", fmt.Errorf("check the deployed version: %w", err)
@@ -399,22 +399,47 @@ func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *Worke
 	if len(history) > 0 {
 		id = history[0].served
 	}
-	switch {
-	case uploaded != "" && id != uploaded:
+	if uploaded != "" && id != uploaded {
 		return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not %s that this run uploaded", orNone(id), uploaded))
-	case uploaded == "":
-		own, err := e.isOwnVersion(ctx, accountID, wp.Name, id)
-		if err != nil {
+	}
+	if uploaded == "" {
+		// Without the id, the serving version's annotation must name this run.
+		if own, err := e.isOwnUpload(ctx, accountID, wp.Name, id, bundleTag); err != nil {
 			return "", fmt.Errorf("check the deployed version: %w", err)
-		}
-		if !own {
+		} else if !own {
 			return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not the one this run uploaded", orNone(id)))
 		}
 	}
 	if err := e.checkNothingBetween(ctx, accountID, wp, history); err != nil {
 		return "", err
 	}
+	if uploaded != "" {
+		return id, nil
+	}
+	// The annotation was read one round trip after the deployments: another writer's
+	// deployment landing in between would go unnoticed, and exit 0 would vouch for code that no
+	// longer serves. So the deployments are read once more, as the last call.
+	latest, _, err := e.deployedVersion(ctx, accountID, wp.Name)
+	if err != nil {
+		return "", fmt.Errorf("check the deployed version: %w", err)
+	}
+	if latest != id {
+		return "", changedError(wp.Name, fmt.Sprintf("version %s serves now, not %s that this run uploaded and checked", orNone(latest), id))
+	}
 	return id, nil
+}
+
+// isOwnUpload reports whether versionID's annotation names this run and bundleTag.
+func (e *Engine) isOwnUpload(ctx context.Context, accountID, name, versionID, bundleTag string) (bool, error) {
+	if versionID == "" {
+		return false, nil
+	}
+	raw, err := e.versionJSON(ctx, accountID, name, versionID)
+	if err != nil {
+		return false, err
+	}
+	id, ok := parseIdentity(versionAnnotation(raw, "workers/message"))
+	return ok && id.Run == e.runID && id.BundleTag == bundleTag, nil
 }
 
 // checkNothingBetween makes sure this run's deployment, history[0], directly followed the one

@@ -30,10 +30,10 @@ func TestFleetReadsOnlyScriptsThatExist(t *testing.T) {
 	h.deploy(t, s, ApplyOptions{SkipSmoke: true})
 	// Per worker: the check that nobody created it meanwhile, upload, workers.dev, and the
 	// check that this run's version serves (deployments and, as the upload's answer need not
-	// name the version, the serving version's annotation). The plan itself reads no worker: the
-	// list said none exists.
-	if total, writes := h.apiCalls(); total != 2+5*5 || writes != 2*5 {
-		t.Errorf("first deploy of 5 workers: %d calls (%d writes), want 27 (10 writes): list, subdomain, then per worker check, upload, workers.dev, deployments, version", total, writes)
+	// name the version, the serving version's annotation, then the deployments again). The plan
+	// itself reads no worker: the list said none exists.
+	if total, writes := h.apiCalls(); total != 2+5*6 || writes != 2*5 {
+		t.Errorf("first deploy of 5 workers: %d calls (%d writes), want 32 (10 writes): list, subdomain, then per worker check, upload, workers.dev, deployments, version, deployments", total, writes)
 	}
 	settingsReads := 0
 	for _, r := range h.srv.Requests() {

@@ -145,14 +145,17 @@ func (e *Engine) servedVersion(ctx context.Context, accountID, name string) (ser
 }
 
 // versionMessage reads the workers/message annotation, which the SDK's version type lacks.
-func versionMessage(raw string) string {
+func versionMessage(raw string) string { return versionAnnotation(raw, "workers/message") }
+
+// versionAnnotation reads one annotation of a version's raw JSON ("" when absent).
+func versionAnnotation(raw, name string) string {
 	var v struct {
 		Annotations map[string]string `json:"annotations"`
 	}
 	if json.Unmarshal([]byte(raw), &v) != nil {
 		return ""
 	}
-	return v.Annotations["workers/message"]
+	return v.Annotations[name]
 }
 
 // getSettings returns the script's settings, nil when the script does not exist.

@@ -157,6 +157,14 @@ func (e *Engine) RotateKey(ctx context.Context, opts RotateOptions) (*RotateResu
 	case RotateRevoke:
 		err = r.revoke(ctx)
 	}
+	if err == nil {
+		// The probes, the hand-over and its record (a tags write) all follow the last check of
+		// what serves: another writer's change landing there would go unnoticed and exit 0
+		// would lie about the keys. So the run's last call checks it once more.
+		if err = e.checkStillServes(ctx, st); err != nil {
+			err = fmt.Errorf("%w; after the checks above passed", err)
+		}
+	}
 	r.describe()
 	if err != nil {
 		return r.res, fmt.Errorf("rotate-key %s: %w", opts.Name, err)
@@ -481,6 +489,8 @@ func (r *rotation) doneKey() string {
 		return ""
 	}
 	for _, k := range r.opts.DoneKeys {
+		// matches, not fingerprint(k) == keyFP: fingerprints are salted, so a key this run
+		// has not matched yet gets a fresh fingerprint that never equals the live one.
 		if k != "" && st.matches(st.keyFP, k) {
 			return k
 		}

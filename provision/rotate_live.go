@@ -57,7 +57,67 @@ func (e *Engine) readRotation(ctx context.Context, accountID, name string) (*rot
 	if fp := st.served.Identity.Keys[RotationKeyBinding]; st.served.Identified && fp != "" {
 		st.keyFP = fp // the version vouches for its key; tags may predate a rollback
 	}
+	if err := e.identityAcrossSecretEdit(ctx, st); err != nil {
+		return nil, err
+	}
 	return st, nil
+}
+
+// identityAcrossSecretEdit gives st the code identity of the version a secret edit was made
+// from, when the serving version is such an edit and carries no annotation. A secret edit
+// deploys a version that cannot carry one; --finish and --revoke make one (deleting
+// API_KEY_PREVIOUS) and annotate the next version, so a run that died between the two left
+// the code unknown to plan for good. A secret edit never changes the code, so the identity
+// of the version it edited still holds for the code; the key's fingerprint is the one the
+// tags record, as for any version without an annotation.
+func (e *Engine) identityAcrossSecretEdit(ctx context.Context, st *rotationState) error {
+	if st.served.Identified || st.served.ID == "" {
+		return nil
+	}
+	raw, err := e.versionJSON(ctx, st.accountID, st.name, st.served.ID)
+	if err != nil || versionAnnotation(raw, "workers/triggered_by") != "secret" {
+		return err
+	}
+	history, err := e.deploymentHistory(ctx, st.accountID, st.name)
+	if err != nil {
+		return err
+	}
+	edited := ""
+	for i, d := range history {
+		if d.served == st.served.ID && i+1 < len(history) {
+			edited = history[i+1].served
+			break
+		}
+	}
+	if edited == "" {
+		return nil
+	}
+	if raw, err = e.versionJSON(ctx, st.accountID, st.name, edited); err != nil {
+		return err
+	}
+	id, ok := parseIdentity(versionAnnotation(raw, "workers/message"))
+	if !ok {
+		return nil
+	}
+	id.Keys = maps.Clone(id.Keys)
+	delete(id.Keys, RotationKeyBinding)
+	if st.keyFP != "" {
+		if id.Keys == nil {
+			id.Keys = map[string]string{}
+		}
+		id.Keys[RotationKeyBinding] = st.keyFP
+	}
+	st.served.Identity, st.served.Identified = id, true
+	return nil
+}
+
+// versionJSON is a version's raw JSON, for the annotations the SDK's type lacks.
+func (e *Engine) versionJSON(ctx context.Context, accountID, name, versionID string) (string, error) {
+	v, err := e.workers.Scripts.Versions.Get(ctx, name, versionID, workers.ScriptVersionGetParams{AccountID: cloudflare.F(accountID)})
+	if err != nil {
+		return "", fmt.Errorf("read version %s: %w", versionID, cleanAPIError(err))
+	}
+	return v.JSON.RawJSON(), nil
 }
 
 func rotationStateFrom(accountID, name string, s *workers.ScriptScriptAndVersionSettingGetResponse) *rotationState {

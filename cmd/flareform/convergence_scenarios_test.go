@@ -38,6 +38,18 @@ type convFixture struct {
 	// jsonHandover: the command hands the key over in its --json stdout, so the handed key may
 	// appear there once.
 	jsonHandover bool
+	// lost lists the keys wantKey found refused (401) or answered by code that is not the
+	// spec's (no PNG): after a run that exited 0 each one is a silent loss.
+	lost []string
+	// keysOnly makes wantKey accept any 200 and wantInSpec check nothing: a concurrent writer
+	// changed the code before rotate-key read the worker, and rotate-key keeps the code it
+	// finds (it promises keys, not code; docs/guarantees.md).
+	keysOnly bool
+	// crashed: the command was killed with SIGKILL before the runs the checks see. A key the
+	// killed run had already handed over may be handed over again by the re-run (so it may
+	// appear twice), and a key it deployed without handing it over is recovered into the key
+	// store, which --json does not print (docs/guarantees.md, "Crashes").
+	crashed bool
 }
 
 // convScenario is one command (with its variant) run under faults.
@@ -53,6 +65,9 @@ type convScenario struct {
 	// converged checks the end state after the command succeeded; runs are the command's
 	// runs (one or two).
 	converged func(f *convFixture, runs []result)
+	// keyOut: args hands the key over in f.keyFile (--key-out), so a run after a crash gets a
+	// new file, as a user re-running with a fresh --key-out would.
+	keyOut bool
 }
 
 func newConvFixture(t *testing.T) *convFixture {
@@ -130,10 +145,15 @@ func (f *convFixture) wantKey(what, key string) {
 	f.t.Helper()
 	status, body := f.post(key)
 	if status != http.StatusOK {
+		f.lost = append(f.lost, what)
 		f.t.Errorf("%s: status %d, want 200 (%.200s)", what, status, body)
 		return
 	}
+	if f.keysOnly {
+		return
+	}
 	if _, err := png.Decode(bytes.NewReader(body)); err != nil {
+		f.lost = append(f.lost, what+" (other code serves)")
 		f.t.Errorf("%s: 200 but the body is not a PNG: %v", what, err)
 	}
 }
@@ -170,6 +190,9 @@ func (f *convFixture) post(key string) (int, []byte) {
 // wantInSpec checks that the account is exactly what the spec describes.
 func (f *convFixture) wantInSpec() {
 	f.t.Helper()
+	if f.keysOnly {
+		return
+	}
 	if r := f.cmd("plan", "--detailed-exitcode"); r.code != exitOK {
 		f.t.Errorf("plan --detailed-exitcode after convergence: exit %d, want 0 (no changes)\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -207,6 +230,17 @@ func handedInJSON(t *testing.T, runs []result) (key string, handovers int) {
 	return key, handovers
 }
 
+// recoveredIntoStore reports whether a run said it recovered a key an interrupted run
+// deployed into the project's key store.
+func recoveredIntoStore(runs []result) bool {
+	for _, r := range runs {
+		if strings.Contains(r.stderr, "that an interrupted run deployed; it is kept in") {
+			return true
+		}
+	}
+	return false
+}
+
 // randomKey is a 43-character key like the generated ones.
 func randomKey(t *testing.T) string {
 	var b [32]byte
@@ -220,7 +254,7 @@ func randomKey(t *testing.T) string {
 func convScenarios() []convScenario {
 	return []convScenario{
 		{
-			name: "apply-create-key-out", command: "apply",
+			name: "apply-create-key-out", command: "apply", keyOut: true,
 			prepare: func(f *convFixture) {},
 			args: func(f *convFixture) []string {
 				return []string{"apply", "--auto-approve", "--key-out", f.keyFile}
@@ -236,6 +270,12 @@ func convScenarios() []convScenario {
 			args:    func(*convFixture) []string { return []string{"--json", "apply", "--auto-approve"} },
 			converged: func(f *convFixture, runs []result) {
 				key, n := handedInJSON(f.t, runs)
+				if n == 0 && (f.crashed || len(runs) > 1) && recoveredIntoStore(runs) {
+					// The first run deployed its key and died (or failed) before handing it
+					// over; the re-run recovered it into the key store, which --json does not
+					// print (docs/guarantees.md, "Crashes": handed over again by --key-out).
+					key, n = keyInStore(f.t, f.spec, convWorker), 1
+				}
 				if n != 1 {
 					f.t.Fatalf("%d runs handed a key over in their JSON result, want exactly 1", n)
 				}
@@ -301,7 +341,7 @@ func convScenarios() []convScenario {
 			},
 		},
 		{
-			name: "rotate-grace-key-out", command: "rotate-key",
+			name: "rotate-grace-key-out", command: "rotate-key", keyOut: true,
 			prepare: func(f *convFixture) { f.oldKey = f.deployWithKeyFile() },
 			args: func(f *convFixture) []string {
 				return []string{"rotate-key", convWorker, "--grace", "1h", "--key-out", f.keyFile}
@@ -360,7 +400,7 @@ func convScenarios() []convScenario {
 			},
 		},
 		{
-			name: "rotate-revoke-key-out", command: "rotate-key",
+			name: "rotate-revoke-key-out", command: "rotate-key", keyOut: true,
 			prepare: func(f *convFixture) {
 				f.prevKey = f.deployWithKeyFile()
 				f.oldKey = f.rotateWithKeyFile()
