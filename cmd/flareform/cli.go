@@ -178,8 +178,14 @@ func workerArg(command string) cobra.PositionalArgs {
 	}
 }
 
-// registerCompletions completes --env, --template and worker names from the spec.
+// registerCompletions completes --env, --template, --target and worker names from the spec.
 func registerCompletions(cmd *cobra.Command, opts *rootOptions) {
+	if cmd.Flags().Lookup("target") != nil {
+		workers := completeWorkers(opts)
+		cmd.RegisterFlagCompletionFunc("target", func(c *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			return workers(c, nil, toComplete) // repeatable: every worker, whatever was given before
+		})
+	}
 	if cmd.Flags().Lookup("env") != nil {
 		cmd.RegisterFlagCompletionFunc("env", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return specEnvironments(opts), cobra.ShellCompDirectiveNoFileComp

@@ -168,6 +168,8 @@ func TestCompletion(t *testing.T) {
 		{[]string{"__complete", "-f", spec, "rotate-key", ""}, []string{"complete-me"}},
 		{[]string{"__complete", "-f", spec, "plan", "--env", ""}, []string{"prod", "staging"}},
 		{[]string{"__complete", "init", "--template", ""}, []string{"text-generation", "text-to-image"}},
+		{[]string{"__complete", "-f", spec, "apply", "--target", ""}, []string{"complete-me"}},
+		{[]string{"__complete", "-f", spec, "plan", "--target", "x", "--target", ""}, []string{"complete-me"}},
 	} {
 		r := c.mustRun(0, tt.args...)
 		for _, want := range tt.want {
