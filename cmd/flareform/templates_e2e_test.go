@@ -794,3 +794,27 @@ func TestRotateKeyWhileCallersAreAtTheRateLimit(t *testing.T) {
 		return problems
 	})
 }
+
+// An apply whose smoke test meets the worker's rate limit (its clients used up the key's
+// requests) waits for the limit to reset and checks the answer then: it neither reports a
+// smoke test it could not run nor rolls back a good deploy.
+func TestApplySmokeWaitsOutTheRateLimit(t *testing.T) {
+	t.Parallel()
+	srv, env := startStandalone(t)
+	c := newCLI(t, env)
+	specPath := initTemplate(t, c, "chat", "patient")
+	editFile(t, specPath, "      limit: 60\n", "      limit: 2\n")
+	editFile(t, specPath, "      period: 60\n", "      period: 10\n")
+	editFile(t, specPath, `RATE_LIMIT_PERIOD: "60"`, `RATE_LIMIT_PERIOD: "10"`)
+	c.mustRun(exitOK, "-f", specPath, "apply", "--auto-approve", "--no-smoke")
+	key := storedKey(t, specPath, "patient")
+	w := deployed{srv: srv, name: "patient", key: key}
+	body := []byte(`{"prompt":"Say hello."}`)
+	for w.call(t, key, "/", "application/json", body).status != http.StatusTooManyRequests {
+	}
+	editFile(t, specPath, `MAX_PROMPT_CHARS: "4000"`, `MAX_PROMPT_CHARS: "3999"`) // a new upload and its smoke test
+	r := c.run("-f", specPath, "apply", "--auto-approve")
+	if r.code != exitOK || !strings.Contains(r.stderr, "rate limited (429); waiting") || strings.Contains(r.stdout, "rolled back") {
+		t.Fatalf("apply against a rate-limited key: exit %d, want 0 after waiting out the limit, no rollback\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
