@@ -195,3 +195,21 @@ func TestPinnedEsbuildIsTheRequiredOne(t *testing.T) {
 		t.Fatalf("go.mod does not require %s; update pinnedEsbuild in cache.go", want)
 	}
 }
+
+// Without a user cache directory (no HOME) bundling still works, uncached.
+func TestNoCacheDirBundlesAnyway(t *testing.T) {
+	dir := writeFiles(t, t.TempDir(), multiFileWorker)
+	var none *Cache
+	res, err := none.Bundle(context.Background(), Options{Entry: filepath.Join(dir, "src/worker.js")})
+	if err != nil || !strings.Contains(string(res.Code), "toUpperCase") {
+		t.Fatalf("nil cache: %v", err)
+	}
+	// A cache directory that cannot be created costs the cache, not the bundle.
+	blocked := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocked, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewCache(filepath.Join(blocked, "bundles")).Bundle(context.Background(), Options{Entry: filepath.Join(dir, "src/worker.js")}); err != nil {
+		t.Fatalf("unwritable cache: %v", err)
+	}
+}
