@@ -10,29 +10,29 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/flareform/flareform/localcf"
+	"github.com/flareform/flareform/localcf/faults"
 )
 
 // nullAPI is the null API stub: an in-process HTTP server that answers the calls of a first
 // `flareform apply --no-smoke` at once, after a fixed latency, keeping only what later calls of
 // the same run read back (each script's versions and deployments). Nothing is validated and no
 // worker runs, so a fleet's wall time is flareform's own cost plus the latency it waits on.
-// Like Cloudflare it allows rateLimit requests per rateWindow per token (a fixed window from
-// the token's first request) and answers 429 beyond; it sends no Ratelimit headers (neither
-// does the local Cloudflare), so flareform paces itself by its own count.
+// It limits the rate with the local Cloudflare's own limiter (localcf/faults): rateLimit requests
+// per rateWindow per token in a fixed window from the token's first request, Ratelimit and
+// Ratelimit-Policy headers on every answer, and 429 with Retry-After until the window ends.
 type nullAPI struct {
 	latency time.Duration
 	srv     *http.Server
 	addr    string
+	limited http.Handler // the API behind the rate limiter
 
 	mu      sync.Mutex
 	scripts map[string]*stubScript // account/name -> script
-	windows map[string]*tokenWindow
 	records []localcf.RequestRecord
 	history []localcf.RequestRecord // every record taken, for the whole run's rate budget
 }
@@ -43,21 +43,22 @@ type stubScript struct {
 	created  time.Time
 }
 
-type tokenWindow struct {
-	start time.Time
-	count int
-}
-
 func startNullAPI(latency time.Duration) (*nullAPI, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("null API stub: %w", err)
 	}
-	s := &nullAPI{latency: latency, addr: ln.Addr().String(),
-		scripts: map[string]*stubScript{}, windows: map[string]*tokenWindow{}}
+	s := newNullAPI(latency)
+	s.addr = ln.Addr().String()
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln) //nolint:errcheck // ends with Close
 	return s, nil
+}
+
+func newNullAPI(latency time.Duration) *nullAPI {
+	s := &nullAPI{latency: latency, scripts: map[string]*stubScript{}}
+	s.limited = faults.NewLimiter(rateLimit, rateWindow).Middleware(http.HandlerFunc(s.serveAPI))
+	return s
 }
 
 func (s *nullAPI) baseURL() string { return "http://" + s.addr + "/client/v4" }
@@ -74,37 +75,45 @@ func (s *nullAPI) take() []localcf.RequestRecord {
 	return recs
 }
 
+// ServeHTTP waits the latency, then lets the limiter answer or pass the call on, and logs it.
 func (s *nullAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	status := http.StatusOK
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
+		token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		s.log(localcf.RequestRecord{Time: start.UTC(), Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-			Status: status, DurationMS: float64(time.Since(start).Microseconds()) / 1000, TokenFP: tokenFP(token)})
+			Status: rec.status, DurationMS: float64(time.Since(start).Microseconds()) / 1000, TokenFP: tokenFP(token)})
 	}()
 	select {
 	case <-time.After(s.latency):
 	case <-r.Context().Done():
-		status = 499
+		rec.status = 499 // the client went away
 		return
 	}
-	if !s.admit(token, start) {
-		status = http.StatusTooManyRequests
-		w.Header().Set("Retry-After", strconv.Itoa(int(rateWindow.Seconds())))
-		writeEnvelope(w, status, nil, 971, "Please wait and consider throttling your request speed")
-		return
-	}
+	s.limited.ServeHTTP(rec, r)
+}
+
+// statusRecorder remembers the status an answer was sent with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
+
+// serveAPI answers one call that the limiter let through.
+func (s *nullAPI) serveAPI(w http.ResponseWriter, r *http.Request) {
 	result, code, err := s.answer(r)
 	switch {
 	case errors.Is(err, errNoScript):
-		status = http.StatusNotFound
-		writeEnvelope(w, status, nil, 10007, "This Worker does not exist on your account.")
+		writeEnvelope(w, http.StatusNotFound, nil, 10007, "This Worker does not exist on your account.")
 	case err != nil:
-		status = http.StatusNotImplemented
-		writeEnvelope(w, status, nil, 10000, "null API stub: "+err.Error())
+		writeEnvelope(w, http.StatusNotImplemented, nil, 10000, "null API stub: "+err.Error())
 	default:
-		status = code
-		writeEnvelope(w, status, result, 0, "")
+		writeEnvelope(w, code, result, 0, "")
 	}
 }
 
@@ -112,19 +121,6 @@ func (s *nullAPI) log(rec localcf.RequestRecord) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.records = append(s.records, rec)
-}
-
-// admit counts the request against its token's window.
-func (s *nullAPI) admit(token string, now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	win := s.windows[token]
-	if win == nil || now.Sub(win.start) >= rateWindow {
-		win = &tokenWindow{start: now}
-		s.windows[token] = win
-	}
-	win.count++
-	return win.count <= rateLimit
 }
 
 var errNoScript = errors.New("no such script")

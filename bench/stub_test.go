@@ -15,7 +15,7 @@ func stubCall(t *testing.T, s *nullAPI, method, path string, body *bytes.Buffer,
 	if body == nil {
 		body = &bytes.Buffer{}
 	}
-	req := httptest.NewRequest(method, "http://"+s.addr+"/client/v4/accounts/acc/workers/"+path, body)
+	req := httptest.NewRequest(method, "http://127.0.0.1:1/client/v4/accounts/acc/workers/"+path, body)
 	req.Header.Set("Authorization", "Bearer tok")
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -38,7 +38,7 @@ func stubCall(t *testing.T, s *nullAPI, method, path string, body *bytes.Buffer,
 }
 
 func TestNullAPIAnswersAFirstDeploy(t *testing.T) {
-	s := &nullAPI{scripts: map[string]*stubScript{}, windows: map[string]*tokenWindow{}, addr: "127.0.0.1:1"}
+	s := newNullAPI(0)
 	if code := stubCall(t, s, http.MethodGet, "scripts/w1/settings", nil, "", nil); code != http.StatusNotFound {
 		t.Fatalf("settings of a new script: %d, want 404", code)
 	}
@@ -84,14 +84,18 @@ func TestNullAPIAnswersAFirstDeploy(t *testing.T) {
 }
 
 func TestNullAPIRefusesBeyondTheRateLimit(t *testing.T) {
-	s := &nullAPI{scripts: map[string]*stubScript{}, windows: map[string]*tokenWindow{}, addr: "127.0.0.1:1"}
+	s := newNullAPI(0)
 	for i := range rateLimit {
 		if code := stubCall(t, s, http.MethodGet, "subdomain", nil, "", nil); code != http.StatusOK {
 			t.Fatalf("call %d: %d", i+1, code)
 		}
 	}
-	if code := stubCall(t, s, http.MethodGet, "subdomain", nil, "", nil); code != http.StatusTooManyRequests {
-		t.Fatalf("call %d: %d, want 429", rateLimit+1, code)
+	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:1/client/v4/accounts/acc/workers/subdomain", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || rec.Header().Get("Ratelimit-Policy") == "" {
+		t.Fatalf("call %d: %d %v, want 429 with Retry-After and the Ratelimit headers", rateLimit+1, rec.Code, rec.Header())
 	}
 	if got := statsOf(s.take()).Throttled; got != 1 {
 		t.Fatalf("throttled = %d, want 1", got)
