@@ -59,7 +59,9 @@ func (b *bench) stubFleetRound(ctx context.Context, round, size int) (sample, er
 		return sample{}, err
 	}
 	b.stub.take()
-	o := run(ctx, b.flareformCmd(p, "", "apply", "--auto-approve", "--no-smoke", "--key-out", filepath.Join(p.dir, "keys")))
+	apply := b.flareformCmd(p, "", "apply", "--auto-approve", "--no-smoke", "--key-out", filepath.Join(p.dir, "keys"))
+	apply.Timeout = fleetTimeout(size)
+	o := run(ctx, apply)
 	s := sample{Wall: o.Wall, RSSKiB: o.RSSKiB, Calls: statsOf(b.stub.take())}
 	if o.Err != nil {
 		s.Failed = true
@@ -85,7 +87,9 @@ func (b *bench) localFleetRound(ctx context.Context, round, size int) (sample, e
 		return sample{}, err
 	}
 	b.cloud.srv.SetFaults([]localcf.FaultRule{{Kind: "latency", Path: "*", LatencyMS: int(fleetLatency / time.Millisecond)}}, 1)
-	s := b.measure(ctx, b.flareformCmd(p, "", "apply", "--auto-approve", "--key-out", filepath.Join(p.dir, "keys")))
+	apply := b.flareformCmd(p, "", "apply", "--auto-approve", "--key-out", filepath.Join(p.dir, "keys"))
+	apply.Timeout = fleetTimeout(size)
+	s := b.measure(ctx, apply)
 	b.cloud.srv.SetFaults(nil, 1)
 	if err := b.setup(ctx, b.flareformCmd(p, "", "destroy", "--auto-approve")); err != nil {
 		return s, err
@@ -126,6 +130,13 @@ func (b *bench) runFleets(ctx context.Context, o options) (*fleetResults, error)
 		}
 	}
 	return res, nil
+}
+
+// fleetTimeout leaves a fleet's apply time for every rate window its calls (about six per
+// worker at most) need, on top of the usual bound.
+func fleetTimeout(size int) time.Duration {
+	windows := (size*6 + rateLimit - 1) / rateLimit
+	return childTimeout + time.Duration(windows)*rateWindow
 }
 
 func randomHex(n int) string {
