@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// childTimeout bounds one tool invocation; a fleet apply with injected latency is the longest.
+// childTimeout bounds one tool invocation unless its command says otherwise.
 const childTimeout = 10 * time.Minute
 
 // command is one invocation of a tool as a child process.
@@ -22,6 +22,8 @@ type command struct {
 	Stdin string
 	// Secrets are values that must not appear in an error message built from the output.
 	Secrets []string
+	// Timeout replaces childTimeout when set (a fleet that waits out rate windows).
+	Timeout time.Duration
 }
 
 // outcome is what one invocation took.
@@ -34,7 +36,11 @@ type outcome struct {
 
 // run executes c and measures its wall time around start and wait, and its peak RSS.
 func run(ctx context.Context, c command) outcome {
-	ctx, cancel := context.WithTimeout(ctx, childTimeout)
+	timeout := childTimeout
+	if c.Timeout > 0 {
+		timeout = c.Timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Dir = c.Dir

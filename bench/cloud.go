@@ -49,6 +49,10 @@ type callStats struct {
 	// wall time the calls would take one after another.
 	SequentialMS float64
 	Throttled    int // 429 answers
+	// Critical is the longest chain of calls each starting after the last ended (criticalPath).
+	Critical int
+	// PeakPerToken is the most calls of one token inside any rate window of the run.
+	PeakPerToken int
 }
 
 func statsOf(recs []localcf.RequestRecord) callStats {
@@ -63,7 +67,20 @@ func statsOf(recs []localcf.RequestRecord) callStats {
 		}
 		s.SequentialMS += r.DurationMS
 	}
+	s.Critical = criticalPath(spansOf(recs))
+	for _, peak := range tokenPeaks(recs, rateWindow) {
+		s.PeakPerToken = max(s.PeakPerToken, peak)
+	}
 	return s
+}
+
+// spansOf turns request records into server-side spans.
+func spansOf(recs []localcf.RequestRecord) []span {
+	out := make([]span, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, span{start: r.Time, end: r.Time.Add(time.Duration(r.DurationMS * float64(time.Millisecond)))})
+	}
+	return out
 }
 
 // tokenPeaks is, per token fingerprint, the most requests inside any rate window.

@@ -67,7 +67,7 @@ func loadConvergence(path string) (*convergenceReport, error) {
 }
 
 func (r *report) renderConvergence(w io.Writer) {
-	fmt.Fprintf(w, "## Fault convergence\n\n")
+	fmt.Fprintf(w, "### Fault convergence\n\n")
 	c := r.Convergence
 	if c == nil {
 		fmt.Fprintf(w, "No report at `%s`: the fault-convergence suite did not run or wrote nothing.\n\n", r.ConvergencePath)

@@ -1,10 +1,12 @@
-// Command bench measures flareform against wrangler on a local Cloudflare: first and repeat
-// deploys, secret changes, a 100-worker fleet under injected latency, `apply --local` from cold,
-// and peak memory. It prints markdown tables and writes them to docs/benchmarks.md.
+// Command bench measures flareform against wrangler and Alchemy on a local Cloudflare: first and
+// repeat deploys, secret changes, the same with latency injected on every API call (the
+// critical path in round trips), fleets of 1 to 1000 workers against a null API stub and the
+// local Cloudflare, `flareform version` against a hello world, `apply --local` from cold, and
+// peak memory. It prints markdown tables and writes them to docs/benchmarks.md.
 //
-//	go run ./bench [-rounds 5] [-wrangler-version 4.164.0] [-out docs/benchmarks.md] [-convergence PATH]
+//	go run ./bench [-rounds 5] [-fleet-sizes 1,10,100,300,1000] [-out docs/benchmarks.md] ...
 //
-// It is a tool run by `make bench`, not a test: it runs the wrangler and Node 22 that
+// It is a tool run by `make bench`, not a test: it runs the wrangler, Alchemy and Node 22 that
 // `make clients` installs for the fidelity tests (another -wrangler-version, and Node when neither
 // fits, is installed from npm into .bench/), and runs bin/flareform as users do.
 package main
@@ -18,7 +20,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/flareform/flareform/internal/modroot"
 	"github.com/flareform/flareform/localcf/workerd"
@@ -26,29 +31,40 @@ import (
 
 // options are the command-line flags.
 type options struct {
-	rounds          int
-	fleetRounds     int
-	fleetSize       int
-	fleetNoSmoke    bool
-	localRounds     int
-	wranglerVersion string
-	out             string
-	convergence     string
+	rounds           int
+	latencyRounds    int
+	latency          time.Duration
+	fleetRounds      int
+	fleetRoundsLarge int
+	fleetSizes       []int
+	fleetLocalMax    int
+	startupRuns      int
+	hello            string
+	localRounds      int
+	wranglerVersion  string
+	out              string
+	convergence      string
 }
 
 func main() {
 	var o options
 	flag.IntVar(&o.rounds, "rounds", 5, "rounds of the side-by-side scenarios (1-3)")
-	flag.IntVar(&o.fleetRounds, "fleet-rounds", 3, "rounds of the fleet scenario (0 skips it)")
-	flag.IntVar(&o.fleetSize, "fleet-size", 100, "workers in the fleet spec")
-	flag.BoolVar(&o.fleetNoSmoke, "fleet-no-smoke", true, "also time the fleet apply with --no-smoke")
+	flag.IntVar(&o.latencyRounds, "latency-rounds", 1, "rounds of the side-by-side scenarios with -latency on every API call (0 skips them)")
+	flag.DurationVar(&o.latency, "latency", 250*time.Millisecond, "latency injected on every API call in the latency rounds")
+	flag.IntVar(&o.fleetRounds, "fleet-rounds", 3, "rounds of each fleet of up to 100 workers (0 skips the fleets)")
+	flag.IntVar(&o.fleetRoundsLarge, "fleet-rounds-large", 1, "rounds of each fleet above 100 workers (they wait out the rate window)")
+	sizes := flag.String("fleet-sizes", "1,10,100,300,1000", "fleet sizes, comma-separated")
+	flag.IntVar(&o.fleetLocalMax, "fleet-local-max", 100, "largest fleet also run on the local Cloudflare (a workerd process per worker)")
+	flag.IntVar(&o.startupRuns, "startup-runs", 20, "runs each of `flareform version` and hello world (0 skips them)")
+	flag.StringVar(&o.hello, "hello", ".bench/hello", "hello world built like bin/flareform (make bench builds it)")
 	flag.IntVar(&o.localRounds, "local-rounds", 3, "rounds of apply --local from cold (0 skips it)")
 	flag.StringVar(&o.wranglerVersion, "wrangler-version", "4.164.0", "wrangler version to compare against (the newest one of make clients, else installed from npm into .bench/)")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "write the markdown report here too (\"\" = stdout only)")
 	flag.StringVar(&o.convergence, "convergence", "", "fault-convergence suite report (JSON) to include when it exists")
 	flag.Parse()
-	if o.rounds < 1 || o.fleetSize < 1 || o.fleetRounds < 0 || o.localRounds < 0 {
-		fmt.Fprintln(os.Stderr, "bench: -rounds and -fleet-size must be at least 1, -fleet-rounds and -local-rounds at least 0")
+	var err error
+	if o.fleetSizes, err = parseSizes(*sizes); err != nil || o.rounds < 1 || o.fleetRounds < 0 || o.localRounds < 0 || o.latencyRounds < 0 {
+		fmt.Fprintln(os.Stderr, "bench: -rounds must be at least 1, -fleet-sizes positive numbers, the other rounds at least 0", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -71,23 +87,37 @@ func runBench(ctx context.Context, o options, stdout, log io.Writer) error {
 	defer cleanup()
 
 	rep := &report{Rounds: o.rounds, Compare: newComparisonResults(), ConvergencePath: o.convergence,
-		Machine: describeMachine(ctx, b.wrangler, b.workerd), Local: series{Label: "flareform apply --local"}}
+		Machine: describeMachine(ctx, b), Local: series{Label: "flareform apply --local"}, Latency: o.latency}
+	if o.startupRuns > 0 {
+		fmt.Fprintf(log, "bench: start-up, %d runs each\n", o.startupRuns)
+		hello := o.hello
+		if !filepath.IsAbs(hello) {
+			hello = filepath.Join(root, hello)
+		}
+		if rep.Startup, err = b.measureStartup(ctx, hello, o.startupRuns); err != nil {
+			return err
+		}
+	}
 	for round := range o.rounds {
 		fmt.Fprintf(log, "bench: side-by-side round %d/%d\n", round+1, o.rounds)
-		if err := b.compareRound(ctx, round, rep.Compare); err != nil {
+		if err := b.compareRound(ctx, round, fmt.Sprint(round), 0, rep.Compare); err != nil {
 			return fmt.Errorf("round %d: %w", round+1, err)
 		}
 	}
-	if o.fleetRounds > 0 {
-		rep.Fleet = &fleetResults{Size: o.fleetSize,
-			Smoke:   series{Label: "flareform apply (smoke-tests every worker)"},
-			NoSmoke: series{Label: "flareform apply --no-smoke"}}
-		for round := range o.fleetRounds {
-			fmt.Fprintf(log, "bench: fleet round %d/%d (%d workers)\n", round+1, o.fleetRounds, o.fleetSize)
-			if err := b.fleetRounds(ctx, round, o, rep.Fleet); err != nil {
-				return fmt.Errorf("fleet round %d: %w", round+1, err)
+	if o.latencyRounds > 0 {
+		rep.LatencyCompare = newComparisonResults()
+		for round := range o.latencyRounds {
+			fmt.Fprintf(log, "bench: side-by-side round %d/%d with %v per API call\n", round+1, o.latencyRounds, o.latency)
+			if err := b.compareRound(ctx, round, fmt.Sprintf("lat%d", round), o.latency, rep.LatencyCompare); err != nil {
+				return fmt.Errorf("latency round %d: %w", round+1, err)
 			}
 		}
+	}
+	if o.fleetRounds > 0 {
+		if rep.Fleet, err = b.runFleets(ctx, o); err != nil {
+			return err
+		}
+		rep.FleetLocalMax = o.fleetLocalMax
 	}
 	for round := range o.localRounds {
 		fmt.Fprintf(log, "bench: apply --local round %d/%d\n", round+1, o.localRounds)
@@ -97,7 +127,8 @@ func runBench(ctx context.Context, o options, stdout, log io.Writer) error {
 		}
 		rep.Local.add(s)
 	}
-	history := append(b.cloud.history, b.cloud.take()...)
+	b.stub.take()
+	history := append(append(b.cloud.history, b.cloud.take()...), b.stub.history...)
 	for _, peak := range tokenPeaks(history, rateWindow) {
 		rep.PeakPerToken = max(rep.PeakPerToken, peak)
 	}
@@ -110,28 +141,17 @@ func runBench(ctx context.Context, o options, stdout, log io.Writer) error {
 	return writeReport(rep, root, o.out, stdout)
 }
 
-// fleetRounds runs one fleet round with smoke tests and, when asked, one without; the order
-// alternates like the side-by-side rounds.
-func (b *bench) fleetRounds(ctx context.Context, round int, o options, res *fleetResults) error {
-	variants := []bool{true}
-	if o.fleetNoSmoke {
-		variants = []bool{true, false}
-		if round%2 == 1 {
-			variants = []bool{false, true}
+// parseSizes reads "1,10,100".
+func parseSizes(list string) ([]int, error) {
+	var sizes []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("fleet size %q", f)
 		}
+		sizes = append(sizes, n)
 	}
-	for _, smoke := range variants {
-		s, err := b.fleetRound(ctx, round, o.fleetSize, smoke)
-		if err != nil {
-			return err
-		}
-		if smoke {
-			res.Smoke.add(s)
-		} else {
-			res.NoSmoke.add(s)
-		}
-	}
-	return nil
+	return sizes, nil
 }
 
 // prepare installs the tools, starts the local Cloudflare and makes the scratch directory.
@@ -148,7 +168,11 @@ func prepare(ctx context.Context, root, wranglerVersion string, log io.Writer) (
 	if err != nil {
 		return nil, nil, fmt.Errorf("find workerd (run make setup): %w", err)
 	}
-	workerSrc, err := readTree(filepath.Join(root, exampleSubdir, "src"))
+	al, err := findAlchemy(ctx, root)
+	if err != nil {
+		return nil, nil, err
+	}
+	sources, err := readTree(filepath.Join(root, exampleSubdir, "src"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the example worker: %w", err)
 	}
@@ -161,8 +185,16 @@ func prepare(ctx context.Context, root, wranglerVersion string, log io.Writer) (
 		os.RemoveAll(work)
 		return nil, nil, err
 	}
-	b := &bench{root: root, flareform: ff, wrangler: w, workerd: workerdBin, workerSrc: workerSrc, cloud: c, work: work, log: log}
+	stub, err := startNullAPI(fleetLatency)
+	if err != nil {
+		c.Close()
+		os.RemoveAll(work)
+		return nil, nil, err
+	}
+	b := &bench{root: root, flareform: ff, wrangler: w, alchemy: al, workerd: workerdBin, sources: sources,
+		cloud: c, stub: stub, work: work, log: log}
 	return b, func() {
+		stub.Close()
 		c.Close()
 		os.RemoveAll(work)
 	}, nil
@@ -191,19 +223,33 @@ func writeReport(rep *report, root, out string, stdout io.Writer) error {
 func repoRoot() (string, error) { return modroot.FromWorkingDir() }
 
 // readTree reads every file under dir, by path relative to dir: the example's src/ is its
-// worker.js and the lib/ modules it imports.
+// worker.js and the lib/ modules it imports (src/lib is a link to templates/shared/src/lib, so
+// links are followed).
 func readTree(dir string) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
+	var walk func(abs, rel string) error
+	walk = func(abs, rel string) error {
+		entries, err := os.ReadDir(abs)
 		if err != nil {
 			return err
 		}
-		files[rel], err = os.ReadFile(path)
-		return err
-	})
-	return files, err
+		for _, e := range entries {
+			path, name := filepath.Join(abs, e.Name()), filepath.Join(rel, e.Name())
+			info, err := os.Stat(path) // follows links
+			if err != nil {
+				return err
+			}
+			if info.IsDir() {
+				if err := walk(path, name); err != nil {
+					return err
+				}
+				continue
+			}
+			if files[name], err = os.ReadFile(path); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return files, walk(dir, "")
 }

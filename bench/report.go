@@ -4,15 +4,22 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
 
-// Targets from the benchmark issue.
+// Targets from the performance issue.
 const (
-	targetFirstWallRatio  = 1.0 / 15
-	targetFirstCallsRatio = 0.5
-	targetFleetWall       = 3 * time.Second
+	targetFirstWallRatio   = 1.0 / 20 // first deploy with smoke test vs each peer's deploy
+	targetRepeatWallRatio  = 1.0 / 50 // no-change apply vs each peer's redeploy
+	targetStartupRatio     = 1.5      // flareform version vs hello world
+	targetFleetSize        = 300      // workers against the null API stub ...
+	targetFleetFloorRatio  = 1.15     // ... within this factor of the latency floor
+	targetFleetFloorLabel  = "≤ 1.15× the latency floor"
+	targetFirstWallLabel   = "≤ 1/20"
+	targetRepeatWallLabel  = "≤ 1/50"
+	targetStartupRatioText = "≤ 1.5×"
 )
 
 // report is everything the benchmark measured, ready to render.
@@ -20,8 +27,13 @@ type report struct {
 	Machine machine
 	Rounds  int
 	Compare *comparisonResults
-	Fleet   *fleetResults
-	Local   series
+	// LatencyCompare are the same scenarios with Latency on every API call (nil = not run).
+	LatencyCompare *comparisonResults
+	Latency        time.Duration
+	Fleet          *fleetResults
+	FleetLocalMax  int
+	Startup        *startupResults
+	Local          series
 	// PeakPerToken is the most requests any one token made inside any rate window, over the
 	// whole run; Throttled counts the 429s the local Cloudflare's limiter sent.
 	PeakPerToken int
@@ -55,6 +67,7 @@ func calls(x sample) float64        { return float64(x.Calls.Calls) }
 func writes(x sample) float64       { return float64(x.Calls.Writes) }
 func rssMiB(x sample) float64       { return float64(x.RSSKiB) / 1024 }
 func sequentialMS(x sample) float64 { return x.Calls.SequentialMS }
+func critical(x sample) float64     { return float64(x.Calls.Critical) }
 
 // table is a markdown table.
 type table struct {
@@ -134,21 +147,31 @@ func fmtRatio(a, b float64) string {
 
 func runsOK(s *series) string { return fmt.Sprintf("%d/%d", len(s.ok()), len(s.Samples)) }
 
-// comparisonTable puts each flareform series beside wrangler's, with a ratio row for each.
-func comparisonTable(w io.Writer, wrangler *series, flareform ...*series) {
+// comparisonTable puts each flareform series beside the peers', with a ratio row for each
+// flareform series and peer.
+func comparisonTable(w io.Writer, peers []*series, flareform ...*series) {
 	t := table{header: []string{"run", "wall median", "wall min–max", "API calls", "writes", "peak RSS", "runs ok"}}
-	for _, s := range append(append([]*series(nil), flareform...), wrangler) {
+	for _, s := range append(slices.Clone(flareform), peers...) {
 		wall := s.summary(wallMS)
 		t.add(s.Label, fmtMedian(wall, fmtMS), fmtSpread(wall, fmtMS),
 			fmtCount(s.summary(calls)), fmtCount(s.summary(writes)), fmtMedian(s.summary(rssMiB), fmtMiB), runsOK(s))
 	}
 	for _, s := range flareform {
-		ratio := func(value func(sample) float64) string {
-			return fmtRatio(s.summary(value).Median, wrangler.summary(value).Median)
+		for _, peer := range peers {
+			ratio := func(value func(sample) float64) string { return medianRatio(s, peer, value) }
+			t.add("ratio: "+s.Label+" / "+peer.Label, ratio(wallMS), "", ratio(calls), ratio(writes), ratio(rssMiB), "")
 		}
-		t.add("ratio: "+s.Label+" / "+wrangler.Label, ratio(wallMS), "", ratio(calls), ratio(writes), ratio(rssMiB), "")
 	}
 	t.render(w)
+}
+
+// medianRatio is a's median over b's, formatted; "—" without runs.
+func medianRatio(a, b *series, value func(sample) float64) string {
+	sa, sb := a.summary(value), b.summary(value)
+	if sa.N == 0 || sb.N == 0 {
+		return "—"
+	}
+	return fmtRatio(sa.Median, sb.Median)
 }
 
 func fmtMedian(s summary, format func(float64) string) string {
@@ -164,40 +187,41 @@ type target struct {
 	Met             bool
 }
 
+// ratioTarget compares the medians of ff and peer against limit; every run must have worked.
+func ratioTarget(name, want string, ff, peer *series, limit float64) target {
+	a, b := ff.summary(wallMS), peer.summary(wallMS)
+	t := target{Name: name, Want: want, Got: "no successful run"}
+	if a.N > 0 && b.N > 0 && b.Median > 0 {
+		t.Got = fmtRatio(a.Median, b.Median)
+		t.Met = a.Median/b.Median <= limit && allOK(ff) && allOK(peer)
+	}
+	return t
+}
+
+func allOK(s *series) bool { return len(s.Samples) > 0 && len(s.ok()) == len(s.Samples) }
+
 func (r *report) targets() []target {
 	c := r.Compare
-	ratioTarget := func(name string, value func(sample) float64, limit float64, want string) target {
-		ff, wr := c.FirstFF.summary(value), c.FirstWR.summary(value)
-		t := target{Name: name, Want: want, Got: "no successful run"}
-		if ff.N > 0 && wr.N > 0 && wr.Median > 0 {
-			t.Got = fmtRatio(ff.Median, wr.Median)
-			t.Met = ff.Median/wr.Median <= limit
-		}
-		return t
-	}
 	targets := []target{
-		ratioTarget("first deploy: wall time, flareform / wrangler", wallMS, targetFirstWallRatio, "≤ 1/15"),
-		ratioTarget("first deploy: API calls, flareform / wrangler", calls, targetFirstCallsRatio, "≤ 1/2"),
+		ratioTarget("first deploy with smoke test: wall time, flareform / wrangler", targetFirstWallLabel, &c.FirstFF, &c.FirstWR, targetFirstWallRatio),
+		ratioTarget("first deploy with smoke test: wall time, flareform / Alchemy", targetFirstWallLabel, &c.FirstFF, &c.FirstAL, targetFirstWallRatio),
+		ratioTarget("no-change apply: wall time, flareform / wrangler", targetRepeatWallLabel, &c.RepeatFF, &c.RepeatWR, targetRepeatWallRatio),
+		ratioTarget("no-change apply: wall time, flareform / Alchemy", targetRepeatWallLabel, &c.RepeatFF, &c.RepeatAL, targetRepeatWallRatio),
 	}
 	repeat := c.RepeatFF.summary(writes)
-	rt := target{Name: "repeat deploy without change: flareform writes", Want: "0 in every round", Got: "no successful run"}
+	rt := target{Name: "no-change apply: flareform writes", Want: "0 in every round", Got: "no successful run"}
 	if repeat.N > 0 {
 		rt.Got = fmt.Sprintf("%g at most", repeat.Max)
-		rt.Met = repeat.Max == 0 && len(c.RepeatFF.ok()) == len(c.RepeatFF.Samples)
+		rt.Met = repeat.Max == 0 && allOK(&c.RepeatFF)
 	}
 	targets = append(targets, rt)
-	if r.Fleet != nil {
-		fleet := r.Fleet.Smoke.summary(wallMS)
-		ft := target{Name: fmt.Sprintf("fleet of %d workers, %v latency per call: apply wall time", r.Fleet.Size, fleetLatency),
-			Want: "< " + targetFleetWall.String(), Got: "no successful run"}
-		if fleet.N > 0 {
-			ft.Got = fmtMS(fleet.Median) + " median"
-			ft.Met = fleet.Median < float64(targetFleetWall.Milliseconds()) && len(r.Fleet.Smoke.ok()) == len(r.Fleet.Smoke.Samples)
-		}
-		targets = append(targets, ft)
+	if st := r.Startup; st != nil {
+		targets = append(targets, ratioTarget("`flareform version` / hello world (both static), wall time", targetStartupRatioText,
+			&st.Flareform, &st.Hello, targetStartupRatio))
 	}
+	targets = append(targets, r.fleetTarget())
 	targets = append(targets, target{
-		Name: "rate budget over the whole run",
+		Name: "rate budget over the whole run (local Cloudflare and stub)",
 		Want: fmt.Sprintf("≤ %d requests per token in any %s, no 429", rateLimit, fmtWindow(rateWindow)),
 		Got:  fmt.Sprintf("peak %d, %d × 429", r.PeakPerToken, r.Throttled),
 		Met:  r.PeakPerToken <= rateLimit && r.Throttled == 0,
@@ -217,22 +241,55 @@ func (r *report) targets() []target {
 	if len(r.Local.Samples) > 0 {
 		targets = append(targets, target{
 			Name: "apply --local from cold: PNG served", Want: "every round",
-			Got: runsOK(&r.Local), Met: len(r.Local.ok()) == len(r.Local.Samples),
+			Got: runsOK(&r.Local), Met: allOK(&r.Local),
 		})
 	}
 	return targets
 }
 
+// fleetTarget is the 300-worker fleet against the stub: wall time over its latency floor.
+func (r *report) fleetTarget() target {
+	t := target{Name: fmt.Sprintf("fleet of %d workers, %v per call, null API stub: wall time", targetFleetSize, fleetLatency),
+		Want: targetFleetFloorLabel, Got: "not run"}
+	run := r.fleetRun(fleetOnStub, targetFleetSize)
+	if run == nil {
+		return t
+	}
+	wall, floor := run.summary(wallMS), run.summary(floorMS)
+	if wall.N == 0 || floor.Median <= 0 {
+		t.Got = "no successful run"
+		return t
+	}
+	t.Got = fmt.Sprintf("%s = %s × floor %s", fmtMS(wall.Median), fmtRatio(wall.Median, floor.Median), fmtMS(floor.Median))
+	t.Met = wall.Median/floor.Median <= targetFleetFloorRatio && allOK(&run.series)
+	return t
+}
+
+// floorMS is the latency floor of a fleet run: its critical path times the injected latency.
+func floorMS(x sample) float64 { return critical(x) * float64(fleetLatency/time.Millisecond) }
+
+func (r *report) fleetRun(api string, size int) *fleetRun {
+	if r.Fleet == nil {
+		return nil
+	}
+	for _, run := range r.Fleet.Runs {
+		if run.API == api && run.Size == size {
+			return run
+		}
+	}
+	return nil
+}
+
 func (r *report) render(w io.Writer) {
 	fmt.Fprintf(w, "# Benchmarks\n\n")
-	fmt.Fprintf(w, "Generated by `make bench` (`go run ./bench`); do not edit by hand. Both tools run as child\n"+
-		"processes against one in-process local Cloudflare (`localcf`, memory state, default rate limit\n"+
-		"of %d requests per %s per token), fully offline. Rounds: %d, alternating which tool goes first;\n"+
-		"each tool gets fresh workers every round. API calls and writes (non-GET requests) come from\n"+
-		"the local Cloudflare's request log; peak RSS is the largest process of the tool's tree.\n\n",
+	fmt.Fprintf(w, "Generated by `make bench` (`go run ./bench`); do not edit by hand. flareform, wrangler and Alchemy\n"+
+		"run as child processes against one in-process local Cloudflare (`localcf`, memory state, default\n"+
+		"rate limit of %d requests per %s per token), fully offline; the fleets also run against a null\n"+
+		"API stub (`bench/stub.go`). Side-by-side rounds: %d, interleaved, each round starting with\n"+
+		"another tool; every tool gets fresh workers every round. API calls and writes (non-GET requests)\n"+
+		"come from the server's request log; peak RSS is the largest process of the tool's tree.\n\n",
 		rateLimit, fmtWindow(rateWindow), r.Rounds)
-	r.renderMachine(w)
-
+	r.renderRatios(w)
 	fmt.Fprintf(w, "## Targets\n\n")
 	t := table{header: []string{"target", "want", "measured", "status"}, left: 4}
 	for _, tg := range r.targets() {
@@ -244,24 +301,22 @@ func (r *report) render(w io.Writer) {
 	}
 	t.render(w)
 
-	c := r.Compare
-	fmt.Fprintf(w, "## 1. First deploy of the text-to-image worker\n\n")
-	fmt.Fprintf(w, "`flareform apply --auto-approve --key-out FILE` (bundles, creates the worker with a generated\n"+
-		"key, enables workers.dev and **smoke-tests it by default**: POST with the key for a PNG, 401\n"+
-		"without, 405 for GET) vs `wrangler deploy` (no secret, no check).\n\n")
-	comparisonTable(w, &c.FirstWR, &c.FirstFF)
-	fmt.Fprintf(w, "## 2. Repeat deploy, nothing changed\n\n")
-	comparisonTable(w, &c.RepeatWR, &c.RepeatFF)
-	fmt.Fprintf(w, "## 3. Set a secret\n\n")
-	fmt.Fprintf(w, "`flareform rotate-key WORKER --grace 1h --key-out FILE` (new key, old one valid for an hour,\n"+
-		"both verified over workers.dev); `flareform apply` after the env-sourced key (`from: env:…`)\n"+
-		"changed (smoke-tested); `wrangler secret put API_KEY` with the value on stdin.\n\n")
-	comparisonTable(w, &c.SecretWR, &c.RotateFF, &c.SecretFF)
+	fmt.Fprintf(w, "## This machine, this run\n\n")
+	fmt.Fprintf(w, "Absolute figures: they hold for this machine and this run only; the ratios above are what\n"+
+		"carries over.\n\n")
+	r.renderMachine(w)
+	r.renderComparison(w)
+	if r.LatencyCompare != nil {
+		r.renderLatency(w)
+	}
 	if r.Fleet != nil {
 		r.renderFleet(w)
 	}
+	if r.Startup != nil {
+		r.renderStartup(w)
+	}
 	if len(r.Local.Samples) > 0 {
-		fmt.Fprintf(w, "## 5. `apply --local` from cold to the first PNG\n\n")
+		fmt.Fprintf(w, "### `apply --local` from cold to the first PNG\n\n")
 		fmt.Fprintf(w, "`flareform apply --local --auto-approve` in a fresh copy of `%s` with its own state:\n"+
 			"starts an embedded local Cloudflare and workerd, deploys, and exits once the smoke test got the\n"+
 			"PNG (checked to decode). API calls from the embedded server's request log.\n\n", exampleSubdir)
@@ -275,26 +330,126 @@ func (r *report) render(w io.Writer) {
 	if r.ConvergencePath != "" {
 		r.renderConvergence(w)
 	}
-	fmt.Fprintf(w, "## Notes\n\n"+
-		"- Medians over successful runs; \"runs ok\" counts failures, which are left out.\n"+
-		"- Ratios are of medians. Wall time is measured around each child process, start to exit.\n"+
-		"- wrangler runs offline: fresh HOME and TMPDIR, its update-check cache seeded, proxies to a\n"+
-		"  closed port, `CI=1`, `WRANGLER_SEND_METRICS=false`, `WRANGLER_HIDE_BANNER=true`.\n"+
-		"- The local Cloudflare answers in well under a millisecond, so these numbers are mostly the\n"+
-		"  tools' own start-up, bundling and checking; against the real API every round trip adds\n"+
-		"  network latency, which favours the tool making fewer calls.\n"+
-		"- The fleet stays far inside the 1200-requests-per-5-minutes budget here. That flareform\n"+
-		"  paces itself when the budget runs out (it reads the Ratelimit headers and waits for the\n"+
-		"  window instead of crossing it) is tested in CI by TestApplyPacesUnderTheRateLimit: two\n"+
-		"  applies of 12 workers against a server allowing 30 requests per 2 s, retries off, no 429.\n"+
-		"- The local Workers AI stand-in renders a 1024x1024 PNG in about 12 ms and keeps its last 8\n"+
-		"  pictures. Every first deploy smoke-tests with a prompt of its own, so it pays for a real\n"+
-		"  rendering; a fleet's workers share their spec's prompt, so it is rendered once per round.\n")
+	r.renderNotes(w)
+}
+
+// ratioRow is one line of the ratios table: a flareform run against each peer's.
+type ratioRow struct {
+	name          string
+	ff, wr, al    *series
+	value         func(sample) float64
+	fromLatencyOf bool // the series come from the latency rounds
+}
+
+func (r *report) renderRatios(w io.Writer) {
+	fmt.Fprintf(w, "## Ratios: flareform / peer, same run\n\n")
+	fmt.Fprintf(w, "Medians of %d interleaved rounds (wall time, calls, memory); round trips from the latency\n"+
+		"round%s (%v injected on every API call, counted on the request log). Below 1 is in flareform's favour.\n\n",
+		r.Rounds, plural(r.latencyRounds()), r.Latency)
+	c, l := r.Compare, r.LatencyCompare
+	rows := []ratioRow{
+		{"first deploy (flareform smoke-tests): wall time", &c.FirstFF, &c.FirstWR, &c.FirstAL, wallMS, false},
+		{"first deploy: API calls", &c.FirstFF, &c.FirstWR, &c.FirstAL, calls, false},
+		{"first deploy: peak RSS", &c.FirstFF, &c.FirstWR, &c.FirstAL, rssMiB, false},
+		{"no-change redeploy: wall time", &c.RepeatFF, &c.RepeatWR, &c.RepeatAL, wallMS, false},
+		{"no-change redeploy: API calls", &c.RepeatFF, &c.RepeatWR, &c.RepeatAL, calls, false},
+		{"no-change redeploy: writes", &c.RepeatFF, &c.RepeatWR, &c.RepeatAL, writes, false},
+		{"secret change (flareform apply, smoke-tested): wall time", &c.SecretFF, &c.SecretWR, &c.SecretAL, wallMS, false},
+		{"secret change (flareform rotate-key, both keys checked): wall time", &c.RotateFF, &c.SecretWR, &c.SecretAL, wallMS, false},
+	}
+	if l != nil {
+		rows = append(rows,
+			ratioRow{"first deploy: sequential round trips", &l.FirstFF, &l.FirstWR, &l.FirstAL, critical, true},
+			ratioRow{"no-change redeploy: sequential round trips", &l.RepeatFF, &l.RepeatWR, &l.RepeatAL, critical, true},
+			ratioRow{"secret change (apply): sequential round trips", &l.SecretFF, &l.SecretWR, &l.SecretAL, critical, true},
+			ratioRow{fmt.Sprintf("first deploy at %v per call: wall time", r.Latency), &l.FirstFF, &l.FirstWR, &l.FirstAL, wallMS, true},
+			ratioRow{fmt.Sprintf("no-change redeploy at %v per call: wall time", r.Latency), &l.RepeatFF, &l.RepeatWR, &l.RepeatAL, wallMS, true},
+		)
+	}
+	t := table{header: []string{"measure", "flareform / wrangler " + r.Machine.Wrangler, "flareform / Alchemy " + r.Machine.Alchemy}}
+	for _, row := range rows {
+		t.add(row.name, medianRatio(row.ff, row.wr, row.value), medianRatio(row.ff, row.al, row.value))
+	}
+	t.render(w)
+	if st := r.Startup; st != nil {
+		fmt.Fprintf(w, "`flareform version` / hello world (both `CGO_ENABLED=0`, %d interleaved runs each): %s.\n\n",
+			len(st.Flareform.Samples), medianRatio(&st.Flareform, &st.Hello, wallMS))
+	}
+	if r.Fleet != nil {
+		ft := table{header: []string{"fleet, " + fleetLatency.String() + " per call", "wall / latency floor", "calls per worker", "peak per token per 5 min"}}
+		for _, run := range r.Fleet.Runs {
+			wall, floor := run.summary(wallMS), run.summary(floorMS)
+			perWorker := "—"
+			if cs := run.summary(calls); cs.N > 0 {
+				perWorker = fmt.Sprintf("%.2f", cs.Median/float64(run.Size))
+			}
+			ft.add(run.Label, fmtRatio(wall.Median, floor.Median), perWorker, fmtCount(run.summary(peakPerToken)))
+		}
+		ft.render(w)
+	}
+}
+
+func peakPerToken(x sample) float64 { return float64(x.Calls.PeakPerToken) }
+
+func (r *report) latencyRounds() int {
+	if r.LatencyCompare == nil {
+		return 0
+	}
+	return len(r.LatencyCompare.FirstFF.Samples)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func (r *report) renderComparison(w io.Writer) {
+	c := r.Compare
+	fmt.Fprintf(w, "### First deploy of the text-to-image worker\n\n")
+	fmt.Fprintf(w, "`flareform apply --auto-approve --key-out FILE` (bundles, creates the worker with a generated\n"+
+		"key, enables workers.dev and **smoke-tests it by default**: POST with the key for a PNG, 401\n"+
+		"without, 405 for GET) vs `wrangler deploy` and Alchemy's `Worker` resource (`alchemy up`: the\n"+
+		"fidelity tests' `%s`, an AI binding, workers.dev on), neither with a secret or a check.\n\n", alchemyScript)
+	comparisonTable(w, []*series{&c.FirstWR, &c.FirstAL}, &c.FirstFF)
+	fmt.Fprintf(w, "### No-change redeploy\n\n")
+	comparisonTable(w, []*series{&c.RepeatWR, &c.RepeatAL}, &c.RepeatFF)
+	fmt.Fprintf(w, "### Secret change\n\n")
+	fmt.Fprintf(w, "`flareform rotate-key WORKER --grace 1h --key-out FILE` (new key, old one valid for an hour,\n"+
+		"both verified over workers.dev); `flareform apply` after the env-sourced key (`from: env:…`)\n"+
+		"changed (smoke-tested); `wrangler secret put API_KEY` with the value on stdin; `alchemy up` with\n"+
+		"the secret binding added (Alchemy uploads the whole script again).\n\n")
+	comparisonTable(w, []*series{&c.SecretWR, &c.SecretAL}, &c.RotateFF, &c.SecretFF)
+}
+
+func (r *report) renderLatency(w io.Writer) {
+	l := r.LatencyCompare
+	fmt.Fprintf(w, "### Critical path: %v injected on every API call\n\n", r.Latency)
+	fmt.Fprintf(w, "The same scenarios in %d more round%s, with the local Cloudflare waiting %v before answering\n"+
+		"any API call. Round trips: the longest chain of calls in the request log in which each starts\n"+
+		"after the one before it ended; wall / latency is the same count as the wall clock sees it\n"+
+		"(start-up, bundling and smoke tests add to it).\n\n", r.latencyRounds(), plural(r.latencyRounds()), r.Latency)
+	t := table{header: []string{"run", "wall median", "round trips", "wall / latency", "API calls", "runs ok"}}
+	for _, e := range []scenarioSeries{
+		{"first deploy", &l.FirstFF}, {"first deploy", &l.FirstWR}, {"first deploy", &l.FirstAL},
+		{"no-change redeploy", &l.RepeatFF}, {"no-change redeploy", &l.RepeatWR}, {"no-change redeploy", &l.RepeatAL},
+		{"secret", &l.RotateFF}, {"secret", &l.SecretFF}, {"secret", &l.SecretWR}, {"secret", &l.SecretAL},
+	} {
+		s := e.s
+		wall := s.summary(wallMS)
+		perLatency := "—"
+		if wall.N > 0 {
+			perLatency = fmt.Sprintf("%.1f", wall.Median/float64(r.Latency.Milliseconds()))
+		}
+		t.add(e.scenario+": "+s.Label, fmtMedian(wall, fmtMS), fmtCount(s.summary(critical)), perLatency, fmtCount(s.summary(calls)), runsOK(s))
+	}
+	t.render(w)
 }
 
 func (r *report) renderMachine(w io.Writer) {
 	m := r.Machine
-	fmt.Fprintf(w, "## Machine\n\n")
+	fmt.Fprintf(w, "### Machine\n\n")
 	for _, kv := range [][2]string{
 		{"CPU", fmt.Sprintf("%s, %d cores", m.CPU, m.Cores)},
 		{"RAM", m.RAM},
@@ -302,6 +457,8 @@ func (r *report) renderMachine(w io.Writer) {
 		{"Go", m.Go},
 		{"node (for wrangler)", m.Node},
 		{"wrangler", m.Wrangler},
+		{"node (for Alchemy)", m.AlchemyNode},
+		{"Alchemy", m.Alchemy},
 		{"workerd", m.Workerd},
 		{"date", m.Date},
 	} {
@@ -311,30 +468,52 @@ func (r *report) renderMachine(w io.Writer) {
 }
 
 func (r *report) renderFleet(w io.Writer) {
-	f := r.Fleet
-	fmt.Fprintf(w, "## 4. Fleet: %d workers, %v injected on every API call\n\n", f.Size, fleetLatency)
-	fmt.Fprintf(w, "One spec with %d workers sharing one main file, applied into a fresh account per round (its\n"+
-		"own token budget). The sequential time is the sum of the server-side durations of the run's\n"+
-		"calls (injected latency included): what they would take one after another. The server works\n"+
-		"on many calls at once here, which stretches each one, so the latency floor is given too: the\n"+
-		"calls times %v, which no client sending one call at a time can beat.\n\n", f.Size, fleetLatency)
-	t := table{header: []string{"run", "wall median", "wall min–max", "sequential median", "sequential / wall",
-		"latency floor", "floor / wall", "API calls", "writes", "429s", "peak RSS", "runs ok"}}
-	for _, s := range []*series{&f.Smoke, &f.NoSmoke} {
-		if len(s.Samples) == 0 {
-			continue
-		}
-		wall, seq := s.summary(wallMS), s.summary(sequentialMS)
+	fmt.Fprintf(w, "### Fleets: %v injected on every API call\n\n", fleetLatency)
+	fmt.Fprintf(w, "One spec with N workers sharing one main file. Against the null API stub (`bench/stub.go`:\n"+
+		"answers each call after %v and does nothing else, so only flareform's own cost shows) with\n"+
+		"`--no-smoke`, since the stub serves no workers.dev; against the local Cloudflare with every worker\n"+
+		"smoke-tested, up to %d workers (each deployed worker is a workerd process on this 2-core machine).\n"+
+		"Each run has a token of its own. Round trips: the critical path in the request log; the latency\n"+
+		"floor is round trips × %v, what any client waiting on that chain needs. A run above %d calls\n"+
+		"must wait for the %s rate window to move on, which shows as wall time far above the floor.\n\n",
+		fleetLatency, r.FleetLocalMax, fleetLatency, rateLimit, fmtWindow(rateWindow))
+	t := table{header: []string{"run", "wall median", "wall min–max", "round trips", "latency floor", "wall / floor",
+		"API calls", "peak per token per 5 min", "429s", "peak RSS", "runs ok"}}
+	for _, run := range r.Fleet.Runs {
+		wall, floor := run.summary(wallMS), run.summary(floorMS)
 		throttled := 0
-		for _, x := range s.Samples {
+		for _, x := range run.Samples {
 			throttled += x.Calls.Throttled
 		}
-		floor := s.summary(calls).Median * float64(fleetLatency/time.Millisecond)
-		t.add(s.Label, fmtMedian(wall, fmtMS), fmtSpread(wall, fmtMS), fmtMedian(seq, fmtMS), fmtRatio(seq.Median, wall.Median),
-			fmtMS(floor), fmtRatio(floor, wall.Median), fmtCount(s.summary(calls)), fmtCount(s.summary(writes)), fmt.Sprint(throttled), fmtMedian(s.summary(rssMiB), fmtMiB), runsOK(s))
+		t.add(run.Label, fmtMedian(wall, fmtMS), fmtSpread(wall, fmtMS), fmtCount(run.summary(critical)),
+			fmtMedian(floor, fmtMS), fmtRatio(wall.Median, floor.Median), fmtCount(run.summary(calls)),
+			fmtCount(run.summary(peakPerToken)), fmt.Sprint(throttled), fmtMedian(run.summary(rssMiB), fmtMiB), runsOK(&run.series))
 	}
 	t.render(w)
 }
+
+func (r *report) renderStartup(w io.Writer) {
+	st := r.Startup
+	fmt.Fprintf(w, "### Start-up: `flareform version` and a hello world\n\n")
+	link := "dynamically linked"
+	if st.Static {
+		link = "statically linked"
+	}
+	fmt.Fprintf(w, "Both built with `CGO_ENABLED=0` (`make build`; `bench/hello`), run %d times each, interleaved.\n"+
+		"bin/flareform: %.0f MiB, %s. Package initialisation (`GODEBUG=inittrace=1`): %.2f ms in all,\n"+
+		"%.2f ms in flareform's own packages (%s).\n\n",
+		len(st.Flareform.Samples), st.SizeMiB, link, st.InitAllMS, st.InitOwnMS, strings.Join(st.InitOwnTop, ", "))
+	t := table{header: []string{"run", "wall median", "wall min–max", "peak RSS", "runs ok"}}
+	for _, s := range []*series{&st.Flareform, &st.Hello} {
+		wall := s.summary(wallMS)
+		t.add(s.Label, fmtMedian(wall, fmtMS2), fmtSpread(wall, fmtMS2), fmtMedian(s.summary(rssMiB), fmtMiB), runsOK(s))
+	}
+	t.add("ratio: flareform version / hello world", medianRatio(&st.Flareform, &st.Hello, wallMS), "", medianRatio(&st.Flareform, &st.Hello, rssMiB), "")
+	t.render(w)
+}
+
+// fmtMS2 shows milliseconds with two decimals, for start-up times of a few milliseconds.
+func fmtMS2(ms float64) string { return fmt.Sprintf("%.2f ms", ms) }
 
 // scenarioSeries is a series with the scenario it belongs to.
 type scenarioSeries struct {
@@ -343,15 +522,17 @@ type scenarioSeries struct {
 }
 
 func (r *report) renderMemory(w io.Writer) {
-	fmt.Fprintf(w, "## 6. Memory: peak RSS per run\n\n")
+	fmt.Fprintf(w, "### Memory: peak RSS per run\n\n")
 	c := r.Compare
 	all := []scenarioSeries{
-		{"first deploy", &c.FirstFF}, {"first deploy", &c.FirstWR},
-		{"repeat deploy", &c.RepeatFF}, {"repeat deploy", &c.RepeatWR},
-		{"secret", &c.RotateFF}, {"secret", &c.SecretFF}, {"secret", &c.SecretWR},
+		{"first deploy", &c.FirstFF}, {"first deploy", &c.FirstWR}, {"first deploy", &c.FirstAL},
+		{"no-change redeploy", &c.RepeatFF}, {"no-change redeploy", &c.RepeatWR}, {"no-change redeploy", &c.RepeatAL},
+		{"secret", &c.RotateFF}, {"secret", &c.SecretFF}, {"secret", &c.SecretWR}, {"secret", &c.SecretAL},
 	}
 	if r.Fleet != nil {
-		all = append(all, scenarioSeries{"fleet", &r.Fleet.Smoke}, scenarioSeries{"fleet", &r.Fleet.NoSmoke})
+		for _, run := range r.Fleet.Runs {
+			all = append(all, scenarioSeries{"fleet", &run.series})
+		}
 	}
 	all = append(all, scenarioSeries{"local", &r.Local})
 	t := table{header: []string{"run", "median", "min–max"}}
@@ -363,4 +544,21 @@ func (r *report) renderMemory(w io.Writer) {
 		t.add(e.scenario+": "+e.s.Label, fmtMedian(rss, fmtMiB), fmtSpread(rss, fmtMiB))
 	}
 	t.render(w)
+}
+
+func (r *report) renderNotes(w io.Writer) {
+	fmt.Fprintf(w, "## Notes\n\n"+
+		"- Medians over successful runs; \"runs ok\" counts failures, which are left out (and fail the\n"+
+		"  targets they feed).\n"+
+		"- Ratios are of medians. Wall time is measured around each child process, start to exit.\n"+
+		"- wrangler and Alchemy run offline: fresh HOME and TMPDIR, proxies to a closed port, `CI=1`,\n"+
+		"  telemetry off; wrangler's update-check cache is seeded.\n"+
+		"- flareform keeps bundles in the user cache directory (each project here has its own HOME, so\n"+
+		"  a first deploy bundles and a no-change redeploy reuses the bundle; see docs/design.md).\n"+
+		"- The local Cloudflare answers in well under a millisecond, so the rounds without latency are\n"+
+		"  mostly the tools' own start-up, bundling and checking; the latency round shows what every\n"+
+		"  round trip to the real API adds.\n"+
+		"- The local Workers AI stand-in renders a 1024x1024 PNG in about 12 ms and keeps its last 8\n"+
+		"  pictures. Every first deploy smoke-tests with a prompt of its own, so it pays for a real\n"+
+		"  rendering; a fleet's workers share their spec's prompt, so it is rendered once per round.\n")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,8 +64,10 @@ func sampleReport(firstFFWall []float64, repeatWrites []int) *report {
 	c := newComparisonResults()
 	c.FirstFF = samples("flareform apply", firstFFWall, []int{4, 4, 4}, []int{2, 2, 2})
 	c.FirstWR = samples("wrangler deploy", []float64{1500, 1600, 1900}, []int{9, 9, 9}, []int{2, 2, 2})
+	c.FirstAL = samples("alchemy up", []float64{2500, 2600, 2900}, []int{12, 12, 12}, []int{3, 3, 3})
 	c.RepeatFF = samples("flareform apply", []float64{17, 18, 19}, []int{4, 4, 4}, repeatWrites)
 	c.RepeatWR = samples("wrangler deploy", []float64{1500, 1500, 1500}, []int{10, 10, 10}, []int{4, 4, 4})
+	c.RepeatAL = samples("alchemy up", []float64{800, 800, 800}, []int{3, 3, 3}, []int{0, 0, 0})
 	return &report{Rounds: 3, Compare: c, PeakPerToken: 40}
 }
 
@@ -80,48 +83,96 @@ func findTarget(t *testing.T, targets []target, prefix string) target {
 }
 
 func TestTargetsFollowTheMeasurements(t *testing.T) {
-	fast := sampleReport([]float64{90, 100, 110}, []int{0, 0, 0}).targets()
-	if tg := findTarget(t, fast, "first deploy: wall"); !tg.Met || tg.Got != "0.062× (1/16.0)" {
-		t.Errorf("100 ms vs 1600 ms: %+v, want met at 1/16", tg)
+	fast := sampleReport([]float64{60, 70, 80}, []int{0, 0, 0}).targets()
+	if tg := findTarget(t, fast, "first deploy with smoke test: wall time, flareform / wrangler"); !tg.Met || tg.Got != "0.044× (1/22.9)" {
+		t.Errorf("70 ms vs 1600 ms: %+v, want met at 1/22.9", tg)
 	}
-	if tg := findTarget(t, fast, "first deploy: API calls"); !tg.Met {
-		t.Errorf("4 calls vs 9: %+v, want met", tg)
+	if tg := findTarget(t, fast, "first deploy with smoke test: wall time, flareform / Alchemy"); !tg.Met {
+		t.Errorf("70 ms vs 2600 ms: %+v, want met", tg)
 	}
-	if tg := findTarget(t, fast, "repeat deploy"); !tg.Met {
+	if tg := findTarget(t, fast, "no-change apply: wall time, flareform / wrangler"); !tg.Met {
+		t.Errorf("18 ms vs 1500 ms: %+v, want met", tg)
+	}
+	// 18 ms vs 800 ms is 1/44: not within 1/50.
+	if tg := findTarget(t, fast, "no-change apply: wall time, flareform / Alchemy"); tg.Met {
+		t.Errorf("18 ms vs 800 ms: %+v, want NOT met", tg)
+	}
+	if tg := findTarget(t, fast, "no-change apply: flareform writes"); !tg.Met {
 		t.Errorf("no writes: %+v, want met", tg)
+	}
+	if tg := findTarget(t, fast, "fleet of 300"); tg.Met || tg.Got != "not run" {
+		t.Errorf("no fleet: %+v, want NOT met, not run", tg)
 	}
 
 	slow := sampleReport([]float64{200, 300, 400}, []int{0, 1, 0}).targets()
-	if tg := findTarget(t, slow, "first deploy: wall"); tg.Met {
+	if tg := findTarget(t, slow, "first deploy with smoke test: wall time, flareform / wrangler"); tg.Met {
 		t.Errorf("300 ms vs 1600 ms: %+v, want NOT met", tg)
 	}
-	if tg := findTarget(t, slow, "repeat deploy"); tg.Met || tg.Got != "1 at most" {
+	if tg := findTarget(t, slow, "no-change apply: flareform writes"); tg.Met || tg.Got != "1 at most" {
 		t.Errorf("one write in one round: %+v, want NOT met with 1 at most", tg)
 	}
 
-	// A failed round is left out of the medians but still fails the repeat target.
-	failed := sampleReport([]float64{90, 100, 110}, []int{0, 0, 0})
+	// A failed round is left out of the medians but still fails the targets it feeds.
+	failed := sampleReport([]float64{60, 70, 80}, []int{0, 0, 0})
 	failed.Compare.RepeatFF.Samples[1] = sample{Failed: true}
-	if tg := findTarget(t, failed.targets(), "repeat deploy"); tg.Met {
+	if tg := findTarget(t, failed.targets(), "no-change apply: flareform writes"); tg.Met {
+		t.Errorf("a failed repeat run: %+v, want NOT met", tg)
+	}
+	if tg := findTarget(t, failed.targets(), "no-change apply: wall time, flareform / wrangler"); tg.Met {
 		t.Errorf("a failed repeat run: %+v, want NOT met", tg)
 	}
 
-	throttled := sampleReport([]float64{90, 100, 110}, []int{0, 0, 0})
+	throttled := sampleReport([]float64{60, 70, 80}, []int{0, 0, 0})
 	throttled.Throttled = 1
 	if tg := findTarget(t, throttled.targets(), "rate budget"); tg.Met {
 		t.Errorf("one 429: %+v, want NOT met", tg)
 	}
 }
 
+func TestFleetTargetIsWallOverTheLatencyFloor(t *testing.T) {
+	fleet := func(wallMS float64, roundTrips int) *report {
+		r := sampleReport([]float64{60, 70, 80}, []int{0, 0, 0})
+		run := &fleetRun{API: fleetOnStub, Size: targetFleetSize, series: series{Label: "300 workers"}}
+		run.add(sample{Wall: time.Duration(wallMS * float64(time.Millisecond)), Calls: callStats{Calls: 1500, Critical: roundTrips}})
+		r.Fleet = &fleetResults{Runs: []*fleetRun{run}}
+		return r
+	}
+	// 80 round trips at 50 ms: a 4 s floor.
+	if tg := findTarget(t, fleet(4400, 80).targets(), "fleet of 300"); !tg.Met || tg.Got != "4.40 s = 1.10× × floor 4.00 s" {
+		t.Errorf("4.4 s over a 4 s floor: %+v, want met", tg)
+	}
+	if tg := findTarget(t, fleet(4800, 80).targets(), "fleet of 300"); tg.Met {
+		t.Errorf("4.8 s over a 4 s floor: %+v, want NOT met", tg)
+	}
+}
+
+func TestStartupTargetAndInitTrace(t *testing.T) {
+	r := sampleReport([]float64{60, 70, 80}, []int{0, 0, 0})
+	r.Startup = &startupResults{Flareform: samples("flareform version", []float64{3, 4, 5}, []int{0, 0, 0}, []int{0, 0, 0}),
+		Hello: samples("hello world", []float64{2, 2, 2}, []int{0, 0, 0}, []int{0, 0, 0})}
+	if tg := findTarget(t, r.targets(), "`flareform version`"); tg.Met || tg.Got != "2.00×" {
+		t.Errorf("4 ms vs 2 ms: %+v, want NOT met at 2.00×", tg)
+	}
+	trace := "init runtime @0.03 ms, 0.10 ms clock, 0 bytes, 0 allocs\n" +
+		"init github.com/flareform/flareform/provision/spec @2.9 ms, 0.44 ms clock, 158064 bytes, 1652 allocs\n" +
+		"flareform (devel)\n" +
+		"init github.com/flareform/flareform/bundler @4.6 ms, 0.048 ms clock, 14376 bytes, 106 allocs\n"
+	all, own, top := initTimes(trace, "github.com/flareform/flareform/")
+	if math.Abs(all-0.588) > 1e-9 || math.Abs(own-0.488) > 1e-9 || strings.Join(top, ",") != "provision/spec 0.44 ms,bundler 0.05 ms" {
+		t.Errorf("initTimes = %v, %v, %v", all, own, top)
+	}
+}
+
 func TestComparisonTableHasRatioRows(t *testing.T) {
 	r := sampleReport([]float64{90, 100, 110}, []int{0, 0, 0})
 	var buf bytes.Buffer
-	comparisonTable(&buf, &r.Compare.FirstWR, &r.Compare.FirstFF)
+	comparisonTable(&buf, []*series{&r.Compare.FirstWR, &r.Compare.FirstAL}, &r.Compare.FirstFF)
 	out := buf.String()
 	for _, want := range []string{
 		"| flareform apply | 100 ms | 90 ms–110 ms | 4 | 2 | 10 MiB | 3/3 |",
 		"| wrangler deploy | 1.60 s | 1.50 s–1.90 s | 9 | 2 | 10 MiB | 3/3 |",
 		"| ratio: flareform apply / wrangler deploy | 0.062× (1/16.0) |  | 0.444× (1/2.2) | 1.00× | 1.00× |  |",
+		"| ratio: flareform apply / alchemy up | 0.038× (1/26.0) |  | 0.333× (1/3.0) | 0.667× (1/1.5) | 1.00× |  |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -153,7 +204,9 @@ func TestRenderMarksTargetsAndConvergence(t *testing.T) {
 	r.render(&buf)
 	out := buf.String()
 	for _, want := range []string{
-		"| first deploy: wall time, flareform / wrangler | ≤ 1/15 | 0.188× (1/5.3) | **NOT met** |",
+		"| first deploy with smoke test: wall time, flareform / wrangler | ≤ 1/20 | 0.188× (1/5.3) | **NOT met** |",
+		"## Ratios: flareform / peer, same run",
+		"| first deploy (flareform smoke-tests): wall time | 0.188× (1/5.3) | 0.115× (1/8.7) |",
 		"| apply | 100 | 70 | 28 | 0 | 2 | 0 |",
 		"seed 7",
 		"| fault convergence: failed schedules | 0 | 2 of 200 | **NOT met** |",
@@ -187,5 +240,23 @@ func TestLoadConvergence(t *testing.T) {
 	}
 	if _, err := loadConvergence(bad); err == nil {
 		t.Error("a malformed report was accepted")
+	}
+}
+
+// The bench deploys the example's whole src/: its worker.js and the lib/ modules behind the
+// src/lib link to templates/shared/src/lib.
+func TestReadTreeFollowsTheLibLink(t *testing.T) {
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := readTree(filepath.Join(root, exampleSubdir, "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"worker.js", filepath.Join("lib", "auth.js"), filepath.Join("lib", "http.js")} {
+		if len(files[want]) == 0 {
+			t.Errorf("readTree lacks %s (has %d files)", want, len(files))
+		}
 	}
 }

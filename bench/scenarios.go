@@ -50,8 +50,10 @@ type bench struct {
 	flareform string
 	wrangler  *jsclients.Wrangler
 	workerd   string
-	workerSrc map[string][]byte // the example's src/, by relative path
+	alchemy   *alchemy
+	sources   map[string][]byte // the example's src/ tree, relative path -> content
 	cloud     *cloud
+	stub      *nullAPI
 	work      string // scratch directory for the projects
 	log       io.Writer
 }
@@ -82,13 +84,13 @@ type project struct {
 	env []string
 }
 
-// newProject makes dir with the example's src/ (worker.js and its lib/) and an environment pointing at the local Cloudflare
+// newProject makes dir with the example's src/ tree and an environment pointing at the local Cloudflare
 // with token and account. Both tools get the same offline environment: wrangler's telemetry,
 // banner and update check off (its update-check cache is seeded, and any non-loopback request
 // goes to a closed port), as the fidelity tests run it.
 func (b *bench) newProject(name, token, accountID string, extraEnv ...string) (*project, error) {
 	dir := filepath.Join(b.work, name)
-	for rel, data := range b.workerSrc {
+	for rel, data := range b.sources {
 		if err := writeFile(filepath.Join(dir, "src", rel), data); err != nil {
 			return nil, err
 		}
@@ -168,38 +170,44 @@ func newKey() string {
 
 // comparisonResults are the side-by-side scenarios 1-3.
 type comparisonResults struct {
-	FirstFF, FirstWR   series
-	RepeatFF, RepeatWR series
-	RotateFF, SecretFF series
-	SecretWR           series
+	FirstFF, FirstWR, FirstAL    series
+	RepeatFF, RepeatWR, RepeatAL series
+	RotateFF, SecretFF           series
+	SecretWR, SecretAL           series
 }
 
 func newComparisonResults() *comparisonResults {
 	return &comparisonResults{
 		FirstFF:  series{Label: "flareform apply"},
 		FirstWR:  series{Label: "wrangler deploy"},
+		FirstAL:  series{Label: "alchemy up"},
 		RepeatFF: series{Label: "flareform apply"},
 		RepeatWR: series{Label: "wrangler deploy"},
+		RepeatAL: series{Label: "alchemy up"},
 		RotateFF: series{Label: "flareform rotate-key"},
 		SecretFF: series{Label: "flareform apply (secret changed)"},
 		SecretWR: series{Label: "wrangler secret put"},
+		SecretAL: series{Label: "alchemy up (secret changed)"},
 	}
 }
 
 // roundProjects are one round's fresh workers: flareform's (generated key), flareform's with an
 // env-sourced key (already deployed with oldKey; envNew carries newKey), and wrangler's.
 type roundProjects struct {
-	ffName         string
-	ff, envNew, wr *project
-	keyDir         string
-	oldKey, newKey string
+	ffName             string
+	ff, envNew, wr, al *project
+	keyDir             string
+	oldKey, newKey     string
 }
 
-func (b *bench) prepareRound(ctx context.Context, round int) (*roundProjects, error) {
+func (b *bench) prepareRound(ctx context.Context, round string) (*roundProjects, error) {
 	srv := b.cloud.srv
-	r := &roundProjects{ffName: fmt.Sprintf("ff-r%d", round), oldKey: newKey(), newKey: newKey()}
-	envName, wrName := fmt.Sprintf("ff-env-r%d", round), fmt.Sprintf("wr-r%d", round)
+	r := &roundProjects{ffName: "ff-r" + round, oldKey: newKey(), newKey: newKey()}
+	envName, wrName, alName := "ff-env-r"+round, "wr-r"+round, "al-r"+round
 	var err error
+	if r.al, err = b.newAlchemyProject(alName, srv.Token(), srv.AccountID()); err != nil {
+		return nil, err
+	}
 	if r.ff, err = b.newProject(r.ffName, srv.Token(), srv.AccountID()); err != nil {
 		return nil, err
 	}
@@ -234,27 +242,35 @@ func (b *bench) prepareRound(ctx context.Context, round int) (*roundProjects, er
 	return r, nil
 }
 
-// compareRound runs scenarios 1-3 once for each tool on fresh workers; even rounds start with
-// flareform, odd ones with wrangler.
-func (b *bench) compareRound(ctx context.Context, round int, res *comparisonResults) error {
-	r, err := b.prepareRound(ctx, round)
+// compareRound runs scenarios 1-3 once for each tool on fresh workers, each round starting
+// with another tool (flareform, wrangler, Alchemy, then rotated). With latency > 0 every API
+// call of the measured runs waits that long (the setup before them does not).
+func (b *bench) compareRound(ctx context.Context, round int, name string, latency time.Duration, res *comparisonResults) error {
+	r, err := b.prepareRound(ctx, name)
 	if err != nil {
 		return err
 	}
+	if latency > 0 {
+		b.cloud.srv.SetFaults([]localcf.FaultRule{{Kind: "latency", Path: "*", LatencyMS: int(latency / time.Millisecond)}}, 1)
+		defer b.cloud.srv.SetFaults(nil, 1)
+	}
 	keyOut := func(name string) []string { return []string{"--key-out", filepath.Join(r.keyDir, name)} }
-	ffFirst := round%2 == 0
-	alternate(ffFirst, func() {
+	rotated(round, func() {
 		res.FirstFF.add(b.measure(ctx, b.flareformCmd(r.ff, "", append([]string{"apply", "--auto-approve"}, keyOut("first")...)...)))
 	}, func() {
 		res.FirstWR.add(b.measure(ctx, b.wranglerCmd(r.wr, "", "deploy")))
+	}, func() {
+		res.FirstAL.add(b.measure(ctx, b.alchemyCmd(r.al)))
 	})
-	alternate(ffFirst, func() {
+	rotated(round, func() {
 		res.RepeatFF.add(b.measure(ctx, b.flareformCmd(r.ff, "", append([]string{"apply", "--auto-approve"}, keyOut("repeat")...)...)))
 	}, func() {
 		res.RepeatWR.add(b.measure(ctx, b.wranglerCmd(r.wr, "", "deploy")))
+	}, func() {
+		res.RepeatAL.add(b.measure(ctx, b.alchemyCmd(r.al)))
 	})
 	secret := newKey()
-	alternate(ffFirst, func() {
+	rotated(round, func() {
 		rotate := append([]string{"rotate-key", r.ffName, "--grace", "1h"}, keyOut("rotated")...)
 		res.RotateFF.add(b.measure(ctx, b.flareformCmd(r.ff, "", rotate...)))
 		apply := b.flareformCmd(r.envNew, "", "apply", "--auto-approve")
@@ -264,61 +280,20 @@ func (b *bench) compareRound(ctx context.Context, round int, res *comparisonResu
 		put := b.wranglerCmd(r.wr, secret+"\n", "secret", "put", "API_KEY")
 		put.Secrets = []string{secret}
 		res.SecretWR.add(b.measure(ctx, put))
+	}, func() {
+		up := b.alchemyCmd(r.al, "WORKER_API_KEY="+secret)
+		up.Secrets = []string{secret}
+		res.SecretAL.add(b.measure(ctx, up))
 	})
 	return nil
 }
 
-// alternate runs flareform's part and wrangler's part, in the order the round calls for.
-func alternate(flareformFirst bool, ff, wr func()) {
-	if flareformFirst {
-		ff()
-		wr()
-		return
+// rotated runs each tool's part, starting with the one at round (mod the count): every tool
+// goes first, second and last equally often over the rounds.
+func rotated(round int, parts ...func()) {
+	for i := range parts {
+		parts[(round+i)%len(parts)]()
 	}
-	wr()
-	ff()
-}
-
-// fleetResults are scenario 4's runs; Peak and Throttled cover every fleet token.
-type fleetResults struct {
-	Size           int
-	Smoke, NoSmoke series
-}
-
-// fleetRound applies a spec of size workers in a fresh account (its own token budget) with
-// fleetLatency on every API call, then destroys it without latency (not measured).
-func (b *bench) fleetRound(ctx context.Context, round, size int, smoke bool) (sample, error) {
-	variant := "smoke"
-	if !smoke {
-		variant = "nosmoke"
-	}
-	accountID, token, err := b.cloud.srv.AddAccount(fmt.Sprintf("fleet-r%d-%s", round, variant))
-	if err != nil {
-		return sample{}, fmt.Errorf("fleet account: %w", err)
-	}
-	p, err := b.newProject(fmt.Sprintf("fleet-r%d-%s", round, variant), token, accountID)
-	if err != nil {
-		return sample{}, err
-	}
-	names := make([]string, size)
-	for i := range names {
-		names[i] = fmt.Sprintf("fleet-%03d", i)
-	}
-	if err := writeFile(filepath.Join(p.dir, "flareform.yaml"), flareformSpec(names, "generate", "a cute robot cooking breakfast, "+p.dir)); err != nil {
-		return sample{}, err
-	}
-	args := []string{"apply", "--auto-approve", "--key-out", filepath.Join(p.dir, "keys")}
-	if !smoke {
-		args = append(args, "--no-smoke")
-	}
-	b.cloud.srv.SetFaults([]localcf.FaultRule{{Kind: "latency", Path: "*", LatencyMS: int(fleetLatency / time.Millisecond)}}, 1)
-	s := b.measure(ctx, b.flareformCmd(p, "", args...))
-	b.cloud.srv.SetFaults(nil, 1)
-	// Destroying stops the fleet's workerd processes before the next round.
-	if err := b.setup(ctx, b.flareformCmd(p, "", "destroy", "--auto-approve")); err != nil {
-		return s, err
-	}
-	return s, nil
 }
 
 // localRound runs `apply --local` in a fresh copy of the example: its own embedded local

@@ -43,3 +43,30 @@ func peakInWindow(times []time.Time, window time.Duration) int {
 	}
 	return peak
 }
+
+// span is one request's start and end on the server.
+type span struct{ start, end time.Time }
+
+// criticalPath is the longest chain of calls in which each starts after the one before it
+// ended: the sequential round trips the run waited on. With a fixed latency injected on every
+// call it is what that latency multiplies, however many calls ran beside the chain.
+func criticalPath(spans []span) int {
+	sorted := slices.Clone(spans)
+	slices.SortFunc(sorted, func(a, b span) int { return a.end.Compare(b.end) })
+	// depth[i] is the longest chain ending with sorted[i]; a chain only links to calls that
+	// ended before sorted[i] started, which all come earlier in end order. Quadratic, which a
+	// few thousand calls of one run afford.
+	depth := make([]int, len(sorted))
+	best := 0
+	for i, s := range sorted {
+		d := 0
+		for j := i - 1; j >= 0; j-- {
+			if !sorted[j].end.After(s.start) {
+				d = max(d, depth[j])
+			}
+		}
+		depth[i] = d + 1
+		best = max(best, depth[i])
+	}
+	return best
+}

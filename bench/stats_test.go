@@ -62,3 +62,32 @@ func TestPeakInWindowSlidesOverBursts(t *testing.T) {
 		}
 	}
 }
+
+func TestCriticalPathCountsSequentialRoundTrips(t *testing.T) {
+	at := func(ms int) time.Time { return time.Unix(0, 0).Add(time.Duration(ms) * time.Millisecond) }
+	call := func(from, to int) span { return span{at(from), at(to)} }
+	cases := []struct {
+		name  string
+		spans []span
+		want  int
+	}{
+		{"none", nil, 0},
+		{"one", []span{call(0, 50)}, 1},
+		{"three in a row", []span{call(0, 50), call(50, 100), call(101, 150)}, 3},
+		{"ten at once", func() []span {
+			var s []span
+			for range 10 {
+				s = append(s, call(0, 50))
+			}
+			return s
+		}(), 1},
+		// Two parallel chains of 2, then one call after both: 3 round trips.
+		{"fan out and in", []span{call(0, 50), call(0, 60), call(55, 100), call(61, 110), call(120, 170)}, 3},
+		{"overlap breaks the chain", []span{call(0, 50), call(40, 90)}, 1},
+	}
+	for _, c := range cases {
+		if got := criticalPath(c.spans); got != c.want {
+			t.Errorf("%s: criticalPath = %d, want %d", c.name, got, c.want)
+		}
+	}
+}

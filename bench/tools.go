@@ -116,18 +116,22 @@ func commandOutput(ctx context.Context, name string, args ...string) (string, er
 // machine describes where the numbers were taken.
 type machine struct {
 	CPU, RAM, Kernel, Go, Node, Wrangler, Workerd, Date string
+	AlchemyNode, Alchemy                                string
 	Cores                                               int
 }
 
-func describeMachine(ctx context.Context, w *jsclients.Wrangler, workerdBin string) machine {
+func describeMachine(ctx context.Context, b *bench) machine {
+	w, workerdBin := b.wrangler, b.workerd
 	m := machine{
-		CPU:      firstField("/proc/cpuinfo", "model name"),
-		Cores:    runtime.NumCPU(),
-		RAM:      memTotal(),
-		Go:       runtime.Version(),
-		Node:     w.NodeVersion,
-		Wrangler: w.Version,
-		Date:     time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		CPU:         firstField("/proc/cpuinfo", "model name"),
+		Cores:       runtime.NumCPU(),
+		RAM:         memTotal(),
+		Go:          runtime.Version(),
+		Node:        w.NodeVersion,
+		Wrangler:    w.Version,
+		AlchemyNode: b.alchemy.node.Version,
+		Alchemy:     b.alchemy.version,
+		Date:        time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = runtime.GOOS + " " + strings.TrimSpace(string(b))

@@ -96,42 +96,61 @@ func (e *Error) Error() string {
 
 // Bundle bundles opts.Entry and everything it imports into a single module.
 func Bundle(ctx context.Context, opts Options) (*Result, error) {
-	if opts.Entry == "" {
-		return nil, errors.New("bundle: no entry file given")
-	}
-	absEntry, err := filepath.Abs(opts.Entry)
+	res, _, err := bundle(ctx, opts)
+	return res, err
+}
+
+// bundle runs esbuild once; inputs are the absolute paths of every file it read as a module
+// (from the metafile), which is what a cache entry must depend on.
+func bundle(ctx context.Context, opts Options) (*Result, []string, error) {
+	absEntry, workDir, err := locateEntry(opts)
 	if err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
+		return nil, nil, err
 	}
-	if _, err := os.Stat(absEntry); err != nil {
-		return nil, &Error{Entry: opts.Entry, Messages: []Message{{Text: fmt.Sprintf("cannot read entry file %s: %v", opts.Entry, errors.Unwrap(err))}}}
-	}
-	// Working from the entry's directory keeps the path comments in the output independent
-	// of where the command runs, so the hash only changes when the sources do.
-	workDir := filepath.Dir(absEntry)
 	build := buildOptions(opts, workDir, absEntry)
 
 	res, err := run(ctx, build)
 	if err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
+		return nil, nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
 	}
 	if len(res.Errors) > 0 {
-		return nil, &Error{Entry: opts.Entry, Messages: convertMessages(res.Errors, workDir, filepath.IsAbs(opts.Entry))}
+		return nil, nil, &Error{Entry: opts.Entry, Messages: convertMessages(res.Errors, workDir, filepath.IsAbs(opts.Entry))}
 	}
 	out, err := collect(opts.Entry, res.OutputFiles)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out.sourceRoot = filepath.Join(workDir, outDirName)
 	if opts.SourceRoot != "" {
 		if err := out.rerootSources(opts.SourceRoot); err != nil {
-			return nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
+			return nil, nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
 		}
 	}
-	if out.Exports, err = exportsOf(res.Metafile); err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
+	meta, err := readMetafile(res.Metafile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
 	}
-	return out, nil
+	if out.Exports, err = meta.exports(); err != nil {
+		return nil, nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
+	}
+	return out, meta.inputFiles(workDir), nil
+}
+
+// locateEntry makes the entry absolute and checks that it exists. Working from the entry's
+// directory keeps the path comments in the output independent of where the command runs, so
+// the hash only changes when the sources do.
+func locateEntry(opts Options) (absEntry, workDir string, err error) {
+	if opts.Entry == "" {
+		return "", "", errors.New("bundle: no entry file given")
+	}
+	absEntry, err = filepath.Abs(opts.Entry)
+	if err != nil {
+		return "", "", fmt.Errorf("bundle %s: %w", opts.Entry, err)
+	}
+	if _, err := os.Stat(absEntry); err != nil {
+		return "", "", &Error{Entry: opts.Entry, Messages: []Message{{Text: fmt.Sprintf("cannot read entry file %s: %v", opts.Entry, errors.Unwrap(err))}}}
+	}
+	return absEntry, filepath.Dir(absEntry), nil
 }
 
 func buildOptions(opts Options, workDir, absEntry string) api.BuildOptions {

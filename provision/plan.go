@@ -362,7 +362,7 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			o.res, o.err = bundler.Bundle(ctx, in)
+			o.res, o.err = bundler.BundleCached(ctx, in)
 			if o.err == nil {
 				o.sizeErr = checkBundleSize(o.res)
 			}

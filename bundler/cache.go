@@ -1,0 +1,287 @@
+package bundler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync/atomic"
+)
+
+// cacheFormat names the layout of a cache entry and the post-processing of esbuild's output
+// (collect, exports). Change it whenever either changes, so old entries stop matching.
+const cacheFormat = "flareform-bundle-cache-v1"
+
+// esbuildModule is the module whose version is part of every cache key. The binary's build
+// information names the version linked in; test binaries carry no dependency versions, so
+// pinnedEsbuild (checked against go.mod by a test) stands in when the build information has none.
+const (
+	esbuildModule = "github.com/evanw/esbuild"
+	pinnedEsbuild = "v0.28.2"
+)
+
+// resolutionConfigs are the files esbuild consults while resolving imports without reporting
+// them as inputs: a change to one (a package's "exports", tsconfig paths) can change which
+// file an import means while every input file stays the same.
+var resolutionConfigs = []string{"package.json", "tsconfig.json", "jsconfig.json"}
+
+// Cache keeps bundles on disk, so a run whose sources did not change skips esbuild. An entry is
+// keyed by the bundle options (with the entry's absolute path), the esbuild version and the
+// cache format; it is used only while every file esbuild read, every package.json, tsconfig.json
+// and jsconfig.json from their directories up to the root, and the file names in each directory
+// holding an input are as they were when it was written. Failed bundles are never cached, so a
+// JavaScript error is reported by esbuild every time.
+type Cache struct {
+	// Dir holds one file per entry point and options (0600, in a 0700 directory).
+	Dir string
+	// esbuildVersion is part of every key; "" disables the cache.
+	esbuildVersion string
+	// esbuildRuns counts the bundles that ran esbuild (tests check that hits do not).
+	esbuildRuns atomic.Int64
+}
+
+// NewCache is a cache in dir.
+func NewCache(dir string) *Cache {
+	version := moduleVersion(esbuildModule)
+	if version == "" {
+		version = pinnedEsbuild
+	}
+	return &Cache{Dir: dir, esbuildVersion: version}
+}
+
+// UserCache is the cache under the user's cache directory: $XDG_CACHE_HOME/flareform/bundles
+// (~/.cache on Linux, ~/Library/Caches on macOS). It is nil when there is none (no HOME).
+func UserCache() *Cache {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return nil
+	}
+	return NewCache(filepath.Join(base, "flareform", "bundles"))
+}
+
+// BundleCached is Bundle through the user's cache; without one it is Bundle.
+func BundleCached(ctx context.Context, opts Options) (*Result, error) {
+	return UserCache().Bundle(ctx, opts)
+}
+
+// Bundle returns the cached bundle of opts when its inputs are unchanged, else bundles with
+// esbuild and stores the result. The cache is an optimisation only: when it cannot be read or
+// written the bundle is made as if there were none.
+func (c *Cache) Bundle(ctx context.Context, opts Options) (*Result, error) {
+	if c == nil || c.esbuildVersion == "" {
+		return Bundle(ctx, opts)
+	}
+	absEntry, workDir, err := locateEntry(opts)
+	if err != nil {
+		return nil, err
+	}
+	path := c.entryPath(opts, workDir, absEntry)
+	if res, ok := c.load(path, workDir); ok {
+		return res, nil
+	}
+	c.esbuildRuns.Add(1)
+	res, inputs, err := bundle(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.store(path, res, inputs) // best effort: a failed write only costs the next run a bundle
+	return res, nil
+}
+
+// entryPath is the file of the entry for these options: a hash of everything that decides the
+// output besides the input files.
+func (c *Cache) entryPath(opts Options, workDir, absEntry string) string {
+	h := sha256.New()
+	// SourceRoot is applied after esbuild (the source map's paths), so it is keyed on its own.
+	fmt.Fprintf(h, "%s\x00esbuild %s\x00%#v\x00source root %s", cacheFormat, c.esbuildVersion, buildOptions(opts, workDir, absEntry), opts.SourceRoot)
+	return filepath.Join(c.Dir, hex.EncodeToString(h.Sum(nil))+".json")
+}
+
+// cacheEntry is one stored bundle with the fingerprint of what it was made from.
+type cacheEntry struct {
+	Fingerprint fingerprint `json:"fingerprint"`
+	Code        []byte      `json:"code"`
+	SourceMap   []byte      `json:"source_map"`
+	Exports     []string    `json:"exports"`
+	// SourceRoot is the directory the source map's paths are relative to, so errors map back
+	// to the user's files on a cache hit as on a fresh bundle.
+	SourceRoot string `json:"source_root"`
+}
+
+// fingerprint maps each file or directory the bundle depends on to a hash of its content
+// ("" = absent); a directory's content is its sorted list of names.
+type fingerprint struct {
+	Files map[string]string `json:"files"`
+	Dirs  map[string]string `json:"dirs"`
+}
+
+func (c *Cache) load(path, workDir string) (*Result, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	var e cacheEntry
+	if err := json.Unmarshal(data, &e); err != nil || len(e.Fingerprint.Files) == 0 {
+		return nil, false
+	}
+	if !e.Fingerprint.current() {
+		return nil, false
+	}
+	sum := sha256.Sum256(e.Code)
+	root := e.SourceRoot
+	if root == "" {
+		root = filepath.Join(workDir, outDirName)
+	}
+	return &Result{ModuleName: ModuleName, SourceMapName: SourceMapName, Code: e.Code, SourceMap: e.SourceMap,
+		Hash: hex.EncodeToString(sum[:]), Exports: e.Exports, sourceRoot: root}, true
+}
+
+func (c *Cache) store(path string, res *Result, inputs []string) {
+	fp, err := fingerprintOf(inputs)
+	if err != nil {
+		return
+	}
+	data, err := json.Marshal(cacheEntry{Fingerprint: fp, Code: res.Code, SourceMap: res.SourceMap, Exports: res.Exports, SourceRoot: res.sourceRoot})
+	if err != nil {
+		return
+	}
+	_ = writePrivate(path, data)
+}
+
+// fingerprintOf hashes the inputs, the resolution configs from their directories up to the
+// root, and the names in each directory holding an input (a new file there can change what an
+// import resolves to: ./x.ts beside ./x.js, an index file). Inputs that are not plain files (a
+// plugin namespace) make the bundle uncacheable.
+func fingerprintOf(inputs []string) (fingerprint, error) {
+	fp := fingerprint{Files: map[string]string{}, Dirs: map[string]string{}}
+	for _, in := range inputs {
+		if !filepath.IsAbs(in) {
+			return fp, fmt.Errorf("input %s is not a file", in)
+		}
+		h, err := hashFile(in)
+		if err != nil || h == "" {
+			return fp, fmt.Errorf("input %s: %w", in, errors.Join(err, fs.ErrNotExist))
+		}
+		fp.Files[in] = h
+	}
+	configDirs := map[string]bool{}
+	for _, in := range inputs {
+		dir := filepath.Dir(in)
+		if _, seen := fp.Dirs[dir]; !seen {
+			fp.Dirs[dir] = hashDir(dir)
+		}
+		fp.addConfigsAbove(dir, configDirs)
+	}
+	return fp, nil
+}
+
+// addConfigsAbove records every resolution config from dir up to the root; done holds the
+// directories already recorded (and with each, every one above it).
+func (fp *fingerprint) addConfigsAbove(dir string, done map[string]bool) {
+	for !done[dir] {
+		done[dir] = true
+		for _, name := range resolutionConfigs {
+			p := filepath.Join(dir, name)
+			if _, isInput := fp.Files[p]; !isInput {
+				fp.Files[p], _ = hashFile(p)
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return
+		}
+		dir = parent
+	}
+}
+
+// current is whether every recorded file and directory still has the recorded content.
+func (fp fingerprint) current() bool {
+	for p, want := range fp.Files {
+		if got, err := hashFile(p); err != nil || got != want {
+			return false
+		}
+	}
+	for d, want := range fp.Dirs {
+		if hashDir(d) != want {
+			return false
+		}
+	}
+	return true
+}
+
+// hashFile is the hex SHA-256 of the file, "" when it does not exist.
+func hashFile(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// hashDir hashes the sorted names in dir ("" when it cannot be read).
+func hashDir(dir string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	slices.Sort(names)
+	sum := sha256.Sum256([]byte(strings.Join(names, "\x00")))
+	return hex.EncodeToString(sum[:])
+}
+
+// writePrivate replaces path with data atomically, readable by the owner only: a bundle can
+// hold whatever the sources hold.
+func writePrivate(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("bundle cache: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".entry-*") // 0600
+	if err != nil {
+		return fmt.Errorf("bundle cache: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("bundle cache: write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("bundle cache: write %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("bundle cache: %w", err)
+	}
+	return nil
+}
+
+// moduleVersion is the version of module linked into this binary, "" when unknown.
+func moduleVersion(module string) string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, dep := range info.Deps {
+		if dep.Path == module {
+			if dep.Replace != nil {
+				return dep.Replace.Path + "@" + dep.Replace.Version + " " + dep.Replace.Sum
+			}
+			return dep.Version + " " + dep.Sum
+		}
+	}
+	return ""
+}
