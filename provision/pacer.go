@@ -42,8 +42,9 @@ func limitInflight(n int) option.Middleware {
 //   - its own: a sliding log of this process's requests, held to the quota per window, for
 //     an API that sends no such header.
 //
-// Until the first answer arrives only one request is in flight, so a run that starts with
-// little quota left learns that before it sends a burst.
+// Until the first answer arrives at most firstBurst requests are in flight: a run's first
+// reads (account, scripts, models, each worker) go out at once, while a run that starts with
+// little quota left still learns that before it sends more.
 type pacer struct {
 	now   func() time.Time
 	sleep func(context.Context, time.Duration) error
@@ -117,12 +118,16 @@ func (p *pacer) acquire(ctx context.Context) error {
 	}
 }
 
+// firstBurst is how many requests may be in flight before the first answer arrives: enough for
+// the reads a plan starts with, few enough that an almost spent budget is crossed by little.
+const firstBurst = 4
+
 // delayLocked says whether to wait for the first answer, or else how long until a request fits.
 func (p *pacer) delayLocked() (awaitFirst bool, wait time.Duration) {
 	select {
 	case <-p.answered:
 	default:
-		if p.inflight > 0 {
+		if p.inflight >= firstBurst {
 			return true, 0
 		}
 	}

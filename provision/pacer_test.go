@@ -117,31 +117,44 @@ func TestPacerStopsEverythingAfterA429(t *testing.T) {
 	}
 }
 
-func TestPacerSendsOneRequestUntilTheFirstAnswer(t *testing.T) {
+// Before the first answer a small burst goes out at once (a plan's first reads), and the
+// request after it waits for that answer: the budget is learned before more are sent.
+func TestPacerSendsAFirstBurstThenWaitsForTheFirstAnswer(t *testing.T) {
 	p, _ := newTestPacer(1200, 5*time.Minute)
-	if err := p.acquire(context.Background()); err != nil {
-		t.Fatal(err)
+	for i := range firstBurst {
+		done := make(chan error, 1)
+		go func() { done <- p.acquire(context.Background()) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("request %d of the first burst was held", i+1)
+		}
 	}
-	second := make(chan error, 1)
-	go func() { second <- p.acquire(context.Background()) }()
+	next := make(chan error, 1)
+	go func() { next <- p.acquire(context.Background()) }()
 	select {
-	case err := <-second:
-		t.Fatalf("second request went out before the first was answered (err %v)", err)
+	case err := <-next:
+		t.Fatalf("request %d went out before the first answer (err %v)", firstBurst+1, err)
 	case <-time.After(50 * time.Millisecond):
 	}
 	p.observe(answer(200, "Ratelimit", `"default";r=100;t=60`))
 	select {
-	case err := <-second:
+	case err := <-next:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("second request still held after the first answer")
+		t.Fatal("the request after the burst is still held after the first answer")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	q, _ := newTestPacer(1200, 5*time.Minute)
-	_ = q.acquire(context.Background())
+	for range firstBurst {
+		_ = q.acquire(context.Background())
+	}
 	if err := q.acquire(ctx); err == nil {
 		t.Error("a cancelled wait for the first answer returned no error")
 	}

@@ -156,14 +156,19 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.checkModels(ctx, s, accountID); err != nil {
-		return nil, err
-	}
 	project := projectTag(s.Project, s.Env)
+	// The model check and the account reads are independent: one round trip for both.
+	modelsChecked := make(chan error, 1)
+	go func() { modelsChecked <- e.checkModels(ctx, s, accountID) }()
 	var existing map[string][]string // nil: unknown, read every worker
-	if p.subdomain, existing, err = e.readAccount(ctx, accountID, len(s.Workers) > 1 || project != ""); err != nil {
+	var accountErr error
+	p.subdomain, existing, accountErr = e.readAccount(ctx, accountID, len(s.Workers) > 1 || project != "")
+	if err := <-modelsChecked; err != nil {
+		return nil, err // an unknown model is the spec's error: it comes first
+	}
+	if accountErr != nil {
 		// An account-level read, but the user acts on workers: say which ones it stopped.
-		return nil, fmt.Errorf("plan %s: %w", workerNames(s), err)
+		return nil, fmt.Errorf("plan %s: %w", workerNames(s), accountErr)
 	}
 	if err := requireSubdomain(s, p.subdomain); err != nil {
 		return nil, err
