@@ -12,14 +12,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
-	"github.com/flareform/flareform/provision/keystore"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -171,7 +169,7 @@ func invokeKey(opts *invokeOptions, sess *session, w spec.Worker) (string, error
 	if k, err := envKey(opts.Getenv); k != "" || err != nil {
 		return k, err
 	}
-	if k := storedInvokeKey(opts.rootOptions, w); k != "" {
+	if k := opts.storedActiveKey(w); k != "" {
 		return k, nil
 	}
 	if w.APIKey.From != "generate" {
@@ -182,26 +180,6 @@ func invokeKey(opts *invokeOptions, sess *session, w spec.Worker) (string, error
 		return k, nil
 	}
 	return "", fmt.Errorf("no key for %s: the project's key store has none; pass --key-file or set %s", w.Name, envAPIKey)
-}
-
-// storedInvokeKey is the newest active key of w in the project's key store, read without the lock.
-func storedInvokeKey(opts *rootOptions, w spec.Worker) string {
-	dir, err := opts.projectDir()
-	if err != nil {
-		return ""
-	}
-	if _, err := os.Stat(filepath.Join(dir, keystore.FileName)); err != nil {
-		return ""
-	}
-	store, err := keystore.Open(dir)
-	if err != nil {
-		return ""
-	}
-	entries, err := store.Keys(w.Name, w.APIKey.Binding)
-	if err != nil || len(entries) == 0 || entries[0].State != keystore.Active {
-		return ""
-	}
-	return entries[0].Key
 }
 
 // invokeRequest is where one invoke goes: the public URL (shown) and, on a local Cloudflare,

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -15,7 +13,6 @@ import (
 
 	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
-	"github.com/flareform/flareform/provision/keystore"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -151,32 +148,20 @@ func describeCheck(c provision.SmokeCheck) string {
 	return strings.Join(parts, ", ")
 }
 
-// smokeKeys collects the keys to smoke test with, per worker key.
 // addStoredKeys fills in, for generated-key workers nobody gave a key for, the newest active
 // key of the project's key store (read only: smoke takes no lock and writes nothing).
 func addStoredKeys(opts *rootOptions, s *spec.Spec, keys map[string]string) {
-	dir, err := opts.projectDir()
-	if err != nil {
-		return
-	}
-	if _, err := os.Stat(filepath.Join(dir, keystore.FileName)); err != nil {
-		return // no key store: nothing was generated here
-	}
-	store, err := keystore.Open(dir)
-	if err != nil {
-		return
-	}
 	for _, w := range s.Workers {
 		if w.APIKey == nil || w.APIKey.From != "generate" || keys[w.Key] != "" {
 			continue
 		}
-		entries, err := store.Keys(w.Name, w.APIKey.Binding)
-		if err == nil && len(entries) > 0 && entries[0].State == keystore.Active {
-			keys[w.Key] = entries[0].Key
+		if k := opts.storedActiveKey(w); k != "" {
+			keys[w.Key] = k
 		}
 	}
 }
 
+// smokeKeys collects the keys to smoke test with, per worker key.
 func smokeKeys(opts *smokeOptions, keyed []string) (map[string]string, error) {
 	keys := map[string]string{}
 	if opts.KeyFile != "" {

@@ -57,6 +57,15 @@ func (p *project) Close() error {
 	return p.lock.Release()
 }
 
+// storedActiveKey is w's newest active key in the project's key store ("" when none).
+func (o *rootOptions) storedActiveKey(w spec.Worker) string {
+	dir, err := o.projectDir()
+	if err != nil || w.APIKey == nil {
+		return ""
+	}
+	return keystore.ActiveKey(dir, w.Name, w.APIKey.Binding)
+}
+
 // keyCandidates lists the keys a caller holds for w, in the documented order: --key-file,
 // FLAREFORM_API_KEY, then the project's key store (active keys, then pending ones). The engine
 // picks the first one whose fingerprint is the deployed key's.

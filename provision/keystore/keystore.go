@@ -62,6 +62,18 @@ func Open(dir string) (*Store, error) {
 	return &Store{path: filepath.Join(dir, FileName)}, nil
 }
 
+// ActiveKey is the newest active key of script's binding in the store in dir, read without
+// creating anything and without the project lock (readers such as smoke and invoke); "" when
+// there is none or the store cannot be read.
+func ActiveKey(dir, script, binding string) string {
+	s := &Store{path: filepath.Join(dir, FileName)}
+	entries, err := s.Keys(script, binding)
+	if err != nil || len(entries) == 0 || entries[0].State != Active {
+		return ""
+	}
+	return entries[0].Key
+}
+
 // Path is the store's file.
 func (s *Store) Path() string { return s.path }
 
