@@ -29,10 +29,19 @@ type cli struct {
 	transcript []string
 	// stdoutTTY makes stdout look like a terminal.
 	stdoutTTY bool
+	// printed is what runs printed, for the key-store leak check when the test ends.
+	printed *outputLog
 }
 
 func newCLI(t *testing.T, env map[string]string) *cli {
-	return &cli{t: t, env: env}
+	c := &cli{t: t, env: env, printed: &outputLog{}}
+	tempRoot := filepath.Dir(t.TempDir()) // the parent of every t.TempDir() of this test
+	t.Cleanup(func() {
+		if !c.stdoutTTY { // on a terminal a generated key is shown once, by design
+			c.printed.checkNoStoredKeyPrinted(t, tempRoot)
+		}
+	})
+	return c
 }
 
 func (c *cli) getenv(name string) string { return c.env[name] }
@@ -45,6 +54,7 @@ func (c *cli) run(args ...string) result {
 	code := run(c.t.Context(), ios, args, c.getenv)
 	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 	c.transcript = append(c.transcript, r.stdout, r.stderr)
+	c.printed.add(args, r)
 	return r
 }
 

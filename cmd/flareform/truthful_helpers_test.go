@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -69,12 +70,64 @@ type binCLI struct {
 	t   *testing.T
 	bin string
 	env map[string]string
+	// outputs records what every run printed, for the leak check at the end of the test.
+	outputs *outputLog
+}
+
+// outputLog is the stdout and stderr of a test's runs (those without --json, which hand a key
+// over on stdout by design).
+type outputLog struct {
+	mu   sync.Mutex
+	text []string
+}
+
+func (l *outputLog) add(args []string, r result) {
+	if slices.Contains(args, "--json") {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.text = append(l.text, r.stdout, r.stderr)
+}
+
+// checkNoStoredKeyPrinted fails when a key from any project key store the test made (under
+// its temporary directories) appears in what a run printed.
+func (l *outputLog) checkNoStoredKeyPrinted(t *testing.T, tempRoot string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	filepath.WalkDir(tempRoot, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !isProjectKeyStore(path) {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		var doc struct {
+			Keys []struct {
+				Key string `json:"key"`
+			} `json:"keys"`
+		}
+		if json.Unmarshal(b, &doc) != nil {
+			return nil
+		}
+		for _, k := range doc.Keys {
+			for i, out := range l.text {
+				if k.Key != "" && strings.Contains(out, k.Key) {
+					t.Errorf("a key from %s appears in the output of a run (#%d)", path, i/2)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // newBinCLI points the binary at srv (the map from startStandalone) and at workerd, for --local.
 func newBinCLI(t *testing.T, env map[string]string) *binCLI {
 	t.Helper()
-	b := &binCLI{t: t, bin: flareformBinary(t), env: map[string]string{}}
+	b := &binCLI{t: t, bin: flareformBinary(t), env: map[string]string{}, outputs: &outputLog{}}
+	tempRoot := filepath.Dir(t.TempDir()) // the parent of every t.TempDir() of this test
+	t.Cleanup(func() { b.outputs.checkNoStoredKeyPrinted(t, tempRoot) })
 	for _, name := range []string{"PATH", "HOME", "TMPDIR"} {
 		if v, ok := os.LookupEnv(name); ok {
 			b.env[name] = v
@@ -93,7 +146,7 @@ func newBinCLI(t *testing.T, env map[string]string) *binCLI {
 
 // with returns a copy of b whose environment also has extra (an empty value unsets a name).
 func (b *binCLI) with(extra map[string]string) *binCLI {
-	c := &binCLI{t: b.t, bin: b.bin, env: map[string]string{}}
+	c := &binCLI{t: b.t, bin: b.bin, env: map[string]string{}, outputs: b.outputs}
 	for k, v := range b.env {
 		c.env[k] = v
 	}
@@ -166,6 +219,7 @@ func (b *binCLI) start(args ...string) *proc {
 	go func() {
 		p.cmd.Wait()
 		p.res = result{code: p.cmd.ProcessState.ExitCode(), stdout: p.stdout.String(), stderr: p.stderr.String()}
+		b.outputs.add(args, p.res)
 		close(p.done)
 	}()
 	b.t.Cleanup(func() {
