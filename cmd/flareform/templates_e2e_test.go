@@ -810,6 +810,12 @@ func TestApplySmokeWaitsOutTheRateLimit(t *testing.T) {
 	key := storedKey(t, specPath, "patient")
 	w := deployed{srv: srv, name: "patient", key: key}
 	body := []byte(`{"prompt":"Say hello."}`)
+	// The limiter's 10 s windows are aligned to the clock: use the key up early in a window, so
+	// the apply's smoke request (well under a second later) meets the limit, not a fresh window.
+	const period = 10 * time.Second
+	if left := period - time.Since(time.Now().Truncate(period)); left < 7*time.Second {
+		sleepCtx(t, left+100*time.Millisecond)
+	}
 	for w.call(t, key, "/", "application/json", body).status != http.StatusTooManyRequests {
 	}
 	editFile(t, specPath, `MAX_PROMPT_CHARS: "4000"`, `MAX_PROMPT_CHARS: "3999"`) // a new upload and its smoke test
