@@ -49,6 +49,7 @@ func newHarnessOn(t *testing.T, h *harness, tune func(*Config)) *harness {
 	cfg := Config{
 		APIBaseURL: h.srv.APIBaseURL(), APIToken: h.srv.Token(), AccountID: h.srv.AccountID(),
 		Log: h.log, Getenv: func(k string) string { return h.env[k] }, SmokeWait: h.eng.cfg.SmokeWait,
+		VersionCacheDir: h.eng.cfg.VersionCacheDir, // the same machine
 	}
 	tune(&cfg)
 	eng, err := New(cfg)

@@ -64,6 +64,9 @@ type Config struct {
 	// Adopt names existing scripts that flareform did not deploy (no `flareform` tag) which
 	// this run may take over (`apply --adopt NAME`); plan refuses any other such script.
 	Adopt []string
+	// VersionCacheDir holds the annotations of versions this machine has read or uploaded
+	// (versioncache.go); default $XDG_CACHE_HOME/flareform/versions, "off" for none.
+	VersionCacheDir string
 	// Targets restricts plans to these workers (--target, by key or script name) and the
 	// gateways and indexes they use; empty: every worker of the spec.
 	Targets []string
@@ -108,6 +111,8 @@ type Engine struct {
 
 	devAddrOnce sync.Once
 	devAddr     string
+
+	versions *versionCache
 
 	// runID marks the versions this engine creates (their annotation), so a run can tell its
 	// own version from one another run deployed meanwhile.
@@ -155,7 +160,14 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.RateWindow <= 0 {
 		cfg.RateWindow = defaultRateWindow
 	}
-	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient, runID: newRunID(), fingerprints: newFingerprinter()}
+	switch cfg.VersionCacheDir {
+	case "":
+		cfg.VersionCacheDir = defaultVersionCacheDir()
+	case "off":
+		cfg.VersionCacheDir = ""
+	}
+	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient, runID: newRunID(), fingerprints: newFingerprinter(),
+		versions: &versionCache{dir: cfg.VersionCacheDir}}
 	r := &retrier{maxRetries: cfg.MaxRetries, maxRetryAfter: cfg.MaxRetryAfter, logf: e.logf}
 	middlewares := []option.Middleware{r.middleware, limitInflight(cfg.Concurrency)}
 	if cfg.RateLimit > 0 {

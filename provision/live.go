@@ -43,42 +43,107 @@ type liveWorker struct {
 	previousKey bool
 }
 
-// readLive reads a script's settings and, when it exists, its workers.dev state and current
-// deployment (needed to roll back).
+// readLive reads everything plan compares about a script in one round trip: its settings,
+// workers.dev state, deployments and newest version all at once (for a script that does not
+// exist the last three answer 404, which costs nothing but the calls). Only the annotation of
+// the serving version may need a second round trip, and none when this machine has seen that
+// version before (versioncache.go).
 func (e *Engine) readLive(ctx context.Context, accountID, name string) (*liveWorker, error) {
-	settings, err := e.getSettings(ctx, accountID, name)
-	if err != nil {
+	var r liveReads
+	parallel(
+		func() { r.readSettings(ctx, e, accountID, name) },
+		func() { r.readDeployed(ctx, e, accountID, name) },
+		func() { r.readSubdomain(ctx, e, accountID, name) },
+		func() { r.readLatest(ctx, e, accountID, name) },
+	)
+	if r.settingsErr != nil || r.settings == nil {
+		return &liveWorker{}, r.settingsErr // the other reads found nothing either, or a script just made
+	}
+	if r.depErr == nil {
+		r.served, r.servedErr = e.identifyServed(ctx, accountID, name, r.deployed, r.split)
+	}
+	return r.live()
+}
+
+// readLiveInTwo is readLive for a script this machine has never seen, which is most likely
+// being created: the settings and deployments first (two calls, 404s for a new script), the rest
+// only when it exists, alongside the serving version's annotation. A new script costs two calls
+// instead of four; an existing one two round trips, as readLive without a cached annotation.
+func (e *Engine) readLiveInTwo(ctx context.Context, accountID, name string) (*liveWorker, error) {
+	var r liveReads
+	parallel(
+		func() { r.readSettings(ctx, e, accountID, name) },
+		func() { r.readDeployed(ctx, e, accountID, name) },
+	)
+	if r.settingsErr != nil || r.settings == nil {
+		return &liveWorker{}, r.settingsErr
+	}
+	parallel(
+		func() { r.readSubdomain(ctx, e, accountID, name) },
+		func() { r.readLatest(ctx, e, accountID, name) },
+		func() {
+			if r.depErr == nil {
+				r.served, r.servedErr = e.identifyServed(ctx, accountID, name, r.deployed, r.split)
+			}
+		},
+	)
+	return r.live()
+}
+
+// liveReads holds the answers of a script's reads until all are in.
+type liveReads struct {
+	settings    *workers.ScriptScriptAndVersionSettingGetResponse
+	settingsErr error
+	sub         *workers.ScriptSubdomainGetResponse
+	subErr      error
+	deployed    string
+	split       bool
+	depErr      error
+	latest      string
+	latestErr   error
+	served      servedVersion
+	servedErr   error
+}
+
+func (r *liveReads) readSettings(ctx context.Context, e *Engine, accountID, name string) {
+	r.settings, r.settingsErr = e.getSettings(ctx, accountID, name)
+}
+
+func (r *liveReads) readDeployed(ctx context.Context, e *Engine, accountID, name string) {
+	r.deployed, r.split, r.depErr = e.deployedVersion(ctx, accountID, name)
+}
+
+func (r *liveReads) readSubdomain(ctx context.Context, e *Engine, accountID, name string) {
+	r.sub, r.subErr = e.workers.Scripts.Subdomain.Get(ctx, name, workers.ScriptSubdomainGetParams{AccountID: cloudflare.F(accountID)})
+}
+
+func (r *liveReads) readLatest(ctx context.Context, e *Engine, accountID, name string) {
+	r.latest, r.latestErr = e.latestVersion(ctx, accountID, name)
+}
+
+// live is the worker the reads describe, or the first of their errors.
+func (r *liveReads) live() (*liveWorker, error) {
+	if r.subErr != nil {
+		return nil, fmt.Errorf("read workers.dev state: %w", cleanAPIError(r.subErr))
+	}
+	if err := errors.Join(r.depErr, r.latestErr, r.servedErr); err != nil {
 		return nil, err
 	}
-	if settings == nil {
-		return &liveWorker{}, nil
-	}
-	live := liveFromSettings(settings)
-	var served servedVersion
-	var latest string
-	var servedErr, latestErr error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		served, servedErr = e.servedVersion(ctx, accountID, name)
-	}()
-	go func() {
-		defer wg.Done()
-		latest, latestErr = e.latestVersion(ctx, accountID, name)
-	}()
-	sub, subErr := e.workers.Scripts.Subdomain.Get(ctx, name, workers.ScriptSubdomainGetParams{AccountID: cloudflare.F(accountID)})
-	wg.Wait()
-	if subErr != nil {
-		return nil, fmt.Errorf("read workers.dev state: %w", cleanAPIError(subErr))
-	}
-	if err := errors.Join(servedErr, latestErr); err != nil {
-		return nil, err
-	}
-	live.workersDev = sub.Enabled
-	live.applyServed(served)
-	live.newerUndeployed = latest != "" && served.ID != "" && latest != served.ID
+	live := liveFromSettings(r.settings)
+	live.workersDev = r.sub.Enabled
+	live.applyServed(r.served)
+	live.newerUndeployed = r.latest != "" && r.served.ID != "" && r.latest != r.served.ID
 	return live, nil
+}
+
+// parallel runs every fn at once and waits for all.
+func parallel(fns ...func()) {
+	var wg sync.WaitGroup
+	for _, fn := range fns {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn() }()
+	}
+	wg.Wait()
 }
 
 // latestVersion is the id of the script's newest version ("" when unknown).
@@ -125,22 +190,28 @@ type servedVersion struct {
 
 // servedVersion reads the active deployment and the annotation of the version it serves.
 func (e *Engine) servedVersion(ctx context.Context, accountID, name string) (servedVersion, error) {
-	var sv servedVersion
 	id, split, err := e.deployedVersion(ctx, accountID, name)
-	if err != nil || id == "" {
-		sv.Split = split
+	if err != nil {
+		return servedVersion{Split: split}, err
+	}
+	return e.identifyServed(ctx, accountID, name, id, split)
+}
+
+// identifyServed completes what the deployments said serves (id, or a split) with the
+// version's annotation: from the version cache, else one read.
+func (e *Engine) identifyServed(ctx context.Context, accountID, name, id string, split bool) (servedVersion, error) {
+	sv := servedVersion{ID: id, Split: split}
+	if id == "" {
+		return sv, nil
+	}
+	msg, found, err := e.versionMessageOf(ctx, accountID, name, id)
+	if err != nil {
 		return sv, err
 	}
-	sv.ID = id
-	v, err := e.workers.Scripts.Versions.Get(ctx, name, id, workers.ScriptVersionGetParams{AccountID: cloudflare.F(accountID)})
-	if err != nil {
-		err = cleanAPIError(err)
-		if isNotFound(err) { // deleted meanwhile: plan sees an unknown version
-			return sv, nil
-		}
-		return sv, fmt.Errorf("read version %s: %w", id, err)
+	if !found { // deleted meanwhile: plan sees an unknown version
+		return sv, nil
 	}
-	sv.Identity, sv.Identified = parseIdentity(versionMessage(v.JSON.RawJSON()))
+	sv.Identity, sv.Identified = parseIdentity(msg)
 	return sv, nil
 }
 

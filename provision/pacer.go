@@ -119,8 +119,9 @@ func (p *pacer) acquire(ctx context.Context) error {
 }
 
 // firstBurst is how many requests may be in flight before the first answer arrives: enough for
-// the reads a plan starts with, few enough that an almost spent budget is crossed by little.
-const firstBurst = 4
+// the reads a plan starts with (the account's two and four for each of up to
+// speculativeReadWorkers workers), few enough that an almost spent budget is crossed by little.
+const firstBurst = 16
 
 // delayLocked says whether to wait for the first answer, or else how long until a request fits.
 func (p *pacer) delayLocked() (awaitFirst bool, wait time.Duration) {

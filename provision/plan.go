@@ -65,6 +65,7 @@ type Plan struct {
 	Skipped []string `json:"skipped,omitempty"`
 
 	subdomain      string        // account workers.dev subdomain, "" when it has none
+	readAt         time.Time     // when the plan's reads completed; zero for a plan read back from a file
 	skippedWorkers []spec.Worker // the workers behind Skipped
 }
 
@@ -91,6 +92,14 @@ type Change struct {
 	Old  string `json:"old,omitempty"`
 	New  string `json:"new,omitempty"`
 }
+
+// freshPlan is how old a plan's reads may be for apply to write on them without reading the
+// worker again first: about the time an apply that follows its plan at once takes to start.
+const freshPlan = 2 * time.Second
+
+// fresh reports whether the plan's reads ended within freshPlan (never for a plan read back
+// from a file, which has no time).
+func (p *Plan) fresh() bool { return !p.readAt.IsZero() && time.Since(p.readAt) < freshPlan }
 
 // HasChanges reports whether applying p would change anything.
 func (p *Plan) HasChanges() bool {
@@ -139,6 +148,14 @@ type desiredWorker struct {
 	rateLimitNS string
 }
 
+// speculativeReadWorkers is the largest spec whose workers are read before the script list
+// says which exist, saving the round trip of waiting for it. A worker this machine has seen a
+// version of is read all at once (four calls); any other most likely does not exist yet, and
+// only its settings and deployments are read first (readLiveInTwo). With the account reads that
+// is at most 14 calls, inside the pacer's first burst and the in-flight limit, so they all go
+// out at once.
+const speculativeReadWorkers = 3
+
 // Plan bundles every worker, reads its live state and diffs the two.
 func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	accountID, err := e.accountID(s.AccountID)
@@ -151,20 +168,46 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{AccountID: accountID, Workers: make([]WorkerPlan, len(s.Workers)), Skipped: skippedNames(skipped), skippedWorkers: skipped}
-	// Bundling needs no API call, so JS errors come out before anything is read.
-	bundles, err := e.bundleAll(ctx, s)
-	if err != nil {
-		return nil, err
-	}
 	project := projectTag(s.Project, s.Env)
-	// The model check and the account reads are independent: one round trip for both.
-	modelsChecked := make(chan error, 1)
-	go func() { modelsChecked <- e.checkModels(ctx, s, accountID) }()
+	listScripts := len(s.Workers) > 1 || project != ""
+	// Everything the plan needs starts at once: bundling, the model check, the account reads
+	// and, for a small spec, every worker's reads, so a plan costs one round trip (two when the
+	// serving version's annotation is not cached). A fleet's workers wait for the script list
+	// instead, which spares the reads of the workers that do not exist yet.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var bundles []*bundler.Result
+	var bundleErr, modelsErr, accountErr error
 	var existing map[string][]string // nil: unknown, read every worker
-	var accountErr error
-	p.subdomain, existing, accountErr = e.readAccount(ctx, accountID, len(s.Workers) > 1 || project != "")
-	if err := <-modelsChecked; err != nil {
-		return nil, err // an unknown model is the spec's error: it comes first
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if bundles, bundleErr = e.bundleAll(ctx, s); bundleErr != nil {
+			cancel() // the spec's error comes first; the reads are no longer needed
+		}
+	}()
+	go func() { defer wg.Done(); modelsErr = e.checkModels(ctx, s, accountID) }()
+	lives := make([]*liveWorker, len(s.Workers))
+	liveErrs := make([]error, len(s.Workers))
+	speculate := len(s.Workers) <= speculativeReadWorkers
+	if speculate {
+		for i, w := range s.Workers {
+			wg.Add(1)
+			read := e.readLiveInTwo
+			if e.versions.known(e.cfg.APIBaseURL, accountID, w.Name) {
+				read = e.readLive // seen before: it most likely exists, so all reads go at once
+			}
+			go func() { defer wg.Done(); lives[i], liveErrs[i] = read(ctx, accountID, w.Name) }()
+		}
+	}
+	p.subdomain, existing, accountErr = e.readAccount(ctx, accountID, listScripts)
+	wg.Wait()
+	if bundleErr != nil {
+		return nil, bundleErr // JS errors first: they are the user's to fix
+	}
+	if modelsErr != nil {
+		return nil, modelsErr // an unknown model is the spec's error: it comes first
 	}
 	if accountErr != nil {
 		// An account-level read, but the user acts on workers: say which ones it stopped.
@@ -182,7 +225,10 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	e.forEach(ctx, len(s.Workers), func(ctx context.Context, i int) {
 		w := s.Workers[i]
 		live, err := &liveWorker{}, error(nil)
-		if _, ok := existing[w.Name]; existing == nil || ok {
+		switch _, listed := existing[w.Name]; {
+		case speculate:
+			live, err = lives[i], liveErrs[i]
+		case existing == nil || listed:
 			live, err = e.readLive(ctx, accountID, w.Name)
 		}
 		if err != nil {
@@ -198,6 +244,7 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 			errs[i] = withSpecPosition(s, w, "api_key.from", errs[i])
 		}
 	})
+	p.readAt = time.Now()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,164 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flareform/flareform/localcf"
+	"github.com/flareform/flareform/localcf/faults"
+)
+
+// roundTrips is the longest chain of API calls in which each starts after the one before it
+// ended: what a client waits for in latency, however many calls run alongside.
+func roundTrips(recs []localcf.RequestRecord) int {
+	type span struct{ start, end time.Time }
+	var spans []span
+	for _, r := range recs {
+		if strings.Contains(r.Path, "/client/v4/") {
+			spans = append(spans, span{r.Time, r.Time.Add(time.Duration(r.DurationMS * float64(time.Millisecond)))})
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
+	depth := make([]int, len(spans))
+	longest := 0
+	for i, s := range spans {
+		depth[i] = 1
+		for j := range i {
+			if !spans[j].end.After(s.start) {
+				depth[i] = max(depth[i], depth[j]+1)
+			}
+		}
+		longest = max(longest, depth[i])
+	}
+	return longest
+}
+
+// withLatency makes every API call of h's server take at least 40ms, so calls that overlap in
+// time are told apart from calls that follow one another.
+func withLatency(t *testing.T, h *harness) {
+	t.Helper()
+	h.srv.SetFaults([]faults.Rule{{Path: "/client/v4/*", Kind: faults.KindLatency, LatencyMS: 40}}, 1)
+	t.Cleanup(func() { h.srv.SetFaults(nil, 0) })
+}
+
+func versionReads(recs []localcf.RequestRecord) int {
+	n := 0
+	for _, r := range recs {
+		if strings.Contains(r.Path, "/versions/") {
+			n++
+		}
+	}
+	return n
+}
+
+// A plan of an unchanged worker reads everything at once: one round trip. The annotation of
+// the serving version comes from the version cache of the machine that deployed it; another
+// machine reads it, one round trip more, and reaches the same plan.
+func TestNoChangePlanIsOneRoundTrip(t *testing.T) {
+	h := newHarness(t)
+	s := specOf(imageWorker(t, "image-api", ""))
+	h.deploy(t, s, ApplyOptions{SkipSmoke: true})
+	withLatency(t, h)
+
+	h.srv.ResetRequests()
+	if p := h.plan(t, s); p.HasChanges() {
+		t.Fatalf("plan after deploy has changes: %+v", p.Workers)
+	}
+	recs := h.srv.Requests()
+	if rt := roundTrips(recs); rt != 1 {
+		t.Errorf("no-change plan took %d sequential round trips, want 1: %+v", rt, recs)
+	}
+	if n := versionReads(recs); n != 0 {
+		t.Errorf("no-change plan read %d versions, want 0 (this machine uploaded the serving one)", n)
+	}
+
+	other := newHarnessOn(t, h, func(c *Config) { c.VersionCacheDir = t.TempDir() })
+	h.srv.ResetRequests()
+	if p := other.plan(t, s); p.HasChanges() {
+		t.Fatalf("plan on another machine has changes: %+v", p.Workers)
+	}
+	recs = h.srv.Requests()
+	if rt := roundTrips(recs); rt != 2 {
+		t.Errorf("no-change plan on a machine without the version cached took %d round trips, want 2", rt)
+	}
+	if n := versionReads(recs); n != 1 {
+		t.Errorf("another machine read %d versions, want 1 (the serving one)", n)
+	}
+}
+
+// A first deploy costs the reads (all at once), the upload, the workers.dev switch and the
+// check that this run's version serves: the deployments, then (when the upload's answer does
+// not name the new version) its annotation.
+func TestFirstDeployRoundTrips(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		quirks localcf.Quirks
+		want   int
+	}{
+		{"upload answer without the version id", localcf.Quirks{}, 5},
+		{"upload answer with deployment_id", localcf.Quirks{DeploymentID: true}, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.srv.SetQuirks(tc.quirks)
+			withLatency(t, h)
+			h.srv.ResetRequests()
+			h.deploy(t, specOf(imageWorker(t, "image-api", "")), ApplyOptions{})
+			if rt := roundTrips(h.srv.Requests()); rt > tc.want {
+				t.Errorf("first deploy took %d sequential round trips, want at most %d: %+v", rt, tc.want, h.srv.Requests())
+			}
+		})
+	}
+}
+
+// A plan that has aged (a long approval prompt, a saved plan) is checked against the worker
+// before the upload: another run that created the worker meanwhile stops this one before
+// anything is written.
+func TestAgedPlanIsCheckedBeforeTheUpload(t *testing.T) {
+	h := newHarness(t)
+	s := specOf(imageWorker(t, "image-api", ""))
+	p := h.plan(t, s)
+	p.readAt = time.Now().Add(-time.Minute)
+
+	other := newHarnessOn(t, h, func(c *Config) { c.VersionCacheDir = t.TempDir() })
+	other.deploy(t, s, ApplyOptions{SkipSmoke: true})
+
+	h.srv.ResetRequests()
+	_, err := h.eng.Apply(context.Background(), p, ApplyOptions{SkipSmoke: true})
+	if !errors.Is(err, ErrChanged) {
+		t.Fatalf("apply of an aged plan after another run created the worker: %v, want ErrChanged", err)
+	}
+	if _, writes := h.apiCalls(); writes != 0 {
+		t.Errorf("the aged plan's apply made %d writes, want 0", writes)
+	}
+}
+
+// The version cache keys entries by API, account, script and version, and remembers which
+// scripts this machine has seen.
+func TestVersionCacheKeys(t *testing.T) {
+	c := &versionCache{dir: t.TempDir()}
+	if c.known("api", "acct", "w") {
+		t.Fatal("an empty cache knows a script")
+	}
+	c.put("api", "acct", "w", "v1", "flareform msg")
+	if msg, ok := c.get("api", "acct", "w", "v1"); !ok || msg != "flareform msg" {
+		t.Errorf("get after put: %q, %t", msg, ok)
+	}
+	for _, k := range [][4]string{{"api2", "acct", "w", "v1"}, {"api", "acct2", "w", "v1"}, {"api", "acct", "w2", "v1"}, {"api", "acct", "w", "v2"}} {
+		if _, ok := c.get(k[0], k[1], k[2], k[3]); ok {
+			t.Errorf("entry found under another key %v", k)
+		}
+	}
+	if !c.known("api", "acct", "w") || c.known("api", "acct", "w2") {
+		t.Error("known: want only the script a version was cached of")
+	}
+	off := &versionCache{}
+	off.put("api", "acct", "w", "v1", "m")
+	if _, ok := off.get("api", "acct", "w", "v1"); ok {
+		t.Error("a disabled cache returned an entry")
+	}
+}
