@@ -245,6 +245,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 	} else if d.worker.APIKey != nil && wp.live != nil {
 		fingerprint = wp.live.keyFingerprints[d.worker.APIKey.Binding]
 	}
+	var ownUpload <-chan string // the upload's version, when its answer did not name it
 	if d.upload {
 		if !p.fresh() {
 			if err := e.checkUnchanged(ctx, p.AccountID, wp); err != nil {
@@ -259,6 +260,8 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		r.VersionID = version
 		if version != "" {
 			e.rememberUpload(p.AccountID, wp.Name, version, e.identity(d, fingerprint))
+		} else if !d.finishRotation {
+			ownUpload = e.findOwnUpload(ctx, p.AccountID, wp.Name, d.bundleTag)
 		}
 		if err := e.settleTags(ctx, p.AccountID, wp.Name, liveTags(wp), uploadTagSet(d, fingerprint)); err != nil {
 			return fmt.Errorf("upload script: %w", err)
@@ -306,6 +309,8 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		uploaded := r.VersionID
 		if d.finishRotation {
 			uploaded = "" // ending the rotation made a newer version of this run
+		} else if uploaded == "" && ownUpload != nil {
+			uploaded = <-ownUpload
 		}
 		version, err := e.checkServesOwn(ctx, p.AccountID, wp, d.bundleTag, uploaded)
 		if err != nil {
@@ -353,9 +358,12 @@ func (e *Engine) keyForApply(wp *WorkerPlan, opts ApplyOptions) (string, error) 
 	if !d.genKey {
 		return d.key, nil
 	}
-	key, err := generateKey()
-	if err != nil {
-		return "", err
+	key := e.takePregenerated(wp.Name, d.worker.APIKey.Binding)
+	if key == "" {
+		var err error
+		if key, err = generateKey(); err != nil {
+			return "", err
+		}
 	}
 	if opts.KeyStore != nil {
 		if err := opts.KeyStore.AddPending(wp.Name, d.worker.APIKey.Binding, key); err != nil {
@@ -393,10 +401,9 @@ func (e *Engine) checkUnchanged(ctx context.Context, accountID string, wp *Worke
 
 // checkServesOwn checks that the serving version is the one this run uploaded and returns its
 // id, and that no other run deployed between this run's plan (or check) and its upload
-// (checkNothingBetween). With the id from the upload's answer one read of the deployments says
-// so; without it (the answer need not carry it) the serving version's annotation must name
-// this run. That annotation is read after the deployments, but a version never changes, so the
-// deployments read after the smoke test stays the last word on what serves.
+// (checkNothingBetween). With the id of the upload's version (from the upload's answer or
+// findOwnUpload) one read of the deployments says so; without it the serving version's
+// annotation must name this run, and the deployments are read again after that annotation.
 func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *WorkerPlan, bundleTag, uploaded string) (string, error) {
 	history, err := e.deploymentHistory(ctx, accountID, wp.Name)
 	if err != nil {
@@ -420,7 +427,42 @@ func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *Worke
 	if err := e.checkNothingBetween(ctx, accountID, wp, history); err != nil {
 		return "", err
 	}
+	if uploaded != "" {
+		return id, nil
+	}
+	// The annotation was read one round trip after the deployments: another writer's
+	// deployment landing in between would go unnoticed, and exit 0 would vouch for code that no
+	// longer serves. So the deployments are read once more, as the last call.
+	latest, _, err := e.deployedVersion(ctx, accountID, wp.Name)
+	if err != nil {
+		return "", fmt.Errorf("check the deployed version: %w", err)
+	}
+	if latest != id {
+		return "", changedError(wp.Name, fmt.Sprintf("version %s serves now, not %s that this run uploaded and checked", orNone(latest), id))
+	}
 	return id, nil
+}
+
+// findOwnUpload looks, while the workers.dev switch and the smoke test run, for the version
+// this run's upload made when the upload's answer did not name it: the script's newest version,
+// if its annotation names this run and bundle. With it, the check after the smoke test is one
+// read of the deployments, and that read is the run's last call. It yields "" when the newest
+// version is not this run's (then the check finds the version from the deployments).
+func (e *Engine) findOwnUpload(ctx context.Context, accountID, name, bundleTag string) <-chan string {
+	found := make(chan string, 1)
+	go func() {
+		latest, err := e.latestVersion(ctx, accountID, name)
+		if err != nil || latest == "" {
+			found <- ""
+			return
+		}
+		if own, err := e.isOwnUpload(ctx, accountID, name, latest, bundleTag); err != nil || !own {
+			found <- ""
+			return
+		}
+		found <- latest
+	}()
+	return found
 }
 
 // isOwnUpload reports whether versionID's annotation names this run and bundleTag.

@@ -113,6 +113,7 @@ type Engine struct {
 	devAddr     string
 
 	versions *versionCache
+	pregen   keyPregen
 
 	// runID marks the versions this engine creates (their annotation), so a run can tell its
 	// own version from one another run deployed meanwhile.

@@ -28,12 +28,13 @@ func TestFleetReadsOnlyScriptsThatExist(t *testing.T) {
 	s := fleetSpec(t, "fleet", 5)
 	h.srv.ResetRequests()
 	h.deploy(t, s, ApplyOptions{SkipSmoke: true})
-	// Per worker: upload, workers.dev, and the check that this run's version serves
-	// (deployments and, as the upload's answer need not name the version, the serving version's
-	// annotation). The plan itself reads no worker: the list said none exists; and apply,
-	// following its plan at once, reads none before uploading.
-	if total, writes := h.apiCalls(); total != 2+5*4 || writes != 2*5 {
-		t.Errorf("first deploy of 5 workers: %d calls (%d writes), want 22 (10 writes): list, subdomain, then per worker upload, workers.dev, deployments, version", total, writes)
+	// Per worker: upload, workers.dev, and the check that this run's version serves: as the
+	// upload's answer need not name the version, the newest version and its annotation (read
+	// alongside the workers.dev switch), then the deployments. The plan itself reads no worker:
+	// the list said none exists; and apply, following its plan at once, reads none before
+	// uploading.
+	if total, writes := h.apiCalls(); total != 2+5*5 || writes != 2*5 {
+		t.Errorf("first deploy of 5 workers: %d calls (%d writes), want 27 (10 writes): list, subdomain, then per worker upload, workers.dev, newest version, its annotation, deployments", total, writes)
 	}
 	for _, r := range h.srv.Requests() {
 		if strings.HasSuffix(r.Path, "/settings") {

@@ -188,6 +188,7 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 		}
 	}()
 	go func() { defer wg.Done(); modelsErr = e.checkModels(ctx, s, accountID) }()
+	e.pregenerateKeys(ctx, s, accountID)
 	lives := make([]*liveWorker, len(s.Workers))
 	liveErrs := make([]error, len(s.Workers))
 	speculate := len(s.Workers) <= speculativeReadWorkers

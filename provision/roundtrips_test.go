@@ -90,9 +90,10 @@ func TestNoChangePlanIsOneRoundTrip(t *testing.T) {
 	}
 }
 
-// A first deploy costs the reads (all at once), the upload, the workers.dev switch and the
-// check that this run's version serves: the deployments, then (when the upload's answer does
-// not name the new version) its annotation.
+// A first deploy costs the reads (all at once), the upload, the workers.dev switch and, after
+// the smoke test, the deployments. When the upload's answer does not name the new version, the
+// newest version and its annotation are read during the switch and the smoke test: one round
+// trip more.
 func TestFirstDeployRoundTrips(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -161,4 +162,36 @@ func TestVersionCacheKeys(t *testing.T) {
 	if _, ok := off.get("api", "acct", "w", "v1"); ok {
 		t.Error("a disabled cache returned an entry")
 	}
+}
+
+// A plan starts generating the key (and its slow fingerprint) of a worker this machine has
+// never seen while it waits for the API, and apply uploads that key; a worker it has deployed
+// keeps its key, so none is generated for it.
+func TestPlanPregeneratesKeysOfNewWorkers(t *testing.T) {
+	h := newHarness(t)
+	s := specOf(imageWorker(t, "image-api", ""))
+	p := h.plan(t, s)
+	key := h.eng.takePregenerated("image-api", "API_KEY")
+	if key == "" {
+		t.Fatal("plan of a new worker generated no key ahead")
+	}
+	// Put it back as apply would find it, and check apply hands over that very key.
+	h.eng.pregen.keys[[2]string{"image-api", "API_KEY"}] = &pregenKey{done: closedChan(), key: key}
+	res, err := h.eng.Apply(context.Background(), p, ApplyOptions{SkipSmoke: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Workers[0].GeneratedKey; got != key {
+		t.Error("apply did not upload the key the plan generated ahead")
+	}
+	h.plan(t, s)
+	if h.eng.takePregenerated("image-api", "API_KEY") != "" {
+		t.Error("a plan of a worker this machine deployed generated a key ahead")
+	}
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }
