@@ -1,0 +1,28 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The SDK's root package imports every one of its ~100 service packages; linked into
+// flareform they made the binary ~97 MB and their package initialisation tripled the start-up
+// of every command (`flareform version` included). The engine uses the service packages it
+// needs directly, so the root package must stay out of the binary; tests may import it.
+func TestBinaryDoesNotLinkSDKRootPackage(t *testing.T) {
+	const root = "github.com/cloudflare/cloudflare-go/v6"
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 {
+		t.Fatalf("go list -deps listed %d packages, expected the binary's dependencies", len(deps))
+	}
+	for _, dep := range deps {
+		if dep == root {
+			t.Fatalf("the flareform binary depends on %s; import the SDK's service packages (workers, ai, option) instead: `go mod why -m`/`go list -deps -f '{{.ImportPath}}: {{.Imports}}'` shows who imports it", root)
+		}
+	}
+}
