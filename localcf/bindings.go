@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
+
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 // maxVarBytes is Cloudflare's per-value limit for env vars and secrets (5 KiB; 10054).
@@ -135,7 +136,7 @@ type rateLimitConfig struct {
 	} `json:"simple"`
 }
 
-var positiveIntegerString = regexp.MustCompile(`^[1-9][0-9]{0,17}$`)
+var positiveIntegerString = lazyre.Regexp{Expr: `^[1-9][0-9]{0,17}$`}
 
 // checkRateLimitBinding enforces the ratelimit binding's shape: namespace_id a positive integer
 // as a string, simple.limit above zero and simple.period 10 or 60 seconds.

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
+
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 const apiPrefix = "/client/v4"
@@ -207,7 +208,7 @@ func errNoRoute(path string) *apiError {
 	}}
 }
 
-var accountIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+var accountIDPattern = lazyre.Regexp{Expr: `^[0-9a-f]{32}$`}
 
 // authorize checks the Authorization header for the route's auth kind. The order mirrors
 // Cloudflare: header syntax first, then the object identifier, then the token.
