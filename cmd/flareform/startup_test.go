@@ -41,3 +41,43 @@ func TestOnlyPrintingCommandsSkipSignalHandling(t *testing.T) {
 		}
 	}
 }
+
+// newRootCmdFor finds a command by the name in subcommands(): each must be its command's name.
+func TestSubcommandNames(t *testing.T) {
+	opts := &rootOptions{}
+	for _, sub := range subcommands() {
+		if got := sub.build(opts).Name(); got != sub.name {
+			t.Errorf("subcommand %q builds the command %q", sub.name, got)
+		}
+	}
+}
+
+// A named command runs from a tree with only that command; the others still get the whole
+// tree, so help lists every command and a misspelt one gets its suggestion.
+func TestRootCmdForBuildsWhatArgsNeed(t *testing.T) {
+	ios := &IOStreams{}
+	getenv := func(string) string { return "" }
+	all := len(subcommands())
+	for _, tc := range []struct {
+		args []string
+		want []string // commands built (cobra adds completion and help itself)
+	}{
+		{[]string{"version"}, []string{"version"}},
+		{[]string{"apply", "--auto-approve"}, []string{"apply"}},
+		{nil, nil},
+		{[]string{"--json", "version"}, nil},
+		{[]string{"aply"}, nil},
+		{[]string{"help", "apply"}, nil},
+	} {
+		var got []string
+		for _, c := range newRootCmdFor(ios, getenv, tc.args).Commands() {
+			got = append(got, c.Name())
+		}
+		if tc.want == nil && len(got) != all {
+			t.Errorf("args %q: built %q, want all %d commands", tc.args, got, all)
+		}
+		if tc.want != nil && strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("args %q: built %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
