@@ -13,12 +13,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/evanw/esbuild/pkg/api"
+
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 // Names of the two modules a bundle produces. The code ends with a sourceMappingURL comment
@@ -258,7 +259,7 @@ func displayPath(file, workDir, cwd string, absolute bool) string {
 }
 
 // nodeBuiltin matches esbuild's error for a `node:*` import it was not told to leave alone.
-var nodeBuiltin = regexp.MustCompile(`^Could not resolve "(node:[\w/]+)"`)
+var nodeBuiltin = lazyre.Regexp{Expr: `^Could not resolve "(node:[\w/]+)"`}
 
 // NodeBuiltins lists the `node:*` modules the bundle failed on because Node.js compatibility
 // was off: they exist only in the runtime, with the nodejs_compat flag.

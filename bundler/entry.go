@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 // EntryProblem says what keeps the bundle from being a Worker that answers HTTP: no default
@@ -25,7 +27,7 @@ func (r *Result) EntryProblem(entryName string) (msg, fix string, ok bool) {
 }
 
 // defaultAlias is esbuild's closing export clause: `export {\n  worker_default as default\n};`.
-var defaultAlias = regexp.MustCompile(`([\w$]+) as default\b`)
+var defaultAlias = lazyre.Regexp{Expr: `([\w$]+) as default\b`}
 
 // defaultObjectKeys lists the top-level keys of the object literal the bundle exports as
 // default. known is false when the default export is not a plain object literal.

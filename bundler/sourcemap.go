@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 // SourcePosition is a place in one of the sources a bundle was built from.
@@ -95,14 +97,14 @@ func (r *Result) rerootSources(root string) error {
 
 // bundleLocation finds "worker.js:LINE:COL" (and "worker.js:LINE") in runtime messages and
 // stack traces, with or without a leading path or file:// URL.
-var bundleLocation = regexp.MustCompile(`(?:[\w./:-]*/)?` + regexp.QuoteMeta(ModuleName) + `:(\d+)(?::(\d+))?`)
+var bundleLocation = lazyre.Regexp{Expr: `(?:[\w./:-]*/)?` + regexp.QuoteMeta(ModuleName) + `:(\d+)(?::(\d+))?`}
 
 // MapLocations rewrites every bundle location in text (a workerd error, a stack trace, a log
 // line) to the source location it came from, as a path relative to relTo (e.g. the spec's
 // directory): "worker.js:43:12" becomes "src/handler.js:60:5". Locations the map does not
 // cover stay as they are.
 func (r *Result) MapLocations(text, relTo string) string {
-	return mapLocations(text, bundleLocation, r.Resolve, func(file string) string {
+	return mapLocations(text, bundleLocation.Regexp(), r.Resolve, func(file string) string {
 		if rel, err := filepath.Rel(relTo, file); err == nil && relTo != "" {
 			return rel
 		}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
+	"sync"
+
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 // maxVarBytes is Cloudflare's per-value limit for env vars and secrets (5 KiB; 10054).
@@ -13,44 +15,46 @@ const maxVarBytes = 5 * 1024
 
 // bindingFields lists every binding type the API knows (Go SDK v6.10.0) and the fields each
 // needs besides type and name. Only plain_text, secret_text, json and ai reach workerd; the others
-// are validated and stored so read-back works.
-var bindingFields = map[string][]string{
-	"ai":                       nil,
-	"ai_search":                nil,
-	"ai_search_namespace":      nil,
-	"analytics_engine":         {"dataset"},
-	"assets":                   nil,
-	"browser":                  nil,
-	"d1":                       {"id"},
-	"data_blob":                {"part"},
-	"dispatch_namespace":       {"namespace"},
-	"durable_object_namespace": nil,
-	"hyperdrive":               {"id"},
-	"inherit":                  nil,
-	"images":                   nil,
-	"json":                     {"json"},
-	"kv_namespace":             {"namespace_id"},
-	"media":                    nil,
-	"mtls_certificate":         {"certificate_id"},
-	"plain_text":               {"text"},
-	"pipelines":                {"pipeline"},
-	"queue":                    {"queue_name"},
-	"ratelimit":                {"namespace_id", "simple"},
-	"r2_bucket":                {"bucket_name"},
-	"secret_text":              {"text"},
-	"send_email":               nil,
-	"service":                  {"service"},
-	"text_blob":                {"part"},
-	"vectorize":                {"index_name"},
-	"version_metadata":         nil,
-	"secrets_store_secret":     {"store_id", "secret_name"},
-	"flagship":                 nil,
-	"secret_key":               {"algorithm", "format", "usages"},
-	"workflow":                 {"workflow_name"},
-	"wasm_module":              {"part"},
-	"vpc_service":              {"service_id"},
-	"vpc_network":              nil,
-}
+// are validated and stored so read-back works. Built on first use, not at every start.
+var bindingFields = sync.OnceValue(func() map[string][]string {
+	return map[string][]string{
+		"ai":                       nil,
+		"ai_search":                nil,
+		"ai_search_namespace":      nil,
+		"analytics_engine":         {"dataset"},
+		"assets":                   nil,
+		"browser":                  nil,
+		"d1":                       {"id"},
+		"data_blob":                {"part"},
+		"dispatch_namespace":       {"namespace"},
+		"durable_object_namespace": nil,
+		"hyperdrive":               {"id"},
+		"inherit":                  nil,
+		"images":                   nil,
+		"json":                     {"json"},
+		"kv_namespace":             {"namespace_id"},
+		"media":                    nil,
+		"mtls_certificate":         {"certificate_id"},
+		"plain_text":               {"text"},
+		"pipelines":                {"pipeline"},
+		"queue":                    {"queue_name"},
+		"ratelimit":                {"namespace_id", "simple"},
+		"r2_bucket":                {"bucket_name"},
+		"secret_text":              {"text"},
+		"send_email":               nil,
+		"service":                  {"service"},
+		"text_blob":                {"part"},
+		"vectorize":                {"index_name"},
+		"version_metadata":         nil,
+		"secrets_store_secret":     {"store_id", "secret_name"},
+		"flagship":                 nil,
+		"secret_key":               {"algorithm", "format", "usages"},
+		"workflow":                 {"workflow_name"},
+		"wasm_module":              {"part"},
+		"vpc_service":              {"service_id"},
+		"vpc_network":              nil,
+	}
+})
 
 // uploadedBinding is a binding from an upload, checked but not yet resolved against the
 // previous version (inherit) nor sealed.
@@ -86,7 +90,7 @@ func parseBinding(index int, raw json.RawMessage) (uploadedBinding, *apiError) {
 	if b.Name == "" {
 		return b, newAPIError(http.StatusBadRequest, codeBindingNoName, "Binding %d (type %q) has no name; every binding needs a name.", index, b.Type)
 	}
-	required, known := bindingFields[b.Type]
+	required, known := bindingFields()[b.Type]
 	if !known {
 		return b, errValidation("Binding %q has unknown type %q.", b.Name, b.Type)
 	}
@@ -135,7 +139,7 @@ type rateLimitConfig struct {
 	} `json:"simple"`
 }
 
-var positiveIntegerString = regexp.MustCompile(`^[1-9][0-9]{0,17}$`)
+var positiveIntegerString = lazyre.Regexp{Expr: `^[1-9][0-9]{0,17}$`}
 
 // checkRateLimitBinding enforces the ratelimit binding's shape: namespace_id a positive integer
 // as a string, simple.limit above zero and simple.period 10 or 60 seconds.

@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 func errInvalidToken() *apiError {
@@ -117,7 +118,7 @@ func (s *Server) getAccountSubdomain(c *call) *apiError {
 }
 
 // subdomainPattern is wrangler's rule for workers.dev subdomains (a DNS label).
-var subdomainPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+var subdomainPattern = lazyre.Regexp{Expr: `^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`}
 
 // checkSubdomainName validates a subdomain and checks that no other account holds it.
 func (s *Server) checkSubdomainName(name, ownerID string) *apiError {

@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"regexp"
 	"sort"
 	"time"
+
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 // Error codes of the AI Gateway and Vectorize endpoints. Cloudflare's own codes for these cases
@@ -44,7 +45,7 @@ type gatewayFields struct {
 	Authentication          *bool   `json:"authentication"`
 }
 
-var gatewayIDPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+var gatewayIDPattern = lazyre.Regexp{Expr: `^[a-z0-9-]{1,64}$`}
 
 func errGatewayNotFound(id string) *apiError {
 	return newAPIError(http.StatusNotFound, codeResourceNotFound, "AI Gateway %q not found.", id)

@@ -2,9 +2,10 @@ package localcf
 
 import (
 	"net/http"
-	"regexp"
 	"sort"
 	"time"
+
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 // maxVectorDimensions is Vectorize's largest index dimension count.
@@ -51,7 +52,7 @@ func (ix *vectorizeIndex) public() publicIndex {
 }
 
 var (
-	indexNamePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	indexNamePattern = lazyre.Regexp{Expr: `^[a-z][a-z0-9-]{0,31}$`}
 	vectorMetrics    = map[string]bool{"cosine": true, "euclidean": true, "dot-product": true}
 )
 

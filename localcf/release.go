@@ -8,15 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/flareform/flareform/internal/lazyre"
 	"github.com/flareform/flareform/localcf/workerd"
 )
 
 // scriptNamePattern is the API's rule for script names (cloudflare-api.md §9.3).
-var scriptNamePattern = regexp.MustCompile(`^[a-z0-9_][a-z0-9-_]*$`)
+var scriptNamePattern = lazyre.Regexp{Expr: `^[a-z0-9_][a-z0-9-_]*$`}
 
 func checkScriptName(name string) *apiError {
 	if len(name) > 63 || !scriptNamePattern.MatchString(name) {

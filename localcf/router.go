@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
+	"sync"
+
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 const apiPrefix = "/client/v4"
@@ -45,76 +47,78 @@ func r(method, pattern string, auth authKind, h handlerFunc) route {
 }
 
 // routes is Cloudflare's API surface that localcf implements (cloudflare-api.md §2-8 and every
-// call in wrangler-wire.md).
-var routes = []route{
-	r("GET", "user/tokens/verify", authVerifyUser, (*Server).verifyUserToken),
-	r("GET", "accounts/{account}/tokens/verify", authVerifyAccount, (*Server).verifyAccountToken),
-	r("GET", "accounts", authAnyToken, (*Server).listAccounts),
-	r("GET", "accounts/{account}", authAccount, (*Server).getAccount),
-	r("GET", "memberships", authAnyToken, (*Server).listMemberships),
+// call in wrangler-wire.md), built on first use rather than at every start of flareform.
+var routes = sync.OnceValue(func() []route {
+	return []route{
+		r("GET", "user/tokens/verify", authVerifyUser, (*Server).verifyUserToken),
+		r("GET", "accounts/{account}/tokens/verify", authVerifyAccount, (*Server).verifyAccountToken),
+		r("GET", "accounts", authAnyToken, (*Server).listAccounts),
+		r("GET", "accounts/{account}", authAccount, (*Server).getAccount),
+		r("GET", "memberships", authAnyToken, (*Server).listMemberships),
 
-	r("GET", "accounts/{account}/workers/subdomain", authAccount, (*Server).getAccountSubdomain),
-	r("PUT", "accounts/{account}/workers/subdomain", authAccount, (*Server).putAccountSubdomain),
-	r("DELETE", "accounts/{account}/workers/subdomain", authAccount, (*Server).deleteAccountSubdomain),
-	r("GET", "accounts/{account}/workers/subdomains/{name}", authAccount, (*Server).checkSubdomainAvailability),
+		r("GET", "accounts/{account}/workers/subdomain", authAccount, (*Server).getAccountSubdomain),
+		r("PUT", "accounts/{account}/workers/subdomain", authAccount, (*Server).putAccountSubdomain),
+		r("DELETE", "accounts/{account}/workers/subdomain", authAccount, (*Server).deleteAccountSubdomain),
+		r("GET", "accounts/{account}/workers/subdomains/{name}", authAccount, (*Server).checkSubdomainAvailability),
 
-	r("GET", "accounts/{account}/workers/scripts", authAccount, (*Server).listScripts),
-	r("GET", "accounts/{account}/workers/scripts-search", authAccount, (*Server).searchScripts),
-	r("PUT", "accounts/{account}/workers/scripts/{script}", authAccount, (*Server).putScript),
-	r("GET", "accounts/{account}/workers/scripts/{script}", authAccount, (*Server).downloadScript),
-	r("DELETE", "accounts/{account}/workers/scripts/{script}", authAccount, (*Server).deleteScript),
-	r("GET", "accounts/{account}/workers/services/{script}", authAccount, (*Server).getService),
-	r("DELETE", "accounts/{account}/workers/services/{script}", authAccount, (*Server).deleteScript),
-	r("GET", "accounts/{account}/workers/workers/{script}", authAccount, (*Server).getWorker),
+		r("GET", "accounts/{account}/workers/scripts", authAccount, (*Server).listScripts),
+		r("GET", "accounts/{account}/workers/scripts-search", authAccount, (*Server).searchScripts),
+		r("PUT", "accounts/{account}/workers/scripts/{script}", authAccount, (*Server).putScript),
+		r("GET", "accounts/{account}/workers/scripts/{script}", authAccount, (*Server).downloadScript),
+		r("DELETE", "accounts/{account}/workers/scripts/{script}", authAccount, (*Server).deleteScript),
+		r("GET", "accounts/{account}/workers/services/{script}", authAccount, (*Server).getService),
+		r("DELETE", "accounts/{account}/workers/services/{script}", authAccount, (*Server).deleteScript),
+		r("GET", "accounts/{account}/workers/workers/{script}", authAccount, (*Server).getWorker),
 
-	r("PUT", "accounts/{account}/workers/scripts/{script}/secrets", authAccount, (*Server).putSecret),
-	r("GET", "accounts/{account}/workers/scripts/{script}/secrets", authAccount, (*Server).listSecrets),
-	r("GET", "accounts/{account}/workers/scripts/{script}/secrets/{secret}", authAccount, (*Server).getSecret),
-	r("DELETE", "accounts/{account}/workers/scripts/{script}/secrets/{secret}", authAccount, (*Server).deleteSecret),
-	r("PATCH", "accounts/{account}/workers/scripts/{script}/secrets-bulk", authAccount, (*Server).patchSecretsBulk),
+		r("PUT", "accounts/{account}/workers/scripts/{script}/secrets", authAccount, (*Server).putSecret),
+		r("GET", "accounts/{account}/workers/scripts/{script}/secrets", authAccount, (*Server).listSecrets),
+		r("GET", "accounts/{account}/workers/scripts/{script}/secrets/{secret}", authAccount, (*Server).getSecret),
+		r("DELETE", "accounts/{account}/workers/scripts/{script}/secrets/{secret}", authAccount, (*Server).deleteSecret),
+		r("PATCH", "accounts/{account}/workers/scripts/{script}/secrets-bulk", authAccount, (*Server).patchSecretsBulk),
 
-	r("GET", "accounts/{account}/workers/scripts/{script}/subdomain", authAccount, (*Server).getScriptSubdomain),
-	r("POST", "accounts/{account}/workers/scripts/{script}/subdomain", authAccount, (*Server).postScriptSubdomain),
-	r("DELETE", "accounts/{account}/workers/scripts/{script}/subdomain", authAccount, (*Server).deleteScriptSubdomain),
+		r("GET", "accounts/{account}/workers/scripts/{script}/subdomain", authAccount, (*Server).getScriptSubdomain),
+		r("POST", "accounts/{account}/workers/scripts/{script}/subdomain", authAccount, (*Server).postScriptSubdomain),
+		r("DELETE", "accounts/{account}/workers/scripts/{script}/subdomain", authAccount, (*Server).deleteScriptSubdomain),
 
-	r("GET", "accounts/{account}/workers/scripts/{script}/settings", authAccount, (*Server).getSettings),
-	r("PATCH", "accounts/{account}/workers/scripts/{script}/settings", authAccount, (*Server).patchSettings),
-	r("GET", "accounts/{account}/workers/scripts/{script}/script-settings", authAccount, (*Server).getScriptSettings),
-	r("PATCH", "accounts/{account}/workers/scripts/{script}/script-settings", authAccount, (*Server).patchScriptSettings),
-	r("GET", "accounts/{account}/workers/scripts/{script}/content/v2", authAccount, (*Server).getContent),
-	r("PUT", "accounts/{account}/workers/scripts/{script}/content", authAccount, (*Server).putContent),
+		r("GET", "accounts/{account}/workers/scripts/{script}/settings", authAccount, (*Server).getSettings),
+		r("PATCH", "accounts/{account}/workers/scripts/{script}/settings", authAccount, (*Server).patchSettings),
+		r("GET", "accounts/{account}/workers/scripts/{script}/script-settings", authAccount, (*Server).getScriptSettings),
+		r("PATCH", "accounts/{account}/workers/scripts/{script}/script-settings", authAccount, (*Server).patchScriptSettings),
+		r("GET", "accounts/{account}/workers/scripts/{script}/content/v2", authAccount, (*Server).getContent),
+		r("PUT", "accounts/{account}/workers/scripts/{script}/content", authAccount, (*Server).putContent),
 
-	r("GET", "accounts/{account}/workers/scripts/{script}/versions", authAccount, (*Server).listVersions),
-	r("POST", "accounts/{account}/workers/scripts/{script}/versions", authAccount, (*Server).postVersion),
-	r("GET", "accounts/{account}/workers/scripts/{script}/versions/{version}", authAccount, (*Server).getVersion),
-	r("GET", "accounts/{account}/workers/scripts/{script}/deployments", authAccount, (*Server).listDeployments),
-	r("POST", "accounts/{account}/workers/scripts/{script}/deployments", authAccount, (*Server).postDeployment),
-	r("GET", "accounts/{account}/workers/scripts/{script}/deployments/{deployment}", authAccount, (*Server).getDeployment),
-	r("DELETE", "accounts/{account}/workers/scripts/{script}/deployments/{deployment}", authAccount, (*Server).deleteDeployment),
+		r("GET", "accounts/{account}/workers/scripts/{script}/versions", authAccount, (*Server).listVersions),
+		r("POST", "accounts/{account}/workers/scripts/{script}/versions", authAccount, (*Server).postVersion),
+		r("GET", "accounts/{account}/workers/scripts/{script}/versions/{version}", authAccount, (*Server).getVersion),
+		r("GET", "accounts/{account}/workers/scripts/{script}/deployments", authAccount, (*Server).listDeployments),
+		r("POST", "accounts/{account}/workers/scripts/{script}/deployments", authAccount, (*Server).postDeployment),
+		r("GET", "accounts/{account}/workers/scripts/{script}/deployments/{deployment}", authAccount, (*Server).getDeployment),
+		r("DELETE", "accounts/{account}/workers/scripts/{script}/deployments/{deployment}", authAccount, (*Server).deleteDeployment),
 
-	r("GET", "accounts/{account}/workers/scripts/{script}/references", authAccount, (*Server).getReferences),
-	r("GET", "accounts/{account}/workers/scripts/{script}/queue-consumers", authAccount, (*Server).getQueueConsumers),
-	r("GET", "accounts/{account}/workers/tails/by-consumer/{script}", authAccount, emptyList),
-	r("GET", "accounts/{account}/workers/durable_objects/namespaces", authAccount, emptyPagedList),
-	r("GET", "accounts/{account}/storage/kv/namespaces", authAccount, emptyPagedList),
+		r("GET", "accounts/{account}/workers/scripts/{script}/references", authAccount, (*Server).getReferences),
+		r("GET", "accounts/{account}/workers/scripts/{script}/queue-consumers", authAccount, (*Server).getQueueConsumers),
+		r("GET", "accounts/{account}/workers/tails/by-consumer/{script}", authAccount, emptyList),
+		r("GET", "accounts/{account}/workers/durable_objects/namespaces", authAccount, emptyPagedList),
+		r("GET", "accounts/{account}/storage/kv/namespaces", authAccount, emptyPagedList),
 
-	r("POST", "accounts/{account}/ai-gateway/gateways", authAccount, (*Server).createGateway),
-	r("GET", "accounts/{account}/ai-gateway/gateways", authAccount, (*Server).listGateways),
-	r("GET", "accounts/{account}/ai-gateway/gateways/{gateway}", authAccount, (*Server).getGateway),
-	r("PUT", "accounts/{account}/ai-gateway/gateways/{gateway}", authAccount, (*Server).updateGateway),
-	r("DELETE", "accounts/{account}/ai-gateway/gateways/{gateway}", authAccount, (*Server).deleteGateway),
+		r("POST", "accounts/{account}/ai-gateway/gateways", authAccount, (*Server).createGateway),
+		r("GET", "accounts/{account}/ai-gateway/gateways", authAccount, (*Server).listGateways),
+		r("GET", "accounts/{account}/ai-gateway/gateways/{gateway}", authAccount, (*Server).getGateway),
+		r("PUT", "accounts/{account}/ai-gateway/gateways/{gateway}", authAccount, (*Server).updateGateway),
+		r("DELETE", "accounts/{account}/ai-gateway/gateways/{gateway}", authAccount, (*Server).deleteGateway),
 
-	r("POST", "accounts/{account}/vectorize/v2/indexes", authAccount, (*Server).createIndex),
-	r("GET", "accounts/{account}/vectorize/v2/indexes", authAccount, (*Server).listIndexes),
-	r("GET", "accounts/{account}/vectorize/v2/indexes/{index}", authAccount, (*Server).getIndex),
-	r("DELETE", "accounts/{account}/vectorize/v2/indexes/{index}", authAccount, (*Server).deleteIndex),
+		r("POST", "accounts/{account}/vectorize/v2/indexes", authAccount, (*Server).createIndex),
+		r("GET", "accounts/{account}/vectorize/v2/indexes", authAccount, (*Server).listIndexes),
+		r("GET", "accounts/{account}/vectorize/v2/indexes/{index}", authAccount, (*Server).getIndex),
+		r("DELETE", "accounts/{account}/vectorize/v2/indexes/{index}", authAccount, (*Server).deleteIndex),
 
-	r("POST", "accounts/{account}/ai/run/{model...}", authAccount, (*Server).runAI),
-	r("GET", "accounts/{account}/ai/models/search", authAccount, (*Server).searchModels),
-	r("GET", "accounts/{account}/ai/models/schema", authAccount, (*Server).modelSchema),
-	r("GET", "accounts/{account}/ai/tasks/search", authAccount, (*Server).searchTasks),
-	r("GET", "accounts/{account}/ai/authors/search", authAccount, (*Server).searchAuthors),
-}
+		r("POST", "accounts/{account}/ai/run/{model...}", authAccount, (*Server).runAI),
+		r("GET", "accounts/{account}/ai/models/search", authAccount, (*Server).searchModels),
+		r("GET", "accounts/{account}/ai/models/schema", authAccount, (*Server).modelSchema),
+		r("GET", "accounts/{account}/ai/tasks/search", authAccount, (*Server).searchTasks),
+		r("GET", "accounts/{account}/ai/authors/search", authAccount, (*Server).searchAuthors),
+	}
+})
 
 // match reports whether segs fit the pattern, filling params.
 func (rt route) match(segs []string) (map[string]string, bool) {
@@ -174,7 +178,7 @@ func (s *Server) routeAPI(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var methodMismatch bool
-	for _, rt := range routes {
+	for _, rt := range routes() {
 		params, ok := rt.match(segs)
 		if !ok {
 			continue
@@ -207,7 +211,7 @@ func errNoRoute(path string) *apiError {
 	}}
 }
 
-var accountIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+var accountIDPattern = lazyre.Regexp{Expr: `^[0-9a-f]{32}$`}
 
 // authorize checks the Authorization header for the route's auth kind. The order mirrors
 // Cloudflare: header syntax first, then the object identifier, then the token.

@@ -13,7 +13,6 @@ import (
 	"github.com/flareform/flareform/bundler"
 	"github.com/flareform/flareform/provision/spec"
 
-	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/option"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
 )
@@ -212,7 +211,7 @@ func (e *Engine) applyResource(ctx context.Context, accountID string, rp Resourc
 
 func (e *Engine) deleteWorker(ctx context.Context, accountID string, wp *WorkerPlan) error {
 	e.logf("%s: deleting", wp.Name)
-	_, err := e.workers.Scripts.Delete(ctx, wp.Name, workers.ScriptDeleteParams{AccountID: cloudflare.F(accountID)})
+	_, err := e.workers.Scripts.Delete(ctx, wp.Name, accountParams[workers.ScriptDeleteParams](accountID))
 	if err != nil {
 		err = cleanAPIError(err)
 		if isNotFound(err) { // already gone: the goal is reached
@@ -550,7 +549,7 @@ type pastDeployment struct {
 
 // deploymentHistory lists the worker's deployments, newest first.
 func (e *Engine) deploymentHistory(ctx context.Context, accountID, name string) ([]pastDeployment, error) {
-	deps, err := e.workers.Scripts.Deployments.List(ctx, name, workers.ScriptDeploymentListParams{AccountID: cloudflare.F(accountID)})
+	deps, err := e.workers.Scripts.Deployments.List(ctx, name, accountParams[workers.ScriptDeploymentListParams](accountID))
 	if err != nil {
 		return nil, fmt.Errorf("read deployments: %w", cleanAPIError(err))
 	}
@@ -600,10 +599,10 @@ func (e *Engine) upload(ctx context.Context, accountID string, wp *WorkerPlan, k
 	if err != nil {
 		return "", err
 	}
-	res, err := e.workers.Scripts.Update(ctx, wp.Name, workers.ScriptUpdateParams{
-		AccountID:       cloudflare.F(accountID),
-		BindingsInherit: cloudflare.F(workers.ScriptUpdateParamsBindingsInheritStrict),
-	}, option.WithRequestBody(contentType, body))
+	res, err := e.workers.Scripts.Update(ctx, wp.Name, sdkParams(func(p *workers.ScriptUpdateParams) {
+		setParam(&p.AccountID, accountID)
+		setParam(&p.BindingsInherit, workers.ScriptUpdateParamsBindingsInheritStrict)
+	}), option.WithRequestBody(contentType, body))
 	if err != nil {
 		return "", withSourceLocations(cleanAPIError(err), d.bundle)
 	}
@@ -701,11 +700,11 @@ func uploadBindings(d *desiredWorker, key string) []metadataBinding {
 }
 
 func (e *Engine) setWorkersDev(ctx context.Context, accountID, name string, enabled bool) error {
-	_, err := e.workers.Scripts.Subdomain.New(ctx, name, workers.ScriptSubdomainNewParams{
-		AccountID:       cloudflare.F(accountID),
-		Enabled:         cloudflare.F(enabled),
-		PreviewsEnabled: cloudflare.F(false),
-	})
+	_, err := e.workers.Scripts.Subdomain.New(ctx, name, sdkParams(func(p *workers.ScriptSubdomainNewParams) {
+		setParam(&p.AccountID, accountID)
+		setParam(&p.Enabled, enabled)
+		setParam(&p.PreviewsEnabled, false)
+	}))
 	if err != nil {
 		return fmt.Errorf("set workers.dev enabled=%t: %w", enabled, cleanAPIError(err))
 	}
@@ -721,20 +720,18 @@ func (e *Engine) rollback(ctx context.Context, accountID, name, versionID string
 // deployVersion deploys an existing version to all traffic. force is needed to deploy across
 // a secret change.
 func (e *Engine) deployVersion(ctx context.Context, accountID, name, versionID, message string) error {
-	_, err := e.workers.Scripts.Deployments.New(ctx, name, workers.ScriptDeploymentNewParams{
-		AccountID: cloudflare.F(accountID),
-		Force:     cloudflare.F(true),
-		Deployment: workers.DeploymentParam{
-			Strategy: cloudflare.F(workers.DeploymentStrategyPercentage),
-			Versions: cloudflare.F([]workers.DeploymentVersionParam{{
-				VersionID:  cloudflare.F(versionID),
-				Percentage: cloudflare.F(100.0),
-			}}),
-			Annotations: cloudflare.F(workers.DeploymentAnnotationsParam{
-				WorkersMessage: cloudflare.F(message),
-			}),
-		},
-	})
+	_, err := e.workers.Scripts.Deployments.New(ctx, name, sdkParams(func(p *workers.ScriptDeploymentNewParams) {
+		setParam(&p.AccountID, accountID)
+		setParam(&p.Force, true)
+		setParam(&p.Deployment.Strategy, workers.DeploymentStrategyPercentage)
+		setParam(&p.Deployment.Versions, []workers.DeploymentVersionParam{sdkParams(func(v *workers.DeploymentVersionParam) {
+			setParam(&v.VersionID, versionID)
+			setParam(&v.Percentage, 100.0)
+		})})
+		setParam(&p.Deployment.Annotations, sdkParams(func(a *workers.DeploymentAnnotationsParam) {
+			setParam(&a.WorkersMessage, message)
+		}))
+	}))
 	if err != nil {
 		return fmt.Errorf("deploy version %s: %w", versionID, cleanAPIError(err))
 	}

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/ai"
 	"github.com/cloudflare/cloudflare-go/v6/option"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
@@ -100,8 +99,8 @@ type Engine struct {
 	workers *workers.WorkerService
 	ai      *ai.AIService
 	// raw reaches endpoints flareform calls without the SDK's typed services (AI Gateway,
-	// Vectorize v2), with the same options and middlewares.
-	raw *cloudflare.Client
+	// Vectorize v2), with the same token, HTTP client and middlewares.
+	raw *apiClient
 	// httpClient carries smoke requests and the local Cloudflare discovery call.
 	httpClient *http.Client
 
@@ -176,7 +175,8 @@ func New(cfg Config) (*Engine, error) {
 		middlewares = append(middlewares, newPacer(cfg.RateLimit, cfg.RateWindow, cfg.MaxRetryAfter, e.logf).middleware)
 	}
 	// The services are built directly rather than with cloudflare.NewClient, which would also
-	// pick up CLOUDFLARE_API_KEY/EMAIL from the environment and send them alongside the token.
+	// pick up CLOUDFLARE_API_KEY/EMAIL from the environment and send them alongside the token,
+	// and would link the SDK's root package with every service it has into the binary.
 	opts := []option.RequestOption{
 		option.WithBaseURL(cfg.APIBaseURL),
 		option.WithAPIToken(cfg.APIToken),
@@ -188,7 +188,11 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.workers = workers.NewWorkerService(opts...)
 	e.ai = ai.NewAIService(opts...)
-	e.raw = &cloudflare.Client{Options: opts}
+	raw, err := newAPIClient(cfg.APIBaseURL, cfg.APIToken, cfg.HTTPClient, middlewares)
+	if err != nil {
+		return nil, err
+	}
+	e.raw = raw
 	return e, nil
 }
 

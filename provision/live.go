@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
 )
 
@@ -114,7 +113,7 @@ func (r *liveReads) readDeployed(ctx context.Context, e *Engine, accountID, name
 }
 
 func (r *liveReads) readSubdomain(ctx context.Context, e *Engine, accountID, name string) {
-	r.sub, r.subErr = e.workers.Scripts.Subdomain.Get(ctx, name, workers.ScriptSubdomainGetParams{AccountID: cloudflare.F(accountID)})
+	r.sub, r.subErr = e.workers.Scripts.Subdomain.Get(ctx, name, accountParams[workers.ScriptSubdomainGetParams](accountID))
 }
 
 func (r *liveReads) readLatest(ctx context.Context, e *Engine, accountID, name string) {
@@ -148,9 +147,10 @@ func parallel(fns ...func()) {
 
 // latestVersion is the id of the script's newest version ("" when unknown).
 func (e *Engine) latestVersion(ctx context.Context, accountID, name string) (string, error) {
-	page, err := e.workers.Scripts.Versions.List(ctx, name, workers.ScriptVersionListParams{
-		AccountID: cloudflare.F(accountID), PerPage: cloudflare.F(int64(1)),
-	})
+	page, err := e.workers.Scripts.Versions.List(ctx, name, sdkParams(func(p *workers.ScriptVersionListParams) {
+		setParam(&p.AccountID, accountID)
+		setParam(&p.PerPage, int64(1))
+	}))
 	if err != nil {
 		err = cleanAPIError(err)
 		if isNotFound(err) {
@@ -232,7 +232,7 @@ func versionAnnotation(raw, name string) string {
 // getSettings returns the script's settings, nil when the script does not exist.
 func (e *Engine) getSettings(ctx context.Context, accountID, name string) (*workers.ScriptScriptAndVersionSettingGetResponse, error) {
 	s, err := e.workers.Scripts.ScriptAndVersionSettings.Get(ctx, name,
-		workers.ScriptScriptAndVersionSettingGetParams{AccountID: cloudflare.F(accountID)})
+		accountParams[workers.ScriptScriptAndVersionSettingGetParams](accountID))
 	if err != nil {
 		err = cleanAPIError(err)
 		if isNotFound(err) {
@@ -298,7 +298,7 @@ func (e *Engine) currentVersion(ctx context.Context, accountID, name string) (st
 // deployedVersion is the version serving all traffic according to the latest deployment; split
 // is true when that deployment divides traffic between versions (then id is "").
 func (e *Engine) deployedVersion(ctx context.Context, accountID, name string) (id string, split bool, err error) {
-	deps, err := e.workers.Scripts.Deployments.List(ctx, name, workers.ScriptDeploymentListParams{AccountID: cloudflare.F(accountID)})
+	deps, err := e.workers.Scripts.Deployments.List(ctx, name, accountParams[workers.ScriptDeploymentListParams](accountID))
 	if err != nil {
 		err = cleanAPIError(err)
 		if isNotFound(err) {
@@ -347,7 +347,7 @@ func (e *Engine) readAccount(ctx context.Context, accountID string, listScripts 
 
 // scriptNames maps the account's script names to their tags, from one list call.
 func (e *Engine) scriptNames(ctx context.Context, accountID string) (map[string][]string, error) {
-	page, err := e.workers.Scripts.List(ctx, workers.ScriptListParams{AccountID: cloudflare.F(accountID)})
+	page, err := e.workers.Scripts.List(ctx, accountParams[workers.ScriptListParams](accountID))
 	if err != nil {
 		return nil, fmt.Errorf("list scripts: %w", cleanAPIError(err))
 	}
@@ -360,7 +360,7 @@ func (e *Engine) scriptNames(ctx context.Context, accountID string) (map[string]
 
 // accountSubdomain is the account's workers.dev subdomain, "" when it has none.
 func (e *Engine) accountSubdomain(ctx context.Context, accountID string) (string, error) {
-	sub, err := e.workers.Subdomains.Get(ctx, workers.SubdomainGetParams{AccountID: cloudflare.F(accountID)})
+	sub, err := e.workers.Subdomains.Get(ctx, accountParams[workers.SubdomainGetParams](accountID))
 	if err != nil {
 		err = cleanAPIError(err)
 		if isNotFound(err) {

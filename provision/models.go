@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/ai"
 
 	"github.com/flareform/flareform/provision/spec"
@@ -68,12 +67,12 @@ func (e *Engine) searchModels(ctx context.Context, accountID, term, model string
 	// Pages are walked by hand: the SDK's auto-pager drops the context and always asks for
 	// one page more than needed.
 	for page := int64(1); page <= maxModelSearchPages; page++ {
-		res, err := e.ai.Models.List(ctx, ai.ModelListParams{
-			AccountID: cloudflare.F(accountID),
-			Search:    cloudflare.F(term),
-			Page:      cloudflare.F(page),
-			PerPage:   cloudflare.F(int64(modelSearchPageSize)),
-		})
+		res, err := e.ai.Models.List(ctx, sdkParams(func(p *ai.ModelListParams) {
+			setParam(&p.AccountID, accountID)
+			setParam(&p.Search, term)
+			setParam(&p.Page, page)
+			setParam(&p.PerPage, int64(modelSearchPageSize))
+		}))
 		if err != nil {
 			return nil, fmt.Errorf("search models for %s: %w", model, cleanAPIError(err))
 		}

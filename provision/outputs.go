@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
 	"github.com/flareform/flareform/provision/spec"
 )
@@ -53,7 +52,7 @@ func (e *Engine) output(ctx context.Context, accountID, subdomain string, w spec
 		return o, err
 	}
 	o.Exists = true
-	sub, err := e.workers.Scripts.Subdomain.Get(ctx, w.Name, workers.ScriptSubdomainGetParams{AccountID: cloudflare.F(accountID)})
+	sub, err := e.workers.Scripts.Subdomain.Get(ctx, w.Name, accountParams[workers.ScriptSubdomainGetParams](accountID))
 	if err != nil {
 		return o, fmt.Errorf("read workers.dev state: %w", cleanAPIError(err))
 	}

@@ -257,11 +257,10 @@ func rateLimitNamespaces(accountID string, workers []spec.Worker) map[string]str
 	return out
 }
 
-// rawCall makes one API request through the SDK's raw helper (with the engine's middlewares)
-// and decodes the envelope's result into out (nil: ignore the answer).
+// rawCall makes one API request through the engine's own JSON client (with the engine's
+// middlewares) and decodes the envelope's result into out (nil: ignore the answer).
 func (e *Engine) rawCall(ctx context.Context, method, path string, body any, out any) error {
-	var raw []byte
-	var params any
+	var params []byte
 	if body != nil {
 		js, err := json.Marshal(body)
 		if err != nil {
@@ -269,8 +268,9 @@ func (e *Engine) rawCall(ctx context.Context, method, path string, body any, out
 		}
 		params = js
 	}
-	if err := e.raw.Execute(ctx, method, path, params, &raw); err != nil {
-		return cleanAPIError(err)
+	raw, err := e.raw.call(ctx, method, path, params)
+	if err != nil {
+		return err
 	}
 	if out == nil {
 		return nil

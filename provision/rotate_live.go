@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/option"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
 )
@@ -113,7 +112,7 @@ func (e *Engine) identityAcrossSecretEdit(ctx context.Context, st *rotationState
 
 // versionJSON is a version's raw JSON, for the annotations the SDK's type lacks.
 func (e *Engine) versionJSON(ctx context.Context, accountID, name, versionID string) (string, error) {
-	v, err := e.workers.Scripts.Versions.Get(ctx, name, versionID, workers.ScriptVersionGetParams{AccountID: cloudflare.F(accountID)})
+	v, err := e.workers.Scripts.Versions.Get(ctx, name, versionID, accountParams[workers.ScriptVersionGetParams](accountID))
 	if err != nil {
 		return "", fmt.Errorf("read version %s: %w", versionID, cleanAPIError(err))
 	}
@@ -294,9 +293,7 @@ func (e *Engine) patchRotationSettings(ctx context.Context, st *rotationState, c
 	if err := e.checkStillServes(ctx, st); err != nil {
 		return err
 	}
-	_, err = e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, st.name, workers.ScriptScriptAndVersionSettingEditParams{
-		AccountID: cloudflare.F(st.accountID),
-	}, option.WithRequestBody(contentType, body))
+	_, err = e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, st.name, accountParams[workers.ScriptScriptAndVersionSettingEditParams](st.accountID), option.WithRequestBody(contentType, body))
 	if err != nil {
 		return fmt.Errorf("update settings: %w", cleanAPIError(err))
 	}
@@ -358,10 +355,10 @@ func (e *Engine) rotationMessage(st *rotationState, c settingsChange, message st
 
 // setScriptTags changes only the script's tags (no new version).
 func (e *Engine) setScriptTags(ctx context.Context, st *rotationState, tags []string) error {
-	_, err := e.workers.Scripts.Settings.Edit(ctx, st.name, workers.ScriptSettingEditParams{
-		AccountID:     cloudflare.F(st.accountID),
-		ScriptSetting: workers.ScriptSettingParam{Tags: cloudflare.F(tags)},
-	})
+	_, err := e.workers.Scripts.Settings.Edit(ctx, st.name, sdkParams(func(p *workers.ScriptSettingEditParams) {
+		setParam(&p.AccountID, st.accountID)
+		setParam(&p.ScriptSetting.Tags, tags)
+	}))
 	if err != nil {
 		return fmt.Errorf("update tags: %w", cleanAPIError(err))
 	}
@@ -371,9 +368,7 @@ func (e *Engine) setScriptTags(ctx context.Context, st *rotationState, tags []st
 // deleteSecret removes a secret; one already gone counts as removed, so a retry or re-run
 // after a lost response succeeds.
 func (e *Engine) deleteSecret(ctx context.Context, st *rotationState, name string) error {
-	_, err := e.workers.Scripts.Secrets.Delete(ctx, st.name, name, workers.ScriptSecretDeleteParams{
-		AccountID: cloudflare.F(st.accountID),
-	})
+	_, err := e.workers.Scripts.Secrets.Delete(ctx, st.name, name, accountParams[workers.ScriptSecretDeleteParams](st.accountID))
 	if err != nil {
 		err = cleanAPIError(err)
 		var apiErr *APIError

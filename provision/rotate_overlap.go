@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/option"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
 )
@@ -61,7 +60,7 @@ func (r *rotation) checkNothingBetween(ctx context.Context) error {
 // version's run verified. Bindings of the current version that versionID lacks are dropped.
 func (r *rotation) restoreVersion(ctx context.Context, versionID string) error {
 	st := r.st
-	v, err := r.e.workers.Scripts.Versions.Get(ctx, st.name, versionID, workers.ScriptVersionGetParams{AccountID: cloudflare.F(st.accountID)})
+	v, err := r.e.workers.Scripts.Versions.Get(ctx, st.name, versionID, accountParams[workers.ScriptVersionGetParams](st.accountID))
 	if err != nil {
 		return fmt.Errorf("read version %s: %w", versionID, cleanAPIError(err))
 	}
@@ -90,9 +89,7 @@ func (r *rotation) restoreVersion(ctx context.Context, versionID string) error {
 		return err
 	}
 	r.e.logf("%s: another run deployed version %s while this run deployed its change; putting it back", st.name, versionID)
-	_, err = r.e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, st.name, workers.ScriptScriptAndVersionSettingEditParams{
-		AccountID: cloudflare.F(st.accountID),
-	}, option.WithRequestBody(contentType, body))
+	_, err = r.e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, st.name, accountParams[workers.ScriptScriptAndVersionSettingEditParams](st.accountID), option.WithRequestBody(contentType, body))
 	if err != nil {
 		return fmt.Errorf("update settings: %w", cleanAPIError(err))
 	}

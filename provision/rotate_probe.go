@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
 	"github.com/flareform/flareform/provision/spec"
 )
@@ -35,7 +34,7 @@ func (e *Engine) newKeyProbe(ctx context.Context, accountID, name string, sm *sp
 	if subdomain == "" {
 		return nil, fmt.Errorf("the account has no workers.dev subdomain, so the keys cannot be verified")
 	}
-	sub, err := e.workers.Scripts.Subdomain.Get(ctx, name, workers.ScriptSubdomainGetParams{AccountID: cloudflare.F(accountID)})
+	sub, err := e.workers.Scripts.Subdomain.Get(ctx, name, accountParams[workers.ScriptSubdomainGetParams](accountID))
 	if err != nil {
 		return nil, fmt.Errorf("read workers.dev state: %w", cleanAPIError(err))
 	}

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/flareform/flareform/internal/lazyre"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -252,7 +252,7 @@ func short(hash string) string {
 
 // rotationDeadline is the one part of a plan that depends on when it is computed: the end of
 // a key rotation's grace window, counted from apply.
-var rotationDeadline = regexp.MustCompile(`keeps working until \S+`)
+var rotationDeadline = lazyre.Regexp{Expr: `keeps working until \S+`}
 
 // comparePlans compares what two plans would do, resource by resource.
 func comparePlans(saved, fresh *Plan) []string {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
 
 	"github.com/flareform/flareform/provision/spec"
@@ -52,10 +51,10 @@ func planSubdomain(s *spec.Spec, p *Plan) error {
 // registerSubdomain sets the account's workers.dev subdomain.
 func (e *Engine) registerSubdomain(ctx context.Context, accountID, name string) error {
 	e.logf("account: registering workers.dev subdomain %s", name)
-	_, err := e.workers.Subdomains.Update(ctx, workers.SubdomainUpdateParams{
-		AccountID: cloudflare.F(accountID),
-		Subdomain: cloudflare.F(name),
-	})
+	_, err := e.workers.Subdomains.Update(ctx, sdkParams(func(p *workers.SubdomainUpdateParams) {
+		setParam(&p.AccountID, accountID)
+		setParam(&p.Subdomain, name)
+	}))
 	if err != nil {
 		return fmt.Errorf("register workers.dev subdomain %s: %w", name, cleanAPIError(err))
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
 )
 
@@ -32,7 +31,7 @@ func (e *Engine) settleTags(ctx context.Context, accountID, name string, had, wa
 	if !slices.ContainsFunc(had, func(t string) bool { return !slices.Contains(want, t) }) {
 		return nil // nothing to drop: both readings leave exactly want
 	}
-	got, err := e.workers.Scripts.Settings.Get(ctx, name, workers.ScriptSettingGetParams{AccountID: cloudflare.F(accountID)})
+	got, err := e.workers.Scripts.Settings.Get(ctx, name, accountParams[workers.ScriptSettingGetParams](accountID))
 	if err != nil {
 		return fmt.Errorf("read back tags: %w", cleanAPIError(err))
 	}
@@ -45,10 +44,10 @@ func (e *Engine) settleTags(ctx context.Context, accountID, name string, had, wa
 
 // putScriptTags sets the script's tags to exactly tags (no new version).
 func (e *Engine) putScriptTags(ctx context.Context, accountID, name string, tags []string) error {
-	_, err := e.workers.Scripts.Settings.Edit(ctx, name, workers.ScriptSettingEditParams{
-		AccountID:     cloudflare.F(accountID),
-		ScriptSetting: workers.ScriptSettingParam{Tags: cloudflare.F(tags)},
-	})
+	_, err := e.workers.Scripts.Settings.Edit(ctx, name, sdkParams(func(p *workers.ScriptSettingEditParams) {
+		setParam(&p.AccountID, accountID)
+		setParam(&p.ScriptSetting.Tags, tags)
+	}))
 	if err != nil {
 		return fmt.Errorf("set tags: %w", cleanAPIError(err))
 	}

@@ -13,13 +13,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"text/template"
 	"time"
 
+	"github.com/flareform/flareform/internal/lazyre"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -66,7 +66,7 @@ type Options struct {
 // (yaml-language-server).
 func (Options) SchemaURL() string { return spec.SchemaURL }
 
-var datePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+var datePattern = lazyre.Regexp{Expr: `^\d{4}-\d{2}-\d{2}$`}
 
 // maxIndexNameLen is Vectorize's limit on index names.
 const maxIndexNameLen = 32

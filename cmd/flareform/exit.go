@@ -34,7 +34,7 @@ func run(ctx context.Context, ios *IOStreams, args []string, getenv func(string)
 	stdout := &countingWriter{w: ios.Out}
 	counted := *ios
 	counted.Out = stdout
-	root := newRootCmd(&counted, getenv)
+	root := newRootCmdFor(&counted, getenv, args)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	err = explainUnknownCommand(root, err)

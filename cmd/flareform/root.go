@@ -35,6 +35,11 @@ const targetFlagUsage = "only this worker (its key or script name; repeatable) a
 
 // newRootCmd builds the whole command tree for one invocation.
 func newRootCmd(ios *IOStreams, getenv func(string) string) *cobra.Command {
+	return buildRootCmd(ios, getenv, "")
+}
+
+// buildRootCmd builds the root with every command, or with only the one named only.
+func buildRootCmd(ios *IOStreams, getenv func(string) string, only string) *cobra.Command {
 	opts := &rootOptions{IO: ios, Getenv: getenv, File: "flareform.yaml", Parallelism: provision.DefaultConcurrency}
 	root := &cobra.Command{
 		Use:   "flareform <command> [flags]",
@@ -66,21 +71,51 @@ Workers AI stand-in) runs for the duration of the command and keeps its state in
 		return fmt.Errorf("%w\nRun '%s --help' for usage", err, cmd.CommandPath())
 	})
 
-	root.AddCommand(
-		newInitCmd(opts),
-		newValidateCmd(opts),
-		newPlanCmd(opts),
-		newApplyCmd(opts),
-		newSmokeCmd(opts),
-		newOutputCmd(opts),
-		newDestroyCmd(opts),
-		newRotateKeyCmd(opts),
-		newLocalCmd(opts),
-		newInvokeCmd(opts),
-		newVersionCmd(opts),
-		newSchemaCmd(opts),
-		newImportCmd(opts),
-	)
+	for _, sub := range subcommands() {
+		if only == "" || sub.name == only {
+			root.AddCommand(sub.build(opts))
+		}
+	}
 	finishCommandTree(root, opts)
 	return root
+}
+
+// newRootCmdFor builds the command tree args need. When the first argument names a command,
+// only that command is built: building all of them (their flags, completions, init's template
+// list) was a measurable part of a short command's run time. Anything else (help, a flag
+// first, an unknown or misspelt command, completion) gets the whole tree.
+func newRootCmdFor(ios *IOStreams, getenv func(string) string, args []string) *cobra.Command {
+	if len(args) > 0 {
+		for _, sub := range subcommands() {
+			if sub.name == args[0] {
+				return buildRootCmd(ios, getenv, sub.name)
+			}
+		}
+	}
+	return newRootCmd(ios, getenv)
+}
+
+// subcommand is one command of the tree, built on demand.
+type subcommand struct {
+	name  string // the command's Name(), TestSubcommandNames keeps them equal
+	build func(*rootOptions) *cobra.Command
+}
+
+// subcommands lists flareform's commands in the order the help shows them.
+func subcommands() []subcommand {
+	return []subcommand{
+		{"init", newInitCmd},
+		{"validate", newValidateCmd},
+		{"plan", newPlanCmd},
+		{"apply", newApplyCmd},
+		{"smoke", newSmokeCmd},
+		{"output", newOutputCmd},
+		{"destroy", newDestroyCmd},
+		{"rotate-key", newRotateKeyCmd},
+		{"local", newLocalCmd},
+		{"invoke", newInvokeCmd},
+		{"version", newVersionCmd},
+		{"schema", newSchemaCmd},
+		{"import", newImportCmd},
+	}
 }

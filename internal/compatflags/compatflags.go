@@ -11,8 +11,9 @@ package compatflags
 import (
 	"bytes"
 	"errors"
-	"regexp"
 	"slices"
+
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 //go:generate go run ./gen
@@ -21,15 +22,15 @@ import (
 var schemaMarker = []byte("workerd/io/compatibility-date.capnp:CompatibilityFlags")
 
 // flagName is how every flag is spelt: lowercase words joined by '_'.
-var flagName = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+var flagName = lazyre.Regexp{Expr: `^[a-z][a-z0-9]*(_[a-z0-9]+)*$`}
 
 // schemaToken is any identifier or date of the schema; the first printable run that is not
 // one ends it.
-var schemaToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+var schemaToken = lazyre.Regexp{Expr: `^[A-Za-z0-9_-]+$`}
 
 // notFlags are lowercase words of the schema that are not flag names: the `experimental`
 // annotation and the `obsoleteN` placeholders of retired fields.
-var notFlags = regexp.MustCompile(`^(experimental|obsolete[0-9]+)$`)
+var notFlags = lazyre.Regexp{Expr: `^(experimental|obsolete[0-9]+)$`}
 
 // Known reports whether the pinned workerd knows flag (enabling or disabling one).
 func Known(flag string) bool {

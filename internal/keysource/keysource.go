@@ -21,8 +21,9 @@ const (
 	MaxKeyFileBytes = 4 << 10
 )
 
-// Rule is the key rule in words, for messages.
-var Rule = fmt.Sprintf("a key is one line of %d to %d printable ASCII characters without spaces", MinKeyLen, MaxKeyLen)
+// Rule is the key rule in words, for messages. A constant, so nothing formats it at every
+// start of flareform; TestRuleNamesTheLimits keeps its numbers equal to MinKeyLen and MaxKeyLen.
+const Rule = "a key is one line of 32 to 512 printable ASCII characters without spaces"
 
 // Fix is how to get a key that satisfies Rule.
 const Fix = "use a random key, e.g. the output of `openssl rand -hex 32`, or let flareform generate one"

@@ -2,6 +2,7 @@ package keysource
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,5 +171,12 @@ func TestCheckWritable(t *testing.T) {
 		if err := CheckWritable(path); err == nil {
 			t.Errorf("CheckWritable(%s) = nil, want a refusal", path)
 		}
+	}
+}
+
+func TestRuleNamesTheLimits(t *testing.T) {
+	want := fmt.Sprintf("a key is one line of %d to %d printable ASCII characters without spaces", MinKeyLen, MaxKeyLen)
+	if Rule != want {
+		t.Errorf("Rule = %q, want %q", Rule, want)
 	}
 }

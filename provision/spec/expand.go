@@ -2,11 +2,12 @@ package spec
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
-var envVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envVarName = lazyre.Regexp{Expr: `^[A-Za-z_][A-Za-z0-9_]*$`}
 
 // expandError is a problem with one ${...} reference; offset is its byte offset in the value.
 type expandError struct {

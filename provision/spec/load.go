@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flareform/flareform/internal/keysource"
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 // Limits and defaults.
@@ -39,14 +39,14 @@ const (
 )
 
 var (
-	accountIDPattern  = regexp.MustCompile(`^[0-9a-f]{32}$`)
-	datePattern       = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
-	jsIdentifier      = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
-	flagPattern       = regexp.MustCompile(`^[a-z0-9_]+$`)
-	modelPattern      = regexp.MustCompile(`^@(cf|hf)/[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._:-]*)+$`)
-	mimePattern       = regexp.MustCompile(`^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$`)
-	yamlErrorLine     = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	yamlErrorLineOnly = regexp.MustCompile(`^yaml: (.*)$`)
+	accountIDPattern  = lazyre.Regexp{Expr: `^[0-9a-f]{32}$`}
+	datePattern       = lazyre.Regexp{Expr: `^\d{4}-\d{2}-\d{2}$`}
+	jsIdentifier      = lazyre.Regexp{Expr: `^[A-Za-z_$][A-Za-z0-9_$]*$`}
+	flagPattern       = lazyre.Regexp{Expr: `^[a-z0-9_]+$`}
+	modelPattern      = lazyre.Regexp{Expr: `^@(cf|hf)/[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._:-]*)+$`}
+	mimePattern       = lazyre.Regexp{Expr: `^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$`}
+	yamlErrorLine     = lazyre.Regexp{Expr: `^yaml: line (\d+): (.*)$`}
+	yamlErrorLineOnly = lazyre.Regexp{Expr: `^yaml: (.*)$`}
 )
 
 // Load reads the spec at path, applies environment env ("" for none), expands ${VAR} with
@@ -375,9 +375,9 @@ func offsetPos(n *yaml.Node, offset int) Position {
 	return p
 }
 
-var subdomainPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+var subdomainPattern = lazyre.Regexp{Expr: `^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`}
 
-var projectPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+var projectPattern = lazyre.Regexp{Expr: `^[a-z0-9][a-z0-9-]{0,62}$`}
 
 func (l *loader) accountID(v *value) (string, Position) {
 	id, ok := l.str(v)

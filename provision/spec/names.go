@@ -2,14 +2,15 @@ package spec
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 // MaxWorkerNameLen is the longest script name that still fits a workers.dev DNS label.
 const MaxWorkerNameLen = 63
 
-var scriptNamePattern = regexp.MustCompile(`^[a-z0-9_][a-z0-9-_]*$`)
+var scriptNamePattern = lazyre.Regexp{Expr: `^[a-z0-9_][a-z0-9-_]*$`}
 
 // CheckWorkerName reports why name cannot be a Worker script name ("" when it can). The rules
 // are Cloudflare's: the API pattern `^[a-z0-9_][a-z0-9-_]*$`, and because the name becomes a

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/flareform/flareform/internal/keysource"
+	"github.com/flareform/flareform/internal/lazyre"
 )
 
 // Names and limits of the account resources a worker can use (Cloudflare's, see
@@ -28,9 +28,9 @@ const (
 )
 
 var (
-	gatewayIDPattern  = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
-	indexNamePattern  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
-	mimePrefixPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9!#$&^_.+-]*/$`)
+	gatewayIDPattern  = lazyre.Regexp{Expr: `^[a-z0-9-]{1,64}$`}
+	indexNamePattern  = lazyre.Regexp{Expr: `^[a-z][a-z0-9-]{0,31}$`}
+	mimePrefixPattern = lazyre.Regexp{Expr: `^[a-z0-9][a-z0-9!#$&^_.+-]*/$`}
 	// VectorMetrics are the distance metrics a Vectorize index can use.
 	VectorMetrics = []string{"cosine", "euclidean", "dot-product"}
 	// rateLimitPeriods are the only periods Workers rate limiting accepts, in seconds.
