@@ -363,6 +363,7 @@ func (e *Engine) keyForApply(wp *WorkerPlan, opts ApplyOptions) (string, error) 
 		if key, err = generateKey(); err != nil {
 			return "", err
 		}
+		e.fingerprints.forGeneratedKey(wp.Name, d.worker.APIKey.Binding, key)
 	}
 	if opts.KeyStore != nil {
 		if err := opts.KeyStore.AddPending(wp.Name, d.worker.APIKey.Binding, key); err != nil {

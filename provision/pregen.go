@@ -7,11 +7,10 @@ import (
 	"github.com/flareform/flareform/provision/spec"
 )
 
-// keyPregen generates keys, with their fingerprints, while a plan waits for the API. A key's
-// fingerprint is a deliberately slow hash (about 20 ms of CPU, fingerprint.go) that the upload
-// needs; started with the plan's reads for a worker this machine has never seen (most likely
-// being created, so apply will generate its key) it is ready when the upload starts instead of
-// delaying it. A key nobody takes is dropped with the engine: it was never recorded or sent.
+// keyPregen generates keys, with their fingerprints, while a plan waits for the API, for the
+// workers this machine has never seen (most likely being created, so apply will generate their
+// keys): the upload then finds them ready. A key nobody takes is dropped with the engine: it was
+// never recorded or sent.
 type keyPregen struct {
 	mu   sync.Mutex
 	keys map[[2]string]*pregenKey // by script name and binding
@@ -45,7 +44,7 @@ func (e *Engine) pregenerateKeys(ctx context.Context, s *spec.Spec, accountID st
 			if err != nil {
 				return
 			}
-			e.fingerprints.forKey(w.Name, w.APIKey.Binding, key) // cached for the upload
+			e.fingerprints.forGeneratedKey(w.Name, w.APIKey.Binding, key) // kept for the upload
 			k.key = key
 		}()
 	}

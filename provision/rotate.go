@@ -506,6 +506,7 @@ func (r *rotation) newKey() (string, error) {
 		if key, err = generateKey(); err != nil {
 			return "", err
 		}
+		r.st.fingerprints.forGeneratedKey(r.st.name, RotationKeyBinding, key)
 		r.res.Generated = true
 	}
 	if r.opts.RecordKey != nil {

@@ -195,3 +195,37 @@ func closedChan() chan struct{} {
 	close(c)
 	return c
 }
+
+// A key flareform generated gets the fast fingerprint scheme, which matches only that key on
+// that script and binding; a key a person chose keeps Argon2id's.
+func TestGeneratedKeysGetTheFastFingerprint(t *testing.T) {
+	key, err := generateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := NewGeneratedKeyFingerprint("w", "API_KEY", key)
+	if len(fp) != 1+fingerprintHexLen || !strings.HasPrefix(fp, generatedFingerprintPrefix) {
+		t.Fatalf("generated-key fingerprint %q: want %q and %d hex digits", fp, generatedFingerprintPrefix, fingerprintHexLen)
+	}
+	if !FingerprintMatches(fp, "w", "API_KEY", key) {
+		t.Error("the fingerprint does not match its key")
+	}
+	for _, c := range [][3]string{{"w2", "API_KEY", key}, {"w", "OTHER", key}, {"w", "API_KEY", key + "x"}} {
+		if FingerprintMatches(fp, c[0], c[1], c[2]) {
+			t.Errorf("the fingerprint matches %v", c)
+		}
+	}
+	if FingerprintMatches(strings.TrimPrefix(fp, generatedFingerprintPrefix), "w", "API_KEY", key) {
+		t.Error("the fingerprint without its mark matches as an Argon2id one")
+	}
+
+	h := newHarness(t)
+	h.env["CHOSEN_KEY"] = "a-key-a-person-chose-and-typed-in-1234"
+	_, res := h.deploy(t, specOf(imageWorker(t, "gen", ""), imageWorker(t, "chosen", "CHOSEN_KEY")), ApplyOptions{SkipSmoke: true})
+	for _, w := range res.Workers {
+		generated := strings.HasPrefix(w.KeyFingerprint, generatedFingerprintPrefix)
+		if generated != (w.Name == "gen") {
+			t.Errorf("%s: fingerprint %q, fast scheme %t, want it only for the generated key", w.Name, w.KeyFingerprint, generated)
+		}
+	}
+}
