@@ -132,6 +132,13 @@ func (r *liveReads) live() (*liveWorker, error) {
 	live.workersDev = r.sub.Enabled
 	live.applyServed(r.served)
 	live.newerUndeployed = r.latest != "" && r.served.ID != "" && r.latest != r.served.ID
+	if live.newerUndeployed && !live.identified {
+		// The tags are the script's and were written by the newest upload, not by the version
+		// that serves (another party's, deployed again after that upload, or a rollback to it):
+		// they say nothing about its keys. Unknown, the key is sent again and a rotation keeps
+		// the serving version's key as the previous one, so the key its clients hold still works.
+		clear(live.keyFingerprints)
+	}
 	return live, nil
 }
 

@@ -1,8 +1,11 @@
 package provision
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -227,5 +230,54 @@ func TestGeneratedKeysGetTheFastFingerprint(t *testing.T) {
 		if generated != (w.Name == "gen") {
 			t.Errorf("%s: fingerprint %q, fast scheme %t, want it only for the generated key", w.Name, w.KeyFingerprint, generated)
 		}
+	}
+}
+
+// Another party sets the worker's key (as `wrangler secret put` does) after this run's plan read
+// it and before its upload, which the fresh plan no longer re-reads: apply finds the other
+// version in the deployment history, deploys it again and stops. The next apply must not take
+// the script's tags (its own undeployed upload's) for the serving version's key: it sends the
+// spec's key again and keeps the other party's key, which its clients now hold, as the previous
+// one for the grace window.
+func TestApplyAfterAnotherKeyWasRestoredKeepsThatKey(t *testing.T) {
+	h := newHarness(t)
+	oldKey, newKey := "first-env-key-0123456789abcdefghijkl", "second-env-key-0123456789abcdefghijk"
+	theirKey := "their-key-0123456789abcdefghijklmnopqrs"
+	h.env["IMG_KEY"] = oldKey
+	w := imageWorker(t, "image-api", "IMG_KEY")
+	h.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
+
+	h.env["IMG_KEY"] = newKey
+	p := h.plan(t, specOf(w))
+	h.putSecret(t, "image-api", "API_KEY", theirKey)
+	if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{}); !errors.Is(err, ErrChanged) {
+		t.Fatalf("apply over another party's key change: %v, want ErrChanged", err)
+	}
+	if got := h.post(t, "image-api", theirKey); got != http.StatusOK {
+		t.Fatalf("their key gets %d after the run put their version back, want 200", got)
+	}
+
+	h.deploy(t, specOf(w), ApplyOptions{})
+	for _, k := range []struct{ name, key string }{{"the spec's key", newKey}, {"their key, in its grace window", theirKey}} {
+		if got := h.post(t, "image-api", k.key); got != http.StatusOK {
+			t.Errorf("%s gets %d after the re-run, want 200", k.name, got)
+		}
+	}
+}
+
+// putSecret sets a secret through the API, as `wrangler secret put` does.
+func (h *harness) putSecret(t *testing.T, script, name, value string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"name": name, "text": value, "type": "secret_text"})
+	req, _ := http.NewRequest(http.MethodPut, h.srv.APIBaseURL()+"/accounts/"+h.srv.AccountID()+"/workers/scripts/"+script+"/secrets", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+h.srv.Token())
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("put secret: %s", res.Status)
 	}
 }
