@@ -64,6 +64,10 @@ type Config struct {
 	// Adopt names existing scripts that flareform did not deploy (no `flareform` tag) which
 	// this run may take over (`apply --adopt NAME`); plan refuses any other such script.
 	Adopt []string
+	// OnWorkerDone, when set, is called each time apply has finished with a worker it changed
+	// (from the worker's goroutine: it must be safe for concurrent use and quick).
+	OnWorkerDone func(WorkerDone)
+
 	// Targets restricts plans to these workers (--target, by key or script name) and the
 	// gateways and indexes they use; empty: every worker of the spec.
 	Targets []string
@@ -109,6 +113,11 @@ type Engine struct {
 	devAddrOnce sync.Once
 	devAddr     string
 
+	// slots is the in-flight limit; forEach gives each worker its turn in it.
+	slots *requestSlots
+	// pacer is nil when pacing is off; the apply estimate reads the budget it learned.
+	pacer *pacer
+
 	// runID marks the versions this engine creates (their annotation), so a run can tell its
 	// own version from one another run deployed meanwhile.
 	runID string
@@ -125,11 +134,11 @@ func New(cfg Config) (*Engine, error) {
 	if !strings.HasPrefix(cfg.APIBaseURL, "http://") && !strings.HasPrefix(cfg.APIBaseURL, "https://") {
 		return nil, fmt.Errorf("API base URL %q: want an http:// or https:// URL", cfg.APIBaseURL)
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
-	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute, Transport: apiTransport(cfg.Concurrency)}
 	}
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = defaultMaxRetries
@@ -157,10 +166,12 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient, runID: newRunID(), fingerprints: newFingerprinter()}
 	r := &retrier{maxRetries: cfg.MaxRetries, maxRetryAfter: cfg.MaxRetryAfter, logf: e.logf}
-	middlewares := []option.Middleware{r.middleware, limitInflight(cfg.Concurrency)}
+	e.slots = newRequestSlots(cfg.Concurrency)
+	middlewares := []option.Middleware{r.middleware, e.slots.middleware}
 	if cfg.RateLimit > 0 {
 		// Inside the retrier, so every attempt, retries included, is paced and counted.
-		middlewares = append(middlewares, newPacer(cfg.RateLimit, cfg.RateWindow, cfg.MaxRetryAfter, e.logf).middleware)
+		e.pacer = newPacer(cfg.RateLimit, cfg.RateWindow, cfg.MaxRetryAfter, e.logf)
+		middlewares = append(middlewares, e.pacer.middleware)
 	}
 	// The services are built directly rather than with cloudflare.NewClient, which would also
 	// pick up CLOUDFLARE_API_KEY/EMAIL from the environment and send them alongside the token.
@@ -177,6 +188,16 @@ func New(cfg Config) (*Engine, error) {
 	e.ai = ai.NewAIService(opts...)
 	e.raw = &cloudflare.Client{Options: opts}
 	return e, nil
+}
+
+// apiTransport keeps a connection per request slot open between requests. Go's default keeps
+// two per host, so with more requests in flight every answer beyond two closed its connection
+// and the next request dialled (and, against Cloudflare, did a TLS handshake) again.
+func apiTransport(concurrency int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(concurrency, t.MaxIdleConnsPerHost)
+	t.MaxIdleConns = max(concurrency, t.MaxIdleConns)
+	return t
 }
 
 // logf writes one progress line. Callers never pass secrets.
@@ -199,7 +220,8 @@ func (e *Engine) accountID(specAccount string) (string, error) {
 
 // workersPerRequestSlot is how many workers are handled at once per API request slot. A
 // worker spends much of its turn off the API (bundle, smoke test, retry waits), so more
-// workers than slots keep the API busy; requests beyond Concurrency queue in limitInflight.
+// workers than slots keep the API busy; requests beyond Concurrency queue in requestSlots, the
+// workers that started first served first.
 const workersPerRequestSlot = 4
 
 // forEach runs fn for every index in [0,n), a bounded number at once, and waits for all.
@@ -217,7 +239,7 @@ func (e *Engine) forEach(ctx context.Context, n int, fn func(ctx context.Context
 				return
 			}
 			defer func() { <-sem }()
-			fn(ctx, i)
+			fn(e.slots.startWorker(ctx), i)
 		}()
 	}
 	wg.Wait()

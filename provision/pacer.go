@@ -18,21 +18,6 @@ const (
 	defaultRateWindow = 5 * time.Minute
 )
 
-// limitInflight lets at most n API requests be in flight at once. It sits inside the retrier,
-// so a request waiting to retry does not hold a slot.
-func limitInflight(n int) option.Middleware {
-	slots := make(chan struct{}, n)
-	return func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
-		select {
-		case slots <- struct{}{}:
-		case <-req.Context().Done():
-			return nil, req.Context().Err()
-		}
-		defer func() { <-slots }()
-		return next(req)
-	}
-}
-
 // pacer keeps the engine under the API's rate limit by waiting before a request would cross
 // it, instead of crossing it and retrying: once over, Cloudflare refuses every call of the
 // token for the next five minutes. It keeps two views and obeys the stricter:
@@ -162,6 +147,25 @@ func (p *pacer) noteWaitLocked(wait time.Duration) {
 	}
 	p.logged = until
 	p.logf("  API rate budget used up; waiting %s for it to refill (pacing, not retrying)", wait.Round(100*time.Millisecond))
+}
+
+// budget is what the pacer knows of the budget now: limit requests per window, how many of
+// them are left in the current window and when that window ends (a full window when unknown).
+func (p *pacer) budget() (limit int, window time.Duration, available int, resetIn time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delayLocked() // drops requests that left the window and a reset that passed
+	now := p.now()
+	available = max(p.limit-len(p.sent), 0)
+	resetIn = p.window
+	if len(p.sent) > 0 {
+		resetIn = p.sent[0].Add(p.window).Sub(now)
+	}
+	if p.remaining >= 0 {
+		available = min(available, p.remaining)
+		resetIn = p.resetAt.Sub(now)
+	}
+	return p.limit, p.window, available, max(resetIn, 0)
 }
 
 // observe reads the rate-limit headers of an answer (res is nil when the request failed).
