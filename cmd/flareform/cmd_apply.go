@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -150,6 +151,8 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		return reportNoChanges(opts.rootOptions, plan, "No changes. Your workers match the spec.")
 	}
 	printPlan(opts.rootOptions, plan)
+	estimate := sess.Engine.EstimateApply(plan)
+	printEstimate(opts.rootOptions, estimate)
 	if replaced := plan.NeedsReplace(); len(replaced) > 0 && !opts.AllowReplace {
 		// Refused before the confirmation: "yes" must not be enough to lose data.
 		return fmt.Errorf("%w: %s; nothing was changed. Run apply --allow-replace to delete and recreate them, or keep their dimensions and metric",
@@ -161,7 +164,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		}
 	}
 	// Ctrl-C from here on stops new writes; those in flight finish (see provision.ApplyOptions).
-	prog := sess.startProgress(opts.rootOptions, "Applying")
+	prog := sess.startWorkerProgress(opts.rootOptions, "Applying", applyCount(plan, estimate))
 	res, applyErr := sess.Engine.Apply(context.WithoutCancel(ctx), plan, provision.ApplyOptions{
 		SkipSmoke:     opts.NoSmoke,
 		SmokeOut:      opts.SmokeOut,
@@ -472,4 +475,19 @@ func failedWorkers(res *provision.Result) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// applyCount is what apply's progress counts: the workers it changes, and when the rate budget
+// lets it finish at the earliest.
+func applyCount(plan *provision.Plan, est provision.ApplyEstimate) workerCount {
+	c := workerCount{Verb: "applied"}
+	for _, wp := range plan.Workers {
+		if wp.Action != provision.ActionNoOp {
+			c.Total++
+		}
+	}
+	if est.Binds() {
+		c.BudgetEnd = time.Now().Add(est.Wait)
+	}
+	return c
 }
