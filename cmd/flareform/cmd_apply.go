@@ -14,6 +14,7 @@ import (
 
 	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
+	"github.com/flareform/flareform/provision/keystore"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -297,6 +298,7 @@ func keyOutWrites(plan *provision.Plan, recovered []recoveredKey) []string {
 // promoteGenerated marks every key this apply generated and deployed as active in the key
 // store: the worker serves it, and the keys it replaced are gone with the old secret.
 func promoteGenerated(proj *project, s *spec.Spec, res *provision.Result) error {
+	var promotions []keystore.Promotion
 	for _, r := range res.Workers {
 		if r.GeneratedKey == "" {
 			continue
@@ -307,9 +309,11 @@ func promoteGenerated(proj *project, s *spec.Spec, res *provision.Result) error 
 				binding = w.APIKey.Binding
 			}
 		}
-		if err := proj.store.Promote(r.Name, binding, r.GeneratedKey); err != nil {
-			return fmt.Errorf("record the key of %s: %w", r.Name, err)
-		}
+		promotions = append(promotions, keystore.Promotion{Script: r.Name, Binding: binding, Key: r.GeneratedKey})
+	}
+	// One write for the whole fleet: a write per key rewrote the file (and synced it) each time.
+	if err := proj.store.PromoteAll(promotions); err != nil {
+		return fmt.Errorf("record the generated keys: %w", err)
 	}
 	return nil
 }
