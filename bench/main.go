@@ -132,7 +132,7 @@ func runBench(ctx context.Context, o options, stdout, log io.Writer) error {
 		if rep.Fleet, err = b.runFleets(ctx, o); err != nil {
 			return err
 		}
-		rep.FleetLocalMax = o.fleetLocalMax
+		rep.FleetLocalMax, rep.FleetBoundWindow = o.fleetLocalMax, o.stubBoundWindow
 	}
 	for round := range o.localRounds {
 		fmt.Fprintf(log, "bench: apply --local round %d/%d\n", round+1, o.localRounds)
@@ -186,7 +186,7 @@ func runOnlyFleets(ctx context.Context, o options, stdout, log io.Writer) error 
 	if err != nil {
 		return err
 	}
-	rep := &report{Fleet: fleet, FleetLocalMax: o.fleetLocalMax}
+	rep := &report{Fleet: fleet, FleetLocalMax: o.fleetLocalMax, FleetBoundWindow: o.stubBoundWindow}
 	rep.renderFleet(stdout)
 	t := rep.fleetTarget()
 	fmt.Fprintf(stdout, "\ntarget: %s: want %s, measured %s, met: %v\n", t.Name, t.Want, t.Got, t.Met)
