@@ -131,7 +131,13 @@ func fmtCount(s summary) string {
 }
 
 // fmtWindow renders a rate window in minutes ("5 min").
-func fmtWindow(d time.Duration) string { return fmt.Sprintf("%g min", d.Minutes()) }
+// fmtWindow writes a rate window: "5 min", "30 s".
+func fmtWindow(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%g s", d.Seconds())
+	}
+	return fmt.Sprintf("%g min", d.Minutes())
+}
 
 func fmtMiB(v float64) string { return fmt.Sprintf("%.0f MiB", v) }
 
