@@ -5,6 +5,10 @@
 // peak memory. It prints markdown tables and writes them to docs/benchmarks.md.
 //
 //	go run ./bench [-rounds 5] [-fleet-sizes 1,10,100,300,1000] [-out docs/benchmarks.md] ...
+//	go run ./bench -only-fleets -fleet-sizes 300 -fleet-local-max 0 [-stub-rate-limit 100000]
+//
+// The second form runs only the fleets (no wrangler or Alchemy) and prints their table, for
+// tuning; -stub-rate-limit lifts the stub's budget to see flareform's own cost alone.
 //
 // It is a tool run by `make bench`, not a test: it runs the wrangler, Alchemy and Node 22 that
 // `make clients` installs for the fidelity tests (another -wrangler-version, and Node when neither
