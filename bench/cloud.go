@@ -55,7 +55,10 @@ type callStats struct {
 	PeakPerToken int
 }
 
-func statsOf(recs []localcf.RequestRecord) callStats {
+func statsOf(recs []localcf.RequestRecord) callStats { return statsIn(recs, rateWindow) }
+
+// statsIn summarises recs, counting the peak per token inside windows of window.
+func statsIn(recs []localcf.RequestRecord, window time.Duration) callStats {
 	var s callStats
 	for _, r := range recs {
 		s.Calls++
@@ -68,7 +71,7 @@ func statsOf(recs []localcf.RequestRecord) callStats {
 		s.SequentialMS += r.DurationMS
 	}
 	s.Critical = criticalPath(spansOf(recs))
-	for _, peak := range tokenPeaks(recs, rateWindow) {
+	for _, peak := range tokenPeaks(recs, window) {
 		s.PeakPerToken = max(s.PeakPerToken, peak)
 	}
 	return s

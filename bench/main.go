@@ -5,6 +5,10 @@
 // peak memory. It prints markdown tables and writes them to docs/benchmarks.md.
 //
 //	go run ./bench [-rounds 5] [-fleet-sizes 1,10,100,300,1000] [-out docs/benchmarks.md] ...
+//	go run ./bench -only-fleets -fleet-sizes 300 -fleet-local-max 0 [-stub-rate-limit 100000]
+//
+// The second form runs only the fleets (no wrangler or Alchemy) and prints their table, for
+// tuning; -stub-rate-limit lifts the stub's budget to see flareform's own cost alone.
 //
 // It is a tool run by `make bench`, not a test: it runs the wrangler, Alchemy and Node 22 that
 // `make clients` installs for the fidelity tests (another -wrangler-version, and Node when neither
@@ -44,6 +48,13 @@ type options struct {
 	wranglerVersion  string
 	out              string
 	convergence      string
+	// onlyFleets runs the fleets alone (no wrangler or Alchemy needed) and prints their table.
+	onlyFleets bool
+	// stubRateLimit and stubRateWindow are the budget of the null API stub (see stubBudget).
+	stubRateLimit  int
+	stubRateWindow time.Duration
+	// stubBoundWindow is the stub's window for fleets whose calls exceed its budget.
+	stubBoundWindow time.Duration
 }
 
 func main() {
@@ -61,6 +72,10 @@ func main() {
 	flag.StringVar(&o.wranglerVersion, "wrangler-version", "4.164.0", "wrangler version to compare against (the newest one of make clients, else installed from npm into .bench/)")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "write the markdown report here too (\"\" = stdout only)")
 	flag.StringVar(&o.convergence, "convergence", "", "fault-convergence suite report (JSON) to include when it exists")
+	flag.BoolVar(&o.onlyFleets, "only-fleets", false, "run only the fleets and print their table (needs bin/flareform, not wrangler or Alchemy; writes no report)")
+	flag.IntVar(&o.stubRateLimit, "stub-rate-limit", rateLimit, "null API stub: requests per window per token (Cloudflare's 1200)")
+	flag.DurationVar(&o.stubRateWindow, "stub-rate-window", rateWindow, "null API stub: rate window of fleets within the budget (Cloudflare's 5m)")
+	flag.DurationVar(&o.stubBoundWindow, "stub-bound-window", 30*time.Second, "null API stub: rate window of fleets whose calls exceed -stub-rate-limit, so they wait out windows of this length instead of 5m")
 	flag.Parse()
 	var err error
 	if o.fleetSizes, err = parseSizes(*sizes); err != nil || o.rounds < 1 || o.fleetRounds < 0 || o.localRounds < 0 || o.latencyRounds < 0 {
@@ -69,7 +84,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runBench(ctx, o, os.Stdout, os.Stderr); err != nil {
+	run := runBench
+	if o.onlyFleets {
+		run = runOnlyFleets
+	}
+	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -117,7 +136,7 @@ func runBench(ctx context.Context, o options, stdout, log io.Writer) error {
 		if rep.Fleet, err = b.runFleets(ctx, o); err != nil {
 			return err
 		}
-		rep.FleetLocalMax = o.fleetLocalMax
+		rep.FleetLocalMax, rep.FleetBoundWindow = o.fleetLocalMax, o.stubBoundWindow
 	}
 	for round := range o.localRounds {
 		fmt.Fprintf(log, "bench: apply --local round %d/%d\n", round+1, o.localRounds)
@@ -152,6 +171,67 @@ func parseSizes(list string) ([]int, error) {
 		sizes = append(sizes, n)
 	}
 	return sizes, nil
+}
+
+// runOnlyFleets runs the fleets alone and prints their table: for tuning flareform against the
+// stub without the side-by-side tools.
+func runOnlyFleets(ctx context.Context, o options, stdout, log io.Writer) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	b, cleanup, err := prepareFleets(ctx, root)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	b.log = log
+	fleet, err := b.runFleets(ctx, o)
+	if err != nil {
+		return err
+	}
+	rep := &report{Fleet: fleet, FleetLocalMax: o.fleetLocalMax, FleetBoundWindow: o.stubBoundWindow}
+	rep.renderFleet(stdout)
+	t := rep.fleetTarget()
+	fmt.Fprintf(stdout, "\ntarget: %s: want %s, measured %s, met: %v\n", t.Name, t.Want, t.Got, t.Met)
+	return nil
+}
+
+// prepareFleets starts the local Cloudflare and the stub for fleets only: no wrangler, no Alchemy.
+func prepareFleets(ctx context.Context, root string) (*bench, func(), error) {
+	ff := filepath.Join(root, "bin", "flareform")
+	if _, err := os.Stat(ff); err != nil {
+		return nil, nil, fmt.Errorf("%s is missing: run `make build` first (%w)", ff, err)
+	}
+	workerdBin, err := workerd.FindBinary()
+	if err != nil {
+		return nil, nil, fmt.Errorf("find workerd (run make setup): %w", err)
+	}
+	sources, err := readTree(filepath.Join(root, exampleSubdir, "src"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the example worker: %w", err)
+	}
+	work, err := os.MkdirTemp("", "flareform-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := startCloud(ctx)
+	if err != nil {
+		os.RemoveAll(work)
+		return nil, nil, err
+	}
+	stub, err := startNullAPI(fleetLatency)
+	if err != nil {
+		c.Close()
+		os.RemoveAll(work)
+		return nil, nil, err
+	}
+	b := &bench{root: root, flareform: ff, workerd: workerdBin, sources: sources, cloud: c, stub: stub, work: work}
+	return b, func() {
+		stub.Close()
+		c.Close()
+		os.RemoveAll(work)
+	}, nil
 }
 
 // prepare installs the tools, starts the local Cloudflare and makes the scratch directory.

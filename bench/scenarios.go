@@ -95,7 +95,11 @@ func (b *bench) newProject(name, token, accountID string, extraEnv ...string) (*
 			return nil, err
 		}
 	}
-	env, err := wranglerenv.Offline(dir, b.wrangler.Version,
+	version := "0.0.0" // fleets alone (-only-fleets) run without wrangler
+	if b.wrangler != nil {
+		version = b.wrangler.Version
+	}
+	env, err := wranglerenv.Offline(dir, version,
 		wranglerenv.API{BaseURL: b.cloud.srv.APIBaseURL(), Token: token, AccountID: accountID})
 	if err != nil {
 		return nil, fmt.Errorf("project %s: %w", name, err)

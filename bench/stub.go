@@ -22,19 +22,24 @@ import (
 // `flareform apply --no-smoke` at once, after a fixed latency, keeping only what later calls of
 // the same run read back (each script's versions and deployments). Nothing is validated and no
 // worker runs, so a fleet's wall time is flareform's own cost plus the latency it waits on.
-// It limits the rate with the local Cloudflare's own limiter (localcf/faults): rateLimit requests
-// per rateWindow per token in a fixed window from the token's first request, Ratelimit and
-// Ratelimit-Policy headers on every answer, and 429 with Retry-After until the window ends.
+// It limits the rate with the local Cloudflare's own limiter (localcf/faults): by default
+// rateLimit requests per rateWindow per token in a fixed window from the token's first request,
+// Ratelimit and Ratelimit-Policy headers on every answer, and 429 with Retry-After until the
+// window ends. setBudget changes the budget for the runs that follow (flareform learns it from
+// Ratelimit-Policy), so a fleet bound by the budget can wait out short windows instead of 5 min.
 type nullAPI struct {
 	latency time.Duration
 	srv     *http.Server
 	addr    string
-	limited http.Handler // the API behind the rate limiter
 
 	mu      sync.Mutex
+	limited http.Handler           // the API behind the rate limiter
 	scripts map[string]*stubScript // account/name -> script
 	records []localcf.RequestRecord
-	history []localcf.RequestRecord // every record taken, for the whole run's rate budget
+	// history is every record taken while the budget was Cloudflare's, for the whole run's
+	// check against that budget; runs under another budget are checked against their own.
+	history    []localcf.RequestRecord
+	realBudget bool
 }
 
 type stubScript struct {
@@ -57,8 +62,16 @@ func startNullAPI(latency time.Duration) (*nullAPI, error) {
 
 func newNullAPI(latency time.Duration) *nullAPI {
 	s := &nullAPI{latency: latency, scripts: map[string]*stubScript{}}
-	s.limited = faults.NewLimiter(rateLimit, rateWindow).Middleware(http.HandlerFunc(s.serveAPI))
+	s.setBudget(rateLimit, rateWindow)
 	return s
+}
+
+// setBudget makes the stub allow limit requests per window per token from now on.
+func (s *nullAPI) setBudget(limit int, window time.Duration) {
+	limited := faults.NewLimiter(limit, window).Middleware(http.HandlerFunc(s.serveAPI))
+	s.mu.Lock()
+	s.limited, s.realBudget = limited, limit == rateLimit && window == rateWindow
+	s.mu.Unlock()
 }
 
 func (s *nullAPI) baseURL() string { return "http://" + s.addr + "/client/v4" }
@@ -71,7 +84,9 @@ func (s *nullAPI) take() []localcf.RequestRecord {
 	defer s.mu.Unlock()
 	recs := s.records
 	s.records = nil
-	s.history = append(s.history, recs...)
+	if s.realBudget {
+		s.history = append(s.history, recs...)
+	}
 	return recs
 }
 
@@ -90,7 +105,10 @@ func (s *nullAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.status = 499 // the client went away
 		return
 	}
-	s.limited.ServeHTTP(rec, r)
+	s.mu.Lock()
+	limited := s.limited
+	s.mu.Unlock()
+	limited.ServeHTTP(rec, r)
 }
 
 // statusRecorder remembers the status an answer was sent with.

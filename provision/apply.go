@@ -162,6 +162,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 			e.logf("%s: failed: %v", wp.Name, err)
 		}
 		res.Workers[i], errs[i] = r, err
+		e.workerDone(wp, err)
 	})
 	if err := errors.Join(errs...); err != nil {
 		// A worker that failed may still use what would be deleted next: keep it.

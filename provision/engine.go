@@ -25,10 +25,20 @@ import (
 // DefaultAPIBaseURL is Cloudflare's production API.
 const DefaultAPIBaseURL = "https://api.cloudflare.com/client/v4"
 
+// DefaultConcurrency is how many API requests are in flight at once. Measured (make bench's
+// fleets, go run ./bench -only-fleets, 300 workers against the null API stub at 50ms per call,
+// budget lifted, 2 rounds each, on a shared 2-core machine): 8: 9.6 s, 16: 9.2-12.3 s,
+// 32: 9.4-11.2 s, 64: 9.8 s, for latency floors of 6.6-8.1 s: no setting beat the others
+// beyond the noise, since the client's CPU bounds the run (Argon2id key fingerprints were 70%
+// of its CPU samples). With that cost taken out, 16 keeps the stub busy: 117 round trips for
+// 1802 calls (1802/16 = 113), 6.07 s = 1.04x the floor, and 64 in flight took as many round
+// trips (116: client and stub share the CPU). Beyond 1200 calls per 5 minutes the pacer, not
+// the slots, sets the pace anyway.
+const DefaultConcurrency = 16
+
 const (
-	DefaultConcurrency = 16 // API requests in flight at once
-	defaultMaxRetries  = 4
-	defaultSmokeWait   = 20 * time.Second
+	defaultMaxRetries = 4
+	defaultSmokeWait  = 20 * time.Second
 )
 
 // Config says which account to manage and how to reach the API.
@@ -66,6 +76,10 @@ type Config struct {
 	// VersionCacheDir holds the annotations of versions this machine has read or uploaded
 	// (versioncache.go); default $XDG_CACHE_HOME/flareform/versions, "off" for none.
 	VersionCacheDir string
+	// OnWorkerDone, when set, is called each time apply has finished with a worker it changed
+	// (from the worker's goroutine: it must be safe for concurrent use and quick).
+	OnWorkerDone func(WorkerDone)
+
 	// Targets restricts plans to these workers (--target, by key or script name) and the
 	// gateways and indexes they use; empty: every worker of the spec.
 	Targets []string
@@ -113,6 +127,10 @@ type Engine struct {
 
 	versions *versionCache
 	pregen   keyPregen
+	// slots is the in-flight limit; forEach gives each worker its turn in it.
+	slots *requestSlots
+	// pacer is nil when pacing is off; the apply estimate reads the budget it learned.
+	pacer *pacer
 
 	// runID marks the versions this engine creates (their annotation), so a run can tell its
 	// own version from one another run deployed meanwhile.
@@ -130,11 +148,11 @@ func New(cfg Config) (*Engine, error) {
 	if !strings.HasPrefix(cfg.APIBaseURL, "http://") && !strings.HasPrefix(cfg.APIBaseURL, "https://") {
 		return nil, fmt.Errorf("API base URL %q: want an http:// or https:// URL", cfg.APIBaseURL)
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
-	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute, Transport: apiTransport(cfg.Concurrency)}
 	}
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = defaultMaxRetries
@@ -169,10 +187,12 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient, runID: newRunID(), fingerprints: newFingerprinter(),
 		versions: &versionCache{dir: cfg.VersionCacheDir}}
 	r := &retrier{maxRetries: cfg.MaxRetries, maxRetryAfter: cfg.MaxRetryAfter, logf: e.logf}
-	middlewares := []option.Middleware{r.middleware, limitInflight(cfg.Concurrency)}
+	e.slots = newRequestSlots(cfg.Concurrency)
+	middlewares := []option.Middleware{r.middleware, e.slots.middleware}
 	if cfg.RateLimit > 0 {
 		// Inside the retrier, so every attempt, retries included, is paced and counted.
-		middlewares = append(middlewares, newPacer(cfg.RateLimit, cfg.RateWindow, cfg.MaxRetryAfter, e.logf).middleware)
+		e.pacer = newPacer(cfg.RateLimit, cfg.RateWindow, cfg.MaxRetryAfter, e.logf)
+		middlewares = append(middlewares, e.pacer.middleware)
 	}
 	// The services are built directly rather than with cloudflare.NewClient, which would also
 	// pick up CLOUDFLARE_API_KEY/EMAIL from the environment and send them alongside the token,
@@ -196,6 +216,16 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
+// apiTransport keeps a connection per request slot open between requests. Go's default keeps
+// two per host, so with more requests in flight every answer beyond two closed its connection
+// and the next request dialled (and, against Cloudflare, did a TLS handshake) again.
+func apiTransport(concurrency int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(concurrency, t.MaxIdleConnsPerHost)
+	t.MaxIdleConns = max(concurrency, t.MaxIdleConns)
+	return t
+}
+
 // logf writes one progress line. Callers never pass secrets.
 func (e *Engine) logf(format string, args ...any) {
 	e.logMu.Lock()
@@ -216,7 +246,8 @@ func (e *Engine) accountID(specAccount string) (string, error) {
 
 // workersPerRequestSlot is how many workers are handled at once per API request slot. A
 // worker spends much of its turn off the API (bundle, smoke test, retry waits), so more
-// workers than slots keep the API busy; requests beyond Concurrency queue in limitInflight.
+// workers than slots keep the API busy; requests beyond Concurrency queue in requestSlots, the
+// workers that started first served first.
 const workersPerRequestSlot = 4
 
 // forEach runs fn for every index in [0,n), a bounded number at once, and waits for all.
@@ -234,7 +265,7 @@ func (e *Engine) forEach(ctx context.Context, n int, fn func(ctx context.Context
 				return
 			}
 			defer func() { <-sem }()
-			fn(ctx, i)
+			fn(e.slots.startWorker(ctx), i)
 		}()
 	}
 	wg.Wait()

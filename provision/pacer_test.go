@@ -238,3 +238,33 @@ func TestPacerIgnoresALateAnswerThatCountsLess(t *testing.T) {
 		t.Fatalf("slept %v, want one wait of 60s once the last request was used", clock.slept)
 	}
 }
+
+// A request leaves the pacer's log a window plus the longest round trip after it was sent: the
+// server counted it when it arrived, which may have been that much later, and a request sent
+// when the window has passed in the pacer's clock alone may still fall in the server's.
+func TestPacerHoldsRequestsAWindowPlusTheLongestTrip(t *testing.T) {
+	p, clock := newTestPacer(2, 10*time.Second)
+	slow := func(*http.Request) (*http.Response, error) {
+		clock.mu.Lock()
+		clock.t = clock.t.Add(3 * time.Second) // a slow round trip
+		clock.mu.Unlock()
+		return answer(200), nil
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://api.test/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := p.now()
+	for range 2 {
+		if _, err := p.middleware(req, slow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The first request was logged at 0 s and could have arrived as late as 3 s.
+	if got, want := p.now().Sub(start), 13*time.Second; got != want {
+		t.Errorf("the third request went out at %s, want %s (window 10s + round trip 3s)", got, want)
+	}
+}

@@ -8,11 +8,13 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
+	"github.com/flareform/flareform/provision/keystore"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -150,6 +152,8 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		return reportNoChanges(opts.rootOptions, plan, "No changes. Your workers match the spec.")
 	}
 	printPlan(opts.rootOptions, plan)
+	estimate := sess.Engine.EstimateApply(plan)
+	printEstimate(opts.rootOptions, estimate)
 	if replaced := plan.NeedsReplace(); len(replaced) > 0 && !opts.AllowReplace {
 		// Refused before the confirmation: "yes" must not be enough to lose data.
 		return fmt.Errorf("%w: %s; nothing was changed. Run apply --allow-replace to delete and recreate them, or keep their dimensions and metric",
@@ -161,7 +165,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		}
 	}
 	// Ctrl-C from here on stops new writes; those in flight finish (see provision.ApplyOptions).
-	prog := sess.startProgress(opts.rootOptions, "Applying")
+	prog := sess.startWorkerProgress(opts.rootOptions, "Applying", applyCount(plan, estimate))
 	res, applyErr := sess.Engine.Apply(context.WithoutCancel(ctx), plan, provision.ApplyOptions{
 		SkipSmoke:     opts.NoSmoke,
 		SmokeOut:      opts.SmokeOut,
@@ -294,6 +298,7 @@ func keyOutWrites(plan *provision.Plan, recovered []recoveredKey) []string {
 // promoteGenerated marks every key this apply generated and deployed as active in the key
 // store: the worker serves it, and the keys it replaced are gone with the old secret.
 func promoteGenerated(proj *project, s *spec.Spec, res *provision.Result) error {
+	var promotions []keystore.Promotion
 	for _, r := range res.Workers {
 		if r.GeneratedKey == "" {
 			continue
@@ -304,9 +309,11 @@ func promoteGenerated(proj *project, s *spec.Spec, res *provision.Result) error 
 				binding = w.APIKey.Binding
 			}
 		}
-		if err := proj.store.Promote(r.Name, binding, r.GeneratedKey); err != nil {
-			return fmt.Errorf("record the key of %s: %w", r.Name, err)
-		}
+		promotions = append(promotions, keystore.Promotion{Script: r.Name, Binding: binding, Key: r.GeneratedKey})
+	}
+	// One write for the whole fleet: a write per key rewrote the file (and synced it) each time.
+	if err := proj.store.PromoteAll(promotions); err != nil {
+		return fmt.Errorf("record the generated keys: %w", err)
 	}
 	return nil
 }
@@ -472,4 +479,19 @@ func failedWorkers(res *provision.Result) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// applyCount is what apply's progress counts: the workers it changes, and when the rate budget
+// lets it finish at the earliest.
+func applyCount(plan *provision.Plan, est provision.ApplyEstimate) workerCount {
+	c := workerCount{Verb: "applied"}
+	for _, wp := range plan.Workers {
+		if wp.Action != provision.ActionNoOp {
+			c.Total++
+		}
+	}
+	if est.Binds() {
+		c.BudgetEnd = time.Now().Add(est.Wait)
+	}
+	return c
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -75,6 +76,9 @@ func runPlan(ctx context.Context, opts *planOptions) (err error) {
 	} else {
 		writePlanText(opts.IO.Out, plan, opts.colorEnabled(opts.IO.StdoutTTY))
 	}
+	if plan.HasChanges() {
+		printEstimate(opts.rootOptions, sess.Engine.EstimateApply(plan))
+	}
 	if opts.DetailedExitCode && plan.HasChanges() {
 		return &exitStatus{Code: exitChanges}
 	}
@@ -107,6 +111,44 @@ func closeSession(sess *session, errp *error) {
 	if cerr := sess.Close(); cerr != nil && *errp == nil {
 		*errp = cerr
 	}
+}
+
+// printEstimate says, when the API's rate budget will make the apply wait, how many calls it
+// makes and about how long it takes, so a fleet's apply is approved knowing it. Like the plan,
+// it goes to stderr with --json.
+func printEstimate(opts *rootOptions, est provision.ApplyEstimate) {
+	if !est.Binds() {
+		return
+	}
+	w := opts.IO.Out
+	if opts.JSON {
+		w = opts.IO.ErrOut
+	}
+	fmt.Fprintf(w, "\nThis apply makes about %d API calls; at the API's rate budget of %d requests per %s "+
+		"(%d left now) it will take about %s: flareform waits for the budget rather than be refused.\n",
+		est.Calls, est.Limit, humanDuration(est.Window), est.Available, humanDuration(roundUpMinute(est.Wait)))
+}
+
+// roundUpMinute rounds a wait of minutes up to whole minutes (shorter ones to seconds).
+func roundUpMinute(d time.Duration) time.Duration {
+	if d < time.Minute {
+		return d.Round(time.Second)
+	}
+	return (d + time.Minute - 1).Truncate(time.Minute)
+}
+
+// humanDuration writes 5m0s as "5 minutes", 90s as "90 seconds".
+func humanDuration(d time.Duration) string {
+	switch {
+	case d >= time.Minute && d%time.Minute == 0:
+		if d == time.Minute {
+			return "1 minute"
+		}
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	case d == time.Second:
+		return "1 second"
+	}
+	return fmt.Sprintf("%d seconds", int(d.Round(time.Second)/time.Second))
 }
 
 // printPlan shows a plan to a human: on stdout normally, on stderr with --json (stdout then

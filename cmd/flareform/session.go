@@ -101,6 +101,7 @@ func (o *rootOptions) openSession(ctx context.Context) (_ *session, err error) {
 	sess.Spec = s
 	sess.log = &logSink{w: o.IO.ErrOut}
 	cfg.Log = sess.log
+	cfg.OnWorkerDone = sess.log.workerDone
 	eng, err := provision.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("set up engine: %w", err)

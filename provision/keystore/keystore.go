@@ -50,7 +50,11 @@ type document struct {
 // across processes the project lock (Lock) keeps writers apart.
 type Store struct {
 	path string
-	mu   sync.Mutex
+	// writing is held by the goroutine writing a group of updates; mu guards queue, the
+	// updates waiting for the next group.
+	writing sync.Mutex
+	mu      sync.Mutex
+	queue   []*queuedUpdate
 }
 
 // Open returns the store in dir (the project's .flareform directory), creating dir with mode
@@ -97,8 +101,8 @@ func ensurePrivateDir(dir string) error {
 // Keys returns the entries of script's binding: active ones first, then pending ones, newest
 // first within each state.
 func (s *Store) Keys(script, binding string) ([]Entry, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.writing.Lock() // never between a group's read and its write
+	defer s.writing.Unlock()
 	doc, err := s.load()
 	if err != nil {
 		return nil, err
@@ -135,28 +139,46 @@ func (s *Store) AddPending(script, binding, key string) error {
 // other key of that binding is dropped, unless keep lists it (a rotation's previous key,
 // which clients may still use during its window).
 func (s *Store) Promote(script, binding, key string, keep ...string) error {
+	return s.update(func(doc *document) { promoteIn(doc, script, binding, key, keep) })
+}
+
+// Promotion is one key for PromoteAll.
+type Promotion struct{ Script, Binding, Key string }
+
+// PromoteAll is Promote (without keep) for many keys in one durable write: a fleet's apply
+// hands over hundreds of keys at once, and a write per key would rewrite the file each time.
+func (s *Store) PromoteAll(promotions []Promotion) error {
+	if len(promotions) == 0 {
+		return nil
+	}
 	return s.update(func(doc *document) {
-		found := false
-		doc.Keys = slices.DeleteFunc(doc.Keys, func(e Entry) bool {
-			if e.Script != script || e.Binding != binding {
-				return false
-			}
-			if e.Key == key {
-				found = true
-				return false
-			}
-			return !slices.Contains(keep, e.Key)
-		})
-		for i := range doc.Keys {
-			e := &doc.Keys[i]
-			if e.Script == script && e.Binding == binding && e.Key == key {
-				e.State = Active
-			}
-		}
-		if !found {
-			doc.Keys = append(doc.Keys, Entry{Script: script, Binding: binding, Key: key, State: Active, Written: time.Now().UTC()})
+		for _, p := range promotions {
+			promoteIn(doc, p.Script, p.Binding, p.Key, nil)
 		}
 	})
+}
+
+func promoteIn(doc *document, script, binding, key string, keep []string) {
+	found := false
+	doc.Keys = slices.DeleteFunc(doc.Keys, func(e Entry) bool {
+		if e.Script != script || e.Binding != binding {
+			return false
+		}
+		if e.Key == key {
+			found = true
+			return false
+		}
+		return !slices.Contains(keep, e.Key)
+	})
+	for i := range doc.Keys {
+		e := &doc.Keys[i]
+		if e.Script == script && e.Binding == binding && e.Key == key {
+			e.State = Active
+		}
+	}
+	if !found {
+		doc.Keys = append(doc.Keys, Entry{Script: script, Binding: binding, Key: key, State: Active, Written: time.Now().UTC()})
+	}
 }
 
 // Remove drops key from script's binding (a pending key that never landed).
@@ -175,14 +197,48 @@ func (s *Store) RemoveScript(script string) error {
 	})
 }
 
+// update applies change to the file durably. Concurrent updates are committed as a group: one
+// caller writes every change queued while the previous write ran, in the order they came, with
+// one fsync, and each caller returns once its change is on disk (or with the write's error). A
+// fleet's workers each record a pending key before their upload; one write per key would
+// queue them behind each other's fsyncs.
 func (s *Store) update(change func(*document)) error {
+	u := &queuedUpdate{change: change, done: make(chan struct{})}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.queue = append(s.queue, u)
+	s.mu.Unlock()
+	s.writing.Lock() // the previous group's writer is done; this group may already be written
+	defer s.writing.Unlock()
+	s.mu.Lock()
+	group := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	if len(group) > 0 {
+		err := s.commit(group)
+		for _, g := range group {
+			g.err = err
+			close(g.done)
+		}
+	}
+	<-u.done
+	return u.err
+}
+
+// queuedUpdate is one change waiting for its group's write.
+type queuedUpdate struct {
+	change func(*document)
+	err    error
+	done   chan struct{}
+}
+
+func (s *Store) commit(group []*queuedUpdate) error {
 	doc, err := s.load()
 	if err != nil {
 		return err
 	}
-	change(doc)
+	for _, g := range group {
+		g.change(doc)
+	}
 	return s.save(doc)
 }
 

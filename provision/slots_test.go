@@ -1,0 +1,159 @@
+package provision
+
+import (
+	"context"
+	"runtime"
+	"testing"
+)
+
+// waitQueued yields until n requests wait for a slot.
+func waitQueued(s *requestSlots, n int) {
+	for {
+		s.mu.Lock()
+		queued := len(s.waiting)
+		s.mu.Unlock()
+		if queued >= n {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// A later step of a worker that started earlier (its workers.dev switch after its upload) gets
+// the next free slot before the first request of a worker that started after it, though that
+// one has waited longer: a first-come-first-served limit would serve the upload first.
+func TestRequestSlotsServeEarlierWorkersFirst(t *testing.T) {
+	s := newRequestSlots(1)
+	ctx := context.Background()
+	earlier := s.startWorker(ctx)
+	later := s.startWorker(ctx)
+	if err := s.acquire(earlier); err != nil { // the earlier worker's upload holds the slot
+		t.Fatal(err)
+	}
+	order := make(chan string, 2)
+	go func() {
+		if s.acquire(later) == nil {
+			order <- "later worker's upload"
+			s.release()
+		}
+	}()
+	waitQueued(s, 1)
+	go func() {
+		if s.acquire(earlier) == nil {
+			order <- "earlier worker's next step"
+			s.release()
+		}
+	}()
+	waitQueued(s, 2)
+	s.release()
+	if first := <-order; first != "earlier worker's next step" {
+		t.Errorf("the freed slot went to the %s, want the earlier worker's next step", first)
+	}
+	<-order
+}
+
+// Requests outside any worker (the account reads) go before every worker's.
+func TestRequestSlotsServeAccountRequestsFirst(t *testing.T) {
+	s := newRequestSlots(1)
+	ctx := context.Background()
+	worker := s.startWorker(ctx)
+	if err := s.acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan string, 2)
+	go func() {
+		if s.acquire(worker) == nil {
+			order <- "worker"
+			s.release()
+		}
+	}()
+	waitQueued(s, 1)
+	go func() {
+		if s.acquire(ctx) == nil {
+			order <- "account"
+			s.release()
+		}
+	}()
+	waitQueued(s, 2)
+	s.release()
+	if first := <-order; first != "account" {
+		t.Errorf("the freed slot went to the %s request, want the account's", first)
+	}
+	<-order
+}
+
+// A request whose context ends while it waits leaves the queue and takes no slot with it.
+func TestRequestSlotsCancelledWaiterFreesItsPlace(t *testing.T) {
+	s := newRequestSlots(1)
+	if err := s.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.acquire(ctx) }()
+	waitQueued(s, 1)
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("acquire after cancel: nil error")
+	}
+	s.release()
+	if err := s.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.free != 0 || len(s.waiting) != 0 {
+		t.Errorf("after the slot was taken again: %d free, %d waiting; want 0 and 0", s.free, len(s.waiting))
+	}
+}
+
+// At most n requests hold a slot at once, however many wait.
+func TestRequestSlotsBoundInFlight(t *testing.T) {
+	s := newRequestSlots(3)
+	ctx := context.Background()
+	for range 3 {
+		if err := s.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan struct{}, 5)
+	for range 5 {
+		go func() {
+			if s.acquire(s.startWorker(ctx)) == nil {
+				got <- struct{}{}
+			}
+		}()
+	}
+	waitQueued(s, 5)
+	s.release()
+	<-got
+	s.mu.Lock()
+	waiting := len(s.waiting)
+	s.mu.Unlock()
+	if waiting != 4 {
+		t.Errorf("one release let %d waiters in, want 1", 5-waiting)
+	}
+	for range 6 {
+		s.release()
+	}
+	for range 4 {
+		<-got
+	}
+}
+
+// forEach gives every worker its own turn, after every request outside a worker.
+func TestForEachGivesEachWorkerATurn(t *testing.T) {
+	e, err := New(Config{APIToken: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	turns := make([]int64, 40)
+	e.forEach(context.Background(), len(turns), func(ctx context.Context, i int) { turns[i] = turnOf(ctx) })
+	seen := map[int64]bool{}
+	for i, turn := range turns {
+		if turn <= turnOf(context.Background()) || seen[turn] {
+			t.Errorf("worker %d: turn %d, want a turn of its own after 0", i, turn)
+		}
+		seen[turn] = true
+	}
+}
