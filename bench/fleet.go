@@ -19,11 +19,33 @@ const (
 	fleetOnLocal = "local Cloudflare"
 )
 
+// Readings of the script upload's answer the stub can give (the local Cloudflare's quirk
+// deployment_id): the strict one, with only the SDK's documented fields, and wrangler's, which
+// names the new version in deployment_id. Under the strict reading apply reads the newest
+// version and its annotation to find its own, two calls per worker more.
+const (
+	readingStrict       = ""
+	readingDeploymentID = "deployment_id"
+)
+
+// callsPerWorker is about how many calls a fleet's first deploy makes per worker under a
+// reading (upload, workers.dev, the checks; provision's apiCallsPerChange), to tell whether it
+// spends more than one budget.
+func callsPerWorker(reading string) int {
+	if reading == readingDeploymentID {
+		return 3
+	}
+	return 5
+}
+
 // fleetRun is every round of one fleet size against one API.
 type fleetRun struct {
 	API   string // fleetOnStub or fleetOnLocal
 	Size  int
 	Smoke bool
+	// Reading is the stub's reading of the upload's answer (readingStrict or
+	// readingDeploymentID); the local Cloudflare runs strict.
+	Reading string
 	// Budget is the API's rate budget during the run.
 	Budget budget
 	series
@@ -38,16 +60,16 @@ type budget struct {
 // cloudflareBudget is Cloudflare's client API budget, the local Cloudflare's default.
 var cloudflareBudget = budget{Limit: rateLimit, Window: rateWindow}
 
-// stubBudget is the null API stub's budget for a fleet of size. Fleets up to the target size
-// get the configured budget (Cloudflare's by default): the target is measured under it. A
-// larger fleet, which by design spends more than one budget, gets the same quota per a
-// shorter window (-stub-bound-window): it waits out windows as against Cloudflare, only
-// shorter ones, so a 1000-worker round takes minutes rather than a quarter of an hour. Its
-// row measures pacing under a binding budget (wall against the budget floor, no 429), not
-// the time such a fleet takes against Cloudflare.
-func (o options) stubBudget(size int) budget {
+// stubBudget is the null API stub's budget for a fleet of size under a reading. A fleet whose
+// calls fit one budget gets the configured budget (Cloudflare's by default): the target is
+// measured under it. A larger fleet, which by design spends more than one budget, gets the same
+// quota per a shorter window (-stub-bound-window): it waits out windows as against Cloudflare,
+// only shorter ones, so a 1000-worker round takes minutes rather than a quarter of an hour. Its
+// row measures pacing under a binding budget (wall against the budget floor, no 429), not the
+// time such a fleet takes against Cloudflare.
+func (o options) stubBudget(size int, reading string) budget {
 	b := budget{Limit: o.stubRateLimit, Window: o.stubRateWindow}
-	if size > targetFleetSize && o.stubBoundWindow > 0 && o.stubBoundWindow < b.Window {
+	if size*callsPerWorker(reading) > b.Limit && o.stubBoundWindow > 0 && o.stubBoundWindow < b.Window {
 		b.Window = o.stubBoundWindow
 	}
 	return b
@@ -70,8 +92,11 @@ func fleetNames(size int) []string {
 
 // stubFleetRound applies a fleet of size with --no-smoke against the null API stub (the stub
 // has no workers.dev), with a token of its own, so only flareform's cost and the latency show.
-func (b *bench) stubFleetRound(ctx context.Context, round, size int, budget budget) (sample, error) {
+func (b *bench) stubFleetRound(ctx context.Context, round, size int, budget budget, reading string) (sample, error) {
 	name := fmt.Sprintf("stub-fleet-%d-r%d", size, round)
+	if reading != readingStrict {
+		name += "-" + strings.ReplaceAll(reading, "_", "-")
+	}
 	token, accountID := randomHex(20), randomHex(16)
 	p, err := b.newProject(name, token, accountID)
 	if err != nil {
@@ -86,6 +111,8 @@ func (b *bench) stubFleetRound(ctx context.Context, round, size int, budget budg
 	}
 	b.stub.setBudget(budget.Limit, budget.Window)
 	defer b.stub.setBudget(rateLimit, rateWindow)
+	b.stub.setDeploymentID(reading == readingDeploymentID)
+	defer b.stub.setDeploymentID(false)
 	b.stub.take()
 	apply := b.flareformCmd(p, "", "apply", "--auto-approve", "--no-smoke", "--key-out", filepath.Join(p.dir, "keys"))
 	apply.Timeout = fleetTimeout(size, budget)
@@ -135,30 +162,44 @@ func (b *bench) runFleets(ctx context.Context, o options) (*fleetResults, error)
 		if size > 100 {
 			rounds = min(rounds, o.fleetRoundsLarge)
 		}
-		stubBudget := o.stubBudget(size)
-		stubLabel := fmt.Sprintf("%d workers, %s, --no-smoke", size, fleetOnStub)
-		if stubBudget != cloudflareBudget {
-			stubLabel += fmt.Sprintf(", budget %d per %s", stubBudget.Limit, fmtWindow(stubBudget.Window))
+		// Every size under the strict reading; the target size also under wrangler's.
+		readings := []string{readingStrict}
+		if size == targetFleetSize {
+			readings = append(readings, readingDeploymentID)
 		}
-		stub := &fleetRun{API: fleetOnStub, Size: size, Budget: stubBudget, series: series{Label: stubLabel}}
+		var stubs []*fleetRun
+		for _, reading := range readings {
+			b := o.stubBudget(size, reading)
+			label := fmt.Sprintf("%d workers, %s, --no-smoke", size, fleetOnStub)
+			if reading == readingDeploymentID {
+				label += ", upload answer names the version"
+			}
+			if b != cloudflareBudget {
+				label += fmt.Sprintf(", budget %d per %s", b.Limit, fmtWindow(b.Window))
+			}
+			stubs = append(stubs, &fleetRun{API: fleetOnStub, Size: size, Reading: reading, Budget: b, series: series{Label: label}})
+		}
 		local := &fleetRun{API: fleetOnLocal, Size: size, Smoke: true, Budget: cloudflareBudget,
 			series: series{Label: fmt.Sprintf("%d workers, %s, smoke-tested", size, fleetOnLocal)}}
 		for round := range rounds {
 			fmt.Fprintf(b.log, "bench: fleet of %d, round %d/%d\n", size, round+1, rounds)
-			s, err := b.stubFleetRound(ctx, round, size, stubBudget)
-			if err != nil {
-				return nil, err
+			for _, stub := range stubs {
+				s, err := b.stubFleetRound(ctx, round, size, stub.Budget, stub.Reading)
+				if err != nil {
+					return nil, err
+				}
+				stub.add(s)
 			}
-			stub.add(s)
 			if size > o.fleetLocalMax {
 				continue
 			}
-			if s, err = b.localFleetRound(ctx, round, size); err != nil {
+			s, err := b.localFleetRound(ctx, round, size)
+			if err != nil {
 				return nil, err
 			}
 			local.add(s)
 		}
-		res.Runs = append(res.Runs, stub)
+		res.Runs = append(res.Runs, stubs...)
 		if len(local.Samples) > 0 {
 			res.Runs = append(res.Runs, local)
 		}
@@ -169,7 +210,7 @@ func (b *bench) runFleets(ctx context.Context, o options) (*fleetResults, error)
 // fleetTimeout leaves a fleet's apply time for every rate window its calls (about six per
 // worker at most) need, on top of the usual bound.
 func fleetTimeout(size int, b budget) time.Duration {
-	windows := (size*6 + b.Limit - 1) / b.Limit
+	windows := (size*(callsPerWorker(readingStrict)+1) + b.Limit - 1) / b.Limit
 	return childTimeout + time.Duration(windows)*b.Window
 }
 

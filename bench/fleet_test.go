@@ -5,15 +5,19 @@ import (
 	"time"
 )
 
-// Fleets up to the target size run under the configured budget; larger ones under the same
+// Fleets whose calls fit one budget run under the configured budget; larger ones under the same
 // quota per the short window.
 func TestStubBudgetShortensOnlyLargeFleetsWindow(t *testing.T) {
 	o := options{stubRateLimit: 1200, stubRateWindow: 5 * time.Minute, stubBoundWindow: 30 * time.Second}
-	if got := o.stubBudget(targetFleetSize); got != cloudflareBudget {
-		t.Errorf("target fleet: %v, want Cloudflare's budget", got)
+	if got := o.stubBudget(targetFleetSize, readingDeploymentID); got != cloudflareBudget {
+		t.Errorf("target fleet, 3 calls per worker: %v, want Cloudflare's budget", got)
 	}
-	if got, want := o.stubBudget(1000), (budget{Limit: 1200, Window: 30 * time.Second}); got != want {
-		t.Errorf("1000 workers: %v, want %v", got, want)
+	short := budget{Limit: 1200, Window: 30 * time.Second}
+	if got := o.stubBudget(targetFleetSize, readingStrict); got != short {
+		t.Errorf("target fleet, 5 calls per worker (1500 > 1200): %v, want %v", got, short)
+	}
+	if got := o.stubBudget(1000, readingDeploymentID); got != short {
+		t.Errorf("1000 workers: %v, want %v", got, short)
 	}
 }
 
@@ -37,7 +41,7 @@ func TestFleetTargetIgnoresTheBudgetFloor(t *testing.T) {
 	waited := sample{Wall: 5*time.Minute + 8*time.Second, Calls: callStats{Calls: 1802, Critical: 150}}
 	run := &fleetRun{API: fleetOnStub, Size: targetFleetSize, Budget: cloudflareBudget, series: series{Samples: []sample{waited}}}
 	r := &report{Fleet: &fleetResults{Runs: []*fleetRun{run}}}
-	if tg := r.fleetTarget(); tg.Met {
+	if tg := r.fleetTarget(readingStrict); tg.Met {
 		t.Errorf("target met by a run that waited 5 min for the budget: %+v", tg)
 	}
 }

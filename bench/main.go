@@ -192,8 +192,9 @@ func runOnlyFleets(ctx context.Context, o options, stdout, log io.Writer) error 
 	}
 	rep := &report{Fleet: fleet, FleetLocalMax: o.fleetLocalMax, FleetBoundWindow: o.stubBoundWindow}
 	rep.renderFleet(stdout)
-	t := rep.fleetTarget()
-	fmt.Fprintf(stdout, "\ntarget: %s: want %s, measured %s, met: %v\n", t.Name, t.Want, t.Got, t.Met)
+	for _, t := range rep.fleetTargets() {
+		fmt.Fprintf(stdout, "\ntarget: %s: want %s, measured %s, met: %v\n", t.Name, t.Want, t.Got, t.Met)
+	}
 	return nil
 }
 

@@ -178,20 +178,26 @@ type comparisonResults struct {
 	RepeatFF, RepeatWR, RepeatAL series
 	RotateFF, SecretFF           series
 	SecretWR, SecretAL           series
+	// FirstFFID and RepeatFFID are flareform's first deploy and no-change redeploy with the
+	// local Cloudflare's deployment_id quirk on (the upload's answer names the new version,
+	// wrangler's reading): latency rounds only.
+	FirstFFID, RepeatFFID series
 }
 
 func newComparisonResults() *comparisonResults {
 	return &comparisonResults{
-		FirstFF:  series{Label: "flareform apply"},
-		FirstWR:  series{Label: "wrangler deploy"},
-		FirstAL:  series{Label: "alchemy up"},
-		RepeatFF: series{Label: "flareform apply"},
-		RepeatWR: series{Label: "wrangler deploy"},
-		RepeatAL: series{Label: "alchemy up"},
-		RotateFF: series{Label: "flareform rotate-key"},
-		SecretFF: series{Label: "flareform apply (secret changed)"},
-		SecretWR: series{Label: "wrangler secret put"},
-		SecretAL: series{Label: "alchemy up (secret changed)"},
+		FirstFF:    series{Label: "flareform apply"},
+		FirstWR:    series{Label: "wrangler deploy"},
+		FirstAL:    series{Label: "alchemy up"},
+		RepeatFF:   series{Label: "flareform apply"},
+		RepeatWR:   series{Label: "wrangler deploy"},
+		RepeatAL:   series{Label: "alchemy up"},
+		RotateFF:   series{Label: "flareform rotate-key"},
+		SecretFF:   series{Label: "flareform apply (secret changed)"},
+		SecretWR:   series{Label: "wrangler secret put"},
+		SecretAL:   series{Label: "alchemy up (secret changed)"},
+		FirstFFID:  series{Label: "flareform apply, upload answer names the version"},
+		RepeatFFID: series{Label: "flareform apply, upload answer names the version"},
 	}
 }
 
@@ -200,6 +206,7 @@ func newComparisonResults() *comparisonResults {
 type roundProjects struct {
 	ffName             string
 	ff, envNew, wr, al *project
+	ffID               *project // flareform's worker for the deployment_id reading (latency rounds)
 	keyDir             string
 	oldKey, newKey     string
 }
@@ -213,6 +220,13 @@ func (b *bench) prepareRound(ctx context.Context, round string) (*roundProjects,
 		return nil, err
 	}
 	if r.ff, err = b.newProject(r.ffName, srv.Token(), srv.AccountID()); err != nil {
+		return nil, err
+	}
+	idName := "ff-id-r" + round
+	if r.ffID, err = b.newProject(idName, srv.Token(), srv.AccountID()); err != nil {
+		return nil, err
+	}
+	if err := writeFile(filepath.Join(r.ffID.dir, "flareform.yaml"), flareformSpec([]string{idName}, "generate", "a cute robot cooking breakfast, "+idName)); err != nil {
 		return nil, err
 	}
 	if r.wr, err = b.newProject(wrName, srv.Token(), srv.AccountID()); err != nil {
@@ -273,6 +287,15 @@ func (b *bench) compareRound(ctx context.Context, round int, name string, latenc
 	}, func() {
 		res.RepeatAL.add(b.measure(ctx, b.alchemyCmd(r.al)))
 	})
+	if latency > 0 {
+		// Round trips under the other reading of the upload's answer, which saves flareform the
+		// reads that find its own version.
+		b.cloud.srv.SetQuirks(localcf.Quirks{DeploymentID: true})
+		idOut := []string{"--key-out", filepath.Join(r.keyDir, "id-first")}
+		res.FirstFFID.add(b.measure(ctx, b.flareformCmd(r.ffID, "", append([]string{"apply", "--auto-approve"}, idOut...)...)))
+		res.RepeatFFID.add(b.measure(ctx, b.flareformCmd(r.ffID, "", "apply", "--auto-approve")))
+		b.cloud.srv.SetQuirks(localcf.Quirks{})
+	}
 	secret := newKey()
 	rotated(round, func() {
 		rotate := append([]string{"rotate-key", r.ffName, "--grace", "1h"}, keyOut("rotated")...)

@@ -40,10 +40,15 @@ type nullAPI struct {
 	// check against that budget; runs under another budget are checked against their own.
 	history    []localcf.RequestRecord
 	realBudget bool
+	// deploymentID makes the upload's answer name the new version (`deployment_id`, as
+	// wrangler reads it); without it the answer has only the SDK's documented fields, the
+	// local Cloudflare's strict reading.
+	deploymentID bool
 }
 
 type stubScript struct {
 	versions map[string]string // version id -> its workers/message annotation
+	order    []string          // version ids, oldest first
 	served   string            // the version at 100%
 	created  time.Time
 }
@@ -64,6 +69,13 @@ func newNullAPI(latency time.Duration) *nullAPI {
 	s := &nullAPI{latency: latency, scripts: map[string]*stubScript{}}
 	s.setBudget(rateLimit, rateWindow)
 	return s
+}
+
+// setDeploymentID picks the reading of the upload's answer for the runs that follow.
+func (s *nullAPI) setDeploymentID(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deploymentID = on
 }
 
 // setBudget makes the stub allow limit requests per window per token from now on.
@@ -191,6 +203,13 @@ func (s *nullAPI) scriptCall(r *http.Request, key string, rest []string) (any, i
 			"id": newUUID(), "source": "api", "strategy": "percentage", "created_on": sc.created,
 			"versions": []map[string]any{{"version_id": sc.served, "percentage": 100}},
 		}}}, http.StatusOK, nil
+	case r.Method == http.MethodGet && len(rest) == 1 && rest[0] == "versions":
+		items := []map[string]any{}
+		for i := len(sc.order) - 1; i >= 0; i-- { // newest first
+			items = append(items, map[string]any{"id": sc.order[i], "number": i + 1,
+				"metadata": map[string]any{"created_on": sc.created, "source": "api"}})
+		}
+		return map[string]any{"items": items}, http.StatusOK, nil
 	case r.Method == http.MethodGet && len(rest) == 2 && rest[0] == "versions":
 		msg, ok := sc.versions[rest[1]]
 		if !ok {
@@ -218,8 +237,13 @@ func (s *nullAPI) upload(r *http.Request, key string) (any, int, error) {
 		s.scripts[key] = sc
 	}
 	sc.versions[id], sc.served = msg, id
+	sc.order = append(sc.order, id)
 	_, name, _ := strings.Cut(key, "/")
-	return map[string]any{"id": name, "etag": id, "created_on": sc.created, "modified_on": time.Now().UTC()}, http.StatusOK, nil
+	answer := map[string]any{"id": name, "etag": id, "created_on": sc.created, "modified_on": time.Now().UTC()}
+	if s.deploymentID {
+		answer["deployment_id"] = strings.ReplaceAll(id, "-", "") // wrangler's form: no hyphens
+	}
+	return answer, http.StatusOK, nil
 }
 
 func uploadMessage(r *http.Request) (string, error) {

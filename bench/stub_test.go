@@ -6,6 +6,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -99,5 +100,41 @@ func TestNullAPIRefusesBeyondTheRateLimit(t *testing.T) {
 	}
 	if got := statsOf(s.take()).Throttled; got != 1 {
 		t.Fatalf("throttled = %d, want 1", got)
+	}
+}
+
+// The stub lists a script's versions newest first, and names the new version in the upload's
+// answer only under the deployment_id reading.
+func TestNullAPIVersionsAndDeploymentID(t *testing.T) {
+	s := newNullAPI(0)
+	upload := func() map[string]any {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		part, _ := mw.CreateFormField("metadata")
+		part.Write([]byte(`{"main_module":"worker.js"}`))
+		mw.Close()
+		var answer map[string]any
+		if code := stubCall(t, s, http.MethodPut, "scripts/w1", &body, mw.FormDataContentType(), &answer); code != http.StatusOK {
+			t.Fatalf("upload: %d", code)
+		}
+		return answer
+	}
+	if a := upload(); a["deployment_id"] != nil {
+		t.Errorf("strict reading: the answer carries deployment_id %v", a["deployment_id"])
+	}
+	s.setDeploymentID(true)
+	second := upload()
+	id, _ := second["deployment_id"].(string)
+	if len(id) != 32 {
+		t.Fatalf("deployment_id reading: deployment_id %q, want 32 hex digits", id)
+	}
+	var list struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	stubCall(t, s, http.MethodGet, "scripts/w1/versions", nil, "", &list)
+	if len(list.Items) != 2 || strings.ReplaceAll(list.Items[0].ID, "-", "") != id {
+		t.Errorf("versions = %+v, want 2, the second upload's first", list.Items)
 	}
 }

@@ -19,6 +19,10 @@ import (
 
 // ApplyOptions tunes Apply.
 type ApplyOptions struct {
+	// freshPlan: the plan's reads ended just before Apply started (Plan.fresh), so they serve
+	// as the check before each upload.
+	freshPlan bool
+
 	SkipSmoke bool
 	SmokeOut  string // dir for smoke response bodies; "" = do not write them
 	// Keys are managed keys by worker key (or script name) that the caller knows, so the
@@ -107,6 +111,10 @@ type WorkerResult struct {
 // Apply executes exactly p: no re-planning, and a no-op plan makes no API call at all. Before
 // any write it makes sure every smoke test that will run has the worker's key.
 func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result, error) {
+	// Decided once, as apply starts: a fleet's later uploads come seconds after the plan, and a
+	// re-read of each of them would cost a call per worker; the check after the smoke test
+	// covers any write in between.
+	opts.freshPlan = p.fresh()
 	if err := e.checkSmokeKeys(p, opts); err != nil {
 		return nil, err
 	}
@@ -247,7 +255,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 	}
 	var ownUpload <-chan string // the upload's version, when its answer did not name it
 	if d.upload {
-		if !p.fresh() {
+		if !opts.freshPlan {
 			if err := e.checkUnchanged(ctx, p.AccountID, wp); err != nil {
 				return err
 			}
