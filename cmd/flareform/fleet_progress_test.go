@@ -36,8 +36,8 @@ func TestPlanEstimatesTheWaitWhenTheBudgetBinds(t *testing.T) {
 	if m == nil {
 		t.Fatalf("plan output has no estimate:\n%s", r.stdout)
 	}
-	if m[1] != "36" || m[2] != "5 minutes" {
-		t.Errorf("estimate %q: want 36 calls (6 per created worker) taking 5 minutes", m[0])
+	if m[1] != "30" || m[2] != "5 minutes" {
+		t.Errorf("estimate %q: want 30 calls (5 per created worker) taking 5 minutes", m[0])
 	}
 	a := c.mustRun(1, "apply", "-f", specPath)
 	at, asked := strings.Index(a.stdout, "This apply makes about"), strings.Index(a.stderr, "needs approval")
