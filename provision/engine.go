@@ -226,6 +226,14 @@ func apiTransport(concurrency int) *http.Transport {
 	return t
 }
 
+// Close closes the API connections the engine keeps open between requests (apiTransport).
+// Among them may be connections dialled for a request that another connection then served: a
+// server sees those as never used and waits for them when it shuts down, which an embedded
+// local Cloudflare does as the command ends.
+func (e *Engine) Close() {
+	e.httpClient.CloseIdleConnections()
+}
+
 // logf writes one progress line. Callers never pass secrets.
 func (e *Engine) logf(format string, args ...any) {
 	e.logMu.Lock()

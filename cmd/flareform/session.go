@@ -42,6 +42,11 @@ type session struct {
 // then releases the project lock.
 func (s *session) Close() error {
 	var err error
+	if s.Engine != nil {
+		// First: connections the engine holds open would keep the local server's shutdown
+		// waiting for its grace period.
+		s.Engine.Close()
+	}
 	if s.local != nil {
 		if cerr := s.local.Close(); cerr != nil {
 			err = fmt.Errorf("stop local Cloudflare: %w", cerr)
