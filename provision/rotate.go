@@ -338,6 +338,11 @@ func (r *rotation) clearPending(ctx context.Context) error {
 	}
 	tags := rotationTags(st.tags, st.keyFP, st.prevFP, "")
 	if err := r.e.setScriptTags(ctx, st, tags); err != nil {
+		if r.opts.RecordKey != nil {
+			// The key store holds the key: a plain re-run finds it, verifies it and completes.
+			return fmt.Errorf("record that the new key (fp %s) was handed over: %w; it is deployed, works and is kept in the "+
+				"project's key store: re-run the command to complete (it hands the same key over again)", st.keyFP, err)
+		}
 		return fmt.Errorf("record that the new key (fp %s) was handed over: %w; it is deployed and works: re-run with --from "+
 			"(or --key-out) holding it to complete, as a plain re-run replaces it (the previous key stays valid)", st.keyFP, err)
 	}

@@ -50,6 +50,10 @@ type convFixture struct {
 	// appear twice), and a key it deployed without handing it over is recovered into the key
 	// store, which --json does not print (docs/guarantees.md, "Crashes").
 	crashed bool
+	// handedOverThenFailed: the first run handed its key over (in its JSON) and then failed
+	// recording that it had; the re-run resumes from the key store and hands the same key over
+	// again, as after a crash.
+	handedOverThenFailed bool
 }
 
 // convScenario is one command (with its variant) run under faults.
