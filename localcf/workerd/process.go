@@ -154,7 +154,7 @@ func launch(bin, dir, cfg string, logOut io.Writer, w Worker) (*Process, *os.Fil
 	p := &Process{name: w.Name, cmd: cmd, log: log, done: make(chan struct{})}
 	p.tr = &http.Transport{
 		Proxy:               nil, // always loopback, never an environment proxy
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		DialContext:         dialKeepingAnswers((&net.Dialer{Timeout: 5 * time.Second}).DialContext),
 		DisableCompression:  true, // pass the worker's encoding through untouched
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     30 * time.Second,

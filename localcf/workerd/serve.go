@@ -2,10 +2,13 @@ package workerd
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httputil"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -157,4 +160,53 @@ func (p *Process) stop() {
 		_ = signalGroup(pid, syscall.SIGKILL)
 		<-p.done
 	}
+}
+
+// dialKeepingAnswers wraps dial's connections in answerKeepingConn.
+func dialKeepingAnswers(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &answerKeepingConn{Conn: c}, nil
+	}
+}
+
+// answerKeepingConn hides a failed write of a request body from the proxy's transport. A
+// worker may answer before it reads the body (a 413 for a body over its cap) and workerd then
+// closes the connection with the body unread, so the kernel resets it. http.Transport gives up
+// on the first failed write, even when the worker's answer already sits in the receive buffer,
+// and the client got 502 instead of the 413 (about one run in a hundred). Reporting the rest of
+// the request as written lets the transport read that answer; when there is none, the read
+// fails and the proxy still answers 502. Only a write that follows a successful one of the same
+// request is hidden: a request's first write failing means a connection workerd closed while
+// idle, which the transport must see to send the request again on a new one.
+type answerKeepingConn struct {
+	net.Conn
+	midRequest atomic.Bool // a write succeeded since the last answer bytes were read
+	failed     atomic.Bool // a write failed mid-request: the rest of the request is dropped
+}
+
+func (c *answerKeepingConn) Write(b []byte) (int, error) {
+	if c.failed.Load() {
+		return len(b), nil
+	}
+	n, err := c.Conn.Write(b)
+	switch {
+	case err == nil:
+		c.midRequest.Store(true)
+	case c.midRequest.Load():
+		c.failed.Store(true)
+		return len(b), nil
+	}
+	return n, err
+}
+
+func (c *answerKeepingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.midRequest.Store(false)
+	}
+	return n, err
 }
