@@ -169,51 +169,17 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	}
 	p := &Plan{AccountID: accountID, Workers: make([]WorkerPlan, len(s.Workers)), Skipped: skippedNames(skipped), skippedWorkers: skipped}
 	project := projectTag(s.Project, s.Env)
+	// The script list tells a fleet's workers that exist, and a project's removed workers.
 	listScripts := len(s.Workers) > 1 || project != ""
-	// Everything the plan needs starts at once: bundling, the model check, the account reads
-	// and, for a small spec, every worker's reads, so a plan costs one round trip (two when the
-	// serving version's annotation is not cached). A fleet's workers wait for the script list
-	// instead, which spares the reads of the workers that do not exist yet.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var bundles []*bundler.Result
-	var bundleErr, modelsErr, accountErr error
-	var existing map[string][]string // nil: unknown, read every worker
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		if bundles, bundleErr = e.bundleAll(ctx, s); bundleErr != nil {
-			cancel() // the spec's error comes first; the reads are no longer needed
-		}
-	}()
-	go func() { defer wg.Done(); modelsErr = e.checkModels(ctx, s, accountID) }()
-	e.pregenerateKeys(ctx, s, accountID)
-	lives := make([]*liveWorker, len(s.Workers))
-	liveErrs := make([]error, len(s.Workers))
-	speculate := len(s.Workers) <= speculativeReadWorkers
-	if speculate {
-		for i, w := range s.Workers {
-			wg.Add(1)
-			read := e.readLiveInTwo
-			if e.versions.known(e.cfg.APIBaseURL, accountID, w.Name) {
-				read = e.readLive // seen before: it most likely exists, so all reads go at once
-			}
-			go func() { defer wg.Done(); lives[i], liveErrs[i] = read(ctx, accountID, w.Name) }()
-		}
+	r := e.startPlanReads(ctx, cancel, s, accountID, listScripts)
+	if err := r.firstError(s); err != nil {
+		return nil, err
 	}
-	p.subdomain, existing, accountErr = e.readAccount(ctx, accountID, listScripts)
-	wg.Wait()
-	if bundleErr != nil {
-		return nil, bundleErr // JS errors first: they are the user's to fix
-	}
-	if modelsErr != nil {
-		return nil, modelsErr // an unknown model is the spec's error: it comes first
-	}
-	if accountErr != nil {
-		// An account-level read, but the user acts on workers: say which ones it stopped.
-		return nil, fmt.Errorf("plan %s: %w", workerNames(s), accountErr)
-	}
+	p.subdomain = r.subdomain
+	existing := r.existing
+	bundles := r.bundles
 	if err := requireSubdomain(s, p.subdomain); err != nil {
 		return nil, err
 	}
@@ -227,8 +193,8 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 		w := s.Workers[i]
 		live, err := &liveWorker{}, error(nil)
 		switch _, listed := existing[w.Name]; {
-		case speculate:
-			live, err = lives[i], liveErrs[i]
+		case r.speculated:
+			live, err = r.lives[i], r.liveErrs[i]
 		case existing == nil || listed:
 			live, err = e.readLive(ctx, accountID, w.Name)
 		}
@@ -256,6 +222,65 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// planReads are what a plan reads (and bundles) before it diffs.
+type planReads struct {
+	bundles              []*bundler.Result
+	subdomain            string
+	existing             map[string][]string // nil: unknown, read every worker
+	speculated           bool                // lives holds every worker's reads
+	lives                []*liveWorker
+	liveErrs             []error
+	bundleErr, modelsErr error
+	accountErr           error
+}
+
+// startPlanReads starts everything a plan needs at once and waits for it: bundling, the model
+// check, the account reads and, for a small spec, every worker's reads, so a plan costs one
+// round trip (two when the serving version's annotation is not cached). A fleet's workers wait
+// for the script list instead (listScripts), which spares the reads of the workers that do not
+// exist yet. A bundling error cancels ctx: the reads are no longer needed.
+func (e *Engine) startPlanReads(ctx context.Context, cancel context.CancelFunc, s *spec.Spec, accountID string, listScripts bool) *planReads {
+	r := &planReads{lives: make([]*liveWorker, len(s.Workers)), liveErrs: make([]error, len(s.Workers))}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if r.bundles, r.bundleErr = e.bundleAll(ctx, s); r.bundleErr != nil {
+			cancel()
+		}
+	}()
+	go func() { defer wg.Done(); r.modelsErr = e.checkModels(ctx, s, accountID) }()
+	e.pregenerateKeys(ctx, s, accountID)
+	if r.speculated = len(s.Workers) <= speculativeReadWorkers; r.speculated {
+		for i, w := range s.Workers {
+			wg.Add(1)
+			read := e.readLiveInTwo
+			if e.versions.known(e.cfg.APIBaseURL, accountID, w.Name) {
+				read = e.readLive // seen before: it most likely exists, so all reads go at once
+			}
+			go func() { defer wg.Done(); r.lives[i], r.liveErrs[i] = read(ctx, accountID, w.Name) }()
+		}
+	}
+	r.subdomain, r.existing, r.accountErr = e.readAccount(ctx, accountID, listScripts)
+	wg.Wait()
+	return r
+}
+
+// firstError is the error the user should see first: the JavaScript's, then the spec's, then
+// the account's (worker reads' errors are reported per worker).
+func (r *planReads) firstError(s *spec.Spec) error {
+	switch {
+	case r.bundleErr != nil:
+		return r.bundleErr
+	case r.modelsErr != nil:
+		return r.modelsErr
+	case r.accountErr != nil:
+		// An account-level read, but the user acts on workers: say which ones it stopped.
+		return fmt.Errorf("plan %s: %w", workerNames(s), r.accountErr)
+	}
+	return nil
 }
 
 // checkOwner refuses to plan changes to a script that another flareform project (or another
