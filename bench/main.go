@@ -200,9 +200,9 @@ func runOnlyFleets(ctx context.Context, o options, stdout, log io.Writer) error 
 
 // prepareFleets starts the local Cloudflare and the stub for fleets only: no wrangler, no Alchemy.
 func prepareFleets(ctx context.Context, root string) (*bench, func(), error) {
-	ff := filepath.Join(root, "bin", "flareform")
-	if _, err := os.Stat(ff); err != nil {
-		return nil, nil, fmt.Errorf("%s is missing: run `make build` first (%w)", ff, err)
+	ff, err := flareformBinary(root)
+	if err != nil {
+		return nil, nil, err
 	}
 	workerdBin, err := workerd.FindBinary()
 	if err != nil {
@@ -235,50 +235,34 @@ func prepareFleets(ctx context.Context, root string) (*bench, func(), error) {
 	}, nil
 }
 
-// prepare installs the tools, starts the local Cloudflare and makes the scratch directory.
-func prepare(ctx context.Context, root, wranglerVersion string, log io.Writer) (*bench, func(), error) {
+// flareformBinary is bin/flareform, which `make build` makes.
+func flareformBinary(root string) (string, error) {
 	ff := filepath.Join(root, "bin", "flareform")
 	if _, err := os.Stat(ff); err != nil {
-		return nil, nil, fmt.Errorf("%s is missing: run `make build` first (%w)", ff, err)
+		return "", fmt.Errorf("%s is missing: run `make build` first (%w)", ff, err)
+	}
+	return ff, nil
+}
+
+// prepare is prepareFleets plus the peers: it installs wrangler and finds Alchemy first.
+func prepare(ctx context.Context, root, wranglerVersion string, log io.Writer) (*bench, func(), error) {
+	if _, err := flareformBinary(root); err != nil {
+		return nil, nil, err // before the slower installs
 	}
 	w, err := ensureWrangler(ctx, root, wranglerVersion, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	workerdBin, err := workerd.FindBinary()
-	if err != nil {
-		return nil, nil, fmt.Errorf("find workerd (run make setup): %w", err)
-	}
 	al, err := findAlchemy(ctx, root)
 	if err != nil {
 		return nil, nil, err
 	}
-	sources, err := readTree(filepath.Join(root, exampleSubdir, "src"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the example worker: %w", err)
-	}
-	work, err := os.MkdirTemp("", "flareform-bench-")
+	b, cleanup, err := prepareFleets(ctx, root)
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := startCloud(ctx)
-	if err != nil {
-		os.RemoveAll(work)
-		return nil, nil, err
-	}
-	stub, err := startNullAPI(fleetLatency)
-	if err != nil {
-		c.Close()
-		os.RemoveAll(work)
-		return nil, nil, err
-	}
-	b := &bench{root: root, flareform: ff, wrangler: w, alchemy: al, workerd: workerdBin, sources: sources,
-		cloud: c, stub: stub, work: work, log: log}
-	return b, func() {
-		stub.Close()
-		c.Close()
-		os.RemoveAll(work)
-	}, nil
+	b.wrangler, b.alchemy, b.log = w, al, log
+	return b, cleanup, nil
 }
 
 // writeReport prints the report and writes it to out (relative to the repository root).
