@@ -187,6 +187,7 @@ func TestPlanPregeneratesKeysOfNewWorkers(t *testing.T) {
 	if got := res.Workers[0].GeneratedKey; got != key {
 		t.Error("apply did not upload the key the plan generated ahead")
 	}
+	assertNoSecret(t, key, h.log.String(), p, res)
 	h.plan(t, s)
 	if h.eng.takePregenerated("image-api", "API_KEY") != "" {
 		t.Error("a plan of a worker this machine deployed generated a key ahead")
@@ -224,7 +225,8 @@ func TestGeneratedKeysGetTheFastFingerprint(t *testing.T) {
 
 	h := newHarness(t)
 	h.env["CHOSEN_KEY"] = "a-key-a-person-chose-and-typed-in-1234"
-	_, res := h.deploy(t, specOf(imageWorker(t, "gen", ""), imageWorker(t, "chosen", "CHOSEN_KEY")), ApplyOptions{SkipSmoke: true})
+	p, res := h.deploy(t, specOf(imageWorker(t, "gen", ""), imageWorker(t, "chosen", "CHOSEN_KEY")), ApplyOptions{SkipSmoke: true})
+	assertNoSecret(t, h.env["CHOSEN_KEY"], h.log.String(), p, res)
 	for _, w := range res.Workers {
 		generated := strings.HasPrefix(w.KeyFingerprint, generatedFingerprintPrefix)
 		if generated != (w.Name == "gen") {
@@ -257,11 +259,14 @@ func TestApplyAfterAnotherKeyWasRestoredKeepsThatKey(t *testing.T) {
 		t.Fatalf("their key gets %d after the run put their version back, want 200", got)
 	}
 
-	h.deploy(t, specOf(w), ApplyOptions{})
+	p, res := h.deploy(t, specOf(w), ApplyOptions{})
 	for _, k := range []struct{ name, key string }{{"the spec's key", newKey}, {"their key, in its grace window", theirKey}} {
 		if got := h.post(t, "image-api", k.key); got != http.StatusOK {
 			t.Errorf("%s gets %d after the re-run, want 200", k.name, got)
 		}
+	}
+	for _, key := range []string{oldKey, newKey, theirKey} {
+		assertNoSecret(t, key, h.log.String(), p, res)
 	}
 }
 
