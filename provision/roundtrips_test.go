@@ -1,7 +1,6 @@
 package provision
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -274,15 +273,5 @@ func TestApplyAfterAnotherKeyWasRestoredKeepsThatKey(t *testing.T) {
 func (h *harness) putSecret(t *testing.T, script, name, value string) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"name": name, "text": value, "type": "secret_text"})
-	req, _ := http.NewRequest(http.MethodPut, h.srv.APIBaseURL()+"/accounts/"+h.srv.AccountID()+"/workers/scripts/"+script+"/secrets", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+h.srv.Token())
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("put secret: %s", res.Status)
-	}
+	h.rawJSON(t, http.MethodPut, h.srv.APIBaseURL()+"/accounts/"+h.srv.AccountID()+"/workers/scripts/"+script+"/secrets", string(body))
 }

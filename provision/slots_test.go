@@ -27,29 +27,10 @@ func TestRequestSlotsServeEarlierWorkersFirst(t *testing.T) {
 	ctx := context.Background()
 	earlier := s.startWorker(ctx)
 	later := s.startWorker(ctx)
-	if err := s.acquire(earlier); err != nil { // the earlier worker's upload holds the slot
-		t.Fatal(err)
-	}
-	order := make(chan string, 2)
-	go func() {
-		if s.acquire(later) == nil {
-			order <- "later worker's upload"
-			s.release()
-		}
-	}()
-	waitQueued(s, 1)
-	go func() {
-		if s.acquire(earlier) == nil {
-			order <- "earlier worker's next step"
-			s.release()
-		}
-	}()
-	waitQueued(s, 2)
-	s.release()
-	if first := <-order; first != "earlier worker's next step" {
+	// The earlier worker's upload holds the slot; the later worker's upload queues first.
+	if first := firstServed(t, s, earlier, later, earlier, "later worker's upload", "earlier worker's next step"); first != "earlier worker's next step" {
 		t.Errorf("the freed slot went to the %s, want the earlier worker's next step", first)
 	}
-	<-order
 }
 
 // Requests outside any worker (the account reads) go before every worker's.
@@ -57,29 +38,33 @@ func TestRequestSlotsServeAccountRequestsFirst(t *testing.T) {
 	s := newRequestSlots(1)
 	ctx := context.Background()
 	worker := s.startWorker(ctx)
-	if err := s.acquire(ctx); err != nil {
+	if first := firstServed(t, s, ctx, worker, ctx, "worker", "account"); first != "account" {
+		t.Errorf("the freed slot went to the %s request, want the account's", first)
+	}
+}
+
+// firstServed takes s's only slot for holder, queues a request of queuedFirst and then one of
+// queuedSecond (named firstName and secondName), frees the slot and says whose request got it.
+func firstServed(t *testing.T, s *requestSlots, holder, queuedFirst, queuedSecond context.Context, firstName, secondName string) string {
+	t.Helper()
+	if err := s.acquire(holder); err != nil {
 		t.Fatal(err)
 	}
 	order := make(chan string, 2)
-	go func() {
-		if s.acquire(worker) == nil {
-			order <- "worker"
-			s.release()
-		}
-	}()
-	waitQueued(s, 1)
-	go func() {
+	queue := func(ctx context.Context, name string) {
 		if s.acquire(ctx) == nil {
-			order <- "account"
+			order <- name
 			s.release()
 		}
-	}()
+	}
+	go queue(queuedFirst, firstName)
+	waitQueued(s, 1)
+	go queue(queuedSecond, secondName)
 	waitQueued(s, 2)
 	s.release()
-	if first := <-order; first != "account" {
-		t.Errorf("the freed slot went to the %s request, want the account's", first)
-	}
+	first := <-order
 	<-order
+	return first
 }
 
 // A request whose context ends while it waits leaves the queue and takes no slot with it.
