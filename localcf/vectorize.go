@@ -159,45 +159,33 @@ type mutation struct {
 // writeVectors inserts (existing ids are left alone, as in Vectorize v2) or upserts a batch,
 // then persists the state.
 func (s *Server) writeVectors(call vectorizeCall, replace bool) (any, *vectorizeError) {
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ix, vErr := s.index(call)
-	if vErr != nil {
-		return nil, vErr
-	}
-	vectors, vErr := checkVectors(call.Vectors, ix.Config.Dimensions)
-	if vErr != nil {
-		return nil, vErr
-	}
-	changes := map[string]*storedVector{}
-	for i, v := range vectors {
-		id := call.Vectors[i].ID
-		if _, exists := ix.Vectors[id]; exists && !replace {
-			continue
+	return s.withIndexForWrite(call, func(ix *vectorizeIndex) (any, *vectorizeError) {
+		vectors, vErr := checkVectors(call.Vectors, ix.Config.Dimensions)
+		if vErr != nil {
+			return nil, vErr
 		}
-		changes[id] = v
-	}
-	return s.applyVectorChanges(ix, changes)
+		changes := map[string]*storedVector{}
+		for i, v := range vectors {
+			id := call.Vectors[i].ID
+			if _, exists := ix.Vectors[id]; exists && !replace {
+				continue
+			}
+			changes[id] = v
+		}
+		return s.applyVectorChanges(ix, changes)
+	})
 }
 
 func (s *Server) deleteVectors(call vectorizeCall) (any, *vectorizeError) {
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ix, vErr := s.index(call)
-	if vErr != nil {
-		return nil, vErr
-	}
-	changes := map[string]*storedVector{}
-	for _, id := range call.IDs {
-		if _, exists := ix.Vectors[id]; exists {
-			changes[id] = nil
+	return s.withIndexForWrite(call, func(ix *vectorizeIndex) (any, *vectorizeError) {
+		changes := map[string]*storedVector{}
+		for _, id := range call.IDs {
+			if _, exists := ix.Vectors[id]; exists {
+				changes[id] = nil
+			}
 		}
-	}
-	return s.applyVectorChanges(ix, changes)
+		return s.applyVectorChanges(ix, changes)
+	})
 }
 
 // applyVectorChanges sets (or, for nil, deletes) vectors and persists; a failed save puts the
@@ -237,87 +225,75 @@ func (s *Server) applyVectorChanges(ix *vectorizeIndex, changes map[string]*stor
 }
 
 func (s *Server) getVectors(call vectorizeCall) (any, *vectorizeError) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ix, vErr := s.index(call)
-	if vErr != nil {
-		return nil, vErr
-	}
-	// In the order asked for; ids the index does not hold are left out. No score here.
-	type vectorOnly struct {
-		ID        string         `json:"id"`
-		Values    []float64      `json:"values"`
-		Metadata  map[string]any `json:"metadata,omitempty"`
-		Namespace string         `json:"namespace,omitempty"`
-	}
-	out := []vectorOnly{}
-	for _, id := range call.IDs {
-		if v := ix.Vectors[id]; v != nil {
-			out = append(out, vectorOnly{ID: id, Values: v.Values, Metadata: v.Metadata, Namespace: v.Namespace})
+	return s.withIndex(call, func(ix *vectorizeIndex) (any, *vectorizeError) {
+		// In the order asked for; ids the index does not hold are left out. No score here.
+		type vectorOnly struct {
+			ID        string         `json:"id"`
+			Values    []float64      `json:"values"`
+			Metadata  map[string]any `json:"metadata,omitempty"`
+			Namespace string         `json:"namespace,omitempty"`
 		}
-	}
-	return out, nil
+		out := []vectorOnly{}
+		for _, id := range call.IDs {
+			if v := ix.Vectors[id]; v != nil {
+				out = append(out, vectorOnly{ID: id, Values: v.Values, Metadata: v.Metadata, Namespace: v.Namespace})
+			}
+		}
+		return out, nil
+	})
 }
 
 func (s *Server) describeIndex(call vectorizeCall) (any, *vectorizeError) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ix, vErr := s.index(call)
-	if vErr != nil {
-		return nil, vErr
-	}
-	return map[string]any{
-		"name": ix.Name, "config": ix.Config, "dimensions": ix.Config.Dimensions, "vectorCount": len(ix.Vectors),
-		"processedUpToMutation": ix.LastMutation, "processedUpToDatetime": ix.LastMutatedAt,
-	}, nil
+	return s.withIndex(call, func(ix *vectorizeIndex) (any, *vectorizeError) {
+		return map[string]any{
+			"name": ix.Name, "config": ix.Config, "dimensions": ix.Config.Dimensions, "vectorCount": len(ix.Vectors),
+			"processedUpToMutation": ix.LastMutation, "processedUpToDatetime": ix.LastMutatedAt,
+		}, nil
+	})
 }
 
 // queryVectors scores every vector of the index against the query (a vector, or the values of
 // the vector with the given id) and returns the topK best: highest cosine similarity or dot
 // product, smallest euclidean distance. Ties go by id so answers are stable.
 func (s *Server) queryVectors(call vectorizeCall) (any, *vectorizeError) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ix, vErr := s.index(call)
-	if vErr != nil {
-		return nil, vErr
-	}
-	topK, includeMeta, vErr := call.Options.check()
-	if vErr != nil {
-		return nil, vErr
-	}
-	query, vErr := s.queryVector(ix, call)
-	if vErr != nil || query == nil {
-		return map[string]any{"matches": []vectorMatch{}, "count": 0}, vErr
-	}
-	matches := []vectorMatch{}
-	for id, v := range ix.Vectors {
-		if call.Options.Namespace != "" && v.Namespace != call.Options.Namespace {
-			continue
+	return s.withIndex(call, func(ix *vectorizeIndex) (any, *vectorizeError) {
+		topK, includeMeta, vErr := call.Options.check()
+		if vErr != nil {
+			return nil, vErr
 		}
-		if !matchesFilter(v.Metadata, call.Options.Filter) {
-			continue
+		query, vErr := s.queryVector(ix, call)
+		if vErr != nil || query == nil {
+			return map[string]any{"matches": []vectorMatch{}, "count": 0}, vErr
 		}
-		m := vectorMatch{ID: id, Score: score(ix.Config.Metric, query, v.Values), Namespace: v.Namespace}
-		if call.Options.ReturnValues {
-			m.Values = v.Values
+		matches := []vectorMatch{}
+		for id, v := range ix.Vectors {
+			if call.Options.Namespace != "" && v.Namespace != call.Options.Namespace {
+				continue
+			}
+			if !matchesFilter(v.Metadata, call.Options.Filter) {
+				continue
+			}
+			m := vectorMatch{ID: id, Score: score(ix.Config.Metric, query, v.Values), Namespace: v.Namespace}
+			if call.Options.ReturnValues {
+				m.Values = v.Values
+			}
+			if includeMeta {
+				m.Metadata = v.Metadata
+			}
+			matches = append(matches, m)
 		}
-		if includeMeta {
-			m.Metadata = v.Metadata
+		ascending := ix.Config.Metric == "euclidean"
+		sort.Slice(matches, func(i, j int) bool {
+			if matches[i].Score != matches[j].Score {
+				return (matches[i].Score < matches[j].Score) == ascending
+			}
+			return matches[i].ID < matches[j].ID
+		})
+		if len(matches) > topK {
+			matches = matches[:topK]
 		}
-		matches = append(matches, m)
-	}
-	ascending := ix.Config.Metric == "euclidean"
-	sort.Slice(matches, func(i, j int) bool {
-		if matches[i].Score != matches[j].Score {
-			return (matches[i].Score < matches[j].Score) == ascending
-		}
-		return matches[i].ID < matches[j].ID
+		return map[string]any{"matches": matches, "count": len(matches)}, nil
 	})
-	if len(matches) > topK {
-		matches = matches[:topK]
-	}
-	return map[string]any{"matches": matches, "count": len(matches)}, nil
 }
 
 // queryVector is the query's values; nil (no error) when queryById names no stored vector.
@@ -443,4 +419,29 @@ func compare(a, b any) (int, bool) {
 		return strings.Compare(x, y), true
 	}
 	return 0, false
+}
+
+// withIndex runs read with the call's index under the read lock.
+func (s *Server) withIndex(call vectorizeCall, read func(ix *vectorizeIndex) (any, *vectorizeError)) (any, *vectorizeError) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ix, vErr := s.index(call)
+	if vErr != nil {
+		return nil, vErr
+	}
+	return read(ix)
+}
+
+// withIndexForWrite runs write with the call's index under opMu and mu, as a state change
+// that persists.
+func (s *Server) withIndexForWrite(call vectorizeCall, write func(ix *vectorizeIndex) (any, *vectorizeError)) (any, *vectorizeError) {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ix, vErr := s.index(call)
+	if vErr != nil {
+		return nil, vErr
+	}
+	return write(ix)
 }
