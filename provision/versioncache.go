@@ -86,7 +86,9 @@ func (c *versionCache) put(apiBase, accountID, script, versionID, message string
 	if err != nil || os.MkdirAll(c.dir, 0o700) != nil {
 		return
 	}
-	c.write(c.scriptPath(apiBase, accountID, script), nil)
+	if !c.known(apiBase, accountID, script) {
+		c.write(c.scriptPath(apiBase, accountID, script), nil)
+	}
 	c.write(c.path(apiBase, accountID, script, versionID), data)
 }
 
