@@ -241,31 +241,40 @@ func TestGeneratedKeysGetTheFastFingerprint(t *testing.T) {
 // spec's key again and keeps the other party's key, which its clients now hold, as the previous
 // one for the grace window.
 func TestApplyAfterAnotherKeyWasRestoredKeepsThatKey(t *testing.T) {
-	h := newHarness(t)
-	oldKey, newKey := "first-env-key-0123456789abcdefghijkl", "second-env-key-0123456789abcdefghijk"
-	theirKey := "their-key-0123456789abcdefghijklmnopqrs"
-	h.env["IMG_KEY"] = oldKey
-	w := imageWorker(t, "image-api", "IMG_KEY")
-	h.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
+	// Under each reading the tags, secrets and the upload's answer can have.
+	for name, quirks := range map[string]localcf.Quirks{
+		"strict": {}, "script_tags_replace": {ScriptTagsReplace: true},
+		"implicit_secret_retention": {ImplicitSecretRetention: true}, "deployment_id": {DeploymentID: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.srv.SetQuirks(quirks)
+			oldKey, newKey := "first-env-key-0123456789abcdefghijkl", "second-env-key-0123456789abcdefghijk"
+			theirKey := "their-key-0123456789abcdefghijklmnopqrs"
+			h.env["IMG_KEY"] = oldKey
+			w := imageWorker(t, "image-api", "IMG_KEY")
+			h.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
 
-	h.env["IMG_KEY"] = newKey
-	p := h.plan(t, specOf(w))
-	h.putSecret(t, "image-api", "API_KEY", theirKey)
-	if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{}); !errors.Is(err, ErrChanged) {
-		t.Fatalf("apply over another party's key change: %v, want ErrChanged", err)
-	}
-	if got := h.post(t, "image-api", theirKey); got != http.StatusOK {
-		t.Fatalf("their key gets %d after the run put their version back, want 200", got)
-	}
+			h.env["IMG_KEY"] = newKey
+			p := h.plan(t, specOf(w))
+			h.putSecret(t, "image-api", "API_KEY", theirKey)
+			if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{}); !errors.Is(err, ErrChanged) {
+				t.Fatalf("apply over another party's key change: %v, want ErrChanged", err)
+			}
+			if got := h.post(t, "image-api", theirKey); got != http.StatusOK {
+				t.Fatalf("their key gets %d after the run put their version back, want 200", got)
+			}
 
-	p, res := h.deploy(t, specOf(w), ApplyOptions{})
-	for _, k := range []struct{ name, key string }{{"the spec's key", newKey}, {"their key, in its grace window", theirKey}} {
-		if got := h.post(t, "image-api", k.key); got != http.StatusOK {
-			t.Errorf("%s gets %d after the re-run, want 200", k.name, got)
-		}
-	}
-	for _, key := range []string{oldKey, newKey, theirKey} {
-		assertNoSecret(t, key, h.log.String(), p, res)
+			p, res := h.deploy(t, specOf(w), ApplyOptions{})
+			for _, k := range []struct{ name, key string }{{"the spec's key", newKey}, {"their key, in its grace window", theirKey}} {
+				if got := h.post(t, "image-api", k.key); got != http.StatusOK {
+					t.Errorf("%s gets %d after the re-run, want 200", k.name, got)
+				}
+			}
+			for _, key := range []string{oldKey, newKey, theirKey} {
+				assertNoSecret(t, key, h.log.String(), p, res)
+			}
+		})
 	}
 }
 
