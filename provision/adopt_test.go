@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -57,4 +58,37 @@ func newHarnessOn(t *testing.T, h *harness, tune func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	return &harness{srv: h.srv, eng: eng, log: h.log, env: h.env}
+}
+
+// A script another party creates after this run's plan found none, and before its upload (the
+// fresh plan is not read again), gets its own version back when apply stops. It must not keep
+// the tags this run's upload wrote either: with them, the next plain apply would take the
+// script over as flareform's, without --adopt.
+func TestScriptCreatedByAnotherDuringApplyIsNotTakenOver(t *testing.T) {
+	for name, quirks := range map[string]localcf.Quirks{
+		"strict": {}, "script_tags_replace": {ScriptTagsReplace: true}, "deployment_id": {DeploymentID: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.srv.SetQuirks(quirks)
+			w := imageWorker(t, "image-api", "")
+			bundled, err := bundler.Bundle(t.Context(), bundler.Options{Entry: w.Main})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := h.plan(t, specOf(w))
+			if p.Workers[0].Action != ActionCreate {
+				t.Fatalf("plan: %s, want create", p.Workers[0].Action)
+			}
+			h.rawUpload(t, "image-api", bundled.Code, map[string]string{"MAX_PROMPT_CHARS": "7", "AI_MODEL": sdxl})
+			if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{SkipSmoke: true}); !errors.Is(err, ErrChanged) {
+				t.Fatalf("apply over a script created meanwhile: %v, want ErrChanged", err)
+			}
+			_, err = h.eng.Plan(context.Background(), specOf(w))
+			var se *spec.Error
+			if !errors.As(err, &se) || !strings.Contains(se.Msg, "flareform did not deploy it") {
+				t.Fatalf("plan after the other party's version was put back: %v; want the refusal to take it over without --adopt", err)
+			}
+		})
+	}
 }

@@ -320,7 +320,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		} else if uploaded == "" && ownUpload != nil {
 			uploaded = <-ownUpload
 		}
-		version, err := e.checkServesOwn(ctx, p.AccountID, wp, d.bundleTag, uploaded)
+		version, err := e.checkServesOwn(ctx, p.AccountID, wp, d.bundleTag, uploaded, uploadTagSet(d, fingerprint))
 		if err != nil {
 			// Another run's version serves: this run's key may open nothing. It stays pending in
 			// the key store; the next run keeps it if it turns out to be the live one.
@@ -413,7 +413,7 @@ func (e *Engine) checkUnchanged(ctx context.Context, accountID string, wp *Worke
 // (checkNothingBetween). With the id of the upload's version (from the upload's answer or
 // findOwnUpload) one read of the deployments says so; without it the serving version's
 // annotation must name this run, and the deployments are read again after that annotation.
-func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *WorkerPlan, bundleTag, uploaded string) (string, error) {
+func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *WorkerPlan, bundleTag, uploaded string, sentTags []string) (string, error) {
 	history, err := e.deploymentHistory(ctx, accountID, wp.Name)
 	if err != nil {
 		return "", fmt.Errorf("check the deployed version: %w", err)
@@ -433,7 +433,7 @@ func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *Worke
 			return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not the one this run uploaded", orNone(id)))
 		}
 	}
-	if err := e.checkNothingBetween(ctx, accountID, wp, history); err != nil {
+	if err := e.checkNothingBetween(ctx, accountID, wp, history, sentTags); err != nil {
 		return "", err
 	}
 	if uploaded != "" {
@@ -493,7 +493,9 @@ func (e *Engine) isOwnUpload(ctx context.Context, accountID, name, versionID, bu
 // verified its own version and exited 0, and this upload then silently replaced it. The
 // deployment before this run's then serves a version the plan never read. That version is
 // deployed again, so the other run's result stays true, and this run stops with ErrChanged.
-func (e *Engine) checkNothingBetween(ctx context.Context, accountID string, wp *WorkerPlan, history []pastDeployment) error {
+// When the plan found no script, the other party created it: the tags this run's upload sent
+// (sentTags) are taken off again, or the next plan would take the script for flareform's.
+func (e *Engine) checkNothingBetween(ctx context.Context, accountID string, wp *WorkerPlan, history []pastDeployment, sentTags []string) error {
 	existed := wp.live != nil && wp.live.exists
 	read := ""
 	if existed {
@@ -510,6 +512,11 @@ func (e *Engine) checkNothingBetween(ctx context.Context, accountID string, wp *
 	}
 	if err := e.deployVersion(ctx, accountID, wp.Name, other, "flareform: redeploy the version another run deployed while this run uploaded"); err != nil {
 		return changedError(wp.Name, fmt.Sprintf("version %s was deployed between this run's check and its upload, and deploying it again failed: %v", other, err))
+	}
+	if !existed {
+		if err := e.dropRunTags(ctx, accountID, wp.Name, sentTags); err != nil {
+			return changedError(wp.Name, fmt.Sprintf("another party created the script between this run's check and its upload; its version %s serves again, but this run's tags stay on the script (%v): take them off before the next apply, which would otherwise treat the script as flareform's", other, err))
+		}
 	}
 	return changedError(wp.Name, fmt.Sprintf("version %s was deployed between this run's check and its upload; it serves again", other))
 }

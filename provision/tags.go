@@ -61,3 +61,22 @@ func liveTags(wp *WorkerPlan) []string {
 	}
 	return wp.live.tags
 }
+
+// dropRunTags takes the tags this run's upload sent (sent) off a script another party created
+// while the upload was on its way. By reading, the upload added them to that party's tags or
+// replaced those. The managed tag stays when other flareform tags remain: then the other party
+// is flareform too, and under the adding reading the tag was its as well.
+func (e *Engine) dropRunTags(ctx context.Context, accountID, name string, sent []string) error {
+	got, err := e.workers.Scripts.Settings.Get(ctx, name, accountParams[workers.ScriptSettingGetParams](accountID))
+	if err != nil {
+		return fmt.Errorf("read tags: %w", cleanAPIError(err))
+	}
+	keep := slices.DeleteFunc(slices.Clone(got.Tags), func(t string) bool { return slices.Contains(sent, t) })
+	if slices.Contains(got.Tags, managedTag) && slices.ContainsFunc(keep, isFlareformTag) && !slices.Contains(keep, managedTag) {
+		keep = append(keep, managedTag)
+	}
+	if len(keep) == len(got.Tags) {
+		return nil
+	}
+	return e.putScriptTags(ctx, accountID, name, keep)
+}
