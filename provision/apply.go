@@ -316,11 +316,9 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		// that serves, or another run overlapped this one and its answer is not this run's.
 		uploaded := r.VersionID
 		if d.finishRotation {
-			uploaded = "" // ending the rotation made a newer version of this run
-		} else if uploaded == "" && ownUpload != nil {
-			uploaded = <-ownUpload
+			uploaded, ownUpload = "", nil // ending the rotation made a newer version of this run
 		}
-		version, err := e.checkServesOwn(ctx, p.AccountID, wp, d.bundleTag, uploaded, uploadTagSet(d, fingerprint))
+		version, err := e.checkServesOwn(ctx, p.AccountID, wp, d.bundleTag, uploaded, ownUpload, uploadTagSet(d, fingerprint))
 		if err != nil {
 			// Another run's version serves: this run's key may open nothing. It stays pending in
 			// the key store; the next run keeps it if it turns out to be the live one.
@@ -413,8 +411,13 @@ func (e *Engine) checkUnchanged(ctx context.Context, accountID string, wp *Worke
 // (checkNothingBetween). With the id of the upload's version (from the upload's answer or
 // findOwnUpload) one read of the deployments says so; without it the serving version's
 // annotation must name this run, and the deployments are read again after that annotation.
-func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *WorkerPlan, bundleTag, uploaded string, sentTags []string) (string, error) {
+func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *WorkerPlan, bundleTag, uploaded string, ownUpload <-chan string, sentTags []string) (string, error) {
 	history, err := e.deploymentHistory(ctx, accountID, wp.Name)
+	if uploaded == "" && ownUpload != nil {
+		// Received only now: findOwnUpload's read of a version's annotation, which never
+		// changes, may still be on its way while the deployments are read, one round trip less.
+		uploaded = <-ownUpload
+	}
 	if err != nil {
 		return "", fmt.Errorf("check the deployed version: %w", err)
 	}

@@ -94,15 +94,15 @@ func TestNoChangePlanIsOneRoundTrip(t *testing.T) {
 
 // A first deploy costs the reads (all at once), the upload, the workers.dev switch and, after
 // the smoke test, the deployments. When the upload's answer does not name the new version, the
-// newest version and its annotation are read during the switch and the smoke test: one round
-// trip more.
+// newest version is read during the switch and its annotation during the smoke test and the
+// deployments read: no round trip more.
 func TestFirstDeployRoundTrips(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		quirks localcf.Quirks
 		want   int
 	}{
-		{"upload answer without the version id", localcf.Quirks{}, 5},
+		{"upload answer without the version id", localcf.Quirks{}, 4},
 		{"upload answer with deployment_id", localcf.Quirks{DeploymentID: true}, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
