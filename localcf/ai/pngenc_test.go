@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/adler32"
+	"image"
 	"image/png"
 	"io"
 	"testing"
@@ -24,31 +25,44 @@ func TestAdler32Combine(t *testing.T) {
 	}
 }
 
-// The banded encoder must give a PNG that a strict decoder (zlib checksum included) reads back
-// pixel for pixel.
+// The banded encoder paints its own rows; the PNG it gives must be read back by a strict decoder
+// (zlib checksum included) as exactly renderImage's pixels, which the JPEG path encodes: one
+// band (heights under 64), odd sizes, a picture narrower than the seed-bit blocks, many seeds.
 func TestBandedPNGDecodesExactly(t *testing.T) {
-	seed := newImageSeed("m", "a lighthouse", "", 3)
-	for _, size := range [][2]int{{1024, 1024}, {256, 768}, {64, 1}, {97, 131}} {
-		img, err := renderImage(context.Background(), seed, size[0], size[1])
-		if err != nil {
-			t.Fatal(err)
+	sizes := [][2]int{{1024, 1024}, {256, 768}, {64, 1}, {97, 131}, {300, 63}, {13, 200}, {1, 1}}
+	for i, size := range sizes {
+		for _, prompt := range []string{"a lighthouse", "a red fox", "an empty room"} {
+			seed := newImageSeed("m", prompt, "", int64(i))
+			want, err := renderImage(context.Background(), seed, size[0], size[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if err := encodeOpaquePNG(context.Background(), &buf, newPicture(seed, size[0], size[1])); err != nil {
+				t.Fatal(err)
+			}
+			assertIDATChecksum(t, buf.Bytes())
+			got, err := png.Decode(&buf)
+			if err != nil {
+				t.Fatalf("%v %q: decode: %v", size, prompt, err)
+			}
+			assertSamePixels(t, got, want)
 		}
-		var buf bytes.Buffer
-		if err := encodeOpaquePNG(&buf, img); err != nil {
-			t.Fatal(err)
-		}
-		assertIDATChecksum(t, buf.Bytes())
-		got, err := png.Decode(&buf)
-		if err != nil {
-			t.Fatalf("%v: decode: %v", size, err)
-		}
-		for y := 0; y < size[1]; y++ {
-			for x := 0; x < size[0]; x++ {
-				r, g, b, _ := got.At(x, y).RGBA()
-				p := img.NRGBAAt(x, y)
-				if uint8(r>>8) != p.R || uint8(g>>8) != p.G || uint8(b>>8) != p.B {
-					t.Fatalf("%v: pixel (%d,%d) decodes as %d,%d,%d, want %d,%d,%d", size, x, y, r>>8, g>>8, b>>8, p.R, p.G, p.B)
-				}
+	}
+}
+
+func assertSamePixels(t *testing.T, got image.Image, want *image.NRGBA) {
+	t.Helper()
+	if got.Bounds() != want.Bounds() {
+		t.Fatalf("bounds %v, want %v", got.Bounds(), want.Bounds())
+	}
+	for y := 0; y < want.Rect.Dy(); y++ {
+		for x := 0; x < want.Rect.Dx(); x++ {
+			r, g, b, a := got.At(x, y).RGBA()
+			p := want.NRGBAAt(x, y)
+			if uint8(r>>8) != p.R || uint8(g>>8) != p.G || uint8(b>>8) != p.B || a != 0xffff {
+				t.Fatalf("%v: pixel (%d,%d) decodes as %d,%d,%d,%d, want %d,%d,%d,255",
+					want.Rect.Size(), x, y, r>>8, g>>8, b>>8, a>>8, p.R, p.G, p.B)
 			}
 		}
 	}
