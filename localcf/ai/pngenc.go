@@ -122,13 +122,27 @@ func compressBand(ctx context.Context, pic *picture, band rowBand, last bool) co
 }
 
 // upFilter writes the PNG Up filter of row cur (each byte minus the one
-// above it in prev) into dst.
+// above it in prev, modulo 256) into dst, eight bytes at a time.
 func upFilter(dst, cur, prev []byte) {
-	prev = prev[:len(cur)]
-	dst = dst[:len(cur)]
-	for i, v := range cur {
-		dst[i] = v - prev[i]
+	n := len(cur)
+	prev, dst = prev[:n], dst[:n]
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		a := binary.LittleEndian.Uint64(cur[i:])
+		b := binary.LittleEndian.Uint64(prev[i:])
+		binary.LittleEndian.PutUint64(dst[i:], subBytes(a, b))
 	}
+	for ; i < n; i++ {
+		dst[i] = cur[i] - prev[i]
+	}
+}
+
+// subBytes subtracts each byte of b from the same byte of a, modulo 256,
+// with no borrow between bytes: the top bit of each byte is set in a and
+// cleared in b so that no byte borrows from the next, and then put right.
+func subBytes(a, b uint64) uint64 {
+	const high = 0x8080808080808080
+	return ((a | high) - (b &^ high)) ^ ((a ^ ^b) & high)
 }
 
 // adler32Combine is the Adler-32 of a followed by b, from the checksum of a,

@@ -87,3 +87,30 @@ func assertIDATChecksum(t *testing.T, pngData []byte) {
 		t.Fatalf("inflate IDAT: %v (a bad Adler-32 shows here)", err)
 	}
 }
+
+// subBytes and averageBytes work on eight bytes at once; each byte must come out as the byte-wise
+// operation would give it, whatever its neighbours (borrows and carries must not cross bytes).
+func TestWordWiseByteArithmetic(t *testing.T) {
+	values := []byte{0, 1, 2, 0x7f, 0x80, 0x81, 0xfe, 0xff}
+	for _, x := range values {
+		for _, y := range values {
+			for _, neighbour := range values {
+				a := binary.LittleEndian.Uint64([]byte{x, neighbour, x, y, neighbour, 0, 0xff, x})
+				b := binary.LittleEndian.Uint64([]byte{y, y, neighbour, x, neighbour, 0xff, 0, y})
+				var as, bs, diff, avg [8]byte
+				binary.LittleEndian.PutUint64(as[:], a)
+				binary.LittleEndian.PutUint64(bs[:], b)
+				binary.LittleEndian.PutUint64(diff[:], subBytes(a, b))
+				binary.LittleEndian.PutUint64(avg[:], averageBytes(a, b))
+				for i := range as {
+					if want := as[i] - bs[i]; diff[i] != want {
+						t.Fatalf("subBytes(%x, %x) byte %d = %d, want %d", a, b, i, diff[i], want)
+					}
+					if want := uint8((uint16(as[i]) + uint16(bs[i])) / 2); avg[i] != want {
+						t.Fatalf("averageBytes(%x, %x) byte %d = %d, want %d", a, b, i, avg[i], want)
+					}
+				}
+			}
+		}
+	}
+}
