@@ -88,11 +88,12 @@ func compressBand(ctx context.Context, pic *picture, band rowBand, last bool) co
 	if err != nil {
 		return compressedBand{err: fmt.Errorf("png: deflate writer: %w", err)}
 	}
+	painter := pic.newRowPainter()
 	sum := adler32.New()
 	prev := make([]byte, 3*width)
 	cur := make([]byte, 3*width)
 	if band.from > 0 { // the Up filter of the band's first row looks at the row above it
-		pic.paintRow(prev, band.from-1)
+		painter.paintRow(prev, band.from-1)
 	}
 	line := make([]byte, 1+3*width)
 	line[0] = 2 // filter type Up
@@ -102,7 +103,7 @@ func compressBand(ctx context.Context, pic *picture, band rowBand, last bool) co
 				return compressedBand{err: err}
 			}
 		}
-		pic.paintRow(cur, y)
+		painter.paintRow(cur, y)
 		upFilter(line[1:], cur, prev)
 		sum.Write(line)
 		if _, err := fw.Write(line); err != nil {
