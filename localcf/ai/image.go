@@ -77,7 +77,10 @@ func renderImage(ctx context.Context, seed imageSeed, width, height int) (*image
 		}()
 	}
 	wg.Wait()
-	return img, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return img, nil
 }
 
 // rowBand is the rows [from, to) one goroutine paints.
