@@ -137,3 +137,27 @@ func BenchmarkTextToImage1024Repeated(b *testing.B) {
 		}
 	}
 }
+
+// A tall picture computes its gradient only every few rows; that must stay invisible: within one
+// level of the gradient computed for every row.
+func TestSteppedGradientIsWithinOneLevel(t *testing.T) {
+	for _, height := range []int{1024, 777, 2048} {
+		stepped := newPicture(newImageSeed(sdxl, "a lighthouse", "", 1), 300, height)
+		if stepped.gradientStep < 2 {
+			t.Fatalf("height %d: gradient step %d, want the gradient held for several rows", height, stepped.gradientStep)
+		}
+		exact := *stepped
+		exact.gradientStep = 1
+		steppedPainter, exactPainter := stepped.newRowPainter(), exact.newRowPainter()
+		got, want := make([]byte, 3*300), make([]byte, 3*300)
+		for y := range height {
+			steppedPainter.paintRow(got, y)
+			exactPainter.paintRow(want, y)
+			for i := range got {
+				if d := int(got[i]) - int(want[i]); d < -1 || d > 1 {
+					t.Fatalf("height %d: row %d byte %d is %d, the exact gradient gives %d", height, y, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -13,12 +13,13 @@ import (
 )
 
 func TestEncodeOpaquePNGIsLossless(t *testing.T) {
-	img, err := renderImage(context.Background(), newImageSeed(sdxl, "pixels", "", 3), 300, 257)
+	seed := newImageSeed(sdxl, "pixels", "", 3)
+	img, err := renderImage(context.Background(), seed, 300, 257)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := encodeOpaquePNG(&buf, img); err != nil {
+	if err := encodeOpaquePNG(context.Background(), &buf, newPicture(seed, 300, 257)); err != nil {
 		t.Fatal(err)
 	}
 	decoded, err := png.Decode(&buf)

@@ -3,49 +3,49 @@ package ai
 import (
 	"bytes"
 	"compress/flate"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/adler32"
 	"hash/crc32"
-	"image"
 	"io"
-	"runtime"
 	"sync"
 )
 
-// encodeOpaquePNG writes img as an 8-bit RGB PNG. Unlike image/png, which
+// encodeOpaquePNG writes pic as an 8-bit RGB PNG. Unlike image/png, which
 // tries all five row filters on every row, it always uses the Up filter:
 // the stand-in pictures are smooth vertical gradients, so Up compresses them
 // well, and skipping the filter search halves the encoding time of a
-// 1024x1024 image. The alpha channel is dropped; the pictures are opaque.
+// 1024x1024 image.
 //
-// The rows are compressed in bands, one per CPU, at the same time (as pigz
-// does): each band is its own deflate stream, all but the last ending in a
-// sync flush instead of a final block, so their concatenation is one valid
-// stream. A band cannot refer back into the one before, which costs a few
-// bytes and saves half the time on two cores.
-func encodeOpaquePNG(w io.Writer, img *image.NRGBA) error {
-	width, height := img.Rect.Dx(), img.Rect.Dy()
+// The rows are painted and compressed in bands, one per CPU, at the same time
+// (as pigz does): each band paints a row into a reused buffer, filters it and
+// deflates it, so the picture never exists in memory as a whole. Each band is
+// its own deflate stream, all but the last ending in a sync flush instead of a
+// final block, so their concatenation is one valid stream. A band cannot
+// refer back into the one before, which costs a few bytes and saves half the
+// time on two cores.
+func encodeOpaquePNG(ctx context.Context, w io.Writer, pic *picture) error {
 	var header [13]byte
-	binary.BigEndian.PutUint32(header[0:], uint32(width))
-	binary.BigEndian.PutUint32(header[4:], uint32(height))
+	binary.BigEndian.PutUint32(header[0:], uint32(pic.width))
+	binary.BigEndian.PutUint32(header[4:], uint32(pic.height))
 	header[8] = 8 // bit depth
 	header[9] = 2 // colour type: truecolour
 	// compression, filter and interlace methods are all 0.
 
-	bands := make([]compressedBand, min(runtime.GOMAXPROCS(0), max(height/64, 1)))
+	rows := rowBands(pic.height)
+	bands := make([]compressedBand, len(rows))
 	var wg sync.WaitGroup
-	for i := range bands {
+	for i, band := range rows {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			from, to := height*i/len(bands), height*(i+1)/len(bands)
-			bands[i] = compressBand(img, from, to, i == len(bands)-1)
+			bands[i] = compressBand(ctx, pic, band, i == len(bands)-1)
 		}()
 	}
 	wg.Wait()
 
-	idat := bytes.NewBuffer(make([]byte, 0, width*height/2))
+	idat := bytes.NewBuffer(make([]byte, 0, pic.width*pic.height/2))
 	idat.Write([]byte{0x78, 0x01}) // zlib header: deflate, 32 KiB window, fastest level
 	checksum := uint32(1)          // Adler-32 of nothing
 	for _, b := range bands {
@@ -71,8 +71,8 @@ func encodeOpaquePNG(w io.Writer, img *image.NRGBA) error {
 	return nil
 }
 
-// compressedBand is rows [from, to) filtered and deflated: the raw deflate
-// bytes, and the Adler-32 and length of the filtered bytes they hold.
+// compressedBand is a band of rows painted, filtered and deflated: the raw
+// deflate bytes, and the Adler-32 and length of the filtered bytes they hold.
 type compressedBand struct {
 	data   []byte
 	adler  uint32
@@ -80,27 +80,31 @@ type compressedBand struct {
 	err    error
 }
 
-func compressBand(img *image.NRGBA, from, to int, last bool) compressedBand {
-	width := img.Rect.Dx()
+func compressBand(ctx context.Context, pic *picture, band rowBand, last bool) compressedBand {
+	width := pic.width
 	var out bytes.Buffer
-	out.Grow(width * (to - from) / 2)
+	out.Grow(width * (band.to - band.from) / 2)
 	fw, err := flate.NewWriter(&out, flate.BestSpeed)
 	if err != nil {
 		return compressedBand{err: fmt.Errorf("png: deflate writer: %w", err)}
 	}
+	painter := pic.newRowPainter()
 	sum := adler32.New()
 	prev := make([]byte, 3*width)
 	cur := make([]byte, 3*width)
-	if from > 0 { // the Up filter of the band's first row looks at the row above it
-		rgbRow(prev, img, from-1)
+	if band.from > 0 { // the Up filter of the band's first row looks at the row above it
+		painter.paintRow(prev, band.from-1)
 	}
 	line := make([]byte, 1+3*width)
 	line[0] = 2 // filter type Up
-	for y := from; y < to; y++ {
-		rgbRow(cur, img, y)
-		for i, v := range cur {
-			line[1+i] = v - prev[i]
+	for y := band.from; y < band.to; y++ {
+		if y%cancelCheckRows == 0 {
+			if err := ctx.Err(); err != nil {
+				return compressedBand{err: err}
+			}
 		}
+		painter.paintRow(cur, y)
+		upFilter(line[1:], cur, prev)
 		sum.Write(line)
 		if _, err := fw.Write(line); err != nil {
 			return compressedBand{err: fmt.Errorf("png: compress row %d: %w", y, err)}
@@ -113,17 +117,33 @@ func compressBand(img *image.NRGBA, from, to int, last bool) compressedBand {
 		err = fw.Flush()
 	}
 	if err != nil {
-		return compressedBand{err: fmt.Errorf("png: finish rows %d-%d: %w", from, to, err)}
+		return compressedBand{err: fmt.Errorf("png: finish rows %d-%d: %w", band.from, band.to, err)}
 	}
-	return compressedBand{data: out.Bytes(), adler: sum.Sum32(), rawLen: (to - from) * len(line)}
+	return compressedBand{data: out.Bytes(), adler: sum.Sum32(), rawLen: (band.to - band.from) * len(line)}
 }
 
-// rgbRow copies row y of img into dst without its alpha channel.
-func rgbRow(dst []byte, img *image.NRGBA, y int) {
-	pix := img.Pix[y*img.Stride:]
-	for x := 0; x < len(dst)/3; x++ {
-		copy(dst[3*x:3*x+3], pix[4*x:4*x+3])
+// upFilter writes the PNG Up filter of row cur (each byte minus the one
+// above it in prev, modulo 256) into dst, eight bytes at a time.
+func upFilter(dst, cur, prev []byte) {
+	n := len(cur)
+	prev, dst = prev[:n], dst[:n]
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		a := binary.LittleEndian.Uint64(cur[i:])
+		b := binary.LittleEndian.Uint64(prev[i:])
+		binary.LittleEndian.PutUint64(dst[i:], subBytes(a, b))
 	}
+	for ; i < n; i++ {
+		dst[i] = cur[i] - prev[i]
+	}
+}
+
+// subBytes subtracts each byte of b from the same byte of a, modulo 256,
+// with no borrow between bytes: the top bit of each byte is set in a and
+// cleared in b so that no byte borrows from the next, and then put right.
+func subBytes(a, b uint64) uint64 {
+	const high = 0x8080808080808080
+	return ((a | high) - (b &^ high)) ^ ((a ^ ^b) & high)
 }
 
 // adler32Combine is the Adler-32 of a followed by b, from the checksum of a,

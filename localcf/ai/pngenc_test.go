@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/adler32"
+	"image"
 	"image/png"
 	"io"
 	"testing"
@@ -24,31 +25,44 @@ func TestAdler32Combine(t *testing.T) {
 	}
 }
 
-// The banded encoder must give a PNG that a strict decoder (zlib checksum included) reads back
-// pixel for pixel.
+// The banded encoder paints its own rows; the PNG it gives must be read back by a strict decoder
+// (zlib checksum included) as exactly renderImage's pixels, which the JPEG path encodes: one
+// band (heights under 64), odd sizes, a picture narrower than the seed-bit blocks, many seeds.
 func TestBandedPNGDecodesExactly(t *testing.T) {
-	seed := newImageSeed("m", "a lighthouse", "", 3)
-	for _, size := range [][2]int{{1024, 1024}, {256, 768}, {64, 1}, {97, 131}} {
-		img, err := renderImage(context.Background(), seed, size[0], size[1])
-		if err != nil {
-			t.Fatal(err)
+	sizes := [][2]int{{1024, 1024}, {256, 768}, {64, 1}, {97, 131}, {300, 63}, {13, 200}, {1, 1}}
+	for i, size := range sizes {
+		for _, prompt := range []string{"a lighthouse", "a red fox", "an empty room"} {
+			seed := newImageSeed("m", prompt, "", int64(i))
+			want, err := renderImage(context.Background(), seed, size[0], size[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if err := encodeOpaquePNG(context.Background(), &buf, newPicture(seed, size[0], size[1])); err != nil {
+				t.Fatal(err)
+			}
+			assertIDATChecksum(t, buf.Bytes())
+			got, err := png.Decode(&buf)
+			if err != nil {
+				t.Fatalf("%v %q: decode: %v", size, prompt, err)
+			}
+			assertSamePixels(t, got, want)
 		}
-		var buf bytes.Buffer
-		if err := encodeOpaquePNG(&buf, img); err != nil {
-			t.Fatal(err)
-		}
-		assertIDATChecksum(t, buf.Bytes())
-		got, err := png.Decode(&buf)
-		if err != nil {
-			t.Fatalf("%v: decode: %v", size, err)
-		}
-		for y := 0; y < size[1]; y++ {
-			for x := 0; x < size[0]; x++ {
-				r, g, b, _ := got.At(x, y).RGBA()
-				p := img.NRGBAAt(x, y)
-				if uint8(r>>8) != p.R || uint8(g>>8) != p.G || uint8(b>>8) != p.B {
-					t.Fatalf("%v: pixel (%d,%d) decodes as %d,%d,%d, want %d,%d,%d", size, x, y, r>>8, g>>8, b>>8, p.R, p.G, p.B)
-				}
+	}
+}
+
+func assertSamePixels(t *testing.T, got image.Image, want *image.NRGBA) {
+	t.Helper()
+	if got.Bounds() != want.Bounds() {
+		t.Fatalf("bounds %v, want %v", got.Bounds(), want.Bounds())
+	}
+	for y := 0; y < want.Rect.Dy(); y++ {
+		for x := 0; x < want.Rect.Dx(); x++ {
+			r, g, b, a := got.At(x, y).RGBA()
+			p := want.NRGBAAt(x, y)
+			if uint8(r>>8) != p.R || uint8(g>>8) != p.G || uint8(b>>8) != p.B || a != 0xffff {
+				t.Fatalf("%v: pixel (%d,%d) decodes as %d,%d,%d,%d, want %d,%d,%d,255",
+					want.Rect.Size(), x, y, r>>8, g>>8, b>>8, a>>8, p.R, p.G, p.B)
 			}
 		}
 	}
@@ -71,5 +85,32 @@ func assertIDATChecksum(t *testing.T, pngData []byte) {
 	}
 	if _, err := io.Copy(io.Discard, zr); err != nil {
 		t.Fatalf("inflate IDAT: %v (a bad Adler-32 shows here)", err)
+	}
+}
+
+// subBytes and averageBytes work on eight bytes at once; each byte must come out as the byte-wise
+// operation would give it, whatever its neighbours (borrows and carries must not cross bytes).
+func TestWordWiseByteArithmetic(t *testing.T) {
+	values := []byte{0, 1, 2, 0x7f, 0x80, 0x81, 0xfe, 0xff}
+	for _, x := range values {
+		for _, y := range values {
+			for _, neighbour := range values {
+				a := binary.LittleEndian.Uint64([]byte{x, neighbour, x, y, neighbour, 0, 0xff, x})
+				b := binary.LittleEndian.Uint64([]byte{y, y, neighbour, x, neighbour, 0xff, 0, y})
+				var as, bs, diff, avg [8]byte
+				binary.LittleEndian.PutUint64(as[:], a)
+				binary.LittleEndian.PutUint64(bs[:], b)
+				binary.LittleEndian.PutUint64(diff[:], subBytes(a, b))
+				binary.LittleEndian.PutUint64(avg[:], averageBytes(a, b))
+				for i := range as {
+					if want := as[i] - bs[i]; diff[i] != want {
+						t.Fatalf("subBytes(%x, %x) byte %d = %d, want %d", a, b, i, diff[i], want)
+					}
+					if want := uint8((uint16(as[i]) + uint16(bs[i])) / 2); avg[i] != want {
+						t.Fatalf("averageBytes(%x, %x) byte %d = %d, want %d", a, b, i, avg[i], want)
+					}
+				}
+			}
+		}
 	}
 }
