@@ -315,8 +315,14 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		// Checked last, after the smoke test: the version that passed it must still be the one
 		// that serves, or another run overlapped this one and its answer is not this run's.
 		uploaded := r.VersionID
-		if d.finishRotation {
+		switch {
+		case d.finishRotation:
 			uploaded, ownUpload = "", nil // ending the rotation made a newer version of this run
+		case uploaded == "" && ownUpload != nil && !smoke:
+			// No smoke test gave the annotation read a head start on the deployments read, so
+			// reading both at once would often mean reading the deployments twice: a call more
+			// per worker, for a fleet the rate budget's scarcest resource.
+			uploaded, ownUpload = <-ownUpload, nil
 		}
 		version, err := e.checkServesOwn(ctx, p.AccountID, wp, d.bundleTag, uploaded, ownUpload, uploadTagSet(d, fingerprint))
 		if err != nil {
@@ -414,9 +420,7 @@ func (e *Engine) checkUnchanged(ctx context.Context, accountID string, wp *Worke
 func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *WorkerPlan, bundleTag, uploaded string, ownUpload <-chan string, sentTags []string) (string, error) {
 	history, err := e.deploymentHistory(ctx, accountID, wp.Name)
 	if uploaded == "" && ownUpload != nil {
-		// Received only now: findOwnUpload's read of a version's annotation, which never
-		// changes, may still be on its way while the deployments are read, one round trip less.
-		uploaded = <-ownUpload
+		uploaded, history, err = e.awaitOwnUpload(ctx, accountID, wp.Name, ownUpload, history, err)
 	}
 	if err != nil {
 		return "", fmt.Errorf("check the deployed version: %w", err)
@@ -475,6 +479,25 @@ func (e *Engine) findOwnUpload(ctx context.Context, accountID, name, bundleTag s
 		found <- latest
 	}()
 	return found
+}
+
+// awaitOwnUpload takes findOwnUpload's answer, whose reads (the newest version and its
+// annotation, which never changes) may still be on their way while the deployments are read
+// after the smoke test: one round trip less. The deployments must still be the last read to
+// answer, or a write landing while the annotation read was out would go unseen; so when that
+// answer comes only after the deployments', they are read again.
+func (e *Engine) awaitOwnUpload(ctx context.Context, accountID, name string, ownUpload <-chan string, history []pastDeployment, err error) (string, []pastDeployment, error) {
+	select {
+	case uploaded := <-ownUpload:
+		return uploaded, history, err
+	default:
+	}
+	uploaded := <-ownUpload
+	if err != nil {
+		return uploaded, history, err
+	}
+	history, err = e.deploymentHistory(ctx, accountID, name)
+	return uploaded, history, err
 }
 
 // isOwnUpload reports whether versionID's annotation names this run and bundleTag.

@@ -5,10 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/flareform/flareform/bundler"
 
 	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/localcf/faults"
@@ -115,6 +120,63 @@ func TestFirstDeployRoundTrips(t *testing.T) {
 				t.Errorf("first deploy took %d sequential round trips, want at most %d: %+v", rt, tc.want, h.srv.Requests())
 			}
 		})
+	}
+}
+
+// holdAnnotation is a transport that holds the read of one version's annotation (GET
+// .../versions/{id}) until the deployments have been answered, then lets another party write
+// (during) before the held read goes on: a write landing while that read is out.
+type holdAnnotation struct {
+	next         http.RoundTripper
+	deployments  chan struct{} // closed once a deployments read has been answered
+	once         sync.Once
+	during       func()
+	duringCalled atomic.Bool
+	timedOut     atomic.Bool
+}
+
+var versionReadPath = regexp.MustCompile(`/workers/scripts/[^/]+/versions/[^/]+$`)
+
+func (h *holdAnnotation) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodGet && versionReadPath.MatchString(r.URL.Path) && h.duringCalled.CompareAndSwap(false, true) {
+		select {
+		case <-h.deployments:
+		case <-time.After(2 * time.Second): // code that reads the annotation first never answers the deployments meanwhile
+			h.timedOut.Store(true)
+		}
+		h.during()
+	}
+	res, err := h.next.RoundTrip(r)
+	if err == nil && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/deployments") {
+		h.once.Do(func() { close(h.deployments) })
+	}
+	return res, err
+}
+
+// When the upload's answer does not name the new version, the annotation that identifies it
+// may still be on its way while the deployments are read after the smoke test. Another party's
+// upload landing in that window must not go unseen: apply reads the deployments again and stops.
+func TestWriteWhileTheAnnotationReadIsOutIsSeen(t *testing.T) {
+	var hold *holdAnnotation
+	h := newHarness(t, func(c *Config) {
+		hold = &holdAnnotation{next: c.HTTPClient.Transport, deployments: make(chan struct{})}
+		c.HTTPClient = &http.Client{Transport: hold, Timeout: c.HTTPClient.Timeout}
+	})
+	w := imageWorker(t, "image-api", "")
+	bundled, err := bundler.Bundle(t.Context(), bundler.Options{Entry: w.Main})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold.during = func() {
+		h.rawUpload(t, "image-api", bundled.Code, map[string]string{"MAX_PROMPT_CHARS": "7", "AI_MODEL": sdxl})
+	}
+	p := h.plan(t, specOf(w))
+	if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{}); !errors.Is(err, ErrChanged) {
+		t.Fatalf("apply while another party uploaded during the annotation read: %v, want ErrChanged", err)
+	}
+	if !hold.duringCalled.Load() || hold.timedOut.Load() {
+		t.Fatalf("the window was not exercised: annotation read %t, deployments read while it was out %t",
+			hold.duringCalled.Load(), !hold.timedOut.Load())
 	}
 }
 
