@@ -68,15 +68,7 @@ func renderImage(ctx context.Context, seed imageSeed, width, height int) (*image
 	pic := newPicture(seed, width, height)
 	bands := rowBands(height)
 	errs := make([]error, len(bands))
-	var wg sync.WaitGroup
-	for i, band := range bands {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = renderRows(ctx, img, pic, band)
-		}()
-	}
-	wg.Wait()
+	eachBand(bands, func(i int, band rowBand) { errs[i] = renderRows(ctx, img, pic, band) })
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -95,6 +87,15 @@ func rowBands(height int) []rowBand {
 		bands[i] = rowBand{height * i / len(bands), height * (i + 1) / len(bands)}
 	}
 	return bands
+}
+
+// eachBand runs do for every band at once, one goroutine each, and returns when all are done.
+func eachBand(bands []rowBand, do func(i int, band rowBand)) {
+	var wg sync.WaitGroup
+	for i, band := range bands {
+		wg.Go(func() { do(i, band) })
+	}
+	wg.Wait()
 }
 
 // cancelCheckRows is how often (in rows) painters look at the context: often

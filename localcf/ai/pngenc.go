@@ -9,7 +9,6 @@ import (
 	"hash/adler32"
 	"hash/crc32"
 	"io"
-	"sync"
 )
 
 // encodeOpaquePNG writes pic as an 8-bit RGB PNG. Unlike image/png, which
@@ -35,15 +34,7 @@ func encodeOpaquePNG(ctx context.Context, w io.Writer, pic *picture) error {
 
 	rows := rowBands(pic.height)
 	bands := make([]compressedBand, len(rows))
-	var wg sync.WaitGroup
-	for i, band := range rows {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			bands[i] = compressBand(ctx, pic, band, i == len(bands)-1)
-		}()
-	}
-	wg.Wait()
+	eachBand(rows, func(i int, band rowBand) { bands[i] = compressBand(ctx, pic, band, i == len(bands)-1) })
 
 	idat := bytes.NewBuffer(make([]byte, 0, pic.width*pic.height/2))
 	idat.Write([]byte{0x78, 0x01}) // zlib header: deflate, 32 KiB window, fastest level
