@@ -153,7 +153,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 	}
 	printPlan(opts.rootOptions, plan)
 	estimate := sess.Engine.EstimateApply(plan)
-	printEstimate(opts.rootOptions, estimate)
+	printEstimate(opts.rootOptions, estimate, "apply")
 	if replaced := plan.NeedsReplace(); len(replaced) > 0 && !opts.AllowReplace {
 		// Refused before the confirmation: "yes" must not be enough to lose data.
 		return fmt.Errorf("%w: %s; nothing was changed. Run apply --allow-replace to delete and recreate them, or keep their dimensions and metric",
@@ -165,7 +165,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		}
 	}
 	// Ctrl-C from here on stops new writes; those in flight finish (see provision.ApplyOptions).
-	prog := sess.startWorkerProgress(opts.rootOptions, "Applying", applyCount(plan, estimate))
+	prog := sess.startWorkerProgress(opts.rootOptions, "Applying", workerCountOf(plan, estimate, "applied"))
 	res, applyErr := sess.Engine.Apply(context.WithoutCancel(ctx), plan, provision.ApplyOptions{
 		SkipSmoke:     opts.NoSmoke,
 		SmokeOut:      opts.SmokeOut,
@@ -481,10 +481,10 @@ func failedWorkers(res *provision.Result) error {
 	return errors.Join(errs...)
 }
 
-// applyCount is what apply's progress counts: the workers it changes, and when the rate budget
-// lets it finish at the earliest.
-func applyCount(plan *provision.Plan, est provision.ApplyEstimate) workerCount {
-	c := workerCount{Verb: "applied"}
+// workerCountOf is what the progress of applying plan counts: the workers it changes (verb
+// says how: "applied", "destroyed"), and when the rate budget lets it finish at the earliest.
+func workerCountOf(plan *provision.Plan, est provision.ApplyEstimate, verb string) workerCount {
+	c := workerCount{Verb: verb}
 	for _, wp := range plan.Workers {
 		if wp.Action != provision.ActionNoOp {
 			c.Total++

@@ -50,13 +50,17 @@ func runDestroy(ctx context.Context, opts *destroyOptions) (err error) {
 		return reportNoChanges(opts.rootOptions, plan, "No changes. None of the spec's workers exist, so there is nothing to destroy.")
 	}
 	printPlan(opts.rootOptions, plan)
+	estimate := sess.Engine.EstimateApply(plan)
+	printEstimate(opts.rootOptions, estimate, "destroy")
 	if !opts.AutoApprove {
 		question := "Do you really want to destroy all workers in this spec? There is no undo."
 		if err := confirm(ctx, opts.rootOptions, question, "destroy"); err != nil {
 			return err
 		}
 	}
+	prog := sess.startWorkerProgress(opts.rootOptions, "Destroying", workerCountOf(plan, estimate, "destroyed"))
 	res, err := sess.Engine.Apply(context.WithoutCancel(ctx), plan, provision.ApplyOptions{SkipSmoke: true, Stop: ctx.Done()})
+	sess.stopProgress(prog)
 	if res == nil {
 		return sess.explain(err)
 	}

@@ -77,7 +77,7 @@ func runPlan(ctx context.Context, opts *planOptions) (err error) {
 		writePlanText(opts.IO.Out, plan, opts.colorEnabled(opts.IO.StdoutTTY))
 	}
 	if plan.HasChanges() {
-		printEstimate(opts.rootOptions, sess.Engine.EstimateApply(plan))
+		printEstimate(opts.rootOptions, sess.Engine.EstimateApply(plan), "apply")
 	}
 	if opts.DetailedExitCode && plan.HasChanges() {
 		return &exitStatus{Code: exitChanges}
@@ -116,7 +116,7 @@ func closeSession(sess *session, errp *error) {
 // printEstimate says, when the API's rate budget will make the apply wait, how many calls it
 // makes and about how long it takes, so a fleet's apply is approved knowing it. Like the plan,
 // it goes to stderr with --json.
-func printEstimate(opts *rootOptions, est provision.ApplyEstimate) {
+func printEstimate(opts *rootOptions, est provision.ApplyEstimate, command string) {
 	if !est.Binds() {
 		return
 	}
@@ -124,9 +124,9 @@ func printEstimate(opts *rootOptions, est provision.ApplyEstimate) {
 	if opts.JSON {
 		w = opts.IO.ErrOut
 	}
-	fmt.Fprintf(w, "\nThis apply makes about %d API calls; at the API's rate budget of %d requests per %s "+
+	fmt.Fprintf(w, "\nThis %s makes about %d API calls; at the API's rate budget of %d requests per %s "+
 		"(%d left now) it will take about %s: flareform waits for the budget rather than be refused.\n",
-		est.Calls, est.Limit, humanDuration(est.Window), est.Available, humanDuration(roundUpMinute(est.Wait)))
+		command, est.Calls, est.Limit, humanDuration(est.Window), est.Available, humanDuration(roundUpMinute(est.Wait)))
 }
 
 // roundUpMinute rounds a wait of minutes up to whole minutes (shorter ones to seconds).

@@ -73,6 +73,50 @@ func TestApplyProgressPlainLines(t *testing.T) {
 	}
 }
 
+// destroy, like apply, says before asking when its calls will wait for the rate budget. The
+// workers are made on a local Cloudflare with the default budget; the same state is then served
+// with a budget of 5 requests, which the destroy's 6 deletes exceed.
+func TestDestroyEstimatesTheWaitWhenTheBudgetBinds(t *testing.T) {
+	state := t.TempDir()
+	roomy, err := localcf.Start(context.Background(), localcf.Options{StateDir: state})
+	if err != nil {
+		t.Fatalf("start local Cloudflare: %v", err)
+	}
+	c := newCLI(t, map[string]string{envAPIBaseURL: roomy.APIBaseURL(), envAPIToken: roomy.Token(), envAccountID: roomy.AccountID()})
+	specPath := fleetProject(t, c, 6)
+	c.mustRun(0, "apply", "-f", specPath, "--auto-approve", "--no-smoke", "--key-out", filepath.Join(filepath.Dir(specPath), "keys"))
+	if err := roomy.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tight, err := localcf.Start(context.Background(), localcf.Options{StateDir: state, RateLimit: 5})
+	if err != nil {
+		t.Fatalf("start local Cloudflare on the same state: %v", err)
+	}
+	t.Cleanup(func() { tight.Close() })
+	c.env[envAPIBaseURL] = tight.APIBaseURL()
+	r := c.mustRun(1, "destroy", "-f", specPath)
+	if !strings.Contains(r.stdout, "This destroy makes about 6 API calls; at the API's rate budget of 5 requests per 5 minutes") {
+		t.Errorf("destroy of 6 workers within a budget of 5 shows no estimate:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "needs approval") {
+		t.Errorf("destroy without a terminal did not stop for approval:\n%s", r.stderr)
+	}
+}
+
+// destroy counts its workers the way apply does, in plain lines without a terminal.
+func TestDestroyProgressPlainLines(t *testing.T) {
+	_, env := startStandalone(t)
+	c := newCLI(t, env)
+	specPath := fleetProject(t, c, 10)
+	c.mustRun(0, "apply", "-f", specPath, "--auto-approve", "--no-smoke", "--key-out", filepath.Join(filepath.Dir(specPath), "keys"))
+	r := c.mustRun(0, "destroy", "-f", specPath, "--auto-approve")
+	for _, want := range []string{"destroyed 1/10 workers, ~", "destroyed 5/10 workers, ~", "destroyed 10/10 workers\n", "Destroying: done in"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
 // On a terminal apply redraws one status line with a bar of the workers done.
 func TestApplyProgressBarOnATerminal(t *testing.T) {
 	_, env := startStandalone(t)
