@@ -81,9 +81,12 @@ func TestScriptCreatedByAnotherDuringApplyIsNotTakenOver(t *testing.T) {
 				t.Fatalf("plan: %s, want create", p.Workers[0].Action)
 			}
 			h.rawUpload(t, "image-api", bundled.Code, map[string]string{"MAX_PROMPT_CHARS": "7", "AI_MODEL": sdxl})
-			if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{SkipSmoke: true}); !errors.Is(err, ErrChanged) {
+			keys := &pendingKeys{}
+			res, err := h.eng.Apply(context.Background(), p, ApplyOptions{SkipSmoke: true, KeyStore: keys})
+			if !errors.Is(err, ErrChanged) {
 				t.Fatalf("apply over a script created meanwhile: %v, want ErrChanged", err)
 			}
+			keys.assertNoneLeaked(t, h.log.String(), p, res, err)
 			_, err = h.eng.Plan(context.Background(), specOf(w))
 			var se *spec.Error
 			if !errors.As(err, &se) || !strings.Contains(se.Msg, "flareform did not deploy it") {

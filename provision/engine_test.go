@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,6 +222,34 @@ func assertNoSecret(t *testing.T, secret, log string, p *Plan, res *Result) {
 	for what, s := range map[string]string{"log": log, "plan JSON": string(planJSON), "result JSON": string(resJSON), "plan text": text.String()} {
 		if strings.Contains(s, secret) {
 			t.Errorf("the key appears in the %s", what)
+		}
+	}
+}
+
+// pendingKeys records the keys apply generates (a KeyRecorder), so a test can look for them in
+// what the run printed.
+type pendingKeys struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (k *pendingKeys) AddPending(_, _, key string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.keys = append(k.keys, key)
+	return nil
+}
+
+// assertNoneLeaked checks that no key k recorded appears in the log, plan, result or err.
+func (k *pendingKeys) assertNoneLeaked(t *testing.T, log string, p *Plan, res *Result, err error) {
+	t.Helper()
+	if len(k.keys) == 0 {
+		t.Fatal("apply generated no key: nothing to look for")
+	}
+	for _, key := range k.keys {
+		assertNoSecret(t, key, log, p, res)
+		if err != nil && strings.Contains(err.Error(), key) {
+			t.Error("the key appears in the error")
 		}
 	}
 }

@@ -171,9 +171,12 @@ func TestWriteWhileTheAnnotationReadIsOutIsSeen(t *testing.T) {
 		h.rawUpload(t, "image-api", bundled.Code, map[string]string{"MAX_PROMPT_CHARS": "7", "AI_MODEL": sdxl})
 	}
 	p := h.plan(t, specOf(w))
-	if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{}); !errors.Is(err, ErrChanged) {
+	keys := &pendingKeys{}
+	res, err := h.eng.Apply(context.Background(), p, ApplyOptions{KeyStore: keys})
+	if !errors.Is(err, ErrChanged) {
 		t.Fatalf("apply while another party uploaded during the annotation read: %v, want ErrChanged", err)
 	}
+	keys.assertNoneLeaked(t, h.log.String(), p, res, err)
 	if !hold.duringCalled.Load() || hold.timedOut.Load() {
 		t.Fatalf("the window was not exercised: annotation read %t, deployments read while it was out %t",
 			hold.duringCalled.Load(), !hold.timedOut.Load())
