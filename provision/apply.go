@@ -502,15 +502,21 @@ func (e *Engine) awaitOwnUpload(ctx context.Context, accountID, name string, own
 
 // isOwnUpload reports whether versionID's annotation names this run and bundleTag.
 func (e *Engine) isOwnUpload(ctx context.Context, accountID, name, versionID, bundleTag string) (bool, error) {
+	id, own, err := e.runVersion(ctx, accountID, name, versionID)
+	return own && id.BundleTag == bundleTag, err
+}
+
+// runVersion reads versionID's identity and reports whether this run made it.
+func (e *Engine) runVersion(ctx context.Context, accountID, name, versionID string) (versionIdentity, bool, error) {
 	if versionID == "" {
-		return false, nil
+		return versionIdentity{}, false, nil
 	}
 	msg, found, err := e.versionMessageOf(ctx, accountID, name, versionID)
 	if err != nil || !found {
-		return false, err
+		return versionIdentity{}, false, err
 	}
 	id, ok := parseIdentity(msg)
-	return ok && id.Run == e.runID && id.BundleTag == bundleTag, nil
+	return id, ok && id.Run == e.runID, nil
 }
 
 // checkNothingBetween makes sure this run's deployment, history[0], directly followed the one
@@ -573,15 +579,8 @@ func (e *Engine) otherDeployedBetween(ctx context.Context, accountID, name strin
 
 // isOwnVersion reports whether versionID's annotation names this run.
 func (e *Engine) isOwnVersion(ctx context.Context, accountID, name, versionID string) (bool, error) {
-	if versionID == "" {
-		return false, nil
-	}
-	msg, found, err := e.versionMessageOf(ctx, accountID, name, versionID)
-	if err != nil || !found {
-		return false, err
-	}
-	id, ok := parseIdentity(msg)
-	return ok && id.Run == e.runID, nil
+	_, own, err := e.runVersion(ctx, accountID, name, versionID)
+	return own, err
 }
 
 // pastDeployment is one entry of a worker's deployment history.
