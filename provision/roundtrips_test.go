@@ -141,7 +141,7 @@ func (h *holdAnnotation) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method == http.MethodGet && versionReadPath.MatchString(r.URL.Path) && h.duringCalled.CompareAndSwap(false, true) {
 		select {
 		case <-h.deployments:
-		case <-time.After(2 * time.Second): // code that reads the annotation first never answers the deployments meanwhile
+		case <-time.After(20 * time.Second): // code that reads the annotation first never answers the deployments meanwhile
 			h.timedOut.Store(true)
 		}
 		h.during()
