@@ -97,17 +97,17 @@ func (e *Error) Error() string {
 
 // Bundle bundles opts.Entry and everything it imports into a single module.
 func Bundle(ctx context.Context, opts Options) (*Result, error) {
-	res, _, err := bundle(ctx, opts)
+	absEntry, workDir, err := locateEntry(opts)
+	if err != nil {
+		return nil, err
+	}
+	res, _, err := bundle(ctx, opts, absEntry, workDir)
 	return res, err
 }
 
-// bundle runs esbuild once; inputs are the absolute paths of every file it read as a module
-// (from the metafile), which is what a cache entry must depend on.
-func bundle(ctx context.Context, opts Options) (*Result, []string, error) {
-	absEntry, workDir, err := locateEntry(opts)
-	if err != nil {
-		return nil, nil, err
-	}
+// bundle runs esbuild once on the entry locateEntry found; inputs are the absolute paths of
+// every file it read as a module (from the metafile), which is what a cache entry must depend on.
+func bundle(ctx context.Context, opts Options, absEntry, workDir string) (*Result, []string, error) {
 	build := buildOptions(opts, workDir, absEntry)
 
 	res, err := run(ctx, build)

@@ -88,7 +88,7 @@ func (c *Cache) Bundle(ctx context.Context, opts Options) (*Result, error) {
 		return res, nil
 	}
 	c.esbuildRuns.Add(1)
-	res, inputs, err := bundle(ctx, opts)
+	res, inputs, err := bundle(ctx, opts, absEntry, workDir)
 	if err != nil {
 		return nil, err
 	}
