@@ -207,21 +207,26 @@ func run(ctx context.Context, build api.BuildOptions) (api.BuildResult, error) {
 
 // collect picks the module and its map out of esbuild's output files.
 func collect(entry string, files []api.OutputFile) (*Result, error) {
-	res := &Result{ModuleName: ModuleName, SourceMapName: SourceMapName}
+	var code, sourceMap []byte
 	for _, f := range files {
 		switch filepath.Base(f.Path) {
 		case ModuleName:
-			res.Code = f.Contents
+			code = f.Contents
 		case SourceMapName:
-			res.SourceMap = f.Contents
+			sourceMap = f.Contents
 		}
 	}
-	if res.Code == nil || res.SourceMap == nil {
+	if code == nil || sourceMap == nil {
 		return nil, fmt.Errorf("bundle %s: esbuild produced %d files but not %s and %s", entry, len(files), ModuleName, SourceMapName)
 	}
-	sum := sha256.Sum256(res.Code)
-	res.Hash = hex.EncodeToString(sum[:])
-	return res, nil
+	return newResult(code, sourceMap), nil
+}
+
+// newResult is the bundle of code and its source map, named and hashed: fresh from esbuild or
+// from the cache alike.
+func newResult(code, sourceMap []byte) *Result {
+	sum := sha256.Sum256(code)
+	return &Result{ModuleName: ModuleName, SourceMapName: SourceMapName, Code: code, SourceMap: sourceMap, Hash: hex.EncodeToString(sum[:])}
 }
 
 // convertMessages turns esbuild messages (paths relative to workDir) into messages whose paths
