@@ -97,17 +97,17 @@ func (e *Error) Error() string {
 
 // Bundle bundles opts.Entry and everything it imports into a single module.
 func Bundle(ctx context.Context, opts Options) (*Result, error) {
-	res, _, err := bundle(ctx, opts)
+	absEntry, workDir, err := locateEntry(opts)
+	if err != nil {
+		return nil, err
+	}
+	res, _, err := bundle(ctx, opts, absEntry, workDir)
 	return res, err
 }
 
-// bundle runs esbuild once; inputs are the absolute paths of every file it read as a module
-// (from the metafile), which is what a cache entry must depend on.
-func bundle(ctx context.Context, opts Options) (*Result, []string, error) {
-	absEntry, workDir, err := locateEntry(opts)
-	if err != nil {
-		return nil, nil, err
-	}
+// bundle runs esbuild once on the entry locateEntry found; inputs are the absolute paths of
+// every file it read as a module (from the metafile), which is what a cache entry must depend on.
+func bundle(ctx context.Context, opts Options, absEntry, workDir string) (*Result, []string, error) {
 	build := buildOptions(opts, workDir, absEntry)
 
 	res, err := run(ctx, build)
@@ -207,21 +207,26 @@ func run(ctx context.Context, build api.BuildOptions) (api.BuildResult, error) {
 
 // collect picks the module and its map out of esbuild's output files.
 func collect(entry string, files []api.OutputFile) (*Result, error) {
-	res := &Result{ModuleName: ModuleName, SourceMapName: SourceMapName}
+	var code, sourceMap []byte
 	for _, f := range files {
 		switch filepath.Base(f.Path) {
 		case ModuleName:
-			res.Code = f.Contents
+			code = f.Contents
 		case SourceMapName:
-			res.SourceMap = f.Contents
+			sourceMap = f.Contents
 		}
 	}
-	if res.Code == nil || res.SourceMap == nil {
+	if code == nil || sourceMap == nil {
 		return nil, fmt.Errorf("bundle %s: esbuild produced %d files but not %s and %s", entry, len(files), ModuleName, SourceMapName)
 	}
-	sum := sha256.Sum256(res.Code)
-	res.Hash = hex.EncodeToString(sum[:])
-	return res, nil
+	return newResult(code, sourceMap), nil
+}
+
+// newResult is the bundle of code and its source map, named and hashed: fresh from esbuild or
+// from the cache alike.
+func newResult(code, sourceMap []byte) *Result {
+	sum := sha256.Sum256(code)
+	return &Result{ModuleName: ModuleName, SourceMapName: SourceMapName, Code: code, SourceMap: sourceMap, Hash: hex.EncodeToString(sum[:])}
 }
 
 // convertMessages turns esbuild messages (paths relative to workDir) into messages whose paths

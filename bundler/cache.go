@@ -88,7 +88,7 @@ func (c *Cache) Bundle(ctx context.Context, opts Options) (*Result, error) {
 		return res, nil
 	}
 	c.esbuildRuns.Add(1)
-	res, inputs, err := bundle(ctx, opts)
+	res, inputs, err := bundle(ctx, opts, absEntry, workDir)
 	if err != nil {
 		return nil, err
 	}
@@ -135,13 +135,13 @@ func (c *Cache) load(path, workDir string) (*Result, bool) {
 	if !e.Fingerprint.current() {
 		return nil, false
 	}
-	sum := sha256.Sum256(e.Code)
-	root := e.SourceRoot
-	if root == "" {
-		root = filepath.Join(workDir, outDirName)
+	res := newResult(e.Code, e.SourceMap)
+	res.Exports = e.Exports
+	res.sourceRoot = e.SourceRoot
+	if res.sourceRoot == "" {
+		res.sourceRoot = filepath.Join(workDir, outDirName)
 	}
-	return &Result{ModuleName: ModuleName, SourceMapName: SourceMapName, Code: e.Code, SourceMap: e.SourceMap,
-		Hash: hex.EncodeToString(sum[:]), Exports: e.Exports, sourceRoot: root}, true
+	return res, true
 }
 
 func (c *Cache) store(path string, res *Result, inputs []string) {

@@ -203,11 +203,13 @@ func (s *Store) RemoveScript(script string) error {
 // fleet's workers each record a pending key before their upload; one write per key would
 // queue them behind each other's fsyncs.
 func (s *Store) update(change func(*document)) error {
-	u := &queuedUpdate{change: change, done: make(chan struct{})}
+	u := &queuedUpdate{change: change}
 	s.mu.Lock()
 	s.queue = append(s.queue, u)
 	s.mu.Unlock()
-	s.writing.Lock() // the previous group's writer is done; this group may already be written
+	// Once this holds writing, u is written: either an earlier writer took it into its group
+	// (and set u.err before releasing writing), or it is still queued and goes into this group.
+	s.writing.Lock()
 	defer s.writing.Unlock()
 	s.mu.Lock()
 	group := s.queue
@@ -217,18 +219,15 @@ func (s *Store) update(change func(*document)) error {
 		err := s.commit(group)
 		for _, g := range group {
 			g.err = err
-			close(g.done)
 		}
 	}
-	<-u.done
 	return u.err
 }
 
 // queuedUpdate is one change waiting for its group's write.
 type queuedUpdate struct {
 	change func(*document)
-	err    error
-	done   chan struct{}
+	err    error // the group's write error, set by its writer under writing
 }
 
 func (s *Store) commit(group []*queuedUpdate) error {
