@@ -45,10 +45,7 @@ func (c *cloud) Close() error { return c.srv.Close() }
 // callStats summarises the API calls of one run.
 type callStats struct {
 	Calls, Writes int
-	// SequentialMS is the sum of the server-side durations (injected latency included): the
-	// wall time the calls would take one after another.
-	SequentialMS float64
-	Throttled    int // 429 answers
+	Throttled     int // 429 answers
 	// Critical is the longest chain of calls each starting after the last ended (criticalPath).
 	Critical int
 	// PeakPerToken is the most calls of one token inside any rate window of the run.
@@ -68,7 +65,6 @@ func statsIn(recs []localcf.RequestRecord, window time.Duration) callStats {
 		if r.Status == http.StatusTooManyRequests {
 			s.Throttled++
 		}
-		s.SequentialMS += r.DurationMS
 	}
 	s.Critical = criticalPath(spansOf(recs))
 	for _, peak := range tokenPeaks(recs, window) {
