@@ -389,11 +389,7 @@ func (r *report) render(w io.Writer) {
 		fmt.Fprintf(w, "`flareform apply --local --auto-approve` in a fresh copy of `%s` with its own state:\n"+
 			"starts an embedded local Cloudflare and workerd, deploys, and exits once the smoke test got the\n"+
 			"PNG (checked to decode). API calls from the embedded server's request log.\n\n", exampleSubdir)
-		lt := table{header: []string{"run", "wall median", "wall min–max", "API calls", "writes", "peak RSS", "runs ok"}}
-		wall := r.Local.summary(wallMS)
-		lt.add(r.Local.Label, fmtMedian(wall, fmtMS), fmtSpread(wall, fmtMS), fmtCount(r.Local.summary(calls)),
-			fmtCount(r.Local.summary(writes)), fmtMedian(r.Local.summary(rssMiB), fmtMiB), runsOK(&r.Local))
-		lt.render(w)
+		comparisonTable(w, nil, &r.Local)
 	}
 	r.renderMemory(w)
 	if r.ConvergencePath != "" {
