@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/flareform/flareform/internal/wranglerenv"
 	"github.com/flareform/flareform/localcf"
 )
 
@@ -97,15 +97,10 @@ func (b *bench) stubFleetRound(ctx context.Context, round, size int, budget budg
 	if reading != readingStrict {
 		name += "-" + strings.ReplaceAll(reading, "_", "-")
 	}
-	token, accountID := randomHex(20), randomHex(16)
-	p, err := b.newProject(name, token, accountID)
+	p, err := b.newProjectOn(name, wranglerenv.API{BaseURL: b.stub.baseURL(), Token: randomHex(20), AccountID: randomHex(16)})
 	if err != nil {
 		return sample{}, err
 	}
-	// The project's environment points at the local Cloudflare: point it at the stub.
-	p.env = append(slices.DeleteFunc(p.env, func(kv string) bool {
-		return strings.HasPrefix(kv, "CLOUDFLARE_API_BASE_URL=")
-	}), "CLOUDFLARE_API_BASE_URL="+b.stub.baseURL())
 	if err := writeFile(filepath.Join(p.dir, "flareform.yaml"), flareformSpec(fleetNames(size), "generate", "unused: no smoke test")); err != nil {
 		return sample{}, err
 	}

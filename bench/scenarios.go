@@ -89,6 +89,11 @@ type project struct {
 // banner and update check off (its update-check cache is seeded, and any non-loopback request
 // goes to a closed port), as the fidelity tests run it.
 func (b *bench) newProject(name, token, accountID string, extraEnv ...string) (*project, error) {
+	return b.newProjectOn(name, wranglerenv.API{BaseURL: b.cloud.srv.APIBaseURL(), Token: token, AccountID: accountID}, extraEnv...)
+}
+
+// newProjectOn is newProject against another API (the null API stub).
+func (b *bench) newProjectOn(name string, api wranglerenv.API, extraEnv ...string) (*project, error) {
 	dir := filepath.Join(b.work, name)
 	for rel, data := range b.sources {
 		if err := writeFile(filepath.Join(dir, "src", rel), data); err != nil {
@@ -99,8 +104,7 @@ func (b *bench) newProject(name, token, accountID string, extraEnv ...string) (*
 	if b.wrangler != nil {
 		version = b.wrangler.Version
 	}
-	env, err := wranglerenv.Offline(dir, version,
-		wranglerenv.API{BaseURL: b.cloud.srv.APIBaseURL(), Token: token, AccountID: accountID})
+	env, err := wranglerenv.Offline(dir, version, api)
 	if err != nil {
 		return nil, fmt.Errorf("project %s: %w", name, err)
 	}
