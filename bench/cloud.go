@@ -42,6 +42,16 @@ func (c *cloud) take() []localcf.RequestRecord {
 
 func (c *cloud) Close() error { return c.srv.Close() }
 
+// injectLatency makes the local Cloudflare wait d before answering any API call, or no
+// longer wait when d is 0.
+func (c *cloud) injectLatency(d time.Duration) {
+	var rules []localcf.FaultRule
+	if d > 0 {
+		rules = []localcf.FaultRule{{Kind: "latency", Path: "*", LatencyMS: int(d / time.Millisecond)}}
+	}
+	c.srv.SetFaults(rules, 1)
+}
+
 // callStats summarises the API calls of one run.
 type callStats struct {
 	Calls, Writes int

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/flareform/flareform/internal/wranglerenv"
-	"github.com/flareform/flareform/localcf"
 )
 
 // Where a fleet is applied.
@@ -136,11 +135,11 @@ func (b *bench) localFleetRound(ctx context.Context, round, size int) (sample, e
 	if err := writeFile(filepath.Join(p.dir, "flareform.yaml"), flareformSpec(fleetNames(size), "generate", "a cute robot cooking breakfast, "+p.dir)); err != nil {
 		return sample{}, err
 	}
-	b.cloud.srv.SetFaults([]localcf.FaultRule{{Kind: "latency", Path: "*", LatencyMS: int(fleetLatency / time.Millisecond)}}, 1)
+	b.cloud.injectLatency(fleetLatency)
 	apply := b.flareformCmd(p, "", "apply", "--auto-approve", "--key-out", filepath.Join(p.dir, "keys"))
 	apply.Timeout = fleetTimeout(size, cloudflareBudget)
 	s := b.measure(ctx, apply)
-	b.cloud.srv.SetFaults(nil, 1)
+	b.cloud.injectLatency(0)
 	if err := b.setup(ctx, b.flareformCmd(p, "", "destroy", "--auto-approve")); err != nil {
 		return s, err
 	}

@@ -273,8 +273,8 @@ func (b *bench) compareRound(ctx context.Context, round int, name string, latenc
 		return err
 	}
 	if latency > 0 {
-		b.cloud.srv.SetFaults([]localcf.FaultRule{{Kind: "latency", Path: "*", LatencyMS: int(latency / time.Millisecond)}}, 1)
-		defer b.cloud.srv.SetFaults(nil, 1)
+		b.cloud.injectLatency(latency)
+		defer b.cloud.injectLatency(0)
 	}
 	keyOut := func(name string) []string { return []string{"--key-out", filepath.Join(r.keyDir, name)} }
 	rotated(round, func() {
