@@ -156,23 +156,7 @@ func (b *bench) runFleets(ctx context.Context, o options) (*fleetResults, error)
 		if size > 100 {
 			rounds = min(rounds, o.fleetRoundsLarge)
 		}
-		// Every size under the strict reading; the target size also under wrangler's.
-		readings := []string{readingStrict}
-		if size == targetFleetSize {
-			readings = append(readings, readingDeploymentID)
-		}
-		var stubs []*fleetRun
-		for _, reading := range readings {
-			b := o.stubBudget(size, reading)
-			label := fmt.Sprintf("%d workers, %s, --no-smoke", size, fleetOnStub)
-			if reading == readingDeploymentID {
-				label += ", upload answer names the version"
-			}
-			if b != cloudflareBudget {
-				label += fmt.Sprintf(", budget %d per %s", b.Limit, fmtWindow(b.Window))
-			}
-			stubs = append(stubs, &fleetRun{API: fleetOnStub, Size: size, Reading: reading, Budget: b, series: series{Label: label}})
-		}
+		stubs := o.stubRuns(size)
 		local := &fleetRun{API: fleetOnLocal, Size: size, Smoke: true, Budget: cloudflareBudget,
 			series: series{Label: fmt.Sprintf("%d workers, %s, smoke-tested", size, fleetOnLocal)}}
 		for round := range rounds {
@@ -199,6 +183,28 @@ func (b *bench) runFleets(ctx context.Context, o options) (*fleetResults, error)
 		}
 	}
 	return res, nil
+}
+
+// stubRuns are the null API stub's runs of a fleet of size, not yet measured: every size under
+// the strict reading, the target size also under wrangler's.
+func (o options) stubRuns(size int) []*fleetRun {
+	readings := []string{readingStrict}
+	if size == targetFleetSize {
+		readings = append(readings, readingDeploymentID)
+	}
+	var runs []*fleetRun
+	for _, reading := range readings {
+		quota := o.stubBudget(size, reading)
+		label := fmt.Sprintf("%d workers, %s, --no-smoke", size, fleetOnStub)
+		if reading == readingDeploymentID {
+			label += ", upload answer names the version"
+		}
+		if quota != cloudflareBudget {
+			label += fmt.Sprintf(", budget %d per %s", quota.Limit, fmtWindow(quota.Window))
+		}
+		runs = append(runs, &fleetRun{API: fleetOnStub, Size: size, Reading: reading, Budget: quota, series: series{Label: label}})
+	}
+	return runs
 }
 
 // fleetTimeout leaves a fleet's apply time for every rate window its calls (about six per
