@@ -42,13 +42,20 @@ func (c *cloud) take() []localcf.RequestRecord {
 
 func (c *cloud) Close() error { return c.srv.Close() }
 
+// injectLatency makes the local Cloudflare wait d before answering any API call, or no
+// longer wait when d is 0.
+func (c *cloud) injectLatency(d time.Duration) {
+	var rules []localcf.FaultRule
+	if d > 0 {
+		rules = []localcf.FaultRule{{Kind: "latency", Path: "*", LatencyMS: int(d / time.Millisecond)}}
+	}
+	c.srv.SetFaults(rules, 1)
+}
+
 // callStats summarises the API calls of one run.
 type callStats struct {
 	Calls, Writes int
-	// SequentialMS is the sum of the server-side durations (injected latency included): the
-	// wall time the calls would take one after another.
-	SequentialMS float64
-	Throttled    int // 429 answers
+	Throttled     int // 429 answers
 	// Critical is the longest chain of calls each starting after the last ended (criticalPath).
 	Critical int
 	// PeakPerToken is the most calls of one token inside any rate window of the run.
@@ -68,7 +75,6 @@ func statsIn(recs []localcf.RequestRecord, window time.Duration) callStats {
 		if r.Status == http.StatusTooManyRequests {
 			s.Throttled++
 		}
-		s.SequentialMS += r.DurationMS
 	}
 	s.Critical = criticalPath(spansOf(recs))
 	for _, peak := range tokenPeaks(recs, window) {

@@ -6,11 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/flareform/flareform/localcf"
+	"github.com/flareform/flareform/internal/wranglerenv"
 )
 
 // Where a fleet is applied.
@@ -97,15 +96,10 @@ func (b *bench) stubFleetRound(ctx context.Context, round, size int, budget budg
 	if reading != readingStrict {
 		name += "-" + strings.ReplaceAll(reading, "_", "-")
 	}
-	token, accountID := randomHex(20), randomHex(16)
-	p, err := b.newProject(name, token, accountID)
+	p, err := b.newProjectOn(name, wranglerenv.API{BaseURL: b.stub.baseURL(), Token: randomHex(20), AccountID: randomHex(16)})
 	if err != nil {
 		return sample{}, err
 	}
-	// The project's environment points at the local Cloudflare: point it at the stub.
-	p.env = append(slices.DeleteFunc(p.env, func(kv string) bool {
-		return strings.HasPrefix(kv, "CLOUDFLARE_API_BASE_URL=")
-	}), "CLOUDFLARE_API_BASE_URL="+b.stub.baseURL())
 	if err := writeFile(filepath.Join(p.dir, "flareform.yaml"), flareformSpec(fleetNames(size), "generate", "unused: no smoke test")); err != nil {
 		return sample{}, err
 	}
@@ -141,11 +135,11 @@ func (b *bench) localFleetRound(ctx context.Context, round, size int) (sample, e
 	if err := writeFile(filepath.Join(p.dir, "flareform.yaml"), flareformSpec(fleetNames(size), "generate", "a cute robot cooking breakfast, "+p.dir)); err != nil {
 		return sample{}, err
 	}
-	b.cloud.srv.SetFaults([]localcf.FaultRule{{Kind: "latency", Path: "*", LatencyMS: int(fleetLatency / time.Millisecond)}}, 1)
+	b.cloud.injectLatency(fleetLatency)
 	apply := b.flareformCmd(p, "", "apply", "--auto-approve", "--key-out", filepath.Join(p.dir, "keys"))
 	apply.Timeout = fleetTimeout(size, cloudflareBudget)
 	s := b.measure(ctx, apply)
-	b.cloud.srv.SetFaults(nil, 1)
+	b.cloud.injectLatency(0)
 	if err := b.setup(ctx, b.flareformCmd(p, "", "destroy", "--auto-approve")); err != nil {
 		return s, err
 	}
@@ -162,23 +156,7 @@ func (b *bench) runFleets(ctx context.Context, o options) (*fleetResults, error)
 		if size > 100 {
 			rounds = min(rounds, o.fleetRoundsLarge)
 		}
-		// Every size under the strict reading; the target size also under wrangler's.
-		readings := []string{readingStrict}
-		if size == targetFleetSize {
-			readings = append(readings, readingDeploymentID)
-		}
-		var stubs []*fleetRun
-		for _, reading := range readings {
-			b := o.stubBudget(size, reading)
-			label := fmt.Sprintf("%d workers, %s, --no-smoke", size, fleetOnStub)
-			if reading == readingDeploymentID {
-				label += ", upload answer names the version"
-			}
-			if b != cloudflareBudget {
-				label += fmt.Sprintf(", budget %d per %s", b.Limit, fmtWindow(b.Window))
-			}
-			stubs = append(stubs, &fleetRun{API: fleetOnStub, Size: size, Reading: reading, Budget: b, series: series{Label: label}})
-		}
+		stubs := o.stubRuns(size)
 		local := &fleetRun{API: fleetOnLocal, Size: size, Smoke: true, Budget: cloudflareBudget,
 			series: series{Label: fmt.Sprintf("%d workers, %s, smoke-tested", size, fleetOnLocal)}}
 		for round := range rounds {
@@ -205,6 +183,28 @@ func (b *bench) runFleets(ctx context.Context, o options) (*fleetResults, error)
 		}
 	}
 	return res, nil
+}
+
+// stubRuns are the null API stub's runs of a fleet of size, not yet measured: every size under
+// the strict reading, the target size also under wrangler's.
+func (o options) stubRuns(size int) []*fleetRun {
+	readings := []string{readingStrict}
+	if size == targetFleetSize {
+		readings = append(readings, readingDeploymentID)
+	}
+	var runs []*fleetRun
+	for _, reading := range readings {
+		quota := o.stubBudget(size, reading)
+		label := fmt.Sprintf("%d workers, %s, --no-smoke", size, fleetOnStub)
+		if reading == readingDeploymentID {
+			label += ", upload answer names the version"
+		}
+		if quota != cloudflareBudget {
+			label += fmt.Sprintf(", budget %d per %s", quota.Limit, fmtWindow(quota.Window))
+		}
+		runs = append(runs, &fleetRun{API: fleetOnStub, Size: size, Reading: reading, Budget: quota, series: series{Label: label}})
+	}
+	return runs
 }
 
 // fleetTimeout leaves a fleet's apply time for every rate window its calls (about six per

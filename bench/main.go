@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -146,12 +147,10 @@ func runBench(ctx context.Context, o options, stdout, log io.Writer) error {
 		}
 		rep.Local.add(s)
 	}
+	b.cloud.take() // both move what is left into their history
 	b.stub.take()
-	history := append(append(b.cloud.history, b.cloud.take()...), b.stub.history...)
-	for _, peak := range tokenPeaks(history, rateWindow) {
-		rep.PeakPerToken = max(rep.PeakPerToken, peak)
-	}
-	rep.Throttled = statsOf(history).Throttled
+	whole := statsOf(append(slices.Clone(b.cloud.history), b.stub.history...))
+	rep.PeakPerToken, rep.Throttled = whole.PeakPerToken, whole.Throttled
 	if o.convergence != "" {
 		if rep.Convergence, err = loadConvergence(o.convergence); err != nil {
 			return err

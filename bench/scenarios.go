@@ -89,6 +89,11 @@ type project struct {
 // banner and update check off (its update-check cache is seeded, and any non-loopback request
 // goes to a closed port), as the fidelity tests run it.
 func (b *bench) newProject(name, token, accountID string, extraEnv ...string) (*project, error) {
+	return b.newProjectOn(name, wranglerenv.API{BaseURL: b.cloud.srv.APIBaseURL(), Token: token, AccountID: accountID}, extraEnv...)
+}
+
+// newProjectOn is newProject against another API (the null API stub).
+func (b *bench) newProjectOn(name string, api wranglerenv.API, extraEnv ...string) (*project, error) {
 	dir := filepath.Join(b.work, name)
 	for rel, data := range b.sources {
 		if err := writeFile(filepath.Join(dir, "src", rel), data); err != nil {
@@ -99,8 +104,7 @@ func (b *bench) newProject(name, token, accountID string, extraEnv ...string) (*
 	if b.wrangler != nil {
 		version = b.wrangler.Version
 	}
-	env, err := wranglerenv.Offline(dir, version,
-		wranglerenv.API{BaseURL: b.cloud.srv.APIBaseURL(), Token: token, AccountID: accountID})
+	env, err := wranglerenv.Offline(dir, version, api)
 	if err != nil {
 		return nil, fmt.Errorf("project %s: %w", name, err)
 	}
@@ -269,8 +273,8 @@ func (b *bench) compareRound(ctx context.Context, round int, name string, latenc
 		return err
 	}
 	if latency > 0 {
-		b.cloud.srv.SetFaults([]localcf.FaultRule{{Kind: "latency", Path: "*", LatencyMS: int(latency / time.Millisecond)}}, 1)
-		defer b.cloud.srv.SetFaults(nil, 1)
+		b.cloud.injectLatency(latency)
+		defer b.cloud.injectLatency(0)
 	}
 	keyOut := func(name string) []string { return []string{"--key-out", filepath.Join(r.keyDir, name)} }
 	rotated(round, func() {

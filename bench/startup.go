@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"debug/elf"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -82,15 +84,9 @@ func initTimes(trace, ownPrefix string) (all, own float64, top []string) {
 			owns = append(owns, pkgTime{f[1], ms})
 		}
 	}
-	for len(owns) > 0 && len(top) < 4 {
-		i := 0
-		for j := range owns {
-			if owns[j].ms > owns[i].ms {
-				i = j
-			}
-		}
-		top = append(top, fmt.Sprintf("%s %.2f ms", strings.TrimPrefix(owns[i].pkg, ownPrefix), owns[i].ms))
-		owns = append(owns[:i], owns[i+1:]...)
+	slices.SortStableFunc(owns, func(a, b pkgTime) int { return cmp.Compare(b.ms, a.ms) })
+	for _, p := range owns[:min(len(owns), 4)] {
+		top = append(top, fmt.Sprintf("%s %.2f ms", strings.TrimPrefix(p.pkg, ownPrefix), p.ms))
 	}
 	return all, own, top
 }
