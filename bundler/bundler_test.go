@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flareform/flareform/templates"
 )
@@ -28,7 +30,24 @@ func writeFiles(t testing.TB, dir string, files map[string]string) string {
 			t.Fatal(err)
 		}
 	}
+	ageTree(t, dir)
 	return dir
+}
+
+// ageTree dates everything under dir an hour back: files written just before a bundle are
+// never cached (racyWindow), and most tests are about a cache that has settled.
+func ageTree(t testing.TB, dir string) {
+	t.Helper()
+	past := time.Now().Add(-time.Hour)
+	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chtimes(p, past, past)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 var multiFileWorker = map[string]string{

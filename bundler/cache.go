@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // cacheFormat names the layout of a cache entry and the post-processing of esbuild's output
@@ -88,11 +89,12 @@ func (c *Cache) Bundle(ctx context.Context, opts Options) (*Result, error) {
 		return res, nil
 	}
 	c.esbuildRuns.Add(1)
+	started := time.Now()
 	res, inputs, err := bundle(ctx, opts, absEntry, workDir)
 	if err != nil {
 		return nil, err
 	}
-	c.store(path, res, inputs) // best effort: a failed write only costs the next run a bundle
+	c.store(path, res, inputs, started) // best effort: a failed write only costs the next run a bundle
 	return res, nil
 }
 
@@ -144,9 +146,9 @@ func (c *Cache) load(path, workDir string) (*Result, bool) {
 	return res, true
 }
 
-func (c *Cache) store(path string, res *Result, inputs []string) {
+func (c *Cache) store(path string, res *Result, inputs []string, started time.Time) {
 	fp, err := fingerprintOf(inputs)
-	if err != nil {
+	if err != nil || changedSince(inputs, started.Add(-racyWindow)) {
 		return
 	}
 	data, err := json.Marshal(cacheEntry{Fingerprint: fp, Code: res.Code, SourceMap: res.SourceMap, Exports: res.Exports, SourceRoot: res.sourceRoot})
@@ -154,6 +156,28 @@ func (c *Cache) store(path string, res *Result, inputs []string) {
 		return
 	}
 	_ = writePrivate(path, data)
+}
+
+// racyWindow is how long before a bundle started an input's change makes the bundle uncacheable.
+// The fingerprint is hashed after esbuild read the files: an input saved in between (an editor's
+// save-on-format during `apply`) would pair the new content's hash with the old content's bundle,
+// and every later run would deploy that stale bundle. A change after the bundle started shows in
+// the modification time; the window also covers filesystems that keep it to 1 or 2 s.
+const racyWindow = 2 * time.Second
+
+// changedSince reports whether an input, or a directory holding one, was modified after t (or
+// can no longer be read). It is checked after the inputs were hashed, so a change it misses
+// came after the hashing too, and the hash is of what esbuild read.
+func changedSince(inputs []string, t time.Time) bool {
+	for _, in := range inputs {
+		for _, p := range []string{in, filepath.Dir(in)} {
+			fi, err := os.Stat(p)
+			if err != nil || fi.ModTime().After(t) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // fingerprintOf hashes the inputs, the resolution configs from their directories up to the

@@ -213,3 +213,28 @@ func TestNoCacheDirBundlesAnyway(t *testing.T) {
 		t.Fatalf("unwritable cache: %v", err)
 	}
 }
+
+// An input saved while esbuild ran (an editor's save-on-format during apply) must not leave an
+// entry pairing its new content's hash with the bundle of its old content. Its modification
+// time is all there is to tell, so an input changed shortly before the bundle started is not
+// cached; once it has settled, the next bundle is.
+func TestCacheKeepsNoBundleOfAFreshlyChangedInput(t *testing.T) {
+	dir := writeFiles(t, t.TempDir(), multiFileWorker)
+	c := NewCache(t.TempDir())
+	opts := Options{Entry: filepath.Join(dir, "src/worker.js")}
+	greet := filepath.Join(dir, "src/lib/greet.js")
+	if err := os.WriteFile(greet, []byte("export function greet(name) { return `hey ${name}`; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cachedBundle(t, c, opts)
+	cachedBundle(t, c, opts)
+	wantRuns(t, c, 2, "an input changed just before the bundle")
+
+	ageTree(t, dir)
+	cachedBundle(t, c, opts)
+	res := cachedBundle(t, c, opts)
+	wantRuns(t, c, 3, "the change has settled")
+	if !strings.Contains(string(res.Code), "hey") {
+		t.Fatalf("the cached bundle lacks the change:\n%s", res.Code)
+	}
+}
