@@ -95,9 +95,18 @@ func (b *bench) newProject(name, token, accountID string, extraEnv ...string) (*
 // newProjectOn is newProject against another API (the null API stub).
 func (b *bench) newProjectOn(name string, api wranglerenv.API, extraEnv ...string) (*project, error) {
 	dir := filepath.Join(b.work, name)
+	// Dated back like a checkout's sources: a project deploys code written earlier, and the
+	// bundle cache keeps no bundle of files changed in the 2 s before it bundled them.
+	checkedOut := time.Now().Add(-time.Hour)
 	for rel, data := range b.sources {
-		if err := writeFile(filepath.Join(dir, "src", rel), data); err != nil {
+		path := filepath.Join(dir, "src", rel)
+		if err := writeFile(path, data); err != nil {
 			return nil, err
+		}
+		for p := path; p != dir; p = filepath.Dir(p) {
+			if err := os.Chtimes(p, checkedOut, checkedOut); err != nil {
+				return nil, fmt.Errorf("date %s back: %w", p, err)
+			}
 		}
 	}
 	version := "0.0.0" // fleets alone (-only-fleets) run without wrangler
