@@ -370,14 +370,11 @@ func (e *Engine) keyForApply(wp *WorkerPlan, opts ApplyOptions) (string, error) 
 	if !d.genKey {
 		return d.key, nil
 	}
-	key := e.takePregenerated(wp.Name, d.worker.APIKey.Binding)
-	if key == "" {
-		var err error
-		if key, err = generateKey(); err != nil {
-			return "", err
-		}
-		e.fingerprints.forGeneratedKey(wp.Name, d.worker.APIKey.Binding, key)
+	key, err := generateKey()
+	if err != nil {
+		return "", err
 	}
+	e.fingerprints.forGeneratedKey(wp.Name, d.worker.APIKey.Binding, key)
 	if opts.KeyStore != nil {
 		if err := opts.KeyStore.AddPending(wp.Name, d.worker.APIKey.Binding, key); err != nil {
 			return "", fmt.Errorf("record the new key before deploying it: %w", err)

@@ -126,7 +126,6 @@ type Engine struct {
 	devAddr     string
 
 	versions *versionCache
-	pregen   keyPregen
 	// slots is the in-flight limit; forEach gives each worker its turn in it.
 	slots *requestSlots
 	// pacer is nil when pacing is off; the apply estimate reads the budget it learned.

@@ -252,7 +252,6 @@ func (e *Engine) startPlanReads(ctx context.Context, cancel context.CancelFunc, 
 		}
 	}()
 	go func() { defer wg.Done(); r.modelsErr = e.checkModels(ctx, s, accountID) }()
-	e.pregenerateKeys(ctx, s, accountID)
 	if r.speculated = len(s.Workers) <= speculativeReadWorkers; r.speculated {
 		for i, w := range s.Workers {
 			wg.Add(1)

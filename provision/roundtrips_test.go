@@ -231,39 +231,6 @@ func TestVersionCacheKeys(t *testing.T) {
 	}
 }
 
-// A plan starts generating the key (and its slow fingerprint) of a worker this machine has
-// never seen while it waits for the API, and apply uploads that key; a worker it has deployed
-// keeps its key, so none is generated for it.
-func TestPlanPregeneratesKeysOfNewWorkers(t *testing.T) {
-	h := newHarness(t)
-	s := specOf(imageWorker(t, "image-api", ""))
-	p := h.plan(t, s)
-	key := h.eng.takePregenerated("image-api", "API_KEY")
-	if key == "" {
-		t.Fatal("plan of a new worker generated no key ahead")
-	}
-	// Put it back as apply would find it, and check apply hands over that very key.
-	h.eng.pregen.keys[[2]string{"image-api", "API_KEY"}] = &pregenKey{done: closedChan(), key: key}
-	res, err := h.eng.Apply(context.Background(), p, ApplyOptions{SkipSmoke: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := res.Workers[0].GeneratedKey; got != key {
-		t.Error("apply did not upload the key the plan generated ahead")
-	}
-	assertNoSecret(t, key, h.log.String(), p, res)
-	h.plan(t, s)
-	if h.eng.takePregenerated("image-api", "API_KEY") != "" {
-		t.Error("a plan of a worker this machine deployed generated a key ahead")
-	}
-}
-
-func closedChan() chan struct{} {
-	c := make(chan struct{})
-	close(c)
-	return c
-}
-
 // A key flareform generated gets the fast fingerprint scheme, which matches only that key on
 // that script and binding; a key a person chose keeps Argon2id's.
 func TestGeneratedKeysGetTheFastFingerprint(t *testing.T) {
