@@ -10,11 +10,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/flareform/flareform/internal/buildinfo"
 )
 
 // cacheFormat names the layout of a cache entry and the post-processing of esbuild's output
@@ -295,17 +296,12 @@ func writePrivate(path string, data []byte) error {
 
 // moduleVersion is the version of module linked into this binary, "" when unknown.
 func moduleVersion(module string) string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
+	dep := buildinfo.Dependency(module)
+	switch {
+	case dep == nil:
 		return ""
+	case dep.Replace != nil:
+		return dep.Replace.Path + "@" + dep.Replace.Version + " " + dep.Replace.Sum
 	}
-	for _, dep := range info.Deps {
-		if dep.Path == module {
-			if dep.Replace != nil {
-				return dep.Replace.Path + "@" + dep.Replace.Version + " " + dep.Replace.Sum
-			}
-			return dep.Version + " " + dep.Sum
-		}
-	}
-	return ""
+	return dep.Version + " " + dep.Sum
 }

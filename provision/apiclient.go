@@ -7,8 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"strings"
+
+	"github.com/flareform/flareform/internal/buildinfo"
 
 	"github.com/cloudflare/cloudflare-go/v6/option"
 )
@@ -50,12 +51,8 @@ func newAPIClient(baseURL, token string, httpClient *http.Client, middlewares []
 // sdkUserAgent is the User-Agent the SDK's services send ("Cloudflare/Go 6.10.0"), so the
 // API sees one client whichever way a call went.
 func sdkUserAgent() string {
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, dep := range info.Deps {
-			if dep.Path == sdkModule {
-				return "Cloudflare/Go " + strings.TrimPrefix(dep.Version, "v")
-			}
-		}
+	if dep := buildinfo.Dependency(sdkModule); dep != nil {
+		return "Cloudflare/Go " + strings.TrimPrefix(dep.Version, "v")
 	}
 	return "Cloudflare/Go"
 }
