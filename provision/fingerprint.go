@@ -64,20 +64,15 @@ func generatedFingerprintWithSalt(salt []byte, scriptName, binding, key string) 
 // recomputing it with fp's own salt and scheme. A fingerprint of the older unsalted scheme never
 // matches, so the key behind it is sent again with a new fingerprint.
 func FingerprintMatches(fp, scriptName, binding, key string) bool {
-	want := ""
+	scheme, salted := fingerprintWithSalt, fp
 	if rest, generated := strings.CutPrefix(fp, generatedFingerprintPrefix); generated {
-		salt, ok := fingerprintSalt(rest)
-		if !ok {
-			return false
-		}
-		want = generatedFingerprintWithSalt(salt, scriptName, binding, key)
-	} else {
-		salt, ok := fingerprintSalt(fp)
-		if !ok {
-			return false
-		}
-		want = fingerprintWithSalt(salt, scriptName, binding, key)
+		scheme, salted = generatedFingerprintWithSalt, rest
 	}
+	salt, ok := fingerprintSalt(salted)
+	if !ok {
+		return false
+	}
+	want := scheme(salt, scriptName, binding, key)
 	return subtle.ConstantTimeCompare([]byte(want), []byte(fp)) == 1
 }
 
