@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flareform/flareform/localcf"
+	"github.com/flareform/flareform/localcf/workerd"
 )
 
 // runAsCLI makes the test binary behave as the flareform binary when re-executed by a test, so
@@ -32,8 +33,15 @@ func TestMain(m *testing.M) {
 // returns what it printed once ready.
 func startLocalProcess(t *testing.T, args ...string) (localInfo, *exec.Cmd) {
 	t.Helper()
+	// The child runs from a temporary directory, outside the repository whose node_modules
+	// holds workerd: it is told where that binary is, as newBinCLI tells the built binary, or
+	// on a machine without workerd in the user cache it would install one from npm first.
+	wd, err := workerd.FindBinary()
+	if err != nil {
+		t.Fatalf("workerd is required (run npm ci in the repository): %v", err)
+	}
 	cmd := exec.Command(os.Args[0], append([]string{"local", "--json", "--memory"}, args...)...)
-	cmd.Env = append(os.Environ(), runAsCLI+"=1")
+	cmd.Env = append(os.Environ(), runAsCLI+"=1", workerd.BinaryEnv+"="+wd)
 	cmd.Dir = t.TempDir()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
