@@ -1,10 +1,8 @@
 package workerd
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -32,10 +30,6 @@ func (p *Process) InFlight() int {
 	return p.inflight
 }
 
-// maxBufferedBody is the largest request body read whole before it is proxied; larger ones
-// (and bodies of unknown length) are streamed.
-const maxBufferedBody = 8 << 20
-
 // ServeHTTP proxies r to the worker, keeping the original Host header and
 // streaming the answer. A Process that is already shutting down answers 503.
 func (p *Process) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -44,29 +38,7 @@ func (p *Process) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer p.release()
-	if err := bufferBody(r); err != nil {
-		http.Error(w, "read request body: "+err.Error(), http.StatusBadRequest)
-		return
-	}
 	p.proxy.ServeHTTP(w, r)
-}
-
-// bufferBody reads a request body of known, moderate length into memory. A worker may answer
-// before it reads the body (a 413 for a declared length over its cap); with the body still
-// arriving from the client, the proxy's write to workerd then failed and the client got 502
-// instead of the worker's answer. A body in memory is written to the loopback socket at once.
-func bufferBody(r *http.Request) error {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength <= 0 || r.ContentLength > maxBufferedBody {
-		return nil
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, r.ContentLength))
-	r.Body.Close()
-	if err != nil {
-		return err
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	return nil
 }
 
 func (p *Process) rewrite(pr *httputil.ProxyRequest) {
