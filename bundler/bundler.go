@@ -19,6 +19,7 @@ import (
 
 	"github.com/evanw/esbuild/pkg/api"
 
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/internal/lazyre"
 )
 
@@ -46,6 +47,11 @@ type Options struct {
 	// Cloudflare maps runtime errors through the uploaded map with it). "": relative to the
 	// map's own location, as esbuild writes them.
 	SourceRoot string
+	// Tree is the project's tree (confined.ProjectTree of the spec): every file the bundle
+	// reads (modules, the package.json and tsconfig.json files esbuild consults, source maps)
+	// must lie inside it, see confiner. nil: confined.ProjectTree of the entry, i.e. the nearest
+	// folder at or above the entry's holding .git, else the entry's folder.
+	Tree *confined.Tree
 }
 
 // Result is a bundled Worker, ready to upload.
@@ -70,7 +76,11 @@ type Result struct {
 type Message struct {
 	File      string
 	Line, Col int // 1-based; 0 when unknown
-	Text      string
+	// Text is esbuild's message with the source text it quoted redacted (see redactor), or
+	// the rule a file broke when flareform refused to read it.
+	Text string
+	// Fix is how to repair a file flareform refused to read ("" for esbuild's own errors).
+	Fix string
 }
 
 func (m Message) String() string {
@@ -101,21 +111,41 @@ func Bundle(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, _, err := bundle(ctx, opts, absEntry, workDir)
+	tree, err := bundleTree(opts, absEntry)
+	if err != nil {
+		return nil, err
+	}
+	res, _, err := bundle(ctx, opts, tree, absEntry, workDir)
 	return res, err
 }
 
-// bundle runs esbuild once on the entry locateEntry found; inputs are the absolute paths of
-// every file it read as a module (from the metafile), which is what a cache entry must depend on.
-func bundle(ctx context.Context, opts Options, absEntry, workDir string) (*Result, []string, error) {
+// bundleTree is the tree the bundle's files must lie in: opts.Tree, else the entry's project.
+func bundleTree(opts Options, absEntry string) (*confined.Tree, error) {
+	if opts.Tree != nil {
+		return opts.Tree, nil
+	}
+	tree, err := confined.ProjectTree(absEntry)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
+	}
+	return tree, nil
+}
+
+// bundle runs esbuild once on the entry locateEntry found, with every file read confined to
+// tree; inputs are the absolute paths of every file it read as a module (from the metafile),
+// which is what a cache entry must depend on.
+func bundle(ctx context.Context, opts Options, tree *confined.Tree, absEntry, workDir string) (*Result, []string, error) {
 	build := buildOptions(opts, workDir, absEntry)
+	conf := newConfiner(tree)
+	build.Plugins = []api.Plugin{conf.plugin()}
 
 	res, err := run(ctx, build)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bundle %s: %w", opts.Entry, err)
 	}
 	if len(res.Errors) > 0 {
-		return nil, nil, &Error{Entry: opts.Entry, Messages: convertMessages(res.Errors, workDir, filepath.IsAbs(opts.Entry))}
+		red := &redactor{workDir: workDir, sources: conf.sources()}
+		return nil, nil, &Error{Entry: opts.Entry, Messages: convertMessages(res.Errors, workDir, filepath.IsAbs(opts.Entry), red)}
 	}
 	out, err := collect(opts.Entry, res.OutputFiles)
 	if err != nil {
@@ -154,6 +184,8 @@ func locateEntry(opts Options) (absEntry, workDir string, err error) {
 	return absEntry, filepath.Dir(absEntry), nil
 }
 
+// buildOptions are esbuild's options for opts, without the confining plugin (bundle adds it):
+// the cache keys entries by these.
 func buildOptions(opts Options, workDir, absEntry string) api.BuildOptions {
 	external := []string{"cloudflare:*"}
 	if opts.NodeCompat {
@@ -231,16 +263,32 @@ func newResult(code, sourceMap []byte) *Result {
 
 // convertMessages turns esbuild messages (paths relative to workDir) into messages whose paths
 // are relative to the current directory, or absolute when the caller gave an absolute entry.
-func convertMessages(msgs []api.Message, workDir string, absolute bool) []Message {
+// esbuild's texts go through red, so no source text they quote reaches a log (esbuild's
+// LineText, the source line, is never used); the confining plugin's own refusals are kept as
+// they are, with their fix. The same message twice (a refused package.json met by two
+// imports at one place) is kept once.
+func convertMessages(msgs []api.Message, workDir string, absolute bool, red *redactor) []Message {
 	cwd, cwdErr := os.Getwd()
 	out := make([]Message, 0, len(msgs))
+	seen := map[Message]bool{}
 	for _, m := range msgs {
-		msg := Message{Text: m.Text}
+		var msg Message
+		var ce *confined.Error
+		if err, ok := m.Detail.(error); ok && m.PluginName == confinePluginName && errors.As(err, &ce) {
+			msg = Message{Text: ce.Problem, Fix: ce.Fix}
+		} else if m.PluginName == confinePluginName {
+			msg = Message{Text: m.Text}
+		} else {
+			msg = Message{Text: red.text(m.Text)}
+		}
 		if loc := m.Location; loc != nil {
 			msg.Line, msg.Col = loc.Line, loc.Column+1
 			msg.File = displayPath(loc.File, workDir, cwd, absolute || cwdErr != nil)
 		}
-		out = append(out, msg)
+		if !seen[msg] {
+			seen[msg] = true
+			out = append(out, msg)
+		}
 	}
 	return out
 }
@@ -278,11 +326,16 @@ func (e *Error) NodeBuiltins() []string {
 	return out
 }
 
-// Fix says how to repair the failed bundle in the spec's terms, or returns otherwise when
-// the JavaScript itself must change.
+// Fix says how to repair the failed bundle in the spec's terms (a missing nodejs_compat flag,
+// a file flareform refused to read), or returns otherwise when the JavaScript itself must change.
 func (e *Error) Fix(otherwise string) string {
 	if mods := e.NodeBuiltins(); len(mods) > 0 {
 		return fmt.Sprintf("%s needs Node.js compatibility: add `compatibility_flags: [nodejs_compat]` to the worker", strings.Join(mods, ", "))
+	}
+	for _, m := range e.Messages {
+		if m.Fix != "" {
+			return m.Fix
+		}
 	}
 	return otherwise
 }

@@ -1,12 +1,14 @@
 package bundler
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,11 +18,15 @@ import (
 	"time"
 
 	"github.com/flareform/flareform/internal/buildinfo"
+	"github.com/flareform/flareform/internal/confined"
 )
 
 // cacheFormat names the layout of a cache entry and the post-processing of esbuild's output
 // (collect, exports). Change it whenever either changes, so old entries stop matching.
-const cacheFormat = "flareform-bundle-cache-v1"
+//
+// v2: modules are read through the confining plugin, which gives `with { type: "json" }`
+// imports the JSON loader (see loaderFor); the project's tree is part of the key.
+const cacheFormat = "flareform-bundle-cache-v2"
 
 // esbuildModule is the module whose version is part of every cache key. The binary's build
 // information names the version linked in; test binaries carry no dependency versions, so
@@ -85,27 +91,70 @@ func (c *Cache) Bundle(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := c.entryPath(opts, workDir, absEntry)
-	if res, ok := c.load(path, workDir); ok {
+	tree, err := bundleTree(opts, absEntry)
+	if err != nil {
+		return nil, err
+	}
+	path := c.entryPath(opts, tree, workDir, absEntry)
+	if res, ok := c.load(path, workDir, tree); ok {
 		return res, nil
 	}
 	c.esbuildRuns.Add(1)
 	started := time.Now()
-	res, inputs, err := bundle(ctx, opts, absEntry, workDir)
+	res, inputs, err := bundle(ctx, opts, tree, absEntry, workDir)
 	if err != nil {
 		return nil, err
 	}
-	c.store(path, res, inputs, started) // best effort: a failed write only costs the next run a bundle
+	c.store(path, res, inputs, tree, started) // best effort: a failed write only costs the next run a bundle
 	return res, nil
 }
 
 // entryPath is the file of the entry for these options: a hash of everything that decides the
-// output besides the input files.
-func (c *Cache) entryPath(opts Options, workDir, absEntry string) string {
+// output besides the input files. The tree is part of it: a bundle made inside a wider tree is
+// no answer for a narrower one, which may refuse some of its inputs.
+func (c *Cache) entryPath(opts Options, tree *confined.Tree, workDir, absEntry string) string {
 	h := sha256.New()
 	// SourceRoot is applied after esbuild (the source map's paths), so it is keyed on its own.
-	fmt.Fprintf(h, "%s\x00esbuild %s\x00%#v\x00source root %s", cacheFormat, c.esbuildVersion, buildOptions(opts, workDir, absEntry), opts.SourceRoot)
+	fmt.Fprintf(h, "%s\x00esbuild %s\x00%#v\x00source root %s\x00tree %s", cacheFormat, c.esbuildVersion, buildOptions(opts, workDir, absEntry), opts.SourceRoot, tree.Root)
 	return filepath.Join(c.Dir, hex.EncodeToString(h.Sum(nil))+".json")
+}
+
+// maxCacheEntry bounds the read of a cache entry: the bundle and its source map, base64 in
+// JSON, of a bundle of at most confined.MaxBundleInput bytes of inputs.
+const maxCacheEntry = 8 * confined.MaxBundleInput
+
+// readCacheEntry reads a cache entry, a file flareform wrote into its own 0700 directory: a
+// regular file (not a link, FIFO or device) of at most maxCacheEntry bytes, read in one go
+// (confined.ReadFile's reader grows its buffer from 512 bytes, which costs a no-change run
+// dozens of reads of a large entry).
+func readCacheEntry(path string) ([]byte, error) {
+	info, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() || info.Size() > maxCacheEntry {
+		return nil, fmt.Errorf("bundle cache: %s is not an entry flareform wrote", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	opened, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !os.SameFile(info, opened) {
+		return nil, fmt.Errorf("bundle cache: %s was replaced while read", path)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, opened.Size()+bytes.MinRead)) // ReadFrom grows below MinRead
+	if _, err := buf.ReadFrom(io.LimitReader(f, maxCacheEntry+1)); err != nil {
+		return nil, err
+	}
+	if buf.Len() > maxCacheEntry {
+		return nil, fmt.Errorf("bundle cache: %s grew while read", path)
+	}
+	return buf.Bytes(), nil
 }
 
 // cacheEntry is one stored bundle with the fingerprint of what it was made from.
@@ -126,8 +175,11 @@ type fingerprint struct {
 	Dirs  map[string]string `json:"dirs"`
 }
 
-func (c *Cache) load(path, workDir string) (*Result, bool) {
-	data, err := os.ReadFile(path)
+// load is the entry at path when every file it was made from is unchanged. Every read goes
+// through package confined: an input replaced by a FIFO or a link to /dev/zero or out of the
+// tree is a miss (the bundle then runs and reports the refusal), never a hang.
+func (c *Cache) load(path, workDir string, tree *confined.Tree) (*Result, bool) {
+	data, err := readCacheEntry(path)
 	if err != nil {
 		return nil, false
 	}
@@ -135,7 +187,7 @@ func (c *Cache) load(path, workDir string) (*Result, bool) {
 	if err := json.Unmarshal(data, &e); err != nil || len(e.Fingerprint.Files) == 0 {
 		return nil, false
 	}
-	if !e.Fingerprint.current() {
+	if !e.Fingerprint.current(tree) {
 		return nil, false
 	}
 	res := newResult(e.Code, e.SourceMap)
@@ -147,8 +199,8 @@ func (c *Cache) load(path, workDir string) (*Result, bool) {
 	return res, true
 }
 
-func (c *Cache) store(path string, res *Result, inputs []string, started time.Time) {
-	fp, err := fingerprintOf(inputs)
+func (c *Cache) store(path string, res *Result, inputs []string, tree *confined.Tree, started time.Time) {
+	fp, err := fingerprintOf(inputs, tree)
 	if err != nil || changedSince(inputs, started.Add(-racyWindow)) {
 		return
 	}
@@ -185,13 +237,13 @@ func changedSince(inputs []string, t time.Time) bool {
 // root, and the names in each directory holding an input (a new file there can change what an
 // import resolves to: ./x.ts beside ./x.js, an index file). Inputs that are not plain files (a
 // plugin namespace) make the bundle uncacheable.
-func fingerprintOf(inputs []string) (fingerprint, error) {
+func fingerprintOf(inputs []string, tree *confined.Tree) (fingerprint, error) {
 	fp := fingerprint{Files: map[string]string{}, Dirs: map[string]string{}}
 	for _, in := range inputs {
 		if !filepath.IsAbs(in) {
 			return fp, fmt.Errorf("input %s is not a file", in)
 		}
-		h, err := hashFile(in)
+		h, err := hashFile(in, tree)
 		if err != nil || h == "" {
 			return fp, fmt.Errorf("input %s: %w", in, errors.Join(err, fs.ErrNotExist))
 		}
@@ -216,7 +268,7 @@ func (fp *fingerprint) addConfigsAbove(dir string, done map[string]bool) {
 		for _, name := range resolutionConfigs {
 			p := filepath.Join(dir, name)
 			if _, isInput := fp.Files[p]; !isInput {
-				fp.Files[p], _ = hashFile(p)
+				fp.Files[p], _ = hashFile(p, nil)
 			}
 		}
 		parent := filepath.Dir(dir)
@@ -227,10 +279,16 @@ func (fp *fingerprint) addConfigsAbove(dir string, done map[string]bool) {
 	}
 }
 
-// current is whether every recorded file and directory still has the recorded content.
-func (fp fingerprint) current() bool {
+// current is whether every recorded file and directory still has the recorded content. A
+// module must still lie in tree; a resolution config only follows the type and size rules
+// (esbuild reads those from every folder up to /, see confiner).
+func (fp fingerprint) current(tree *confined.Tree) bool {
 	for p, want := range fp.Files {
-		if got, err := hashFile(p); err != nil || got != want {
+		t := tree
+		if slices.Contains(resolutionConfigs, filepath.Base(p)) {
+			t = nil
+		}
+		if got, err := hashFile(p, t); err != nil || got != want {
 			return false
 		}
 	}
@@ -242,12 +300,15 @@ func (fp fingerprint) current() bool {
 	return true
 }
 
-// hashFile is the hex SHA-256 of the file, "" when it does not exist.
-func hashFile(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+// hashFile is the hex SHA-256 of the file, "" when it does not exist. It reads through package
+// confined (with tree, when not nil), so a file replaced by a FIFO, a device, a link out of the
+// tree or a huge file is an error, not a hang: the entry is then no longer current. Every
+// file is read as a Module, the larger cap (a package.json can be imported as a module).
+func hashFile(path string, tree *confined.Tree) (string, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
+	data, err := confined.ReadFile(path, confined.Module, tree)
 	if err != nil {
 		return "", err
 	}
@@ -255,8 +316,12 @@ func hashFile(path string) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// hashDir hashes the sorted names in dir ("" when it cannot be read).
+// hashDir hashes the sorted names in dir ("" when it cannot be read, or is no longer a
+// directory: opening a FIFO to list it would block).
 func hashDir(dir string) string {
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return ""
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return ""

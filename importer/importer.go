@@ -7,14 +7,19 @@ package importer
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"gopkg.in/yaml.v3"
+
+	"github.com/flareform/flareform/internal/confined"
 )
 
 // Options fill in what a wrangler configuration does not say.
@@ -33,33 +38,130 @@ type Result struct {
 	Spec []byte
 	// NotCarried has one line per setting flareform did not take over, with why.
 	NotCarried []string
-	// Notes are settings carried over with a change the user should know of.
+	// Notes are settings carried over with a change the user should know of, among them every
+	// var whose name says it holds a secret ("move this to a secret").
 	Notes []string
+	// SecretVars are the vars carried over whose names say they hold a secret (API_TOKEN,
+	// STRIPE_KEY, DB_PASSWORD), by their place ("vars.API_TOKEN", "env.staging.vars.API_TOKEN"):
+	// wrangler [vars] are plain text, shown in the dashboard and in the spec. Names only, never
+	// values.
+	SecretVars []string
+}
+
+// ReadFile reads the wrangler configuration at path under the rules of package confined: a
+// regular file (a FIFO would hang `import`, a link to /dev/zero exhaust its memory) outside
+// /proc, /sys and /dev, of at most confined.WranglerConfig.Limit bytes. A refusal names the
+// path and the rule, and says how to fix it; it never holds the file's content.
+func ReadFile(path string) ([]byte, error) {
+	data, err := confined.ReadFile(path, confined.WranglerConfig, nil)
+	var ce *confined.Error
+	if errors.As(err, &ce) && ce.Fix != "" {
+		return nil, fmt.Errorf("%w; %s", err, ce.Fix)
+	}
+	return data, err
 }
 
 // Parse reads a wrangler configuration by its file name: TOML for .toml, JSON with comments
-// and trailing commas for .json and .jsonc.
+// and trailing commas for .json and .jsonc. A file that does not parse is a *SyntaxError,
+// which says where and what kind of problem but quotes nothing of the file.
 func Parse(name string, data []byte) (map[string]any, error) {
-	var cfg map[string]any
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".toml":
-		if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg); err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
+		return parseTOML(name, data)
 	case ".json", ".jsonc":
-		plain, err := stripJSONC(data)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
+		return parseJSON(name, data)
+	}
+	return nil, fmt.Errorf("read %s: not a wrangler configuration (want wrangler.toml, wrangler.json or wrangler.jsonc)", name)
+}
+
+func parseTOML(name string, data []byte) (cfg map[string]any, err error) {
+	defer func() {
+		// A third-party parser fed with any file: a panic in it is a refusal, not a crash.
+		if r := recover(); r != nil {
+			cfg, err = nil, &SyntaxError{File: name, Format: "TOML", Problem: "the TOML parser failed on it"}
 		}
-		dec := json.NewDecoder(bytes.NewReader(plain))
-		dec.UseNumber()
-		if err := dec.Decode(&cfg); err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
-	default:
-		return nil, fmt.Errorf("read %s: not a wrangler configuration (want wrangler.toml, wrangler.json or wrangler.jsonc)", name)
+	}()
+	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg); err != nil {
+		return nil, tomlError(name, data, err)
 	}
 	return cfg, nil
+}
+
+// tomlError is the TOML parser's err as a *SyntaxError: its position, and its message without
+// the file's text (the parser quotes what it found, and the last key it read).
+func tomlError(name string, data []byte, err error) *SyntaxError {
+	e := &SyntaxError{File: name, Format: "TOML"}
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		e.Problem = redact(strings.TrimPrefix(err.Error(), "toml: "), data)
+		return e
+	}
+	e.Problem = redact(pe.Message, data)
+	e.Line, e.Col = pe.Position.Line, pe.Position.Col
+	if line, col := lineCol(data, pe.Position.Start); e.Col == 0 && (line == e.Line || e.Line == 0) {
+		e.Line, e.Col = line, col
+	}
+	return e
+}
+
+func parseJSON(name string, data []byte) (map[string]any, error) {
+	plain, err := stripJSONC(data)
+	var oe *offsetError
+	if errors.As(err, &oe) {
+		line, col := lineCol(data, oe.offset)
+		return nil, &SyntaxError{File: name, Line: line, Col: col, Format: "JSON", Problem: oe.problem}
+	}
+	if err != nil {
+		return nil, &SyntaxError{File: name, Format: "JSON", Problem: redact(err.Error(), data)}
+	}
+	// stripJSONC keeps every byte's offset, so the decoder's offsets point into data too.
+	dec := json.NewDecoder(bytes.NewReader(plain))
+	dec.UseNumber()
+	var cfg map[string]any
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, jsonError(name, data, err)
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		line, col := lineCol(data, int(dec.InputOffset())-len(extra))
+		return nil, &SyntaxError{File: name, Line: line, Col: col, Format: "JSON", Problem: "more follows the configuration object"}
+	}
+	return cfg, nil
+}
+
+// jsonError is the JSON decoder's err as a *SyntaxError, quoting nothing of the file.
+func jsonError(name string, data []byte, err error) *SyntaxError {
+	e := &SyntaxError{File: name, Format: "JSON"}
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		e.Problem = "the file holds no JSON value"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		e.Line, e.Col = lineCol(data, len(data))
+		e.Problem = "the file ends in the middle of a value"
+	case errors.As(err, &syntax):
+		e.Line, e.Col = lineCol(data, int(syntax.Offset)-1)
+		e.Problem = redact(syntax.Error(), data)
+	case errors.As(err, &typ):
+		e.Line, e.Col = lineCol(data, int(typ.Offset)-1)
+		e.Problem = fmt.Sprintf("the configuration must be one JSON object, not %s", jsonKind(typ.Value))
+	default:
+		e.Problem = redact(err.Error(), data)
+	}
+	return e
+}
+
+// jsonKind is the kind of JSON value a type error names ("number 5" is a number).
+func jsonKind(value string) string {
+	kind, _, _ := strings.Cut(value, " ")
+	switch kind {
+	case "array":
+		return "an array"
+	case "string", "number", "bool":
+		return "a " + kind
+	}
+	return "that"
 }
 
 // Convert converts the wrangler configuration in data (named name, for its format) to a spec.
@@ -226,6 +328,7 @@ func (c *converter) vars(prefix string, raw any) (*yaml.Node, string) {
 	out := mapping()
 	model := ""
 	for _, k := range sortedKeys(vars) {
+		secret := k != "AI_MODEL" && LooksSecret(k)
 		switch v := vars[k].(type) {
 		case string:
 			if k == "AI_MODEL" {
@@ -235,10 +338,18 @@ func (c *converter) vars(prefix string, raw any) (*yaml.Node, string) {
 			add(out, k, quoted(v))
 		case map[string]any, []any:
 			c.notCarried(prefix+"vars."+k, "a JSON value; flareform vars are text")
+			continue
 		default:
 			text := stringOf(v)
 			add(out, k, quoted(text))
-			c.note(prefix+"vars."+k, fmt.Sprintf("a %T in wrangler (the Worker saw a non-string); flareform vars are text: %q", v, text))
+			if secret { // its value stays out of the report
+				c.note(prefix+"vars."+k, fmt.Sprintf("a %T in wrangler (the Worker saw a non-string); flareform vars are text", v))
+			} else {
+				c.note(prefix+"vars."+k, fmt.Sprintf("a %T in wrangler (the Worker saw a non-string); flareform vars are text: %q", v, text))
+			}
+		}
+		if secret {
+			c.secretVar(prefix, k)
 		}
 	}
 	if len(out.Content) == 0 {
@@ -284,6 +395,44 @@ func (c *converter) leftBehind(prefix string, cfg map[string]any) {
 		}
 		c.notCarried(prefix+k, why)
 	}
+}
+
+// secretVar reports var name (of the env block prefix names, "" for the top level), carried
+// over as plain text although its name says it is a secret.
+func (c *converter) secretVar(prefix, name string) {
+	put := "wrangler secret put " + name
+	if env, ok := strings.CutPrefix(prefix, "env."); ok {
+		put += " --env " + strings.TrimSuffix(env, ".")
+	}
+	c.res.SecretVars = append(c.res.SecretVars, prefix+"vars."+name)
+	c.note(prefix+"vars."+name, fmt.Sprintf("its name says it is a secret, but it was a plain var and is carried over as one, "+
+		"readable in the spec and the dashboard; move this to a secret: delete it from vars and run `%s` "+
+		"(apply keeps secrets flareform does not manage)", put))
+}
+
+// secretWords are the parts of a var name that say it holds a secret, wherever they are in it;
+// secretSuffixes say so at its end ("_KEY": "STRIPE_KEY", not "KEYBOARD_LAYOUT").
+var (
+	secretWords    = []string{"SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "PRIVATE_KEY", "APIKEY", "API_KEY"}
+	secretSuffixes = []string{"_TOKEN", "_KEY", "_PASS", "_PWD", "_JWT", "_AUTH"}
+	secretNames    = []string{"TOKEN", "KEY", "PASS", "PWD", "JWT"}
+)
+
+// LooksSecret reports whether a var named name probably holds a secret: names such as
+// *_TOKEN, *_KEY, *SECRET* and *PASSWORD*, in any case, with - or . for _.
+func LooksSecret(name string) bool {
+	n := strings.NewReplacer("-", "_", ".", "_").Replace(strings.ToUpper(name))
+	for _, w := range secretWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	for _, suffix := range secretSuffixes {
+		if strings.HasSuffix(n, suffix) {
+			return true
+		}
+	}
+	return slices.Contains(secretNames, n)
 }
 
 func (c *converter) notCarried(key, why string) {

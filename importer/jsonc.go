@@ -2,7 +2,6 @@ package importer
 
 import (
 	"bytes"
-	"fmt"
 )
 
 // stripJSONC turns JSON with comments (// and /* */) and trailing commas, as wrangler.jsonc
@@ -30,7 +29,7 @@ func stripJSONC(src []byte) ([]byte, error) {
 		case c == '/' && i+1 < len(src) && src[i+1] == '*':
 			end := bytes.Index(src[i+2:], []byte("*/"))
 			if end < 0 {
-				return nil, fmt.Errorf("unterminated /* comment at byte %d", i)
+				return nil, &offsetError{offset: i, problem: "a /* comment is never closed"}
 			}
 			for _, b := range src[i : i+2+end+2] {
 				out = append(out, blankOut(b))
@@ -55,7 +54,7 @@ func stringEnd(src []byte, start int) (int, error) {
 			return j, nil
 		}
 	}
-	return 0, fmt.Errorf("unterminated string at byte %d", start)
+	return 0, &offsetError{offset: start, problem: "a string is never closed"}
 }
 
 // nextSignificant is the next byte after i that is neither white space nor inside a comment.

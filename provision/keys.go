@@ -49,14 +49,18 @@ func generateKey() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
-// resolveKey reads an env or file key source and checks the key against the key rule.
-// Generated keys are not resolved here: they only exist once apply creates them.
+// resolveKey reads an env or file key source and checks the key against the key rule and
+// against the account's credentials (the spec loader checked both already; a key file may have
+// changed since). Generated keys are not resolved here: they only exist once apply creates them.
 func resolveKey(src *spec.KeySource, getenv func(string) string) (string, error) {
 	switch src.From {
 	case keyFromEnv, keyFromFile:
 		key, err := keysource.Resolve(src.From, src.Ref, getenv)
 		if err != nil {
 			return "", fmt.Errorf("api_key: %w", err)
+		}
+		if problem := spec.AccountCredentialKey(src.From, src.Ref, key, getenv); problem != "" {
+			return "", fmt.Errorf("api_key: %s", problem)
 		}
 		return key, nil
 	default:

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/internal/lazyre"
 	"github.com/flareform/flareform/provision/spec"
 )
@@ -94,14 +95,30 @@ func NewSavedPlan(p *Plan, s *spec.Spec, targets, adopt []string) (*SavedPlan, e
 		Targets: targets, Adopt: adopt, Read: p.inputs(), Plan: p}, nil
 }
 
-// SpecDigest is the SHA-256 of the spec file's bytes.
+// SpecDigest is the SHA-256 of the spec file's bytes. The spec is read under the rules of
+// package confined (a regular file outside /proc, /sys and /dev, at most confined.Spec.Limit
+// bytes).
 func SpecDigest(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := confined.ReadFile(path, confined.Spec, nil)
 	if err != nil {
-		return "", fmt.Errorf("read spec %s: %w", path, err)
+		return "", fmt.Errorf("read spec: %w", withFix(err))
 	}
+	return digestBytes(b), nil
+}
+
+func digestBytes(b []byte) string {
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
+	return hex.EncodeToString(sum[:])
+}
+
+// withFix adds the fix of a refusal of package confined to its message: the CLI prints errors
+// by their message, and every refusal says how to repair it.
+func withFix(err error) error {
+	var ce *confined.Error
+	if errors.As(err, &ce) && ce.Fix != "" {
+		return fmt.Errorf("%w; %s", err, ce.Fix)
+	}
+	return err
 }
 
 // WriteSavedPlan writes sp to path, readable by the owner only (0600): it names the account
@@ -133,20 +150,97 @@ func WriteSavedPlan(path string, sp *SavedPlan) error {
 	return nil
 }
 
-// ReadSavedPlan reads a file `plan --out` wrote.
+// ReadSavedPlan reads a file `plan --out` wrote, under the rules of package confined: a FIFO,
+// a device or /proc file is refused, and so is a file larger than confined.SavedPlan.Limit.
+// Errors say where the file is not a saved plan, never what it holds.
 func ReadSavedPlan(path string) (*SavedPlan, error) {
-	b, err := os.ReadFile(path)
+	b, err := confined.ReadFile(path, confined.SavedPlan, nil)
 	if err != nil {
-		return nil, fmt.Errorf("read saved plan: %w", err)
+		return nil, fmt.Errorf("read saved plan: %w", withFix(err))
 	}
 	var sp SavedPlan
 	if err := json.Unmarshal(b, &sp); err != nil {
-		return nil, fmt.Errorf("%s is not a saved plan (write one with `flareform plan --out FILE`): %w", path, err)
+		return nil, fmt.Errorf("%s is not a saved plan (%s); pass a file written by `flareform plan --out FILE`", path, describeJSONError(b, err))
 	}
 	if sp.Version != SavedPlanVersion || sp.Plan == nil {
 		return nil, fmt.Errorf("%s: saved plan version %d, this flareform reads version %d; run plan --out again", path, sp.Version, SavedPlanVersion)
 	}
 	return &sp, nil
+}
+
+// describeJSONError says where and how data is not the JSON of a saved plan, without quoting
+// it: the file may be anything (a key file passed by mistake).
+func describeJSONError(data []byte, err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		line, col := lineCol(data, syntax.Offset)
+		return fmt.Sprintf("not JSON: a syntax error at line %d, column %d", line, col)
+	case errors.As(err, &typ) && typ.Field != "":
+		line, col := lineCol(data, typ.Offset)
+		return fmt.Sprintf("field %s at line %d, column %d is not a %s", typ.Field, line, col, typ.Type)
+	case errors.As(err, &typ):
+		return "not a JSON object"
+	}
+	return "not a saved plan's JSON"
+}
+
+// lineCol is the 1-based line and column of the byte before offset (where a JSON decoder
+// stopped).
+func lineCol(data []byte, offset int64) (int, int) {
+	at := int(min(max(offset-1, 0), int64(len(data))))
+	line, col := 1, 1
+	for _, b := range data[:at] {
+		if b == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// againFix ends every refusal of a saved plan's spec_file.
+const againFix = "run flareform plan --out again"
+
+// isSHA256Hex reports whether s is what spec_digest holds: 64 lower-case hex digits.
+func isSHA256Hex(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckSpec checks, before apply writes anything (not even the project lock next to the spec),
+// that the plan's spec_file is the spec the plan was made from: an absolute path to a regular
+// file that passes the spec rules of package confined, whose SHA-256 is the plan's spec_digest.
+// A hand-edited spec_file would otherwise make apply lock, and plan, any directory. A spec that
+// changed since the plan was made is stale (ErrStalePlan).
+func (sp *SavedPlan) CheckSpec(planPath string) error {
+	switch {
+	case sp.SpecFile == "":
+		return fmt.Errorf("saved plan %s names no spec_file; %s", planPath, againFix)
+	case !filepath.IsAbs(sp.SpecFile):
+		return fmt.Errorf("saved plan %s: spec_file %s is not an absolute path (plan --out records the spec's absolute path); %s",
+			planPath, sp.SpecFile, againFix)
+	case !isSHA256Hex(sp.SpecDigest):
+		return fmt.Errorf("saved plan %s: spec_digest is not a SHA-256 (64 hex digits); %s", planPath, againFix)
+	}
+	data, err := confined.ReadFile(sp.SpecFile, confined.Spec, nil)
+	if err != nil {
+		return fmt.Errorf("saved plan %s: spec_file %w; %s", planPath, err, againFix)
+	}
+	if digestBytes(data) != sp.SpecDigest {
+		return fmt.Errorf("%w: the spec %s is not the one the plan was made from (its SHA-256 differs from the plan's spec_digest: "+
+			"the spec changed since, or the plan was edited); run plan again (%s, then apply the new file)", ErrStalePlan, sp.SpecFile, againFix)
+	}
+	return nil
 }
 
 // UseSavedPlan makes this engine's plans reuse the key fingerprints sp showed, for keys that

@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flareform/flareform/internal/keysource"
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -413,7 +413,13 @@ func smokeRequestBody(sm spec.Smoke) (smokeReq, error) {
 	}
 	switch {
 	case sm.BodyFile != "":
-		data, err := keysource.ReadFile(sm.BodyFile, spec.MaxSmokeBodyFile)
+		// Read under the loader's rules again: the file may have changed since (replaced by a
+		// link to /proc/self/environ or out of the project), and its bytes go to a URL.
+		var tree *confined.Tree
+		if sm.BodyFileRoot != "" {
+			tree = &confined.Tree{Root: sm.BodyFileRoot}
+		}
+		data, err := confined.ReadFile(sm.BodyFile, confined.SmokeBody, tree)
 		if err != nil {
 			return req, fmt.Errorf("read smoke.body_file: %w", err)
 		}

@@ -34,7 +34,9 @@ export default { async fetch() { return new Response(String(ready)); } };
 	h := newHarness(t)
 	w := spec.Worker{Key: "boot", Name: "boot", Main: filepath.Join(dir, "src/worker.js"), CompatibilityDate: "2025-06-01",
 		Pos: map[string]spec.Position{"main": {Line: 3, Col: 11}}}
-	p := h.plan(t, specOf(w))
+	s := specOf(w)
+	s.File = filepath.Join(dir, "flareform.yaml") // the project's spec: its tree holds src/
+	p := h.plan(t, s)
 	_, err := h.eng.Apply(context.Background(), p, ApplyOptions{SkipSmoke: true})
 	if err == nil {
 		t.Fatal("apply of a worker that throws at start-up succeeded")

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/spec"
 	"github.com/flareform/flareform/templates"
@@ -220,7 +220,8 @@ func completeWorkers(opts *rootOptions) cobra.CompletionFunc {
 // specEnvironments lists the names under the spec's environments:, sorted, for completion.
 // It reads only the YAML: a spec that does not load otherwise still completes.
 func specEnvironments(opts *rootOptions) []string {
-	data, err := os.ReadFile(opts.File)
+	// Completion runs on every <TAB>: a FIFO or /dev/zero as -f must not hang the shell.
+	data, err := confined.ReadFile(opts.File, confined.Spec, nil)
 	if err != nil {
 		return nil
 	}

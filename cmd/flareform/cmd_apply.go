@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/keystore"
@@ -204,6 +205,14 @@ func (o *applyOptions) useSavedPlan(cmd *cobra.Command, path string) error {
 	if err != nil {
 		return err
 	}
+	// The plan's spec_file decides where apply takes the project lock and what it plans: before
+	// anything is written it must be the spec the plan was made from, and load.
+	if err := saved.CheckSpec(path); err != nil {
+		return err
+	}
+	if _, err := spec.Load(saved.SpecFile, saved.Env, offlineEnv(o.Getenv)); err != nil {
+		return fmt.Errorf("saved plan %s: its spec does not load; fix the spec, then run flareform plan --out again:\n%w", path, err)
+	}
 	conflicts := []struct {
 		flag  string
 		given bool
@@ -246,7 +255,11 @@ func (o *applyOptions) plan(ctx context.Context, sess *session) (*provision.Plan
 	}
 	digest, err := provision.SpecDigest(o.saved.SpecFile)
 	if err != nil {
-		return nil, provision.StaleError([]string{fmt.Sprintf("the spec %s cannot be read", o.saved.SpecFile)})
+		why := err.Error()
+		if ce := (*confined.Error)(nil); errors.As(err, &ce) {
+			why = ce.Problem // its fix is about --file, not about a saved plan
+		}
+		return nil, provision.StaleError([]string{fmt.Sprintf("the spec cannot be read: %s", why)})
 	}
 	if why := o.saved.StaleReasons(plan, digest); len(why) > 0 {
 		return nil, provision.StaleError(why)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flareform/flareform/importer"
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -64,6 +65,9 @@ type importResult struct {
 	Spec       string   `json:"spec"`
 	NotCarried []string `json:"not_carried"`
 	Notes      []string `json:"notes"`
+	// SecretVars are the vars carried over whose names say they are secrets (each also has a
+	// note): names only, never values.
+	SecretVars []string `json:"secret_vars"`
 }
 
 func runImport(opts *importOptions) error {
@@ -71,7 +75,7 @@ func runImport(opts *importOptions) error {
 	if err != nil {
 		return err
 	}
-	data, err := os.ReadFile(source)
+	data, err := importer.ReadFile(source)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
@@ -89,7 +93,8 @@ func runImport(opts *importOptions) error {
 		return err
 	}
 	if opts.JSON {
-		return writeJSON(opts.IO.Out, importResult{Source: source, Spec: out, NotCarried: nonNil(res.NotCarried), Notes: nonNil(res.Notes)})
+		return writeJSON(opts.IO.Out, importResult{Source: source, Spec: out, NotCarried: nonNil(res.NotCarried), Notes: nonNil(res.Notes),
+			SecretVars: nonNil(res.SecretVars)})
 	}
 	fmt.Fprintf(opts.IO.Out, "Wrote %s from %s.\n", out, source)
 	for _, n := range res.Notes {
@@ -118,13 +123,23 @@ func findWranglerConfig(given string) (string, error) {
 	return "", fmt.Errorf("import: no wrangler.json, wrangler.jsonc or wrangler.toml here; name the file: flareform import path/to/wrangler.toml")
 }
 
-// writeImportedSpec writes the spec, never over an existing file unless forced.
+// writeImportedSpec writes the spec, never over an existing file unless forced, and never
+// through a symbolic link, into a device or FIFO, or over a directory, forced or not: the path
+// must be a regular file or nothing. A forced write replaces the file whole (a new file renamed
+// over it), so a link swapped in after the check is replaced, not followed.
 func writeImportedSpec(path string, content []byte, force bool) error {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if err := confined.CheckWritable(path); err != nil {
+		var ce *confined.Error
+		if !errors.As(err, &ce) {
+			return fmt.Errorf("import: %w", err)
+		}
+		return fmt.Errorf("import: %w; import writes the spec only as a regular file, never through a link, device or pipe, "+
+			"also with --force: remove it, or pass -f another path", err)
 	}
-	f, err := os.OpenFile(path, flags, 0o644)
+	if force {
+		return replaceFile(path, content, 0o644)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("import: %s already exists; pass --force to replace it, or -f another path", path)
 	}
@@ -133,9 +148,34 @@ func writeImportedSpec(path string, content []byte, force bool) error {
 	}
 	if _, err := f.Write(content); err != nil {
 		f.Close()
+		os.Remove(path)
 		return fmt.Errorf("import: write %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("import: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// replaceFile writes content to a new file next to path and renames it over path.
+func replaceFile(path string, content []byte, mode fs.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".flareform-import-*")
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after the rename: nothing left to remove
+	_, err = tmp.Write(content)
+	if err == nil {
+		err = tmp.Chmod(mode)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
 		return fmt.Errorf("import: write %s: %w", path, err)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/spec"
@@ -83,6 +84,11 @@ type invokeResult struct {
 const maxInvokeAnswer = 64 << 20
 
 func runInvoke(ctx context.Context, opts *invokeOptions, name string) (err error) {
+	if opts.Output != "" { // a FIFO or device would block or swallow the answer
+		if err := confined.CheckWritable(opts.Output); err != nil {
+			return refusedFile("-o", err)
+		}
+	}
 	body, err := invokeBody(opts)
 	if err != nil {
 		return err
@@ -122,9 +128,11 @@ func invokeBody(opts *invokeOptions) ([]byte, error) {
 		}
 		return json.Marshal(doc)
 	case strings.HasPrefix(opts.Data, "@"):
-		b, err := os.ReadFile(opts.Data[1:])
+		// Any regular file the user names (no project tree), but no FIFO, device or /proc file,
+		// and at most confined.RequestBody.Limit bytes.
+		b, err := confined.ReadFile(opts.Data[1:], confined.RequestBody, nil)
 		if err != nil {
-			return nil, fmt.Errorf("--data: %w", err)
+			return nil, refusedFile("--data", err)
 		}
 		body = b
 	case opts.Data != "":

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/localcf/faults"
 	"github.com/flareform/flareform/localcf/workerd"
@@ -117,6 +118,13 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 		rateLimit = -1 // Options treats 0 as "default"; the flag's 0 means off
 	}
 	stateDir, project := opts.projectLocalState(opts.fileSet, opts.stateSet)
+	if project {
+		// The project's state goes next to its spec: a spec that is not there (or not a
+		// regular file) must not get a .flareform folder made for it.
+		if _, err := confined.Check(opts.File, confined.Spec, nil); err != nil {
+			return refusedFile("--file", err)
+		}
+	}
 	if !opts.Memory && !project {
 		if stateDir, err = filepath.Abs(opts.StateDir); err != nil {
 			return fmt.Errorf("--state %s: %w", opts.StateDir, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/spec"
 )
@@ -55,6 +56,11 @@ indexes they use, are planned; the plan lists the other workers as skipped.`,
 }
 
 func runPlan(ctx context.Context, opts *planOptions) (err error) {
+	if opts.Out != "" { // a link, FIFO or device is refused before the spec is even read
+		if err := confined.CheckWritable(opts.Out); err != nil {
+			return refusedFile("--out", err)
+		}
+	}
 	sess, err := opts.openSession(ctx)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/keystore"
@@ -24,6 +25,10 @@ import (
 // process can hold the state directory's lock, so the others must talk to it rather than start
 // their own local Cloudflare on the same state. It holds the local (throwaway) token: 0600.
 const localServerFile = "local-server.json"
+
+// localServerKind is the server file as --local commands read it: a few hundred bytes of JSON.
+var localServerKind = confined.Kind{Name: "local server file", Limit: 64 << 10,
+	Fix: "stop the project's `flareform local` and start it again: it writes the file anew"}
 
 // localInfoOf is what a running local Cloudflare tells its clients.
 func localInfoOf(srv *localcf.Server) localInfo {
@@ -73,7 +78,13 @@ func (o *rootOptions) runningLocal(ctx context.Context) (localInfo, bool) {
 	if err != nil {
 		return localInfo{}, false
 	}
-	data, err := os.ReadFile(filepath.Join(dir, localServerFile))
+	tree, err := confined.ProjectTree(o.File)
+	if err != nil {
+		return localInfo{}, false
+	}
+	// A regular file inside the project, as `flareform local` writes it: a FIFO or a link to
+	// /dev/zero left in its place must not hang or exhaust this command.
+	data, err := confined.ReadFile(filepath.Join(dir, localServerFile), localServerKind, tree)
 	if err != nil {
 		return localInfo{}, false
 	}

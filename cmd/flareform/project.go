@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/keystore"
 	"github.com/flareform/flareform/provision/spec"
@@ -153,4 +155,15 @@ func relPath(path string) string {
 		return rel
 	}
 	return path
+}
+
+// refusedFile is a file flareform refused to read or write, for the user: what (a flag, or
+// what the file is for), then the path and the rule, then, for a refusal of package confined,
+// how to fix it. No file content is ever part of it.
+func refusedFile(what string, err error) error {
+	var ce *confined.Error
+	if errors.As(err, &ce) && ce.Fix != "" && !strings.HasSuffix(err.Error(), ce.Fix) {
+		return fmt.Errorf("%s: %w; %s", what, err, ce.Fix)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -56,27 +56,40 @@ func (s *session) Close() error {
 }
 
 // openLockedSession is openSession for a command that writes (what: "apply", "destroy",
-// "rotate-key"): it first takes the project lock, so two runs on this machine never overlap.
+// "rotate-key"): it also takes the project lock, so two runs on this machine never overlap.
 func (o *rootOptions) openLockedSession(ctx context.Context, what string) (*session, error) {
-	proj, err := o.openProject(what)
-	if err != nil {
-		return nil, err
-	}
-	sess, err := o.openSession(ctx)
-	if err != nil {
-		return nil, errors.Join(err, proj.Close())
-	}
-	sess.Project = proj
-	return sess, nil
+	return o.open(ctx, what)
 }
 
-// openSession loads the spec and builds an engine. With --local it first starts the embedded
+// openSession loads the spec and builds an engine. With --local it also starts the embedded
 // local Cloudflare and makes its endpoint, token and account look like the environment, so the
 // spec's ${CLOUDFLARE_ACCOUNT_ID} expands to the local account. Without --local a missing token
 // is an error here, before any API call.
-func (o *rootOptions) openSession(ctx context.Context) (_ *session, err error) {
+func (o *rootOptions) openSession(ctx context.Context) (*session, error) {
+	return o.open(ctx, "")
+}
+
+// open is openSession, taking the project lock for lockFor unless it is "". Nothing is written
+// before the spec loads: a spec that does not (a wrong -f, a YAML error) leaves no .flareform
+// directory, lock or local state behind. So the spec is loaded first; with --local, whose
+// account is known only once the local Cloudflare runs, it is checked with a stand-in account
+// first and loaded for real after the start.
+func (o *rootOptions) open(ctx context.Context, lockFor string) (_ *session, err error) {
 	if o.Parallelism < 1 {
 		return nil, fmt.Errorf("--parallelism %d: want at least 1 API request in flight", o.Parallelism)
+	}
+	var s *spec.Spec
+	if o.Local {
+		if _, err := spec.Load(o.File, o.Env, localPreflightEnv(o.Getenv)); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := requireToken(o.Getenv); err != nil {
+			return nil, err
+		}
+		if s, err = spec.Load(o.File, o.Env, o.Getenv); err != nil {
+			return nil, err
+		}
 	}
 	sess := &session{}
 	defer func() {
@@ -84,26 +97,29 @@ func (o *rootOptions) openSession(ctx context.Context) (_ *session, err error) {
 			err = errors.Join(err, sess.Close())
 		}
 	}()
+	if lockFor != "" {
+		if sess.Project, err = o.openProject(lockFor); err != nil {
+			return nil, err
+		}
+	}
 	getenv := o.Getenv
 	if o.Local {
 		if getenv, err = o.localSession(ctx, sess); err != nil {
 			return nil, err
 		}
+		if err := requireToken(getenv); err != nil {
+			return nil, err
+		}
+		if s, err = spec.Load(o.File, o.Env, getenv); err != nil {
+			return nil, err
+		}
 	}
 	sess.getenv = getenv
+	sess.Spec = s
 	cfg := provision.ConfigFromEnv(getenv)
 	cfg.Concurrency = o.Parallelism
 	cfg.Adopt = o.Adopt
 	cfg.Targets = o.Targets
-	if cfg.APIToken == "" {
-		return nil, fmt.Errorf("%s is not set; create an API token (Workers Scripts:Edit, Workers AI:Read) "+
-			"and export %s=<token>, or add --local to use the local Cloudflare", envAPIToken, envAPIToken)
-	}
-	s, err := spec.Load(o.File, o.Env, getenv)
-	if err != nil {
-		return nil, err
-	}
-	sess.Spec = s
 	sess.log = &logSink{w: o.IO.ErrOut}
 	cfg.Log = sess.log
 	cfg.OnWorkerDone = sess.log.workerDone
@@ -113,6 +129,27 @@ func (o *rootOptions) openSession(ctx context.Context) (_ *session, err error) {
 	}
 	sess.Engine = eng
 	return sess, nil
+}
+
+// requireToken refuses to go on without an API token, before any API call.
+func requireToken(getenv func(string) string) error {
+	if provision.ConfigFromEnv(getenv).APIToken != "" {
+		return nil
+	}
+	return fmt.Errorf("%s is not set; create an API token (Workers Scripts:Edit, Workers AI:Read) "+
+		"and export %s=<token>, or add --local to use the local Cloudflare", envAPIToken, envAPIToken)
+}
+
+// localPreflightEnv is the environment a --local command checks its spec with before starting
+// the local Cloudflare: the local server's endpoint, token and account stand in as
+// placeholders, as they will replace the user's when it runs.
+func localPreflightEnv(getenv func(string) string) func(string) string {
+	return localInfoEnv(localInfo{
+		APIBaseURL:     "http://127.0.0.1:0/client/v4",
+		APIToken:       "local-cloudflare-placeholder-token",
+		AccountID:      placeholderAccountID,
+		WorkersDevAddr: "127.0.0.1:0",
+	}, getenv)
 }
 
 // localSession points the session at the local Cloudflare: the `flareform local` serving

@@ -16,13 +16,14 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/internal/lazyre"
 )
 
 // Limits and defaults.
 const (
-	// MaxSpecBytes bounds the spec file; a real spec is a few KiB.
+	// MaxSpecBytes bounds the spec file (confined.Spec's cap); a real spec is a few KiB.
 	MaxSpecBytes = 1 << 20
 	// MaxVarBytes is Cloudflare's limit for one plain-text variable.
 	MaxVarBytes = 5 * 1024
@@ -60,7 +61,8 @@ func load(path, env string, getenv func(string) string, now time.Time) (*Spec, e
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	l := &loader{file: path, getenv: getenv, today: now.UTC().Format(time.DateOnly), expandedValues: map[string]string{}}
+	l := &loader{file: path, getenv: getenv, today: now.UTC().Format(time.DateOnly), hidden: map[string]string{}}
+	l.hideCredentials()
 	s := l.load(env)
 	if len(l.errs) > 0 {
 		return nil, l.errs.sorted()
@@ -70,18 +72,31 @@ func load(path, env string, getenv func(string) string, now time.Time) (*Spec, e
 
 type loader struct {
 	file   string
-	dir    string // absolute directory of the spec
+	dir    string         // absolute directory of the spec
+	tree   *confined.Tree // the project tree main and smoke.body_file must lie in
 	getenv func(string) string
 	today  string // YYYY-MM-DD in UTC
 	errs   ErrorList
-	// expandedValues maps every value ${NAME} expanded to (minScrubLen bytes or longer) to
-	// NAME, so no message can show one: `name: ${CLOUDFLARE_API_TOKEN}` must not print the
-	// token. Messages use str.show() for that; this is the safety net behind it.
-	expandedValues map[string]string
+	// hidden maps every value no message may show (minScrubLen bytes or longer) to what
+	// messages show instead: each value ${NAME} expanded to and the value of each credential
+	// variable, as "${NAME}"; each key an api_key source resolved to, as its source. So
+	// `name: ${CLOUDFLARE_API_TOKEN}` cannot print the token, nor a message quoting a var
+	// print the key it equals. Messages use str.show() for expanded values; this is the
+	// safety net behind it.
+	hidden map[string]string
+	// keys are the keys the workers' env and file sources resolved to, for checkVarsHoldNoKeys.
+	keys []managedKey
 }
 
-// minScrubLen is the shortest expanded value scrubbed from messages: shorter ones ("1",
-// "prod") are not secrets and would garble unrelated words.
+// managedKey is the key of one worker's api_key source, as read at load time.
+type managedKey struct {
+	worker string // the worker's key under workers:
+	source string // api_key.from as written, e.g. "env:MY_KEY"
+	key    string
+}
+
+// minScrubLen is the shortest value scrubbed from messages: shorter ones ("1", "prod") are not
+// secrets and would garble unrelated words.
 const minScrubLen = 8
 
 func (l *loader) errorAt(p Position, msg, fix string) {
@@ -91,21 +106,34 @@ func (l *loader) errorAt(p Position, msg, fix string) {
 // lookup is getenv for ${NAME} expansion; it remembers the values it hands out.
 func (l *loader) lookup(name string) string {
 	v := l.getenv(name)
-	if len(v) >= minScrubLen {
-		l.expandedValues[v] = name
-	}
+	l.hide(v, "${"+name+"}")
 	return v
 }
 
-// scrub replaces every expanded value in s (also lowercased, as name suggestions lower it)
-// with the ${NAME} it came from.
+// hide makes messages show instead of value (when long enough to be a secret). The first
+// name given for a value stays.
+func (l *loader) hide(value, instead string) {
+	if _, known := l.hidden[value]; !known && len(value) >= minScrubLen {
+		l.hidden[value] = instead
+	}
+}
+
+// hideCredentials hides the values of the credential variables from every message, however
+// they reach the spec (a literal, another variable holding the same value).
+func (l *loader) hideCredentials() {
+	for _, name := range credentialVars {
+		l.hide(l.getenv(name), "${"+name+"}")
+	}
+}
+
+// scrub replaces every hidden value in s (also lowercased, as name suggestions lower it)
+// with what messages show instead.
 func (l *loader) scrub(s string) string {
-	values := slices.Collect(maps.Keys(l.expandedValues))
+	values := slices.Collect(maps.Keys(l.hidden))
 	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) }) // longest first
 	for _, v := range values {
-		ref := "${" + l.expandedValues[v] + "}"
-		s = strings.ReplaceAll(s, v, ref)
-		s = strings.ReplaceAll(s, strings.ToLower(v), ref)
+		s = strings.ReplaceAll(s, v, l.hidden[v])
+		s = strings.ReplaceAll(s, strings.ToLower(v), l.hidden[v])
 	}
 	return s
 }
@@ -128,6 +156,10 @@ func (l *loader) load(env string) *Spec {
 	if !ok {
 		return nil
 	}
+	if l.tree, err = confined.ProjectTree(abs); err != nil {
+		l.errorAt(Position{}, fmt.Sprintf("cannot find the project the spec belongs to: %v", err), "run flareform on a spec in a folder it can read")
+		return nil
+	}
 	root := l.parse(data)
 	if root == nil {
 		return nil
@@ -140,12 +172,12 @@ func (l *loader) load(env string) *Spec {
 	return l.build(top, env)
 }
 
-// read reads the spec with the same guards as key files: a regular file (a FIFO would block,
-// /dev/zero never ends) of at most MaxSpecBytes.
+// read reads the spec under the rules of package confined: a regular file (a FIFO would block,
+// /dev/zero never ends) outside /proc, /sys and /dev, of at most MaxSpecBytes.
 func (l *loader) read(abs string) ([]byte, bool) {
-	data, err := keysource.ReadFile(abs, MaxSpecBytes)
+	data, err := confined.ReadFile(abs, confined.Spec, nil)
 	if err != nil {
-		l.errorAt(Position{}, fmt.Sprintf("cannot read spec: %v", err), "pass the right path with --file, or create one with `flareform init`")
+		l.errorAt(Position{}, fmt.Sprintf("cannot read spec: %v", err), confined.Spec.Fix)
 		return nil, false
 	}
 	return data, true
@@ -213,7 +245,7 @@ func (l *loader) yamlError(data []byte, err error) {
 
 // build turns the shaped tree into a Spec for one environment.
 func (l *loader) build(top *value, env string) *Spec {
-	s := &Spec{File: l.file, Dir: l.dir, Env: env}
+	s := &Spec{File: l.file, Dir: l.dir, Root: l.tree.Root, Env: env}
 	workers := top.get("workers")
 	if workers == nil {
 		l.errorAt(Position{Line: 1, Col: 1}, "spec has no workers: block", "add workers: with at least one worker (see docs/spec.md)")
@@ -256,6 +288,7 @@ func (l *loader) build(top *value, env string) *Spec {
 	}
 	l.checkUniqueNames(s.Workers)
 	l.checkSharedResources(s.Workers)
+	l.checkVarsHoldNoKeys(s.Workers)
 	return s
 }
 
@@ -341,9 +374,10 @@ func (v str) show() string {
 	return strconv.Quote(v.s)
 }
 
-// credentialVars hold flareform's own credentials. No spec value may expand them: the value
-// would be uploaded (as a name, a variable) or printed, and nothing in a spec needs them.
-var credentialVars = []string{"CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_KEY", "FLAREFORM_API_KEY"}
+// credentialVars hold flareform's own credentials: the account's (AccountCredentialVars) and
+// the workers' key flareform is given (FLAREFORM_API_KEY). No spec value may expand them: the
+// value would be uploaded (as a name, a variable) or printed, and nothing in a spec needs them.
+var credentialVars = append(slices.Clone(AccountCredentialVars), "FLAREFORM_API_KEY")
 
 // str expands a string value; ok is false when expansion failed (the error is recorded).
 func (l *loader) str(v *value) (str, bool) {
@@ -498,9 +532,19 @@ func (l *loader) main(w *Worker, v *value, keyPos Position) {
 	case info.IsDir():
 		l.errorAt(m.pos, fmt.Sprintf("main %s is a directory", m.show()), "point main at the entry file, e.g. ./src/worker.js")
 	default:
-		// The bundler reads main later; a FIFO would block it and /dev/zero never ends.
-		if err := keysource.CheckRegular(path); err != nil {
-			l.errorAt(m.pos, fmt.Sprintf("main %s cannot be deployed: %v", m.show(), err), "point main at the entry file, a regular JavaScript file")
+		// The bundler reads main later, whole: it must be a regular file of the project (not
+		// ../../etc/passwd, nor a link to /proc/self/environ, whose content would be uploaded),
+		// of at most a worker module's size (a 5 GB sparse file would exhaust memory), and not
+		// a FIFO (it would block) or a device (/dev/zero never ends).
+		kind := confined.Module
+		kind.Fix = "point main at the worker's entry file, a regular JavaScript file inside the project"
+		if _, err := confined.Check(path, kind, l.tree); err != nil {
+			fix := kind.Fix
+			var ce *confined.Error
+			if errors.As(err, &ce) {
+				fix = ce.Fix
+			}
+			l.errorAt(m.pos, fmt.Sprintf("main %s cannot be deployed: %v", m.show(), err), fix)
 		}
 	}
 }
@@ -621,13 +665,13 @@ func (l *loader) apiKey(w *Worker, v *value) {
 	case from.s == "generate":
 	case kind == "env" && envVarName.MatchString(ref):
 		k.From, k.Ref = "env", ref
-		l.checkKey(from, keysource.KindEnv, ref)
+		l.checkKey(w, from, keysource.KindEnv, ref)
 	case kind == "file" && ref != "":
 		k.From, k.Ref = "file", ref
 		if !filepath.IsAbs(ref) {
 			k.Ref = filepath.Join(l.dir, filepath.FromSlash(ref))
 		}
-		l.checkKey(from, keysource.KindFile, k.Ref)
+		l.checkKey(w, from, keysource.KindFile, k.Ref)
 	default:
 		l.errorAt(from.pos, fmt.Sprintf("api_key.from %s is not one of generate, env:NAME or file:PATH", from.show()), "use from: generate, from: env:MY_API_KEY or from: file:./secrets/api-key.txt")
 	}
@@ -653,16 +697,29 @@ func (l *loader) grace(w *Worker, v *value) time.Duration {
 	return d
 }
 
-// checkKey reads the key the source names and checks it against the key rule, so a bad key
-// is a spec error at the api_key line before anything is planned. The key and the file's
-// content never appear in the message; neither does an expanded source.
-func (l *loader) checkKey(from str, kind, ref string) {
+// checkKey reads the key the source names and checks it against the key rule and against the
+// account's credentials, so a bad key is a spec error at the api_key line before anything is
+// planned. The key and the file's content never appear in the message; neither does an
+// expanded source. A good key is remembered (and hidden from every message) for
+// checkVarsHoldNoKeys.
+func (l *loader) checkKey(w *Worker, from str, kind, ref string) {
+	if problem := AccountCredentialKey(kind, ref, "", l.getenv); problem != "" {
+		l.errorAt(from.pos, fmt.Sprintf("api_key.from %s: %s", from.show(), problem), AccountCredentialFix)
+		return
+	}
 	if kind == keysource.KindEnv && l.getenv(ref) == "" {
 		l.errorAt(from.pos, fmt.Sprintf("api_key.from names environment variable %s, which is not set", ref), fmt.Sprintf("export %s=<the key> before running flareform (its value is never printed), or use from: generate", ref))
 		return
 	}
-	_, err := keysource.Resolve(kind, ref, l.getenv)
+	key, err := keysource.Resolve(kind, ref, l.getenv)
 	if err == nil {
+		if problem := AccountCredentialKey(kind, ref, key, l.getenv); problem != "" {
+			l.errorAt(from.pos, fmt.Sprintf("api_key.from %s: %s", from.show(), problem), AccountCredentialFix)
+			return
+		}
+		source := strconv.Quote(from.raw)
+		l.hide(key, fmt.Sprintf("(the key of api_key.from %s)", source))
+		l.keys = append(l.keys, managedKey{worker: w.Key, source: source, key: key})
 		return
 	}
 	msg := fmt.Sprintf("api_key.from: %v", err)
@@ -717,6 +774,56 @@ func (l *loader) vars(w *Worker, base, over *value) map[string]Position {
 		w.Vars[name] = s.s
 	}
 	return keys
+}
+
+// checkVarsHoldNoKeys refuses a variable that holds a key flareform manages (a worker's env or
+// file key) or a credential: variables are uploaded as plain text, which anyone who can see
+// the worker in the dashboard can read, and plan prints them, so `vars: {LEAK: "${MY_KEY}"}`
+// next to `api_key: {from: env:MY_KEY}` would publish the key. Generated keys cannot be
+// referenced at load time (they live in the project's key store), so env and file keys and
+// the credential variables are all there is to compare. Messages name the variable and where
+// the key comes from, never a value.
+func (l *loader) checkVarsHoldNoKeys(workers []Worker) {
+	type credential struct{ name, value string }
+	var credentials []credential
+	for _, name := range credentialVars {
+		if v := strings.TrimSpace(l.getenv(name)); len(v) >= minScrubLen {
+			credentials = append(credentials, credential{name, v})
+		}
+	}
+	for _, w := range workers {
+		for _, name := range slices.Sorted(maps.Keys(w.Vars)) {
+			value, pos := w.Vars[name], w.Pos["vars."+name]
+			const shown = "variables are uploaded as plain text, readable by anyone who can see the worker, and plan prints them"
+			if k := l.keyIn(value, w.Key); k != nil {
+				whose, fix := fmt.Sprintf("the API key of worker %q", k.worker), "remove the variable: a worker must not hold another worker's key; give each worker its own api_key"
+				if k.worker == w.Key {
+					whose, fix = "the worker's API key", fmt.Sprintf("remove the variable: the worker reads its key from its secret binding (env.%s)", w.APIKey.Binding)
+				}
+				l.errorAt(pos, fmt.Sprintf("vars.%s holds %s (api_key.from %s): %s", name, whose, k.source, shown), fix)
+				continue
+			}
+			for _, c := range credentials {
+				if strings.Contains(value, c.value) {
+					l.errorAt(pos, fmt.Sprintf("vars.%s holds the value of %s, a credential: %s", name, c.name, shown),
+						"remove the variable: a worker must never hold flareform's credentials")
+					break
+				}
+			}
+		}
+	}
+}
+
+// keyIn returns the managed key that value holds, preferring worker's own, or nil.
+func (l *loader) keyIn(value, worker string) *managedKey {
+	var found *managedKey
+	for i := range l.keys {
+		k := &l.keys[i]
+		if strings.Contains(value, k.key) && (found == nil || k.worker == worker) {
+			found = k
+		}
+	}
+	return found
 }
 
 func (l *loader) workersDev(w *Worker, v *value) {

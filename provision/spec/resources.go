@@ -2,12 +2,13 @@ package spec
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/flareform/flareform/internal/keysource"
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/internal/lazyre"
 )
 
@@ -21,7 +22,8 @@ const (
 	MaxVectorDimensions     = 1536
 	MaxGatewayCacheTTL      = 30 * 24 * 3600 // a month, in seconds
 	MaxGatewayPeriod        = 3600
-	// MaxSmokeBodyFile bounds smoke.body_file: a sample image or recording, not a data set.
+	// MaxSmokeBodyFile bounds smoke.body_file (confined.SmokeBody's cap): a sample image or
+	// recording, not a data set.
 	MaxSmokeBodyFile        = 10 << 20
 	DefaultSmokeMethod      = "POST"
 	DefaultSmokeContentType = "application/octet-stream"
@@ -211,7 +213,9 @@ func (l *loader) smokeRequestBody(w *Worker, sm *Smoke, v *value, blockPos Posit
 		sm.Body = l.smokeJSONBody(w, bv)
 	}
 	if f := l.smokeString(w, v, "body_file", blockPos, false); f != nil {
-		sm.BodyFile = l.smokeBodyFile(f)
+		if sm.BodyFile = l.smokeBodyFile(f); sm.BodyFile != "" {
+			sm.BodyFileRoot = l.tree.Root
+		}
 	}
 	sm.ContentType = ""
 	if ct := l.smokeString(w, v, "content_type", blockPos, false); ct != nil {
@@ -246,15 +250,21 @@ func (l *loader) smokeJSONBody(w *Worker, v *value) []byte {
 	return out
 }
 
-// smokeBodyFile checks `smoke.body_file` names a regular file of at most MaxSmokeBodyFile bytes.
+// smokeBodyFile checks `smoke.body_file` names a regular file of at most MaxSmokeBodyFile bytes
+// inside the project's tree: its bytes are sent to the deployed worker, so
+// `body_file: ~/.aws/credentials` or a link to /proc/self/environ would ship them to a URL.
 func (l *loader) smokeBodyFile(f *str) string {
 	path := f.s
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(l.dir, filepath.FromSlash(path))
 	}
-	if _, err := keysource.ReadFile(path, MaxSmokeBodyFile); err != nil {
-		l.errorAt(f.pos, fmt.Sprintf("smoke.body_file %s cannot be used: %v", f.show(), err),
-			fmt.Sprintf("point it at a regular file of at most %d MiB, relative to the spec", MaxSmokeBodyFile>>20))
+	if _, err := confined.ReadFile(path, confined.SmokeBody, l.tree); err != nil {
+		fix := confined.SmokeBody.Fix
+		var ce *confined.Error
+		if errors.As(err, &ce) {
+			fix = ce.Fix
+		}
+		l.errorAt(f.pos, fmt.Sprintf("smoke.body_file %s cannot be used: %v", f.show(), err), fix)
 		return ""
 	}
 	return path

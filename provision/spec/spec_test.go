@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flareform/flareform/internal/confined"
 )
 
 const (
@@ -149,6 +151,10 @@ func TestLoadGoodSpecPerEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tree, err := confined.ProjectTree(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mainPath := filepath.Join(absDir, "src", "worker.js")
 	keyPath := filepath.Join(absDir, "keys", "api-key.txt")
 	getenv := envMap(map[string]string{"CLOUDFLARE_ACCOUNT_ID": testAccountID, "PROD_IMAGE_KEY": "prod-secret-0123456789abcdef0123456789"})
@@ -195,7 +201,7 @@ func TestLoadGoodSpecPerEnvironment(t *testing.T) {
 			}
 			got := *s
 			got.Workers = withoutPos(s.Workers)
-			want := Spec{File: path, Dir: absDir, Env: tc.env, AccountID: tc.accountID, AccountIDPos: got.AccountIDPos, Workers: tc.workers}
+			want := Spec{File: path, Dir: absDir, Root: tree.Root, Env: tc.env, AccountID: tc.accountID, AccountIDPos: got.AccountIDPos, Workers: tc.workers}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("spec mismatch\n got: %s\nwant: %s", dump(got), dump(want))
 			}
@@ -214,7 +220,7 @@ func withoutPos(ws []Worker) []Worker {
 
 func dump(s Spec) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s env=%q account=%s", s.File, s.Dir, s.Env, s.AccountID)
+	fmt.Fprintf(&b, "%s %s root=%s env=%q account=%s", s.File, s.Dir, s.Root, s.Env, s.AccountID)
 	for _, w := range s.Workers {
 		fmt.Fprintf(&b, "\n  %+v\n    ai=%+v key=%+v smoke=%+v", w, deref(w.AI), deref(w.APIKey), deref(w.Smoke))
 	}

@@ -11,6 +11,9 @@ type Spec struct {
 	// File is the path the spec was read from; Dir is the directory relative paths resolve against.
 	File string
 	Dir  string
+	// Root is the root of the project's tree (confined.ProjectTree of File: the nearest folder
+	// at or above Dir holding .git, else Dir), a real path. main and smoke.body_file lie in it.
+	Root string
 	// Env is the environment selected with --env ("" for the base spec).
 	Env string
 	// Project is the spec's `project:` name ("" when it has none). Every worker flareform
@@ -103,6 +106,9 @@ type Smoke struct {
 	Body        []byte
 	BodyFile    string
 	ContentType string // content type of BodyFile, default application/octet-stream
+	// BodyFileRoot is the project tree (Spec.Root) BodyFile must lie in, set with BodyFile:
+	// the smoke test reads the file again when it sends it, under the same rules.
+	BodyFileRoot string
 	// Expect is the content type (or prefix, e.g. image/) the authorised answer must have.
 	Expect string
 	// ExpectFields are top-level fields the JSON answer must hold.

@@ -7,7 +7,7 @@
 //   env()         extra bindings (e.g. a fake Vectorize index)
 //   checkOK(res)  asserts a successful answer
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { KEY, errorOf, fakeEnv, request, streamed } from "./fake.mjs";
 
 export function commonChecks(worker, config, lib) {
@@ -93,15 +93,37 @@ export function commonChecks(worker, config, lib) {
       assert.equal(short.res.status, 429);
       assert.equal(short.res.headers.get("retry-after"), "10");
     },
-    async "RATE_LIMITER is keyed by a SHA-256 prefix of the key, never the key"() {
+    async "RATE_LIMITER is keyed by an HMAC of the key under the worker's API_KEY, never the key"() {
       const seen = [];
       const { res } = await send(good(), { RATE_LIMITER: limiter(true, seen) });
       assert.equal(res.status, 200);
       assert.equal(seen.length, 1);
-      const want = createHash("sha256").update(KEY).digest("hex").slice(0, 16);
+      const want = createHmac("sha256", KEY).update("flareform rate limit\0" + KEY).digest("hex").slice(0, 32);
       assert.deepEqual(seen[0], { key: want });
       assert.ok(!JSON.stringify(seen).includes(KEY));
-      assert.equal(await lib.auth.keyFingerprint(KEY), want);
+      const unsalted = createHash("sha256").update(KEY).digest("hex");
+      assert.ok(!unsalted.startsWith(seen[0].key.slice(0, 16)), "the limiter key is the unsalted SHA-256 of the caller's key");
+      assert.equal(await lib.auth.limiterKey(KEY, { API_KEY: KEY }), want);
+    },
+    async "one caller key gives different limiter keys on workers with different API keys"() {
+      // The same caller key on two workers (here: one worker's current key, the other's
+      // previous key during its grace window) must not be linkable through the limiter.
+      const future = new Date(Date.now() + 3600_000).toISOString();
+      const seenA = [];
+      const seenB = [];
+      const a = await send(good(), { RATE_LIMITER: limiter(true, seenA) });
+      const b = await send(good(), { API_KEY: "other-worker-key", API_KEY_PREVIOUS: KEY, API_KEY_PREVIOUS_EXPIRES: future, RATE_LIMITER: limiter(true, seenB) });
+      assert.equal(a.res.status, 200);
+      assert.equal(b.res.status, 200);
+      assert.equal(seenA.length, 1);
+      assert.equal(seenB.length, 1);
+      assert.notEqual(seenA[0].key, seenB[0].key);
+      const again = [];
+      await send(good(), { RATE_LIMITER: limiter(true, again) });
+      assert.equal(again[0].key, seenA[0].key, "one worker counts one caller under one limiter key");
+      const direct = (apiKey) => lib.auth.limiterKey("caller-key-0123456789abcdef", { API_KEY: apiKey });
+      assert.notEqual(await direct("worker-a-key"), await direct("worker-b-key"));
+      assert.match(await direct("worker-a-key"), /^[0-9a-f]{32}$/);
     },
     async "unauthenticated calls do not count against the limit"() {
       const seen = [];

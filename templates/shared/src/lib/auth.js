@@ -3,7 +3,8 @@
 // the worker; esbuild bundles it in).
 //
 // Bindings it reads:
-//   API_KEY                  the key callers must present (secret)
+//   API_KEY                  the key callers must present (secret); also the rate limiter's
+//                            salt (see limiterKey)
 //   API_KEY_PREVIOUS         the key before the last rotation (secret, optional)
 //   API_KEY_PREVIOUS_EXPIRES ISO date until which API_KEY_PREVIOUS is still accepted
 //   RATE_LIMITER             Workers rate limiting binding (optional; spec key rate_limit)
@@ -40,13 +41,13 @@ export async function requireKey(request, env, headers = {}) {
 }
 
 // rateLimit returns null when env.RATE_LIMITER is absent or lets the caller through, else a 429
-// with Retry-After. Callers are counted by a SHA-256 prefix of their key: the limiter never
-// sees (or logs) the key itself, and a rotated key gets its own counter.
+// with Retry-After. Callers are counted by limiterKey: the limiter never sees (or logs) the key
+// itself, and a rotated key gets its own counter.
 export async function rateLimit(request, env) {
   if (!env.RATE_LIMITER) return null;
-  const key = await keyFingerprint(bearerToken(request.headers.get("authorization")) || "");
   let outcome;
   try {
+    const key = await limiterKey(bearerToken(request.headers.get("authorization")) || "", env);
     outcome = await env.RATE_LIMITER.limit({ key });
   } catch {
     // The limiter is a soft, per-location counter; its failure must not take the API down.
@@ -59,11 +60,24 @@ export async function rateLimit(request, env) {
   return null;
 }
 
-// keyFingerprint is the first 16 hex digits of the key's SHA-256: enough to tell callers apart,
-// useless for recovering the key.
-export async function keyFingerprint(key) {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
-  return Array.from(new Uint8Array(digest).slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+// LIMITER_DOMAIN separates limiter keys from any other HMAC made with the same secret.
+const LIMITER_DOMAIN = "flareform rate limit\0";
+
+// limiterKey is the name the rate limiter counts a caller under: the first 32 hex digits (16
+// bytes) of HMAC-SHA-256(key = env.API_KEY, message = LIMITER_DOMAIN + presented key).
+//
+// A plain hash of the presented key would be the same on every worker, so whoever sees two
+// workers' limiter keys (logs, a shared namespace) could tell that one caller uses both, and
+// could test a guessed key offline. Salting it with a secret of this worker stops both. The
+// worker's own API_KEY is that secret: it is secret, differs from worker to worker, and is
+// already there, so there is no new secret to create, store or rotate. It changes when the key
+// is rotated, which only starts every caller's counter afresh, as the end of a window does
+// (callers still on the previous key during the grace window are counted under the new salt).
+export async function limiterKey(presented, env) {
+  const enc = new TextEncoder();
+  const secret = await crypto.subtle.importKey("raw", enc.encode(String(env.API_KEY)), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const mac = await crypto.subtle.sign("HMAC", secret, enc.encode(LIMITER_DOMAIN + presented));
+  return Array.from(new Uint8Array(mac).slice(0, 16), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 // bearerToken returns the token of an "Authorization: Bearer <token>" header, or null.
