@@ -247,7 +247,7 @@ const gatewayWorker = `export default {
     const gateway = { id: url.searchParams.get("gw") };
     if (url.searchParams.has("skip")) gateway.skipCache = true;
     try {
-      const result = await env.AI.run("@cf/meta/llama-3.1-8b-instruct", { prompt: "Say hello" }, { gateway });
+      const result = await env.AI.run("@cf/meta/llama-3.1-8b-instruct-fast", { prompt: "Say hello" }, { gateway });
       return Response.json({ result, logId: env.AI.aiGatewayLogId });
     } catch (err) {
       return Response.json({ error: String(err.message) }, { status: 500 });

@@ -25,14 +25,14 @@ func TestWorkersAIOverREST(t *testing.T) {
 	expect(t, c.json(http.MethodPost, "/ai/run/@cf/nobody/no-model", map[string]any{"prompt": "x"}), 400, 5007)
 	expect(t, c.json(http.MethodPost, "/ai/run/@cf/stabilityai/stable-diffusion-xl-base-1.0", map[string]any{}), 400, 5006)
 
-	r = c.json(http.MethodPost, "/ai/run/@cf/meta/llama-3.1-8b-instruct", map[string]any{"prompt": "hello"})
+	r = c.json(http.MethodPost, "/ai/run/@cf/meta/llama-3.1-8b-instruct-fast", map[string]any{"prompt": "hello"})
 	expect(t, r, 200, 0)
 	var gen map[string]any
 	r.result(t, &gen)
 	if _, ok := gen["response"].(string); !ok {
 		t.Fatalf("text generation result %v", gen)
 	}
-	r = c.json(http.MethodPost, "/ai/run/@cf/meta/llama-3.1-8b-instruct", map[string]any{"prompt": "hello", "stream": true})
+	r = c.json(http.MethodPost, "/ai/run/@cf/meta/llama-3.1-8b-instruct-fast", map[string]any{"prompt": "hello", "stream": true})
 	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/event-stream") || !strings.Contains(string(r.Body), "data: [DONE]") {
 		t.Fatalf("stream: HTTP %d %s %.200s", r.Status, r.Header.Get("Content-Type"), r.Body)
 	}
@@ -58,6 +58,64 @@ func TestWorkersAIOverREST(t *testing.T) {
 		t.Fatalf("schema %s", r.Env.Result)
 	}
 	expect(t, c.do(http.MethodGet, "/ai/models/schema?model=@cf/none/none", "", nil), 400, 5007)
+}
+
+// TestRetiredModelOverREST: a model Workers AI retired on 2026-05-30 is still listed by
+// ai/models/search, with its planned_deprecation_date property in the catalog's form, and
+// running it fails as a model that does not exist does (400, code 5007).
+func TestRetiredModelOverREST(t *testing.T) {
+	srv := startTestServer(t, Options{})
+	c := newClient(t, srv)
+	const retired = "@cf/meta/llama-3.1-8b-instruct"
+	r := c.json(http.MethodPost, "/ai/run/"+retired, map[string]any{"prompt": "hello"})
+	expect(t, r, 400, 5007)
+	if !strings.Contains(string(r.Body), "No such model "+retired+" or task") {
+		t.Errorf("retired model error %s", r.Body)
+	}
+	r = c.do(http.MethodGet, "/ai/models/search?search=llama-3.1-8b-instruct&per_page=50", "", nil)
+	expect(t, r, 200, 0)
+	var models []struct {
+		Name       string `json:"name"`
+		Properties []struct {
+			PropertyID string `json:"property_id"`
+			Value      any    `json:"value"`
+		} `json:"properties"`
+	}
+	r.result(t, &models)
+	dates := map[string]any{}
+	for _, m := range models {
+		for _, p := range m.Properties {
+			if p.PropertyID == "planned_deprecation_date" {
+				dates[m.Name] = p.Value
+			}
+		}
+	}
+	if dates[retired] != "2026-05-30" || dates[retired+"-fast"] != nil {
+		t.Errorf("planned_deprecation_date by model %v; want 2026-05-30 on %s only (models %+v)", dates, retired, models)
+	}
+}
+
+// TestModelSchemaIsThePublishedOne: ai/models/schema serves the schemas the stand-in
+// validates against, e.g. SDXL's num_steps with a maximum of 20 and no minimum.
+func TestModelSchemaIsThePublishedOne(t *testing.T) {
+	srv := startTestServer(t, Options{})
+	c := newClient(t, srv)
+	r := c.do(http.MethodGet, "/ai/models/schema?model=@cf/stabilityai/stable-diffusion-xl-base-1.0", "", nil)
+	expect(t, r, 200, 0)
+	var schema struct {
+		Input struct {
+			Properties map[string]map[string]any `json:"properties"`
+		} `json:"input"`
+	}
+	r.result(t, &schema)
+	steps := schema.Input.Properties["num_steps"]
+	if _, hasMin := steps["minimum"]; hasMin || steps["maximum"] != float64(20) || schema.Input.Properties["width"]["minimum"] != float64(256) {
+		t.Errorf("SDXL input schema %v", schema.Input.Properties)
+	}
+	r = c.json(http.MethodPost, "/ai/run/@cf/stabilityai/stable-diffusion-xl-base-1.0", map[string]any{"prompt": "a cat", "width": 256, "height": 256, "num_steps": 0})
+	if r.Status != 200 || r.Header.Get("Content-Type") != "image/png" {
+		t.Errorf("num_steps 0, which the schema allows: HTTP %d %.200s", r.Status, r.Body)
+	}
 }
 
 func TestSettingsContentAndListings(t *testing.T) {

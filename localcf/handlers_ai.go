@@ -19,7 +19,7 @@ func (s *Server) runAI(c *call) *apiError {
 	if err != nil {
 		return newAPIError(http.StatusBadRequest, ai.CodeMissingBody, "Could not read the request body.")
 	}
-	out, err := s.ai.Run(c.r.Context(), c.param("model"), body)
+	out, err := s.ai.RunRequest(c.r.Context(), c.param("model"), c.r.Header.Get("Content-Type"), body)
 	if err != nil {
 		var aiErr *ai.Error
 		if errors.As(err, &aiErr) {
@@ -59,33 +59,16 @@ func (s *Server) searchModels(c *call) *apiError {
 	return nil
 }
 
-// modelSchema: GET ai/models/schema?model=<name> -> {input, output} JSON schemas.
+// modelSchema: GET ai/models/schema?model=<name> -> the model's published {input, output}
+// JSON schemas (the ones the local Workers AI validates inputs against).
 func (s *Server) modelSchema(c *call) *apiError {
 	name := c.r.URL.Query().Get("model")
-	m, ok := s.ai.Model(name)
+	schema, ok := s.ai.Schema(name)
 	if !ok {
 		return newAPIError(http.StatusBadRequest, ai.CodeNoSuchModel, "No such model %s or task", name)
 	}
-	writeResult(c.w, schemaFor(m))
+	writeResult(c.w, schema)
 	return nil
-}
-
-// schemaFor describes a model's input and output in the catalog's JSON-schema form.
-func schemaFor(m ai.Model) map[string]any {
-	input := map[string]any{"type": "object"}
-	var output any = map[string]any{"type": "object"}
-	switch m.Task.Name {
-	case ai.TaskTextToImage:
-		input = map[string]any{"type": "object", "required": []string{"prompt"},
-			"properties": map[string]any{"prompt": map[string]any{"type": "string", "minLength": 1}}}
-		output = map[string]any{"type": "string", "contentType": "image/png", "format": "binary"}
-	case ai.TaskTextGeneration:
-		output = map[string]any{"oneOf": []any{
-			map[string]any{"type": "object", "properties": map[string]any{"response": map[string]any{"type": "string"}}},
-			map[string]any{"type": "string", "format": "binary", "contentType": "text/event-stream"},
-		}}
-	}
-	return map[string]any{"input": input, "output": output}
 }
 
 func (s *Server) searchTasks(c *call) *apiError {

@@ -43,10 +43,10 @@ var files embed.FS
 // directory must have one (TestEveryTemplateHasASummary).
 var summaries = map[string]string{
 	"text-to-image":   `POST {"prompt"} -> an image (PNG or JPEG) from Stable Diffusion XL, Lightning or DreamShaper`,
-	"chat":            `POST {"messages"} or {"prompt"} -> {"response"}, or with "stream": true an SSE stream (Llama 3.1)`,
+	"chat":            `POST {"messages"} or {"prompt"} -> {"response"}, or with "stream": true an SSE stream (Llama 3.1 8B fast, GLM-4.7-Flash, Gemma 4)`,
 	"embeddings":      `POST {"text": "..." or [...]} -> {"shape", "data"}: one vector per text (BGE small, base, large)`,
 	"speech-to-text":  `POST audio (audio/* or multipart field "audio") -> {"text", "word_count", "vtt"} (Whisper)`,
-	"image-to-text":   `POST {"image": base64, "prompt"} or image bytes -> {"description"} (LLaVA 1.5, UForm-Gen2)`,
+	"image-to-text":   `POST {"image": base64, "prompt"} or image bytes -> {"description"} (LLaVA 1.5, Gemma 4, Moondream)`,
 	"semantic-search": `POST /documents {"id", "text"}, POST /search {"query"} -> {"matches"}: embeddings + Vectorize`,
 }
 

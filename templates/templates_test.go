@@ -72,7 +72,7 @@ type templateCase struct {
 
 var templateCases = []templateCase{
 	{"text-to-image", "@cf/stabilityai/stable-diffusion-xl-base-1.0", "image/", nil},
-	{"chat", "@cf/meta/llama-3.1-8b-instruct", "text/event-stream", nil},
+	{"chat", "@cf/meta/llama-3.1-8b-instruct-fast", "text/event-stream", nil},
 	{"embeddings", "@cf/baai/bge-small-en-v1.5", "application/json", nil},
 	{"speech-to-text", "@cf/openai/whisper", "application/json", []string{"smoke/silence.wav"}},
 	{"image-to-text", "@cf/llava-hf/llava-1.5-7b-hf", "application/json", []string{"smoke/gradient.png"}},

@@ -34,7 +34,8 @@ type deployedTemplate struct {
 }
 
 // deployTemplate uploads template name as script with the given AI model and any extra
-// bindings (metadata form, e.g. a plain_text AI_GATEWAY_ID).
+// bindings (metadata form, e.g. a plain_text AI_GATEWAY_ID). API_KEY is workerdTestKey unless
+// extra holds an API_KEY binding.
 func deployTemplate(t *testing.T, srv *localcf.Server, name, script, model string, extra ...map[string]any) *deployedTemplate {
 	t.Helper()
 	dir := t.TempDir()
@@ -49,14 +50,14 @@ func deployTemplate(t *testing.T, srv *localcf.Server, name, script, model strin
 	}
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
+	bindings := []map[string]any{{"type": "ai", "name": "AI"}, {"type": "plain_text", "name": "AI_MODEL", "text": model}}
+	if !slices.ContainsFunc(extra, func(b map[string]any) bool { return b["name"] == "API_KEY" }) {
+		bindings = append(bindings, map[string]any{"type": "secret_text", "name": "API_KEY", "text": workerdTestKey})
+	}
 	meta, err := json.Marshal(map[string]any{
 		"main_module":        res.ModuleName,
 		"compatibility_date": DefaultCompatibilityDate,
-		"bindings": append([]map[string]any{
-			{"type": "ai", "name": "AI"},
-			{"type": "plain_text", "name": "AI_MODEL", "text": model},
-			{"type": "secret_text", "name": "API_KEY", "text": workerdTestKey},
-		}, extra...),
+		"bindings":           append(bindings, extra...),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +177,7 @@ func TestTemplatesInWorkerd(t *testing.T) {
 	const maxBody = 64 << 10
 
 	images := deployTemplate(t, srv, "text-to-image", "images", "@cf/stabilityai/stable-diffusion-xl-base-1.0")
-	chat := deployTemplate(t, srv, "chat", "chat", "@cf/meta/llama-3.1-8b-instruct")
+	chat := deployTemplate(t, srv, "chat", "chat", chatDefault)
 	for _, d := range []*deployedTemplate{images, chat} {
 		for _, chunked := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s 100 KB body chunked=%v is 413", d.script, chunked), func(t *testing.T) {
@@ -210,6 +211,25 @@ func TestTemplatesInWorkerd(t *testing.T) {
 		}
 		if _, err := png.Decode(bytes.NewReader(data)); err != nil {
 			t.Errorf("answer is not a PNG: %v", err)
+		}
+	})
+
+	t.Run("the smoke test's 256x256 4-step picture reaches the model", func(t *testing.T) {
+		// The stand-in draws exactly the size it is asked for: the worker passed it on.
+		status, ctype, data := images.post(t, []byte(`{"prompt":"a cute robot cooking breakfast","width":256,"height":256,"num_steps":4}`), false)
+		if status != http.StatusOK || ctype != "image/png" {
+			t.Fatalf("status %d, content type %q; body: %.300s", status, ctype, data)
+		}
+		img, err := png.Decode(bytes.NewReader(data))
+		if err != nil || img.Bounds().Dx() != 256 || img.Bounds().Dy() != 256 {
+			t.Errorf("answer %v (%v), want a 256x256 PNG", img.Bounds(), err)
+		}
+	})
+
+	t.Run("num_steps 0 is the model's to judge, and SDXL's schema allows it", func(t *testing.T) {
+		status, ctype, data := images.post(t, []byte(`{"prompt":"a robot","width":256,"height":256,"num_steps":0}`), false)
+		if status != http.StatusOK || ctype != "image/png" {
+			t.Fatalf("status %d, content type %q; body: %.300s", status, ctype, data)
 		}
 	})
 
@@ -251,18 +271,23 @@ func sseEvents(t *testing.T, body []byte) []string {
 	return events
 }
 
-// TestChatInWorkerd: the chat template answers {response}, and with stream: true passes the
-// model's data: events through to the caller ending with [DONE], also through an AI Gateway.
+// chatDefault is the chat template's model; chatModels are the models it answers the same
+// way with (the Workers AI format and the OpenAI Chat Completions format).
+const chatDefault = "@cf/meta/llama-3.1-8b-instruct-fast"
+
+var chatModels = []string{chatDefault, "@cf/zai-org/glm-4.7-flash", "@cf/google/gemma-4-26b-a4b-it"}
+
+// TestChatInWorkerd: the chat template answers {response}, and with stream: true a stream of
+// data: {"response"} events ending with [DONE], for its default model and for the
+// OpenAI-format models alike, also through an AI Gateway.
 func TestChatInWorkerd(t *testing.T) {
 	srv := localcftest.New(t)
 	api(t, srv, http.MethodPost, "/ai-gateway/gateways", "application/json", strings.NewReader(`{"id":"my-gateway","cache_ttl":0,"collect_logs":true}`))
-	chat := deployTemplate(t, srv, "chat", "chat", "@cf/meta/llama-3.1-8b-instruct",
-		map[string]any{"type": "plain_text", "name": "AI_GATEWAY_ID", "text": "my-gateway"})
 
 	t.Run("calls go through AI_GATEWAY_ID's gateway", func(t *testing.T) {
 		// The local AI binding refuses a gateway the account does not have, so a worker that
 		// passes the option shows it here.
-		missing := deployTemplate(t, srv, "chat", "chat-missing-gw", "@cf/meta/llama-3.1-8b-instruct",
+		missing := deployTemplate(t, srv, "chat", "chat-missing-gw", chatDefault,
 			map[string]any{"type": "plain_text", "name": "AI_GATEWAY_ID", "text": "no-such-gateway"})
 		status, ctype, data := missing.post(t, []byte(`{"prompt":"hi"}`), false)
 		if msg := jsonErrorOf(t, status, ctype, data, http.StatusBadGateway); !strings.Contains(msg, "no-such-gateway") {
@@ -270,41 +295,59 @@ func TestChatInWorkerd(t *testing.T) {
 		}
 	})
 
-	t.Run("messages answer {response}", func(t *testing.T) {
-		status, ctype, data := chat.post(t, []byte(`{"messages":[{"role":"user","content":"hello robot"}]}`), false)
-		var body struct {
-			Response string `json:"response"`
-		}
-		if status != http.StatusOK || !strings.HasPrefix(ctype, "application/json") || json.Unmarshal(data, &body) != nil {
-			t.Fatalf("status %d, content type %q, body %.300s", status, ctype, data)
-		}
-		if !strings.Contains(body.Response, "hello robot") {
-			t.Errorf("response %q does not answer the last user message", body.Response)
+	t.Run("a retired model fails every call", func(t *testing.T) {
+		// The template's default until Workers AI retired it on 2026-05-30: a worker still on it
+		// answers 502, so its smoke test fails.
+		retired := deployTemplate(t, srv, "chat", "chat-retired", "@cf/meta/llama-3.1-8b-instruct")
+		status, ctype, data := retired.post(t, []byte(`{"prompt":"hi","stream":true}`), false)
+		if msg := jsonErrorOf(t, status, ctype, data, http.StatusBadGateway); !strings.Contains(msg, "5007: No such model") {
+			t.Errorf("error %q is not the model's 5007", msg)
 		}
 	})
-	t.Run("stream is SSE ending with [DONE]", func(t *testing.T) {
-		status, ctype, data := chat.post(t, []byte(`{"prompt":"hello robot","stream":true}`), false)
-		if status != http.StatusOK || ctype != "text/event-stream" {
-			t.Fatalf("status %d, content type %q, body %.300s", status, ctype, data)
-		}
-		events := sseEvents(t, data)
-		if len(events) < 2 || events[len(events)-1] != "[DONE]" {
-			t.Fatalf("events %q do not end with [DONE]", events)
-		}
-		var text strings.Builder
-		for _, e := range events[:len(events)-1] {
-			var token struct {
-				Response string `json:"response"`
-			}
-			if err := json.Unmarshal([]byte(e), &token); err != nil {
-				t.Fatalf("event %q is not {response}: %v", e, err)
-			}
-			text.WriteString(token.Response)
-		}
-		if !strings.Contains(text.String(), "hello robot") {
-			t.Errorf("streamed text %q does not answer the prompt", text.String())
-		}
-	})
+
+	for i, model := range chatModels {
+		t.Run(model, func(t *testing.T) {
+			chat := deployTemplate(t, srv, "chat", "chat-"+strconv.Itoa(i), model,
+				map[string]any{"type": "plain_text", "name": "AI_GATEWAY_ID", "text": "my-gateway"})
+			t.Run("messages answer {response} and usage", func(t *testing.T) {
+				status, ctype, data := chat.post(t, []byte(`{"messages":[{"role":"user","content":"hello robot"}],"max_tokens":64}`), false)
+				var body struct {
+					Response string         `json:"response"`
+					Usage    map[string]int `json:"usage"`
+				}
+				if status != http.StatusOK || !strings.HasPrefix(ctype, "application/json") || json.Unmarshal(data, &body) != nil {
+					t.Fatalf("status %d, content type %q, body %.300s", status, ctype, data)
+				}
+				if !strings.Contains(body.Response, "hello robot") || !strings.Contains(body.Response, model) {
+					t.Errorf("response %q does not answer the last user message from %s", body.Response, model)
+				}
+				if model != chatDefault && body.Usage["total_tokens"] == 0 {
+					t.Errorf("usage %v: the model's usage was not passed through (body %s)", body.Usage, data)
+				}
+			})
+			t.Run("stream is {response} events ending with [DONE]", func(t *testing.T) {
+				status, ctype, data := chat.post(t, []byte(`{"prompt":"hello robot","stream":true,"max_tokens":16}`), false)
+				if status != http.StatusOK || ctype != "text/event-stream" {
+					t.Fatalf("status %d, content type %q, body %.300s", status, ctype, data)
+				}
+				events := sseEvents(t, data)
+				if len(events) < 2 || events[len(events)-1] != "[DONE]" {
+					t.Fatalf("events %q do not end with [DONE]", events)
+				}
+				var text strings.Builder
+				for _, e := range events[:len(events)-1] {
+					var token map[string]any
+					if err := json.Unmarshal([]byte(e), &token); err != nil || token["response"] == nil {
+						t.Fatalf("event %q is not {response}: %v", e, err)
+					}
+					text.WriteString(token["response"].(string))
+				}
+				if !strings.Contains(text.String(), "hello robot") {
+					t.Errorf("streamed text %q does not answer the prompt", text.String())
+				}
+			})
+		})
+	}
 }
 
 // TestEmbeddingsInWorkerd: each BGE model's rows have that model's dimension.
@@ -379,22 +422,24 @@ func TestSpeechToTextInWorkerd(t *testing.T) {
 	})
 }
 
-// TestImageToTextInWorkerd sends the template's own smoke PNG to both vision models, as
-// base64 JSON and as raw bytes with ?prompt=.
+// TestImageToTextInWorkerd sends the template's own smoke PNG to every kind of vision model
+// (LLaVA, Llama 3.2 Vision, Moondream, and Gemma 4 in the OpenAI chat format), as base64 JSON
+// and as raw bytes with ?prompt=.
 func TestImageToTextInWorkerd(t *testing.T) {
 	srv := localcftest.New(t)
 	img, err := File("image-to-text", "smoke/gradient.png")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, model := range []string{"@cf/llava-hf/llava-1.5-7b-hf", "@cf/unum/uform-gen2-qwen-500m"} {
+	for i, model := range []string{"@cf/llava-hf/llava-1.5-7b-hf", "@cf/meta/llama-3.2-11b-vision-instruct",
+		"@cf/moondream/moondream3.1-9B-A2B", "@cf/google/gemma-4-26b-a4b-it"} {
 		t.Run(model, func(t *testing.T) {
 			d := deployTemplate(t, srv, "image-to-text", "vision-"+strconv.Itoa(i), model)
 			jsonBody, _ := json.Marshal(map[string]string{"image": base64.StdEncoding.EncodeToString(img), "prompt": "What colours?"})
 			cases := []struct {
 				path, ctype string
 				body        []byte
-			}{{"/", "application/json", jsonBody}, {"/?prompt=What%20colours%3F", "image/png", img}}
+			}{{"/", "application/json", jsonBody}, {"/?prompt=What%20colours%3F&max_tokens=64", "image/png", img}}
 			for _, c := range cases {
 				status, _, data := d.send(t, c.path, c.ctype, c.body, false)
 				var body struct {
@@ -483,4 +528,33 @@ func TestRateLimitInWorkerd(t *testing.T) {
 		return
 	}
 	t.Fatal("five calls within the window never got a 429")
+}
+
+// TestRateLimitKeysAreNotSharedAcrossWorkersInWorkerd: two workers bound to one ratelimit
+// namespace, with different API keys, both accept the same caller key (the second as its
+// previous key, in the grace window). The limiter keys are salted with each worker's own
+// API_KEY, so the caller's calls to one worker do not count against it on the other: with an
+// unsalted hash of the caller's key both would share one counter, and the third call, the
+// first to the second worker, would be a 429.
+func TestRateLimitKeysAreNotSharedAcrossWorkersInWorkerd(t *testing.T) {
+	srv := localcftest.New(t)
+	limit := func() []map[string]any {
+		return []map[string]any{
+			{"type": "ratelimit", "name": "RATE_LIMITER", "namespace_id": "1002", "simple": map[string]any{"limit": 2, "period": 60}},
+			{"type": "plain_text", "name": "RATE_LIMIT_PERIOD", "text": "60"},
+		}
+	}
+	a := deployTemplate(t, srv, "embeddings", "limited-a", "@cf/baai/bge-small-en-v1.5", limit()...)
+	b := deployTemplate(t, srv, "embeddings", "limited-b", "@cf/baai/bge-small-en-v1.5", append(limit(),
+		map[string]any{"type": "secret_text", "name": "API_KEY", "text": "other-worker-key-0123456789abcdef0123"},
+		map[string]any{"type": "secret_text", "name": "API_KEY_PREVIOUS", "text": workerdTestKey},
+		map[string]any{"type": "plain_text", "name": "API_KEY_PREVIOUS_EXPIRES", "text": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)},
+	)...)
+	// Each worker sees two calls: within its own limit whichever way the window falls.
+	for i, d := range []*deployedTemplate{a, a, b, b} {
+		status, ctype, data := d.post(t, []byte(`{"text":"hi"}`), false)
+		if status != http.StatusOK {
+			t.Fatalf("call %d (to %s): status %d (%s), want 200: the workers share the caller's rate limit counter; body %.300s", i+1, d.script, status, ctype, data)
+		}
+	}
 }

@@ -16,13 +16,15 @@ func FuzzRun(f *testing.F) {
 		`{"text":["a","b"]}`,
 		`{"audio":[0,255]}`,
 		`{"image":[137,80,78,71],"prompt":"?"}`,
+		`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBO"}}]}],"n":2,"stream":true}`,
+		`{"requests":[{"text":"a"}]}`, `{"task":"caption","image":"data:,x","stream":false}`,
 		`[]`, `null`, `{"prompt":1e400}`, `{"width":-0}`, ``,
 	}
 	for _, s := range seeds {
 		f.Add(s)
 	}
 	s := NewService()
-	models := []string{sdxl, llama3, bgeSmall, whisper, uform}
+	models := []string{sdxl, flux, llamaFast, llama70B, glm, gemma, bgeSmall, whisper, llava, moondream}
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, model := range models {
 			out, err := s.Run(context.Background(), model, []byte(body))

@@ -11,7 +11,7 @@ import (
 
 // Handler serves the raw protocol used by the workerd env.AI shim:
 //
-//	POST /run/<model name with slashes>   body: JSON inputs
+//	POST /run/<model name with slashes>   body: the inputs (JSON, as the binding sends them)
 //	GET  /models[?search=&task=&author=&source=&hide_experimental=&page=&per_page=]
 //
 // A successful run answers 200 with the output's Content-Type and the bare
@@ -36,7 +36,7 @@ func (s *Service) serveRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusBadRequest, Code: CodeMissingBody, Message: "Could not read request body"})
 		return
 	}
-	out, err := s.Run(r.Context(), model, body)
+	out, err := s.RunRequest(r.Context(), model, r.Header.Get("Content-Type"), body)
 	if err != nil {
 		writeError(w, asError(err))
 		return

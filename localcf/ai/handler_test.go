@@ -47,7 +47,7 @@ func TestHandlerRunImage(t *testing.T) {
 func TestHandlerRunJSONAndStream(t *testing.T) {
 	srv := httptest.NewServer(NewService().Handler())
 	defer srv.Close()
-	resp, data := post(t, srv, "/run/"+llama3, `{"prompt":"hello"}`)
+	resp, data := post(t, srv, "/run/"+llamaFast, `{"prompt":"hello"}`)
 	var out map[string]any
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || json.Unmarshal(data, &out) != nil {
 		t.Fatalf("status %d %q body %s", resp.StatusCode, resp.Header.Get("Content-Type"), data)
@@ -55,7 +55,7 @@ func TestHandlerRunJSONAndStream(t *testing.T) {
 	if _, ok := out["response"].(string); !ok {
 		t.Errorf("bare result lacks response: %s", data)
 	}
-	resp, data = post(t, srv, "/run/"+llama3, `{"prompt":"hello","stream":true}`)
+	resp, data = post(t, srv, "/run/"+llamaFast, `{"prompt":"hello","stream":true}`)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" ||
 		!strings.HasPrefix(string(data), `data: {"response":`) || !strings.HasSuffix(string(data), "data: [DONE]\n\n") {
 		t.Errorf("stream: status %d %q body %q", resp.StatusCode, resp.Header.Get("Content-Type"), data)
@@ -73,6 +73,7 @@ func TestHandlerRunErrors(t *testing.T) {
 		{"/run/@cf/missing/model", `{"prompt":"x"}`, 400, CodeNoSuchModel},
 		{"/run/" + sdxl, `{"prompt":"x","width":10}`, 400, CodeInvalidInput},
 		{"/run/" + sdxl, ``, 400, CodeMissingBody},
+		{"/run/" + retiredLlama, `{"prompt":"x"}`, 400, CodeNoSuchModel},
 	}
 	for _, c := range cases {
 		resp, data := post(t, srv, c.path, c.body)
@@ -107,7 +108,7 @@ func TestHandlerModels(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != 200 || out.Total != 3 || len(out.Models) != 2 || out.Models[0].Task.Name != TaskTextToImage {
+	if resp.StatusCode != 200 || out.Total != 4 || len(out.Models) != 2 || out.Models[0].Task.Name != TaskTextToImage {
 		t.Errorf("status %d, total %d, models %v", resp.StatusCode, out.Total, names(out.Models))
 	}
 	bad, err := srv.Client().Get(srv.URL + "/models?page=x")
@@ -123,8 +124,35 @@ func TestHandlerModels(t *testing.T) {
 func TestHandlerAcceptsEscapedModelName(t *testing.T) {
 	srv := httptest.NewServer(NewService().Handler())
 	defer srv.Close()
-	resp, data := post(t, srv, "/run/%40cf%2Fmeta%2Fllama-3-8b-instruct", `{"prompt":"hi"}`)
+	resp, data := post(t, srv, "/run/%40cf%2Fmeta%2Fllama-3.1-8b-instruct-fast", `{"prompt":"hi"}`)
 	if resp.StatusCode != 200 {
 		t.Fatalf("escaped model name: status %d body %s", resp.StatusCode, data)
+	}
+}
+
+// TestHandlerReadsTheContentType: the binding protocol labels its JSON application/json; a
+// body with another label goes to a model as its raw input.
+func TestHandlerReadsTheContentType(t *testing.T) {
+	srv := httptest.NewServer(NewService().Handler())
+	defer srv.Close()
+	body := `{"audio":[1,2,3]}`
+	for ctype, want := range map[string]string{
+		"application/json":                transcribe([]byte{1, 2, 3}).Text,
+		"application/json; charset=UTF-8": transcribe([]byte{1, 2, 3}).Text,
+		"application/json-seq":            transcribe([]byte(body)).Text,
+		"text/plain":                      transcribe([]byte(body)).Text,
+	} {
+		resp, err := srv.Client().Post(srv.URL+"/run/"+whisper, ctype, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct {
+			Text string `json:"text"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || out.Text != want {
+			t.Errorf("%s: status %d, text %q (%v), want %q", ctype, resp.StatusCode, out.Text, err, want)
+		}
 	}
 }

@@ -5,16 +5,34 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 )
 
 const (
 	sdxl      = "@cf/stabilityai/stable-diffusion-xl-base-1.0"
 	lightning = "@cf/bytedance/stable-diffusion-xl-lightning"
-	llama3    = "@cf/meta/llama-3-8b-instruct"
+	flux      = "@cf/black-forest-labs/flux-1-schnell"
+	llamaFast = "@cf/meta/llama-3.1-8b-instruct-fast"
+	llama70B  = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
+	glm       = "@cf/zai-org/glm-4.7-flash"
+	gemma     = "@cf/google/gemma-4-26b-a4b-it"
 	bgeSmall  = "@cf/baai/bge-small-en-v1.5"
 	whisper   = "@cf/openai/whisper"
-	uform     = "@cf/unum/uform-gen2-qwen-500m"
+	llava     = "@cf/llava-hf/llava-1.5-7b-hf"
+	moondream = "@cf/moondream/moondream3.1-9B-A2B"
+	// retiredLlama was the chat template's default until Workers AI retired it on 2026-05-30.
+	retiredLlama = "@cf/meta/llama-3.1-8b-instruct"
 )
+
+// serviceOn is a Service whose clock reads day (YYYY-MM-DD, noon UTC).
+func serviceOn(t testing.TB, day string) *Service {
+	t.Helper()
+	d, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewServiceWith(Options{Now: func() time.Time { return d.Add(12 * time.Hour) }})
+}
 
 // mustRun runs model with input and fails the test on any error.
 func mustRun(t testing.TB, s *Service, model string, input any) *Output {

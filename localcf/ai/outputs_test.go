@@ -3,6 +3,7 @@ package ai
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"image"
@@ -42,7 +43,7 @@ func TestEncodeOpaquePNGIsLossless(t *testing.T) {
 
 type textOut struct {
 	Response string `json:"response"`
-	Usage    struct {
+	Usage    *struct {
 		CompletionTokens int `json:"completion_tokens"`
 	} `json:"usage"`
 }
@@ -50,9 +51,9 @@ type textOut struct {
 func TestTextGeneration(t *testing.T) {
 	s := NewService()
 	var a, b, c textOut
-	roundTripJSON(t, mustRun(t, s, llama3, map[string]any{"prompt": "Tell me about otters"}), &a)
-	roundTripJSON(t, mustRun(t, s, llama3, map[string]any{"prompt": "Tell me about otters"}), &b)
-	roundTripJSON(t, mustRun(t, s, llama3, map[string]any{"messages": []map[string]string{
+	roundTripJSON(t, mustRun(t, s, llamaFast, map[string]any{"prompt": "Tell me about otters"}), &a)
+	roundTripJSON(t, mustRun(t, s, llamaFast, map[string]any{"prompt": "Tell me about otters"}), &b)
+	roundTripJSON(t, mustRun(t, s, llamaFast, map[string]any{"messages": []map[string]string{
 		{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Why is the sky blue?"}}}), &c)
 	if a.Response != b.Response {
 		t.Errorf("same prompt gave %q and %q", a.Response, b.Response)
@@ -63,46 +64,182 @@ func TestTextGeneration(t *testing.T) {
 	if !strings.Contains(c.Response, "Why is the sky blue?") || strings.Contains(c.Response, "terse") {
 		t.Errorf("chat response %q should echo the last user message only", c.Response)
 	}
+	if a.Usage != nil {
+		t.Errorf("%s answered usage; its schema lists only response and tool_calls", llamaFast)
+	}
 	var short textOut
-	roundTripJSON(t, mustRun(t, s, llama3, map[string]any{"prompt": "Tell me about otters", "max_tokens": 3}), &short)
-	if got := len(strings.Fields(short.Response)); got != 3 || short.Usage.CompletionTokens != 3 {
-		t.Errorf("max_tokens 3 gave %d words (%q), usage %d", got, short.Response, short.Usage.CompletionTokens)
+	roundTripJSON(t, mustRun(t, s, llama70B, map[string]any{"prompt": "Tell me about otters", "max_tokens": 3}), &short)
+	if got := len(strings.Fields(short.Response)); got != 3 || short.Usage == nil || short.Usage.CompletionTokens != 3 {
+		t.Errorf("max_tokens 3 gave %d words (%q), usage %+v", got, short.Response, short.Usage)
 	}
 }
 
-func TestTextGenerationStream(t *testing.T) {
-	s := NewService()
-	out := mustRun(t, s, llama3, map[string]any{"prompt": "Stream please", "stream": true})
-	if out.ContentType != "text/event-stream" {
-		t.Fatalf("content type %q, want text/event-stream", out.ContentType)
+// sseEvents splits an event stream into its data payloads, the last of which must be [DONE].
+func sseEvents(t *testing.T, body []byte) []string {
+	t.Helper()
+	text := string(body)
+	if !strings.HasSuffix(text, "data: [DONE]\n\n") {
+		t.Fatalf("stream does not end with data: [DONE]: %q", text)
 	}
-	body := string(out.Body)
-	if !strings.HasSuffix(body, "data: [DONE]\n\n") {
-		t.Fatalf("stream does not end with data: [DONE]: %q", body)
-	}
-	events := strings.Split(strings.TrimSuffix(body, "\n\n"), "\n\n")
-	var joined strings.Builder
-	for _, ev := range events[:len(events)-1] {
+	var payloads []string
+	for _, ev := range strings.Split(strings.TrimSuffix(text, "\n\n"), "\n\n") {
 		payload, ok := strings.CutPrefix(ev, "data: ")
 		if !ok {
 			t.Fatalf("event %q lacks the data: prefix", ev)
 		}
-		var tok struct {
-			Response *string `json:"response"`
-		}
-		if err := json.Unmarshal([]byte(payload), &tok); err != nil || tok.Response == nil {
+		payloads = append(payloads, payload)
+	}
+	return payloads[:len(payloads)-1]
+}
+
+func TestTextGenerationStream(t *testing.T) {
+	s := NewService()
+	out := mustRun(t, s, llamaFast, map[string]any{"prompt": "Stream please", "stream": true})
+	if out.ContentType != "text/event-stream" {
+		t.Fatalf("content type %q, want text/event-stream", out.ContentType)
+	}
+	events := sseEvents(t, out.Body)
+	var joined strings.Builder
+	for _, payload := range events {
+		var tok map[string]any
+		if err := json.Unmarshal([]byte(payload), &tok); err != nil || len(tok) != 1 || tok["response"] == nil {
 			t.Fatalf("event payload %q is not {\"response\":...}: %v", payload, err)
 		}
-		joined.WriteString(*tok.Response)
+		joined.WriteString(tok["response"].(string))
 	}
-	if len(events) < 3 {
+	if len(events) < 2 {
 		t.Fatalf("only %d events", len(events))
 	}
 	var whole textOut
-	roundTripJSON(t, mustRun(t, s, llama3, map[string]any{"prompt": "Stream please"}), &whole)
+	roundTripJSON(t, mustRun(t, s, llamaFast, map[string]any{"prompt": "Stream please"}), &whole)
 	if joined.String() != whole.Response {
 		t.Errorf("streamed tokens join to %q, non-streamed response is %q", joined.String(), whole.Response)
 	}
+}
+
+type completionOut struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Index   int `json:"index"`
+		Message struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"message"`
+		Delta *struct {
+			Role    string  `json:"role"`
+			Content *string `json:"content"`
+		} `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+		TotalTokens      int `json:"total_tokens"`
+	} `json:"usage"`
+}
+
+// TestOpenAIChatCompletion: glm-4.7-flash and gemma-4 answer a Chat Completions object.
+func TestOpenAIChatCompletion(t *testing.T) {
+	s := serviceOn(t, "2026-12-06")
+	for _, model := range []string{glm, gemma} {
+		var got completionOut
+		roundTripJSON(t, mustRun(t, s, model, map[string]any{
+			"messages": []map[string]string{{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello robot"}}}), &got)
+		if got.Object != "chat.completion" || !strings.HasPrefix(got.ID, "chatcmpl-") || got.Model != model || got.Created != 1796558400 ||
+			len(got.Choices) != 1 {
+			t.Fatalf("%s: %+v", model, got)
+		}
+		c := got.Choices[0]
+		if c.Index != 0 || c.Message.Role != "assistant" || !strings.Contains(c.Message.Content, "hello robot") ||
+			c.FinishReason == nil || *c.FinishReason != "stop" {
+			t.Errorf("%s: choice %+v", model, c)
+		}
+		if u := got.Usage; u == nil || u.PromptTokens != 4 || u.CompletionTokens == 0 || u.TotalTokens != u.PromptTokens+u.CompletionTokens {
+			t.Errorf("%s: usage %+v", model, got.Usage)
+		}
+		roundTripJSON(t, mustRun(t, s, model, map[string]any{"prompt": "hello robot", "max_completion_tokens": 2}), &got)
+		if words := strings.Fields(got.Choices[0].Message.Content); len(words) != 2 || *got.Choices[0].FinishReason != "length" {
+			t.Errorf("%s: max_completion_tokens 2 gave %q, finish %v", model, got.Choices[0].Message.Content, *got.Choices[0].FinishReason)
+		}
+	}
+}
+
+// TestOpenAIChatStream: streamed, the same answer comes as chat.completion.chunk events whose
+// deltas join to it, a last chunk with finish_reason, usage when asked for, then [DONE].
+func TestOpenAIChatStream(t *testing.T) {
+	s := NewService()
+	var whole completionOut
+	roundTripJSON(t, mustRun(t, s, glm, map[string]any{"prompt": "stream please"}), &whole)
+	out := mustRun(t, s, glm, map[string]any{"prompt": "stream please", "stream": true, "stream_options": map[string]bool{"include_usage": true}})
+	if out.ContentType != "text/event-stream" {
+		t.Fatalf("content type %q", out.ContentType)
+	}
+	events := sseEvents(t, out.Body)
+	var joined strings.Builder
+	var finish string
+	var usage bool
+	for i, payload := range events {
+		var chunk completionOut
+		if err := json.Unmarshal([]byte(payload), &chunk); err != nil || chunk.Object != "chat.completion.chunk" || chunk.Model != glm {
+			t.Fatalf("event %d %q is not a chat.completion.chunk (%v)", i, payload, err)
+		}
+		if chunk.Usage != nil {
+			usage = len(chunk.Choices) == 0
+			continue
+		}
+		d := chunk.Choices[0].Delta
+		if d == nil {
+			t.Fatalf("chunk %q has no delta", payload)
+		}
+		if i == 0 && d.Role != "assistant" {
+			t.Errorf("first delta %+v has no assistant role", d)
+		}
+		if d.Content != nil {
+			joined.WriteString(*d.Content)
+		}
+		if f := chunk.Choices[0].FinishReason; f != nil {
+			finish = *f
+		}
+	}
+	if joined.String() != whole.Choices[0].Message.Content || finish != "stop" || !usage {
+		t.Errorf("deltas join to %q (want %q), finish %q, usage chunk %v", joined.String(), whole.Choices[0].Message.Content, finish, usage)
+	}
+}
+
+// TestVisionModelsSeeTheImage: an image sent to gemma as an image_url data URI, or to Llama
+// 3.2 Vision as image bytes, is named in the answer.
+func TestVisionModelsSeeTheImage(t *testing.T) {
+	img := image.NewNRGBA(image.Rect(0, 0, 7, 5))
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	uri := "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())
+	var got completionOut
+	roundTripJSON(t, mustRun(t, NewService(), gemma, map[string]any{"messages": []any{map[string]any{"role": "user", "content": []any{
+		map[string]any{"type": "text", "text": "What is this?"},
+		map[string]any{"type": "image_url", "image_url": map[string]string{"url": uri}},
+	}}}}), &got)
+	if text := got.Choices[0].Message.Content; !strings.Contains(text, "7x5 png image") || !strings.Contains(text, "What is this?") {
+		t.Errorf("gemma answer %q does not name the 7x5 PNG and the question", text)
+	}
+	var legacy textOut
+	roundTripJSON(t, mustRun(t, NewService(), "@cf/meta/llama-3.2-11b-vision-instruct",
+		map[string]any{"prompt": "What is this?", "image": byteInts(buf.Bytes())}), &legacy)
+	if !strings.Contains(legacy.Response, "7x5 png image") {
+		t.Errorf("llama vision answer %q does not name the 7x5 PNG", legacy.Response)
+	}
+}
+
+func byteInts(b []byte) []int {
+	ints := make([]int, len(b))
+	for i, v := range b {
+		ints[i] = int(v)
+	}
+	return ints
 }
 
 type embedOut struct {
@@ -181,19 +318,56 @@ func TestImageToTextDescribesRealImages(t *testing.T) {
 	var out struct {
 		Description string `json:"description"`
 	}
-	roundTripJSON(t, mustRun(t, NewService(), "@cf/llava-hf/llava-1.5-7b-hf",
-		map[string]any{"image": buf.Bytes(), "prompt": "What is shown?"}), &out)
-	// encoding/json sends []byte as base64, which the models also accept.
-	if !strings.Contains(out.Description, "encoded image") || !strings.Contains(out.Description, "What is shown?") {
+	// encoding/json sends []byte as base64, which LLaVA also takes.
+	roundTripJSON(t, mustRun(t, NewService(), llava, map[string]any{"image": buf.Bytes(), "prompt": "What is shown?"}), &out)
+	if !strings.Contains(out.Description, "7x5 png image") || !strings.Contains(out.Description, "What is shown?") {
 		t.Errorf("description %q", out.Description)
 	}
-	ints := make([]int, buf.Len())
-	for i, b := range buf.Bytes() {
-		ints[i] = int(b)
+	// LLaVA takes image and prompt; messages are not among its inputs and say nothing.
+	roundTripJSON(t, mustRun(t, NewService(), llava, map[string]any{"image": byteInts(buf.Bytes()),
+		"messages": []map[string]string{{"role": "user", "content": "Which colour?"}}}), &out)
+	if !strings.Contains(out.Description, "7x5 png image") || strings.Contains(out.Description, "Which colour?") {
+		t.Errorf("description %q should name the image and ignore messages", out.Description)
 	}
-	roundTripJSON(t, mustRun(t, NewService(), uform, map[string]any{"image": ints}), &out)
-	if !strings.Contains(out.Description, "7x5 png image") {
-		t.Errorf("description %q should name the decoded size", out.Description)
+}
+
+func TestMoondream(t *testing.T) {
+	uri := "data:image/png;base64," + base64.StdEncoding.EncodeToString(pngOf(t, 3, 4))
+	var got struct {
+		FinishReason string          `json:"finish_reason"`
+		Metrics      map[string]any  `json:"metrics"`
+		Answer       string          `json:"answer"`
+		Reasoning    json.RawMessage `json:"reasoning"`
+	}
+	roundTripJSON(t, mustRun(t, NewService(), moondream, map[string]any{"image": uri, "question": "How big?", "stream": false}), &got)
+	if got.FinishReason != "stop" || len(got.Metrics) != 5 || !strings.Contains(got.Answer, "3x4 png image") || got.Reasoning == nil {
+		t.Errorf("moondream answer %+v", got)
+	}
+	// It streams unless told not to.
+	if out := mustRun(t, NewService(), moondream, map[string]any{"image": uri, "task": "caption"}); out.ContentType != "text/event-stream" {
+		t.Errorf("moondream without stream: %s, want an event stream", out.ContentType)
+	}
+	if e := runError(t, NewService(), moondream, []byte(`{"task":"detect"}`)); e.Code != CodeInvalidInput {
+		t.Errorf("detect without an image: %v", e)
+	}
+}
+
+func pngOf(t *testing.T, w, h int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewNRGBA(image.Rect(0, 0, w, h))); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestAsyncBatchAnswersARequestID: the batch form is queued on Cloudflare; the stand-in
+// answers the async response's shape.
+func TestAsyncBatchAnswersARequestID(t *testing.T) {
+	var got map[string]string
+	roundTripJSON(t, mustRun(t, NewService(), bgeSmall, map[string]any{"requests": []map[string]any{{"text": "a"}}}), &got)
+	if len(got) != 1 || got["request_id"] == "" {
+		t.Errorf("batch answer %v, want {request_id}", got)
 	}
 }
 
@@ -219,22 +393,23 @@ func TestConcurrentRunsAgree(t *testing.T) {
 }
 
 // TestWhisperTakesTheAudioItself: the catalog documents Whisper's input as the audio bytes or
-// {"audio": [...]}; REST callers send the file as the body, the workerd shim sends a bare
-// byte array for env.AI.run(model, uint8Array). All three transcribe the same bytes.
+// {"audio": [...]}; REST callers send the file as the body (any Content-Type but JSON's), the
+// binding sends the object. A bare JSON array is neither.
 func TestWhisperTakesTheAudioItself(t *testing.T) {
 	s := NewService()
 	audio := []byte("RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00")
-	asNumbers := make([]int, len(audio))
-	for i, b := range audio {
-		asNumbers[i] = int(b)
-	}
 	want := transcribe(audio).Text
-	for name, body := range map[string][]byte{
-		"object":     mustJSON(t, map[string]any{"audio": asNumbers}),
-		"byte array": mustJSON(t, asNumbers),
-		"raw bytes":  audio,
+	for name, req := range map[string]struct {
+		ctype string
+		body  []byte
+	}{
+		"object":                  {"application/json", mustJSON(t, map[string]any{"audio": byteInts(audio)})},
+		"object, charset":         {"application/json; charset=utf-8", mustJSON(t, map[string]any{"audio": byteInts(audio)})},
+		"raw bytes":               {"audio/wav", audio},
+		"raw bytes, no type":      {"", audio},
+		"curl --data-binary form": {"application/x-www-form-urlencoded", audio},
 	} {
-		out, err := s.Run(context.Background(), whisper, body)
+		out, err := s.RunRequest(context.Background(), whisper, req.ctype, req.body)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -242,10 +417,19 @@ func TestWhisperTakesTheAudioItself(t *testing.T) {
 			t.Errorf("%s: text %q, want %q", name, got, want)
 		}
 	}
+	// Only application/json is JSON: with another type the body is the audio, whatever it holds.
+	body := mustJSON(t, map[string]any{"audio": []int{1, 2}})
+	out, err := s.RunRequest(context.Background(), whisper, "application/jsonl", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.JSON.(speechResult).Text; got != transcribe(body).Text {
+		t.Errorf("application/jsonl body was read as JSON: %q", got)
+	}
 	for name, body := range map[string][]byte{
-		"byte out of range": []byte("[1, 256]"),
-		"JSON string":       []byte(`"audio"`),
-		"object sans audio": []byte(`{"sound": [1]}`),
+		"bare byte array":                        []byte("[1, 2]"),
+		"object sans audio":                      []byte(`{"sound": [1]}`),
+		"Uint8Array as JSON.stringify writes it": []byte(`{"audio": {"0": 1, "1": 2}}`),
 	} {
 		if e := runError(t, s, whisper, body); e.Code != CodeInvalidInput {
 			t.Errorf("%s: code %d (%s), want %d", name, e.Code, e.Message, CodeInvalidInput)
@@ -255,7 +439,12 @@ func TestWhisperTakesTheAudioItself(t *testing.T) {
 	if oneOf, _ := sch["input"].(map[string]any)["oneOf"].([]any); len(oneOf) != 2 {
 		t.Errorf("whisper input schema %v should be oneOf [binary, object] like the catalog's", sch["input"])
 	}
-	if e := runError(t, s, uform, []byte("\x89PNG raw")); e.Code != CodeInvalidInput {
+	if e := runError(t, s, sdxl, []byte("\x89PNG raw")); e.Code != CodeInvalidInput {
 		t.Errorf("a model without a binary input took raw bytes: code %d", e.Code)
+	}
+	// A JSON-only model reads its body as JSON whatever the label (Cloudflare's curl examples
+	// send -d '{...}' as application/x-www-form-urlencoded).
+	if _, err := s.RunRequest(context.Background(), llamaFast, "application/x-www-form-urlencoded", []byte(`{"prompt":"hi"}`)); err != nil {
+		t.Errorf("llama fast with a form Content-Type: %v", err)
 	}
 }

@@ -5,441 +5,525 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
-// kind is the JSON shape a field accepts.
-type kind int
+// node is one JSON Schema, in the subset the Workers AI model catalog writes its input and
+// output schemas in (docs src/content/workers-ai-models/*.json; GET ai/models/schema). The
+// validator below applies exactly the keywords a node states and nothing else, so a model's
+// inputs are refused here when, and only when, its published schema refuses them. The same
+// nodes are served by Service.Schema, so what is enforced and what is published never differ.
+type node struct {
+	title       string
+	types       []string // JSON types ("integer" is a number without a fraction); none = any
+	format      string   // "binary": a string that may also be sent as the raw request body
+	contentType string   // output schemas: the Content-Type of the answer
+	props       []prop   // properties, in the catalog's order
+	required    []string
+	noExtra     bool  // additionalProperties: false
+	extra       *node // additionalProperties as a schema
+	items       *node
+	minItems    *int
+	maxItems    *int
+	minLength   *int
+	maxLength   *int
+	minimum     *float64
+	maximum     *float64
+	enum        []string
+	def         any // default, only published
+	oneOf       []*node
+	anyOf       []*node
+}
+
+type prop struct {
+	name   string
+	schema *node
+}
+
+func (n *node) prop(name string) *node {
+	for _, p := range n.props {
+		if p.name == name {
+			return p.schema
+		}
+	}
+	return nil
+}
+
+// acceptsBinary reports whether the schema lets the whole input be raw bytes (a top-level
+// {"type":"string","format":"binary"} branch), as Whisper's and LLaVA's do.
+func (n *node) acceptsBinary() bool {
+	if n.format == "binary" && slices.Contains(n.types, "string") {
+		return true
+	}
+	for _, b := range append(slices.Clone(n.oneOf), n.anyOf...) {
+		if b.acceptsBinary() {
+			return true
+		}
+	}
+	return false
+}
+
+// schemaError is the first problem found in an input: where (a JSON pointer, "" for the
+// whole input) and what, worded like the validator Workers AI's messages come from
+// ("/width must be >= 256", "must have required property 'prompt'").
+type schemaError struct {
+	path string
+	kind errKind
+	msg  string
+	// names lets errors of several failed branches merge into one message: the missing
+	// properties, the allowed values or the accepted types.
+	names []string
+}
+
+type errKind int
 
 const (
-	kindString          kind = iota
-	kindInteger              // a JSON number with no fractional part
-	kindNumber               // any JSON number
-	kindBool                 // true or false
-	kindBytes                // array of numbers 0..255
-	kindBytesOrString        // array of numbers 0..255, or a (base64) string
-	kindStringOrStrings      // a string or an array of strings
-	kindMessages             // array of {role, content} objects
-	kindArray                // any array (tools, functions): accepted as is
-	kindObject               // any object (response_format, guided_json): accepted as is
+	errOther errKind = iota
+	errType
+	errRequired
+	errEnum
 )
 
-// field describes one input property. For strings min/max bound the length,
-// for arrays the item count, for numbers the value.
-type field struct {
-	name     string
-	kind     kind
-	required bool
-	min, max *float64
-	enum     []string
-}
-
-// schema is the input contract of one model.
-type schema struct {
-	fields []field
-	// exactlyOne lists properties of which exactly one must be present
-	// (text generation: prompt or messages).
-	exactlyOne []string
-	// binaryBody names the bytes field a body that is not a JSON object fills: the catalog
-	// documents Whisper's input as either {"audio": [...]} or the audio itself, which is what
-	// `curl --data-binary @talk.mp3` sends over REST. A bare JSON array of byte values (what
-	// the workerd shim sends for env.AI.run(model, uint8Array)) counts as the bytes too.
-	binaryBody string
-}
-
-func bound(v float64) *float64 { return &v }
-
-// message is one chat turn of a text-generation request.
-type message struct {
-	Role    string
-	Content string
-}
-
-// inputs holds validated, decoded input values by property name.
-type inputs map[string]any
-
-func (in inputs) str(name, def string) string {
-	if v, ok := in[name].(string); ok {
-		return v
+func (e *schemaError) Error() string {
+	if e.path == "" {
+		return e.msg
 	}
-	return def
+	return e.path + " " + e.msg
 }
 
-func (in inputs) integer(name string, def int64) int64 {
-	if v, ok := in[name].(int64); ok {
-		return v
+// validate checks the JSON value raw (syntactically valid) against n.
+func (n *node) validate(raw json.RawMessage, path string) *schemaError {
+	jt := jsonType(raw)
+	if len(n.types) > 0 && !typeMatches(n.types, jt, raw) {
+		return typeError(path, n.types)
 	}
-	return def
-}
-
-func (in inputs) number(name string, def float64) float64 {
-	if v, ok := in[name].(float64); ok {
-		return v
+	var err *schemaError
+	switch jt {
+	case "string":
+		err = n.validateString(raw, path)
+	case "number":
+		err = n.validateNumber(raw, path)
+	case "array":
+		err = n.validateArray(raw, path)
+	case "object":
+		err = n.validateObject(raw, path)
 	}
-	return def
-}
-
-func (in inputs) boolean(name string, def bool) bool {
-	if v, ok := in[name].(bool); ok {
-		return v
+	if err != nil {
+		return err
 	}
-	return def
-}
-
-func (in inputs) bytes(name string) []byte {
-	v, _ := in[name].([]byte)
-	return v
-}
-
-func (in inputs) strings(name string) []string {
-	v, _ := in[name].([]string)
-	return v
-}
-
-func (in inputs) messages() []message {
-	v, _ := in["messages"].([]message)
-	return v
-}
-
-// validate parses body as a JSON object and checks it against s, returning
-// the decoded values or an *Error with the first problem found.
-func (s *schema) validate(body []byte) (inputs, *Error) {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, &Error{Status: http.StatusBadRequest, Code: CodeMissingBody, Message: "Request is missing headers or body"}
-	}
-	if values, ok, err := s.validateBinary(body); ok {
-		return values, err
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		var probe any
-		if json.Unmarshal(body, &probe) == nil {
-			return nil, invalidInput("must be object")
+	if len(n.oneOf) > 0 {
+		if err := validateOneOf(n.oneOf, raw, path); err != nil {
+			return err
 		}
-		return nil, invalidInput("request body is not valid JSON: " + err.Error())
 	}
-	if raw == nil { // the body was the literal null
-		return nil, invalidInput("must be object")
+	if len(n.anyOf) > 0 {
+		if err := validateAnyOf(n.anyOf, raw, path); err != nil {
+			return err
+		}
 	}
-	if err := s.checkExactlyOne(raw); err != nil {
-		return nil, err
-	}
-	values := inputs{}
-	for _, f := range s.fields {
-		value, present := raw[f.name]
-		if !present {
-			if f.required {
-				return nil, invalidInput(fmt.Sprintf("must have required property '%s'", f.name))
+	return nil
+}
+
+func typeMatches(types []string, jt string, raw json.RawMessage) bool {
+	for _, t := range types {
+		switch {
+		case t == jt:
+			return true
+		case t == "integer" && jt == "number":
+			if v, ok := parseNumber(raw); ok && v == math.Trunc(v) {
+				return true
 			}
-			continue
 		}
-		decoded, problem := f.decode(value)
-		if problem != "" {
-			return nil, invalidInput("/" + f.name + problem)
-		}
-		values[f.name] = decoded
 	}
-	return values, nil
+	return false
 }
 
-// validateBinary handles a binary body for a schema with binaryBody; ok is false when the
-// body is a JSON object (or the schema takes no binary body) and validate should go on.
-func (s *schema) validateBinary(body []byte) (values inputs, ok bool, err *Error) {
-	if s.binaryBody == "" {
-		return nil, false, nil
-	}
-	isJSON := json.Valid(body)
-	switch kind := jsonType(body); {
-	case kind == "object":
-		return nil, false, nil
-	case kind == "array" && isJSON:
-		f := s.field(s.binaryBody)
-		decoded, problem := f.decode(body)
-		if problem != "" {
-			return nil, true, invalidInput("/" + f.name + problem)
-		}
-		return inputs{f.name: decoded}, true, nil
-	}
-	if isJSON {
-		return nil, false, nil // a JSON scalar: validate reports "must be object"
-	}
-	return inputs{s.binaryBody: append([]byte(nil), body...)}, true, nil
+func typeError(path string, types []string) *schemaError {
+	return &schemaError{path: path, kind: errType, msg: "must be " + strings.Join(types, " or "), names: types}
 }
 
-// field returns the field named name; the schemas are fixed, so a missing name is a bug.
-func (s *schema) field(name string) *field {
-	for i := range s.fields {
-		if s.fields[i].name == name {
-			return &s.fields[i]
-		}
-	}
-	panic("ai: schema has no field " + name)
-}
-
-func (s *schema) checkExactlyOne(raw map[string]json.RawMessage) *Error {
-	if len(s.exactlyOne) == 0 {
+func (n *node) validateString(raw json.RawMessage, path string) *schemaError {
+	if n.minLength == nil && n.maxLength == nil && len(n.enum) == 0 {
 		return nil
 	}
-	var present []string
-	for _, name := range s.exactlyOne {
-		if _, ok := raw[name]; ok {
-			present = append(present, name)
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return &schemaError{path: path, msg: "must be string"}
+	}
+	length := utf8.RuneCountInString(s)
+	if n.minLength != nil && length < *n.minLength {
+		return &schemaError{path: path, msg: fmt.Sprintf("must NOT have fewer than %d characters", *n.minLength)}
+	}
+	if n.maxLength != nil && length > *n.maxLength {
+		return &schemaError{path: path, msg: fmt.Sprintf("must NOT have more than %d characters", *n.maxLength)}
+	}
+	if len(n.enum) > 0 && !slices.Contains(n.enum, s) {
+		return enumError(path, n.enum)
+	}
+	return nil
+}
+
+func enumError(path string, values []string) *schemaError {
+	return &schemaError{path: path, kind: errEnum, names: values,
+		msg: "must be equal to one of the allowed values: " + strings.Join(values, ", ")}
+}
+
+func (n *node) validateNumber(raw json.RawMessage, path string) *schemaError {
+	if n.minimum == nil && n.maximum == nil {
+		return nil
+	}
+	v, ok := parseNumber(raw)
+	if !ok {
+		return &schemaError{path: path, kind: errType, msg: "must be number", names: []string{"number"}}
+	}
+	return checkRange(path, v, n.minimum, n.maximum)
+}
+
+func checkRange(path string, v float64, min, max *float64) *schemaError {
+	if min != nil && v < *min {
+		return &schemaError{path: path, msg: "must be >= " + formatBound(*min)}
+	}
+	if max != nil && v > *max {
+		return &schemaError{path: path, msg: "must be <= " + formatBound(*max)}
+	}
+	return nil
+}
+
+func (n *node) validateArray(raw json.RawMessage, path string) *schemaError {
+	if n.items == nil && n.minItems == nil && n.maxItems == nil {
+		return nil
+	}
+	if n.items.isPlainNumber() {
+		// Byte arrays (images, audio) run to millions of items: count them without decoding.
+		if count, ok := numberArrayLen(raw); ok {
+			return n.checkCount(path, count)
 		}
 	}
-	switch len(present) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return &schemaError{path: path, kind: errType, msg: "must be array", names: []string{"array"}}
+	}
+	if err := n.checkCount(path, len(items)); err != nil {
+		return err
+	}
+	if n.items == nil {
+		return nil
+	}
+	for i, item := range items {
+		if err := n.items.validate(item, path+"/"+strconv.Itoa(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *node) checkCount(path string, count int) *schemaError {
+	if n.minItems != nil && count < *n.minItems {
+		return &schemaError{path: path, msg: fmt.Sprintf("must NOT have fewer than %d items", *n.minItems)}
+	}
+	if n.maxItems != nil && count > *n.maxItems {
+		return &schemaError{path: path, msg: fmt.Sprintf("must NOT have more than %d items", *n.maxItems)}
+	}
+	return nil
+}
+
+// isPlainNumber is {"type":"number"} with no bounds: the item schema of byte arrays.
+func (n *node) isPlainNumber() bool {
+	return n != nil && slices.Equal(n.types, []string{"number"}) && n.minimum == nil && n.maximum == nil &&
+		len(n.oneOf) == 0 && len(n.anyOf) == 0
+}
+
+// numberArrayLen counts the items of a (syntactically valid) JSON array when every item is a
+// number, which shows in its characters alone: no quote, brace, bracket or letter of true,
+// false and null inside. ok is false otherwise.
+func numberArrayLen(raw json.RawMessage) (int, bool) {
+	inner := bytes.TrimSpace(raw)
+	if len(inner) < 2 || inner[0] != '[' || inner[len(inner)-1] != ']' {
+		return 0, false
+	}
+	inner = inner[1 : len(inner)-1]
+	count, empty := 1, true
+	for _, c := range inner {
+		switch {
+		case c == ',':
+			count++
+		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
+			empty = false
+		case c == ' ', c == '\t', c == '\n', c == '\r':
+		default:
+			return 0, false
+		}
+	}
+	if empty {
+		return 0, true
+	}
+	return count, true
+}
+
+// decodeNumbers decodes an array of JSON numbers; ok is false when any item is not a number
+// (encoding/json would turn null into 0, so arrays that mention null take the slow path).
+func decodeNumbers(raw json.RawMessage) ([]float64, bool) {
+	if bytes.Contains(raw, []byte("null")) {
+		return nil, false
+	}
+	var numbers []float64
+	if err := json.Unmarshal(raw, &numbers); err != nil {
+		return nil, false
+	}
+	return numbers, true
+}
+
+func (n *node) validateObject(raw json.RawMessage, path string) *schemaError {
+	if len(n.required) == 0 && len(n.props) == 0 && !n.noExtra && n.extra == nil {
+		return nil
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return &schemaError{path: path, kind: errType, msg: "must be object", names: []string{"object"}}
+	}
+	for _, name := range n.required {
+		if _, ok := members[name]; !ok {
+			return &schemaError{path: path, kind: errRequired, names: []string{name},
+				msg: fmt.Sprintf("must have required property '%s'", name)}
+		}
+	}
+	for _, p := range n.props {
+		if value, ok := members[p.name]; ok {
+			if err := p.schema.validate(value, path+"/"+p.name); err != nil {
+				return err
+			}
+		}
+	}
+	if !n.noExtra && n.extra == nil {
+		return nil
+	}
+	names := make([]string, 0, len(members))
+	for name := range members {
+		if n.prop(name) == nil {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if n.noExtra {
+			return &schemaError{path: path, msg: fmt.Sprintf("must NOT have additional property '%s'", name)}
+		}
+		if err := n.extra.validate(members[name], path+"/"+name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateOneOf(branches []*node, raw json.RawMessage, path string) *schemaError {
+	var matched []*node
+	errs := make([]*schemaError, len(branches))
+	for i, b := range branches {
+		if errs[i] = b.validate(raw, path); errs[i] == nil {
+			matched = append(matched, b)
+		}
+	}
+	switch len(matched) {
 	case 1:
 		return nil
 	case 0:
-		quoted := make([]string, len(s.exactlyOne))
-		for i, name := range s.exactlyOne {
+		return bestBranchError(branches, errs, raw, path)
+	}
+	msg := "must match exactly one schema in oneOf"
+	if sent := presentRequired(matched, raw); len(sent) > 1 {
+		msg += ": send only one of " + strings.Join(sent, ", ")
+	}
+	return &schemaError{path: path, msg: msg}
+}
+
+func validateAnyOf(branches []*node, raw json.RawMessage, path string) *schemaError {
+	errs := make([]*schemaError, len(branches))
+	for i, b := range branches {
+		if errs[i] = b.validate(raw, path); errs[i] == nil {
+			return nil
+		}
+	}
+	return bestBranchError(branches, errs, raw, path)
+}
+
+// presentRequired lists, for branches that all matched an object, the required properties
+// it holds: "prompt, messages" says what to drop.
+func presentRequired(branches []*node, raw json.RawMessage) []string {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(raw, &members) != nil {
+		return nil
+	}
+	var out []string
+	for _, b := range branches {
+		for _, name := range b.required {
+			if _, ok := members[name]; ok && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}
+
+// bestBranchError picks the error to report when no branch of a oneOf or anyOf accepts the
+// value: the branch the value was evidently meant for (right type, its required properties
+// present, its single-valued enum properties such as role or type matching), else the error
+// that got deepest into the value. Errors of the same kind at the same place merge
+// ("must have required property 'prompt' or 'messages'").
+func bestBranchError(branches []*node, errs []*schemaError, raw json.RawMessage, path string) *schemaError {
+	jt := jsonType(raw)
+	var members map[string]json.RawMessage
+	if jt == "object" {
+		_ = json.Unmarshal(raw, &members)
+	}
+	candidates := make([]int, 0, len(branches))
+	for i, b := range branches {
+		if len(b.types) == 0 || typeMatches(b.types, jt, raw) {
+			candidates = append(candidates, i)
+		}
+	}
+	if len(candidates) == 0 {
+		var types []string
+		for _, b := range branches {
+			for _, t := range b.types {
+				if !slices.Contains(types, t) {
+					types = append(types, t)
+				}
+			}
+		}
+		return typeError(path, types)
+	}
+	if members != nil {
+		if err := unknownDiscriminator(branches, candidates, members, path); err != nil {
+			return err
+		}
+		candidates = narrow(candidates, func(i int) bool { return discriminatorMatches(branches[i], members) })
+		candidates = narrow(candidates, func(i int) bool { return hasAll(members, branches[i].required) })
+	}
+	chosen := make([]*schemaError, len(candidates))
+	for k, i := range candidates {
+		chosen[k] = errs[i]
+	}
+	if merged := mergeErrors(chosen); merged != nil {
+		return merged
+	}
+	best := chosen[0]
+	for _, e := range chosen[1:] {
+		if depth(e.path) > depth(best.path) {
+			best = e
+		}
+	}
+	return best
+}
+
+// narrow keeps the candidates that pass keep, unless none does.
+func narrow(candidates []int, keep func(int) bool) []int {
+	var kept []int
+	for _, i := range candidates {
+		if keep(i) {
+			kept = append(kept, i)
+		}
+	}
+	if len(kept) == 0 {
+		return candidates
+	}
+	return kept
+}
+
+func hasAll(members map[string]json.RawMessage, names []string) bool {
+	for _, name := range names {
+		if _, ok := members[name]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// discriminatorMatches: every property the branch pins to one value (role: "user",
+// type: "image_url") that the object has, has that value; and the branch pins at least one.
+func discriminatorMatches(b *node, members map[string]json.RawMessage) bool {
+	pinned := false
+	for _, p := range b.props {
+		if len(p.schema.enum) != 1 {
+			continue
+		}
+		value, ok := members[p.name]
+		if !ok {
+			continue
+		}
+		var s string
+		if json.Unmarshal(value, &s) != nil || s != p.schema.enum[0] {
+			return false
+		}
+		pinned = true
+	}
+	return pinned
+}
+
+// unknownDiscriminator: when every candidate pins one property to a single value (role,
+// type) and the object's value of it is none of them, that property is what is wrong.
+func unknownDiscriminator(branches []*node, candidates []int, members map[string]json.RawMessage, path string) *schemaError {
+	first := branches[candidates[0]]
+	for _, p := range first.props {
+		if len(p.schema.enum) != 1 {
+			continue
+		}
+		raw, ok := members[p.name]
+		var value string
+		if !ok || json.Unmarshal(raw, &value) != nil {
+			continue
+		}
+		var allowed []string
+		for _, i := range candidates {
+			pinned := branches[i].prop(p.name)
+			if pinned == nil || len(pinned.enum) != 1 {
+				allowed = nil
+				break
+			}
+			allowed = append(allowed, pinned.enum[0])
+		}
+		if allowed != nil && !slices.Contains(allowed, value) {
+			return enumError(path+"/"+p.name, allowed)
+		}
+	}
+	return nil
+}
+
+// mergeErrors joins errors that are all of one mergeable kind at one place; nil otherwise.
+func mergeErrors(errs []*schemaError) *schemaError {
+	first := errs[0]
+	if len(errs) == 1 || first.kind == errOther {
+		return nil
+	}
+	var names []string
+	for _, e := range errs {
+		if e.kind != first.kind || e.path != first.path {
+			return nil
+		}
+		for _, name := range e.names {
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	switch first.kind {
+	case errRequired:
+		quoted := make([]string, len(names))
+		for i, name := range names {
 			quoted[i] = "'" + name + "'"
 		}
-		return invalidInput("must have required property " + strings.Join(quoted, " or "))
+		return &schemaError{path: first.path, kind: errRequired, names: names,
+			msg: "must have required property " + strings.Join(quoted, " or ")}
+	case errEnum:
+		return enumError(first.path, names)
 	default:
-		return invalidInput(fmt.Sprintf("must match exactly one schema in oneOf: send only one of %s",
-			strings.Join(present, ", ")))
+		return typeError(first.path, names)
 	}
 }
 
-// decode checks one raw value; a non-empty problem is the message suffix
-// after the field's JSON pointer (" must be string", "/3 must be <= 255").
-func (f *field) decode(raw json.RawMessage) (any, string) {
-	switch f.kind {
-	case kindString:
-		return f.decodeString(raw)
-	case kindInteger:
-		return f.decodeInteger(raw)
-	case kindNumber:
-		return f.decodeNumber(raw)
-	case kindBool:
-		var b bool
-		if jsonType(raw) != "boolean" || json.Unmarshal(raw, &b) != nil {
-			return nil, " must be boolean"
-		}
-		return b, ""
-	case kindBytes:
-		return f.decodeBytes(raw)
-	case kindBytesOrString:
-		if jsonType(raw) == "string" {
-			return f.decodeString(raw)
-		}
-		return f.decodeBytes(raw)
-	case kindStringOrStrings:
-		return f.decodeStringOrStrings(raw)
-	case kindMessages:
-		return f.decodeMessages(raw)
-	case kindArray:
-		if jsonType(raw) != "array" {
-			return nil, " must be array"
-		}
-		return raw, ""
-	case kindObject:
-		if jsonType(raw) != "object" {
-			return nil, " must be object"
-		}
-		return raw, ""
-	}
-	return nil, " has an unsupported schema"
-}
-
-func (f *field) decodeString(raw json.RawMessage) (any, string) {
-	var s string
-	if jsonType(raw) != "string" || json.Unmarshal(raw, &s) != nil {
-		return nil, " must be string"
-	}
-	if problem := checkLength(len([]rune(s)), f.min, f.max, "characters"); problem != "" {
-		return nil, problem
-	}
-	if len(f.enum) > 0 && !contains(f.enum, s) {
-		return nil, " must be equal to one of the allowed values: " + strings.Join(f.enum, ", ")
-	}
-	return s, ""
-}
-
-func (f *field) decodeInteger(raw json.RawMessage) (any, string) {
-	v, ok := parseNumber(raw)
-	if !ok {
-		return nil, " must be integer"
-	}
-	if v != math.Trunc(v) || math.Abs(v) > 1<<53 {
-		return nil, " must be integer"
-	}
-	if problem := checkRange(v, f.min, f.max); problem != "" {
-		return nil, problem
-	}
-	// Prefer an exact parse so large seeds keep every digit.
-	if i, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64); err == nil {
-		return i, ""
-	}
-	return int64(v), ""
-}
-
-func (f *field) decodeNumber(raw json.RawMessage) (any, string) {
-	v, ok := parseNumber(raw)
-	if !ok {
-		return nil, " must be number"
-	}
-	if problem := checkRange(v, f.min, f.max); problem != "" {
-		return nil, problem
-	}
-	return v, ""
-}
-
-func (f *field) decodeBytes(raw json.RawMessage) (any, string) {
-	if jsonType(raw) != "array" {
-		return nil, " must be array"
-	}
-	var numbers []float64
-	// encoding/json turns a null item into 0 without complaint, so arrays
-	// that mention null take the slow path that reports the item.
-	if bytes.Contains(raw, []byte("null")) || json.Unmarshal(raw, &numbers) != nil {
-		return nil, firstNonNumber(raw)
-	}
-	if problem := checkLength(len(numbers), f.min, f.max, "items"); problem != "" {
-		return nil, problem
-	}
-	out := make([]byte, len(numbers))
-	for i, n := range numbers {
-		if n < 0 {
-			return nil, fmt.Sprintf("/%d must be >= 0", i)
-		}
-		if n > 255 {
-			return nil, fmt.Sprintf("/%d must be <= 255", i)
-		}
-		out[i] = byte(n)
-	}
-	return out, ""
-}
-
-// firstNonNumber finds the index of the first array item that is not a
-// number, for the error message; it only runs on the failure path.
-func firstNonNumber(raw json.RawMessage) string {
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return " must be array"
-	}
-	for i, item := range items {
-		if jsonType(item) != "number" {
-			return fmt.Sprintf("/%d must be number", i)
-		}
-	}
-	return " must be array of numbers"
-}
-
-func (f *field) decodeStringOrStrings(raw json.RawMessage) (any, string) {
-	switch jsonType(raw) {
-	case "string":
-		s, problem := f.decodeString(raw)
-		if problem != "" {
-			return nil, problem
-		}
-		return []string{s.(string)}, ""
-	case "array":
-		var items []json.RawMessage
-		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, " must be string or array of strings"
-		}
-		if len(items) == 0 {
-			return nil, " must NOT have fewer than 1 items"
-		}
-		out := make([]string, len(items))
-		for i, item := range items {
-			s, problem := f.decodeString(item)
-			if problem != "" {
-				return nil, fmt.Sprintf("/%d%s", i, problem)
-			}
-			out[i] = s.(string)
-		}
-		return out, ""
-	}
-	return nil, " must be string or array of strings"
-}
-
-func (f *field) decodeMessages(raw json.RawMessage) (any, string) {
-	var items []json.RawMessage
-	if jsonType(raw) != "array" || json.Unmarshal(raw, &items) != nil {
-		return nil, " must be array"
-	}
-	if len(items) == 0 {
-		return nil, " must NOT have fewer than 1 items"
-	}
-	out := make([]message, len(items))
-	for i, item := range items {
-		m, problem := decodeMessage(item)
-		if problem != "" {
-			return nil, fmt.Sprintf("/%d%s", i, problem)
-		}
-		out[i] = m
-	}
-	return out, ""
-}
-
-func decodeMessage(raw json.RawMessage) (message, string) {
-	var obj map[string]json.RawMessage
-	if jsonType(raw) != "object" || json.Unmarshal(raw, &obj) != nil {
-		return message{}, " must be object"
-	}
-	for _, name := range []string{"role", "content"} {
-		if _, ok := obj[name]; !ok {
-			return message{}, fmt.Sprintf(" must have required property '%s'", name)
-		}
-	}
-	var m message
-	if jsonType(obj["role"]) != "string" || json.Unmarshal(obj["role"], &m.Role) != nil {
-		return message{}, "/role must be string"
-	}
-	content := obj["content"]
-	switch jsonType(content) {
-	case "string":
-		if err := json.Unmarshal(content, &m.Content); err != nil {
-			return message{}, "/content must be string"
-		}
-	case "array":
-		// Multi-part content (text parts and images) is accepted; only the
-		// text parts matter to the stand-in.
-		m.Content = textParts(content)
-	default:
-		return message{}, "/content must be string"
-	}
-	return m, ""
-}
-
-// textParts joins the "text" members of a multi-part message content array.
-func textParts(raw json.RawMessage) string {
-	var parts []struct {
-		Text string `json:"text"`
-	}
-	_ = json.Unmarshal(raw, &parts) // non-object parts simply carry no text
-	var texts []string
-	for _, p := range parts {
-		if p.Text != "" {
-			texts = append(texts, p.Text)
-		}
-	}
-	return strings.Join(texts, " ")
-}
-
-func checkRange(v float64, min, max *float64) string {
-	if min != nil && v < *min {
-		return " must be >= " + formatBound(*min)
-	}
-	if max != nil && v > *max {
-		return " must be <= " + formatBound(*max)
-	}
-	return ""
-}
-
-func checkLength(n int, min, max *float64, unit string) string {
-	if min != nil && float64(n) < *min {
-		return fmt.Sprintf(" must NOT have fewer than %s %s", formatBound(*min), unit)
-	}
-	if max != nil && float64(n) > *max {
-		return fmt.Sprintf(" must NOT have more than %s %s", formatBound(*max), unit)
-	}
-	return ""
-}
+func depth(path string) int { return strings.Count(path, "/") }
 
 func formatBound(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
@@ -470,13 +554,4 @@ func jsonType(raw json.RawMessage) string {
 		return "null"
 	}
 	return "number"
-}
-
-func contains(list []string, s string) bool {
-	for _, item := range list {
-		if item == s {
-			return true
-		}
-	}
-	return false
 }

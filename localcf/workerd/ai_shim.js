@@ -2,16 +2,12 @@
 // service is the local Workers AI stand-in (raw protocol: POST /run/<model>).
 // The optional inner `config` (JSON set by localcf) names the account, which
 // localcf needs to find an AI Gateway named in run(..., {gateway: {id}}).
-
-// Typed arrays and ArrayBuffers become plain number arrays, the form Workers AI
-// accepts for binary inputs such as images and audio.
-function binaryAsArray(_key, value) {
-  if (value instanceof ArrayBuffer) return Array.from(new Uint8Array(value));
-  if (ArrayBuffer.isView(value)) {
-    return Array.from(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
-  }
-  return value;
-}
+//
+// It behaves as workerd's own AI binding (src/cloudflare/internal/ai-api.ts) does where a
+// worker can tell: the inputs go out as JSON.stringify(inputs) with no replacer, so a
+// Uint8Array becomes an object {"0":137,"1":80,...} (which the model schemas refuse where
+// they want an array: workers send [...bytes]); and only an answer labelled exactly
+// application/json is parsed, anything else (images, event streams) is returned as the body.
 
 // Model names keep their slashes and "@"; anything else unusual is escaped.
 function modelPath(model) {
@@ -64,7 +60,7 @@ class Ai {
       resp = await this.#backend.fetch(`http://ai/run/${modelPath(model)}`, {
         method: "POST",
         headers,
-        body: JSON.stringify(inputs ?? {}, binaryAsArray),
+        body: JSON.stringify(inputs ?? {}),
       });
     } catch (err) {
       // A network error escaping a fetch handler makes workerd drop the client
@@ -73,8 +69,8 @@ class Ai {
     }
     if (resp.headers.has("cf-aig-log-id")) this.aiGatewayLogId = resp.headers.get("cf-aig-log-id");
     if (resp.status !== 200) throw await failure(resp);
-    const type = (resp.headers.get("content-type") || "").toLowerCase();
-    if (type.startsWith("application/json")) return await resp.json();
+    // The real binding compares the whole header: "application/json; charset=utf-8" is a body.
+    if (resp.headers.get("content-type") === "application/json") return await resp.json();
     return resp.body;
   }
 }

@@ -180,6 +180,9 @@ func (f *fakeAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.Unmarshal(body, &in)
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"response": "echo:" + in.Prompt})
+	case "@cf/test/jsoncharset":
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Write([]byte(`{"response":"charset"}`))
 	case "@cf/test/gate":
 		select {
 		case <-f.gate:

@@ -148,8 +148,17 @@ func TestAIBinding(t *testing.T) {
 			t.Fatalf("got %d %s", resp.StatusCode, body)
 		}
 		calls := ai.callLog()
-		if last := calls[len(calls)-1]; last != `@cf/test/json {"prompt":"a cat","image":[1,2]}` {
+		// As workerd's real binding: JSON.stringify(inputs), so a Uint8Array is an object.
+		if last := calls[len(calls)-1]; last != `@cf/test/json {"prompt":"a cat","image":{"0":1,"1":2}}` {
 			t.Errorf("AI server saw %q", last)
+		}
+	})
+	t.Run("only exactly application/json is parsed", func(t *testing.T) {
+		// The real binding compares the whole Content-Type header; with a charset the answer
+		// is handed back as a stream, which this worker relabels as it does images.
+		resp, body := get(t, base+"/jsoncharset", "ai.test")
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || string(body) != `{"response":"charset"}` {
+			t.Fatalf("got %d %q %s; want the raw body as a stream", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
 	})
 	t.Run("error becomes an Error with code and message", func(t *testing.T) {

@@ -1,12 +1,18 @@
 // Chat Worker: POST {"messages": [{"role": "user", "content": "..."}]} (or {"prompt": "..."})
-// with `Authorization: Bearer <key>` and get {"response": "..."} back from a Workers AI
-// language model, or with "stream": true a text/event-stream of the model's `data:` events,
-// ending with `data: [DONE]`.
+// with `Authorization: Bearer <key>` and get {"response": "...", "usage"?: {...}} back from a
+// Workers AI language model, or with "stream": true a text/event-stream of
+// `data: {"response": "..."}` events ending with `data: [DONE]`.
+//
+// The answer has that shape whichever model AI_MODEL names: models in the Workers AI format
+// (Llama: {"response"}) and in the OpenAI Chat Completions format (@cf/zai-org/glm-4.7-flash,
+// @cf/google/gemma-4-26b-a4b-it: choices[0].message.content, streamed as
+// choices[0].delta.content) both take this body. usage is the model's token count, when it
+// reports one.
 //
 // Body: {"messages" | "prompt", "stream"?, "max_tokens"?}
 //
 // Bindings (set by flareform from flareform.yaml):
-//   AI, AI_MODEL, AI_GATEWAY_ID        Workers AI, the model (default Llama 3.1 8B), the gateway
+//   AI, AI_MODEL, AI_GATEWAY_ID        Workers AI, the model (default Llama 3.1 8B fast), the gateway
 //   API_KEY, API_KEY_PREVIOUS(_EXPIRES) the caller's key (see lib/auth.js)
 //   RATE_LIMITER, RATE_LIMIT_PERIOD    per-key rate limit (optional)
 //   MAX_PROMPT_CHARS                   most characters of prompt or messages, default 4000
@@ -14,11 +20,11 @@
 // The method and key checks, rate limit, body cap and error shapes live in ./lib (shared by
 // every template).
 
-import { modelFailure, runModel } from "./lib/ai.js";
+import { chatAnswer, chatEvents, modelFailure, runModel } from "./lib/ai.js";
 import { guard } from "./lib/auth.js";
 import { CORS_HEADERS, jsonError, jsonOK, readJSON } from "./lib/http.js";
 
-const DEFAULT_MODEL = "@cf/meta/llama-3.1-8b-instruct";
+const DEFAULT_MODEL = "@cf/meta/llama-3.1-8b-instruct-fast";
 const ROLES = new Set(["system", "user", "assistant"]);
 const MAX_MESSAGES = 100;
 
@@ -39,10 +45,11 @@ export default {
     try {
       const result = await runModel(env, DEFAULT_MODEL, parsed.inputs);
       if (parsed.inputs.stream) {
-        // The model's events go through as they come; the model ends them with data: [DONE].
-        return new Response(result, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache", ...CORS_HEADERS } });
+        // The model's events go out as they come, in the one form callers get from every model;
+        // the model ends them with data: [DONE].
+        return new Response(chatEvents(result), { headers: { "content-type": "text/event-stream", "cache-control": "no-cache", ...CORS_HEADERS } });
       }
-      return jsonOK({ response: result && result.response });
+      return jsonOK(chatAnswer(result));
     } catch (err) {
       const failure = modelFailure(err, "text generation");
       return jsonError(failure.status, failure.error);

@@ -1,7 +1,15 @@
 // Image-to-text Worker: send an image with `Authorization: Bearer <key>` and get
-// {"description": "..."} back from a Workers AI vision model (LLaVA 1.5 7B or UForm-Gen2).
-// Either POST JSON {"image": "<base64, a data: URL is fine>", "prompt"?, "max_tokens"?}, or POST
-// the image bytes (Content-Type image/*) with the prompt in the query: /?prompt=What%20is%20this
+// {"description": "..."} back from a Workers AI vision model. Either POST JSON
+// {"image": "<base64, a data: URL is fine>", "prompt"?, "max_tokens"?}, or POST the image bytes
+// (Content-Type image/*) with the prompt and limit in the query:
+// /?prompt=What%20is%20this&max_tokens=64
+//
+// Vision models take the image in different ways; the worker sends it the way AI_MODEL's takes
+// it: LLaVA 1.5 (the default) and Llama 3.2 Vision as {image: [bytes], prompt}, Moondream as a
+// data URI with the question, and chat models in the OpenAI format
+// (@cf/google/gemma-4-26b-a4b-it, @cf/moonshotai/kimi-k2.6 on Workers Paid, and any model not
+// named here) as an image_url content part holding a data URI. The answer is {"description"}
+// whichever it is.
 //
 // Uploads are capped at 4 MiB (MAX_MEDIA_BYTES in lib/http.js), not the 64 KiB of the JSON
 // templates: a photo is larger than that.
@@ -15,12 +23,16 @@
 // The method and key checks, rate limit, body cap and error shapes live in ./lib (shared by
 // every template).
 
-import { byteArray, decodeBase64, modelFailure, runModel } from "./lib/ai.js";
+import { answerText, byteArray, dataURI, decodeBase64, modelFailure, runModel } from "./lib/ai.js";
 import { guard } from "./lib/auth.js";
 import { MAX_MEDIA_BYTES, jsonError, jsonOK, mediaType, readBody, readJSON } from "./lib/http.js";
 
 const DEFAULT_MODEL = "@cf/llava-hf/llava-1.5-7b-hf";
 const DEFAULT_PROMPT = "Describe this image.";
+
+// Models that take the image as a byte array next to the prompt.
+const IMAGE_BYTES_MODELS = new Set(["@cf/llava-hf/llava-1.5-7b-hf", "@cf/meta/llama-3.2-11b-vision-instruct"]);
+const MOONDREAM = "@cf/moondream/moondream3.1-9B-A2B";
 
 export default {
   async fetch(request, env) {
@@ -33,8 +45,9 @@ export default {
       return jsonError(parsed.status, parsed.error);
     }
     try {
-      const result = await runModel(env, DEFAULT_MODEL, parsed.inputs);
-      return jsonOK({ description: result && result.description });
+      const model = env.AI_MODEL || DEFAULT_MODEL;
+      const result = await runModel(env, DEFAULT_MODEL, modelInputs(model, parsed));
+      return jsonOK({ description: answerText(result) });
     } catch (err) {
       const failure = modelFailure(err, "image description");
       return jsonError(failure.status, failure.error);
@@ -42,7 +55,7 @@ export default {
   },
 };
 
-// readRequest returns {inputs} for the model from either request form, or {status, error}.
+// readRequest returns {image, prompt, maxTokens?} from either request form, or {status, error}.
 async function readRequest(request, env) {
   const type = mediaType(request);
   let image;
@@ -51,8 +64,9 @@ async function readRequest(request, env) {
     const body = await readBody(request, MAX_MEDIA_BYTES);
     if (body.error) return body;
     image = body.bytes;
-    const url = new URL(request.url);
-    fields = { prompt: url.searchParams.get("prompt") ?? undefined };
+    const query = new URL(request.url).searchParams;
+    fields = { prompt: query.get("prompt") ?? undefined };
+    if (query.has("max_tokens")) fields.max_tokens = Number(query.get("max_tokens"));
   } else if (type === "application/json" || type === "") {
     const body = await readJSON(request, { maxBytes: MAX_MEDIA_BYTES, hint: 'body must be JSON like {"image": "<base64>", "prompt": "What is this?"}' });
     if (body.error) return body;
@@ -72,7 +86,7 @@ async function readRequest(request, env) {
   return checkFields(image, fields, env);
 }
 
-// checkFields validates the prompt and max_tokens and builds the model's inputs.
+// checkFields validates the prompt and max_tokens: {image, prompt, maxTokens?} or {status, error}.
 function checkFields(image, fields, env) {
   const maxChars = parseInt(env.MAX_PROMPT_CHARS, 10) || 1000;
   const prompt = fields.prompt === undefined ? DEFAULT_PROMPT : fields.prompt;
@@ -82,12 +96,25 @@ function checkFields(image, fields, env) {
   if (prompt.length > maxChars) {
     return { status: 400, error: `"prompt" is longer than ${maxChars} characters` };
   }
-  const inputs = { image: byteArray(image), prompt };
-  if (fields.max_tokens !== undefined) {
-    if (!Number.isInteger(fields.max_tokens) || fields.max_tokens < 1) {
-      return { status: 400, error: '"max_tokens" must be a positive integer' };
-    }
-    inputs.max_tokens = fields.max_tokens;
+  if (fields.max_tokens !== undefined && (!Number.isInteger(fields.max_tokens) || fields.max_tokens < 1)) {
+    return { status: 400, error: '"max_tokens" must be a positive integer' };
   }
-  return { inputs };
+  return { image, prompt, maxTokens: fields.max_tokens };
+}
+
+// modelInputs sends the image and prompt the way model takes them.
+function modelInputs(model, { image, prompt, maxTokens }) {
+  const limit = maxTokens === undefined ? {} : { max_tokens: maxTokens };
+  if (IMAGE_BYTES_MODELS.has(model)) {
+    return { image: byteArray(image), prompt, ...limit };
+  }
+  if (model === MOONDREAM) {
+    // It streams and reasons unless told not to.
+    return { task: "query", image: dataURI(image), question: prompt, reasoning: false, stream: false, ...limit };
+  }
+  const content = [
+    { type: "text", text: prompt },
+    { type: "image_url", image_url: { url: dataURI(image) } },
+  ];
+  return { messages: [{ role: "user", content }], ...limit };
 }
