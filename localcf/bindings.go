@@ -197,6 +197,10 @@ type bindingResolver struct {
 	implicitSecrets bool
 	// keepAll carries over every binding the change does not name (a merging settings PATCH).
 	keepAll bool
+	// secretRename lets an inherit binding's old_name copy a secret under another name
+	// (quirk secret_rename_inherit). Strict: refused, as that it works for secret_text is
+	// UNCONFIRMED (cloudflare-operations.md 8.4).
+	secretRename bool
 }
 
 // resolve applies inherit bindings, keep_bindings (by type), implicit secret retention and
@@ -261,6 +265,10 @@ func (r bindingResolver) toStored(ub uploadedBinding) (b binding, found bool, ap
 	if source != nil {
 		for _, pb := range source.Bindings {
 			if pb.Name == oldName {
+				if pb.isSecret() && oldName != ub.Name && !r.secretRename {
+					return b, false, errValidation("Binding %q cannot inherit the secret %q under another name: old_name does not rename %s bindings; send the secret's value instead.",
+						ub.Name, oldName, pb.Type)
+				}
 				pb.Name = ub.Name
 				pb.Raw = renameRaw(pb.Raw, ub.Name)
 				return pb, true, nil

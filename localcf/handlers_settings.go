@@ -76,7 +76,7 @@ func (s *Server) patchSettings(c *call) *apiError {
 			// a client could not send them back. Other omitted bindings survive only when the
 			// PATCH merges (the strict reading; settings_bindings_replace drops them).
 			resolver := bindingResolver{sealer: s.sealer, previous: v, strict: true, maxVars: s.opts.MaxVars,
-				implicitSecrets: true, keepAll: !q.SettingsBindingsReplace,
+				implicitSecrets: true, keepAll: !q.SettingsBindingsReplace, secretRename: q.SecretRenameInherit,
 				lookup: func(id string) *version { return s.scriptVersion(c.accountID, c.param("script"), id) }}
 			bindings, apiErr := resolver.resolve(uploaded, m.KeepBindings)
 			if apiErr != nil {
@@ -200,6 +200,13 @@ func (s *Server) getScriptSubdomain(c *call) *apiError {
 }
 
 // postScriptSubdomain sets the workers.dev toggle; previews_enabled keeps its value when omitted.
+// postScriptSubdomain: POST .../workers/scripts/{script}/subdomain. wrangler sends
+// `Cloudflare-Workers-Script-Api-Date: 2025-08-01` here (cloudflare-operations.md 7.3), and so
+// does flareform; what the header changes is UNCONFIRMED. It is not required, in any reading:
+// Alchemy 0.94 and cloudflare-go (both fidelity clients, both working against the real API)
+// send this POST without it, so an API that refused it would break them, and wrangler 4.86
+// sends it already. Both bodies flareform and wrangler send name enabled and previews_enabled,
+// so no defaulting that the header might change is left to the server.
 func (s *Server) postScriptSubdomain(c *call) *apiError {
 	var req struct {
 		Enabled         *bool `json:"enabled"`

@@ -32,6 +32,14 @@ type Quirks struct {
 	// DeploymentID adds wrangler's `deployment_id` (the new version id) to the script PUT
 	// answer. Strict: the answer has only the SDK's documented fields.
 	DeploymentID bool
+	// GatewayUpdateAcceptsID lets an AI Gateway PUT carry fields its schema does not have (an
+	// `id` matching the path among them), ignoring them. Strict: the update schema has no `id`,
+	// and a field outside it is refused with 10021.
+	GatewayUpdateAcceptsID bool
+	// SecretRenameInherit lets an `inherit` binding with `old_name` copy a secret under another
+	// name (cloudflare-operations.md 8.4: documented for inherited bindings in general).
+	// Strict: such a rename of a secret_text binding is refused with 10021.
+	SecretRenameInherit bool
 }
 
 // maxScriptTags is the Workers for Platforms limit of tags per script (cloudflare-resources.md).
@@ -61,6 +69,10 @@ var quirkSwitches = []quirkSwitch{
 		"at most 8 tags per script (10021)", "any number of tags"},
 	{"deployment_id", func(q *Quirks) *bool { return &q.DeploymentID },
 		"the script PUT answer has no deployment_id", "the script PUT answer carries deployment_id"},
+	{"gateway_update_accepts_id", func(q *Quirks) *bool { return &q.GatewayUpdateAcceptsID },
+		"an AI Gateway PUT refuses fields outside its schema, id included (10021)", "an AI Gateway PUT ignores fields it does not know; an id must match the path"},
+	{"secret_rename_inherit", func(q *Quirks) *bool { return &q.SecretRenameInherit },
+		"an inherit binding with old_name that renames a secret is refused (10021)", "an inherit binding with old_name copies a secret under its new name"},
 }
 
 // QuirkNames lists every switch name.

@@ -318,3 +318,96 @@ func TestParseQuirks(t *testing.T) {
 		t.Errorf("every name once: %+v %v", all, err)
 	}
 }
+
+func TestQuirkGatewayUpdateAcceptsID(t *testing.T) {
+	readings(t, "gateway_update_accepts_id", func(t *testing.T, srv *Server, c *client, lenient bool) {
+		expect(t, c.json(http.MethodPost, "/ai-gateway/gateways", map[string]any{"id": "gw", "cache_ttl": 10}), http.StatusOK, 0)
+		// The update schema's own fields are taken in every reading.
+		expect(t, c.json(http.MethodPut, "/ai-gateway/gateways/gw", map[string]any{"cache_ttl": 20, "collect_logs": false,
+			"cache_invalidate_on_update": false, "rate_limiting_interval": 0, "rate_limiting_limit": 0, "rate_limiting_technique": "fixed"}), http.StatusOK, 0)
+		for _, body := range []map[string]any{{"id": "gw", "cache_ttl": 30}, {"cache_ttl": 30, "colour": "blue"}} {
+			r := c.json(http.MethodPut, "/ai-gateway/gateways/gw", body)
+			if lenient {
+				expect(t, r, http.StatusOK, 0)
+				continue
+			}
+			expect(t, r, http.StatusBadRequest, codeValidation)
+			if msg := r.Env.Errors[0].Message; !strings.Contains(msg, "Unknown field") {
+				t.Errorf("refusal of %v: %q does not name the unknown field", body, msg)
+			}
+		}
+		var g struct {
+			CacheTTL int `json:"cache_ttl"`
+		}
+		c.do(http.MethodGet, "/ai-gateway/gateways/gw", "", nil).result(t, &g)
+		if want := map[bool]int{false: 20, true: 30}[lenient]; g.CacheTTL != want {
+			t.Errorf("cache_ttl after the updates: %d, want %d", g.CacheTTL, want)
+		}
+		// In every reading an id naming another gateway is refused.
+		expect(t, c.json(http.MethodPut, "/ai-gateway/gateways/gw", map[string]any{"id": "other"}), http.StatusBadRequest, codeValidation)
+	})
+}
+
+func TestQuirkSecretRenameInherit(t *testing.T) {
+	readings(t, "secret_rename_inherit", func(t *testing.T, srv *Server, c *client, lenient bool) {
+		c.mustUpload("app", defaultMeta(
+			map[string]any{"type": "secret_text", "name": "API_KEY", "text": "k1"},
+			map[string]any{"type": "plain_text", "name": "GREETING", "text": "hi"},
+		), testWorker("v1"))
+		c.enableWorkersDev("app")
+		var versions struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+		}
+		c.do(http.MethodGet, "/workers/scripts/app/versions", "", nil).result(t, &versions)
+		if len(versions.Items) == 0 {
+			t.Fatal("no version")
+		}
+		pinned := versions.Items[0].ID
+		rename := map[string]any{"type": "inherit", "name": "API_KEY_PREVIOUS", "old_name": "API_KEY", "version_id": pinned}
+		newKey := map[string]any{"type": "secret_text", "name": "API_KEY", "text": "k2"}
+
+		attempts := map[string]func() *apiResponse{
+			"settings PATCH": func() *apiResponse {
+				return c.patchSettings("app", map[string]any{"bindings": []map[string]any{newKey, rename}})
+			},
+			"upload": func() *apiResponse {
+				return c.upload("app", defaultMeta(newKey, rename), testWorker("v2"))
+			},
+		}
+		for name, attempt := range attempts {
+			r := attempt()
+			if lenient {
+				expect(t, r, http.StatusOK, 0)
+				if !slices.Contains(c.bindingNames("app"), "API_KEY_PREVIOUS") {
+					t.Errorf("%s: the renamed secret is missing: %v", name, c.bindingNames("app"))
+				}
+				continue
+			}
+			expect(t, r, http.StatusBadRequest, codeValidation)
+			if msg := r.Env.Errors[0].Message; !strings.Contains(msg, "old_name") {
+				t.Errorf("%s: refusal %q does not name old_name", name, msg)
+			}
+			if slices.Contains(c.bindingNames("app"), "API_KEY_PREVIOUS") {
+				t.Errorf("%s: a refused change left API_KEY_PREVIOUS behind", name)
+			}
+		}
+		if !lenient {
+			// What every reading accepts: the old value sent as a secret, an inherit under the
+			// same name pinned to a version, and a rename of a binding that is not a secret.
+			expect(t, c.patchSettings("app", map[string]any{"bindings": []map[string]any{newKey,
+				{"type": "secret_text", "name": "API_KEY_PREVIOUS", "text": "k1"},
+				{"type": "inherit", "name": "GREETING", "old_name": "GREETING", "version_id": pinned},
+				{"type": "inherit", "name": "SALUTATION", "old_name": "GREETING", "version_id": pinned},
+			}}), http.StatusOK, 0)
+			want := []string{"AI", "API_KEY", "API_KEY_PREVIOUS", "GREETING", "SALUTATION"}
+			if got := c.bindingNames("app"); !slices.Equal(got, want) {
+				t.Errorf("bindings: %v, want %v", got, want)
+			}
+			if env := c.envOf("app"); env["secret"] != "k2" {
+				t.Errorf("API_KEY after the PATCH: env %v", env)
+			}
+		}
+	})
+}

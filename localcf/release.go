@@ -67,7 +67,7 @@ func (s *Server) newVersionFromUpload(accountID, name string, u *parsedUpload, s
 		previous = sc.latestVersion()
 	}
 	resolver := bindingResolver{sealer: s.sealer, previous: previous, strict: strict, implicitSecrets: implicitSecrets,
-		maxVars: s.opts.MaxVars, lookup: func(id string) *version {
+		secretRename: s.Quirks().SecretRenameInherit, maxVars: s.opts.MaxVars, lookup: func(id string) *version {
 			if sc == nil {
 				return nil
 			}

@@ -118,6 +118,9 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 	if err := e.checkSmokeKeys(p, opts); err != nil {
 		return nil, err
 	}
+	if err := e.resolvePreviousKeys(ctx, p, opts); err != nil {
+		return nil, err
+	}
 	if replaced := p.NeedsReplace(); len(replaced) > 0 && !opts.AllowReplace {
 		return nil, fmt.Errorf("%w: %s; nothing was changed. Apply with --allow-replace to delete and recreate them, or keep their dimensions and metric",
 			ErrReplaceRefused, strings.Join(replaced, ", "))
@@ -729,25 +732,13 @@ func uploadBindings(d *desiredWorker, key string) []metadataBinding {
 	if d.sendKey && key != "" {
 		out = append(out, secretTextBinding(d.worker.APIKey.Binding, key))
 	}
-	if d.rotateFrom != "" {
-		// Copied on the server from the version the plan read, pinned so a retried upload
-		// copies the old key again rather than the new one a lost first attempt deployed.
-		out = append(out, metadataBinding{Type: "inherit", Name: RotationPreviousBinding,
-			OldName: RotationKeyBinding, VersionID: d.rotateFrom})
+	if d.rotateFrom != "" && d.previousKey != "" {
+		// Sent by value (resolvePreviousKeys), not renamed on the server with an inherit
+		// binding's old_name, which the API may refuse for secrets; a retried upload sends the
+		// same old key again.
+		out = append(out, secretTextBinding(RotationPreviousBinding, d.previousKey))
 	}
 	return out
-}
-
-func (e *Engine) setWorkersDev(ctx context.Context, accountID, name string, enabled bool) error {
-	_, err := e.workers.Scripts.Subdomain.New(ctx, name, sdkParams(func(p *workers.ScriptSubdomainNewParams) {
-		setParam(&p.AccountID, accountID)
-		setParam(&p.Enabled, enabled)
-		setParam(&p.PreviewsEnabled, false)
-	}))
-	if err != nil {
-		return fmt.Errorf("set workers.dev enabled=%t: %w", enabled, cleanAPIError(err))
-	}
-	return nil
 }
 
 // rollback deploys versionID to all traffic again after a failed smoke test.

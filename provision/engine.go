@@ -83,6 +83,10 @@ type Config struct {
 	// Targets restricts plans to these workers (--target, by key or script name) and the
 	// gateways and indexes they use; empty: every worker of the spec.
 	Targets []string
+
+	// Now is the engine's clock for dates the API gives (a model's planned_deprecation_date);
+	// default time.Now.
+	Now func() time.Time
 }
 
 // ConfigFromEnv reads CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL (or
@@ -134,6 +138,9 @@ type Engine struct {
 	// runID marks the versions this engine creates (their annotation), so a run can tell its
 	// own version from one another run deployed meanwhile.
 	runID string
+
+	// models is what the Workers AI catalog said about each model this engine looked up.
+	models modelCache
 }
 
 // New checks cfg, fills in defaults and builds the API clients.
@@ -161,6 +168,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.Getenv == nil {
 		cfg.Getenv = os.Getenv
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.SmokeWait <= 0 {
 		cfg.SmokeWait = defaultSmokeWait

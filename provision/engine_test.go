@@ -157,19 +157,19 @@ func (h *harness) plan(t testing.TB, s *spec.Spec) *Plan {
 
 // Four calls do the work (subdomain and settings reads, the upload, the workers.dev switch);
 // the deployments are read alongside the settings (for a worker that exists, that saves a
-// round trip). Three more check that this run's version serves: as the upload's answer need
+// round trip), and so is the Workers AI catalog, which confirms the model. Three more check that this run's version serves: as the upload's answer need
 // not name the version, the newest version and its annotation (during the workers.dev switch
 // and the smoke test), then, after the smoke test, the deployments: exit 0 must mean this
 // run's code and key serve. An apply that follows its plan at once reads the worker no second
 // time before the upload: the plan's read is that check.
-func TestFirstDeployServesPNGWithinEightCalls(t *testing.T) {
+func TestFirstDeployServesPNGWithinNineCalls(t *testing.T) {
 	h := newHarness(t)
 	out := t.TempDir()
 	h.srv.ResetRequests()
 	p, res := h.deploy(t, specOf(imageWorker(t, "image-api", "")), ApplyOptions{SmokeOut: out})
 
-	if total, _ := h.apiCalls(); total > 8 {
-		t.Errorf("first deploy made %d API calls, want at most 8: %+v", total, h.srv.Requests())
+	if total, _ := h.apiCalls(); total > 9 {
+		t.Errorf("first deploy made %d API calls, want at most 9: %+v", total, h.srv.Requests())
 	}
 	if p.Workers[0].Action != ActionCreate {
 		t.Errorf("plan action %s, want create", p.Workers[0].Action)
@@ -411,7 +411,12 @@ func TestDriftFromAnotherToolShowsAndConverges(t *testing.T) {
 	if c := got["secrets.API_KEY"]; c.Op != OpChange || strings.Contains(c.Old+c.New, "drift-key") {
 		t.Errorf("key fingerprint drift not shown safely: %+v", c)
 	}
-	h.deploy(t, specOf(w), ApplyOptions{})
+	// The worker's key has no fingerprint flareform can read, so apply keeps it valid for the
+	// grace window only when the caller names it (--key-file, FLAREFORM_API_KEY).
+	if _, err := h.eng.Apply(t.Context(), p, ApplyOptions{}); !errors.As(err, new(*PreviousKeyError)) {
+		t.Fatalf("apply without the current key: %v, want a PreviousKeyError before any write", err)
+	}
+	h.deploy(t, specOf(w), ApplyOptions{Keys: map[string]string{"image-api": h.env["IMG_KEY"]}})
 	if p := h.plan(t, specOf(w)); p.HasChanges() {
 		t.Errorf("plan after re-apply still has changes: %+v", p.Workers[0].Changes)
 	}
@@ -499,23 +504,32 @@ func TestUnknownModelFailsAtSpecPositionWithoutWrites(t *testing.T) {
 	}
 }
 
-func TestModelOutsideBuiltInListIsConfirmedBySearch(t *testing.T) {
+// Every model is confirmed by the catalog, the usual ones too: there is no list in the code.
+// One search per distinct model per engine: two workers of one model share it, and a second
+// plan of the same engine asks again for nothing.
+func TestEveryModelIsConfirmedBySearchOncePerEngine(t *testing.T) {
 	h := newHarness(t)
-	const model = "@cf/qwen/qwen1.5-7b-chat-awq" // in the catalog, not in the built-in list
-	if wellKnownModels[model] {
-		t.Fatalf("%s is in the built-in list; pick another model so the search is exercised", model)
+	a, b := imageWorker(t, "image-a", ""), imageWorker(t, "image-b", "")
+	a.Smoke, b.Smoke = nil, nil
+	b.Key = "image-b"
+	searches := func() int {
+		n := 0
+		for _, r := range h.srv.Requests() {
+			if strings.HasSuffix(r.Path, "/ai/models/search") {
+				n++
+			}
+		}
+		return n
 	}
-	w := imageWorker(t, "chat-api", "")
-	w.AI.Model = model
-	w.Smoke = nil
 	h.srv.ResetRequests()
-	p := h.plan(t, specOf(w))
-	searched := false
-	for _, r := range h.srv.Requests() {
-		searched = searched || strings.HasSuffix(r.Path, "/ai/models/search")
+	p := h.plan(t, specOf(a, b))
+	if n := searches(); n != 1 || p.Workers[0].Action != ActionCreate {
+		t.Errorf("plan of two workers of %s: %d searches (want 1), action %s", sdxl, n, p.Workers[0].Action)
 	}
-	if !searched || p.Workers[0].Action != ActionCreate {
-		t.Errorf("plan for a catalog model: searched %t, action %s", searched, p.Workers[0].Action)
+	h.srv.ResetRequests()
+	h.plan(t, specOf(a, b))
+	if n := searches(); n != 0 {
+		t.Errorf("the engine's second plan searched the catalog %d times, want 0 (cached per run)", n)
 	}
 }
 
@@ -754,6 +768,16 @@ func TestApplyRotatesChangedEnvKeyWithGrace(t *testing.T) {
 
 	h.env["IMG_KEY"] = newKey
 	p := h.plan(t, specOf(w))
+	// The old key is kept by sending it: without it, apply stops before writing anything.
+	h.srv.ResetRequests()
+	if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{}); !errors.As(err, new(*PreviousKeyError)) ||
+		!strings.Contains(err.Error(), "FLAREFORM_API_KEY") || strings.Contains(err.Error(), "env-key") {
+		t.Fatalf("apply without the old key: %v, want a PreviousKeyError saying how to pass it", err)
+	}
+	if _, writes := h.apiCalls(); writes != 0 {
+		t.Fatalf("the refused apply made %d writes", writes)
+	}
+	p = h.plan(t, specOf(w))
 	var change *Change
 	for i, c := range p.Workers[0].Changes {
 		if c.Path == "secrets.API_KEY" {
@@ -763,7 +787,8 @@ func TestApplyRotatesChangedEnvKeyWithGrace(t *testing.T) {
 	if change == nil || !strings.Contains(change.New, "old key keeps working until") || strings.Contains(change.Old+change.New, "env-key") {
 		t.Fatalf("plan does not show the rotation (safely): %+v", p.Workers[0].Changes)
 	}
-	if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{}); err != nil {
+	held := func(spec.Worker) []string { return []string{oldKey} } // FLAREFORM_API_KEY, say
+	if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{KeyCandidates: held}); err != nil {
 		t.Fatalf("apply: %v\n%s", err, h.log)
 	}
 	if got := h.post(t, "image-api", newKey); got != http.StatusOK {

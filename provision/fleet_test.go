@@ -32,9 +32,9 @@ func TestFleetReadsOnlyScriptsThatExist(t *testing.T) {
 	// upload's answer need not name the version, the newest version and its annotation (read
 	// alongside the workers.dev switch), then the deployments. The plan itself reads no worker:
 	// the list said none exists; and apply, following its plan at once, reads none before
-	// uploading.
-	if total, writes := h.apiCalls(); total != 2+5*5 || writes != 2*5 {
-		t.Errorf("first deploy of 5 workers: %d calls (%d writes), want 27 (10 writes): list, subdomain, then per worker upload, workers.dev, newest version, its annotation, deployments", total, writes)
+	// uploading. The workers share one model: one catalog search.
+	if total, writes := h.apiCalls(); total != 3+5*5 || writes != 2*5 {
+		t.Errorf("first deploy of 5 workers: %d calls (%d writes), want 28 (10 writes): list, subdomain, model search, then per worker upload, workers.dev, newest version, its annotation, deployments", total, writes)
 	}
 	for _, r := range h.srv.Requests() {
 		if strings.HasSuffix(r.Path, "/settings") {

@@ -9,15 +9,15 @@ import (
 	"github.com/flareform/flareform/provision/spec"
 )
 
-// A misspelt model is answered with the nearest catalog name (edit distance), whether it is
-// in the built-in list or only in the catalog; a name close to nothing gets no suggestion
-// rather than an unrelated model.
+// A misspelt model is answered with the nearest catalog name (edit distance) among the names
+// the catalog searches found; a name close to nothing gets no suggestion rather than an
+// unrelated model.
 func TestUnknownModelSuggestsTheNearestCatalogName(t *testing.T) {
 	h := newHarness(t)
 	for _, tc := range []struct{ model, want string }{
-		{"@cf/meta/llama-3.1-8b-instrcut", `did you mean "@cf/meta/llama-3.1-8b-instruct"?`},
+		{"@cf/baai/bge-smal-en-v1.5", `did you mean "@cf/baai/bge-small-en-v1.5"?`},
 		{"@cf/stabilityai/stable-difusion-xl-base-1.0", `did you mean "@cf/stabilityai/stable-diffusion-xl-base-1.0"?`},
-		{"@cf/qwen/qwen1.5-7b-chat-awk", `did you mean "@cf/qwen/qwen1.5-7b-chat-awq"?`},
+		{"@cf/meta/llama-3.3-70b-instruct-fp8-fst", `did you mean "@cf/meta/llama-3.3-70b-instruct-fp8-fast"?`},
 		{"@cf/nobody/no-such-model-9000", "use a model name from the Workers AI catalog"},
 	} {
 		w := imageWorker(t, "image-api", "")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision/spec"
 )
@@ -63,6 +64,9 @@ type Plan struct {
 	// Skipped names the spec's workers a --target run left out: the plan neither read nor
 	// changes them (nor the gateways and indexes they use).
 	Skipped []string `json:"skipped,omitempty"`
+	// Warnings are what the plan found that does not stop it: a model the Workers AI catalog
+	// gives a planned_deprecation_date still ahead.
+	Warnings []Warning `json:"warnings,omitempty"`
 
 	subdomain      string        // account workers.dev subdomain, "" when it has none
 	readAt         time.Time     // when the plan's reads completed; zero for a plan read back from a file
@@ -138,12 +142,14 @@ type desiredWorker struct {
 	// finishRotation: the live worker's key-rotation window has ended; apply removes the
 	// previous key and its expiry (the worker already refuses that key).
 	finishRotation bool
-	// rotateFrom is set when an env/file key changed on a worker with the rotation contract:
-	// the upload keeps the old key as API_KEY_PREVIOUS (copied on the server from this version)
-	// until rotateUntil, so clients holding it are not cut off.
+	// rotateFrom is set (the version the plan read) when an env/file key changed on a worker
+	// with the rotation contract: the upload keeps the old key as API_KEY_PREVIOUS until
+	// rotateUntil, so clients holding it are not cut off. Apply finds that key among the
+	// caller's (previousKey, resolvePreviousKeys) before it writes anything.
 	rotateFrom  string
 	rotateUntil string
 	rotatedFP   string // fingerprint of the key being retired
+	previousKey string // the key being retired, sent as API_KEY_PREVIOUS
 	// rateLimitNS is the RATE_LIMITER binding's namespace_id: the live one, else a new one.
 	rateLimitNS string
 }
@@ -152,8 +158,9 @@ type desiredWorker struct {
 // says which exist, saving the round trip of waiting for it. A worker this machine has seen a
 // version of is read all at once (four calls); any other most likely does not exist yet, and
 // only its settings and deployments are read first (readLiveInTwo). With the account reads that
-// is at most 14 calls, inside the pacer's first burst and the in-flight limit, so they all go
-// out at once.
+// is at most 14 calls, and the model check adds one catalog search per distinct model: up to 16
+// fit the pacer's first burst and the in-flight limit and go out at once (only three workers
+// seen before, with three different models, make 17, and one read waits a round trip).
 const speculativeReadWorkers = 3
 
 // Plan bundles every worker, reads its live state and diffs the two.
@@ -178,6 +185,7 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 		return nil, err
 	}
 	p.subdomain = r.subdomain
+	p.Warnings = r.warnings
 	existing := r.existing
 	bundles := r.bundles
 	if err := requireSubdomain(s, p.subdomain); err != nil {
@@ -234,6 +242,7 @@ type planReads struct {
 	liveErrs             []error
 	bundleErr, modelsErr error
 	accountErr           error
+	warnings             []Warning // the model check's
 }
 
 // startPlanReads starts everything a plan needs at once and waits for it: bundling, the model
@@ -251,7 +260,7 @@ func (e *Engine) startPlanReads(ctx context.Context, cancel context.CancelFunc, 
 			cancel()
 		}
 	}()
-	go func() { defer wg.Done(); r.modelsErr = e.checkModels(ctx, s, accountID) }()
+	go func() { defer wg.Done(); r.warnings, r.modelsErr = e.checkModels(ctx, s, accountID) }()
 	if r.speculated = len(s.Workers) <= speculativeReadWorkers; r.speculated {
 		for i, w := range s.Workers {
 			wg.Add(1)
@@ -378,43 +387,6 @@ func ownedBy(tags []string, project string) bool {
 	return true // flareform's, from before projects were recorded
 }
 
-// checkModels fails with the spec position of ai.model for every model not in the catalog.
-func (e *Engine) checkModels(ctx context.Context, s *spec.Spec, accountID string) error {
-	known := map[string]bool{}
-	suggestions := map[string]string{}
-	var unknown spec.ErrorList
-	for _, w := range s.Workers {
-		if w.AI == nil {
-			continue
-		}
-		ok, checked := known[w.AI.Model]
-		if !checked {
-			var near []string
-			var err error
-			if ok, near, err = e.modelExists(ctx, accountID, w.AI.Model); err != nil {
-				return fmt.Errorf("plan %s: %w", w.Name, err)
-			}
-			known[w.AI.Model] = ok
-			if !ok {
-				suggestions[w.AI.Model] = suggestModel(w.AI.Model, near)
-			}
-		}
-		if !ok {
-			unknown = append(unknown, specError(s, w, "ai.model",
-				fmt.Sprintf("unknown Workers AI model %q", w.AI.Model), unknownModelFix(suggestions[w.AI.Model])))
-		}
-	}
-	return errorListOrNil(unknown)
-}
-
-// unknownModelFix suggests the nearest catalog name, when there is one.
-func unknownModelFix(suggestion string) string {
-	if suggestion != "" {
-		return fmt.Sprintf("did you mean %q?", suggestion)
-	}
-	return "use a model name from the Workers AI catalog (https://developers.cloudflare.com/workers-ai/models/)"
-}
-
 // bundleAll bundles every worker's main module; JS errors point at the spec's `main` line.
 func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result, error) {
 	// Workers that share an entry file (a fleet of one code base) share one bundle, and
@@ -424,9 +396,14 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 		err     error
 		sizeErr error // the bundle is over Cloudflare's size limit
 	}
+	// Every file a bundle reads must lie in the spec's project tree (see bundler.Options.Tree).
+	tree, err := confined.ProjectTree(s.File)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
 	outputs := map[bundler.Options]*output{}
 	for _, w := range s.Workers {
-		in := bundleOptions(s.Dir, w)
+		in := bundleOptions(s.Dir, tree, w)
 		if outputs[in] == nil {
 			outputs[in] = &output{}
 		}
@@ -450,7 +427,7 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 	out := make([]*bundler.Result, len(s.Workers))
 	var jsErrors spec.ErrorList
 	for i, w := range s.Workers {
-		o := outputs[bundleOptions(s.Dir, w)]
+		o := outputs[bundleOptions(s.Dir, tree, w)]
 		var be *bundler.Error
 		switch {
 		case errors.As(o.err, &be):
@@ -466,11 +443,13 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 	return out, errorListOrNil(jsErrors)
 }
 
-// bundleOptions is what a worker's bundle depends on; workers with equal options share one.
-// The source map names sources relative to the spec's directory ("src/lib/x.js"), so the
-// uploaded map can be read without the project (the local Cloudflare maps errors with it).
-func bundleOptions(projectDir string, w spec.Worker) bundler.Options {
-	return bundler.Options{Entry: w.Main, NodeCompat: w.NodeCompat(), SourceRoot: projectDir}
+// bundleOptions is what a worker's bundle depends on; workers with equal options share one
+// (tree is the same pointer for every worker of a spec). The source map names sources
+// relative to the spec's directory ("src/lib/x.js"), so the uploaded map can be read without
+// the project (the local Cloudflare maps errors with it). The bundle reads files of the
+// spec's project tree only: a refused import is a bundle error at the worker's main line.
+func bundleOptions(projectDir string, tree *confined.Tree, w spec.Worker) bundler.Options {
+	return bundler.Options{Entry: w.Main, NodeCompat: w.NodeCompat(), SourceRoot: projectDir, Tree: tree}
 }
 
 // errorListOrNil keeps a nil list from turning into a non-nil error; one error is returned as

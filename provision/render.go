@@ -10,6 +10,12 @@ import (
 // summary. Secrets already appear only as fingerprints in the plan.
 func (p *Plan) WriteText(w io.Writer) {
 	counts := map[Action]int{}
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "Warning: %s\n", warn)
+	}
+	if len(p.Warnings) > 0 {
+		fmt.Fprintln(w)
+	}
 	if p.RegisterSubdomain != "" {
 		fmt.Fprintf(w, "+ account workers.dev subdomain %q (registered first; worker URLs live under it)\n\n", p.RegisterSubdomain)
 	}

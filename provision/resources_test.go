@@ -12,7 +12,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -37,7 +39,21 @@ func plainWorker(t testing.TB, name string) spec.Worker {
 func projectSpec(workers ...spec.Worker) *spec.Spec {
 	s := specOf(workers...)
 	s.Project = "search-app"
+	// plainWorker writes each main into a folder of its own: the spec lies in the folder above
+	// them all, so they are inside its project tree, the only files a bundle may read.
+	s.File = filepath.Join(commonDir(workers), "flareform.yaml")
 	return s
+}
+
+// commonDir is the deepest folder holding every worker's main.
+func commonDir(workers []spec.Worker) string {
+	dir := filepath.Dir(workers[0].Main)
+	for _, w := range workers[1:] {
+		for !strings.HasPrefix(w.Main, dir+string(filepath.Separator)) {
+			dir = filepath.Dir(dir)
+		}
+	}
+	return dir
 }
 
 // api sends one request to the local Cloudflare and returns the status and the result.
@@ -398,8 +414,21 @@ func TestRateLimitedSearchWorkerEndToEnd(t *testing.T) {
 	}
 }
 
+// The update is a PUT of the settings flareform manages, without the `id` a create body has:
+// the update schema has none, and whether the API ignores or refuses it is UNCONFIRMED (quirk
+// gateway_update_accepts_id), so the update works under both readings.
 func TestOwnedGatewaySettingsAreUpdatedInPlace(t *testing.T) {
-	h := newHarness(t)
+	for _, lenient := range []bool{false, true} {
+		t.Run(map[bool]string{false: "strict", true: "gateway_update_accepts_id"}[lenient], func(t *testing.T) {
+			testGatewayUpdatedInPlace(t, localcf.Quirks{GatewayUpdateAcceptsID: lenient})
+		})
+	}
+}
+
+func testGatewayUpdatedInPlace(t *testing.T, q localcf.Quirks) {
+	rec := &recordingTransport{next: http.DefaultTransport}
+	h := newHarness(t, func(c *Config) { c.HTTPClient = &http.Client{Transport: rec, Timeout: 2 * time.Minute} })
+	h.srv.SetQuirks(q)
 	s := projectSpec(plainWorker(t, "search"))
 	h.deploy(t, s, ApplyOptions{SkipSmoke: true})
 
@@ -423,6 +452,28 @@ func TestOwnedGatewaySettingsAreUpdatedInPlace(t *testing.T) {
 	}
 	if p := h.plan(t, s); p.HasChanges() {
 		t.Errorf("plan after the update has changes: %v", kindsAndActions(p))
+	}
+	puts := 0
+	for _, r := range rec.all() {
+		if r.method != http.MethodPut || !strings.HasSuffix(r.path, "/ai-gateway/gateways/search-gw") {
+			continue
+		}
+		puts++
+		var body map[string]json.RawMessage
+		if err := json.Unmarshal(r.body, &body); err != nil {
+			t.Fatalf("gateway update body %s: %v", r.body, err)
+		}
+		if _, ok := body["id"]; ok {
+			t.Errorf("gateway update body carries id: %s", r.body)
+		}
+		for _, field := range []string{"cache_ttl", "cache_invalidate_on_update", "collect_logs", "rate_limiting_interval", "rate_limiting_limit"} {
+			if _, ok := body[field]; !ok {
+				t.Errorf("gateway update body lacks %s, required by the update schema: %s", field, r.body)
+			}
+		}
+	}
+	if puts != 1 {
+		t.Errorf("%d gateway update PUTs, want 1", puts)
 	}
 }
 

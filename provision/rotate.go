@@ -13,8 +13,12 @@ import (
 // phase it is in (API_KEY_PREVIOUS present = rotating) and its tags record fingerprints of the
 // current key, the previous key and a key that was deployed but not yet handed over.
 //
-// The tool never learns the old key's value: a rotation copies it with an inherit binding
-// pinned to the version it read, in the same change that sets the new key and the expiry.
+// A rotation sends the old key's value as API_KEY_PREVIOUS, in the same change that sets the new
+// key and the expiry. It does not copy it on the server (an inherit binding whose old_name
+// renames API_KEY): that the API renames secret_text bindings that way is UNCONFIRMED
+// (cloudflare-operations.md 8.4; localcf quirk secret_rename_inherit). So a rotation needs the
+// current key: from --old-key-file, the project's key store or a key the caller holds, matched
+// by fingerprint; without it the run stops before any write.
 
 // Binding names of the rotation contract every template implements.
 const (
@@ -231,35 +235,89 @@ func (r *rotation) rotate(ctx context.Context) error {
 		r.e.logf("%s: the given key is already the current key; verifying", st.name)
 		return r.verifyAndHandOver(ctx, r.opts.NewKey, r.opts.OldKey, false)
 	}
-	oldKey := r.opts.OldKey
-	if oldKey == "" {
-		oldKey = r.heldKey(st.keyFP)
+	if st.versionID == "" {
+		return errors.New("cannot tell which version is deployed, so the rotation cannot build on it; deploy with `flareform apply` first")
+	}
+	oldKey, err := r.currentKey(ctx)
+	if err != nil {
+		return err
 	}
 	newKey, err := r.newKey()
 	if err != nil {
 		return err
 	}
-	if st.versionID == "" {
-		return errors.New("cannot tell which version is deployed, so the previous key cannot be pinned; deploy with `flareform apply` first")
-	}
 	newFP := st.fingerprint(newKey)
+	prevFP := st.keyFP
+	if prevFP == "" {
+		prevFP = st.fingerprint(oldKey)
+	}
 	expires := time.Now().Add(r.opts.Grace).UTC().Format(time.RFC3339)
+	// The old key is sent by value: a retried PATCH (a lost answer) sends the same old key
+	// again, never the new key a first attempt may already have deployed.
 	change := settingsChange{
-		secrets: map[string]string{RotationKeyBinding: newKey},
+		secrets: map[string]string{RotationKeyBinding: newKey, RotationPreviousBinding: oldKey},
 		plain:   map[string]string{RotationExpiresBinding: expires},
-		inherit: map[string]inheritFrom{RotationPreviousBinding: {oldName: RotationKeyBinding, versionID: st.versionID}},
-		tags:    rotationTags(st.tags, newFP, st.keyFP, newFP),
+		tags:    rotationTags(st.tags, newFP, prevFP, newFP),
 	}
 	if st.hasPrevious {
 		r.e.logf("%s: the previous key (fp %s) is replaced by this rotation", st.name, orUnknown(st.prevFP))
 	}
-	r.e.logf("%s: deploying new key (fp %s); the old key (fp %s) stays valid until %s", st.name, newFP, orUnknown(st.keyFP), expires)
+	r.e.logf("%s: deploying new key (fp %s); the old key (fp %s) stays valid until %s", st.name, newFP, prevFP, expires)
 	if err := r.e.patchRotationSettings(ctx, st, change, "flareform rotate-key: new key fp "+newFP); err != nil {
 		return fmt.Errorf("deploy new key: %w", err)
 	}
-	st.applied(change, newFP, st.keyFP, newFP)
+	st.applied(change, newFP, prevFP, newFP)
 	r.res.Action = rotateActionRotated
 	return r.verifyAndHandOver(ctx, newKey, oldKey, true)
+}
+
+// ErrOldKeyUnknown marks a rotation refused before any write because the run does not hold the
+// worker's current key, which the rotation must send as API_KEY_PREVIOUS.
+var ErrOldKeyUnknown = errors.New("the worker's current key is needed to keep it working during the grace window")
+
+// currentKey is the key API_KEY holds now, which the rotation keeps as API_KEY_PREVIOUS: the
+// caller's key whose fingerprint is the live one (--old-key-file, the key store, a key file).
+// When the fingerprint is unknown, only a key the caller named as the old key is taken. When
+// the serving version did not itself record its key (a secret edited outside flareform keeps
+// stale tags), the key is first checked against the worker. Every failure comes before any
+// write: sending a key clients do not hold would cut them off.
+func (r *rotation) currentKey(ctx context.Context) (string, error) {
+	st := r.st
+	key := ""
+	switch {
+	case st.keyFP != "":
+		if key = r.heldKey(st.keyFP); key == "" && r.opts.OldKey != "" {
+			what := "the current key (fp " + st.keyFP + ")"
+			if st.prevFP != "" && st.matches(st.prevFP, r.opts.OldKey) {
+				what += "; it is the previous key, still valid until " + st.expires
+			}
+			return "", fmt.Errorf("%w: the old key given is not %s; nothing was changed. Pass the key clients use now with --old-key-file FILE",
+				ErrOldKeyUnknown, what)
+		}
+	case r.opts.OldKey != "" && !(st.prevFP != "" && st.matches(st.prevFP, r.opts.OldKey)):
+		key = r.opts.OldKey
+	}
+	if key == "" {
+		return "", fmt.Errorf("%w: worker %s serves key %s, which this run does not hold, and a rotation sends it as %s "+
+			"(the API may not copy a secret under another name); nothing was changed. Pass it with --old-key-file FILE, "+
+			"or replace it without a grace window with --revoke", ErrOldKeyUnknown, st.name, describeFP(st.keyFP), RotationPreviousBinding)
+	}
+	if !st.keyVouched {
+		check := r.probe.acceptsNow(ctx, "old key accepted before the change", key)
+		r.res.Checks = append(r.res.Checks, check)
+		if !check.Passed {
+			return "", fmt.Errorf("%w: the worker does not accept the old key given (%s); nothing was changed. Pass the key clients use now with --old-key-file FILE",
+				ErrOldKeyUnknown, check.Detail)
+		}
+	}
+	return key, nil
+}
+
+func describeFP(fp string) string {
+	if fp == "" {
+		return "(fingerprint unknown)"
+	}
+	return "fp " + fp
 }
 
 // replaceUnhanded replaces a key that an interrupted run deployed but never handed over,

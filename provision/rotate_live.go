@@ -24,8 +24,11 @@ type rotationState struct {
 	expires         string
 	tags            []string
 	keyFP           string // fingerprint of API_KEY from its ff-key tag; "" = unknown
-	prevFP          string // fingerprint of API_KEY_PREVIOUS from its ff-prev tag
-	pendingFP       string // a key deployed but not yet handed over (ff-pending tag)
+	// keyVouched: keyFP comes from the serving version's own annotation, which no edit outside
+	// flareform can leave stale (a secret edit makes a version without one).
+	keyVouched bool
+	prevFP     string // fingerprint of API_KEY_PREVIOUS from its ff-prev tag
+	pendingFP  string // a key deployed but not yet handed over (ff-pending tag)
 	// deploys counts the versions this run deployed (settings changes, secret deletions), the
 	// newest entries of the deployment history while no other run writes.
 	deploys int
@@ -54,7 +57,7 @@ func (e *Engine) readRotation(ctx context.Context, accountID, name string) (*rot
 	}
 	st.versionID = st.served.ID
 	if fp := st.served.Identity.Keys[RotationKeyBinding]; st.served.Identified && fp != "" {
-		st.keyFP = fp // the version vouches for its key; tags may predate a rollback
+		st.keyFP, st.keyVouched = fp, true // the version vouches for its key; tags may predate a rollback
 	}
 	if err := e.identityAcrossSecretEdit(ctx, st); err != nil {
 		return nil, err
@@ -184,7 +187,7 @@ func RotationExpired(expires string, now time.Time) bool {
 
 // applied updates the state after change went through.
 func (st *rotationState) applied(c settingsChange, keyFP, prevFP, pendingFP string) {
-	if _, ok := c.inherit[RotationPreviousBinding]; ok {
+	if _, ok := c.secrets[RotationPreviousBinding]; ok {
 		st.hasPrevious = true
 	}
 	if v, ok := c.plain[RotationExpiresBinding]; ok {
@@ -221,16 +224,15 @@ func rotationTags(tags []string, keyFP, prevFP, pendingFP string) []string {
 	return out
 }
 
-// settingsChange is one settings PATCH: every binding it does not name is inherited unchanged.
+// settingsChange is one settings PATCH: every binding it does not name is inherited unchanged
+// (an inherit binding under its own name; never old_name, whose renaming of secrets is
+// UNCONFIRMED).
 type settingsChange struct {
-	secrets map[string]string      // secret_text values to set
-	plain   map[string]string      // plain_text values to set
-	inherit map[string]inheritFrom // bindings copied from another binding of a pinned version
-	drop    []string               // non-secret bindings to remove (secrets need deleteSecret)
+	secrets map[string]string // secret_text values to set
+	plain   map[string]string // plain_text values to set
+	drop    []string          // non-secret bindings to remove (secrets need deleteSecret)
 	tags    []string
 }
-
-type inheritFrom struct{ oldName, versionID string }
 
 // bindings lists the PATCH's bindings: live ones in their order, then new ones.
 func (c settingsChange) bindings(live []string) []metadataBinding {
@@ -250,11 +252,6 @@ func (c settingsChange) bindings(live []string) []metadataBinding {
 			}
 		}
 	}
-	for _, name := range sortedKeys(c.inherit) {
-		if !placed[name] {
-			out, placed[name] = append(out, c.binding(name)), true
-		}
-	}
 	return out
 }
 
@@ -265,14 +262,7 @@ func (c settingsChange) binding(name string) metadataBinding {
 	if v, ok := c.plain[name]; ok {
 		return plainTextBinding(name, v)
 	}
-	b := inheritBinding(name)
-	if from, ok := c.inherit[name]; ok {
-		// Pinning the version makes a retried PATCH copy the same (old) key again instead of
-		// the new key that the first attempt may already have deployed.
-		b.OldName = from.oldName
-		b.VersionID = from.versionID
-	}
-	return b
+	return inheritBinding(name)
 }
 
 // patchRotationSettings makes one settings change, which deploys a new version at once.

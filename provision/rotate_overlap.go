@@ -69,8 +69,9 @@ func (r *rotation) restoreVersion(ctx context.Context, versionID string) error {
 	message := versionMessage(raw)
 	bindings := make([]metadataBinding, 0, len(names))
 	for _, name := range names {
+		// Under its own name: no old_name, whose handling of secrets is UNCONFIRMED.
 		b := inheritBinding(name)
-		b.OldName, b.VersionID = name, versionID
+		b.VersionID = versionID
 		bindings = append(bindings, b)
 	}
 	keyFP, prevFP := "", ""

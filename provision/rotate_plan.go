@@ -3,7 +3,11 @@ package provision
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/flareform/flareform/provision/spec"
 )
 
 // PendingRotation reports the expiry of a rotation window the live worker holds, so plans can
@@ -55,4 +59,90 @@ func (e *Engine) finishExpiredRotation(ctx context.Context, accountID, name stri
 	r := &rotation{e: e, st: st, res: &RotateResult{Name: name, Mode: RotateFinish}}
 	_, err = r.removePrevious(ctx, "flareform apply: key rotation window ended")
 	return err
+}
+
+// PreviousKeyError refuses, before anything is written, an apply that would rotate an env/file
+// key without the key the worker serves now: the upload keeps that key valid for the grace
+// window by sending it as API_KEY_PREVIOUS (the API may not copy a secret under another name:
+// cloudflare-operations.md 8.4), so it must know it.
+type PreviousKeyError struct {
+	Workers []string // script names
+	Details []string // per worker: "binding, fp …[; why]"
+}
+
+func (e *PreviousKeyError) Error() string {
+	return fmt.Sprintf("apply %s: keep the key it serves now working for the grace window (api_key.grace): the key source changed, "+
+		"and apply sends the old key as %s, but none of the keys given is it (%s); nothing was changed. Pass the worker's current "+
+		"key with --key-file FILE or FLAREFORM_API_KEY", strings.Join(e.Workers, ", "), RotationPreviousBinding, strings.Join(e.Details, "; "))
+}
+
+// resolvePreviousKeys finds, before any write, the key each worker whose env/file key changes
+// serves now, among the keys the caller holds (ApplyOptions.Keys and KeyCandidates): the one
+// whose fingerprint is the live one. When the worker records no fingerprint (its tags were
+// wiped, or another party's version serves), the first key given that the worker accepts now
+// (one request each): a key the caller merely names could be a stale one, and sending it would
+// cut off the key clients hold.
+func (e *Engine) resolvePreviousKeys(ctx context.Context, p *Plan, opts ApplyOptions) error {
+	missing := &PreviousKeyError{}
+	for i := range p.Workers {
+		wp := &p.Workers[i]
+		d := wp.desired
+		if d == nil || d.rotateFrom == "" || d.worker.APIKey == nil {
+			continue
+		}
+		w := d.worker
+		var cands []string
+		for _, k := range append([]string{opts.Keys[w.Key], opts.Keys[w.Name]}, keyCandidates(opts, w)...) {
+			if k != "" && !slices.Contains(cands, k) {
+				cands = append(cands, k)
+			}
+		}
+		d.previousKey = ""
+		why := orUnknownFP(d.rotatedFP)
+		if d.rotatedFP != "" {
+			for _, k := range cands {
+				if e.fingerprints.matches(d.rotatedFP, w.Name, w.APIKey.Binding, k) {
+					d.previousKey = k
+					break
+				}
+			}
+		} else if len(cands) > 0 {
+			var err error
+			if d.previousKey, err = e.acceptedKey(ctx, p.AccountID, w, cands); err != nil {
+				why += "; " + err.Error()
+			} else if d.previousKey == "" {
+				why += "; the worker accepts none of the keys given"
+			}
+		}
+		if d.previousKey == "" {
+			missing.Workers = append(missing.Workers, wp.Name)
+			missing.Details = append(missing.Details, fmt.Sprintf("%s: %s, %s", wp.Name, w.APIKey.Binding, why))
+		}
+	}
+	if len(missing.Workers) > 0 {
+		return missing
+	}
+	return nil
+}
+
+func keyCandidates(opts ApplyOptions, w spec.Worker) []string {
+	if opts.KeyCandidates == nil {
+		return nil
+	}
+	return opts.KeyCandidates(w)
+}
+
+// acceptedKey is the first of keys the live worker accepts now, "" when it accepts none.
+func (e *Engine) acceptedKey(ctx context.Context, accountID string, w spec.Worker, keys []string) (string, error) {
+	probe, err := e.newKeyProbe(ctx, accountID, w.Name, w.Smoke)
+	if err != nil {
+		return "", fmt.Errorf("cannot check the keys given: %w", err)
+	}
+	probe.rateLimited = w.RateLimit != nil
+	for _, k := range keys {
+		if probe.acceptsNow(ctx, "key the worker serves", k).Passed {
+			return k, nil
+		}
+	}
+	return "", nil
 }

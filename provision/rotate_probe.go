@@ -105,3 +105,27 @@ func (p *keyProbe) expect(ctx context.Context, name, key string, want int) KeyCh
 		}
 	}
 }
+
+// acceptsNow checks, with one request, that the worker as it is takes key: its guard checks the
+// key first, so any answer but the refusal (the unauthorised status), a 404 or 405 (refused
+// before the key was looked at), a 429 of a worker without a per-key limit, or a 5xx means the
+// key passed, even when the request's body does not suit the code now serving (a 400).
+func (p *keyProbe) acceptsNow(ctx context.Context, name, key string) KeyCheck {
+	c := KeyCheck{Name: name}
+	req := p.req
+	req.key = key
+	res, err := p.e.smokeOnce(ctx, req, p.target, p.host)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	c.Status = res.status
+	switch {
+	case res.status == p.deniedStatus, res.status == http.StatusNotFound, res.status == http.StatusMethodNotAllowed,
+		res.status == http.StatusTooManyRequests && !p.rateLimited, res.status >= 500:
+		c.Detail = fmt.Sprintf("status %d; body starts %q", res.status, snippet(res.body, 80))
+	default:
+		c.Passed = true
+	}
+	return c
+}

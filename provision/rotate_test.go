@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -298,7 +299,7 @@ func TestRotateRerunResumesWhenKeyFileHoldsDeployedKey(t *testing.T) {
 	kf := &keyFile{path: filepath.Join(t.TempDir(), "key")}
 	// The key reaches the file, but recording the handover fails.
 	f.srv.SetFaults([]localcf.FaultRule{{Path: "*/script-settings", Method: "PATCH", Kind: "503"}}, 1)
-	if _, err := f.rotate(t, RotateOptions{Mode: RotateStart, Handover: kf.handover}); err == nil {
+	if _, err := f.rotate(t, RotateOptions{Mode: RotateStart, OldKey: f.oldKey, Handover: kf.handover}); err == nil {
 		t.Fatal("rotation succeeded although recording the handover failed")
 	}
 	handed := kf.key(t)
@@ -618,4 +619,68 @@ func TestApplyAfterWindowFinishesRotation(t *testing.T) {
 // leftover that an API merging settings PATCHes keeps (rotate_expiry.go).
 func liveExpiry(st *rotationState) bool {
 	return st.hasExpires && !st.expiryInert()
+}
+
+// Whether the API renames a secret through an inherit binding's old_name is UNCONFIRMED
+// (cloudflare-operations.md 8.4; quirk secret_rename_inherit). A rotation therefore sends the old
+// key's value as API_KEY_PREVIOUS, so rotate-key and apply's env-key rotation work under both
+// readings, and no request carries old_name. A rotation that does not hold the current key stops
+// before any write and says how to pass it.
+func TestRotationUnderBothSecretRenameReadings(t *testing.T) {
+	for _, lenient := range []bool{false, true} {
+		t.Run(map[bool]string{false: "strict", true: "secret_rename_inherit"}[lenient], func(t *testing.T) {
+			rec := &recordingTransport{next: http.DefaultTransport}
+			f := newRotateFixture(t, func(c *Config) { c.HTTPClient = &http.Client{Transport: rec, Timeout: 2 * time.Minute} })
+			f.srv.SetQuirks(localcf.Quirks{SecretRenameInherit: lenient})
+			kf := &keyFile{path: filepath.Join(t.TempDir(), "key")}
+
+			f.srv.ResetRequests()
+			for _, opts := range []RotateOptions{
+				{Mode: RotateStart, Handover: kf.handover},
+				{Mode: RotateStart, OldKey: "not-the-live-key-0123456789abcdefghijk", Handover: kf.handover},
+			} {
+				_, err := f.rotate(t, opts)
+				if !errors.Is(err, ErrOldKeyUnknown) || !strings.Contains(err.Error(), "--old-key-file") || !strings.Contains(err.Error(), "nothing was changed") {
+					t.Errorf("rotation without the current key (old key %q): %v, want ErrOldKeyUnknown asking for --old-key-file", opts.OldKey, err)
+				}
+			}
+			if _, writes := f.apiCalls(); writes != 0 || kf.calls != 0 {
+				t.Fatalf("refused rotations made %d writes and %d hand-overs", writes, kf.calls)
+			}
+			f.wantStatus(t, "old key after the refusals", f.oldKey, http.StatusOK)
+
+			// Known from a key the caller holds (the key store, a key file): by fingerprint.
+			f.mustRotate(t, RotateOptions{Mode: RotateStart, KnownKeys: []string{f.oldKey}, Handover: kf.handover})
+			second := kf.key(t)
+			f.wantStatus(t, "old key in its window", f.oldKey, http.StatusOK)
+			f.wantStatus(t, "new key", second, http.StatusOK)
+			// A second rotation in the window keeps the second key and drops the first.
+			f.mustRotate(t, RotateOptions{Mode: RotateStart, OldKey: second, Handover: kf.handover})
+			third := kf.key(t)
+			f.wantStatus(t, "second key in its window", second, http.StatusOK)
+			f.wantStatus(t, "third key", third, http.StatusOK)
+			f.wantStatus(t, "first key after the second rotation", f.oldKey, http.StatusUnauthorized)
+			f.mustRotate(t, RotateOptions{Mode: RotateFinish, NewKey: third, OldKey: second})
+			f.wantStatus(t, "second key after finish", second, http.StatusUnauthorized)
+
+			// apply rotating an env key: the same, with the old key from the caller.
+			f.env["ROT_KEY"] = "env-key-one-0123456789abcdefghijklmnop"
+			w := imageWorker(t, "env-rotated", "ROT_KEY")
+			f.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
+			f.env["ROT_KEY"] = "env-key-two-0123456789abcdefghijklmnop"
+			held := func(spec.Worker) []string { return []string{"env-key-one-0123456789abcdefghijklmnop"} }
+			f.deploy(t, specOf(w), ApplyOptions{KeyCandidates: held})
+			for _, k := range []string{"env-key-one-0123456789abcdefghijklmnop", "env-key-two-0123456789abcdefghijklmnop"} {
+				if got := f.post(t, "env-rotated", k); got != http.StatusOK {
+					t.Errorf("env key rotation: a key gets %d, want 200 (both in the window)", got)
+				}
+			}
+
+			for _, r := range rec.all() {
+				if bytes.Contains(r.body, []byte("old_name")) {
+					t.Errorf("%s %s carries old_name", r.method, r.path)
+				}
+			}
+		})
+	}
 }

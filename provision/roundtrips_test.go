@@ -17,6 +17,7 @@ import (
 
 	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/localcf/faults"
+	"github.com/flareform/flareform/provision/spec"
 )
 
 // roundTrips is the longest chain of API calls in which each starts after the one before it
@@ -290,14 +291,18 @@ func TestApplyAfterAnotherKeyWasRestoredKeepsThatKey(t *testing.T) {
 			h.env["IMG_KEY"] = newKey
 			p := h.plan(t, specOf(w))
 			h.putSecret(t, "image-api", "API_KEY", theirKey)
-			if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{}); !errors.Is(err, ErrChanged) {
+			// The key being replaced is sent as API_KEY_PREVIOUS: the caller names it.
+			held := func(keys ...string) func(spec.Worker) []string { return func(spec.Worker) []string { return keys } }
+			if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{KeyCandidates: held(oldKey)}); !errors.Is(err, ErrChanged) {
 				t.Fatalf("apply over another party's key change: %v, want ErrChanged", err)
 			}
 			if got := h.post(t, "image-api", theirKey); got != http.StatusOK {
 				t.Fatalf("their key gets %d after the run put their version back, want 200", got)
 			}
 
-			p, res := h.deploy(t, specOf(w), ApplyOptions{})
+			// Their version carries no key fingerprint flareform can read: keeping their key
+			// for the grace window takes the caller naming it.
+			p, res := h.deploy(t, specOf(w), ApplyOptions{KeyCandidates: held(theirKey)})
 			for _, k := range []struct{ name, key string }{{"the spec's key", newKey}, {"their key, in its grace window", theirKey}} {
 				if got := h.post(t, "image-api", k.key); got != http.StatusOK {
 					t.Errorf("%s gets %d after the re-run, want 200", k.name, got)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cloudflare/cloudflare-go/v6/option"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
 
 	"github.com/flareform/flareform/provision/spec"
@@ -57,6 +58,28 @@ func (e *Engine) registerSubdomain(ctx context.Context, accountID, name string) 
 	}))
 	if err != nil {
 		return fmt.Errorf("register workers.dev subdomain %s: %w", name, cleanAPIError(err))
+	}
+	return nil
+}
+
+// scriptAPIDateHeader date-versions the script subdomain endpoint (cloudflare-operations.md
+// 7.3). wrangler sends it on POST .../workers/scripts/{name}/subdomain and nowhere else; what it
+// changes is UNCONFIRMED, so flareform sends what wrangler sends, on that call only, and a body
+// that names both fields, leaving no default to the server.
+const (
+	scriptAPIDateHeader = "Cloudflare-Workers-Script-Api-Date"
+	scriptAPIDate       = "2025-08-01"
+)
+
+// setWorkersDev turns the script's workers.dev route on or off (previews always off).
+func (e *Engine) setWorkersDev(ctx context.Context, accountID, name string, enabled bool) error {
+	_, err := e.workers.Scripts.Subdomain.New(ctx, name, sdkParams(func(p *workers.ScriptSubdomainNewParams) {
+		setParam(&p.AccountID, accountID)
+		setParam(&p.Enabled, enabled)
+		setParam(&p.PreviewsEnabled, false)
+	}), option.WithHeader(scriptAPIDateHeader, scriptAPIDate))
+	if err != nil {
+		return fmt.Errorf("set workers.dev enabled=%t: %w", enabled, cleanAPIError(err))
 	}
 	return nil
 }

@@ -46,8 +46,11 @@ Interrupted runs are safe to repeat: the live worker records where the last run 
 --key-out, a re-run finds the key already handed over in that file and completes; a key that
 was deployed but never handed over is replaced, while the old key stays valid.
 
-The old key can be checked too when it is given with --old-key-file; the current key for
---finish comes from --key-file, --from, FLAREFORM_API_KEY or the --key-out file.`,
+A rotation sends the old key itself as API_KEY_PREVIOUS (the API may not copy a secret under
+another name), so it needs it: from the project's key store (keys flareform generated),
+--old-key-file, --key-file, FLAREFORM_API_KEY or the --key-out file, matched by fingerprint.
+Without it, rotate-key stops before changing anything and asks for --old-key-file. The current
+key for --finish comes from --key-file, --from, FLAREFORM_API_KEY or the --key-out file.`,
 		Example: `  flareform rotate-key image-api --key-out ~/.config/image-api.key
   flareform rotate-key image-api --finish --key-file ~/.config/image-api.key
   flareform rotate-key image-api --revoke --from env:NEW_IMAGE_API_KEY --json`,
@@ -62,7 +65,7 @@ The old key can be checked too when it is given with --old-key-file; the current
 	f.StringVar(&opts.KeyOut, "key-out", "", "write the new key to `FILE` (mode 0600) instead of stdout")
 	f.StringVar(&opts.From, "from", "", "use the key from `SOURCE` instead of generating one: env:NAME or file:PATH")
 	f.StringVar(&opts.KeyFile, "key-file", "", "`FILE` holding the current key (checked by --finish)")
-	f.StringVar(&opts.OldKeyFile, "old-key-file", "", "`FILE` holding the key being retired, to check it too")
+	f.StringVar(&opts.OldKeyFile, "old-key-file", "", "`FILE` holding the key being retired: kept valid for the grace window, and checked")
 	f.BoolVar(&opts.Finish, "finish", false, "end the grace window now and verify the old key is refused")
 	f.BoolVar(&opts.Revoke, "revoke", false, "leaked key: new key, old keys refused at once, no grace window")
 	cmd.MarkFlagsMutuallyExclusive("finish", "revoke")
@@ -316,15 +319,24 @@ func envKey(getenv func(string) string) (string, error) {
 	return key, nil
 }
 
-// resolveFrom reads a --from key source: env:NAME or file:PATH. Errors never show the key.
+// resolveFrom reads a --from key source: env:NAME or file:PATH. Errors never show the key. A
+// source that is, or holds the value of, the account's credentials (CLOUDFLARE_API_TOKEN...)
+// is refused: the worker's key goes to every one of its clients.
 func resolveFrom(src string, getenv func(string) string) (string, error) {
 	kind, ref, err := keysource.Parse(src)
 	if err != nil {
 		return "", fmt.Errorf("--from: %w", err)
 	}
+	credentialFix := "give the worker a separate random key (e.g. the output of `openssl rand -hex 32` in a variable or file of its own), or omit --from to generate one"
+	if problem := spec.AccountCredentialKey(kind, ref, "", getenv); problem != "" {
+		return "", fmt.Errorf("--from %s: %s; %s", src, problem, credentialFix)
+	}
 	key, err := keysource.Resolve(kind, ref, getenv)
 	if err != nil {
 		return "", fmt.Errorf("--from %s: %w; %s (or omit --from to generate one)", src, err, keySourceFix(err))
+	}
+	if problem := spec.AccountCredentialKey(kind, ref, key, getenv); problem != "" {
+		return "", fmt.Errorf("--from %s: %s; %s", src, problem, credentialFix)
 	}
 	return key, nil
 }

@@ -177,3 +177,38 @@ func TestRotateKeyCommandRejectsBadInput(t *testing.T) {
 		}
 	}
 }
+
+// A rotation sends the key it retires as API_KEY_PREVIOUS (the API may not copy a secret under
+// another name), so rotate-key needs it. The key store has every key flareform generated; a key
+// made elsewhere (here: the store is gone, as on another machine) must be passed, and without it
+// rotate-key stops before any write and says how.
+func TestRotateKeyNeedsTheKeyItRetires(t *testing.T) {
+	srv, env := startStandalone(t)
+	c := newCLI(t, env)
+	specPath := initProject(t, c, "images")
+	f := []string{"-f", specPath}
+	keys := t.TempDir()
+	first := filepath.Join(keys, "first.key")
+	c.mustRun(0, append(f, "apply", "--auto-approve", "--key-out", first)...)
+	if err := os.Remove(filepath.Join(filepath.Dir(specPath), ".flareform", "keys.json")); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.ResetRequests()
+	r := c.mustRun(exitError, append(f, "rotate-key", "images", "--key-out", filepath.Join(keys, "second.key"))...)
+	if !strings.Contains(r.stderr, "--old-key-file") || !strings.Contains(r.stderr, "nothing was changed") {
+		t.Errorf("rotation without the old key: stderr does not ask for --old-key-file:\n%s", r.stderr)
+	}
+	if n := countWrites(srv.Requests()); n != 0 {
+		t.Errorf("the refused rotation made %d writes", n)
+	}
+	if _, err := os.Stat(filepath.Join(keys, "second.key")); err == nil {
+		t.Error("the refused rotation wrote a key file")
+	}
+
+	c.mustRun(0, append(f, "rotate-key", "images", "--old-key-file", first, "--key-out", filepath.Join(keys, "second.key"))...)
+	old, second := readKey(t, first), readKey(t, filepath.Join(keys, "second.key"))
+	if postWith(t, srv, "images", old) != http.StatusOK || postWith(t, srv, "images", second) != http.StatusOK {
+		t.Error("after the rotation with --old-key-file both keys must work")
+	}
+}

@@ -7,11 +7,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/internal/aimodels"
 	"github.com/flareform/flareform/internal/compatflags"
+	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/localcf/workerd"
 	"github.com/flareform/flareform/provision/spec"
 )
@@ -28,8 +31,9 @@ func newValidateCmd(root *rootOptions) *cobra.Command {
 		Long: `Load the spec (with --env applied and ${VAR}s expanded) and bundle every worker's main
 file. Prints OK, or every problem as "file:line:col: what is wrong; how to fix it".
 Needs no credentials and makes no API call: when CLOUDFLARE_ACCOUNT_ID is not set, a
-placeholder account stands in for it. Unknown models are only found by plan, which asks the
-Workers AI catalog.`,
+placeholder account stands in for it. A model Workers AI has retired is refused from
+flareform's snapshot of retired models (with the date and a replacement); unknown models are
+only found by plan, which asks the Workers AI catalog.`,
 		Example: `  flareform validate
   flareform validate -f deploy/flareform.yaml --env production`,
 		Args: cobra.NoArgs,
@@ -72,12 +76,20 @@ func validateSpec(ctx context.Context, opts *validateOptions) ([]string, error) 
 	if err != nil {
 		return []string{}, err
 	}
+	// Every file a bundle reads must lie in the spec's project tree, as when the engine bundles.
+	tree, err := confined.ProjectTree(s.File)
+	if err != nil {
+		return []string{}, err
+	}
 	var problems []error
 	names := make([]string, 0, len(s.Workers))
 	for _, w := range s.Workers {
 		names = append(names, w.Name)
 		problems = append(problems, flagProblems(s, w)...)
-		res, err := bundler.Bundle(ctx, bundleOptions(w))
+		if err := retiredModelProblem(s, w, time.Now()); err != nil {
+			problems = append(problems, err)
+		}
+		res, err := bundler.Bundle(ctx, bundleOptions(tree, w))
 		if err != nil {
 			problems = append(problems, bundleProblem(s, w, err))
 			continue
@@ -107,11 +119,13 @@ func offlineEnv(getenv func(string) string) func(string) string {
 }
 
 // bundleOptions bundles a worker the way the engine does: node:* imports are left to the
-// runtime when the worker enables nodejs_compat.
-func bundleOptions(w spec.Worker) bundler.Options {
+// runtime when the worker enables nodejs_compat, and every file the bundle reads must lie in
+// tree, the spec's project tree (a refused import is a bundle problem at the main line).
+func bundleOptions(tree *confined.Tree, w spec.Worker) bundler.Options {
 	return bundler.Options{
 		Entry:      w.Main,
 		NodeCompat: slices.Contains(w.CompatibilityFlags, "nodejs_compat"),
+		Tree:       tree,
 	}
 }
 
@@ -155,6 +169,26 @@ func startupProblem(ctx context.Context, s *spec.Spec, w spec.Worker, res *bundl
 	default:
 		return fmt.Errorf("validate worker %s: start it in workerd: %w", w.Key, err)
 	}
+}
+
+// retiredModelProblem refuses, at the ai.model line, a model that flareform's snapshot of
+// retired Workers AI models (internal/aimodels) lists with a date that has come, naming the date
+// and the replacement. Offline, the snapshot is all there is; it says so, since plan asks the
+// live catalog. A model the snapshot does not list is not judged here.
+func retiredModelProblem(s *spec.Spec, w spec.Worker, now time.Time) error {
+	if w.AI == nil {
+		return nil
+	}
+	r, ok := aimodels.LookupRetired(w.AI.Model)
+	if !ok || !aimodels.PastDate(r.Date, now) {
+		return nil
+	}
+	pos, ok := w.Pos["ai.model"]
+	if !ok {
+		pos = w.Pos["ai"]
+	}
+	return s.ErrorAt(pos, fmt.Sprintf("workers.%s: %s was retired on %s (flareform's snapshot of retired Workers AI models, as of %s; plan asks the live catalog)",
+		w.Key, r.Name, r.Date, aimodels.SnapshotDate), r.Advice())
 }
 
 // flagProblems refuses compatibility flags the pinned workerd does not know, at the flag's

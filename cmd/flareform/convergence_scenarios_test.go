@@ -312,6 +312,9 @@ func convScenarios() []convScenario {
 				newKey := randomKey(f.t)
 				f.remember("env key B", newKey)
 				f.c.env["IMAGES_API_KEY"] = newKey
+				// The key being replaced stays valid for the grace window: apply sends it, so
+				// the caller names it (docs/rotation.md).
+				f.c.env[envAPIKey] = f.oldKey
 			},
 			args: func(*convFixture) []string { return []string{"apply", "--auto-approve"} },
 			afterFailure: func(f *convFixture) {

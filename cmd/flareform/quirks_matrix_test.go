@@ -51,9 +51,10 @@ type lifecycleWorld struct {
 	keys      string // directory for key files
 }
 
-// runQuirkLifecycle: apply create, apply update, apply no-op, a failed smoke rolled back,
-// rotate / finish / revoke, plan, destroy. noSubdomain starts from an account without a
-// workers.dev subdomain, which flareform must report before registering one makes it work.
+// runQuirkLifecycle: apply create, apply update, an AI Gateway created and updated, apply
+// no-op, a failed smoke rolled back, rotate / finish / revoke, plan, destroy. noSubdomain
+// starts from an account without a workers.dev subdomain, which flareform must report before
+// registering one makes it work.
 func runQuirkLifecycle(t *testing.T, q localcf.Quirks, noSubdomain bool) {
 	srv, err := localcf.Start(context.Background(), localcf.Options{Quirks: q})
 	if err != nil {
@@ -92,6 +93,16 @@ func runQuirkLifecycle(t *testing.T, q localcf.Quirks, noSubdomain bool) {
 	w.c.mustRun(0, append(f, "apply", "--auto-approve")...)
 	w.expectKey("after update", first, http.StatusOK)
 	w.c.mustRun(exitOK, append(f, "plan", "--detailed-exitcode")...)
+
+	// 2b. An AI Gateway: created, then its settings updated in place (a PUT whose body the
+	// gateway_update_accepts_id reading may refuse fields of).
+	editFile(t, w.spec, `      model: "@cf/stabilityai/stable-diffusion-xl-base-1.0"`,
+		"      model: \"@cf/stabilityai/stable-diffusion-xl-base-1.0\"\n      gateway: {id: images-gw, cache_ttl: 60}")
+	w.c.mustRun(0, append(f, "apply", "--auto-approve")...)
+	editFile(t, w.spec, "cache_ttl: 60}", "cache_ttl: 120}")
+	w.c.mustRun(0, append(f, "apply", "--auto-approve")...)
+	w.c.mustRun(exitOK, append(f, "plan", "--detailed-exitcode")...)
+	w.expectKey("after the gateway update", first, http.StatusOK)
 
 	// 3. No-op: nothing written.
 	srv.ResetRequests()

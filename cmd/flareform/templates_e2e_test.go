@@ -151,6 +151,8 @@ func templateCases() []templateCase {
 			editFile(t, p, "@cf/stabilityai/stable-diffusion-xl-base-1.0", "@cf/bytedance/stable-diffusion-xl-lightning")
 		}, check: checkImage("image/jpeg")},
 		{name: "chat", template: "chat", check: checkChat},
+		{name: "chat-glm", template: "chat", edit: editChatModel(glmModel), check: checkChat},
+		{name: "chat-gemma", template: "chat", edit: editChatModel(gemmaModel), check: checkChat},
 		{name: "textgen", template: "text-generation", check: checkChat},
 		{name: "embed-small", template: "embeddings", check: checkEmbeddings(384)},
 		{name: "embed-base", template: "embeddings", edit: func(t *testing.T, p string) {
@@ -158,6 +160,9 @@ func templateCases() []templateCase {
 		}, check: checkEmbeddings(768)},
 		{name: "transcribe", template: "speech-to-text", check: checkSpeech},
 		{name: "describe", template: "image-to-text", check: checkVision},
+		{name: "describe-gemma", template: "image-to-text", edit: func(t *testing.T, p string) {
+			editFile(t, p, `model: "@cf/llava-hf/llava-1.5-7b-hf"`, `model: "`+gemmaModel+`"`)
+		}, check: checkVision},
 		{name: "search", template: "semantic-search", check: checkSearch},
 	}
 }
@@ -268,20 +273,79 @@ func assertEditorSchemaAccepts(t *testing.T, specPath string) {
 	}
 }
 
-// checkImage: the prompt comes back as an image of type want that decodes.
+// checkImage: the prompt comes back as an image of type want that decodes, and the smoke
+// test's cheap request (256x256, 4 steps) reaches the model: the picture has that size.
 func checkImage(want string) func(t *testing.T, w deployed) {
 	return func(t *testing.T, w deployed) {
-		a := w.postJSON(t, "/", map[string]any{"prompt": "a lighthouse at dusk"})
-		if ct := a.header.Get("Content-Type"); ct != want {
-			t.Errorf("Content-Type %q, want %q", ct, want)
+		for _, req := range []map[string]any{
+			{"prompt": "a lighthouse at dusk"},
+			{"prompt": "a lighthouse at dusk", "width": 256, "height": 256, "num_steps": 4},
+		} {
+			a := w.postJSON(t, "/", req)
+			if ct := a.header.Get("Content-Type"); ct != want {
+				t.Errorf("Content-Type %q, want %q", ct, want)
+			}
+			img, format, err := image.Decode(bytes.NewReader(a.body))
+			if err != nil {
+				t.Fatalf("the answer (%d bytes) does not decode as an image: %v", len(a.body), err)
+			}
+			if "image/"+format != want || img.Bounds().Dx() == 0 || img.Bounds().Dy() == 0 {
+				t.Errorf("decoded a %s image of %v, want a non-empty %s", format, img.Bounds(), want)
+			}
+			if size, ok := req["width"].(int); ok && (img.Bounds().Dx() != size || img.Bounds().Dy() != size) {
+				t.Errorf("asked for %dx%d, got %v: the worker did not pass the size on", size, size, img.Bounds())
+			}
 		}
-		img, format, err := image.Decode(bytes.NewReader(a.body))
-		if err != nil {
-			t.Fatalf("the answer (%d bytes) does not decode as an image: %v", len(a.body), err)
-		}
-		if "image/"+format != want || img.Bounds().Dx() == 0 || img.Bounds().Dy() == 0 {
-			t.Errorf("decoded a %s image of %v, want a non-empty %s", format, img.Bounds(), want)
-		}
+	}
+}
+
+// The chat template's default and the OpenAI-format models it answers the same way with.
+const (
+	chatDefaultModel = "@cf/meta/llama-3.1-8b-instruct-fast"
+	glmModel         = "@cf/zai-org/glm-4.7-flash"
+	gemmaModel       = "@cf/google/gemma-4-26b-a4b-it"
+)
+
+// editChatModel points an init-written chat spec at model.
+func editChatModel(model string) func(t *testing.T, specPath string) {
+	return func(t *testing.T, specPath string) {
+		editFile(t, specPath, `model: "`+chatDefaultModel+`"`, `model: "`+model+`"`)
+	}
+}
+
+// TestChatTemplateSmokeOnEveryChatModel: init --template chat, then apply --local, passes its
+// smoke test streamed (the spec as written) and not streamed (the body without stream, a JSON
+// {response} expected), on the default model and on the two OpenAI-format models.
+func TestChatTemplateSmokeOnEveryChatModel(t *testing.T) {
+	for _, model := range []string{chatDefaultModel, glmModel, gemmaModel} {
+		t.Run(model, func(t *testing.T) {
+			t.Parallel()
+			c := newCLI(t, map[string]string{}) // --local: an embedded local Cloudflare per project
+			specPath := initTemplate(t, c, "chat", "talk")
+			if !strings.Contains(readFile(t, specPath), `model: "`+chatDefaultModel+`"`) {
+				t.Fatalf("the chat template does not default to %s:\n%s", chatDefaultModel, readFile(t, specPath))
+			}
+			if model != chatDefaultModel {
+				editChatModel(model)(t, specPath)
+			}
+			applyLocal := func(what string) {
+				t.Helper()
+				r := c.mustRun(exitOK, "-f", specPath, "--local", "apply", "--auto-approve", "--json")
+				var res applyDoc
+				if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+					t.Fatalf("%s: apply --json: %v\n%s", what, err, r.stdout)
+				}
+				if len(res.Workers) != 1 || res.Workers[0].Smoke == nil || !res.Workers[0].Smoke.Passed {
+					t.Fatalf("%s: apply --local: %+v; want the smoke test passed\nstderr: %s", what, res.Workers, r.stderr)
+				}
+			}
+			applyLocal("streamed")
+			// A new upload (a changed var), so that apply runs the edited smoke test.
+			editFile(t, specPath, `MAX_PROMPT_CHARS: "4000"`, `MAX_PROMPT_CHARS: "3999"`)
+			editFile(t, specPath, "        stream: true\n", "")
+			editFile(t, specPath, "      expect: text/event-stream\n", "      expect: application/json\n      expect_fields: [response]\n")
+			applyLocal("not streamed")
+		})
 	}
 }
 
@@ -435,9 +499,12 @@ func TestTemplateRateLimitIsPerKey(t *testing.T) {
 	// No smoke test: it would spend requests of the key under test.
 	editFile(t, specPath, "from: generate", "from: file:./old.key")
 	c.mustRun(exitOK, "-f", specPath, "apply", "--auto-approve", "--no-smoke")
-	// A changed key source rotates: the new key at once, the old one for api_key.grace (24h).
+	// A changed key source rotates: the new key at once, the old one for api_key.grace (24h),
+	// which apply sends and so takes from the caller (FLAREFORM_API_KEY).
 	editFile(t, specPath, "from: file:./old.key", "from: file:./new.key")
+	c.env[envAPIKey] = oldKey
 	c.mustRun(exitOK, "-f", specPath, "apply", "--auto-approve", "--no-smoke")
+	delete(c.env, envAPIKey)
 
 	w := deployed{srv: srv, name: "limited", key: oldKey, dir: dir}
 	body := []byte(`{"prompt":"Say hello."}`)
@@ -756,14 +823,17 @@ func TestBadResourceInputRefusedBeforeAnyWrite(t *testing.T) {
 }
 
 // TestRotateKeyWhileCallersAreAtTheRateLimit: rotating the key of a busy worker, whose callers
-// have used up their rate_limit for the minute, verifies the old key (its 429 shows it was
-// accepted) and hands the new key over, instead of failing after SmokeWait.
+// have used up their rate_limit for the minute, verifies the keys and hands the new key over,
+// instead of failing after SmokeWait. The templates salt the limiter's key with API_KEY
+// (lib/auth.js), so the rotation itself starts the callers' counts afresh; once the callers
+// have used up the new key's limit too, --finish (which keeps API_KEY) verifies the current
+// key by its 429.
 func TestRotateKeyWhileCallersAreAtTheRateLimit(t *testing.T) {
 	t.Parallel()
 	srv, env := startStandalone(t)
 	c := newCLI(t, env)
 	try := 0
-	inOneWindow(t, time.Minute, 10*time.Second, func() []string {
+	inOneWindow(t, time.Minute, 15*time.Second, func() []string {
 		// Each attempt deploys its own worker, so a repeated one starts with fresh counters.
 		try++
 		name := fmt.Sprintf("busy%d", try)
@@ -773,11 +843,16 @@ func TestRotateKeyWhileCallersAreAtTheRateLimit(t *testing.T) {
 		oldKey := storedKey(t, specPath, name)
 		w := deployed{srv: srv, name: name, key: oldKey}
 		body := []byte(`{"prompt":"Say hello."}`)
-		for i := 0; i < 3; i++ {
-			w.call(t, oldKey, "/", "application/json", body)
+		useUp := func(key string) bool {
+			for i := 0; i < 4; i++ {
+				if w.call(t, key, "/", "application/json", body).status == http.StatusTooManyRequests {
+					return true
+				}
+			}
+			return false
 		}
-		if a := w.call(t, oldKey, "/", "application/json", body); a.status != http.StatusTooManyRequests {
-			return []string{fmt.Sprintf("the old key's fourth request: HTTP %d, want 429", a.status)}
+		if !useUp(oldKey) {
+			return []string{"the old key's fourth request: no 429"}
 		}
 		keyOut := filepath.Join(t.TempDir(), name+".key")
 		r := c.run("-f", specPath, "rotate-key", name, "--grace", "1h", "--key-out", keyOut, "--json")
@@ -785,14 +860,47 @@ func TestRotateKeyWhileCallersAreAtTheRateLimit(t *testing.T) {
 			return []string{fmt.Sprintf("rotate-key with the old key at its rate limit: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)}
 		}
 		var problems []string
-		if !strings.Contains(r.stdout, `"name": "old key still accepted"`) || !strings.Contains(r.stdout, "rate limited (429") {
-			problems = append(problems, "rotate-key --json does not report the old key as accepted at its rate limit:\n"+r.stdout)
+		if check := rotateCheck(t, r.stdout, "old key still accepted"); !check.Passed {
+			problems = append(problems, "rotate-key --json does not report the old key as accepted:\n"+r.stdout)
 		}
-		if a := w.call(t, readKey(t, keyOut), "/", "application/json", body); a.status != http.StatusOK {
-			problems = append(problems, fmt.Sprintf("the handed-over key: HTTP %d, want 200", a.status))
+		newKey := readKey(t, keyOut)
+		if !useUp(newKey) {
+			return append(problems, "the handed-over key never met its rate limit of 3")
+		}
+		r = c.run("-f", specPath, "rotate-key", name, "--finish", "--key-file", keyOut, "--json")
+		if r.code != exitOK {
+			return append(problems, fmt.Sprintf("rotate-key --finish with the current key at its rate limit: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr))
+		}
+		if check := rotateCheck(t, r.stdout, "current key accepted"); !check.Passed || !strings.Contains(check.Detail, "rate limited (429") {
+			problems = append(problems, "rotate-key --finish --json does not report the current key as accepted at its rate limit:\n"+r.stdout)
 		}
 		return problems
 	})
+}
+
+// checkJSON is one check in rotate-key's --json output.
+type checkJSON struct {
+	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
+	Detail string `json:"detail"`
+}
+
+// rotateCheck is the check called name in rotate-key's --json output (zero when absent).
+func rotateCheck(t *testing.T, stdout, name string) checkJSON {
+	t.Helper()
+	var out struct {
+		Checks []checkJSON `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Errorf("rotate-key --json output is not JSON: %v\n%s", err, stdout)
+		return checkJSON{}
+	}
+	for _, c := range out.Checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	return checkJSON{}
 }
 
 // An apply whose smoke test meets the worker's rate limit (its clients used up the key's
