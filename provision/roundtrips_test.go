@@ -45,11 +45,14 @@ func roundTrips(recs []localcf.RequestRecord) int {
 	return longest
 }
 
-// withLatency makes every API call of h's server take at least 40ms, so calls that overlap in
-// time are told apart from calls that follow one another.
+// withLatency makes every API call of h's server take at least 150ms, so calls that overlap in
+// time are told apart from calls that follow one another. The latency must dominate the local
+// work between calls (bundling, the smoke test against workerd), as Cloudflare's does: at 40ms
+// a smoke test slowed by a loaded machine outlasted a read meant to overlap it, and the count
+// measured the machine's load instead of apply's order of calls.
 func withLatency(t *testing.T, h *harness) {
 	t.Helper()
-	h.srv.SetFaults([]faults.Rule{{Path: "/client/v4/*", Kind: faults.KindLatency, LatencyMS: 40}}, 1)
+	h.srv.SetFaults([]faults.Rule{{Path: "/client/v4/*", Kind: faults.KindLatency, LatencyMS: 150}}, 1)
 	t.Cleanup(func() { h.srv.SetFaults(nil, 0) })
 }
 
