@@ -19,6 +19,7 @@ import (
 
 	"github.com/flareform/flareform/internal/buildinfo"
 	"github.com/flareform/flareform/internal/confined"
+	"github.com/flareform/flareform/internal/usercache"
 )
 
 // cacheFormat names the layout of a cache entry and the post-processing of esbuild's output
@@ -65,19 +66,21 @@ func NewCache(dir string) *Cache {
 	return &Cache{Dir: dir, esbuildVersion: version}
 }
 
-// UserCache is the cache under the user's cache directory: $XDG_CACHE_HOME/flareform/bundles
-// (~/.cache on Linux, ~/Library/Caches on macOS). It is nil when there is none (no HOME).
-func UserCache() *Cache {
-	base, err := os.UserCacheDir()
-	if err != nil {
-		return nil
-	}
-	return NewCache(filepath.Join(base, "flareform", "bundles"))
+// UserCacheDir is where the user's bundle cache is, as getenv (the caller's environment, never
+// read from the process behind its back) tells: <user cache directory>/flareform/bundles
+// ($XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on macOS); "" when getenv gives no
+// user cache directory (neither XDG_CACHE_HOME nor HOME on Linux).
+func UserCacheDir(getenv func(string) string) string {
+	return usercache.Dir(getenv, "bundles")
 }
 
-// BundleCached is Bundle through the user's cache; without one it is Bundle.
-func BundleCached(ctx context.Context, opts Options) (*Result, error) {
-	return UserCache().Bundle(ctx, opts)
+// UserCache is the cache in UserCacheDir(getenv); nil (bundle uncached) when there is none.
+func UserCache(getenv func(string) string) *Cache {
+	dir := UserCacheDir(getenv)
+	if dir == "" {
+		return nil
+	}
+	return NewCache(dir)
 }
 
 // Bundle returns the cached bundle of opts when its inputs are unchanged, else bundles with

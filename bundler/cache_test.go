@@ -165,21 +165,29 @@ func TestCacheNeverKeepsErrors(t *testing.T) {
 	wantRuns(t, c, 3, "fixed, then a missing entry")
 }
 
-func TestUserCacheIsUnderTheUserCacheDir(t *testing.T) {
+// The user cache is where the caller's environment says, never where the process's does.
+func TestUserCacheIsUnderTheInjectedCacheDir(t *testing.T) {
+	processCache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", processCache)
+	t.Setenv("HOME", processCache)
 	base := t.TempDir()
-	t.Setenv("XDG_CACHE_HOME", base)
-	t.Setenv("HOME", base) // macOS uses HOME/Library/Caches
-	c := UserCache()
-	want, _ := os.UserCacheDir()
-	if c == nil || c.Dir != filepath.Join(want, "flareform", "bundles") || !strings.HasPrefix(c.Dir, base) {
+	env := map[string]string{"XDG_CACHE_HOME": base, "HOME": base} // macOS uses HOME/Library/Caches
+	c := UserCache(func(k string) string { return env[k] })
+	if c == nil || filepath.Base(c.Dir) != "bundles" || !strings.HasPrefix(c.Dir, base+string(filepath.Separator)) {
 		t.Fatalf("UserCache = %+v; want <user cache dir>/flareform/bundles under %s", c, base)
 	}
 	dir := writeFiles(t, t.TempDir(), multiFileWorker)
-	if _, err := BundleCached(context.Background(), Options{Entry: filepath.Join(dir, "src/worker.js")}); err != nil {
+	if _, err := c.Bundle(context.Background(), Options{Entry: filepath.Join(dir, "src/worker.js")}); err != nil {
 		t.Fatal(err)
 	}
 	if entries, err := os.ReadDir(c.Dir); err != nil || len(entries) != 1 {
-		t.Fatalf("BundleCached left %d entries in %s (%v); want 1", len(entries), c.Dir, err)
+		t.Fatalf("Bundle left %d entries in %s (%v); want 1", len(entries), c.Dir, err)
+	}
+	if entries, _ := os.ReadDir(processCache); len(entries) != 0 {
+		t.Fatalf("the process's cache directory %s got %d entries", processCache, len(entries))
+	}
+	if c := UserCache(func(string) string { return "" }); c != nil {
+		t.Fatalf("UserCache without HOME or XDG_CACHE_HOME = %+v; want none", c)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/cloudflare/cloudflare-go/v6/ai"
 	"github.com/cloudflare/cloudflare-go/v6/option"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
+	"github.com/flareform/flareform/bundler"
 )
 
 // DefaultAPIBaseURL is Cloudflare's production API.
@@ -74,8 +75,12 @@ type Config struct {
 	// this run may take over (`apply --adopt NAME`); plan refuses any other such script.
 	Adopt []string
 	// VersionCacheDir holds the annotations of versions this machine has read or uploaded
-	// (versioncache.go); default $XDG_CACHE_HOME/flareform/versions, "off" for none.
+	// (versioncache.go); "" (or "off") for none. ConfigFromEnv sets the user's,
+	// $XDG_CACHE_HOME/flareform/versions, from its environment.
 	VersionCacheDir string
+	// BundleCacheDir keeps bundles between runs (bundler.Cache); "" for none. ConfigFromEnv
+	// sets the user's, $XDG_CACHE_HOME/flareform/bundles, from its environment.
+	BundleCacheDir string
 	// OnWorkerDone, when set, is called each time apply has finished with a worker it changed
 	// (from the worker's goroutine: it must be safe for concurrent use and quick).
 	OnWorkerDone func(WorkerDone)
@@ -90,14 +95,18 @@ type Config struct {
 }
 
 // ConfigFromEnv reads CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_BASE_URL (or
-// CF_API_BASE_URL) and FLAREFORM_WORKERS_DEV_ADDR.
+// CF_API_BASE_URL) and FLAREFORM_WORKERS_DEV_ADDR, and places the version and bundle caches in
+// the user cache directory getenv gives (XDG_CACHE_HOME, else HOME/.cache on Linux; none
+// without either): every path comes from getenv, never from the process's environment.
 func ConfigFromEnv(getenv func(string) string) Config {
 	return Config{
-		APIBaseURL:     apiBaseURLFromEnv(getenv),
-		APIToken:       getenv("CLOUDFLARE_API_TOKEN"),
-		AccountID:      getenv("CLOUDFLARE_ACCOUNT_ID"),
-		WorkersDevAddr: getenv("FLAREFORM_WORKERS_DEV_ADDR"),
-		Getenv:         getenv,
+		APIBaseURL:      apiBaseURLFromEnv(getenv),
+		APIToken:        getenv("CLOUDFLARE_API_TOKEN"),
+		AccountID:       getenv("CLOUDFLARE_ACCOUNT_ID"),
+		WorkersDevAddr:  getenv("FLAREFORM_WORKERS_DEV_ADDR"),
+		Getenv:          getenv,
+		VersionCacheDir: UserVersionCacheDir(getenv),
+		BundleCacheDir:  bundler.UserCacheDir(getenv),
 	}
 }
 
@@ -130,6 +139,8 @@ type Engine struct {
 	devAddr     string
 
 	versions *versionCache
+	// bundles is the on-disk bundle cache, nil for none (Config.BundleCacheDir).
+	bundles *bundler.Cache
 	// slots is the in-flight limit; forEach gives each worker its turn in it.
 	slots *requestSlots
 	// pacer is nil when pacing is off; the apply estimate reads the budget it learned.
@@ -187,14 +198,14 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.RateWindow <= 0 {
 		cfg.RateWindow = defaultRateWindow
 	}
-	switch cfg.VersionCacheDir {
-	case "":
-		cfg.VersionCacheDir = defaultVersionCacheDir()
-	case "off":
+	if cfg.VersionCacheDir == "off" {
 		cfg.VersionCacheDir = ""
 	}
 	e := &Engine{cfg: cfg, httpClient: cfg.HTTPClient, runID: newRunID(), fingerprints: newFingerprinter(),
 		versions: &versionCache{dir: cfg.VersionCacheDir}}
+	if cfg.BundleCacheDir != "" {
+		e.bundles = bundler.NewCache(cfg.BundleCacheDir)
+	}
 	r := &retrier{maxRetries: cfg.MaxRetries, maxRetryAfter: cfg.MaxRetryAfter, logf: e.logf}
 	e.slots = newRequestSlots(cfg.Concurrency)
 	middlewares := []option.Middleware{r.middleware, e.slots.middleware}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/flareform/flareform/internal/usercache"
 )
 
 // versionCache remembers the workers/message annotation of versions this machine has read or
@@ -27,14 +29,10 @@ type versionCacheEntry struct {
 	Message string `json:"message"` // the version's workers/message annotation ("" when none)
 }
 
-// defaultVersionCacheDir is $XDG_CACHE_HOME/flareform/versions (~/.cache on Linux), "" when
-// the user has no cache directory.
-func defaultVersionCacheDir() string {
-	base, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(base, "flareform", "versions")
+// UserVersionCacheDir is $XDG_CACHE_HOME/flareform/versions (~/.cache on Linux) as getenv
+// gives it, "" when it gives no user cache directory (then no version cache is kept).
+func UserVersionCacheDir(getenv func(string) string) string {
+	return usercache.Dir(getenv, "versions")
 }
 
 func (c *versionCache) path(apiBase, accountID, script, versionID string) string {

@@ -130,7 +130,7 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 			return fmt.Errorf("--state %s: %w", opts.StateDir, err)
 		}
 	}
-	binary, err := workerd.FindOrInstall(ctx, opts.IO.ErrOut)
+	binary, err := workerd.FinderFromEnv(opts.Getenv).FindOrInstall(ctx, opts.IO.ErrOut)
 	if err != nil {
 		return fmt.Errorf("local Cloudflare needs workerd: %w", err)
 	}

@@ -31,10 +31,13 @@ type cli struct {
 	stdoutTTY bool
 	// printed is what runs printed, for the key-store leak check when the test ends.
 	printed *outputLog
+	// cache is the test's own user cache directory: XDG_CACHE_HOME when env sets neither it
+	// nor HOME, so runs keep bundles and versions in it, never in the real user's cache.
+	cache string
 }
 
 func newCLI(t *testing.T, env map[string]string) *cli {
-	c := &cli{t: t, env: env, printed: &outputLog{}}
+	c := &cli{t: t, env: env, printed: &outputLog{}, cache: t.TempDir()}
 	tempRoot := filepath.Dir(t.TempDir()) // the parent of every t.TempDir() of this test
 	t.Cleanup(func() {
 		if !c.stdoutTTY { // on a terminal a generated key is shown once, by design
@@ -44,7 +47,19 @@ func newCLI(t *testing.T, env map[string]string) *cli {
 	return c
 }
 
-func (c *cli) getenv(name string) string { return c.env[name] }
+// getenv is the environment of a run: env (which the test may change between runs), with the
+// test's own cache directory as XDG_CACHE_HOME unless env names a cache directory or a HOME.
+func (c *cli) getenv(name string) string {
+	if v, ok := c.env[name]; ok {
+		return v
+	}
+	if name == "XDG_CACHE_HOME" {
+		if _, home := c.env["HOME"]; !home {
+			return c.cache
+		}
+	}
+	return ""
+}
 
 // run invokes flareform with args; stdin is empty and not a terminal.
 func (c *cli) run(args ...string) result {

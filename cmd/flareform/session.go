@@ -182,7 +182,7 @@ func (o *rootOptions) startLocal(ctx context.Context) (*localcf.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	binary, err := workerd.FindOrInstall(ctx, o.IO.ErrOut)
+	binary, err := workerd.FinderFromEnv(o.Getenv).FindOrInstall(ctx, o.IO.ErrOut)
 	if err != nil {
 		return nil, fmt.Errorf("--local needs workerd: %w", err)
 	}

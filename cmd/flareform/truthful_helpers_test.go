@@ -128,11 +128,15 @@ func newBinCLI(t *testing.T, env map[string]string) *binCLI {
 	b := &binCLI{t: t, bin: flareformBinary(t), env: map[string]string{}, outputs: &outputLog{}}
 	tempRoot := filepath.Dir(t.TempDir()) // the parent of every t.TempDir() of this test
 	t.Cleanup(func() { b.outputs.checkNoStoredKeyPrinted(t, tempRoot) })
-	for _, name := range []string{"PATH", "HOME", "TMPDIR"} {
+	for _, name := range []string{"PATH", "TMPDIR"} {
 		if v, ok := os.LookupEnv(name); ok {
 			b.env[name] = v
 		}
 	}
+	// A home and user cache of the test's own: the binary's bundles and versions never go to
+	// the real user's cache.
+	b.env["HOME"] = t.TempDir()
+	b.env["XDG_CACHE_HOME"] = t.TempDir()
 	wd, err := workerd.FindBinary()
 	if err != nil {
 		t.Fatalf("workerd is required (run npm ci in the repository): %v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,6 +35,9 @@ func TestPinnedVersionMatchesPackageJSON(t *testing.T) {
 	}
 }
 
+// envOf is a Finder's environment made of m alone.
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
 func TestFindBinaryNativeFromNodeModules(t *testing.T) {
 	t.Setenv(BinaryEnv, "")
 	bin := testBinary(t)
@@ -56,13 +60,20 @@ func TestFindBinaryEnvOverride(t *testing.T) {
 	}
 }
 
+// A Finder reads FLAREFORM_WORKERD from the environment it is given, not the process's.
+func TestFinderReadsItsOwnEnvironment(t *testing.T) {
+	bin := testBinary(t)
+	t.Setenv(BinaryEnv, filepath.Join(t.TempDir(), "missing"))
+	if got, err := FinderFromEnv(envOf(map[string]string{BinaryEnv: bin})).Find(); err != nil || got != bin {
+		t.Fatalf("Find = %q, %v; want %q", got, err, bin)
+	}
+}
+
 func TestFindBinaryMissingSaysHowToFix(t *testing.T) {
-	t.Setenv(BinaryEnv, "")
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	t.Chdir(t.TempDir())
-	_, err := FindBinary()
+	_, err := FinderFromEnv(envOf(map[string]string{"XDG_CACHE_HOME": t.TempDir()})).Find()
 	if err == nil {
-		t.Fatal("FindBinary found a binary outside the repository and with an empty cache")
+		t.Fatal("Find found a binary outside the repository and with an empty cache")
 	}
 	for _, fix := range []string{"npm ci", BinaryEnv, "Install"} {
 		if !strings.Contains(err.Error(), fix) {
@@ -73,8 +84,6 @@ func TestFindBinaryMissingSaysHowToFix(t *testing.T) {
 
 func TestCachedBinaryIsFound(t *testing.T) {
 	cache := t.TempDir()
-	t.Setenv(BinaryEnv, "")
-	t.Setenv("XDG_CACHE_HOME", cache)
 	t.Chdir(t.TempDir())
 	want := filepath.Join(cache, "flareform", "workerd", PinnedVersion, nativeBinary)
 	if err := os.MkdirAll(filepath.Dir(want), 0o755); err != nil {
@@ -83,17 +92,47 @@ func TestCachedBinaryIsFound(t *testing.T) {
 	if err := os.WriteFile(want, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := FindBinary(); err != nil || got != want {
-		t.Fatalf("FindBinary = %q, %v; want %q", got, err, want)
+	if got, err := FinderFromEnv(envOf(map[string]string{"XDG_CACHE_HOME": cache})).Find(); err != nil || got != want {
+		t.Fatalf("Find = %q, %v; want %q", got, err, want)
+	}
+	// HOME/.cache when XDG_CACHE_HOME is not set, as os.UserCacheDir on Linux.
+	home := t.TempDir()
+	want = filepath.Join(home, ".cache", "flareform", "workerd", PinnedVersion, nativeBinary)
+	if err := os.MkdirAll(filepath.Dir(want), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(want, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := FinderFromEnv(envOf(map[string]string{"HOME": home})).Find(); err != nil || got != want {
+		t.Fatalf("Find = %q, %v; want %q", got, err, want)
 	}
 }
 
 func TestInstallWithoutNpm(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	_, err := Install(context.Background(), nil)
+	cache := t.TempDir()
+	_, err := FinderFromEnv(envOf(map[string]string{"XDG_CACHE_HOME": cache})).Install(context.Background(), nil)
 	if err == nil || !strings.Contains(err.Error(), "npm not found") {
 		t.Fatalf("err = %v, want npm not found", err)
+	}
+}
+
+// Without a user cache directory in its environment Install refuses: it never falls back to
+// the process's cache directory.
+func TestInstallWithoutCacheDirRefuses(t *testing.T) {
+	if _, err := exec.LookPath("npm"); err != nil {
+		t.Skip("npm is not installed: Install stops before it looks for a cache directory")
+	}
+	processCache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", processCache)
+	t.Setenv("HOME", processCache)
+	_, err := FinderFromEnv(envOf(nil)).Install(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "no user cache directory") {
+		t.Fatalf("err = %v, want a refusal for the missing cache directory", err)
+	}
+	if entries, _ := os.ReadDir(processCache); len(entries) != 0 {
+		t.Fatalf("Install wrote %d entries into the process's cache directory", len(entries))
 	}
 }
 
