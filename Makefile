@@ -73,7 +73,7 @@ fuzz: setup
 # schedules, then flareform vs wrangler and Alchemy on a local Cloudflare (the newest wrangler,
 # Alchemy 0.94 and Node 22 from `make clients`; another -wrangler-version is installed from npm
 # into .bench/), fleets against a null API stub, and `flareform version` against a hello world
-# built like it. Writes docs/benchmarks.md, also when schedules of the suite fail: the report
+# built like it. Writes docs/design/benchmarks.md, also when schedules of the suite fail: the report
 # says which targets are not met (`make test` is where a failure stops). Fewer rounds or fleet
 # sizes: make bench BENCHFLAGS='-rounds 3 -fleet-sizes 1,10,100'.
 BENCHFLAGS ?=
@@ -83,4 +83,4 @@ bench: build clients
 	@rm -f .bench/convergence.json
 	-$(GO) test ./cmd/flareform -run '^TestFaultConvergence$$' -count=1 -parallel 6 -timeout 60m \
 	  -args -convergence.schedules=200 -convergence.report=.bench/convergence.json
-	$(GO) run ./bench -convergence .bench/convergence.json -out docs/benchmarks.md $(BENCHFLAGS)
+	$(GO) run ./bench -convergence .bench/convergence.json -out docs/design/benchmarks.md $(BENCHFLAGS)

@@ -2,9 +2,9 @@
 // repeat deploys, secret changes, the same with latency injected on every API call (the
 // critical path in round trips), fleets of 1 to 1000 workers against a null API stub and the
 // local Cloudflare, `flareform version` against a hello world, `apply --local` from cold, and
-// peak memory. It prints markdown tables and writes them to docs/benchmarks.md.
+// peak memory. It prints markdown tables and writes them to docs/design/benchmarks.md.
 //
-//	go run ./bench [-rounds 5] [-fleet-sizes 1,10,100,300,1000] [-out docs/benchmarks.md] ...
+//	go run ./bench [-rounds 5] [-fleet-sizes 1,10,100,300,1000] [-out docs/design/benchmarks.md] ...
 //	go run ./bench -only-fleets -fleet-sizes 300 -fleet-local-max 0 [-stub-rate-limit 100000]
 //
 // The second form runs only the fleets (no wrangler or Alchemy) and prints their table, for
@@ -71,7 +71,7 @@ func main() {
 	flag.StringVar(&o.hello, "hello", ".bench/hello", "hello world built like bin/flareform (make bench builds it)")
 	flag.IntVar(&o.localRounds, "local-rounds", 3, "rounds of apply --local from cold (0 skips it)")
 	flag.StringVar(&o.wranglerVersion, "wrangler-version", "4.164.0", "wrangler version to compare against (the newest one of make clients, else installed from npm into .bench/)")
-	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "write the markdown report here too (\"\" = stdout only)")
+	flag.StringVar(&o.out, "out", "docs/design/benchmarks.md", "write the markdown report here too (\"\" = stdout only)")
 	flag.StringVar(&o.convergence, "convergence", "", "fault-convergence suite report (JSON) to include when it exists")
 	flag.BoolVar(&o.onlyFleets, "only-fleets", false, "run only the fleets and print their table (needs bin/flareform, not wrangler or Alchemy; writes no report)")
 	flag.IntVar(&o.stubRateLimit, "stub-rate-limit", rateLimit, "null API stub: requests per window per token (Cloudflare's 1200)")

@@ -624,7 +624,7 @@ func (r *report) renderNotes(w io.Writer) {
 		"- wrangler and Alchemy run offline: fresh HOME and TMPDIR, proxies to a closed port, `CI=1`,\n"+
 		"  telemetry off; wrangler's update-check cache is seeded.\n"+
 		"- flareform keeps bundles in the user cache directory (each project here has its own HOME, so\n"+
-		"  a first deploy bundles and a no-change redeploy reuses the bundle; see docs/design.md).\n"+
+		"  a first deploy bundles and a no-change redeploy reuses the bundle; see docs/design/design.md).\n"+
 		"- The local Cloudflare answers in well under a millisecond, so the rounds without latency are\n"+
 		"  mostly the tools' own start-up, bundling and checking; the latency round shows what every\n"+
 		"  round trip to the real API adds.\n"+

@@ -13,7 +13,7 @@ const adminPrefix = "/__localcf/"
 
 func isAdminPath(p string) bool { return strings.HasPrefix(p, adminPrefix) }
 
-// serveAdmin answers the localcf-only endpoints (docs/design.md): info, faults, quirks, requests,
+// serveAdmin answers the localcf-only endpoints (docs/design/design.md): info, faults, quirks, requests,
 // binding-calls.
 // Each needs an account's API token, as the Cloudflare API does: they change what every
 // account sees (faults) or show what every account did (requests).

@@ -2,7 +2,7 @@
 // secrets, settings, workers.dev subdomains, tokens, Workers AI) with Cloudflare's wire formats
 // and error codes, and a workers.dev data plane that runs every deployed version in workerd.
 //
-// Choices where Cloudflare's behaviour is not documented (see docs/design.md and the reference):
+// Choices where Cloudflare's behaviour is not documented (see docs/design/design.md and the reference):
 //   - a script created over the API starts with workers.dev disabled ({"enabled":false}); clients
 //     (wrangler, flareform) always set the state they want;
 //   - where the references leave a behaviour UNCONFIRMED, the strictest reading unless a quirk

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-// Key fingerprints (docs/fingerprints.md) identify a managed key in script tags, plans, JSON
+// Key fingerprints (docs/design/fingerprints.md) identify a managed key in script tags, plans, JSON
 // output and logs without revealing it. A fingerprint is 32 lowercase hex digits: an 8-byte
 // random salt, then 8 bytes of Argon2id over the key, the script name and the binding with
 // that salt. Anyone can check a guess against a fingerprint (plan does, to tell whether the

@@ -212,7 +212,7 @@ func TestFingerprinterKeepsOneFingerprintPerKey(t *testing.T) {
 }
 
 // BenchmarkFingerprintGuess is what one guess costs an attacker who holds a fingerprint from a
-// tag, plan or log: one Argon2id derivation (docs/fingerprints.md quotes its result).
+// tag, plan or log: one Argon2id derivation (docs/design/fingerprints.md quotes its result).
 func BenchmarkFingerprintGuess(b *testing.B) {
 	fp := NewKeyFingerprint("image-api", "API_KEY", "the-real-key-the-real-key-the-real-key")
 	b.ReportAllocs()

@@ -65,7 +65,7 @@ type convCounts struct {
 	SilentLosses int `json:"silent_losses"`
 }
 
-// convReportDoc is the -convergence.report file; docs/benchmarks.md is built from it.
+// convReportDoc is the -convergence.report file; docs/design/benchmarks.md is built from it.
 type convReportDoc struct {
 	Seed int64 `json:"seed"`
 	convCounts
@@ -138,7 +138,7 @@ func (c *convTally) add(r scheduleResult) {
 }
 
 // TestFaultConvergence runs apply, destroy and rotate-key under seeded schedules of three
-// kinds (docs/fault-convergence.md):
+// kinds (docs/design/fault-convergence.md):
 //   - faults from the local Cloudflare (429 with Retry-After, 500/502/503, dropped connections,
 //     latency), each burst starting at a chosen API call of the command: the command must
 //     succeed, or fail with a clear one-line error and succeed when run again without faults;
