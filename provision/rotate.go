@@ -85,6 +85,10 @@ type RotateOptions struct {
 	// RecordKey, when set, is given a new key before the change that deploys it (the project's
 	// key store keeps it as pending), so a crash after the deploy cannot lose it.
 	RecordKey func(key string) error
+	// DropPrevious lets a rotation start while another one is in progress (API_KEY_PREVIOUS
+	// still accepted): the previous key is then refused at once, its window cut short. Without
+	// it such a rotation is refused before any write (RotationInProgressError).
+	DropPrevious bool
 	// DoneKeys are keys an earlier run of this command already handed over (its --key-out
 	// file). When the worker's current key is one of them and the previous key's window is
 	// still open, that rotation is complete: a re-run reports it instead of starting another
@@ -108,6 +112,11 @@ type RotateResult struct {
 	HandedOver          bool       `json:"handed_over"` // Handover accepted NewKey
 	Checks              []KeyCheck `json:"checks"`
 	NewKey              string     `json:"-"`
+	// DroppedPrevious is the fingerprint of the previous key a DropPrevious rotation cut off
+	// before its window ended ("unknown" when the worker did not record it), and
+	// DroppedPreviousExpires when that window would have ended.
+	DroppedPrevious        string `json:"dropped_previous,omitempty"`
+	DroppedPreviousExpires string `json:"dropped_previous_expires,omitempty"`
 }
 
 // Actions a RotateResult reports.
@@ -235,6 +244,10 @@ func (r *rotation) rotate(ctx context.Context) error {
 		r.e.logf("%s: the given key is already the current key; verifying", st.name)
 		return r.verifyAndHandOver(ctx, r.opts.NewKey, r.opts.OldKey, false)
 	}
+	inProgress := st.rotationInProgress(time.Now())
+	if inProgress && !r.opts.DropPrevious {
+		return &RotationInProgressError{Name: st.name, PreviousFingerprint: st.prevFP, Expires: st.expires}
+	}
 	if st.versionID == "" {
 		return errors.New("cannot tell which version is deployed, so the rotation cannot build on it; deploy with `flareform apply` first")
 	}
@@ -259,17 +272,50 @@ func (r *rotation) rotate(ctx context.Context) error {
 		plain:   map[string]string{RotationExpiresBinding: expires},
 		tags:    rotationTags(st.tags, newFP, prevFP, newFP),
 	}
-	if st.hasPrevious {
-		r.e.logf("%s: the previous key (fp %s) is replaced by this rotation", st.name, orUnknown(st.prevFP))
+	dropped, droppedExpires := st.prevFP, st.expires
+	if inProgress {
+		r.e.logf("%s: --drop-previous: the previous key (fp %s), valid until %s, is refused from this change on", st.name, orUnknown(st.prevFP), st.expires)
+	} else if st.hasPrevious {
+		r.e.logf("%s: the previous key (fp %s), whose window has ended, is replaced by this rotation", st.name, orUnknown(st.prevFP))
 	}
 	r.e.logf("%s: deploying new key (fp %s); the old key (fp %s) stays valid until %s", st.name, newFP, prevFP, expires)
 	if err := r.e.patchRotationSettings(ctx, st, change, "flareform rotate-key: new key fp "+newFP); err != nil {
 		return fmt.Errorf("deploy new key: %w", err)
 	}
+	if inProgress {
+		// Said in the result, not only in the log: the user asked for it, and it is a key that
+		// clients may still use that stopped working.
+		r.res.DroppedPrevious, r.res.DroppedPreviousExpires = orUnknown(dropped), droppedExpires
+	}
 	st.applied(change, newFP, prevFP, newFP)
 	r.res.Action = rotateActionRotated
 	return r.verifyAndHandOver(ctx, newKey, oldKey, true)
 }
+
+// ErrRotationInProgress marks a rotation refused before any write because another one is in
+// progress: its previous key is still accepted, and a new rotation would replace it.
+var ErrRotationInProgress = errors.New("a key rotation is in progress")
+
+// RotationInProgressError refuses a rotation that would cut the grace window of the one in
+// progress: a new rotation makes the current key the previous one, so the key clients may
+// still use from the earlier rotation would be refused at once although it was promised a
+// window (docs/rotation.md). Like AWS Secrets Manager, one rotation at a time.
+type RotationInProgressError struct {
+	Name                string // script name
+	PreviousFingerprint string // "" when the worker does not record it
+	Expires             string // when the in-progress window ends
+}
+
+func (e *RotationInProgressError) Error() string {
+	return fmt.Sprintf("%s on %s: the previous key (fp %s) stays valid until %s, and a new rotation would replace it, "+
+		"so clients still using it would be refused at once; nothing was changed. Either end the current rotation first "+
+		"with `flareform rotate-key %s --finish` (the previous key is refused from then on) and rotate again; or, for a "+
+		"leaked key, `flareform rotate-key %s --revoke` (new key, every other key refused at once); or start the new "+
+		"rotation now and cut the previous key's window with `flareform rotate-key %s --drop-previous`; or wait until %s",
+		ErrRotationInProgress, e.Name, orUnknown(e.PreviousFingerprint), e.Expires, e.Name, e.Name, e.Name, e.Expires)
+}
+
+func (e *RotationInProgressError) Unwrap() error { return ErrRotationInProgress }
 
 // ErrOldKeyUnknown marks a rotation refused before any write because the run does not hold the
 // worker's current key, which the rotation must send as API_KEY_PREVIOUS.

@@ -178,6 +178,12 @@ func (st *rotationState) previousExpired(now time.Time) bool {
 	return RotationExpired(st.expires, now)
 }
 
+// rotationInProgress reports whether the worker still accepts a previous key at now: a
+// rotation's grace window is open.
+func (st *rotationState) rotationInProgress(now time.Time) bool {
+	return st.hasPrevious && !st.previousExpired(now)
+}
+
 // RotationExpired reports whether a worker with API_KEY_PREVIOUS_EXPIRES=expires rejects the
 // previous key at now. Like the worker's Date.parse, anything unparsable counts as expired.
 func RotationExpired(expires string, now time.Time) bool {

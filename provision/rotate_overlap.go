@@ -57,7 +57,8 @@ func (r *rotation) checkNothingBetween(ctx context.Context) error {
 
 // restoreVersion deploys a new version that copies every binding of versionID (secrets too,
 // by inherit bindings pinned to it) and its annotation, so the worker is again what that
-// version's run verified. Bindings of the current version that versionID lacks are dropped.
+// version's run verified. Bindings of the current version that versionID lacks are dropped
+// (the rotation's API_KEY_PREVIOUS by a secret deletion, its expiry closed).
 func (r *rotation) restoreVersion(ctx context.Context, versionID string) error {
 	st := r.st
 	v, err := r.e.workers.Scripts.Versions.Get(ctx, st.name, versionID, accountParams[workers.ScriptVersionGetParams](st.accountID))
@@ -73,6 +74,15 @@ func (r *rotation) restoreVersion(ctx context.Context, versionID string) error {
 		b := inheritBinding(name)
 		b.VersionID = versionID
 		bindings = append(bindings, b)
+	}
+	// A settings PATCH keeps the secrets it does not list, and may keep plain bindings too
+	// (UNCONFIRMED, see rotate_expiry.go). So this run's own API_KEY_PREVIOUS would survive on
+	// the restored version although the version put back has none: a rotation in progress to
+	// every later run (which then refuses to rotate), and after a revoke by the other run, its
+	// refused key accepted again. The expiry is closed in this PATCH, the secret deleted after it.
+	leftoverPrevious := st.hasPrevious && !slices.Contains(names, RotationPreviousBinding)
+	if st.hasExpires && !slices.Contains(names, RotationExpiresBinding) {
+		bindings = append(bindings, plainTextBinding(RotationExpiresBinding, inertExpiry))
 	}
 	keyFP, prevFP := "", ""
 	if id, ok := parseIdentity(message); ok {
@@ -93,6 +103,12 @@ func (r *rotation) restoreVersion(ctx context.Context, versionID string) error {
 	_, err = r.e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, st.name, accountParams[workers.ScriptScriptAndVersionSettingEditParams](st.accountID), option.WithRequestBody(contentType, body))
 	if err != nil {
 		return fmt.Errorf("update settings: %w", cleanAPIError(err))
+	}
+	if leftoverPrevious {
+		if err := r.e.deleteSecret(ctx, st, RotationPreviousBinding); err != nil {
+			return fmt.Errorf("remove this run's %s, which the version put back does not have: %w", RotationPreviousBinding, err)
+		}
+		st.hasPrevious = false
 	}
 	return nil
 }

@@ -32,6 +32,10 @@ func rotationNote(wp WorkerPlan) string {
 	if RotationExpired(expires, time.Now()) {
 		return fmt.Sprintf("key rotation window ended %s: the previous key is refused; apply removes it", expires)
 	}
+	if wp.desired != nil && wp.desired.rotateFrom != "" && wp.live.previousKey {
+		return fmt.Sprintf("key rotation in progress until %s: apply refuses to change the key before then, as that would cut the previous key's window; "+
+			"run `flareform rotate-key %s --finish` first", expires, wp.Name)
+	}
 	return fmt.Sprintf("key rotation pending until %s: the previous key is still accepted (not a change; apply keeps it)", expires)
 }
 
@@ -83,6 +87,9 @@ func (e *PreviousKeyError) Error() string {
 // (one request each): a key the caller merely names could be a stale one, and sending it would
 // cut off the key clients hold.
 func (e *Engine) resolvePreviousKeys(ctx context.Context, p *Plan, opts ApplyOptions) error {
+	if err := checkNoRotationInProgress(p, time.Now()); err != nil {
+		return err
+	}
 	missing := &PreviousKeyError{}
 	for i := range p.Workers {
 		wp := &p.Workers[i]
@@ -99,7 +106,11 @@ func (e *Engine) resolvePreviousKeys(ctx context.Context, p *Plan, opts ApplyOpt
 		}
 		d.previousKey = ""
 		why := orUnknownFP(d.rotatedFP)
-		if d.rotatedFP != "" {
+		// A fingerprint vouched for by the serving version's annotation names the key that
+		// version holds. One read from the script's tags alone does not: a secret edit by
+		// another party (wrangler secret put) makes a new version and leaves the tags as
+		// they were, so the key is checked against the worker itself instead.
+		if d.rotatedFP != "" && wp.live != nil && wp.live.identified {
 			for _, k := range cands {
 				if e.fingerprints.matches(d.rotatedFP, w.Name, w.APIKey.Binding, k) {
 					d.previousKey = k
@@ -121,6 +132,51 @@ func (e *Engine) resolvePreviousKeys(ctx context.Context, p *Plan, opts ApplyOpt
 	}
 	if len(missing.Workers) > 0 {
 		return missing
+	}
+	return nil
+}
+
+// RotationInProgressApplyError refuses, before anything is written, an apply whose changed
+// env/file key would start a key rotation on a worker where one is in progress (its previous
+// key still accepted): the upload would make the current key the previous one, so the key
+// clients may still use from the earlier rotation would be refused at once, although it was
+// promised its window. One rotation at a time, as rotate-key does (RotationInProgressError).
+type RotationInProgressApplyError struct {
+	Workers []string // script names
+	Details []string // per worker: "name: previous key fp …, valid until …"
+}
+
+func (e *RotationInProgressApplyError) Error() string {
+	finish := make([]string, len(e.Workers))
+	for i, name := range e.Workers {
+		finish[i] = "`flareform rotate-key " + name + " --finish`"
+	}
+	return fmt.Sprintf("apply %s: %s (%s): the key source changed, which starts a new rotation and would replace the previous key, "+
+		"so clients still using it would be refused at once; nothing was changed. End the current rotation first with %s "+
+		"(the previous key is refused from then on) and apply again, or keep the key source at the current key until the window ends",
+		strings.Join(e.Workers, ", "), ErrRotationInProgress, strings.Join(e.Details, "; "), strings.Join(finish, ", "))
+}
+
+func (e *RotationInProgressApplyError) Unwrap() error { return ErrRotationInProgress }
+
+// checkNoRotationInProgress refuses a plan that changes the env/file key of a worker whose
+// rotation window is still open.
+func checkNoRotationInProgress(p *Plan, now time.Time) error {
+	busy := &RotationInProgressApplyError{}
+	for i := range p.Workers {
+		wp := &p.Workers[i]
+		if wp.desired == nil || wp.desired.rotateFrom == "" || wp.live == nil || !wp.live.previousKey {
+			continue
+		}
+		expires, ok := wp.live.reservedVars[RotationExpiresBinding]
+		if !ok || RotationExpired(expires, now) {
+			continue // the window has ended: the previous key is refused already
+		}
+		busy.Workers = append(busy.Workers, wp.Name)
+		busy.Details = append(busy.Details, fmt.Sprintf("%s: previous key %s valid until %s", wp.Name, orUnknownFP(tagValue(wp.live.tags, prevTagPrefix+tagSafe(RotationKeyBinding)+"-")), expires))
+	}
+	if len(busy.Workers) > 0 {
+		return busy
 	}
 	return nil
 }

@@ -654,12 +654,16 @@ func TestRotationUnderBothSecretRenameReadings(t *testing.T) {
 			second := kf.key(t)
 			f.wantStatus(t, "old key in its window", f.oldKey, http.StatusOK)
 			f.wantStatus(t, "new key", second, http.StatusOK)
-			// A second rotation in the window keeps the second key and drops the first.
-			f.mustRotate(t, RotateOptions{Mode: RotateStart, OldKey: second, Handover: kf.handover})
+			// A second rotation in the window, asked to drop the previous key, keeps the second key
+			// and drops the first (without DropPrevious it is refused: TestRotateRefusedWhileRotationInProgress).
+			res := f.mustRotate(t, RotateOptions{Mode: RotateStart, OldKey: second, DropPrevious: true, Handover: kf.handover})
 			third := kf.key(t)
 			f.wantStatus(t, "second key in its window", second, http.StatusOK)
 			f.wantStatus(t, "third key", third, http.StatusOK)
 			f.wantStatus(t, "first key after the second rotation", f.oldKey, http.StatusUnauthorized)
+			if res.DroppedPrevious == "" || res.DroppedPreviousExpires == "" {
+				t.Errorf("the rotation that dropped the previous key does not say so: %+v", res)
+			}
 			f.mustRotate(t, RotateOptions{Mode: RotateFinish, NewKey: third, OldKey: second})
 			f.wantStatus(t, "second key after finish", second, http.StatusUnauthorized)
 
@@ -682,5 +686,82 @@ func TestRotationUnderBothSecretRenameReadings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRotateRefusedWhileRotationInProgress: a second rotation inside the first one's grace
+// window used to replace API_KEY_PREVIOUS with the first rotation's new key, so the oldest key
+// (promised a day) got 401 at once, with one line of output and no error. Like AWS Secrets
+// Manager, a rotation is refused while one is in progress, before any write, naming when the
+// window ends and the ways out (--finish, --revoke, --drop-previous); --revoke and --finish
+// stay allowed. The same holds for apply rotating a changed env key.
+func TestRotateRefusedWhileRotationInProgress(t *testing.T) {
+	f := newRotateFixture(t)
+	kf := &keyFile{path: filepath.Join(t.TempDir(), "key")}
+	first := f.mustRotate(t, RotateOptions{Mode: RotateStart, KnownKeys: []string{f.oldKey}, Handover: kf.handover})
+	second := kf.key(t)
+
+	f.srv.ResetRequests()
+	_, err := f.rotate(t, RotateOptions{Mode: RotateStart, KnownKeys: []string{f.oldKey, second}, Handover: kf.handover})
+	if !errors.Is(err, ErrRotationInProgress) {
+		t.Fatalf("second rotation inside the window: %v, want ErrRotationInProgress", err)
+	}
+	for _, want := range []string{first.PreviousExpires, "--finish", "--revoke", "--drop-previous", "nothing was changed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal does not say %q: %v", want, err)
+		}
+	}
+	if _, writes := f.apiCalls(); writes != 0 || kf.calls != 1 {
+		t.Errorf("the refused rotation made %d writes and %d more hand-overs", writes, kf.calls-1)
+	}
+	f.wantStatus(t, "oldest key, still in its window", f.oldKey, http.StatusOK)
+	f.wantStatus(t, "current key", second, http.StatusOK)
+	if st := f.state(t); !st.matches(st.keyFP, second) || !st.matches(st.prevFP, f.oldKey) {
+		t.Error("the refused rotation changed the worker's keys")
+	}
+
+	// --finish ends the rotation; then a new one starts normally.
+	f.mustRotate(t, RotateOptions{Mode: RotateFinish, NewKey: second, OldKey: f.oldKey})
+	f.mustRotate(t, RotateOptions{Mode: RotateStart, KnownKeys: []string{second}, Handover: kf.handover})
+	third := kf.key(t)
+	f.wantStatus(t, "second key in the new window", second, http.StatusOK)
+	// --revoke is allowed at any time (a leaked key), also inside a window.
+	f.mustRotate(t, RotateOptions{Mode: RotateRevoke, OldKey: third, Handover: kf.handover})
+	f.wantStatus(t, "second key after revoke", second, http.StatusUnauthorized)
+	f.wantStatus(t, "third key after revoke", third, http.StatusUnauthorized)
+	f.wantStatus(t, "revoked-to key", kf.key(t), http.StatusOK)
+
+	// apply: an env key changed twice inside the first change's window.
+	one, two, three := "env-key-one-0123456789abcdefghijklmnop", "env-key-two-0123456789abcdefghijklmnop", "env-key-three-0123456789abcdefghijklmn"
+	f.env["ROT_KEY"] = one
+	w := imageWorker(t, "env-rotated", "ROT_KEY")
+	f.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
+	f.env["ROT_KEY"] = two
+	f.deploy(t, specOf(w), ApplyOptions{KeyCandidates: func(spec.Worker) []string { return []string{one} }})
+	f.env["ROT_KEY"] = three
+	p := f.plan(t, specOf(w))
+	if note := rotationNote(p.Workers[0]); !strings.Contains(note, "refuses") {
+		t.Errorf("the plan does not say apply refuses the key change during the rotation: %q", note)
+	}
+	f.srv.ResetRequests()
+	_, err = f.eng.Apply(context.Background(), p, ApplyOptions{KeyCandidates: func(spec.Worker) []string { return []string{two} }})
+	if !errors.Is(err, ErrRotationInProgress) || !strings.Contains(err.Error(), "rotate-key env-rotated --finish") {
+		t.Fatalf("apply changing the key inside a rotation window: %v, want ErrRotationInProgress naming rotate-key --finish", err)
+	}
+	if _, writes := f.apiCalls(); writes != 0 {
+		t.Errorf("the refused apply made %d writes", writes)
+	}
+	for _, k := range []string{one, two} {
+		if got := f.post(t, "env-rotated", k); got != http.StatusOK {
+			t.Errorf("after the refused apply a key of the rotation gets %d, want 200", got)
+		}
+	}
+	f.name = "env-rotated"
+	f.mustRotate(t, RotateOptions{Mode: RotateFinish, NewKey: two, OldKey: one})
+	f.deploy(t, specOf(w), ApplyOptions{KeyCandidates: func(spec.Worker) []string { return []string{two} }})
+	for k, want := range map[string]int{one: http.StatusUnauthorized, two: http.StatusOK, three: http.StatusOK} {
+		if got := f.post(t, "env-rotated", k); got != want {
+			t.Errorf("after finish and apply: a key gets %d, want %d", got, want)
+		}
 	}
 }

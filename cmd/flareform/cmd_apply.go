@@ -188,7 +188,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 			return errors.Join(applyErr, err)
 		}
 	}
-	if err := reportApply(opts, plan, res, proj.store.Path(), ctx.Err() != nil); err != nil {
+	if err := reportApply(opts, plan, res, proj.store.Path(), stopOutcome(ctx, applyErr)); err != nil {
 		return errors.Join(applyErr, err)
 	}
 	sess.hintLocalReach(opts.rootOptions, res)
@@ -373,11 +373,48 @@ func reportNoChanges(opts *rootOptions, plan *provision.Plan, message string) er
 	return nil
 }
 
+// stopState says what a Ctrl-C (or SIGTERM) during apply did.
+type stopState int
+
+const (
+	notStopped  stopState = iota // no Ctrl-C
+	stoppedLate                  // Ctrl-C after the last write had started: nothing was left undone
+	stoppedRun                   // Ctrl-C kept writes from starting: the run is not complete
+)
+
+// stopOutcome tells, after Apply returned applyErr, whether a Ctrl-C stopped anything. Apply
+// marks every write it did not start because of the stop with provision.ErrInterrupted; a
+// Ctrl-C that came after the last write began (during the smoke test or the final reads, which
+// always run) left nothing undone, so the run's outcome is what it did: exit 0 when all of it
+// succeeded (docs/guarantees.md, "Ctrl-C").
+func stopOutcome(ctx context.Context, applyErr error) stopState {
+	switch {
+	case ctx.Err() == nil:
+		return notStopped
+	case errors.Is(applyErr, provision.ErrInterrupted):
+		return stoppedRun
+	default:
+		return stoppedLate
+	}
+}
+
+// lateStopNote is printed when Ctrl-C came too late to stop anything: the outcome above is
+// the whole run's.
+func lateStopNote(res *provision.Result) string {
+	if failedCount(res) > 0 {
+		return "Ctrl-C came after the last change; it stopped nothing (the failures above are the run's own)."
+	}
+	return "Ctrl-C came after the last change; nothing was left undone."
+}
+
 // reportApply prints the outcome and hands over generated keys (see the command's help).
-func reportApply(opts *applyOptions, plan *provision.Plan, res *provision.Result, storePath string, interrupted bool) error {
+func reportApply(opts *applyOptions, plan *provision.Plan, res *provision.Result, storePath string, stop stopState) error {
 	if opts.JSON {
+		if stop == stoppedLate {
+			fmt.Fprintln(opts.IO.ErrOut, lateStopNote(res))
+		}
 		out := applyResult{Changes: true, Plan: plan, Workers: make([]applyWorkerResult, 0, len(res.Workers)),
-			Resources: res.Resources, KeyStore: storePath, Interrupted: interrupted}
+			Resources: res.Resources, KeyStore: storePath, Interrupted: stop == stoppedRun}
 		if opts.KeyOut != "" && len(generatedKeys(res)) > 0 {
 			out.KeyFile = opts.KeyOut
 		}
@@ -410,12 +447,16 @@ func reportApply(opts *applyOptions, plan *provision.Plan, res *provision.Result
 		}
 	}
 	switch {
-	case interrupted:
-		fmt.Fprintf(w, "\nApply interrupted: %s Writes not started were skipped; run apply again to finish.\n", summarizeActions(res))
+	case stop == stoppedRun:
+		fmt.Fprintf(w, "\nApply interrupted: %s Not done: %s. Writes not started were skipped; run apply again to finish.\n",
+			summarizeActions(res), strings.Join(notDone(res), ", "))
 	case failedCount(res) > 0:
 		fmt.Fprintf(w, "\nApply failed: %s\n", summarizeActions(res))
 	default:
 		fmt.Fprintf(w, "\nApply complete! %s\n", summarizeActions(res))
+	}
+	if stop == stoppedLate {
+		fmt.Fprintln(w, lateStopNote(res))
 	}
 	return nil
 }
@@ -461,11 +502,36 @@ func writeResourceResults(w io.Writer, res *provision.Result) {
 	}
 }
 
-// summarizeActions counts results by action, Terraform-style.
+// interruptedResult reports whether an error of a result is a step Ctrl-C kept from starting.
+func interruptedResult(msg string) bool {
+	return strings.Contains(msg, provision.ErrInterrupted.Error())
+}
+
+// notDone names the workers and resources a Ctrl-C left unfinished.
+func notDone(res *provision.Result) []string {
+	var out []string
+	for _, r := range res.Resources {
+		if interruptedResult(r.Error) {
+			out = append(out, r.Kind+" "+r.Name)
+		}
+	}
+	for _, r := range res.Workers {
+		// A worker not started because a resource it needs was not set up is not done either.
+		if interruptedResult(r.Error) || (len(out) > 0 && strings.HasPrefix(r.Error, "not started:")) {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+// summarizeActions counts results by action, Terraform-style. A worker Ctrl-C left unfinished
+// counts as not done, not as failed.
 func summarizeActions(res *provision.Result) string {
-	var created, updated, deleted, failed int
+	var created, updated, deleted, failed, unfinished int
 	for _, r := range res.Workers {
 		switch {
+		case interruptedResult(r.Error):
+			unfinished++
 		case r.Error != "":
 			failed++
 		case r.Action == provision.ActionCreate:
@@ -479,6 +545,9 @@ func summarizeActions(res *provision.Result) string {
 	s := fmt.Sprintf("Resources: %d created, %d updated, %d destroyed.", created, updated, deleted)
 	if failed > 0 {
 		s += fmt.Sprintf(" %d failed.", failed)
+	}
+	if unfinished > 0 {
+		s += fmt.Sprintf(" %d not done (stopped by Ctrl-C).", unfinished)
 	}
 	return s
 }

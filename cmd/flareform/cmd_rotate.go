@@ -27,6 +27,8 @@ type rotateOptions struct {
 	OldKeyFile string
 	Finish     bool
 	Revoke     bool
+	// DropPrevious starts a rotation while one is in progress, cutting the previous key off.
+	DropPrevious bool
 }
 
 func newRotateKeyCmd(root *rootOptions) *cobra.Command {
@@ -39,8 +41,14 @@ workers.dev, then hand the new key over: on stdout (once, and nothing else goes 
 --key-out (mode 0600), or in the --json result. The worker itself rejects the old key once the
 window ends, even if no command ever runs again.
 
-  --finish  end the window now: the old key gets 401 (verified)
-  --revoke  for a leaked key: new key, and every other key dies at once (verified)
+  --finish         end the window now: the old key gets 401 (verified)
+  --revoke         for a leaked key: new key, and every other key dies at once (verified)
+  --drop-previous  rotate although a rotation is in progress: its previous key dies at once
+
+One rotation at a time: while the previous key of a rotation is still accepted, a new rotation
+would replace it and cut its window short, so rotate-key refuses before changing anything and
+says when the window ends. End it with --finish first, use --revoke for a leaked key, or pass
+--drop-previous to rotate now and cut the previous key off (the output says so).
 
 Interrupted runs are safe to repeat: the live worker records where the last run stopped. With
 --key-out, a re-run finds the key already handed over in that file and completes; a key that
@@ -68,7 +76,10 @@ key for --finish comes from --key-file, --from, FLAREFORM_API_KEY or the --key-o
 	f.StringVar(&opts.OldKeyFile, "old-key-file", "", "`FILE` holding the key being retired: kept valid for the grace window, and checked")
 	f.BoolVar(&opts.Finish, "finish", false, "end the grace window now and verify the old key is refused")
 	f.BoolVar(&opts.Revoke, "revoke", false, "leaked key: new key, old keys refused at once, no grace window")
+	f.BoolVar(&opts.DropPrevious, "drop-previous", false, "rotate even while a rotation is in progress: its previous key is refused at once")
 	cmd.MarkFlagsMutuallyExclusive("finish", "revoke")
+	cmd.MarkFlagsMutuallyExclusive("drop-previous", "finish")
+	cmd.MarkFlagsMutuallyExclusive("drop-previous", "revoke")
 	cmd.MarkFlagsMutuallyExclusive("finish", "grace")
 	cmd.MarkFlagsMutuallyExclusive("revoke", "grace")
 	return cmd
@@ -103,7 +114,10 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 	if err != nil {
 		return err
 	}
-	if w.APIKey != nil && w.APIKey.From != "generate" {
+	specKeyed := w.APIKey != nil && w.APIKey.From != "generate"
+	if specKeyed && mode != provision.RotateFinish {
+		// --finish only removes the previous key, which apply never sets back: it is how an
+		// apply refused during a rotation of such a key gets going again.
 		return fmt.Errorf("worker %s takes its key from %s:%s in the spec, so a rotation here would be undone by the next apply; "+
 			"change the key at its source and run `flareform apply`, which rotates it with a grace window (api_key.grace)", w.Name, w.APIKey.From, w.APIKey.Ref)
 	}
@@ -130,6 +144,8 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 		OldKey:    keys.old,
 		KnownKeys: keys.known,
 		Smoke:     w.Smoke,
+		// Refused without it while a rotation is in progress (provision.RotationInProgressError).
+		DropPrevious: opts.DropPrevious,
 		// The templates check the key before the per-key rate limit: a 429 means accepted.
 		RateLimited: w.RateLimit != nil,
 		// A key the store still holds as pending while the worker serves it with no pending
@@ -139,6 +155,12 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 	}
 	if mode == provision.RotateFinish {
 		ropts.NewKey = keys.current()
+		if ropts.NewKey == "" && specKeyed {
+			// The spec's source holds the key the worker serves (when apply has run since).
+			if k, kerr := keysource.Resolve(w.APIKey.From, w.APIKey.Ref, opts.Getenv); kerr == nil {
+				ropts.NewKey = k
+			}
+		}
 	} else {
 		ropts.Handover = h.handOver
 	}
@@ -151,7 +173,7 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 			return err
 		}
 	}
-	if res != nil && rotErr == nil {
+	if res != nil && rotErr == nil && !specKeyed { // the key store holds generated keys only
 		if err := recordRotation(store, w.Name, mode, res, keys, h.key); err != nil {
 			return err
 		}
@@ -420,6 +442,10 @@ func writeRotateSummary(w io.Writer, r *provision.RotateResult) {
 	fmt.Fprintf(w, "rotate-key %s: %s (phase %s)\n", r.Name, r.Action, r.Phase)
 	if r.KeyFingerprint != "" {
 		fmt.Fprintf(w, "  current key   fp %s\n", r.KeyFingerprint)
+	}
+	if r.DroppedPrevious != "" {
+		fmt.Fprintf(w, "  dropped key   fp %s: refused from now on (--drop-previous; its window was to end %s)\n",
+			r.DroppedPrevious, r.DroppedPreviousExpires)
 	}
 	if r.Phase == provision.PhaseRotating {
 		state := "accepted until " + r.PreviousExpires

@@ -212,3 +212,78 @@ func TestRotateKeyNeedsTheKeyItRetires(t *testing.T) {
 		t.Error("after the rotation with --old-key-file both keys must work")
 	}
 }
+
+// TestRotateKeyRefusedWhileRotationInProgress: a second rotate-key inside the first one's grace
+// window used to print one line and exit 0 while it cut that window: the oldest key, promised a
+// day, got 401 at once. It is refused before any write, naming when the window ends and the
+// ways out; --drop-previous does it on purpose and says so. An apply rotating a changed env key
+// during a rotation is refused the same way, and rotate-key --finish (allowed for such a worker)
+// lets it go on.
+func TestRotateKeyRefusedWhileRotationInProgress(t *testing.T) {
+	srv, env := startStandalone(t)
+	c := newCLI(t, env)
+	specPath := initProject(t, c, "images")
+	f := []string{"-f", specPath}
+	keys := t.TempDir()
+	k1, k2, k3 := filepath.Join(keys, "k1"), filepath.Join(keys, "k2"), filepath.Join(keys, "k3")
+	c.mustRun(0, append(f, "apply", "--auto-approve", "--key-out", k1)...)
+	c.mustRun(0, append(f, "rotate-key", "images", "--key-out", k2)...)
+	first, second := readKey(t, k1), readKey(t, k2)
+
+	srv.ResetRequests()
+	r := c.mustRun(exitError, append(f, "rotate-key", "images", "--key-out", k3)...)
+	if missing := lacks(r.stderr, "rotation is in progress", "valid until", "--finish", "--revoke", "--drop-previous", "nothing was changed"); missing != "" {
+		t.Errorf("the refused rotation does not say %q:\n%s", missing, r.stderr)
+	}
+	if n := countWrites(srv.Requests()); n != 0 {
+		t.Errorf("the refused rotation made %d writes: %v", n, callsOf(srv.Requests()))
+	}
+	if _, err := os.Stat(k3); err == nil {
+		t.Error("the refused rotation wrote a key file")
+	}
+	for name, key := range map[string]string{"first": first, "second": second} {
+		if got := postWith(t, srv, "images", key); got != http.StatusOK {
+			t.Errorf("the %s key after the refused rotation gets %d, want 200", name, got)
+		}
+	}
+
+	// On purpose: the new rotation starts and the first key is cut off, and the output says so.
+	r = c.mustRun(0, append(f, "rotate-key", "images", "--drop-previous", "--key-out", k3)...)
+	if missing := lacks(r.stderr, "rotated (phase rotating)", "dropped key", "--drop-previous"); missing != "" {
+		t.Errorf("the --drop-previous rotation does not say %q:\n%s", missing, r.stderr)
+	}
+	third := readKey(t, k3)
+	for key, want := range map[string]int{first: http.StatusUnauthorized, second: http.StatusOK, third: http.StatusOK} {
+		if got := postWith(t, srv, "images", key); got != want {
+			t.Errorf("after --drop-previous a key gets %d, want %d", got, want)
+		}
+	}
+	c.mustRun(exitError, append(f, "rotate-key", "images", "--drop-previous", "--finish")...)
+
+	// apply rotating an env key inside a window: refused; rotate-key --finish (allowed for a
+	// worker whose key the spec reads from env) ends the window, and apply goes on.
+	c.mustRun(0, append(f, "rotate-key", "images", "--finish", "--key-file", k3)...)
+	one, two := "env-key-one-0123456789abcdefghijklmnop", "env-key-two-0123456789abcdefghijklmnop"
+	editFile(t, specPath, "from: generate", "from: env:IMAGES_API_KEY")
+	c.env["IMAGES_API_KEY"], c.env[envAPIKey] = one, third
+	c.mustRun(0, append(f, "apply", "--auto-approve")...) // rotation third -> one
+	c.env["IMAGES_API_KEY"], c.env[envAPIKey] = two, one
+	srv.ResetRequests()
+	r = c.mustRun(exitError, append(f, "apply", "--auto-approve")...)
+	if missing := lacks(r.stderr, "rotation is in progress", "rotate-key images --finish", "nothing was changed"); missing != "" {
+		t.Errorf("apply changing the key during a rotation does not say %q:\n%s", missing, r.stderr)
+	}
+	if n := countWrites(srv.Requests()); n != 0 {
+		t.Errorf("the refused apply made %d writes: %v", n, callsOf(srv.Requests()))
+	}
+	if got := postWith(t, srv, "images", third); got != http.StatusOK {
+		t.Errorf("the previous key after the refused apply gets %d, want 200", got)
+	}
+	c.mustRun(0, append(f, "rotate-key", "images", "--finish")...)
+	c.mustRun(0, append(f, "apply", "--auto-approve")...) // rotation one -> two
+	for key, want := range map[string]int{third: http.StatusUnauthorized, one: http.StatusOK, two: http.StatusOK} {
+		if got := postWith(t, srv, "images", key); got != want {
+			t.Errorf("after finish and apply a key gets %d, want %d", got, want)
+		}
+	}
+}

@@ -34,7 +34,10 @@ refused, and a GET must be rejected.
 The key for workers with a managed API key comes from --key-file (as written by
 apply --key-out), from FLAREFORM_API_KEY, or else from the project's key store
 (.flareform/keys.json, where apply keeps every key it generates); keys the spec reads from env
-or a file are found the same way apply finds them.`,
+or a file are found the same way apply finds them. When no key is found for a worker with a
+managed key, its authorised request cannot run and its smoke test fails (exit 1, "passed":
+false with --json), naming the worker and how to pass the key: a check that did not run is
+never reported as passed.`,
 		Example: `  flareform smoke --key-file ~/.config/my-images.key --out ./out
   FLAREFORM_API_KEY=... flareform smoke --json`,
 		Args: cobra.NoArgs,

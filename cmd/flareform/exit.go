@@ -18,7 +18,9 @@ const (
 	exitError   = 1
 	exitChanges = 2 // plan --detailed-exitcode: the plan has changes
 	// exitInterrupted is the shell's code for SIGINT (128+2): the run was stopped by Ctrl-C or
-	// SIGTERM; what it did and did not do is printed before.
+	// SIGTERM and left something undone; what it did and did not do is printed before. A Ctrl-C
+	// that came after the last change stopped nothing: the exit code is then the run's own (0
+	// when everything was done and verified), never 130 (docs/guarantees.md, "Ctrl-C").
 	exitInterrupted = 130
 )
 
@@ -58,7 +60,9 @@ func wantsJSON(cmd *cobra.Command, args []string) bool {
 	return argsAskForJSON(args)
 }
 
-// reportError prints err for a human on stderr and picks the exit code.
+// reportError prints err for a human on stderr and picks the exit code. interrupted (the
+// run's context was cancelled) makes it 130 only for an error that says the stop cut the run
+// short; a run the stop did not affect returns nil (exit 0) or its own failure (exit 1).
 func reportError(w io.Writer, err error, interrupted bool) int {
 	if err == nil {
 		return exitOK
