@@ -222,14 +222,28 @@ func (e *Engine) applyResource(ctx context.Context, accountID string, rp Resourc
 }
 
 func (e *Engine) deleteWorker(ctx context.Context, accountID string, wp *WorkerPlan) error {
+	if wp.deleteRead == nil {
+		return errors.New("the plan did not read the worker it deletes; plan again")
+	}
 	e.logf("%s: deleting", wp.Name)
-	_, err := e.workers.Scripts.Delete(ctx, wp.Name, accountParams[workers.ScriptDeleteParams](accountID))
-	if err != nil {
-		err = cleanAPIError(err)
-		if isNotFound(err) { // already gone: the goal is reached
+	err := e.guard(ctx, accountID, guardedWrite{
+		name: wp.Name,
+		what: "delete the script",
+		read: *wp.deleteRead,
+		write: func(ctx context.Context) error {
+			_, err := e.workers.Scripts.Delete(ctx, wp.Name, accountParams[workers.ScriptDeleteParams](accountID))
+			if err != nil {
+				err = cleanAPIError(err)
+				if isNotFound(err) { // already gone: the goal is reached (checked after)
+					return nil
+				}
+				return fmt.Errorf("delete script: %w", err)
+			}
 			return nil
-		}
-		return fmt.Errorf("delete script: %w", err)
+		},
+	})
+	if err != nil {
+		return err
 	}
 	e.logf("%s: deleted", wp.Name)
 	return nil
@@ -311,7 +325,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		report := e.smokeWorker(ctx, d.worker, p.subdomain, key, opts.SmokeOut)
 		r.Smoke = &report
 		if !report.Passed {
-			return e.failedSmoke(ctx, p, wp, r, report)
+			return e.failedSmoke(ctx, p, wp, r, report, ownUpload, uploadTagSet(d, fingerprint))
 		}
 	}
 	if d.upload {
@@ -343,20 +357,59 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 	return nil
 }
 
-// failedSmoke rolls a failed update back to the version the plan read.
-func (e *Engine) failedSmoke(ctx context.Context, p *Plan, wp *WorkerPlan, r *WorkerResult, report SmokeReport) error {
+// failedSmoke handles a failed smoke test. The rollback to the version the plan read is a
+// guarded write (guard.go): it replaces only this run's own version, and only when that version
+// directly followed the one the plan read. When another run's version serves, or was deployed
+// between the plan's read and this run's upload, nothing is rolled back over it: it is left
+// serving (or put back, as after a passed smoke test) and the apply fails saying so, so that
+// run's exit 0 stays true.
+func (e *Engine) failedSmoke(ctx context.Context, p *Plan, wp *WorkerPlan, r *WorkerResult, report SmokeReport, ownUpload <-chan string, sentTags []string) error {
 	d := wp.desired
 	smokeErr := fmt.Errorf("smoke: %s", report.Error)
-	if wp.Action == ActionUpdate && d.upload && wp.live.versionID != "" {
-		if err := e.rollback(ctx, p.AccountID, wp.Name, wp.live.versionID); err != nil {
-			return fmt.Errorf("%w; rollback failed: %w", smokeErr, err)
-		}
-		r.RolledBack = true
-		r.VersionID = wp.live.versionID
-		r.KeyFingerprint, r.GeneratedKey = wp.live.keyFingerprints[bindingOf(d)], ""
-		return fmt.Errorf("%w; rolled back to version %s", smokeErr, wp.live.versionID)
+	if !d.upload {
+		return smokeErr
 	}
-	return smokeErr
+	uploaded := r.VersionID
+	if d.finishRotation {
+		uploaded, ownUpload = "", nil // ending the rotation made a newer version of this run
+	}
+	// The upload's postcondition first: this run's version serves and followed the plan's read.
+	served, head, err := e.checkServesOwnHistory(ctx, p.AccountID, wp, d.bundleTag, uploaded, ownUpload, sentTags)
+	if err != nil {
+		// Another run's version serves: this run's key may open nothing. It stays pending in
+		// the key store; the next run keeps it if it turns out to be the live one.
+		r.GeneratedKey, r.KeyFingerprint = "", ""
+		if !errors.Is(err, ErrChanged) {
+			return fmt.Errorf("%w; not rolled back, as what serves could not be checked: %w", smokeErr, err)
+		}
+		return fmt.Errorf("%w; not rolled back, as another run deployed meanwhile: %w", smokeErr, err)
+	}
+	r.VersionID = served
+	target := ""
+	if wp.Action == ActionUpdate && wp.live != nil {
+		target = wp.live.versionID
+	}
+	if target == "" {
+		return smokeErr
+	}
+	err = e.guard(ctx, p.AccountID, guardedWrite{
+		name:    wp.Name,
+		what:    "roll back to version " + target,
+		read:    readOfHistory(head),
+		deploys: target,
+		write:   func(ctx context.Context) error { return e.rollback(ctx, p.AccountID, wp.Name, target) },
+	})
+	if err != nil {
+		if errors.Is(err, ErrChanged) {
+			r.GeneratedKey, r.KeyFingerprint = "", ""
+			return fmt.Errorf("%w; %w", smokeErr, err)
+		}
+		return fmt.Errorf("%w; rollback failed: %w", smokeErr, err)
+	}
+	r.RolledBack = true
+	r.VersionID = target
+	r.KeyFingerprint, r.GeneratedKey = wp.live.keyFingerprints[bindingOf(d)], ""
+	return fmt.Errorf("%w; rolled back to version %s", smokeErr, target)
 }
 
 func bindingOf(d *desiredWorker) string {
@@ -418,45 +471,52 @@ func (e *Engine) checkUnchanged(ctx context.Context, accountID string, wp *Worke
 // findOwnUpload) one read of the deployments says so; without it the serving version's
 // annotation must name this run, and the deployments are read again after that annotation.
 func (e *Engine) checkServesOwn(ctx context.Context, accountID string, wp *WorkerPlan, bundleTag, uploaded string, ownUpload <-chan string, sentTags []string) (string, error) {
+	id, _, err := e.checkServesOwnHistory(ctx, accountID, wp, bundleTag, uploaded, ownUpload, sentTags)
+	return id, err
+}
+
+// checkServesOwnHistory is checkServesOwn that also returns the deployments it read (newest
+// first), for a guarded write that follows.
+func (e *Engine) checkServesOwnHistory(ctx context.Context, accountID string, wp *WorkerPlan, bundleTag, uploaded string, ownUpload <-chan string, sentTags []string) (string, []pastDeployment, error) {
 	history, err := e.deploymentHistory(ctx, accountID, wp.Name)
 	if uploaded == "" && ownUpload != nil {
 		uploaded, history, err = e.awaitOwnUpload(ctx, accountID, wp.Name, ownUpload, history, err)
 	}
 	if err != nil {
-		return "", fmt.Errorf("check the deployed version: %w", err)
+		return "", nil, fmt.Errorf("check the deployed version: %w", err)
 	}
 	id := ""
 	if len(history) > 0 {
 		id = history[0].served
 	}
 	if uploaded != "" && id != uploaded {
-		return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not %s that this run uploaded", orNone(id), uploaded))
+		return "", nil, changedError(wp.Name, fmt.Sprintf("version %s serves, not %s that this run uploaded", orNone(id), uploaded))
 	}
 	if uploaded == "" {
 		// Without the id, the serving version's annotation must name this run.
 		if own, err := e.isOwnUpload(ctx, accountID, wp.Name, id, bundleTag); err != nil {
-			return "", fmt.Errorf("check the deployed version: %w", err)
+			return "", nil, fmt.Errorf("check the deployed version: %w", err)
 		} else if !own {
-			return "", changedError(wp.Name, fmt.Sprintf("version %s serves, not the one this run uploaded", orNone(id)))
+			return "", nil, changedError(wp.Name, fmt.Sprintf("version %s serves, not the one this run uploaded", orNone(id)))
 		}
 	}
 	if err := e.checkNothingBetween(ctx, accountID, wp, history, sentTags); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if uploaded != "" {
-		return id, nil
+		return id, history, nil
 	}
 	// The annotation was read one round trip after the deployments: another writer's
 	// deployment landing in between would go unnoticed, and exit 0 would vouch for code that no
 	// longer serves. So the deployments are read once more, as the last call.
 	latest, _, err := e.deployedVersion(ctx, accountID, wp.Name)
 	if err != nil {
-		return "", fmt.Errorf("check the deployed version: %w", err)
+		return "", nil, fmt.Errorf("check the deployed version: %w", err)
 	}
 	if latest != id {
-		return "", changedError(wp.Name, fmt.Sprintf("version %s serves now, not %s that this run uploaded and checked", orNone(latest), id))
+		return "", nil, changedError(wp.Name, fmt.Sprintf("version %s serves now, not %s that this run uploaded and checked", orNone(latest), id))
 	}
-	return id, nil
+	return id, history, nil
 }
 
 // findOwnUpload looks, while the workers.dev switch and the smoke test run, for the version
@@ -585,6 +645,7 @@ func (e *Engine) isOwnVersion(ctx context.Context, accountID, name, versionID st
 
 // pastDeployment is one entry of a worker's deployment history.
 type pastDeployment struct {
+	id       string   // the deployment's id
 	served   string   // the version at 100%, "" for a split
 	versions []string // every version the deployment names
 }
@@ -601,7 +662,7 @@ func (e *Engine) deploymentHistory(ctx context.Context, accountID, name string) 
 	})
 	out := make([]pastDeployment, 0, len(list))
 	for _, d := range list {
-		var pd pastDeployment
+		pd := pastDeployment{id: d.ID}
 		for _, v := range d.Versions {
 			pd.versions = append(pd.versions, canonicalUUID(v.VersionID))
 			if v.Percentage >= 100 {

@@ -105,6 +105,7 @@ func newHarness(t testing.TB, tune ...func(*Config)) *harness {
 		// Each harness is a machine of its own: versions another test's engine cached are
 		// not this one's.
 		VersionCacheDir: t.TempDir(),
+		BundleCacheDir:  t.TempDir(),
 	}
 	for _, f := range tune {
 		f(&cfg)
@@ -807,5 +808,33 @@ func TestApplyRotatesChangedEnvKeyWithGrace(t *testing.T) {
 	until, ok := p.Workers[0].PendingRotation()
 	if deadline, err := time.Parse(time.RFC3339, until); !ok || err != nil || time.Until(deadline) < time.Hour || time.Until(deadline) > 2*time.Hour {
 		t.Errorf("rotation window ends %q (%v), want about 2h from now", until, ok)
+	}
+}
+
+// A secret edit by another party (`wrangler secret put`) makes a new version without
+// flareform's annotation and leaves the script's key tag as it was. An apply that then
+// rotates a changed env key must not trust that tag: sending the key the tag names as the
+// previous key would cut off the key clients were handed by the other party, and exit 0.
+func TestApplyRotationDoesNotTrustATagAfterASecretEdit(t *testing.T) {
+	h := newHarness(t)
+	oldKey, newKey := "first-env-key-0123456789abcdefghijkl", "second-env-key-0123456789abcdefghijk"
+	theirKey := "their-secret-put-key-0123456789abcdef"
+	h.env["IMG_KEY"] = oldKey
+	w := imageWorker(t, "image-api", "IMG_KEY")
+	h.deploy(t, specOf(w), ApplyOptions{SkipSmoke: true})
+	h.putSecret(t, "image-api", "API_KEY", theirKey)
+
+	h.env["IMG_KEY"] = newKey
+	p := h.plan(t, specOf(w))
+	h.srv.ResetRequests()
+	held := func(spec.Worker) []string { return []string{oldKey} } // FLAREFORM_API_KEY, say
+	if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{KeyCandidates: held}); !errors.As(err, new(*PreviousKeyError)) {
+		t.Fatalf("apply with a key the worker no longer accepts: %v, want a PreviousKeyError", err)
+	}
+	if _, writes := h.apiCalls(); writes != 0 {
+		t.Fatalf("the refused apply made %d writes", writes)
+	}
+	if got := h.post(t, "image-api", theirKey); got != http.StatusOK {
+		t.Errorf("the key the other party put gets %d after the refused apply, want 200", got)
 	}
 }

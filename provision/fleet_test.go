@@ -22,7 +22,7 @@ func fleetSpec(t testing.TB, prefix string, n int) *spec.Spec {
 }
 
 // A fleet's first deploy lists the account's scripts once instead of reading each worker's
-// settings, and its destroy needs no per-worker read at all.
+// settings, and its destroy reads only each worker's deployments (the deletes' precondition).
 func TestFleetReadsOnlyScriptsThatExist(t *testing.T) {
 	h := newHarness(t)
 	s := fleetSpec(t, "fleet", 5)
@@ -47,8 +47,10 @@ func TestFleetReadsOnlyScriptsThatExist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if total, _ := h.apiCalls(); total != 1 {
-		t.Errorf("planning the destroy of 5 workers took %d calls, want 1 (the list)", total)
+	// The list, then each worker's deployments: what serves is each delete's precondition
+	// (guard.go), so a delete never removes a version deployed after the plan.
+	if total, _ := h.apiCalls(); total != 1+5 {
+		t.Errorf("planning the destroy of 5 workers took %d calls, want 6 (the list, then each worker's deployments)", total)
 	}
 	if _, err := h.eng.Apply(context.Background(), p, ApplyOptions{}); err != nil {
 		t.Fatal(err)

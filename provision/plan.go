@@ -86,6 +86,8 @@ type WorkerPlan struct {
 
 	desired *desiredWorker
 	live    *liveWorker
+	// deleteRead is what the plan read of a worker it deletes: the delete's precondition (guard.go).
+	deleteRead *workerRead
 }
 
 // Change is one difference between the live worker and the spec. Secrets only ever appear as
@@ -225,6 +227,9 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	}
 	if len(skipped) == 0 { // a targeted run deletes no worker it was not pointed at
 		p.Workers = append(p.Workers, removedWorkers(s, existing, project)...)
+	}
+	if err := e.readDeleted(ctx, p); err != nil {
+		return nil, err
 	}
 	if err := e.planAccountResources(ctx, s, p, existing, project); err != nil {
 		return nil, err
@@ -366,6 +371,9 @@ func (e *Engine) PlanDestroy(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	if len(skipped) == 0 {
 		p.Workers = append(p.Workers, removedWorkers(s, scripts, project)...)
 	}
+	if err := e.readDeleted(ctx, p); err != nil {
+		return nil, err
+	}
 	if err := e.planDestroyResources(ctx, s, p, scripts); err != nil {
 		return nil, err
 	}
@@ -416,7 +424,7 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			o.res, o.err = bundler.BundleCached(ctx, in)
+			o.res, o.err = e.bundles.Bundle(ctx, in)
 			if o.err == nil {
 				o.sizeErr = checkBundleSize(o.res)
 			}

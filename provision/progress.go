@@ -29,10 +29,11 @@ func (e *Engine) workerDone(wp *WorkerPlan, err error) {
 // newest version and its annotation, then the deployments (5; 3 when it does name it: the
 // estimate takes the larger). An update is the same without the switch; an apply whose plan
 // has aged reads the worker once more before uploading. Gateways and indexes take one call per
-// change, two for a replace. provision's TestFleetReadsOnlyScriptsThatExist counts a create's
+// change, two for a replace. A worker's delete is a guarded write (guard.go): the deployments
+// read before it, the delete, and the read after it that finds no script (3). provision's TestFleetReadsOnlyScriptsThatExist counts a create's
 // calls. Change these when apply's calls change.
 var apiCallsPerChange = map[string]map[Action]int{
-	"worker":   {ActionCreate: 5, ActionUpdate: 4, ActionDelete: 1},
+	"worker":   {ActionCreate: 5, ActionUpdate: 4, ActionDelete: 3},
 	"resource": {ActionCreate: 1, ActionUpdate: 1, ActionReplace: 2, ActionDelete: 1},
 }
 

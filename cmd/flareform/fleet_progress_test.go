@@ -88,15 +88,17 @@ func TestDestroyEstimatesTheWaitWhenTheBudgetBinds(t *testing.T) {
 	if err := roomy.Close(); err != nil {
 		t.Fatal(err)
 	}
-	tight, err := localcf.Start(context.Background(), localcf.Options{StateDir: state, RateLimit: 5})
+	// The plan reads the list and each worker's deployments (7 calls, the deletes'
+	// precondition); the deletes then take 3 calls each, 18 in all, over what is left of 10.
+	tight, err := localcf.Start(context.Background(), localcf.Options{StateDir: state, RateLimit: 10})
 	if err != nil {
 		t.Fatalf("start local Cloudflare on the same state: %v", err)
 	}
 	t.Cleanup(func() { tight.Close() })
 	c.env[envAPIBaseURL] = tight.APIBaseURL()
 	r := c.mustRun(1, "destroy", "-f", specPath)
-	if !strings.Contains(r.stdout, "This destroy makes about 6 API calls; at the API's rate budget of 5 requests per 5 minutes") {
-		t.Errorf("destroy of 6 workers within a budget of 5 shows no estimate:\n%s", r.stdout)
+	if !strings.Contains(r.stdout, "This destroy makes about 18 API calls; at the API's rate budget of 10 requests per 5 minutes") {
+		t.Errorf("destroy of 6 workers within a budget of 10 shows no estimate:\n%s", r.stdout)
 	}
 	if !strings.Contains(r.stderr, "needs approval") {
 		t.Errorf("destroy without a terminal did not stop for approval:\n%s", r.stderr)

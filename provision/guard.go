@@ -1,0 +1,187 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// One guarded write: every change to a worker that may replace what another run deployed goes
+// through guard, which
+//
+//  1. checks the precondition: the worker still serves what this run read (the same active
+//     deployment, by id, and the same versions), or is still absent when it read no script;
+//  2. makes the write;
+//  3. checks the postcondition from the deployments: a deploy is the newest deployment and
+//     directly follows the one this run read (a deployment of another run that landed between
+//     1 and 2 is put back, and the write fails); a delete left no script (one created again
+//     after the delete fails the write).
+//
+// The API has no conditional write, so 1 and 2 are one round trip apart; 3 is what makes that
+// gap visible. Only a delete cannot be checked afterwards for what it removed: see
+// docs/guarantees.md (Overlap).
+//
+// Routed through it so far: the rollback after a failed smoke test (failedSmoke) and the
+// script delete of destroy and of apply's removed workers (deleteWorker). The upload's own
+// checks (checkUnchanged before it, checkServesOwn after the smoke test) are the same two
+// checks, made around the smoke test.
+
+// workerRead is what a run read of a worker: its active deployment and the versions it
+// deploys, or that there was no script.
+type workerRead struct {
+	exists     bool
+	deployment string   // id of the active deployment ("" when the API names none)
+	served     string   // the version at 100% ("" for a split)
+	versions   []string // every version the deployment names
+}
+
+// readOfHistory is what a deployment history (newest first, deploymentHistory) says serves.
+func readOfHistory(history []pastDeployment) workerRead {
+	if len(history) == 0 {
+		return workerRead{exists: true}
+	}
+	h := history[0]
+	return workerRead{exists: true, deployment: h.id, served: h.served, versions: h.versions}
+}
+
+// same reports whether now is still what r read.
+func (r workerRead) same(now workerRead) bool {
+	if r.exists != now.exists {
+		return false
+	}
+	if !r.exists {
+		return true
+	}
+	if r.deployment != "" && now.deployment != "" && r.deployment != now.deployment {
+		return false
+	}
+	return r.served == now.served && slices.Equal(r.versions, now.versions)
+}
+
+func (r workerRead) String() string {
+	switch {
+	case !r.exists:
+		return "no script"
+	case r.served == "" && len(r.versions) > 1:
+		return fmt.Sprintf("a split deployment of versions %v", r.versions)
+	default:
+		return "version " + orNone(r.served)
+	}
+}
+
+// guardedWrite is one write to a worker that must not replace what another run deployed.
+type guardedWrite struct {
+	name string // the script
+	// what the write does, for messages: "roll back to version X", "delete the script".
+	what string
+	// read is the precondition: what this run read and the worker must still serve.
+	read workerRead
+	// deploys is the version the write deploys to all traffic; "" for a delete of the script,
+	// whose postcondition is that no script is left.
+	deploys string
+	write   func(ctx context.Context) error
+}
+
+// guard checks g's precondition, makes its write and checks its postcondition. A changed
+// worker, before or after the write, is an error wrapping ErrChanged that says what serves
+// now; the write is not made when the precondition fails.
+func (e *Engine) guard(ctx context.Context, accountID string, g guardedWrite) error {
+	now, err := e.readWorker(ctx, accountID, g.name)
+	if err != nil {
+		return fmt.Errorf("check before %s: %w", g.what, err)
+	}
+	if !g.read.same(now) {
+		return changedError(g.name, fmt.Sprintf("%s serves now, this run read %s: another run deployed meanwhile, so this run did not %s", now, g.read, g.what))
+	}
+	if !now.exists && g.deploys == "" {
+		return nil // a delete of a script that is (still) gone: the goal is reached
+	}
+	if err := g.write(ctx); err != nil {
+		return err
+	}
+	if g.deploys == "" {
+		return e.checkGone(ctx, accountID, g)
+	}
+	return e.checkDeployedAfter(ctx, accountID, g)
+}
+
+// readWorker reads the worker's deployments: what serves now, or that there is no script.
+func (e *Engine) readWorker(ctx context.Context, accountID, name string) (workerRead, error) {
+	history, err := e.deploymentHistory(ctx, accountID, name)
+	if err != nil {
+		if isNotFound(err) {
+			return workerRead{}, nil
+		}
+		return workerRead{}, err
+	}
+	return readOfHistory(history), nil
+}
+
+// checkGone is a delete's postcondition: no script is left. A script there again was created
+// by another run after the delete (an upload that was on its way), so the caller must not
+// report the worker as gone.
+func (e *Engine) checkGone(ctx context.Context, accountID string, g guardedWrite) error {
+	now, err := e.readWorker(ctx, accountID, g.name)
+	if err != nil {
+		return fmt.Errorf("check after %s: %w", g.what, err)
+	}
+	if now.exists {
+		return changedError(g.name, fmt.Sprintf("this run deleted the script, then another run created it again (%s serves now): it is not gone", now))
+	}
+	return nil
+}
+
+// checkDeployedAfter is a deploy's postcondition: g.deploys serves, in the newest deployment,
+// and that deployment directly followed the one this run read. A deployment of another run
+// between the two was replaced by this write; its version is deployed again, so that run's
+// result stays true, and the write fails.
+func (e *Engine) checkDeployedAfter(ctx context.Context, accountID string, g guardedWrite) error {
+	history, err := e.deploymentHistory(ctx, accountID, g.name)
+	if err != nil {
+		return fmt.Errorf("check after %s: %w", g.what, err)
+	}
+	if len(history) == 0 || history[0].served != g.deploys {
+		now := readOfHistory(history)
+		return changedError(g.name, fmt.Sprintf("%s serves now, deployed by another run after this run's %s", now, g.what))
+	}
+	for _, d := range history[1:] {
+		if (g.read.deployment != "" && d.id == g.read.deployment) || (g.read.deployment == "" && d.served == g.read.served) {
+			return nil
+		}
+		if d.served == g.deploys {
+			continue // this write again: a retried request whose first answer was lost
+		}
+		if d.served == "" {
+			return changedError(g.name, fmt.Sprintf("another run made a split deployment between this run's check and its %s, which replaced it", g.what))
+		}
+		if err := e.deployVersion(ctx, accountID, g.name, d.served, "flareform: redeploy the version another run deployed while this run wrote"); err != nil {
+			return changedError(g.name, fmt.Sprintf("version %s was deployed between this run's check and its %s, and deploying it again failed: %v", d.served, g.what, err))
+		}
+		return changedError(g.name, fmt.Sprintf("another run deployed version %s between this run's check and its %s; it serves again", d.served, g.what))
+	}
+	return nil
+}
+
+// readDeleted reads what serves on every worker p deletes, all at once: the precondition of
+// each delete. A destroy plan otherwise reads only the script list, which says nothing about
+// a deployment another run makes after it.
+func (e *Engine) readDeleted(ctx context.Context, p *Plan) error {
+	var idx []int
+	for i, wp := range p.Workers {
+		if wp.Action == ActionDelete {
+			idx = append(idx, i)
+		}
+	}
+	errs := make([]error, len(idx))
+	e.forEach(ctx, len(idx), func(ctx context.Context, n int) {
+		wp := &p.Workers[idx[n]]
+		read, err := e.readWorker(ctx, p.AccountID, wp.Name)
+		if err != nil {
+			errs[n] = fmt.Errorf("plan delete %s: %w", wp.Name, err)
+			return
+		}
+		wp.deleteRead = &read
+	})
+	return errors.Join(errs...)
+}
