@@ -41,14 +41,7 @@ func TestHostileInputsAreRefused(t *testing.T) {
 			dir := t.TempDir()
 			writeHostileProject(t, dir)
 			args, extraEnv := tc.setup(t, dir)
-			env := map[string]string{
-				envAPIToken:   hostileToken,
-				envAccountID:  "0123456789abcdef0123456789abcdef",
-				envAPIBaseURL: apiURL,
-			}
-			for k, v := range extraEnv {
-				env[k] = v
-			}
+			env := hostileEnv(apiURL, extraEnv)
 			limit := tc.maxDuration
 			if limit == 0 {
 				limit = 2 * time.Second
@@ -235,6 +228,20 @@ func runWithin(t *testing.T, limit time.Duration, args []string, env map[string]
 		t.Fatalf("flareform %s did not finish within %s", strings.Join(args, " "), limit)
 		return result{}
 	}
+}
+
+// hostileEnv is the environment of a hostile run: the canary token, an account, the API at
+// apiURL, plus the case's own variables.
+func hostileEnv(apiURL string, extra map[string]string) map[string]string {
+	env := map[string]string{
+		envAPIToken:   hostileToken,
+		envAccountID:  "0123456789abcdef0123456789abcdef",
+		envAPIBaseURL: apiURL,
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
 }
 
 func envValues(env map[string]string) []string {

@@ -32,14 +32,7 @@ func TestHostileSecretsAreRefused(t *testing.T) {
 			dir := t.TempDir()
 			writeHostileProject(t, dir)
 			extraEnv, secrets := tc.setup(t, dir)
-			env := map[string]string{
-				envAPIToken:   hostileToken,
-				envAccountID:  "0123456789abcdef0123456789abcdef",
-				envAPIBaseURL: apiURL,
-			}
-			for k, v := range extraEnv {
-				env[k] = v
-			}
+			env := hostileEnv(apiURL, extraEnv)
 			secrets = append(append(secrets, hostileToken), envValues(extraEnv)...)
 			commands := tc.commands
 			if commands == nil {
