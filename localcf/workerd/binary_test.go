@@ -122,7 +122,7 @@ func TestInstallWithoutNpm(t *testing.T) {
 // the process's cache directory.
 func TestInstallWithoutCacheDirRefuses(t *testing.T) {
 	if _, err := exec.LookPath("npm"); err != nil {
-		t.Skip("npm is not installed: Install stops before it looks for a cache directory")
+		t.Fatal("npm is not installed (make setup needs it): Install would stop before it looks for a cache directory")
 	}
 	processCache := t.TempDir()
 	t.Setenv("XDG_CACHE_HOME", processCache)
