@@ -19,6 +19,7 @@ import (
 	"github.com/evanw/esbuild/pkg/api"
 
 	"github.com/flareform/flareform/internal/confined"
+	"github.com/flareform/flareform/internal/jsonc"
 )
 
 // confinePluginName names the plugin in esbuild's messages; convertMessages knows its messages
@@ -823,7 +824,10 @@ var extendsField = regexp.MustCompile(`"extends"\s*:\s*("(?:[^"\\]|\\.)*"|\[[^\]
 // so that a config esbuild reads and flareform cannot parse extends nothing unchecked.
 func parseTSConfig(data []byte) tsConfig {
 	var cfg tsConfig
-	text := stripJSONC(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))
+	text, err := jsonc.Strip(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))
+	if err != nil {
+		text = data // not JSON: "extends" is looked for in the whole text below
+	}
 	var top map[string]json.RawMessage
 	if json.Unmarshal(text, &top) != nil {
 		for _, m := range extendsField.FindAllSubmatch(text, -1) {
@@ -848,49 +852,6 @@ func parseTSConfig(data []byte) tsConfig {
 		}
 	}
 	return cfg
-}
-
-// stripJSONC turns a tsconfig.json (JSON with comments and trailing commas) into JSON.
-func stripJSONC(data []byte) []byte {
-	out := make([]byte, 0, len(data))
-	for i := 0; i < len(data); i++ {
-		switch ch := data[i]; {
-		case ch == '"':
-			j := i + 1
-			for ; j < len(data) && data[j] != '"'; j++ {
-				if data[j] == '\\' {
-					j++
-				}
-			}
-			end := min(j+1, len(data))
-			out = append(out, data[i:end]...)
-			i = end - 1
-		case ch == '/' && i+1 < len(data) && data[i+1] == '/':
-			for i < len(data) && data[i] != '\n' {
-				i++
-			}
-			out = append(out, '\n')
-		case ch == '/' && i+1 < len(data) && data[i+1] == '*':
-			end := bytes.Index(data[i+2:], []byte("*/"))
-			if end < 0 {
-				return out
-			}
-			i += 2 + end + 1
-			out = append(out, ' ')
-		case ch == ',':
-			j := i + 1
-			for j < len(data) && (data[j] == ' ' || data[j] == '\t' || data[j] == '\n' || data[j] == '\r') {
-				j++
-			}
-			if j < len(data) && (data[j] == '}' || data[j] == ']') {
-				continue // a trailing comma
-			}
-			out = append(out, ch)
-		default:
-			out = append(out, ch)
-		}
-	}
-	return out
 }
 
 // sourceMappingURL is what esbuild's lexer looks for in a `//#` or `/*#` (or `@`) comment.
