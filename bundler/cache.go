@@ -1,14 +1,12 @@
 package bundler
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -126,38 +124,20 @@ func (c *Cache) entryPath(opts Options, tree *confined.Tree, workDir, absEntry s
 // JSON, of a bundle of at most confined.MaxBundleInput bytes of inputs.
 const maxCacheEntry = 8 * confined.MaxBundleInput
 
-// readCacheEntry reads a cache entry, a file flareform wrote into its own 0700 directory: a
-// regular file (not a link, FIFO or device) of at most maxCacheEntry bytes, read in one go
-// (confined.ReadFile's reader grows its buffer from 512 bytes, which costs a no-change run
-// dozens of reads of a large entry).
+// cacheEntryKind is a cache entry, a file flareform wrote into its own 0700 directory.
+var cacheEntryKind = confined.Kind{Name: "bundle cache entry", Limit: maxCacheEntry, Fix: "delete the bundle cache folder"}
+
+// readCacheEntry reads a cache entry: a regular file, not a link (an entry is never one), under
+// the rules of package confined.
 func readCacheEntry(path string) ([]byte, error) {
 	info, err := os.Lstat(path)
 	if err != nil {
 		return nil, err
 	}
-	if !info.Mode().IsRegular() || info.Size() > maxCacheEntry {
+	if !info.Mode().IsRegular() {
 		return nil, fmt.Errorf("bundle cache: %s is not an entry flareform wrote", path)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	opened, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !os.SameFile(info, opened) {
-		return nil, fmt.Errorf("bundle cache: %s was replaced while read", path)
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, opened.Size()+bytes.MinRead)) // ReadFrom grows below MinRead
-	if _, err := buf.ReadFrom(io.LimitReader(f, maxCacheEntry+1)); err != nil {
-		return nil, err
-	}
-	if buf.Len() > maxCacheEntry {
-		return nil, fmt.Errorf("bundle cache: %s grew while read", path)
-	}
-	return buf.Bytes(), nil
+	return confined.ReadFile(path, cacheEntryKind, nil)
 }
 
 // cacheEntry is one stored bundle with the fingerprint of what it was made from.

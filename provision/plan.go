@@ -405,7 +405,7 @@ func (e *Engine) bundleAll(ctx context.Context, s *spec.Spec) ([]*bundler.Result
 		sizeErr error // the bundle is over Cloudflare's size limit
 	}
 	// Every file a bundle reads must lie in the spec's project tree (see bundler.Options.Tree).
-	tree, err := confined.ProjectTree(s.File)
+	tree, err := s.Tree()
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}

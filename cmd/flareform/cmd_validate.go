@@ -77,7 +77,7 @@ func validateSpec(ctx context.Context, opts *validateOptions) ([]string, error) 
 		return []string{}, err
 	}
 	// Every file a bundle reads must lie in the spec's project tree, as when the engine bundles.
-	tree, err := confined.ProjectTree(s.File)
+	tree, err := s.Tree()
 	if err != nil {
 		return []string{}, err
 	}

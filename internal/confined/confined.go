@@ -19,6 +19,7 @@
 package confined
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -110,7 +111,7 @@ func ReadFile(path string, kind Kind, tree *Tree) ([]byte, error) {
 		return nil, fmt.Errorf("stat %s: %w", path, unwrapPath(err))
 	}
 	if !opened.Mode().IsRegular() {
-		return nil, refuse(path, kind.Fix, "%s: is %s, not a regular file", path, describeMode(opened.Mode()))
+		return nil, refuse(path, kind.Fix, "%s: is %s, not a regular file", path, DescribeMode(opened.Mode()))
 	}
 	if !os.SameFile(info, opened) {
 		return nil, refuse(path, kind.Fix, "%s: was replaced while flareform read it", path)
@@ -118,7 +119,7 @@ func ReadFile(path string, kind Kind, tree *Tree) ([]byte, error) {
 	if opened.Size() > kind.Limit {
 		return nil, tooLarge(path, kind)
 	}
-	return readWithin(f, path, kind, ReadTimeout)
+	return readWithin(f, path, kind, opened.Size(), ReadTimeout)
 }
 
 // Check reports why path cannot be read as a file of kind (see ReadFile), without opening it:
@@ -153,7 +154,7 @@ func check(path string, kind Kind, tree *Tree) (string, fs.FileInfo, error) {
 		return "", nil, fmt.Errorf("stat %s: %w", path, unwrapPath(err))
 	}
 	if !info.Mode().IsRegular() {
-		return "", nil, refuse(path, kind.Fix, "%s: is %s, not a regular file", path, describeMode(info.Mode()))
+		return "", nil, refuse(path, kind.Fix, "%s: is %s, not a regular file", path, DescribeMode(info.Mode()))
 	}
 	if info.Size() > kind.Limit {
 		return "", nil, tooLarge(path, kind)
@@ -192,10 +193,8 @@ func pseudoRoot(real string) string {
 	return ""
 }
 
-// IsPseudo reports whether real (a path with symlinks resolved) lies under /proc, /sys or /dev.
-func IsPseudo(real string) bool { return pseudoRoot(real) != "" }
-
-func describeMode(m fs.FileMode) string {
+// DescribeMode says what kind of file m is, for messages ("a named pipe (FIFO)").
+func DescribeMode(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a directory"
@@ -212,24 +211,25 @@ func describeMode(m fs.FileMode) string {
 	}
 }
 
-// DescribeMode says what kind of file m is, for messages ("a named pipe (FIFO)").
-func DescribeMode(m fs.FileMode) string { return describeMode(m) }
-
 func tooLarge(path string, kind Kind) error {
 	return refuse(path, kind.Fix, "%s: larger than %d bytes, the most a %s may hold", path, kind.Limit, kind.Name)
 }
 
-// readWithin reads at most kind.Limit bytes of f, giving up after timeout. A read that never
-// returns leaves its goroutine behind; closing f (deferred by the caller) usually ends it.
-func readWithin(f *os.File, path string, kind Kind, timeout time.Duration) ([]byte, error) {
+// readWithin reads at most kind.Limit bytes of f, giving up after timeout. size is f's size
+// when it was opened: the buffer starts that large, so a large file is read in one go rather
+// than by a buffer doubling from 512 bytes (a file that grew is still cut off at the cap). A
+// read that never returns leaves its goroutine behind; closing f (deferred by the caller)
+// usually ends it.
+func readWithin(f *os.File, path string, kind Kind, size int64, timeout time.Duration) ([]byte, error) {
 	type result struct {
 		data []byte
 		err  error
 	}
 	done := make(chan result, 1)
 	go func() {
-		data, err := io.ReadAll(io.LimitReader(f, kind.Limit+1))
-		done <- result{data, err}
+		buf := bytes.NewBuffer(make([]byte, 0, min(size, kind.Limit)+bytes.MinRead)) // ReadFrom grows below MinRead
+		_, err := buf.ReadFrom(io.LimitReader(f, kind.Limit+1))
+		done <- result{buf.Bytes(), err}
 	}()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -258,7 +258,7 @@ func CheckWritable(path string) error {
 	case err != nil:
 		return fmt.Errorf("stat %s: %w", path, unwrapPath(err))
 	case !info.Mode().IsRegular():
-		return refuse(path, "give the path of a regular file, not a link, device or pipe", "%s: is %s, not a regular file", path, describeMode(info.Mode()))
+		return refuse(path, "give the path of a regular file, not a link, device or pipe", "%s: is %s, not a regular file", path, DescribeMode(info.Mode()))
 	}
 	return nil
 }

@@ -141,7 +141,7 @@ func TestReadFileEnforcesTheCapWhileReading(t *testing.T) {
 	}
 	defer f.Close()
 	write(t, path, strings.Repeat("y", 200)) // grew after the size check
-	_, err = readWithin(f, path, small, time.Second)
+	_, err = readWithin(f, path, small, 5, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "larger than 64") {
 		t.Fatalf("readWithin = %v, want the cap", err)
 	}

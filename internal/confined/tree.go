@@ -49,23 +49,6 @@ func (t *Tree) Contains(real string) bool {
 	return strings.HasPrefix(real, root)
 }
 
-// CheckInside reports why path (resolved through its symlinks) lies outside the tree, nil
-// when it is inside or does not exist yet.
-func (t *Tree) CheckInside(path string, kind Kind) error {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return fmt.Errorf("resolve %s: %w", path, err)
-	}
-	real, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		return nil // nothing there: whoever opens it reports that
-	}
-	if !t.Contains(real) {
-		return t.outside(path, real, kind)
-	}
-	return nil
-}
-
 func (t *Tree) outside(path, real string, kind Kind) error {
 	how := ""
 	if abs, err := filepath.Abs(path); err == nil && abs != real {

@@ -4,7 +4,11 @@
 // a JS syntax error, an unknown model) can still point at the right line of the spec.
 package spec
 
-import "time"
+import (
+	"time"
+
+	"github.com/flareform/flareform/internal/confined"
+)
 
 // Spec is a loaded, expanded and validated spec for one environment.
 type Spec struct {
@@ -134,4 +138,13 @@ func (w Worker) NodeCompat() bool {
 		}
 	}
 	return false
+}
+
+// Tree is the project's tree every file the spec's code reads must lie in: Root as the loader
+// found it, or, for a Spec built in code without one, the tree of File.
+func (s *Spec) Tree() (*confined.Tree, error) {
+	if s.Root != "" {
+		return &confined.Tree{Root: s.Root}, nil
+	}
+	return confined.ProjectTree(s.File)
 }
