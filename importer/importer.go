@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flareform/flareform/internal/confined"
+	"github.com/flareform/flareform/internal/jsonc"
 )
 
 // Options fill in what a wrangler configuration does not say.
@@ -106,10 +107,10 @@ func tomlError(name string, data []byte, err error) *SyntaxError {
 
 func parseJSON(name string, data []byte) (map[string]any, error) {
 	plain, err := stripJSONC(data)
-	var oe *offsetError
-	if errors.As(err, &oe) {
-		line, col := lineCol(data, oe.offset)
-		return nil, &SyntaxError{File: name, Line: line, Col: col, Format: "JSON", Problem: oe.problem}
+	var se *jsonc.SyntaxError
+	if errors.As(err, &se) {
+		line, col := lineCol(data, se.Offset)
+		return nil, &SyntaxError{File: name, Line: line, Col: col, Format: "JSON", Problem: se.Problem}
 	}
 	if err != nil {
 		return nil, &SyntaxError{File: name, Format: "JSON", Problem: redact(err.Error(), data)}

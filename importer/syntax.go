@@ -107,11 +107,3 @@ func lineCol(data []byte, offset int) (line, col int) {
 	col = offset - (bytes.LastIndexByte(before, '\n') + 1) + 1
 	return line, col
 }
-
-// offsetError is a problem found at a byte offset of the input, before a parser ran.
-type offsetError struct {
-	offset  int
-	problem string
-}
-
-func (e *offsetError) Error() string { return fmt.Sprintf("%s at byte %d", e.problem, e.offset) }
