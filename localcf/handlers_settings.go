@@ -199,8 +199,8 @@ func (s *Server) getScriptSubdomain(c *call) *apiError {
 	return nil
 }
 
-// postScriptSubdomain sets the workers.dev toggle; previews_enabled keeps its value when omitted.
-// postScriptSubdomain: POST .../workers/scripts/{script}/subdomain. wrangler sends
+// postScriptSubdomain sets the workers.dev toggle (previews_enabled keeps its value when
+// omitted): POST .../workers/scripts/{script}/subdomain. wrangler sends
 // `Cloudflare-Workers-Script-Api-Date: 2025-08-01` here (cloudflare-operations.md 7.3), and so
 // does flareform; what the header changes is UNCONFIRMED. It is not required, in any reading:
 // Alchemy 0.94 and cloudflare-go (both fidelity clients, both working against the real API)

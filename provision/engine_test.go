@@ -838,3 +838,23 @@ func TestApplyRotationDoesNotTrustATagAfterASecretEdit(t *testing.T) {
 		t.Errorf("the key the other party put gets %d after the refused apply, want 200", got)
 	}
 }
+
+// Two destroys at once: the one whose delete comes second finds the script already gone,
+// which is its goal, not another run's deploy.
+func TestDestroyOfAScriptAnotherDestroyDeletedSucceeds(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	s := specOf(imageWorker(t, "image-a", ""))
+	h.deploy(t, s, ApplyOptions{SkipSmoke: true})
+	p, err := h.eng.PlanDestroy(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.rawJSON(t, http.MethodDelete, h.srv.APIBaseURL()+"/accounts/"+h.srv.AccountID()+"/workers/scripts/image-a", "")
+	if _, err := h.eng.Apply(ctx, p, ApplyOptions{}); err != nil {
+		t.Fatalf("destroy after another destroy deleted the script: %v", err)
+	}
+	if got := h.scriptNames(t); len(got) != 0 {
+		t.Fatalf("scripts left: %v", got)
+	}
+}

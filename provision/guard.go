@@ -91,11 +91,11 @@ func (e *Engine) guard(ctx context.Context, accountID string, g guardedWrite) er
 	if err != nil {
 		return fmt.Errorf("check before %s: %w", g.what, err)
 	}
+	if !now.exists && g.deploys == "" {
+		return nil // a delete of a script that is gone (another destroy was first): the goal is reached
+	}
 	if !g.read.same(now) {
 		return changedError(g.name, fmt.Sprintf("%s serves now, this run read %s: another run deployed meanwhile, so this run did not %s", now, g.read, g.what))
-	}
-	if !now.exists && g.deploys == "" {
-		return nil // a delete of a script that is (still) gone: the goal is reached
 	}
 	if err := g.write(ctx); err != nil {
 		return err

@@ -215,13 +215,6 @@ func suggestModel(model string, near []catalogModel, now time.Time) string {
 	return best
 }
 
-// The changelog's recommendations for retired models that the snapshot has no replacement for
-// (cloudflare-operations.md 5.3): one for text generation, one for vision.
-const (
-	textGenerationReplacement = "@cf/zai-org/glm-4.7-flash"
-	visionReplacement         = "@cf/google/gemma-4-26b-a4b-it"
-)
-
 // replacementAdvice is what to use instead of a retired or retiring model: the snapshot's
 // replacement (the -fast variant where one exists), else the changelog's recommendation for the
 // model's task.
@@ -231,9 +224,9 @@ func replacementAdvice(m catalogModel) string {
 	}
 	switch {
 	case m.Vision:
-		return "use " + visionReplacement + " (check its inputs and outputs: they differ)"
+		return "use " + aimodels.VisionReplacement + " (check its inputs and outputs: they differ)"
 	case strings.EqualFold(m.Task, "Text Generation"):
-		return "use " + textGenerationReplacement + " (check its inputs and outputs: they differ)"
+		return "use " + aimodels.ChatReplacement + " (check its inputs and outputs: they differ)"
 	}
 	return "use a current model from the Workers AI catalog (https://developers.cloudflare.com/workers-ai/models/)"
 }

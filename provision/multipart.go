@@ -49,7 +49,6 @@ type metadataBinding struct {
 	Type      string  `json:"type"`
 	Name      string  `json:"name"`
 	Text      *string `json:"text,omitempty"`
-	OldName   string  `json:"old_name,omitempty"`   // inherit: the binding's name in VersionID
 	VersionID string  `json:"version_id,omitempty"` // inherit: copy from this version, not the latest
 	// ratelimit: the counter's namespace (a positive integer as a string) and its limit.
 	NamespaceID string           `json:"namespace_id,omitempty"`

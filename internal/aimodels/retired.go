@@ -24,10 +24,11 @@ type Retired struct {
 	Task string
 }
 
-// The changelog's recommendations (2026-05-08 planned model deprecations).
+// The changelog's recommendations (2026-05-08 planned model deprecations): for text
+// generation and for vision, also for retired models this snapshot does not list.
 const (
-	chatReplacement   = "@cf/zai-org/glm-4.7-flash"
-	visionReplacement = "@cf/google/gemma-4-26b-a4b-it"
+	ChatReplacement   = "@cf/zai-org/glm-4.7-flash"
+	VisionReplacement = "@cf/google/gemma-4-26b-a4b-it"
 	fastLlama8B       = "@cf/meta/llama-3.1-8b-instruct-fast"
 )
 
@@ -48,17 +49,17 @@ var retired = []Retired{
 	{"@cf/meta/llama-3.1-8b-instruct", may2026, fastLlama8B, true, taskTextGeneration},
 	{"@cf/meta/llama-3.1-8b-instruct-awq", may2026, fastLlama8B, true, taskTextGeneration},
 	{"@cf/meta/llama-3.1-70b-instruct", may2026, "@cf/meta/llama-3.3-70b-instruct-fp8-fast", false, taskTextGeneration},
-	{"@cf/meta/llama-2-7b-chat-int8", may2026, chatReplacement, false, taskTextGeneration},
-	{"@cf/meta/llama-2-7b-chat-fp16", may2026, chatReplacement, false, taskTextGeneration},
-	{"@cf/mistral/mistral-7b-instruct-v0.1", may2026, chatReplacement, false, taskTextGeneration},
-	{"@hf/mistral/mistral-7b-instruct-v0.2", may2026, chatReplacement, false, taskTextGeneration},
-	{"@hf/google/gemma-7b-it", may2026, visionReplacement, false, taskTextGeneration},
-	{"@cf/google/gemma-3-12b-it", may2026, visionReplacement, false, taskTextGeneration},
-	{"@hf/nousresearch/hermes-2-pro-mistral-7b", may2026, chatReplacement, false, taskTextGeneration},
-	{"@cf/microsoft/phi-2", may2026, chatReplacement, false, taskTextGeneration},
-	{"@cf/defog/sqlcoder-7b-2", may2026, chatReplacement, false, taskTextGeneration},
-	{"@cf/unum/uform-gen2-qwen-500m", may2026, visionReplacement, false, taskImageToText},
-	{"@cf/facebook/bart-large-cnn", may2026, chatReplacement, false, taskSummarization},
+	{"@cf/meta/llama-2-7b-chat-int8", may2026, ChatReplacement, false, taskTextGeneration},
+	{"@cf/meta/llama-2-7b-chat-fp16", may2026, ChatReplacement, false, taskTextGeneration},
+	{"@cf/mistral/mistral-7b-instruct-v0.1", may2026, ChatReplacement, false, taskTextGeneration},
+	{"@hf/mistral/mistral-7b-instruct-v0.2", may2026, ChatReplacement, false, taskTextGeneration},
+	{"@hf/google/gemma-7b-it", may2026, VisionReplacement, false, taskTextGeneration},
+	{"@cf/google/gemma-3-12b-it", may2026, VisionReplacement, false, taskTextGeneration},
+	{"@hf/nousresearch/hermes-2-pro-mistral-7b", may2026, ChatReplacement, false, taskTextGeneration},
+	{"@cf/microsoft/phi-2", may2026, ChatReplacement, false, taskTextGeneration},
+	{"@cf/defog/sqlcoder-7b-2", may2026, ChatReplacement, false, taskTextGeneration},
+	{"@cf/unum/uform-gen2-qwen-500m", may2026, VisionReplacement, false, taskImageToText},
+	{"@cf/facebook/bart-large-cnn", may2026, ChatReplacement, false, taskSummarization},
 }
 
 // RetiredModels lists the snapshot, in the changelog's order.
