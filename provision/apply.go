@@ -227,9 +227,10 @@ func (e *Engine) deleteWorker(ctx context.Context, accountID string, wp *WorkerP
 	}
 	e.logf("%s: deleting", wp.Name)
 	err := e.guard(ctx, accountID, guardedWrite{
-		name: wp.Name,
-		what: "delete the script",
-		read: *wp.deleteRead,
+		name:   wp.Name,
+		what:   "delete the script",
+		read:   *wp.deleteRead,
+		effect: deletesScript,
 		write: func(ctx context.Context) error {
 			_, err := e.workers.Scripts.Delete(ctx, wp.Name, accountParams[workers.ScriptDeleteParams](accountID))
 			if err != nil {
@@ -270,25 +271,35 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 	} else if d.worker.APIKey != nil && wp.live != nil {
 		fingerprint = wp.live.keyFingerprints[d.worker.APIKey.Binding]
 	}
+	smoke := willSmoke(d, opts)
 	var ownUpload <-chan string // the upload's version, when its answer did not name it
+	// One guarded write (guard.go): the plan's read is the precondition (read again unless the
+	// plan is fresh), then the upload, the workers.dev switch, the smoke test and the tested
+	// mark, and checkServesOwn last as the postcondition.
+	writes, err := e.beginWrites(ctx, p.AccountID, wp.Name, planRead(wp), opts.freshPlan, "upload")
+	if err != nil {
+		return err
+	}
 	if d.upload {
-		if !opts.freshPlan {
-			if err := e.checkUnchanged(ctx, p.AccountID, wp); err != nil {
-				return err
-			}
-		}
 		e.logf("%s: uploading (%d changes)", wp.Name, len(wp.Changes))
-		version, err := e.upload(ctx, p.AccountID, wp, key, fingerprint)
+		var version string
+		err := writes.do(ctx, "upload", func(ctx context.Context) (err error) {
+			version, err = e.upload(ctx, p.AccountID, wp, key, fingerprint, smoke)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("upload script: %w", err)
 		}
 		r.VersionID = version
 		if version != "" {
-			e.rememberUpload(p.AccountID, wp.Name, version, e.identity(d, fingerprint))
+			e.rememberUpload(p.AccountID, wp.Name, version, e.identity(d, fingerprint, smoke))
 		} else if !d.finishRotation {
 			ownUpload = e.findOwnUpload(ctx, p.AccountID, wp.Name, d.bundleTag)
 		}
-		if err := e.settleTags(ctx, p.AccountID, wp.Name, liveTags(wp), uploadTagSet(d, fingerprint)); err != nil {
+		err = writes.do(ctx, "set tags", func(ctx context.Context) error {
+			return e.settleTags(ctx, p.AccountID, wp.Name, liveTags(wp), uploadTagSet(d, fingerprint))
+		})
+		if err != nil {
 			return fmt.Errorf("upload script: %w", err)
 		}
 		// Deployed: from here on the key opens the worker, so it is handed over even if a later
@@ -302,7 +313,12 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		if stopped(opts) {
 			return fmt.Errorf("uploaded, then %w", ErrInterrupted)
 		}
-		if err := e.finishExpiredRotation(ctx, p.AccountID, wp.Name); err != nil {
+		err := writes.do(ctx, "end the expired key rotation", func(ctx context.Context) error {
+			serves, err := e.finishExpiredRotation(ctx, p.AccountID, wp.Name)
+			writes.read = workerRead{exists: true, served: serves} // its own checks verified it
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("end the expired key rotation: %w", err)
 		}
 	}
@@ -310,14 +326,16 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		if stopped(opts) {
 			return fmt.Errorf("uploaded, then %w", ErrInterrupted)
 		}
-		if err := e.setWorkersDev(ctx, p.AccountID, wp.Name, *d.workersDev); err != nil {
+		err := writes.do(ctx, "set workers.dev", func(ctx context.Context) error {
+			return e.setWorkersDev(ctx, p.AccountID, wp.Name, *d.workersDev)
+		})
+		if err != nil {
 			return err
 		}
 	}
 	if stopped(opts) && d.upload {
-		return fmt.Errorf("uploaded, then %w (not smoke-tested)", ErrInterrupted)
+		return fmt.Errorf("uploaded, then %w (not smoke-tested; the next apply tests it)", ErrInterrupted)
 	}
-	smoke := !opts.SkipSmoke && d.worker.Smoke != nil && d.worker.WorkersDev
 	if smoke {
 		if key == "" {
 			key = e.smokeKeyFor(wp, opts)
@@ -328,33 +346,77 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 			return e.failedSmoke(ctx, p, wp, r, report, ownUpload, uploadTagSet(d, fingerprint))
 		}
 	}
-	if d.upload {
-		// Checked last, after the smoke test: the version that passed it must still be the one
-		// that serves, or another run overlapped this one and its answer is not this run's.
-		uploaded := r.VersionID
-		switch {
-		case d.finishRotation:
-			uploaded, ownUpload = "", nil // ending the rotation made a newer version of this run
-		case uploaded == "" && ownUpload != nil && !smoke:
-			// No smoke test gave the annotation read a head start on the deployments read, so
-			// reading both at once would often mean reading the deployments twice: a call more
-			// per worker, for a fleet the rate budget's scarcest resource.
-			uploaded, ownUpload = <-ownUpload, nil
+	if !d.upload {
+		if d.finishRotation || d.workersDev != nil {
+			return writes.checkStillRead(ctx)
 		}
-		version, err := e.checkServesOwn(ctx, p.AccountID, wp, d.bundleTag, uploaded, ownUpload, uploadTagSet(d, fingerprint))
-		if err != nil {
-			// Another run's version serves: this run's key may open nothing. It stays pending in
-			// the key store; the next run keeps it if it turns out to be the live one.
-			r.Smoke, r.GeneratedKey, r.KeyFingerprint = nil, "", ""
-			return err
-		}
-		r.VersionID = version
+		r.KeyFingerprint = fingerprint
+		return nil
 	}
+	// Checked last, after the smoke test: the version that passed it must still be the one that
+	// serves, or another run overlapped this one and its answer is not this run's.
+	uploaded := r.VersionID
+	switch {
+	case d.finishRotation:
+		uploaded, ownUpload = "", nil // ending the rotation made a newer version of this run
+	case uploaded == "" && ownUpload != nil && !smoke:
+		// No smoke test gave the annotation read a head start on the deployments read, so
+		// reading both at once would often mean reading the deployments twice: a call more
+		// per worker, for a fleet the rate budget's scarcest resource.
+		uploaded, ownUpload = <-ownUpload, nil
+	}
+	if smoke {
+		// The tested mark names this run's version (from the upload's answer, else from its
+		// annotation, read during the smoke test); the postcondition below follows the mark, so
+		// a version of another run that served during the test fails this run, and the mark
+		// then vouches for a version that does not serve.
+		// Named by its annotation, which must say this run made it: the mark never vouches for a
+		// version another run uploaded. That read overlaps the smoke test.
+		marked := uploaded
+		if marked == "" && ownUpload != nil {
+			marked, ownUpload = <-ownUpload, nil
+			uploaded = marked
+		}
+		if marked == "" {
+			// Not found by its annotation: the deployments say which version is this run's.
+			version, _, err := e.checkServesOwnHistory(ctx, p.AccountID, wp, d.bundleTag, "", nil, uploadTagSet(d, fingerprint))
+			if err != nil {
+				r.Smoke, r.GeneratedKey, r.KeyFingerprint = nil, "", ""
+				return err
+			}
+			uploaded, marked, ownUpload = version, version, nil
+		}
+		if err := e.markTested(ctx, writes, uploadTagSet(d, fingerprint), marked); err != nil {
+			return fmt.Errorf("smoke passed, but marking version %s tested failed (the next apply tests it again): %w", marked, err)
+		}
+	}
+	version, err := e.checkServesOwn(ctx, p.AccountID, wp, d.bundleTag, uploaded, ownUpload, uploadTagSet(d, fingerprint))
+	if err != nil {
+		// Another run's version serves: this run's key may open nothing. It stays pending in
+		// the key store; the next run keeps it if it turns out to be the live one.
+		r.Smoke, r.GeneratedKey, r.KeyFingerprint = nil, "", ""
+		return err
+	}
+	r.VersionID = version
 	r.KeyFingerprint = fingerprint
 	if smoke {
 		e.logf("%s: smoke passed", wp.Name)
 	}
 	return nil
+}
+
+// willSmoke reports whether apply smoke-tests d's worker: then its upload is marked pending
+// until the test passes (smokemark.go).
+func willSmoke(d *desiredWorker, opts ApplyOptions) bool {
+	return !opts.SkipSmoke && d.worker.Smoke != nil && d.worker.WorkersDev
+}
+
+// planRead is what the plan read of wp's worker, the precondition of apply's writes.
+func planRead(wp *WorkerPlan) workerRead {
+	if wp.live == nil || !wp.live.exists {
+		return workerRead{}
+	}
+	return workerRead{exists: true, served: wp.live.versionID}
 }
 
 // failedSmoke handles a failed smoke test. The rollback to the version the plan read is a
@@ -386,11 +448,11 @@ func (e *Engine) failedSmoke(ctx context.Context, p *Plan, wp *WorkerPlan, r *Wo
 	}
 	r.VersionID = served
 	target := ""
-	if wp.Action == ActionUpdate && wp.live != nil {
+	if wp.Action == ActionUpdate && wp.live != nil && !wp.live.untested() {
 		target = wp.live.versionID
 	}
 	if target == "" {
-		return smokeErr
+		return smokeErr // nothing that passed a smoke test to go back to
 	}
 	err = e.guard(ctx, p.AccountID, guardedWrite{
 		name:    wp.Name,
@@ -437,32 +499,6 @@ func (e *Engine) keyForApply(wp *WorkerPlan, opts ApplyOptions) (string, error) 
 		}
 	}
 	return key, nil
-}
-
-// checkUnchanged makes sure the worker is still what the plan read before writing to it: no
-// script yet for a create, the same serving version for an update. It is for a plan that has
-// aged (a saved plan, a long approval prompt); a fresh plan's reads serve as the check, since
-// they end just before the upload. Either way the check after the smoke test
-// (checkNothingBetween) finds another run's write that lands in the remaining window.
-func (e *Engine) checkUnchanged(ctx context.Context, accountID string, wp *WorkerPlan) error {
-	if wp.live == nil || !wp.live.exists {
-		settings, err := e.getSettings(ctx, accountID, wp.Name)
-		if err != nil {
-			return fmt.Errorf("check worker before upload: %w", err)
-		}
-		if settings != nil {
-			return changedError(wp.Name, "another run created it after this run's plan read the account")
-		}
-		return nil
-	}
-	id, _, err := e.deployedVersion(ctx, accountID, wp.Name)
-	if err != nil {
-		return fmt.Errorf("check worker before upload: %w", err)
-	}
-	if id != wp.live.versionID {
-		return changedError(wp.Name, fmt.Sprintf("version %s serves now, the plan read %s", orNone(id), orNone(wp.live.versionID)))
-	}
-	return nil
 }
 
 // checkServesOwn checks that the serving version is the one this run uploaded and returns its
@@ -684,7 +720,7 @@ func orNone(id string) string {
 // upload sends the bundle, bindings and tags in one multipart PUT and returns the new version
 // id when the API reports it. The body is encoded by encodeMultipart (wrangler's form), not by
 // the SDK; the SDK still sends it, so retries, pacing and the in-flight limit apply.
-func (e *Engine) upload(ctx context.Context, accountID string, wp *WorkerPlan, key, fingerprint string) (string, error) {
+func (e *Engine) upload(ctx context.Context, accountID string, wp *WorkerPlan, key, fingerprint string, smoke bool) (string, error) {
 	d := wp.desired
 	tags := uploadTagSet(d, fingerprint)
 	meta := scriptMetadata{
@@ -696,7 +732,7 @@ func (e *Engine) upload(ctx context.Context, accountID string, wp *WorkerPlan, k
 		// wrangler) are kept explicitly: implicit retention on PUT is not a documented contract.
 		KeepBindings: []string{"secret_text"},
 		Tags:         tags,
-		Annotations:  versionAnnotations{Message: e.identity(d, fingerprint).message()},
+		Annotations:  versionAnnotations{Message: e.identity(d, fingerprint, smoke).message()},
 	}
 	body, contentType, err := encodeMultipart("metadata", meta, bundleModules(d))
 	if err != nil {
@@ -734,8 +770,8 @@ func withSourceLocations(err error, bundle *bundler.Result) error {
 }
 
 // identity is what the uploaded version's annotation records about it.
-func (e *Engine) identity(d *desiredWorker, fingerprint string) versionIdentity {
-	id := versionIdentity{BundleTag: d.bundleTag, Keys: map[string]string{}, Run: e.runID}
+func (e *Engine) identity(d *desiredWorker, fingerprint string, smoke bool) versionIdentity {
+	id := versionIdentity{BundleTag: d.bundleTag, Keys: map[string]string{}, Run: e.runID, SmokePending: smoke}
 	if d.worker.APIKey != nil && fingerprint != "" {
 		id.Keys[d.worker.APIKey.Binding] = fingerprint
 	}

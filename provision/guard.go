@@ -7,25 +7,28 @@ import (
 	"slices"
 )
 
-// One guarded write: every change to a worker that may replace what another run deployed goes
-// through guard, which
+// One guarded write: every change flareform makes to a worker goes through a workerWrites,
+// which
 //
 //  1. checks the precondition: the worker still serves what this run read (the same active
 //     deployment, by id, and the same versions), or is still absent when it read no script;
-//  2. makes the write;
-//  3. checks the postcondition from the deployments: a deploy is the newest deployment and
+//  2. makes the writes, in order (an upload, the workers.dev switch, a tag or settings edit, a
+//     secret delete, a deployment, a script delete);
+//  3. checks the postcondition from the deployments: this run's deployment is the newest and
 //     directly follows the one this run read (a deployment of another run that landed between
 //     1 and 2 is put back, and the write fails); a delete left no script (one created again
-//     after the delete fails the write).
+//     after the delete fails the write); a write that deploys nothing left the deployment as
+//     this run read it.
 //
 // The API has no conditional write, so 1 and 2 are one round trip apart; 3 is what makes that
 // gap visible. Only a delete cannot be checked afterwards for what it removed: see
 // docs/guarantees.md (Overlap).
 //
-// Routed through it so far: the rollback after a failed smoke test (failedSmoke) and the
-// script delete of destroy and of apply's removed workers (deleteWorker). The upload's own
-// checks (checkUnchanged before it, checkServesOwn after the smoke test) are the same two
-// checks, made around the smoke test.
+// guard is the whole cycle for one write (a rollback, a delete, a tag edit). An apply's upload
+// opens the cycle with beginWrites, makes its writes (upload, workers.dev switch), smoke-tests,
+// marks the version tested, and closes it with checkServesOwn, its postcondition: the smoke
+// test runs inside the cycle, so exit 0 vouches for what served during it. A rotation opens one
+// cycle per change (rotate_live.go) and closes the run with its overlap check (rotate_overlap.go).
 
 // workerRead is what a run read of a worker: its active deployment and the versions it
 // deploys, or that there was no script.
@@ -56,6 +59,9 @@ func (r workerRead) same(now workerRead) bool {
 	if r.deployment != "" && now.deployment != "" && r.deployment != now.deployment {
 		return false
 	}
+	if r.versions == nil { // a plan's read: only the serving version is known
+		return r.served == now.served && (r.served != "" || len(now.versions) != 1)
+	}
 	return r.served == now.served && slices.Equal(r.versions, now.versions)
 }
 
@@ -70,6 +76,19 @@ func (r workerRead) String() string {
 	}
 }
 
+// writeEffect is what a write does to what serves, which decides its postcondition.
+type writeEffect int
+
+const (
+	// deploysVersion deploys guardedWrite.deploys to all traffic (a rollback, a put-back).
+	deploysVersion writeEffect = iota
+	// deletesScript deletes the script: afterwards there is none.
+	deletesScript
+	// deploysNothing changes the script (tags, the workers.dev switch) without a deployment:
+	// afterwards the same deployment serves.
+	deploysNothing
+)
+
 // guardedWrite is one write to a worker that must not replace what another run deployed.
 type guardedWrite struct {
 	name string // the script
@@ -77,33 +96,98 @@ type guardedWrite struct {
 	what string
 	// read is the precondition: what this run read and the worker must still serve.
 	read workerRead
-	// deploys is the version the write deploys to all traffic; "" for a delete of the script,
-	// whose postcondition is that no script is left.
-	deploys string
-	write   func(ctx context.Context) error
+	// readJustNow: read comes from this run's previous call to the API (the postcondition
+	// check of its own earlier write), so the check before this write is that read.
+	readJustNow bool
+	effect      writeEffect
+	deploys     string // deploysVersion: the version the write deploys to all traffic
+	write       func(ctx context.Context) error
 }
 
 // guard checks g's precondition, makes its write and checks its postcondition. A changed
 // worker, before or after the write, is an error wrapping ErrChanged that says what serves
 // now; the write is not made when the precondition fails.
 func (e *Engine) guard(ctx context.Context, accountID string, g guardedWrite) error {
-	now, err := e.readWorker(ctx, accountID, g.name)
+	w, err := e.beginWrites(ctx, accountID, g.name, g.read, g.readJustNow, g.what)
 	if err != nil {
-		return fmt.Errorf("check before %s: %w", g.what, err)
-	}
-	if !now.exists && g.deploys == "" {
-		return nil // a delete of a script that is gone (another destroy was first): the goal is reached
-	}
-	if !g.read.same(now) {
-		return changedError(g.name, fmt.Sprintf("%s serves now, this run read %s: another run deployed meanwhile, so this run did not %s", now, g.read, g.what))
-	}
-	if err := g.write(ctx); err != nil {
+		if g.effect == deletesScript && errors.Is(err, errScriptGone) {
+			return nil // a delete of a script that is gone (another destroy was first): the goal is reached
+		}
 		return err
 	}
-	if g.deploys == "" {
-		return e.checkGone(ctx, accountID, g)
+	if err := w.do(ctx, g.what, g.write); err != nil {
+		return err
 	}
-	return e.checkDeployedAfter(ctx, accountID, g)
+	switch g.effect {
+	case deletesScript:
+		return e.checkGone(ctx, accountID, g)
+	case deploysNothing:
+		return w.checkStillRead(ctx)
+	default:
+		return e.checkDeployedAfter(ctx, accountID, g)
+	}
+}
+
+// errScriptGone is beginWrites' answer when the script this run read is gone.
+var errScriptGone = errors.New("the script is gone")
+
+// workerWrites is an open guarded write to one worker: its precondition was checked, its
+// writes go through do, and its owner checks the postcondition.
+type workerWrites struct {
+	e         *Engine
+	accountID string
+	name      string
+	read      workerRead
+	written   []string // what was written, in order, for messages
+}
+
+// beginWrites checks the precondition of writes to the worker name: it still serves read.
+// With readJustNow the caller's own last call made read, so it is not read again.
+func (e *Engine) beginWrites(ctx context.Context, accountID, name string, read workerRead, readJustNow bool, what string) (*workerWrites, error) {
+	w := &workerWrites{e: e, accountID: accountID, name: name, read: read}
+	if readJustNow {
+		return w, nil
+	}
+	now, err := e.readWorker(ctx, accountID, name)
+	if err != nil {
+		return nil, fmt.Errorf("check before %s: %w", what, err)
+	}
+	if read.exists && !now.exists {
+		return nil, fmt.Errorf("%w: %w", errScriptGone, changedError(name, fmt.Sprintf("the script is gone, this run read %s: another run deleted it, so this run did not %s", read, what)))
+	}
+	if !read.same(now) {
+		return nil, changedError(name, fmt.Sprintf("%s serves now, this run read %s: another run deployed meanwhile, so this run did not %s", now, read, what))
+	}
+	return w, nil
+}
+
+// do makes one write of the open guarded write.
+func (w *workerWrites) do(ctx context.Context, what string, write func(ctx context.Context) error) error {
+	if err := write(ctx); err != nil {
+		return err
+	}
+	w.written = append(w.written, what)
+	return nil
+}
+
+// checkStillRead is the postcondition of writes that deploy nothing: the deployment this run
+// read still serves.
+func (w *workerWrites) checkStillRead(ctx context.Context) error {
+	now, err := w.e.readWorker(ctx, w.accountID, w.name)
+	if err != nil {
+		return fmt.Errorf("check after %s: %w", w.last(), err)
+	}
+	if !w.read.same(now) {
+		return changedError(w.name, fmt.Sprintf("%s serves now, deployed by another run while this run made its change (%s)", now, w.last()))
+	}
+	return nil
+}
+
+func (w *workerWrites) last() string {
+	if len(w.written) == 0 {
+		return "no write"
+	}
+	return w.written[len(w.written)-1]
 }
 
 // readWorker reads the worker's deployments: what serves now, or that there is no script.

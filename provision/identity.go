@@ -16,8 +16,10 @@ import (
 // the version the active deployment serves. The annotation also carries the id of the run
 // that made the version, so a run can tell its own version from one another run put there.
 //
-// Format: "flareform ff-bundle-<16 hex> key.<BINDING>=<fp> run=<16 hex>", fields separated by
-// spaces, unknown fields ignored. The leading "flareform ff-bundle-…" is what earlier releases
+// Format: "flareform ff-bundle-<16 hex> key.<BINDING>=<fp> run=<16 hex> smoke=pending", fields
+// separated by spaces, unknown fields ignored. smoke=pending marks a version uploaded by an
+// apply that smoke-tests it: until the script carries that version's tested tag (smokemark.go)
+// no smoke test has passed on it. The leading "flareform ff-bundle-…" is what earlier releases
 // wrote, so their versions are still recognised.
 
 // versionIdentity is what a version's annotation says about it.
@@ -25,6 +27,9 @@ type versionIdentity struct {
 	BundleTag string            // ff-bundle-<16 hex>; "" when the version is not flareform's
 	Keys      map[string]string // binding -> key fingerprint
 	Run       string            // id of the run that created the version
+	// SmokePending: the version was uploaded to be smoke-tested; only its tested tag
+	// (smokemark.go) says the test passed.
+	SmokePending bool
 }
 
 const annotationPrefix = "flareform"
@@ -39,6 +44,9 @@ func (id versionIdentity) message() string {
 	}
 	if id.Run != "" {
 		parts = append(parts, "run="+id.Run)
+	}
+	if id.SmokePending {
+		parts = append(parts, "smoke=pending")
 	}
 	return strings.Join(parts, " ")
 }
@@ -57,6 +65,8 @@ func parseIdentity(message string) (id versionIdentity, ok bool) {
 		case !found:
 		case k == "run":
 			id.Run = v
+		case k == "smoke":
+			id.SmokePending = v == "pending"
 		case strings.HasPrefix(k, "key."):
 			id.Keys[strings.TrimPrefix(k, "key.")] = v
 		}

@@ -40,6 +40,9 @@ type liveWorker struct {
 	// previousKey: API_KEY_PREVIOUS exists. Without it, an API_KEY_PREVIOUS_EXPIRES of
 	// inertExpiry is a leftover that an API merging settings PATCHes would not drop (rotate_expiry.go).
 	previousKey bool
+	// smokePending: the serving version's annotation says an apply uploaded it to be
+	// smoke-tested (smokemark.go); its tested tag says whether the test passed.
+	smokePending bool
 }
 
 // readLive reads everything plan compares about a script in one round trip: its settings,
@@ -180,6 +183,7 @@ func (live *liveWorker) applyServed(sv servedVersion) {
 	}
 	live.identified = true
 	live.bundleTag = sv.Identity.BundleTag
+	live.smokePending = sv.Identity.SmokePending
 	for binding, fp := range sv.Identity.Keys {
 		if live.secrets[binding] {
 			live.keyFingerprints[binding] = fp

@@ -528,6 +528,7 @@ func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, 
 	add := func(c Change) { changes = append(changes, c) }
 
 	diffCode(d, live, add)
+	diffUntested(live, add)
 	diffScalar("compatibility_date", live.exists, live.compatDate, w.CompatibilityDate, add)
 	diffScalar("compatibility_flags", live.exists, strings.Join(sortedCopy(live.compatFlags), ","),
 		strings.Join(sortedCopy(w.CompatibilityFlags), ","), add)

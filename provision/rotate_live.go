@@ -56,6 +56,9 @@ func (e *Engine) readRotation(ctx context.Context, accountID, name string) (*rot
 		return nil, err
 	}
 	st.versionID = st.served.ID
+	// A rotation's versions carry the serving version's code, so its smoke test too: pending
+	// only while that version's test has not passed (smokemark.go).
+	st.served.Identity.SmokePending = st.served.Identity.SmokePending && !slices.Contains(st.tags, testedTag(st.served.ID))
 	if fp := st.served.Identity.Keys[RotationKeyBinding]; st.served.Identified && fp != "" {
 		st.keyFP, st.keyVouched = fp, true // the version vouches for its key; tags may predate a rollback
 	}
@@ -101,6 +104,8 @@ func (e *Engine) identityAcrossSecretEdit(ctx context.Context, st *rotationState
 	if !ok {
 		return nil
 	}
+	// The tested tag names the edited version: a secret edit changes no code.
+	id.SmokePending = id.SmokePending && !slices.Contains(st.tags, testedTag(edited))
 	id.Keys = maps.Clone(id.Keys)
 	delete(id.Keys, RotationKeyBinding)
 	if st.keyFP != "" {

@@ -55,14 +55,20 @@ func diffExpiredRotation(d *desiredWorker, live *liveWorker, now time.Time, add 
 
 // finishExpiredRotation removes the previous key and its expiry from a worker whose rotation
 // window has ended, with the same idempotent steps as `rotate-key --finish`.
-func (e *Engine) finishExpiredRotation(ctx context.Context, accountID, name string) error {
+//
+// Its writes carry the rotation's checks (each change checks what serves before it and adopts
+// the version it deployed), so it returns the version that serves after them: what the rest of
+// apply's guarded write builds on.
+func (e *Engine) finishExpiredRotation(ctx context.Context, accountID, name string) (string, error) {
 	st, err := e.readRotation(ctx, accountID, name)
 	if err != nil {
-		return err
+		return "", err
 	}
 	r := &rotation{e: e, st: st, res: &RotateResult{Name: name, Mode: RotateFinish}}
-	_, err = r.removePrevious(ctx, "flareform apply: key rotation window ended")
-	return err
+	if _, err = r.removePrevious(ctx, "flareform apply: key rotation window ended"); err != nil {
+		return "", err
+	}
+	return st.versionID, nil
 }
 
 // PreviousKeyError refuses, before anything is written, an apply that would rotate an env/file
