@@ -182,12 +182,12 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 	return res, e.applyResources(ctx, p, opts, res, true)
 }
 
-// applyResources makes the plan's gateway and index changes: the deletes (after the workers)
-// when deletes is set, every other change (before them) otherwise. It stops at the first
-// failure, since the workers that follow depend on these resources.
-func (e *Engine) applyResources(ctx context.Context, p *Plan, opts ApplyOptions, res *Result, deletes bool) error {
+// applyResources makes the plan's account object changes (kind.go) that follow the workers'
+// when after is set, those that precede them otherwise. It stops at the first failure, since
+// what follows depends on these objects.
+func (e *Engine) applyResources(ctx context.Context, p *Plan, opts ApplyOptions, res *Result, after bool) error {
 	for _, rp := range p.Resources {
-		if rp.res == nil || rp.Action == ActionNoOp || (rp.Action == ActionDelete) != deletes {
+		if rp.obj == nil || rp.Action == ActionNoOp || rp.comesAfterWorkers(p.Destroy) != after {
 			continue
 		}
 		r := ResourceResult{Kind: rp.Kind, Name: rp.Name, Action: rp.Action}
@@ -212,11 +212,11 @@ func (e *Engine) applyResource(ctx context.Context, accountID string, rp Resourc
 	e.logf("%s %s: %s", rp.Kind, rp.Name, rp.Action)
 	switch rp.Action {
 	case ActionCreate:
-		return rp.res.create(ctx, e, accountID)
+		return rp.obj.create(ctx, e, accountID)
 	case ActionUpdate, ActionReplace:
-		return rp.res.update(ctx, e, accountID)
+		return rp.obj.update(ctx, e, accountID)
 	case ActionDelete:
-		return rp.res.remove(ctx, e, accountID)
+		return rp.obj.remove(ctx, e, accountID)
 	}
 	return fmt.Errorf("unknown action %q", rp.Action)
 }

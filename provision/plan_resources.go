@@ -70,32 +70,29 @@ func resourceBindings(d *desiredWorker) []metadataBinding {
 	return out
 }
 
-// planAccountResources plans the gateways and indexes of a plan: those the spec declares and
-// those the project's live workers use (so a resource dropped from the spec is deleted when
-// flareform created it), then records ownership on the workers and orders p.Resources.
+// planAccountResources plans the account objects (kind.go) of a plan: those the spec declares
+// and those the project's live workers use (so an object dropped from the spec is deleted when
+// flareform manages it), then records ownership on the workers and orders p.Resources.
 func (e *Engine) planAccountResources(ctx context.Context, s *spec.Spec, p *Plan, existing map[string][]string, project string) error {
-	owners := map[string][]string{} // owner script -> tags
-	var refs []resourceRef
+	var owners []kindOwner
 	for _, wp := range p.Workers {
 		switch {
 		case wp.live != nil && wp.live.exists:
-			owners[wp.Name] = wp.live.tags
-			refs = append(refs, liveRefs(wp.live)...)
+			owners = append(owners, kindOwner{name: wp.Name, tags: wp.live.tags, live: wp.live})
 		case wp.Action == ActionDelete && slices.ContainsFunc(existing[wp.Name], isOwnershipTag):
-			// A project worker the spec no longer names, which used resources flareform created.
-			removed, err := e.removedWorkerRefs(ctx, p.AccountID, wp.Name)
+			// A project worker the spec no longer names, which used objects flareform manages.
+			live, err := e.removedWorkerLive(ctx, p.AccountID, wp.Name)
 			if err != nil {
 				return err
 			}
-			owners[wp.Name] = existing[wp.Name]
-			refs = append(refs, removed...)
+			owners = append(owners, kindOwner{name: wp.Name, tags: existing[wp.Name], live: live})
 		}
 	}
-	if !planUsesResources(s, refs) {
+	if !kindsInvolved(s, owners) {
 		p.Resources = orderResources(p, nil)
 		return nil
 	}
-	resources, err := e.planResources(ctx, s, p.AccountID, refs, ownershipTags(owners), false)
+	resources, err := e.planKinds(ctx, s, p.AccountID, owners, false)
 	if err != nil {
 		return err
 	}
@@ -105,11 +102,10 @@ func (e *Engine) planAccountResources(ctx context.Context, s *spec.Spec, p *Plan
 	return nil
 }
 
-// planDestroyResources adds the gateways and indexes destroy removes: those the spec declares
-// or the project's removed workers used, when flareform created them.
+// planDestroyResources adds the account objects destroy removes: those the spec declares or
+// the project's removed workers used, when flareform manages them.
 func (e *Engine) planDestroyResources(ctx context.Context, s *spec.Spec, p *Plan, scripts map[string][]string) error {
-	owners := map[string][]string{}
-	var refs []resourceRef
+	var owners []kindOwner
 	inSpec := map[string]bool{}
 	for _, w := range s.Workers {
 		inSpec[w.Name] = true
@@ -118,20 +114,21 @@ func (e *Engine) planDestroyResources(ctx context.Context, s *spec.Spec, p *Plan
 		if wp.Action != ActionDelete {
 			continue
 		}
-		owners[wp.Name] = scripts[wp.Name]
-		if !inSpec[wp.Name] && slices.ContainsFunc(scripts[wp.Name], isOwnershipTag) {
-			removed, err := e.removedWorkerRefs(ctx, p.AccountID, wp.Name)
+		o := kindOwner{name: wp.Name, tags: scripts[wp.Name]}
+		if slices.ContainsFunc(scripts[wp.Name], isOwnershipTag) {
+			live, err := e.removedWorkerLive(ctx, p.AccountID, wp.Name)
 			if err != nil {
 				return err
 			}
-			refs = append(refs, removed...)
+			o.live = live
 		}
+		owners = append(owners, o)
 	}
-	if !planUsesResources(s, refs) {
+	if !kindsInvolved(s, owners) {
 		p.Resources = orderResources(p, nil)
 		return nil
 	}
-	resources, err := e.planResources(ctx, s, p.AccountID, refs, ownershipTags(owners), true)
+	resources, err := e.planKinds(ctx, s, p.AccountID, owners, true)
 	if err != nil {
 		return err
 	}
@@ -140,22 +137,8 @@ func (e *Engine) planDestroyResources(ctx context.Context, s *spec.Spec, p *Plan
 	return nil
 }
 
-// planUsesResources reports whether any gateway or index is involved: a plan without them
-// makes no extra API call.
-func planUsesResources(s *spec.Spec, refs []resourceRef) bool {
-	if len(refs) > 0 {
-		return true
-	}
-	for _, w := range s.Workers {
-		if len(workerRefs(w)) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// removedWorkerRefs reads which gateway and index a worker the spec no longer names uses.
-func (e *Engine) removedWorkerRefs(ctx context.Context, accountID, name string) ([]resourceRef, error) {
+// removedWorkerLive reads the bindings of a worker the plan deletes: which objects it uses.
+func (e *Engine) removedWorkerLive(ctx context.Context, accountID, name string) (*liveWorker, error) {
 	settings, err := e.getSettings(ctx, accountID, name)
 	if err != nil {
 		return nil, fmt.Errorf("plan %s: %w", name, err)
@@ -163,30 +146,17 @@ func (e *Engine) removedWorkerRefs(ctx context.Context, accountID, name string) 
 	if settings == nil {
 		return nil, nil
 	}
-	return liveRefs(liveFromSettings(settings)), nil
+	return liveFromSettings(settings), nil
 }
 
-// ownershipTags is the set of ownership tags the owner scripts carry.
-func ownershipTags(owners map[string][]string) map[string]bool {
-	out := map[string]bool{}
-	for _, tags := range owners {
-		for _, t := range tags {
-			if isOwnershipTag(t) {
-				out[t] = true
-			}
-		}
-	}
-	return out
-}
-
-// recordOwnership gives every worker the ownership tags of the resources it uses that are
+// recordOwnership gives every worker the ownership tags of the objects it uses that are
 // flareform's after apply (created now or before), so later plans know what they may change
 // or delete. A worker whose tags must change is uploaded even when nothing else changed.
 func recordOwnership(p *Plan, resources []ResourcePlan) {
-	ownedAfter := map[string]bool{}
+	ownedAfter := map[objectRef]bool{}
 	for _, r := range resources {
 		if r.ownedAfter {
-			ownedAfter[ownershipTag(r.Kind, r.Name)] = true
+			ownedAfter[objectRef{r.Kind, r.Name}] = true
 		}
 	}
 	for i := range p.Workers {
@@ -195,12 +165,7 @@ func recordOwnership(p *Plan, resources []ResourcePlan) {
 		if d == nil {
 			continue
 		}
-		var want []string
-		for _, ref := range workerRefs(d.worker) {
-			if ownedAfter[ref.tag()] {
-				want = append(want, ref.tag())
-			}
-		}
+		want := ownerTagsOf(d.worker, ownedAfter)
 		d.tags = append(d.tags, want...)
 		var have []string
 		if wp.live != nil {
@@ -217,30 +182,27 @@ func recordOwnership(p *Plan, resources []ResourcePlan) {
 	}
 }
 
-// orderResources lists every change in apply order: gateways and indexes to create, update or
-// keep, the workers, then gateways and indexes to delete (after the workers stop using them).
-// A destroy plan lists the workers first.
+// orderResources orders the account objects as apply works through them: those that come
+// before the workers, then those that follow them (ResourcePlan.comesAfterWorkers). Workers
+// are in Plan.Workers only.
 func orderResources(p *Plan, resources []ResourcePlan) []ResourcePlan {
 	out := []ResourcePlan{}
-	for _, r := range resources {
-		if !r.comesAfterWorkers(p.Destroy) {
-			out = append(out, r)
-		}
-	}
-	for _, wp := range p.Workers {
-		out = append(out, ResourcePlan{Kind: KindWorker, Name: wp.Name, Action: wp.Action, Changes: wp.Changes})
-	}
-	for _, r := range resources {
-		if r.comesAfterWorkers(p.Destroy) {
-			out = append(out, r)
+	for _, after := range []bool{false, true} {
+		for _, r := range resources {
+			if r.comesAfterWorkers(p.Destroy) == after {
+				out = append(out, r)
+			}
 		}
 	}
 	return out
 }
 
-// comesAfterWorkers: deletes wait until the workers stop using the resource.
+// comesAfterWorkers: an object a worker uses (gateway, index) is created before the workers
+// and deleted after they stop using it; one that needs its worker (a custom domain) the other
+// way round. On destroy, only objects that need their worker go first.
 func (r ResourcePlan) comesAfterWorkers(destroy bool) bool {
-	return destroy || r.Action == ActionDelete
+	deletes := destroy || r.Action == ActionDelete
+	return r.afterWorkers != deletes
 }
 
 // NeedsReplace lists the resources apply would replace (losing their data); apply refuses
@@ -250,6 +212,32 @@ func (p *Plan) NeedsReplace() []string {
 	for _, r := range p.Resources {
 		if r.Action == ActionReplace {
 			out = append(out, r.Kind+" "+r.Name)
+		}
+	}
+	return out
+}
+
+// Step is one entry of a plan in the order apply works through it: an account object or a
+// worker (exactly one of Resource and Worker is set).
+type Step struct {
+	Resource *ResourcePlan
+	Worker   *WorkerPlan
+}
+
+// Steps lists p in apply order: the objects that precede the workers, the workers, the
+// objects that follow them. The plan holds each once; this is a view of it.
+func (p *Plan) Steps() []Step {
+	var out []Step
+	for _, after := range []bool{false, true} {
+		if after {
+			for i := range p.Workers {
+				out = append(out, Step{Worker: &p.Workers[i]})
+			}
+		}
+		for i := range p.Resources {
+			if p.Resources[i].comesAfterWorkers(p.Destroy) == after {
+				out = append(out, Step{Resource: &p.Resources[i]})
+			}
 		}
 	}
 	return out

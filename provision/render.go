@@ -19,20 +19,13 @@ func (p *Plan) WriteText(w io.Writer) {
 	if p.RegisterSubdomain != "" {
 		fmt.Fprintf(w, "+ account workers.dev subdomain %q (registered first; worker URLs live under it)\n\n", p.RegisterSubdomain)
 	}
-	for _, r := range p.Resources {
-		if r.Kind != KindWorker && !r.comesAfterWorkers(p.Destroy) {
+	for _, st := range p.Steps() {
+		if r := st.Resource; r != nil {
 			counts[r.Action]++
-			writeResourcePlan(w, r)
-		}
-	}
-	for _, wp := range p.Workers {
-		counts[wp.Action]++
-		writeWorkerPlan(w, wp)
-	}
-	for _, r := range p.Resources {
-		if r.Kind != KindWorker && r.comesAfterWorkers(p.Destroy) {
-			counts[r.Action]++
-			writeResourcePlan(w, r)
+			writeResourcePlan(w, *r)
+		} else {
+			counts[st.Worker.Action]++
+			writeWorkerPlan(w, *st.Worker)
 		}
 	}
 	if len(p.Skipped) > 0 {
@@ -63,9 +56,6 @@ func writeResourcePlan(w io.Writer, r ResourcePlan) {
 	}
 	if r.Note != "" {
 		fmt.Fprintf(w, "    # %s\n", r.Note)
-	}
-	if r.Kind == KindVectorizeIndex && r.Action == ActionDelete {
-		fmt.Fprintln(w, "    # flareform created it; its vectors are deleted with it")
 	}
 }
 

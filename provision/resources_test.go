@@ -104,8 +104,12 @@ func (h *harness) scriptBindings(t testing.TB, name string) map[string]map[strin
 
 func kindsAndActions(p *Plan) []string {
 	var out []string
-	for _, r := range p.Resources {
-		out = append(out, fmt.Sprintf("%s %s %s", r.Kind, r.Name, r.Action))
+	for _, st := range p.Steps() {
+		if r := st.Resource; r != nil {
+			out = append(out, fmt.Sprintf("%s %s %s", r.Kind, r.Name, r.Action))
+		} else {
+			out = append(out, fmt.Sprintf("worker %s %s", st.Worker.Name, st.Worker.Action))
+		}
 	}
 	return out
 }
@@ -246,7 +250,7 @@ func TestResourcesFlareformDidNotCreateAreNeverTouched(t *testing.T) {
 
 	// Removing them from the spec and destroying leave them as they are.
 	s.Workers[0].Vectorize = nil
-	if p := h.plan(t, s); slices.ContainsFunc(p.Resources, func(r ResourcePlan) bool { return r.Kind == KindVectorizeIndex }) {
+	if p := h.plan(t, s); slices.ContainsFunc(p.Resources, func(r ResourcePlan) bool { return r.Kind == vectorizeKind{}.name() }) {
 		t.Errorf("plan deletes an index flareform did not create: %v", kindsAndActions(p))
 	}
 	s.Workers[0].Vectorize = w.Vectorize
@@ -479,13 +483,13 @@ func testGatewayUpdatedInPlace(t *testing.T, q localcf.Quirks) {
 
 func TestRecordOwnershipTagsEveryWorkerUsingAnOwnedResource(t *testing.T) {
 	w := spec.Worker{Name: "b", Vectorize: &spec.VectorizeIndex{Binding: "VECTORIZE", Index: "docs", Dimensions: 3, Metric: "cosine"}}
-	tag := ownershipTag(KindVectorizeIndex, "docs")
+	tag := vectorizeKind{}.ownerTag("docs")
 	newPlan := func(liveTags ...string) *Plan {
 		return &Plan{Workers: []WorkerPlan{{Name: "b", Action: ActionNoOp,
 			desired: &desiredWorker{worker: w, tags: []string{managedTag}},
 			live:    &liveWorker{exists: true, tags: liveTags}}}}
 	}
-	owned := []ResourcePlan{{Kind: KindVectorizeIndex, Name: "docs", Action: ActionNoOp, ownedAfter: true}}
+	owned := []ResourcePlan{{Kind: vectorizeKind{}.name(), Name: "docs", Action: ActionNoOp, ownedAfter: true}}
 
 	p := newPlan(managedTag) // another worker of the project created the index
 	recordOwnership(p, owned)
@@ -501,7 +505,7 @@ func TestRecordOwnershipTagsEveryWorkerUsingAnOwnedResource(t *testing.T) {
 	}
 
 	p = newPlan(managedTag, tag)
-	recordOwnership(p, []ResourcePlan{{Kind: KindVectorizeIndex, Name: "docs", Action: ActionNoOp}}) // not flareform's
+	recordOwnership(p, []ResourcePlan{{Kind: vectorizeKind{}.name(), Name: "docs", Action: ActionNoOp}}) // not flareform's
 	if wp := p.Workers[0]; wp.Action != ActionUpdate || slices.Contains(wp.desired.tags, tag) {
 		t.Errorf("a stale ownership tag is not dropped: action %s, tags %v", wp.Action, wp.desired.tags)
 	}

@@ -390,7 +390,7 @@ func (p *Plan) inputs() PlanInputs {
 		in.Workers = append(in.Workers, workerInputs(wp))
 	}
 	for _, r := range p.Resources {
-		if r.res != nil {
+		if r.obj != nil {
 			in.Resources = append(in.Resources, resourceInputs(r))
 		}
 	}
@@ -425,18 +425,7 @@ func workerInputs(wp WorkerPlan) WorkerInputs {
 
 func resourceInputs(r ResourcePlan) ResourceInputs {
 	in := ResourceInputs{Kind: r.Kind, Name: r.Name}
-	var live any
-	switch res := r.res.(type) {
-	case *gatewayResource:
-		if res.live != nil {
-			live = res.live
-		}
-	case *indexResource:
-		if res.live != nil {
-			live = res.live
-		}
-	}
-	if live != nil {
+	if live := r.obj.live(); live != nil {
 		b, _ := json.Marshal(live) // plain data: cannot fail
 		in.Exists, in.Digest = true, digestOf(string(b))
 	}

@@ -50,20 +50,20 @@ func withoutSkippedResources(resources []ResourcePlan, targeted *spec.Spec, skip
 	if len(skipped) == 0 {
 		return resources
 	}
-	usedBySkipped := map[resourceRef]bool{}
+	usedBySkipped := map[objectRef]bool{}
 	for _, w := range skipped {
-		for _, ref := range workerRefs(w) {
+		for _, ref := range declaredRefs(w) {
 			usedBySkipped[ref] = true
 		}
 	}
-	declared := map[resourceRef]bool{}
+	declared := map[objectRef]bool{}
 	for _, w := range targeted.Workers {
-		for _, ref := range workerRefs(w) {
+		for _, ref := range declaredRefs(w) {
 			declared[ref] = true
 		}
 	}
 	return slices.DeleteFunc(resources, func(r ResourcePlan) bool {
-		ref := resourceRef{r.Kind, r.Name}
+		ref := objectRef{r.Kind, r.Name}
 		return usedBySkipped[ref] && (destroy || !declared[ref])
 	})
 }

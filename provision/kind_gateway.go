@@ -4,9 +4,49 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/flareform/flareform/provision/spec"
 )
+
+// gatewayKind is the AI Gateway kind: `ai.gateway` on a worker. flareform creates a gateway
+// that does not exist and sets the worker's AI_GATEWAY_ID variable to its id; created before
+// the workers that call through it, deleted after the last one stops.
+type gatewayKind struct{}
+
+const gatewayTagPrefix = "ff-gw-"
+
+func (gatewayKind) name() string         { return "ai_gateway" }
+func (gatewayKind) afterWorkers() bool   { return false }
+func (gatewayKind) ownsTag(t string) bool { return strings.HasPrefix(t, gatewayTagPrefix) }
+func (k gatewayKind) ownerTag(name string) string {
+	return ownershipTag(gatewayTagPrefix, k.name(), name)
+}
+
+func (gatewayKind) declared(w spec.Worker) map[string]any {
+	if w.AI == nil || w.AI.Gateway == nil {
+		return nil
+	}
+	return map[string]any{w.AI.Gateway.ID: w.AI.Gateway}
+}
+
+// managed: the gateway a live worker calls through is its AI_GATEWAY_ID variable.
+func (k gatewayKind) managed(_ context.Context, _ *Engine, _ string, owners []kindOwner) ([]string, error) {
+	return tagOwned(k, owners, func(live *liveWorker) []string {
+		if id := live.vars[spec.AIGatewayVar]; id != "" {
+			return []string{id}
+		}
+		return nil
+	}), nil
+}
+
+func (gatewayKind) read(ctx context.Context, e *Engine, accountID, name string, want any) (accountObject, error) {
+	g := &gatewayResource{id: name}
+	if want != nil {
+		g.want = want.(*spec.AIGateway)
+	}
+	return g, g.read(ctx, e, accountID)
+}
 
 // gatewaySettings is an AI Gateway as the API sends and answers it (POST/PUT/GET
 // /ai-gateway/gateways). flareform manages the cache, logs and rate limit; the rest is sent
@@ -34,8 +74,17 @@ func gatewayFromSpec(g *spec.AIGateway) gatewaySettings {
 type gatewayResource struct {
 	id   string
 	want *spec.AIGateway
-	live *gatewaySettings // nil: does not exist
+	have *gatewaySettings // nil: does not exist
 }
+
+func (g *gatewayResource) live() any {
+	if g.have == nil {
+		return nil
+	}
+	return g.have
+}
+
+func (g *gatewayResource) replaces() bool { return false }
 
 func gatewayPath(accountID, id string) string {
 	return "accounts/" + accountID + "/ai-gateway/gateways/" + id
@@ -50,7 +99,7 @@ func (g *gatewayResource) read(ctx context.Context, e *Engine, accountID string)
 	case err != nil:
 		return fmt.Errorf("read AI Gateway: %w", err)
 	}
-	g.live = &live
+	g.have = &live
 	return nil
 }
 
@@ -61,9 +110,9 @@ func (g *gatewayResource) diff() []Change {
 	}
 	want := gatewayFromSpec(g.want)
 	var have gatewaySettings
-	exists := g.live != nil
+	exists := g.have != nil
 	if exists {
-		have = *g.live
+		have = *g.have
 	}
 	var changes []Change
 	add := func(c Change) { changes = append(changes, c) }
@@ -107,80 +156,3 @@ func (g *gatewayResource) remove(ctx context.Context, e *Engine, accountID strin
 	return nil
 }
 
-// indexSettings is a Vectorize v2 index as the API sends and answers it.
-type indexSettings struct {
-	Name        string      `json:"name"`
-	Description string      `json:"description,omitempty"`
-	Config      indexConfig `json:"config"`
-}
-
-type indexConfig struct {
-	Dimensions int    `json:"dimensions"`
-	Metric     string `json:"metric"`
-}
-
-// indexResource is one Vectorize index: what the spec wants (nil: only deleted) and what exists.
-type indexResource struct {
-	name string
-	want *spec.VectorizeIndex
-	live *indexSettings // nil: does not exist
-}
-
-func indexPath(accountID, name string) string {
-	return "accounts/" + accountID + "/vectorize/v2/indexes/" + name
-}
-
-func (x *indexResource) read(ctx context.Context, e *Engine, accountID string) error {
-	var live indexSettings
-	err := e.rawCall(ctx, http.MethodGet, indexPath(accountID, x.name), nil, &live)
-	switch {
-	case isNotFound(err):
-		return nil
-	case err != nil:
-		return fmt.Errorf("read Vectorize index: %w", err)
-	}
-	x.live = &live
-	return nil
-}
-
-// diff lists dimensions and metric when they differ (both for a new index).
-func (x *indexResource) diff() []Change {
-	if x.want == nil {
-		return nil
-	}
-	exists := x.live != nil
-	var have indexConfig
-	if exists {
-		have = x.live.Config
-	}
-	var changes []Change
-	add := func(c Change) { changes = append(changes, c) }
-	diffScalar("dimensions", exists, fmt.Sprint(have.Dimensions), fmt.Sprint(x.want.Dimensions), add)
-	diffScalar("metric", exists, have.Metric, x.want.Metric, add)
-	return changes
-}
-
-func (x *indexResource) create(ctx context.Context, e *Engine, accountID string) error {
-	body := indexSettings{Name: x.name, Description: "created by flareform",
-		Config: indexConfig{Dimensions: x.want.Dimensions, Metric: x.want.Metric}}
-	if err := e.rawCall(ctx, http.MethodPost, "accounts/"+accountID+"/vectorize/v2/indexes", body, nil); err != nil {
-		return fmt.Errorf("create Vectorize index %s: %w", x.name, err)
-	}
-	return nil
-}
-
-// update replaces the index: Vectorize cannot change dimensions or metric in place.
-func (x *indexResource) update(ctx context.Context, e *Engine, accountID string) error {
-	if err := x.remove(ctx, e, accountID); err != nil {
-		return err
-	}
-	return x.create(ctx, e, accountID)
-}
-
-func (x *indexResource) remove(ctx context.Context, e *Engine, accountID string) error {
-	err := e.rawCall(ctx, http.MethodDelete, indexPath(accountID, x.name), nil, nil)
-	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("delete Vectorize index %s: %w", x.name, err)
-	}
-	return nil
-}
