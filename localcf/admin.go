@@ -1,9 +1,11 @@
 package localcf
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/flareform/flareform/localcf/faults"
@@ -14,7 +16,7 @@ const adminPrefix = "/__localcf/"
 func isAdminPath(p string) bool { return strings.HasPrefix(p, adminPrefix) }
 
 // serveAdmin answers the localcf-only endpoints (docs/design/design.md): info, faults, quirks, requests,
-// binding-calls.
+// binding-calls, zones.
 // Each needs an account's API token, as the Cloudflare API does: they change what every
 // account sees (faults) or show what every account did (requests).
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
@@ -31,6 +33,8 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.adminInfo(accountID, token))
 	case "faults":
 		s.serveAdminFaults(w, r)
+	case "zones":
+		s.serveAdminZones(w, r, accountID)
 	case "quirks":
 		s.serveAdminQuirks(w, r)
 	case "requests":
@@ -54,7 +58,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			adminError(w, http.StatusMethodNotAllowed, "use GET or DELETE")
 		}
 	default:
-		adminError(w, http.StatusNotFound, "unknown admin endpoint; try /__localcf/info, /__localcf/faults, /__localcf/quirks, /__localcf/requests or /__localcf/binding-calls")
+		adminError(w, http.StatusNotFound, "unknown admin endpoint; try /__localcf/info, /__localcf/faults, /__localcf/quirks, /__localcf/requests, /__localcf/binding-calls or /__localcf/zones")
 	}
 }
 
@@ -123,6 +127,57 @@ func (s *Server) serveAdminFaults(w http.ResponseWriter, r *http.Request) {
 		rules = []FaultRule{}
 	}
 	writeJSON(w, http.StatusOK, faultsDoc{Seed: seed, Rules: rules})
+}
+
+// serveAdminZones: GET lists the caller's account's zones (as GET /zones shows them, by name);
+// POST {"name":"example.com"} adds a zone to it, or returns the one it holds already.
+func (s *Server) serveAdminZones(w http.ResponseWriter, r *http.Request, accountID string) {
+	switch r.Method {
+	case http.MethodGet:
+		s.mu.RLock()
+		a := s.st.Accounts[accountID]
+		list := make([]map[string]any, 0, len(a.Zones))
+		for _, z := range a.Zones {
+			list = append(list, zoneObject(a, z))
+		}
+		s.mu.RUnlock()
+		sort.Slice(list, func(i, j int) bool { return list[i]["name"].(string) < list[j]["name"].(string) })
+		writeJSON(w, http.StatusOK, list)
+	case http.MethodPost:
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxMetadataBytes))
+		if err != nil {
+			adminError(w, http.StatusBadRequest, "read the body: "+err.Error())
+			return
+		}
+		var doc struct {
+			Name string `json:"name"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&doc); err != nil || dec.More() {
+			adminError(w, http.StatusBadRequest, `body must be {"name":"example.com"}`+errSuffix(err))
+			return
+		}
+		z, err := s.AddAccountZone(accountID, doc.Name)
+		if err != nil {
+			adminError(w, zoneAdminStatus(err), err.Error())
+			return
+		}
+		s.mu.RLock()
+		a := s.st.Accounts[accountID]
+		obj := zoneObject(a, a.Zones[z.ID])
+		s.mu.RUnlock()
+		writeJSON(w, http.StatusOK, obj)
+	default:
+		adminError(w, http.StatusMethodNotAllowed, "use GET or POST")
+	}
+}
+
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ": " + err.Error()
 }
 
 func adminError(w http.ResponseWriter, status int, msg string) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -13,8 +12,8 @@ import (
 // lazyStartTimeout bounds starting a deployed version on its first request after a restart.
 const lazyStartTimeout = 30 * time.Second
 
-// serveWorkersDev routes Host: <script>.<subdomain>.workers.dev (any port) to the script's
-// deployed version.
+// serveWorkersDev routes Host: <script>.<subdomain>.workers.dev, or a custom domain attached to
+// the script (any port), to the script's deployed version.
 func (s *Server) serveWorkersDev(w http.ResponseWriter, r *http.Request) {
 	k, v := s.resolveHost(r.Host)
 	if v == nil {
@@ -45,15 +44,15 @@ func (s *Server) serveWorkersDev(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "error 1101: Worker is being redeployed, retry", http.StatusServiceUnavailable)
 }
 
-// resolveHost finds the deployed version behind a workers.dev host name.
+// resolveHost finds the deployed version behind a workers.dev host name or an attached custom
+// domain. Both reach the same process: a script's workers.dev name and its custom domains
+// serve one deployment.
 func (s *Server) resolveHost(host string) (liveKey, *version) {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	host = hostOnly(host)
 	rest, ok := strings.CutSuffix(host, ".workers.dev")
 	if !ok {
-		return liveKey{}, nil
+		k, v, _ := s.resolveCustomDomain(host)
+		return k, v
 	}
 	name, sub, ok := strings.Cut(rest, ".")
 	if !ok || sub == "" || strings.Contains(sub, ".") {
@@ -74,12 +73,13 @@ func (s *Server) resolveHost(host string) (liveKey, *version) {
 	return liveKey{}, nil
 }
 
-// writeUnknownHost answers like Cloudflare's edge for a workers.dev name with nothing behind it.
+// writeUnknownHost answers like Cloudflare's edge for a workers.dev name (or a name in a local
+// zone) with nothing behind it.
 func writeUnknownHost(w http.ResponseWriter, host string) {
 	w.Header().Set("Content-Type", "text/html; charset=UTF-8")
 	w.WriteHeader(http.StatusNotFound)
 	fmt.Fprintf(w, "<!DOCTYPE html><html><head><title>There is nothing here yet</title></head><body>"+
-		"<h1>There is nothing here yet</h1><p>If you expected something at %s, the Worker may not be deployed or its workers.dev route may be disabled.</p>"+
+		"<h1>There is nothing here yet</h1><p>If you expected something at %s, the Worker may not be deployed, its workers.dev route may be disabled, or no Worker may be attached to this custom domain.</p>"+
 		"<p>Error 1042 (local Cloudflare)</p></body></html>\n", htmlEscape(host))
 }
 

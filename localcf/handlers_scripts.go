@@ -365,7 +365,8 @@ func (s *Server) putContent(c *call) *apiError {
 	return nil
 }
 
-// deleteScript: DELETE /workers/scripts/{name} and /workers/services/{name} (wrangler).
+// deleteScript: DELETE /workers/scripts/{name} and /workers/services/{name} (wrangler). The
+// script's custom domains are detached with it (account.detachDomains).
 func (s *Server) deleteScript(c *call) *apiError {
 	name := c.param("script")
 	s.opMu.Lock()
@@ -374,7 +375,9 @@ func (s *Server) deleteScript(c *call) *apiError {
 		return apiErr
 	}
 	s.mu.Lock()
-	delete(s.st.Accounts[c.accountID].Scripts, name)
+	a := s.st.Accounts[c.accountID]
+	delete(a.Scripts, name)
+	a.detachDomains(name)
 	err := s.persistLocked()
 	s.mu.Unlock()
 	s.live.remove(liveKey{c.accountID, name})

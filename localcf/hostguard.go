@@ -50,9 +50,10 @@ func (s *Server) apiHostAllowed(host string) bool {
 	return isLoopbackHost(host) || (s.opts.AllowRemote && isIPLiteralHost(host))
 }
 
-// workersDevHostAllowed is the data plane's rule: *.workers.dev names and what the API allows.
+// workersDevHostAllowed is the data plane's rule: *.workers.dev names, names in a zone of an
+// account (custom domains) and what the API allows.
 func (s *Server) workersDevHostAllowed(host string) bool {
-	return isWorkersDevHost(host) || s.apiHostAllowed(host)
+	return isWorkersDevHost(host) || s.apiHostAllowed(host) || s.isZoneHost(host)
 }
 
 // aiHostAllowed is the internal binding backend's rule: the name workerd's binding shims use
@@ -78,7 +79,7 @@ func allowedHostsText(what string) string {
 	const loopback = "loopback names (localhost, 127.0.0.1, [::1])"
 	switch what {
 	case workersDevListener:
-		return "*.workers.dev and " + loopback
+		return "*.workers.dev, names in the accounts' zones (custom domains) and " + loopback
 	case aiListener:
 		return "ai (workerd's ai, ratelimit and vectorize bindings) and " + loopback
 	}

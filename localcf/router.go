@@ -55,6 +55,7 @@ var routes = sync.OnceValue(func() []route {
 		r("GET", "accounts", authAnyToken, (*Server).listAccounts),
 		r("GET", "accounts/{account}", authAccount, (*Server).getAccount),
 		r("GET", "memberships", authAnyToken, (*Server).listMemberships),
+		r("GET", "zones", authAnyToken, (*Server).listZones),
 
 		r("GET", "accounts/{account}/workers/subdomain", authAccount, (*Server).getAccountSubdomain),
 		r("PUT", "accounts/{account}/workers/subdomain", authAccount, (*Server).putAccountSubdomain),
@@ -100,6 +101,11 @@ var routes = sync.OnceValue(func() []route {
 		r("GET", "accounts/{account}/workers/tails/by-consumer/{script}", authAccount, emptyList),
 		r("GET", "accounts/{account}/workers/durable_objects/namespaces", authAccount, emptyPagedList),
 		r("GET", "accounts/{account}/storage/kv/namespaces", authAccount, emptyPagedList),
+
+		r("PUT", "accounts/{account}/workers/domains", authAccount, (*Server).putDomain),
+		r("GET", "accounts/{account}/workers/domains", authAccount, (*Server).listDomains),
+		r("GET", "accounts/{account}/workers/domains/{domain}", authAccount, (*Server).getDomain),
+		r("DELETE", "accounts/{account}/workers/domains/{domain}", authAccount, (*Server).deleteDomain),
 
 		r("POST", "accounts/{account}/ai-gateway/gateways", authAccount, (*Server).createGateway),
 		r("GET", "accounts/{account}/ai-gateway/gateways", authAccount, (*Server).listGateways),

@@ -1,6 +1,7 @@
 // Package localcf is a local Cloudflare: the v4 API for Workers (scripts, versions, deployments,
-// secrets, settings, workers.dev subdomains, tokens, Workers AI) with Cloudflare's wire formats
-// and error codes, and a workers.dev data plane that runs every deployed version in workerd.
+// secrets, settings, workers.dev subdomains, zones and Workers custom domains, tokens, Workers
+// AI) with Cloudflare's wire formats and error codes, and a data plane that runs every deployed
+// version in workerd and serves it on workers.dev and on its custom domains.
 //
 // Choices where Cloudflare's behaviour is not documented (see docs/design/design.md and the reference):
 //   - a script created over the API starts with workers.dev disabled ({"enabled":false}); clients
@@ -52,6 +53,9 @@ type Options struct {
 	Faults         []FaultRule
 	FaultSeed      int64
 	Log            io.Writer // human log; nil = discard
+	// Zones are zone names ("example.com") the default account holds once started, for Workers
+	// custom domains; each is added unless the account holds it already (AddZone).
+	Zones []string
 	// AllowRemote permits Addr or WorkersDevAddr beyond loopback (Start refuses them otherwise)
 	// and then also accepts IP-address Host headers, which DNS rebinding cannot forge.
 	AllowRemote bool
@@ -153,6 +157,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.loadState(); err != nil {
 		s.cancel()
+		s.stateLock.Release()
+		return nil, err
+	}
+	if err := s.addStartZones(); err != nil {
+		s.cancel()
+		s.reqlog.close()
 		s.stateLock.Release()
 		return nil, err
 	}

@@ -44,6 +44,10 @@ type account struct {
 	// nil until the account creates one (older state files have neither).
 	AIGateways       map[string]*aiGateway      `json:"ai_gateways,omitempty"`
 	VectorizeIndexes map[string]*vectorizeIndex `json:"vectorize_indexes,omitempty"`
+	// Zones (by zone id) and the Workers custom domains in them (by domain id); nil until the
+	// account has one (older state files have neither).
+	Zones   map[string]*zone         `json:"zones,omitempty"`
+	Domains map[string]*customDomain `json:"custom_domains,omitempty"`
 }
 
 // tokenRecord keeps a token sealed (so Token() survives restarts) plus a one-way hash for lookup.

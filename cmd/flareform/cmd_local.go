@@ -28,6 +28,7 @@ type localOptions struct {
 	RateWindow     time.Duration
 	AllowRemote    bool
 	Quirks         []string
+	Zones          []string
 	// fileSet and stateSet say whether -f and --state were given (see projectLocalState).
 	fileSet, stateSet bool
 }
@@ -48,13 +49,15 @@ API token, the account id, the workers.dev subdomain and address, and export lin
 into another shell; then any flareform (or wrangler) command there talks to it. With --json it
 prints one JSON object on one line once ready. Runs until SIGINT/SIGTERM.
 
-It listens on loopback only and answers only loopback Host headers (and *.workers.dev on the
-data plane); an --addr beyond loopback needs --allow-remote.
+It listens on loopback only and answers only loopback Host headers (and, on the data plane,
+*.workers.dev and names in the account's zones); an --addr beyond loopback needs --allow-remote.
 
 State (account, token, scripts, secrets sealed) persists in --state unless --memory is given.
 In a project (-f SPEC, or a flareform.yaml in the working directory) and without --state, it
 serves the project's .flareform/local, the state --local commands use; while it runs, those
 commands (plan, apply, invoke --local, ...) use this server instead of starting their own.
+--zone NAME adds a zone (example.com) to the account, so Workers custom domains in it can be
+attached; the data plane then serves an attached name (curl -H 'Host: api.example.com' ...).
 --faults injects API failures for testing retries, e.g. "429@*/workers/scripts/*:p=0.3".
 Where Cloudflare's behaviour is UNCONFIRMED the server takes the strictest reading; --quirk
 NAME (or $FLAREFORM_LOCALCF_QUIRKS=name,name) switches one to its other reading, see
@@ -62,7 +65,8 @@ docs/local-cloudflare.md.`,
 		Example: `  flareform local -f flareform.yaml   # serve this project's --local state
   eval "$(flareform local | grep ^export)"   # in scripts: prefer --json
   flareform local --memory --addr 127.0.0.1:8787 --faults '503@*:p=0.2' --fault-seed 7
-  flareform local --memory --quirk main_module_by_filename --quirk implicit_secret_retention`,
+  flareform local --memory --quirk main_module_by_filename --quirk implicit_secret_retention
+  flareform local --zone example.com --zone example.org   # custom domains in these zones`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.fileSet, opts.stateSet = cmd.Flags().Changed("file"), cmd.Flags().Changed("state")
@@ -81,6 +85,7 @@ docs/local-cloudflare.md.`,
 	f.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow --addr/--workers-dev-addr beyond loopback: anyone who can reach them can use the local Cloudflare")
 	f.StringSliceVar(&opts.Quirks, "quirk", nil, "switch the UNCONFIRMED behaviour `NAME` to its lenient reading (repeatable; added to $"+envLocalQuirks+"): "+
 		strings.Join(localcf.QuirkNames(), ", "))
+	f.StringSliceVar(&opts.Zones, "zone", nil, "add the zone `NAME` (example.com) to the account for Workers custom domains (repeatable; kept in the state)")
 	return cmd
 }
 
@@ -112,6 +117,12 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 	quirks, err := quirksFromEnv(opts.Getenv, opts.Quirks)
 	if err != nil {
 		return err
+	}
+	zones := normalizeZones(opts.Zones)
+	for _, z := range zones {
+		if err := localcf.CheckZoneName(z); err != nil {
+			return fmt.Errorf("--zone: %w", err)
+		}
 	}
 	rateLimit := opts.RateLimit
 	if rateLimit == 0 {
@@ -146,6 +157,7 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 		Quirks:         quirks,
 		Log:            opts.IO.ErrOut,
 		AllowRemote:    opts.AllowRemote,
+		Zones:          zones,
 	})
 	if err != nil {
 		return fmt.Errorf("start local Cloudflare: %w", err)
@@ -160,7 +172,7 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 		}
 		defer unpublish()
 	}
-	if err := printLocalInfo(opts, info, stateDir); err != nil {
+	if err := printLocalInfo(opts, info, stateDir, zoneNames(srv)); err != nil {
 		srv.Close()
 		return err
 	}
@@ -170,6 +182,26 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 		return fmt.Errorf("stop local Cloudflare: %w", err)
 	}
 	return nil
+}
+
+// normalizeZones writes --zone names as the API wants them: lower case, no root dot (DNS names
+// are case-insensitive). Anything else wrong with a name is localcf's to refuse.
+func normalizeZones(names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, strings.TrimSuffix(strings.ToLower(strings.TrimSpace(n)), "."))
+	}
+	return out
+}
+
+// zoneNames lists the zones of the server's default account: those of --zone and those an
+// earlier run left in the state.
+func zoneNames(srv *localcf.Server) []string {
+	var names []string
+	for _, z := range srv.Zones() {
+		names = append(names, z.Name)
+	}
+	return names
 }
 
 // checkLocalAddrs refuses listen addresses beyond loopback unless --allow-remote, and warns
@@ -187,7 +219,7 @@ func checkLocalAddrs(opts *localOptions) error {
 	return nil
 }
 
-func printLocalInfo(opts *localOptions, info localInfo, stateDir string) error {
+func printLocalInfo(opts *localOptions, info localInfo, stateDir string, zones []string) error {
 	if opts.JSON {
 		// One line, so a parent process can read exactly one line and know the server is up.
 		line, err := json.Marshal(info)
@@ -208,6 +240,9 @@ func printLocalInfo(opts *localOptions, info localInfo, stateDir string) error {
 	fmt.Fprintf(w, "  Account ID:        %s\n", info.AccountID)
 	fmt.Fprintf(w, "  Subdomain:         %s.workers.dev\n", info.Subdomain)
 	fmt.Fprintf(w, "  workers.dev addr:  %s\n", info.WorkersDevAddr)
+	if len(zones) > 0 {
+		fmt.Fprintf(w, "  Zones:             %s (custom domains: the same addr, Host: <name>)\n", strings.Join(zones, ", "))
+	}
 	fmt.Fprintf(w, "  State:             %s\n\n", state)
 	fmt.Fprintf(w, "To use it from another shell:\n\n")
 	fmt.Fprintf(w, "export CLOUDFLARE_API_BASE_URL=%s\n", info.APIBaseURL)
