@@ -16,8 +16,8 @@ type gatewayKind struct{}
 
 const gatewayTagPrefix = "ff-gw-"
 
-func (gatewayKind) name() string         { return "ai_gateway" }
-func (gatewayKind) afterWorkers() bool   { return false }
+func (gatewayKind) name() string          { return "ai_gateway" }
+func (gatewayKind) afterWorkers() bool    { return false }
 func (gatewayKind) ownsTag(t string) bool { return strings.HasPrefix(t, gatewayTagPrefix) }
 func (k gatewayKind) ownerTag(name string) string {
 	return ownershipTag(gatewayTagPrefix, k.name(), name)
@@ -155,4 +155,3 @@ func (g *gatewayResource) remove(ctx context.Context, e *Engine, accountID strin
 	}
 	return nil
 }
-

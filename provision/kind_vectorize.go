@@ -17,8 +17,8 @@ type vectorizeKind struct{}
 
 const indexTagPrefix = "ff-vx-"
 
-func (vectorizeKind) name() string         { return "vectorize_index" }
-func (vectorizeKind) afterWorkers() bool   { return false }
+func (vectorizeKind) name() string          { return "vectorize_index" }
+func (vectorizeKind) afterWorkers() bool    { return false }
 func (vectorizeKind) ownsTag(t string) bool { return strings.HasPrefix(t, indexTagPrefix) }
 func (k vectorizeKind) ownerTag(name string) string {
 	return ownershipTag(indexTagPrefix, k.name(), name)
