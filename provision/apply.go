@@ -271,7 +271,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 	} else if d.worker.APIKey != nil && wp.live != nil {
 		fingerprint = wp.live.keyFingerprints[d.worker.APIKey.Binding]
 	}
-	smoke := willSmoke(d, opts)
+	smoke := willSmoke(d, p.subdomain, opts)
 	var ownUpload <-chan string // the upload's version, when its answer did not name it
 	// One guarded write (guard.go): the plan's read is the precondition (read again unless the
 	// plan is fresh), then the upload, the workers.dev switch, the smoke test and the tested
@@ -407,8 +407,8 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 
 // willSmoke reports whether apply smoke-tests d's worker: then its upload is marked pending
 // until the test passes (smokemark.go).
-func willSmoke(d *desiredWorker, opts ApplyOptions) bool {
-	return !opts.SkipSmoke && d.worker.Smoke != nil && d.worker.WorkersDev
+func willSmoke(d *desiredWorker, subdomain string, opts ApplyOptions) bool {
+	return !opts.SkipSmoke && d.worker.Smoke != nil && smokeHost(d.worker, subdomain) != ""
 }
 
 // planRead is what the plan read of wp's worker, the precondition of apply's writes.

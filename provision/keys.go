@@ -120,7 +120,7 @@ func (e *Engine) checkSmokeKeys(p *Plan, opts ApplyOptions) error {
 		wp := &p.Workers[i]
 		d := wp.desired
 		if d == nil || wp.Action == ActionNoOp || wp.Action == ActionDelete || d.worker.APIKey == nil ||
-			d.worker.Smoke == nil || !d.worker.WorkersDev || d.genKey || d.key != "" {
+			!willSmoke(d, p.subdomain, opts) || d.genKey || d.key != "" {
 			continue
 		}
 		if e.smokeKeyFor(wp, opts) == "" {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/flareform/flareform/provision/spec"
 )
@@ -76,6 +75,47 @@ type objectRefuser interface {
 type objectNoter interface {
 	deleteNote() string
 	replaceNote() string
+}
+
+// hostKind is a kind that gives a worker hostnames of its own (custom domains): the worker's
+// smoke test goes there when it has no workers.dev URL.
+type hostKind interface {
+	hosts(w spec.Worker) []string
+}
+
+// localKind is a kind the local Cloudflare must be prepared for before a plan (the zones custom
+// domains live in): PrepareLocal asks it.
+type localKind interface {
+	prepareLocal(ctx context.Context, e *Engine, s *spec.Spec) error
+}
+
+// smokeHost is the hostname a worker's smoke test and URL use: its workers.dev host, else the
+// first hostname a kind gives it; "" when it has none.
+func smokeHost(w spec.Worker, subdomain string) string {
+	if w.WorkersDev && subdomain != "" {
+		return w.Name + "." + subdomain + ".workers.dev"
+	}
+	for _, k := range kinds {
+		if h, ok := k.(hostKind); ok {
+			if hosts := h.hosts(w); len(hosts) > 0 {
+				return hosts[0]
+			}
+		}
+	}
+	return ""
+}
+
+// PrepareLocal readies the local Cloudflare behind the engine's API for s (`--local` only:
+// the zones its custom domains need). Against Cloudflare an account's zones are the user's.
+func (e *Engine) PrepareLocal(ctx context.Context, s *spec.Spec) error {
+	for _, k := range kinds {
+		if l, ok := k.(localKind); ok {
+			if err := l.prepareLocal(ctx, e, s); err != nil {
+				return fmt.Errorf("prepare the local Cloudflare for %s: %w", k.name(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // kindOwner is one of the project's workers that may use objects of a kind.
@@ -260,13 +300,4 @@ func tagOwned(k accountKind, owners []kindOwner, used func(*liveWorker) []string
 		}
 	}
 	return out
-}
-
-// kindNames lists the registered kinds, for messages.
-func kindNames() string {
-	names := make([]string, len(kinds))
-	for i, k := range kinds {
-		names[i] = k.name()
-	}
-	return strings.Join(names, ", ")
 }

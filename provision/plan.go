@@ -557,8 +557,8 @@ func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, 
 	default:
 		wp.Action = ActionNoOp
 	}
-	if w.WorkersDev && subdomain != "" {
-		wp.URL = workersDevURL(w.Name, subdomain)
+	if host := smokeHost(w, subdomain); host != "" {
+		wp.URL = "https://" + host
 	}
 	wp.KeyRotationUntil, _ = wp.PendingRotation()
 	return wp, nil

@@ -92,21 +92,22 @@ func (e *Engine) smokeKey(w spec.Worker, keys map[string]string) string {
 	return ""
 }
 
-// smokeWorker checks the deployed worker over its workers.dev URL. It waits (bounded by
+// smokeWorker checks the deployed worker over its workers.dev URL, else its first custom
+// domain (smokeHost). It waits (bounded by
 // Config.SmokeWait) for the deploy to propagate: a 404/5xx or a refused connection is retried,
 // a wrong answer is not.
 func (e *Engine) smokeWorker(ctx context.Context, w spec.Worker, subdomain, key, outDir string) SmokeReport {
 	report := SmokeReport{Key: w.Key, Name: w.Name}
-	if subdomain == "" {
+	host := smokeHost(w, subdomain)
+	switch {
+	case host == "" && w.WorkersDev:
 		report.Error = "the account has no workers.dev subdomain"
 		return report
-	}
-	if !w.WorkersDev {
-		report.Error = "workers_dev is off, so there is no URL to test"
+	case host == "":
+		report.Error = "workers_dev is off and the worker has no domain, so there is no URL to test"
 		return report
 	}
 	sm := withSmokeDefaults(*w.Smoke)
-	host := w.Name + "." + subdomain + ".workers.dev"
 	report.URL = "https://" + host + sm.Path
 	target, err := e.smokeTarget(ctx, host, sm.Path)
 	if err != nil {

@@ -128,6 +128,11 @@ func (o *rootOptions) open(ctx context.Context, lockFor string) (_ *session, err
 		return nil, fmt.Errorf("set up engine: %w", err)
 	}
 	sess.Engine = eng
+	if o.Local {
+		if err := eng.PrepareLocal(ctx, s); err != nil {
+			return nil, err
+		}
+	}
 	return sess, nil
 }
 
