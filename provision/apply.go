@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/flareform/flareform/bundler"
 	"github.com/flareform/flareform/provision/spec"
@@ -38,6 +39,9 @@ type ApplyOptions struct {
 	// KeyStore, when set, records every generated key durably as pending before the upload
 	// that installs it, so a crash between the upload and the hand-over loses no key.
 	KeyStore KeyRecorder
+	// onResource records the result of an object change made inside a worker's apply; set by
+	// Apply (results of workers applied at once are collected under a lock).
+	onResource func(ResourceResult)
 	// AllowReplace lets apply replace resources that cannot change in place (a Vectorize index
 	// whose dimensions or metric changed), losing their data. Without it such a plan is refused
 	// before any write.
@@ -143,6 +147,12 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 		return res, err
 	}
 	errs := make([]error, len(p.Workers))
+	var resMu sync.Mutex
+	opts.onResource = func(r ResourceResult) {
+		resMu.Lock()
+		defer resMu.Unlock()
+		res.Resources = append(res.Resources, r)
+	}
 	e.forEach(ctx, len(p.Workers), func(ctx context.Context, i int) {
 		wp := &p.Workers[i]
 		r := WorkerResult{Key: wp.Key, Name: wp.Name, Action: wp.Action, URL: wp.URL}
@@ -187,7 +197,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 // what follows depends on these objects.
 func (e *Engine) applyResources(ctx context.Context, p *Plan, opts ApplyOptions, res *Result, after bool) error {
 	for _, rp := range p.Resources {
-		if rp.obj == nil || rp.Action == ActionNoOp || rp.comesAfterWorkers(p.Destroy) != after {
+		if rp.obj == nil || rp.Action == ActionNoOp || rp.comesAfterWorkers(p.Destroy) != after || withItsWorker(p, rp) {
 			continue
 		}
 		r := ResourceResult{Kind: rp.Kind, Name: rp.Name, Action: rp.Action}
@@ -206,6 +216,24 @@ func (e *Engine) applyResources(ctx context.Context, p *Plan, opts ApplyOptions,
 		}
 	}
 	return nil
+}
+
+// withItsWorker reports whether rp is made inside its worker's apply (ResourcePlan.worker):
+// a create or update of an object that follows a worker this plan uploads.
+func withItsWorker(p *Plan, rp ResourcePlan) bool {
+	if rp.worker == "" || p.Destroy || (rp.Action != ActionCreate && rp.Action != ActionUpdate) {
+		return false
+	}
+	return slices.ContainsFunc(p.Workers, func(wp WorkerPlan) bool {
+		return wp.Name == rp.worker && (wp.Action == ActionCreate || wp.Action == ActionUpdate)
+	})
+}
+
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 func (e *Engine) applyResource(ctx context.Context, accountID string, rp ResourcePlan) error {
@@ -331,6 +359,21 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		})
 		if err != nil {
 			return err
+		}
+	}
+	for _, rp := range p.Resources {
+		if rp.worker != wp.Name || !withItsWorker(p, rp) {
+			continue
+		}
+		if stopped(opts) {
+			return fmt.Errorf("uploaded, then %w", ErrInterrupted)
+		}
+		err := writes.do(ctx, fmt.Sprintf("%s %s %s", rp.Action, rp.Kind, rp.Name), func(ctx context.Context) error {
+			return e.applyResource(ctx, p.AccountID, rp)
+		})
+		opts.onResource(ResourceResult{Kind: rp.Kind, Name: rp.Name, Action: rp.Action, Error: errorText(err)})
+		if err != nil {
+			return fmt.Errorf("%s %s %s: %w", rp.Action, rp.Kind, rp.Name, err)
 		}
 	}
 	if stopped(opts) && d.upload {

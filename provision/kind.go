@@ -174,8 +174,11 @@ func (e *Engine) planKinds(ctx context.Context, s *spec.Spec, accountID string, 
 	var errs []error
 	for _, k := range kinds {
 		want := map[string]any{}
+		declaredBy := map[string]string{} // object -> the worker declaring it (the last, if shared)
 		for _, w := range s.Workers {
-			maps.Copy(want, k.declared(w))
+			for name, block := range k.declared(w) {
+				want[name], declaredBy[name] = block, w.Name
+			}
 		}
 		managed, err := k.managed(ctx, e, accountID, owners)
 		if err != nil {
@@ -203,6 +206,9 @@ func (e *Engine) planKinds(ctx context.Context, s *spec.Spec, accountID string, 
 				}
 			}
 			if rp := decide(k, name, obj, want[name] != nil, destroy, owned); rp != nil {
+				if k.afterWorkers() {
+					rp.worker = declaredBy[name]
+				}
 				out = append(out, *rp)
 			}
 		}

@@ -28,6 +28,10 @@ type ResourcePlan struct {
 
 	obj          accountObject
 	afterWorkers bool // the kind's creates and updates follow the workers (and its deletes precede them)
+	// worker is, for an object that follows its worker (a custom domain), the worker that
+	// declares it: when that worker is uploaded, the object's create or update is a write of
+	// the worker's guarded write, before its smoke test (which may go through it).
+	worker string
 	ownedAfter   bool // flareform's once applied: created now, or created before and kept
 }
 
