@@ -24,6 +24,7 @@ import (
 var kinds = []accountKind{
 	gatewayKind{},
 	vectorizeKind{},
+	domainKind{},
 }
 
 // accountKind is one kind of account object.

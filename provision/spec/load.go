@@ -288,6 +288,7 @@ func (l *loader) build(top *value, env string) *Spec {
 	}
 	l.checkUniqueNames(s.Workers)
 	l.checkSharedResources(s.Workers)
+	l.checkUniqueDomains(s.Workers)
 	l.checkVarsHoldNoKeys(s.Workers)
 	return s
 }
@@ -497,6 +498,7 @@ func (l *loader) worker(key string, base, over *value) Worker {
 	w.RateLimit = l.rateLimit(&w, f.get("rate_limit"), "rate_limit")
 	l.vectorize(&w, f.get("vectorize"))
 	l.workersDev(&w, f.get("workers_dev"))
+	l.domains(&w, f.get("domains"))
 	l.smoke(&w, f.get("smoke"))
 	l.checkBindings(&w, varKeys)
 	return w

@@ -91,6 +91,7 @@ var (
 		"rate_limit":          {kind: kindBlock, block: rateLimitSchema},
 		"vectorize":           {kind: kindBlock, block: vectorizeSchema},
 		"workers_dev":         {kind: kindBool, example: "true"},
+		"domains":             {kind: kindStringList, example: "[api.example.com]"},
 		"smoke":               {kind: kindBlock, block: smokeSchema},
 	}
 	workerSchema = withKeys(overrideSchema, schema{

@@ -51,7 +51,9 @@ type Worker struct {
 	RateLimit          *RateLimit      // nil: no RATE_LIMITER binding
 	Vectorize          *VectorizeIndex // nil: no Vectorize binding
 	WorkersDev         bool
-	Smoke              *Smoke // nil: no smoke test
+	// Domains are the hostnames the worker is attached to as Workers custom domains.
+	Domains []string
+	Smoke   *Smoke // nil: no smoke test
 	// Pos maps a field path ("main", "vars.MAX_PROMPT_CHARS", "ai.model") to where it was written.
 	// Every field that has a value has an entry; a defaulted field points at the enclosing
 	// block (or at the worker's key). "key" (and "") is the worker's key under `workers:`, "name" the
