@@ -31,8 +31,8 @@ type ResourcePlan struct {
 	// worker is, for an object that follows its worker (a custom domain), the worker that
 	// declares it: when that worker is uploaded, the object's create or update is a write of
 	// the worker's guarded write, before its smoke test (which may go through it).
-	worker string
-	ownedAfter   bool // flareform's once applied: created now, or created before and kept
+	worker     string
+	ownedAfter bool // flareform's once applied: created now, or created before and kept
 }
 
 // rateLimitNamespaces picks the namespace_id of every spec worker's RATE_LIMITER binding that

@@ -290,13 +290,15 @@ func (e *Engine) patchRotationSettings(ctx context.Context, st *rotationState, c
 		return fmt.Errorf("update settings: %w", err)
 	}
 	// The change builds on the version this run read (its bindings, the key it copies): if
-	// another run deployed since, stop rather than undo that run's work.
-	if err := e.checkStillServes(ctx, st); err != nil {
+	// another run deployed since, stop rather than undo that run's work (guard.go).
+	w, err := e.beginWrites(ctx, st.accountID, st.name, st.read(), false, "update settings")
+	if err != nil {
 		return err
 	}
-	_, err = e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, st.name, accountParams[workers.ScriptScriptAndVersionSettingEditParams](st.accountID), option.WithRequestBody(contentType, body))
-	if err != nil {
-		return fmt.Errorf("update settings: %w", cleanAPIError(err))
+	if err := w.do(ctx, "update settings", func(ctx context.Context) error {
+		return e.editSettings(ctx, st.accountID, st.name, contentType, body)
+	}); err != nil {
+		return err
 	}
 	st.deploys++
 	for _, name := range c.drop {
@@ -305,14 +307,36 @@ func (e *Engine) patchRotationSettings(ctx context.Context, st *rotationState, c
 	return e.adoptOwnVersion(ctx, st)
 }
 
-// checkStillServes fails with ErrChanged when the serving version is no longer the one st read.
+// checkStillServes fails with ErrChanged when the serving version is no longer the one st read:
+// the pre- and postcondition of the rotation's writes (guard.go).
 func (e *Engine) checkStillServes(ctx context.Context, st *rotationState) error {
-	id, _, err := e.deployedVersion(ctx, st.accountID, st.name)
+	now, err := e.readWorker(ctx, st.accountID, st.name)
 	if err != nil {
 		return fmt.Errorf("check the deployed version: %w", err)
 	}
-	if id != st.versionID {
-		return changedError(st.name, fmt.Sprintf("version %s serves now, this run read %s", orNone(id), orNone(st.versionID)))
+	if !st.read().same(now) {
+		return changedError(st.name, fmt.Sprintf("%s serves now, this run read version %s", now, orNone(st.versionID)))
+	}
+	return nil
+}
+
+// read is what the rotation last read or deployed itself: the precondition of its next write.
+func (st *rotationState) read() workerRead {
+	return workerRead{exists: true, served: st.versionID}
+}
+
+// writes is the rotation's open guarded write for a write whose precondition the rotation
+// checked just before (its probes, its overlap check) and whose postcondition its last call
+// checks (checkStillServes).
+func (e *Engine) rotationWrites(st *rotationState) *workerWrites {
+	return &workerWrites{e: e, accountID: st.accountID, name: st.name, read: st.read()}
+}
+
+// editSettings sends one multipart settings PATCH (a new version, deployed at once).
+func (e *Engine) editSettings(ctx context.Context, accountID, name, contentType string, body []byte) error {
+	_, err := e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, name, accountParams[workers.ScriptScriptAndVersionSettingEditParams](accountID), option.WithRequestBody(contentType, body))
+	if err != nil {
+		return fmt.Errorf("update settings: %w", cleanAPIError(err))
 	}
 	return nil
 }
@@ -356,29 +380,28 @@ func (e *Engine) rotationMessage(st *rotationState, c settingsChange, message st
 
 // setScriptTags changes only the script's tags (no new version).
 func (e *Engine) setScriptTags(ctx context.Context, st *rotationState, tags []string) error {
-	_, err := e.workers.Scripts.Settings.Edit(ctx, st.name, sdkParams(func(p *workers.ScriptSettingEditParams) {
-		setParam(&p.AccountID, st.accountID)
-		setParam(&p.ScriptSetting.Tags, tags)
-	}))
-	if err != nil {
-		return fmt.Errorf("update tags: %w", cleanAPIError(err))
-	}
-	return nil
+	return e.rotationWrites(st).do(ctx, "update tags", func(ctx context.Context) error {
+		return e.putScriptTags(ctx, st.accountID, st.name, tags)
+	})
 }
 
 // deleteSecret removes a secret; one already gone counts as removed, so a retry or re-run
 // after a lost response succeeds.
 func (e *Engine) deleteSecret(ctx context.Context, st *rotationState, name string) error {
-	_, err := e.workers.Scripts.Secrets.Delete(ctx, st.name, name, accountParams[workers.ScriptSecretDeleteParams](st.accountID))
-	if err != nil {
-		err = cleanAPIError(err)
-		var apiErr *APIError
-		if isNotFound(err) || (errors.As(err, &apiErr) && apiErr.Code == codeSecretNotFound) {
-			err = nil
+	err := e.rotationWrites(st).do(ctx, "delete secret "+name, func(ctx context.Context) error {
+		_, err := e.workers.Scripts.Secrets.Delete(ctx, st.name, name, accountParams[workers.ScriptSecretDeleteParams](st.accountID))
+		if err != nil {
+			err = cleanAPIError(err)
+			var apiErr *APIError
+			if isNotFound(err) || (errors.As(err, &apiErr) && apiErr.Code == codeSecretNotFound) {
+				return nil
+			}
+			return fmt.Errorf("delete secret %s: %w", name, err)
 		}
-	}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("delete secret %s: %w", name, err)
+		return err
 	}
 	if slices.Contains(st.bindings, name) {
 		st.deploys++ // a secret edit deploys a new version

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/cloudflare/cloudflare-go/v6/option"
 	"github.com/cloudflare/cloudflare-go/v6/workers"
 )
 
@@ -100,9 +99,13 @@ func (r *rotation) restoreVersion(ctx context.Context, versionID string) error {
 		return err
 	}
 	r.e.logf("%s: another run deployed version %s while this run deployed its change; putting it back", st.name, versionID)
-	_, err = r.e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, st.name, accountParams[workers.ScriptScriptAndVersionSettingEditParams](st.accountID), option.WithRequestBody(contentType, body))
+	// The overlap check just read what serves (this run's version): the precondition. The
+	// caller fails the run either way; the next run reads what this write left.
+	err = r.e.rotationWrites(st).do(ctx, "put back version "+versionID, func(ctx context.Context) error {
+		return r.e.editSettings(ctx, st.accountID, st.name, contentType, body)
+	})
 	if err != nil {
-		return fmt.Errorf("update settings: %w", cleanAPIError(err))
+		return err
 	}
 	if leftoverPrevious {
 		if err := r.e.deleteSecret(ctx, st, RotationPreviousBinding); err != nil {
