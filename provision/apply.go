@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,10 +11,8 @@ import (
 	"sync"
 
 	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/provision/cfapi"
 	"github.com/flareform/flareform/provision/spec"
-
-	"github.com/cloudflare/cloudflare-go/v6/option"
-	"github.com/cloudflare/cloudflare-go/v6/workers"
 )
 
 // ApplyOptions tunes Apply.
@@ -260,10 +257,9 @@ func (e *Engine) deleteWorker(ctx context.Context, accountID string, wp *WorkerP
 		read:   *wp.deleteRead,
 		effect: deletesScript,
 		write: func(ctx context.Context) error {
-			_, err := e.workers.Scripts.Delete(ctx, wp.Name, accountParams[workers.ScriptDeleteParams](accountID))
+			err := e.api.Script(accountID, wp.Name).Delete(ctx)
 			if err != nil {
-				err = cleanAPIError(err)
-				if isNotFound(err) { // already gone: the goal is reached (checked after)
+				if cfapi.IsNotFound(err) { // already gone: the goal is reached (checked after)
 					return nil
 				}
 				return fmt.Errorf("delete script: %w", err)
@@ -731,13 +727,12 @@ type pastDeployment struct {
 
 // deploymentHistory lists the worker's deployments, newest first.
 func (e *Engine) deploymentHistory(ctx context.Context, accountID, name string) ([]pastDeployment, error) {
-	deps, err := e.workers.Scripts.Deployments.List(ctx, name, accountParams[workers.ScriptDeploymentListParams](accountID))
+	list, err := e.api.Script(accountID, name).Deployments(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read deployments: %w", cleanAPIError(err))
+		return nil, fmt.Errorf("read deployments: %w", err)
 	}
-	list := slices.Clone(deps.Deployments)
-	slices.SortStableFunc(list, func(a, b workers.Deployment) int {
-		return b.CreatedOn.Compare(a.CreatedOn)
+	slices.SortStableFunc(list, func(a, b cfapi.Deployment) int {
+		return b.Created.Compare(a.Created)
 	})
 	out := make([]pastDeployment, 0, len(list))
 	for _, d := range list {
@@ -761,8 +756,7 @@ func orNone(id string) string {
 }
 
 // upload sends the bundle, bindings and tags in one multipart PUT and returns the new version
-// id when the API reports it. The body is encoded by encodeMultipart (wrangler's form), not by
-// the SDK; the SDK still sends it, so retries, pacing and the in-flight limit apply.
+// id when the API reports it. The body is encoded by cfapi.EncodeMultipart (wrangler's form).
 func (e *Engine) upload(ctx context.Context, accountID string, wp *WorkerPlan, key, fingerprint string, smoke bool) (string, error) {
 	d := wp.desired
 	tags := uploadTagSet(d, fingerprint)
@@ -777,18 +771,15 @@ func (e *Engine) upload(ctx context.Context, accountID string, wp *WorkerPlan, k
 		Tags:         tags,
 		Annotations:  versionAnnotations{Message: e.identity(d, fingerprint, smoke).message()},
 	}
-	body, contentType, err := encodeMultipart("metadata", meta, bundleModules(d))
+	body, contentType, err := cfapi.EncodeMultipart("metadata", meta, bundleModules(d))
 	if err != nil {
 		return "", err
 	}
-	res, err := e.workers.Scripts.Update(ctx, wp.Name, sdkParams(func(p *workers.ScriptUpdateParams) {
-		setParam(&p.AccountID, accountID)
-		setParam(&p.BindingsInherit, workers.ScriptUpdateParamsBindingsInheritStrict)
-	}), option.WithRequestBody(contentType, body))
+	res, err := e.api.Script(accountID, wp.Name).Upload(ctx, contentType, body)
 	if err != nil {
-		return "", withSourceLocations(cleanAPIError(err), d.bundle)
+		return "", withSourceLocations(err, d.bundle)
 	}
-	return deploymentID(res.JSON.RawJSON()), nil
+	return canonicalUUID(res.VersionID), nil
 }
 
 // codeStartupFailed is the API's answer to a script that workerd refused to start; its message
@@ -822,23 +813,12 @@ func (e *Engine) identity(d *desiredWorker, fingerprint string, smoke bool) vers
 }
 
 // bundleModules lists the bundle's module and, when there is one, its source map.
-func bundleModules(d *desiredWorker) []modulePart {
-	modules := []modulePart{{name: d.bundle.ModuleName, contentType: contentTypeESModule, content: d.bundle.Code}}
+func bundleModules(d *desiredWorker) []cfapi.Module {
+	modules := []cfapi.Module{{Name: d.bundle.ModuleName, ContentType: cfapi.ContentTypeESModule, Content: d.bundle.Code}}
 	if len(d.bundle.SourceMap) > 0 {
-		modules = append(modules, modulePart{name: d.bundle.SourceMapName, contentType: contentTypeSourceMap, content: d.bundle.SourceMap})
+		modules = append(modules, cfapi.Module{Name: d.bundle.SourceMapName, ContentType: cfapi.ContentTypeSourceMap, Content: d.bundle.SourceMap})
 	}
 	return modules
-}
-
-// deploymentID reads the new version's id, which the SDK's response type does not expose.
-func deploymentID(raw string) string {
-	var v struct {
-		DeploymentID string `json:"deployment_id"`
-	}
-	if json.Unmarshal([]byte(raw), &v) != nil {
-		return ""
-	}
-	return canonicalUUID(v.DeploymentID)
 }
 
 // canonicalUUID adds the hyphens the PUT response leaves out, so the id matches the one the
@@ -890,20 +870,8 @@ func (e *Engine) rollback(ctx context.Context, accountID, name, versionID string
 // deployVersion deploys an existing version to all traffic. force is needed to deploy across
 // a secret change.
 func (e *Engine) deployVersion(ctx context.Context, accountID, name, versionID, message string) error {
-	_, err := e.workers.Scripts.Deployments.New(ctx, name, sdkParams(func(p *workers.ScriptDeploymentNewParams) {
-		setParam(&p.AccountID, accountID)
-		setParam(&p.Force, true)
-		setParam(&p.Deployment.Strategy, workers.DeploymentStrategyPercentage)
-		setParam(&p.Deployment.Versions, []workers.DeploymentVersionParam{sdkParams(func(v *workers.DeploymentVersionParam) {
-			setParam(&v.VersionID, versionID)
-			setParam(&v.Percentage, 100.0)
-		})})
-		setParam(&p.Deployment.Annotations, sdkParams(func(a *workers.DeploymentAnnotationsParam) {
-			setParam(&a.WorkersMessage, message)
-		}))
-	}))
-	if err != nil {
-		return fmt.Errorf("deploy version %s: %w", versionID, cleanAPIError(err))
+	if err := e.api.Script(accountID, name).DeployVersion(ctx, versionID, message); err != nil {
+		return fmt.Errorf("deploy version %s: %w", versionID, err)
 	}
 	return nil
 }

@@ -2,8 +2,9 @@
 // Cloudflare API, diffs it against the spec (no state file), applies exactly that plan, smoke
 // tests the result over workers.dev, and destroys or reports the Workers on request.
 //
-// The engine reaches Cloudflare only through an API base URL with cloudflare-go v6; it knows
-// nothing about the local Cloudflare beyond its documented /__localcf/info admin endpoint.
+// The engine reaches Cloudflare only through an API base URL, with the client and handles of
+// provision/cfapi; it knows nothing about the local Cloudflare beyond its documented
+// /__localcf/info admin endpoint.
 package provision
 
 import (
@@ -17,10 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cloudflare/cloudflare-go/v6/ai"
-	"github.com/cloudflare/cloudflare-go/v6/option"
-	"github.com/cloudflare/cloudflare-go/v6/workers"
 	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/provision/cfapi"
 )
 
 // DefaultAPIBaseURL is Cloudflare's production API.
@@ -120,14 +119,16 @@ func apiBaseURLFromEnv(getenv func(string) string) string {
 	return getenv("CF_API_BASE_URL")
 }
 
+// APIError is a failed Cloudflare API call (cfapi.APIError): the engine's errors wrap it, so a
+// caller finds it with errors.As.
+type APIError = cfapi.APIError
+
 // Engine plans and applies specs against one Cloudflare API.
 type Engine struct {
-	cfg     Config
-	workers *workers.WorkerService
-	ai      *ai.AIService
-	// raw reaches endpoints flareform calls without the SDK's typed services (AI Gateway,
-	// Vectorize v2), with the same token, HTTP client and middlewares.
-	raw *apiClient
+	cfg Config
+	// api is the Cloudflare API: every call to it goes through its handles (cfapi.Script,
+	// cfapi.Account) or its JSON client (Call), behind its retrier, in-flight limit and pacer.
+	api *cfapi.Client
 	// httpClient carries smoke requests and the local Cloudflare discovery call.
 	httpClient *http.Client
 
@@ -141,11 +142,6 @@ type Engine struct {
 	versions *versionCache
 	// bundles is the on-disk bundle cache, nil for none (Config.BundleCacheDir).
 	bundles *bundler.Cache
-	// slots is the in-flight limit; forEach gives each worker its turn in it.
-	slots *requestSlots
-	// pacer is nil when pacing is off; the apply estimate reads the budget it learned.
-	pacer *pacer
-
 	// runID marks the versions this engine creates (their annotation), so a run can tell its
 	// own version from one another run deployed meanwhile.
 	runID string
@@ -193,10 +189,10 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Log = io.Discard
 	}
 	if cfg.RateLimit == 0 {
-		cfg.RateLimit = defaultRateLimit
+		cfg.RateLimit = cfapi.DefaultRateLimit
 	}
 	if cfg.RateWindow <= 0 {
-		cfg.RateWindow = defaultRateWindow
+		cfg.RateWindow = cfapi.DefaultRateWindow
 	}
 	if cfg.VersionCacheDir == "off" {
 		cfg.VersionCacheDir = ""
@@ -206,33 +202,21 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.BundleCacheDir != "" {
 		e.bundles = bundler.NewCache(cfg.BundleCacheDir)
 	}
-	r := &retrier{maxRetries: cfg.MaxRetries, maxRetryAfter: cfg.MaxRetryAfter, logf: e.logf}
-	e.slots = newRequestSlots(cfg.Concurrency)
-	middlewares := []option.Middleware{r.middleware, e.slots.middleware}
-	if cfg.RateLimit > 0 {
-		// Inside the retrier, so every attempt, retries included, is paced and counted.
-		e.pacer = newPacer(cfg.RateLimit, cfg.RateWindow, cfg.MaxRetryAfter, e.logf)
-		middlewares = append(middlewares, e.pacer.middleware)
-	}
-	// The services are built directly rather than with cloudflare.NewClient, which would also
-	// pick up CLOUDFLARE_API_KEY/EMAIL from the environment and send them alongside the token,
-	// and would link the SDK's root package with every service it has into the binary.
-	opts := []option.RequestOption{
-		option.WithBaseURL(cfg.APIBaseURL),
-		option.WithAPIToken(cfg.APIToken),
-		option.WithHTTPClient(cfg.HTTPClient),
-		// The SDK's own retry waits out Retry-After without jitter and gives no summary when
-		// it runs out, so it is off and the middleware retries instead.
-		option.WithMaxRetries(0),
-		option.WithMiddleware(middlewares...),
-	}
-	e.workers = workers.NewWorkerService(opts...)
-	e.ai = ai.NewAIService(opts...)
-	raw, err := newAPIClient(cfg.APIBaseURL, cfg.APIToken, cfg.HTTPClient, middlewares)
+	api, err := cfapi.New(cfapi.Config{
+		BaseURL:       cfg.APIBaseURL,
+		Token:         cfg.APIToken,
+		HTTPClient:    cfg.HTTPClient,
+		Concurrency:   cfg.Concurrency,
+		MaxRetries:    cfg.MaxRetries,
+		MaxRetryAfter: cfg.MaxRetryAfter,
+		RateLimit:     cfg.RateLimit,
+		RateWindow:    cfg.RateWindow,
+		Logf:          e.logf,
+	})
 	if err != nil {
 		return nil, err
 	}
-	e.raw = raw
+	e.api = api
 	return e, nil
 }
 
@@ -274,8 +258,8 @@ func (e *Engine) accountID(specAccount string) (string, error) {
 
 // workersPerRequestSlot is how many workers are handled at once per API request slot. A
 // worker spends much of its turn off the API (bundle, smoke test, retry waits), so more
-// workers than slots keep the API busy; requests beyond Concurrency queue in requestSlots, the
-// workers that started first served first.
+// workers than slots keep the API busy; requests beyond Concurrency queue in the client's
+// in-flight limit, the workers that started first (cfapi.Client.StartWorker) served first.
 const workersPerRequestSlot = 4
 
 // forEach runs fn for every index in [0,n), a bounded number at once, and waits for all.
@@ -293,7 +277,7 @@ func (e *Engine) forEach(ctx context.Context, n int, fn func(ctx context.Context
 				return
 			}
 			defer func() { <-sem }()
-			fn(e.slots.startWorker(ctx), i)
+			fn(e.api.StartWorker(ctx), i)
 		}()
 	}
 	wg.Wait()

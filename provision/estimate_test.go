@@ -1,7 +1,10 @@
 package provision
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -48,16 +51,22 @@ func TestEstimateApplyBindsOnlyBeyondTheBudget(t *testing.T) {
 // What the plan's reads spent counts: the budget binds sooner, and the wait ends when the
 // server says its window resets.
 func TestEstimateApplyCountsWhatThePlanSpent(t *testing.T) {
-	e, err := New(Config{APIToken: "t"})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Ratelimit", `"default";r=100;t=90`)
+		fmt.Fprint(w, `{"success":true,"errors":[],"messages":[],"result":{"subdomain":"acct"}}`)
+	}))
+	defer srv.Close()
+	e, err := New(Config{APIBaseURL: srv.URL, APIToken: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	e.pacer.now = func() time.Time { return now }
-	e.pacer.remaining, e.pacer.resetAt = 100, now.Add(90*time.Second)
+	if _, err := e.accountSubdomain(context.Background(), "acct"); err != nil { // the plan's read
+		t.Fatal(err)
+	}
 	// One worker more than the 100 left can take.
 	est := e.EstimateApply(fleetPlan(100/apiCallsPerChange["worker"][ActionCreate]+1, ActionCreate))
-	if est.Available != 100 || !est.Binds() || est.Wait != 90*time.Second {
+	if est.Available != 100 || !est.Binds() || est.Wait > 90*time.Second || est.Wait < 85*time.Second {
 		t.Errorf("%+v: want 100 available and a wait of 90s, until the reset", est)
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/localcf/faults"
+	"github.com/flareform/flareform/localcf/localcftest"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -103,4 +105,48 @@ func benchmarkFleet(b *testing.B, n int, smoke bool) {
 	}
 	b.ReportMetric(calls/float64(b.N), "api-calls/op")
 	b.ReportMetric(roundTrips/float64(b.N)/float64(time.Second/time.Millisecond), "sequential-s/op")
+}
+
+// TestApplyPacesUnderTheRateLimit runs two applies of a 12-worker spec against a local
+// Cloudflare allowing only 30 requests per 2 s. Together they need about 75 calls, so they
+// must wait for windows to reset; with retries off, a single 429 would fail them.
+func TestApplyPacesUnderTheRateLimit(t *testing.T) {
+	srv := localcftest.New(t, localcf.Options{RateLimit: 30, RateWindow: 2 * time.Second})
+	log := &syncBuffer{}
+	newEngine := func() *Engine {
+		eng, err := New(Config{APIBaseURL: srv.APIBaseURL(), APIToken: srv.Token(), AccountID: srv.AccountID(),
+			Log: log, MaxRetries: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eng
+	}
+	s := fleetSpec(t, "paced", 12)
+	ctx := context.Background()
+	for run, vars := range []string{"1000", "900"} {
+		for i := range s.Workers {
+			s.Workers[i].Vars = map[string]string{"MAX_PROMPT_CHARS": vars}
+		}
+		eng := newEngine() // a new process each time: it learns the budget from the headers
+		p, err := eng.Plan(ctx, s)
+		if err != nil {
+			t.Fatalf("run %d: plan: %v\nlog:\n%s", run+1, err, log)
+		}
+		if _, err := eng.Apply(ctx, p, ApplyOptions{SkipSmoke: true}); err != nil {
+			t.Fatalf("run %d: apply: %v\nlog:\n%s", run+1, err, log)
+		}
+	}
+	total := 0
+	for _, r := range srv.Requests() {
+		total++
+		if r.Status == http.StatusTooManyRequests {
+			t.Errorf("%s %s got 429: the engine crossed the rate limit", r.Method, r.Path)
+		}
+	}
+	if total <= 30 {
+		t.Fatalf("only %d API calls: the test no longer needs more than one window", total)
+	}
+	if !strings.Contains(log.String(), "rate budget") {
+		t.Errorf("the log never says the engine waited for the rate budget:\n%s", log)
+	}
 }

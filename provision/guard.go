@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/flareform/flareform/provision/cfapi"
 )
 
 // One guarded write: every change flareform makes to a worker goes through a workerWrites,
@@ -194,7 +196,7 @@ func (w *workerWrites) last() string {
 func (e *Engine) readWorker(ctx context.Context, accountID, name string) (workerRead, error) {
 	history, err := e.deploymentHistory(ctx, accountID, name)
 	if err != nil {
-		if isNotFound(err) {
+		if cfapi.IsNotFound(err) {
 			return workerRead{}, nil
 		}
 		return workerRead{}, err

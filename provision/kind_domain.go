@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/flareform/flareform/provision/cfapi"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -72,7 +73,7 @@ func (domainKind) managed(ctx context.Context, e *Engine, accountID string, owne
 		return nil, nil
 	}
 	var records []domainRecord
-	if err := e.rawCall(ctx, http.MethodGet, domainsPath(accountID), nil, &records); err != nil {
+	if err := e.api.Call(ctx, http.MethodGet, domainsPath(accountID), nil, &records); err != nil {
 		return nil, fmt.Errorf("list custom domains: %w", err)
 	}
 	var out []string
@@ -105,7 +106,7 @@ func (k domainKind) read(ctx context.Context, e *Engine, accountID, name string,
 		d.want = want.(*domainWant)
 	}
 	var records []domainRecord
-	if err := e.rawCall(ctx, http.MethodGet, domainsPath(accountID)+"?hostname="+url.QueryEscape(name), nil, &records); err != nil {
+	if err := e.api.Call(ctx, http.MethodGet, domainsPath(accountID)+"?hostname="+url.QueryEscape(name), nil, &records); err != nil {
 		return nil, fmt.Errorf("read custom domain: %w", err)
 	}
 	for i := range records {
@@ -131,7 +132,7 @@ func findZone(ctx context.Context, e *Engine, accountID, hostname string) (*zone
 		name := strings.Join(labels[i:], ".")
 		var zones []zoneRef
 		q := url.Values{"name": {name}, "account.id": {accountID}}
-		if err := e.rawCall(ctx, http.MethodGet, "zones?"+q.Encode(), nil, &zones); err != nil {
+		if err := e.api.Call(ctx, http.MethodGet, "zones?"+q.Encode(), nil, &zones); err != nil {
 			return nil, fmt.Errorf("look up the zone of %s: %w", hostname, err)
 		}
 		if len(zones) > 0 {
@@ -206,15 +207,15 @@ func (d *domainObject) attach(ctx context.Context, e *Engine, accountID string) 
 	if d.zone != nil {
 		body["zone_id"] = d.zone.ID
 	}
-	if err := e.rawCall(ctx, http.MethodPut, domainsPath(accountID), body, nil); err != nil {
+	if err := e.api.Call(ctx, http.MethodPut, domainsPath(accountID), body, nil); err != nil {
 		return fmt.Errorf("attach custom domain %s: %w", d.hostname, err)
 	}
 	return nil
 }
 
 func (d *domainObject) remove(ctx context.Context, e *Engine, accountID string) error {
-	err := e.rawCall(ctx, http.MethodDelete, domainsPath(accountID)+"/"+url.PathEscape(d.have.ID), nil, nil)
-	if err != nil && !isNotFound(err) { // already detached: the goal is reached
+	err := e.api.Call(ctx, http.MethodDelete, domainsPath(accountID)+"/"+url.PathEscape(d.have.ID), nil, nil)
+	if err != nil && !cfapi.IsNotFound(err) { // already detached: the goal is reached
 		return fmt.Errorf("detach custom domain %s: %w", d.hostname, err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/flareform/flareform/provision/cfapi"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -92,9 +93,9 @@ func gatewayPath(accountID, id string) string {
 
 func (g *gatewayResource) read(ctx context.Context, e *Engine, accountID string) error {
 	var live gatewaySettings
-	err := e.rawCall(ctx, http.MethodGet, gatewayPath(accountID, g.id), nil, &live)
+	err := e.api.Call(ctx, http.MethodGet, gatewayPath(accountID, g.id), nil, &live)
 	switch {
-	case isNotFound(err):
+	case cfapi.IsNotFound(err):
 		return nil
 	case err != nil:
 		return fmt.Errorf("read AI Gateway: %w", err)
@@ -130,7 +131,7 @@ func describeGatewayLimit(g gatewaySettings) string {
 }
 
 func (g *gatewayResource) create(ctx context.Context, e *Engine, accountID string) error {
-	if err := e.rawCall(ctx, http.MethodPost, "accounts/"+accountID+"/ai-gateway/gateways", gatewayFromSpec(g.want), nil); err != nil {
+	if err := e.api.Call(ctx, http.MethodPost, "accounts/"+accountID+"/ai-gateway/gateways", gatewayFromSpec(g.want), nil); err != nil {
 		return fmt.Errorf("create AI Gateway %s: %w", g.id, err)
 	}
 	return nil
@@ -142,15 +143,15 @@ func (g *gatewayResource) create(ctx context.Context, e *Engine, accountID strin
 func (g *gatewayResource) update(ctx context.Context, e *Engine, accountID string) error {
 	body := gatewayFromSpec(g.want)
 	body.ID = ""
-	if err := e.rawCall(ctx, http.MethodPut, gatewayPath(accountID, g.id), body, nil); err != nil {
+	if err := e.api.Call(ctx, http.MethodPut, gatewayPath(accountID, g.id), body, nil); err != nil {
 		return fmt.Errorf("update AI Gateway %s: %w", g.id, err)
 	}
 	return nil
 }
 
 func (g *gatewayResource) remove(ctx context.Context, e *Engine, accountID string) error {
-	err := e.rawCall(ctx, http.MethodDelete, gatewayPath(accountID, g.id), nil, nil)
-	if err != nil && !isNotFound(err) { // already gone: the goal is reached
+	err := e.api.Call(ctx, http.MethodDelete, gatewayPath(accountID, g.id), nil, nil)
+	if err != nil && !cfapi.IsNotFound(err) { // already gone: the goal is reached
 		return fmt.Errorf("delete AI Gateway %s: %w", g.id, err)
 	}
 	return nil

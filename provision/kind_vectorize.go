@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/flareform/flareform/provision/cfapi"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -113,9 +114,9 @@ func indexPath(accountID, name string) string {
 
 func (x *indexResource) read(ctx context.Context, e *Engine, accountID string) error {
 	var live indexSettings
-	err := e.rawCall(ctx, http.MethodGet, indexPath(accountID, x.name), nil, &live)
+	err := e.api.Call(ctx, http.MethodGet, indexPath(accountID, x.name), nil, &live)
 	switch {
-	case isNotFound(err):
+	case cfapi.IsNotFound(err):
 		return nil
 	case err != nil:
 		return fmt.Errorf("read Vectorize index: %w", err)
@@ -144,7 +145,7 @@ func (x *indexResource) diff() []Change {
 func (x *indexResource) create(ctx context.Context, e *Engine, accountID string) error {
 	body := indexSettings{Name: x.name, Description: "created by flareform",
 		Config: indexConfig{Dimensions: x.want.Dimensions, Metric: x.want.Metric}}
-	if err := e.rawCall(ctx, http.MethodPost, "accounts/"+accountID+"/vectorize/v2/indexes", body, nil); err != nil {
+	if err := e.api.Call(ctx, http.MethodPost, "accounts/"+accountID+"/vectorize/v2/indexes", body, nil); err != nil {
 		return fmt.Errorf("create Vectorize index %s: %w", x.name, err)
 	}
 	return nil
@@ -159,8 +160,8 @@ func (x *indexResource) update(ctx context.Context, e *Engine, accountID string)
 }
 
 func (x *indexResource) remove(ctx context.Context, e *Engine, accountID string) error {
-	err := e.rawCall(ctx, http.MethodDelete, indexPath(accountID, x.name), nil, nil)
-	if err != nil && !isNotFound(err) {
+	err := e.api.Call(ctx, http.MethodDelete, indexPath(accountID, x.name), nil, nil)
+	if err != nil && !cfapi.IsNotFound(err) {
 		return fmt.Errorf("delete Vectorize index %s: %w", x.name, err)
 	}
 	return nil

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/cloudflare/cloudflare-go/v6/workers"
+	"github.com/flareform/flareform/provision/cfapi"
 )
 
 // liveWorker is what the API says about one script, reduced to what the diff compares.
@@ -94,9 +94,9 @@ func (e *Engine) readLiveInTwo(ctx context.Context, accountID, name string) (*li
 
 // liveReads holds the answers of a script's reads until all are in.
 type liveReads struct {
-	settings    *workers.ScriptScriptAndVersionSettingGetResponse
+	settings    *cfapi.Settings
 	settingsErr error
-	sub         *workers.ScriptSubdomainGetResponse
+	workersDev  bool
 	subErr      error
 	deployed    string
 	split       bool
@@ -116,7 +116,7 @@ func (r *liveReads) readDeployed(ctx context.Context, e *Engine, accountID, name
 }
 
 func (r *liveReads) readSubdomain(ctx context.Context, e *Engine, accountID, name string) {
-	r.sub, r.subErr = e.workers.Scripts.Subdomain.Get(ctx, name, accountParams[workers.ScriptSubdomainGetParams](accountID))
+	r.workersDev, r.subErr = e.api.Script(accountID, name).WorkersDev(ctx)
 }
 
 func (r *liveReads) readLatest(ctx context.Context, e *Engine, accountID, name string) {
@@ -126,13 +126,13 @@ func (r *liveReads) readLatest(ctx context.Context, e *Engine, accountID, name s
 // live is the worker the reads describe, or the first of their errors.
 func (r *liveReads) live() (*liveWorker, error) {
 	if r.subErr != nil {
-		return nil, fmt.Errorf("read workers.dev state: %w", cleanAPIError(r.subErr))
+		return nil, fmt.Errorf("read workers.dev state: %w", r.subErr)
 	}
 	if err := errors.Join(r.depErr, r.latestErr, r.servedErr); err != nil {
 		return nil, err
 	}
 	live := liveFromSettings(r.settings)
-	live.workersDev = r.sub.Enabled
+	live.workersDev = r.workersDev
 	live.applyServed(r.served)
 	live.newerUndeployed = r.latest != "" && r.served.ID != "" && r.latest != r.served.ID
 	if live.newerUndeployed && !live.identified {
@@ -157,21 +157,14 @@ func parallel(fns ...func()) {
 
 // latestVersion is the id of the script's newest version ("" when unknown).
 func (e *Engine) latestVersion(ctx context.Context, accountID, name string) (string, error) {
-	page, err := e.workers.Scripts.Versions.List(ctx, name, sdkParams(func(p *workers.ScriptVersionListParams) {
-		setParam(&p.AccountID, accountID)
-		setParam(&p.PerPage, int64(1))
-	}))
+	id, err := e.api.Script(accountID, name).NewestVersion(ctx)
 	if err != nil {
-		err = cleanAPIError(err)
-		if isNotFound(err) {
+		if cfapi.IsNotFound(err) {
 			return "", nil
 		}
 		return "", fmt.Errorf("read versions: %w", err)
 	}
-	if len(page.Result.Items) == 0 {
-		return "", nil
-	}
-	return page.Result.Items[0].ID, nil
+	return id, nil
 }
 
 // applyServed takes what plan compares from the version that serves: its code identity and
@@ -226,7 +219,7 @@ func (e *Engine) identifyServed(ctx context.Context, accountID, name, id string,
 	return sv, nil
 }
 
-// versionMessage reads the workers/message annotation, which the SDK's version type lacks.
+// versionMessage reads the workers/message annotation of a version's raw JSON (cfapi.Script.Version).
 func versionMessage(raw string) string { return versionAnnotation(raw, "workers/message") }
 
 // versionAnnotation reads one annotation of a version's raw JSON ("" when absent).
@@ -241,12 +234,10 @@ func versionAnnotation(raw, name string) string {
 }
 
 // getSettings returns the script's settings, nil when the script does not exist.
-func (e *Engine) getSettings(ctx context.Context, accountID, name string) (*workers.ScriptScriptAndVersionSettingGetResponse, error) {
-	s, err := e.workers.Scripts.ScriptAndVersionSettings.Get(ctx, name,
-		accountParams[workers.ScriptScriptAndVersionSettingGetParams](accountID))
+func (e *Engine) getSettings(ctx context.Context, accountID, name string) (*cfapi.Settings, error) {
+	s, err := e.api.Script(accountID, name).Settings(ctx)
 	if err != nil {
-		err = cleanAPIError(err)
-		if isNotFound(err) {
+		if cfapi.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("read settings: %w", err)
@@ -254,7 +245,7 @@ func (e *Engine) getSettings(ctx context.Context, accountID, name string) (*work
 	return s, nil
 }
 
-func liveFromSettings(s *workers.ScriptScriptAndVersionSettingGetResponse) *liveWorker {
+func liveFromSettings(s *cfapi.Settings) *liveWorker {
 	live := &liveWorker{
 		exists:          true,
 		compatDate:      s.CompatibilityDate,
@@ -269,7 +260,7 @@ func liveFromSettings(s *workers.ScriptScriptAndVersionSettingGetResponse) *live
 		keyFingerprints: map[string]string{},
 	}
 	for _, b := range s.Bindings {
-		switch typ := string(b.Type); {
+		switch typ := b.Type; {
 		case reservedBindings[b.Name]:
 			if typ == "plain_text" {
 				live.reservedVars[b.Name] = b.Text
@@ -282,7 +273,7 @@ func liveFromSettings(s *workers.ScriptScriptAndVersionSettingGetResponse) *live
 		case typ == "ai":
 			live.aiBindings = append(live.aiBindings, b.Name)
 		case typ == "ratelimit":
-			live.rateLimits[b.Name] = parseLiveRateLimit(b.NamespaceID, b.JSON.RawJSON())
+			live.rateLimits[b.Name] = parseLiveRateLimit(b.NamespaceID, b.JSON)
 		case typ == "vectorize":
 			live.vectorize[b.Name] = b.IndexName
 		default:
@@ -309,29 +300,28 @@ func (e *Engine) currentVersion(ctx context.Context, accountID, name string) (st
 // deployedVersion is the version serving all traffic according to the latest deployment; split
 // is true when that deployment divides traffic between versions (then id is "").
 func (e *Engine) deployedVersion(ctx context.Context, accountID, name string) (id string, split bool, err error) {
-	deps, err := e.workers.Scripts.Deployments.List(ctx, name, accountParams[workers.ScriptDeploymentListParams](accountID))
+	deps, err := e.api.Script(accountID, name).Deployments(ctx)
 	if err != nil {
-		err = cleanAPIError(err)
-		if isNotFound(err) {
+		if cfapi.IsNotFound(err) {
 			return "", false, nil
 		}
 		return "", false, fmt.Errorf("read deployments: %w", err)
 	}
 	latest := -1
-	for i, d := range deps.Deployments {
-		if latest < 0 || d.CreatedOn.After(deps.Deployments[latest].CreatedOn) {
+	for i, d := range deps {
+		if latest < 0 || d.Created.After(deps[latest].Created) {
 			latest = i
 		}
 	}
 	if latest < 0 {
 		return "", false, nil
 	}
-	for _, v := range deps.Deployments[latest].Versions {
+	for _, v := range deps[latest].Versions {
 		if v.Percentage >= 100 {
 			return v.VersionID, false, nil
 		}
 	}
-	return "", len(deps.Deployments[latest].Versions) > 1, nil
+	return "", len(deps[latest].Versions) > 1, nil
 }
 
 // readAccount reads the account's workers.dev subdomain and, when listScripts is set, its
@@ -358,28 +348,27 @@ func (e *Engine) readAccount(ctx context.Context, accountID string, listScripts 
 
 // scriptNames maps the account's script names to their tags, from one list call.
 func (e *Engine) scriptNames(ctx context.Context, accountID string) (map[string][]string, error) {
-	page, err := e.workers.Scripts.List(ctx, accountParams[workers.ScriptListParams](accountID))
+	scripts, err := e.api.Account(accountID).Scripts(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list scripts: %w", cleanAPIError(err))
+		return nil, fmt.Errorf("list scripts: %w", err)
 	}
-	names := make(map[string][]string, len(page.Result))
-	for _, sc := range page.Result {
-		names[sc.ID] = append([]string{}, sc.Tags...)
+	names := make(map[string][]string, len(scripts))
+	for _, sc := range scripts {
+		names[sc.Name] = append([]string{}, sc.Tags...)
 	}
 	return names, nil
 }
 
 // accountSubdomain is the account's workers.dev subdomain, "" when it has none.
 func (e *Engine) accountSubdomain(ctx context.Context, accountID string) (string, error) {
-	sub, err := e.workers.Subdomains.Get(ctx, accountParams[workers.SubdomainGetParams](accountID))
+	sub, err := e.api.Account(accountID).Subdomain(ctx)
 	if err != nil {
-		err = cleanAPIError(err)
-		if isNotFound(err) {
+		if cfapi.IsNotFound(err) {
 			return "", nil
 		}
 		return "", fmt.Errorf("read account workers.dev subdomain: %w", err)
 	}
-	return sub.Subdomain, nil
+	return sub, nil
 }
 
 // liveRateLimit is a ratelimit binding as the API reports it.
@@ -392,7 +381,7 @@ func (r liveRateLimit) String() string {
 	return fmt.Sprintf("%d per %ds (namespace %s)", r.limit, r.period, r.namespaceID)
 }
 
-// parseLiveRateLimit reads the binding's `simple` limit, which the SDK types as any.
+// parseLiveRateLimit reads the binding's `simple` limit from its JSON (cfapi.Binding.JSON).
 func parseLiveRateLimit(namespaceID, raw string) liveRateLimit {
 	var v struct {
 		Simple rateLimitSimple `json:"simple"`

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cloudflare/cloudflare-go/v6/ai"
-
 	"github.com/flareform/flareform/internal/aimodels"
 	"github.com/flareform/flareform/provision/spec"
 )
@@ -115,16 +113,11 @@ func (e *Engine) searchModels(ctx context.Context, accountID, term, model string
 	// Pages are walked by hand: the SDK's auto-pager drops the context and always asks for
 	// one page more than needed.
 	for page := int64(1); page <= maxModelSearchPages; page++ {
-		res, err := e.ai.Models.List(ctx, sdkParams(func(p *ai.ModelListParams) {
-			setParam(&p.AccountID, accountID)
-			setParam(&p.Search, term)
-			setParam(&p.Page, page)
-			setParam(&p.PerPage, int64(modelSearchPageSize))
-		}))
+		items, err := e.api.Account(accountID).SearchModels(ctx, term, page, modelSearchPageSize)
 		if err != nil {
-			return nil, fmt.Errorf("search the Workers AI catalog for %s: %w", model, cleanAPIError(err))
+			return nil, fmt.Errorf("search the Workers AI catalog for %s: %w", model, err)
 		}
-		for _, item := range res.Result {
+		for _, item := range items {
 			if m, ok := parseCatalogModel(item); ok {
 				models = append(models, m)
 				if m.Name == model {
@@ -132,7 +125,7 @@ func (e *Engine) searchModels(ctx context.Context, accountID, term, model string
 				}
 			}
 		}
-		if len(res.Result) < modelSearchPageSize {
+		if len(items) < modelSearchPageSize {
 			break
 		}
 	}

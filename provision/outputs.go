@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cloudflare/cloudflare-go/v6/workers"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -52,11 +51,9 @@ func (e *Engine) output(ctx context.Context, accountID, subdomain string, w spec
 		return o, err
 	}
 	o.Exists = true
-	sub, err := e.workers.Scripts.Subdomain.Get(ctx, w.Name, accountParams[workers.ScriptSubdomainGetParams](accountID))
-	if err != nil {
-		return o, fmt.Errorf("read workers.dev state: %w", cleanAPIError(err))
+	if o.WorkersDev, err = e.api.Script(accountID, w.Name).WorkersDev(ctx); err != nil {
+		return o, fmt.Errorf("read workers.dev state: %w", err)
 	}
-	o.WorkersDev = sub.Enabled
 	if o.WorkersDev && subdomain != "" {
 		o.URL = workersDevURL(w.Name, subdomain)
 	}

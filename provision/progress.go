@@ -75,11 +75,11 @@ func (p *Plan) EstimateCalls() int {
 // its configuration) and what the plan already spent of it.
 func (e *Engine) EstimateApply(p *Plan) ApplyEstimate {
 	est := ApplyEstimate{Calls: p.EstimateCalls()}
-	if e.pacer == nil {
+	budget, ok := e.api.Budget()
+	if !ok {
 		return est
 	}
-	var resetIn time.Duration
-	est.Limit, est.Window, est.Available, resetIn = e.pacer.budget()
+	est.Limit, est.Window, est.Available = budget.Limit, budget.Window, budget.Available
 	if est.Calls <= est.Available || est.Limit <= 0 {
 		return est
 	}
@@ -87,6 +87,6 @@ func (e *Engine) EstimateApply(p *Plan) ApplyEstimate {
 	// beyond the first.
 	beyond := est.Calls - est.Available
 	windows := int(math.Ceil(float64(beyond) / float64(est.Limit)))
-	est.Wait = resetIn + time.Duration(windows-1)*est.Window
+	est.Wait = budget.ResetIn + time.Duration(windows-1)*est.Window
 	return est
 }

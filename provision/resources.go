@@ -1,10 +1,8 @@
 package provision
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 
 	"github.com/flareform/flareform/provision/spec"
@@ -55,34 +53,4 @@ func rateLimitNamespaces(accountID string, workers []spec.Worker) map[string]str
 		out[w.Name] = fmt.Sprint(n)
 	}
 	return out
-}
-
-// rawCall makes one API request through the engine's own JSON client (with the engine's
-// middlewares) and decodes the envelope's result into out (nil: ignore the answer).
-func (e *Engine) rawCall(ctx context.Context, method, path string, body any, out any) error {
-	var params []byte
-	if body != nil {
-		js, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
-		params = js
-	}
-	raw, err := e.raw.call(ctx, method, path, params)
-	if err != nil {
-		return err
-	}
-	if out == nil {
-		return nil
-	}
-	var env struct {
-		Result json.RawMessage `json:"result"`
-	}
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return fmt.Errorf("decode answer: %w", err)
-	}
-	if err := json.Unmarshal(env.Result, out); err != nil {
-		return fmt.Errorf("decode answer: %w", err)
-	}
-	return nil
 }

@@ -39,6 +39,9 @@ func (r *rotation) dropExpiry(ctx context.Context, tags []string, message string
 	if err != nil {
 		return fmt.Errorf("read back settings: %w", err)
 	}
+	if settings == nil {
+		return changedError(st.name, "the script is gone: another run deleted it after this run's change")
+	}
 	for _, b := range settings.Bindings {
 		if b.Name != RotationExpiresBinding {
 			continue

@@ -9,8 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cloudflare/cloudflare-go/v6/option"
-	"github.com/cloudflare/cloudflare-go/v6/workers"
+	"github.com/flareform/flareform/provision/cfapi"
 )
 
 // rotationState is what the live worker says about its keys.
@@ -118,22 +117,22 @@ func (e *Engine) identityAcrossSecretEdit(ctx context.Context, st *rotationState
 	return nil
 }
 
-// versionJSON is a version's raw JSON, for the annotations the SDK's type lacks.
+// versionJSON is a version's raw JSON, for its annotations.
 func (e *Engine) versionJSON(ctx context.Context, accountID, name, versionID string) (string, error) {
-	v, err := e.workers.Scripts.Versions.Get(ctx, name, versionID, accountParams[workers.ScriptVersionGetParams](accountID))
+	raw, err := e.api.Script(accountID, name).Version(ctx, versionID)
 	if err != nil {
-		return "", fmt.Errorf("read version %s: %w", versionID, cleanAPIError(err))
+		return "", fmt.Errorf("read version %s: %w", versionID, err)
 	}
-	return v.JSON.RawJSON(), nil
+	return raw, nil
 }
 
-func rotationStateFrom(accountID, name string, s *workers.ScriptScriptAndVersionSettingGetResponse) *rotationState {
+func rotationStateFrom(accountID, name string, s *cfapi.Settings) *rotationState {
 	st := &rotationState{accountID: accountID, name: name, tags: slices.Clone(s.Tags)}
 	for _, b := range s.Bindings {
 		st.bindings = append(st.bindings, b.Name)
 		switch b.Name {
 		case RotationKeyBinding:
-			st.hasKey = string(b.Type) == "secret_text"
+			st.hasKey = b.Type == "secret_text"
 		case RotationPreviousBinding:
 			st.hasPrevious = true
 		case RotationExpiresBinding:
@@ -283,9 +282,9 @@ func (e *Engine) patchRotationSettings(ctx context.Context, st *rotationState, c
 		Tags:        c.tags,
 		Annotations: versionAnnotations{Message: e.rotationMessage(st, c, message)},
 	}
-	// Encoded by encodeMultipart like uploads, so every multipart body flareform sends has one
-	// explicit form; the SDK still sends it, through the retry and pacing middlewares.
-	body, contentType, err := encodeMultipart("settings", settings, nil)
+	// Encoded by cfapi.EncodeMultipart like uploads, so every multipart body flareform sends has
+	// one explicit form.
+	body, contentType, err := cfapi.EncodeMultipart("settings", settings, nil)
 	if err != nil {
 		return fmt.Errorf("update settings: %w", err)
 	}
@@ -334,9 +333,8 @@ func (e *Engine) rotationWrites(st *rotationState) *workerWrites {
 
 // editSettings sends one multipart settings PATCH (a new version, deployed at once).
 func (e *Engine) editSettings(ctx context.Context, accountID, name, contentType string, body []byte) error {
-	_, err := e.workers.Scripts.ScriptAndVersionSettings.Edit(ctx, name, accountParams[workers.ScriptScriptAndVersionSettingEditParams](accountID), option.WithRequestBody(contentType, body))
-	if err != nil {
-		return fmt.Errorf("update settings: %w", cleanAPIError(err))
+	if err := e.api.Script(accountID, name).EditSettings(ctx, contentType, body); err != nil {
+		return fmt.Errorf("update settings: %w", err)
 	}
 	return nil
 }
@@ -389,11 +387,10 @@ func (e *Engine) setScriptTags(ctx context.Context, st *rotationState, tags []st
 // after a lost response succeeds.
 func (e *Engine) deleteSecret(ctx context.Context, st *rotationState, name string) error {
 	err := e.rotationWrites(st).do(ctx, "delete secret "+name, func(ctx context.Context) error {
-		_, err := e.workers.Scripts.Secrets.Delete(ctx, st.name, name, accountParams[workers.ScriptSecretDeleteParams](st.accountID))
+		err := e.api.Script(st.accountID, st.name).DeleteSecret(ctx, name)
 		if err != nil {
-			err = cleanAPIError(err)
-			var apiErr *APIError
-			if isNotFound(err) || (errors.As(err, &apiErr) && apiErr.Code == codeSecretNotFound) {
+			var apiErr *cfapi.APIError
+			if cfapi.IsNotFound(err) || (errors.As(err, &apiErr) && apiErr.Code == codeSecretNotFound) {
 				return nil
 			}
 			return fmt.Errorf("delete secret %s: %w", name, err)

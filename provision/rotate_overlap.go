@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/cloudflare/cloudflare-go/v6/workers"
+	"github.com/flareform/flareform/provision/cfapi"
 )
 
 // Overlapping rotations (docs/guarantees.md, "Overlap"). A rotation reads the worker, then
@@ -60,11 +60,10 @@ func (r *rotation) checkNothingBetween(ctx context.Context) error {
 // (the rotation's API_KEY_PREVIOUS by a secret deletion, its expiry closed).
 func (r *rotation) restoreVersion(ctx context.Context, versionID string) error {
 	st := r.st
-	v, err := r.e.workers.Scripts.Versions.Get(ctx, st.name, versionID, accountParams[workers.ScriptVersionGetParams](st.accountID))
+	raw, err := r.e.api.Script(st.accountID, st.name).Version(ctx, versionID)
 	if err != nil {
-		return fmt.Errorf("read version %s: %w", versionID, cleanAPIError(err))
+		return fmt.Errorf("read version %s: %w", versionID, err)
 	}
-	raw := v.JSON.RawJSON()
 	names := versionBindingNames(raw)
 	message := versionMessage(raw)
 	bindings := make([]metadataBinding, 0, len(names))
@@ -90,7 +89,7 @@ func (r *rotation) restoreVersion(ctx context.Context, versionID string) error {
 	if slices.Contains(names, RotationPreviousBinding) {
 		prevFP = r.readKeyFP // the key both runs read is the one the other run retired
 	}
-	body, contentType, err := encodeMultipart("settings", scriptSettings{
+	body, contentType, err := cfapi.EncodeMultipart("settings", scriptSettings{
 		Bindings:    bindings,
 		Tags:        rotationTags(st.tags, keyFP, prevFP, ""),
 		Annotations: versionAnnotations{Message: message},

@@ -23,22 +23,6 @@ func (wp WorkerPlan) PendingRotation() (expires string, ok bool) {
 	return expires, ok
 }
 
-// rotationNote is the plan's informational line about a pending rotation, "" when none.
-func rotationNote(wp WorkerPlan) string {
-	expires, ok := wp.PendingRotation()
-	if !ok {
-		return ""
-	}
-	if RotationExpired(expires, time.Now()) {
-		return fmt.Sprintf("key rotation window ended %s: the previous key is refused; apply removes it", expires)
-	}
-	if wp.desired != nil && wp.desired.rotateFrom != "" && wp.live.previousKey {
-		return fmt.Sprintf("key rotation in progress until %s: apply refuses to change the key before then, as that would cut the previous key's window; "+
-			"run `flareform rotate-key %s --finish` first", expires, wp.Name)
-	}
-	return fmt.Sprintf("key rotation pending until %s: the previous key is still accepted (not a change; apply keeps it)", expires)
-}
-
 // diffExpiredRotation plans the end of a rotation whose grace window has passed. The worker
 // already refuses the previous key; removing it (and its expiry) is housekeeping that apply does,
 // so an apply after the window finishes the rotation as `rotate-key --finish` would. A rotation

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cloudflare/cloudflare-go/v6/workers"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -34,11 +33,11 @@ func (e *Engine) newKeyProbe(ctx context.Context, accountID, name string, sm *sp
 	if subdomain == "" {
 		return nil, fmt.Errorf("the account has no workers.dev subdomain, so the keys cannot be verified")
 	}
-	sub, err := e.workers.Scripts.Subdomain.Get(ctx, name, accountParams[workers.ScriptSubdomainGetParams](accountID))
+	enabled, err := e.api.Script(accountID, name).WorkersDev(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read workers.dev state: %w", cleanAPIError(err))
+		return nil, fmt.Errorf("read workers.dev state: %w", err)
 	}
-	if !sub.Enabled {
+	if !enabled {
 		return nil, fmt.Errorf("workers.dev is off for %s, so the keys cannot be verified; set `workers_dev: true` and apply", name)
 	}
 	s := withSmokeDefaults(spec.Smoke{})

@@ -552,3 +552,34 @@ func extension(contentType string) string {
 		return "bin"
 	}
 }
+
+// snippet is the start of body as printable text, for error messages.
+func snippet(body []byte, max int) string {
+	body = bytes.TrimSpace(body)
+	truncated := len(body) > max
+	if truncated {
+		body = body[:max]
+	}
+	s := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == 0xfffd {
+			return '.'
+		}
+		return r
+	}, string(body))
+	if truncated {
+		s += "…"
+	}
+	return s
+}
+
+// sleep waits d, or until ctx ends (its error).
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cloudflare/cloudflare-go/v6/option"
-	"github.com/cloudflare/cloudflare-go/v6/workers"
-
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -52,34 +49,17 @@ func planSubdomain(s *spec.Spec, p *Plan) error {
 // registerSubdomain sets the account's workers.dev subdomain.
 func (e *Engine) registerSubdomain(ctx context.Context, accountID, name string) error {
 	e.logf("account: registering workers.dev subdomain %s", name)
-	_, err := e.workers.Subdomains.Update(ctx, sdkParams(func(p *workers.SubdomainUpdateParams) {
-		setParam(&p.AccountID, accountID)
-		setParam(&p.Subdomain, name)
-	}))
-	if err != nil {
-		return fmt.Errorf("register workers.dev subdomain %s: %w", name, cleanAPIError(err))
+	if err := e.api.Account(accountID).RegisterSubdomain(ctx, name); err != nil {
+		return fmt.Errorf("register workers.dev subdomain %s: %w", name, err)
 	}
 	return nil
 }
 
-// scriptAPIDateHeader date-versions the script subdomain endpoint (cloudflare-operations.md
-// 7.3). wrangler sends it on POST .../workers/scripts/{name}/subdomain and nowhere else; what it
-// changes is UNCONFIRMED, so flareform sends what wrangler sends, on that call only, and a body
-// that names both fields, leaving no default to the server.
-const (
-	scriptAPIDateHeader = "Cloudflare-Workers-Script-Api-Date"
-	scriptAPIDate       = "2025-08-01"
-)
-
-// setWorkersDev turns the script's workers.dev route on or off (previews always off).
+// setWorkersDev turns the script's workers.dev route on or off (previews always off; the
+// request carries the date header wrangler sends there, cfapi.Script.SetWorkersDev).
 func (e *Engine) setWorkersDev(ctx context.Context, accountID, name string, enabled bool) error {
-	_, err := e.workers.Scripts.Subdomain.New(ctx, name, sdkParams(func(p *workers.ScriptSubdomainNewParams) {
-		setParam(&p.AccountID, accountID)
-		setParam(&p.Enabled, enabled)
-		setParam(&p.PreviewsEnabled, false)
-	}), option.WithHeader(scriptAPIDateHeader, scriptAPIDate))
-	if err != nil {
-		return fmt.Errorf("set workers.dev enabled=%t: %w", enabled, cleanAPIError(err))
+	if err := e.api.Script(accountID, name).SetWorkersDev(ctx, enabled); err != nil {
+		return fmt.Errorf("set workers.dev enabled=%t: %w", enabled, err)
 	}
 	return nil
 }

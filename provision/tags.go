@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-
-	"github.com/cloudflare/cloudflare-go/v6/workers"
 )
 
 // Whether an upload's `tags` replace the script's tags or are added to them is UNCONFIRMED
@@ -31,11 +29,11 @@ func (e *Engine) settleTags(ctx context.Context, accountID, name string, had, wa
 	if !slices.ContainsFunc(had, func(t string) bool { return !slices.Contains(want, t) }) {
 		return nil // nothing to drop: both readings leave exactly want
 	}
-	got, err := e.workers.Scripts.Settings.Get(ctx, name, accountParams[workers.ScriptSettingGetParams](accountID))
+	got, err := e.api.Script(accountID, name).Tags(ctx)
 	if err != nil {
-		return fmt.Errorf("read back tags: %w", cleanAPIError(err))
+		return fmt.Errorf("read back tags: %w", err)
 	}
-	if sameStrings(got.Tags, want) {
+	if sameStrings(got, want) {
 		return nil
 	}
 	e.logf("%s: the upload kept stale tags; setting them explicitly", name)
@@ -44,12 +42,8 @@ func (e *Engine) settleTags(ctx context.Context, accountID, name string, had, wa
 
 // putScriptTags sets the script's tags to exactly tags (no new version).
 func (e *Engine) putScriptTags(ctx context.Context, accountID, name string, tags []string) error {
-	_, err := e.workers.Scripts.Settings.Edit(ctx, name, sdkParams(func(p *workers.ScriptSettingEditParams) {
-		setParam(&p.AccountID, accountID)
-		setParam(&p.ScriptSetting.Tags, tags)
-	}))
-	if err != nil {
-		return fmt.Errorf("set tags: %w", cleanAPIError(err))
+	if err := e.api.Script(accountID, name).SetTags(ctx, tags); err != nil {
+		return fmt.Errorf("set tags: %w", err)
 	}
 	return nil
 }
@@ -67,15 +61,15 @@ func liveTags(wp *WorkerPlan) []string {
 // replaced those. The managed tag stays when other flareform tags remain: then the other party
 // is flareform too, and under the adding reading the tag was its as well.
 func (e *Engine) dropRunTags(ctx context.Context, accountID, name string, sent []string) error {
-	got, err := e.workers.Scripts.Settings.Get(ctx, name, accountParams[workers.ScriptSettingGetParams](accountID))
+	got, err := e.api.Script(accountID, name).Tags(ctx)
 	if err != nil {
-		return fmt.Errorf("read tags: %w", cleanAPIError(err))
+		return fmt.Errorf("read tags: %w", err)
 	}
-	keep := slices.DeleteFunc(slices.Clone(got.Tags), func(t string) bool { return slices.Contains(sent, t) })
-	if slices.Contains(got.Tags, managedTag) && slices.ContainsFunc(keep, isFlareformTag) && !slices.Contains(keep, managedTag) {
+	keep := slices.DeleteFunc(slices.Clone(got), func(t string) bool { return slices.Contains(sent, t) })
+	if slices.Contains(got, managedTag) && slices.ContainsFunc(keep, isFlareformTag) && !slices.Contains(keep, managedTag) {
 		keep = append(keep, managedTag)
 	}
-	if len(keep) == len(got.Tags) {
+	if len(keep) == len(got) {
 		return nil
 	}
 	return e.putScriptTags(ctx, accountID, name, keep)

@@ -1,7 +1,6 @@
 package provision
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,72 +10,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/flareform/flareform/bundler"
 	"github.com/flareform/flareform/internal/keysource"
+	"github.com/flareform/flareform/provision/cfapi"
 	"github.com/flareform/flareform/provision/spec"
 )
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	cases := []struct {
-		name   string
-		header http.Header
-		want   time.Duration
-	}{
-		{"seconds", http.Header{"Retry-After": {"3"}}, 3 * time.Second},
-		{"milliseconds win", http.Header{"Retry-After-Ms": {"250"}, "Retry-After": {"3"}}, 250 * time.Millisecond},
-		{"http date", http.Header{"Retry-After": {now.Add(7 * time.Second).Format(http.TimeFormat)}}, 7 * time.Second},
-		{"date in the past", http.Header{"Retry-After": {now.Add(-time.Minute).Format(http.TimeFormat)}}, 0},
-		{"garbage", http.Header{"Retry-After": {"soon"}}, 0},
-		{"absent", http.Header{}, 0},
-	}
-	for _, c := range cases {
-		if got := parseRetryAfter(c.header, now); got != c.want {
-			t.Errorf("%s: parseRetryAfter = %v, want %v", c.name, got, c.want)
-		}
-	}
-}
-
-func TestRetryDelayHonoursRetryAfterAndJitters(t *testing.T) {
-	seen := map[time.Duration]bool{}
-	for range 50 {
-		d := retryDelay(1, 2*time.Second)
-		if d < 2*time.Second || d >= 2*time.Second+250*time.Millisecond {
-			t.Fatalf("retryDelay with Retry-After 2s = %v, want within [2s, 2.25s)", d)
-		}
-		seen[d] = true
-	}
-	if len(seen) < 2 {
-		t.Errorf("retryDelay gave the same delay 50 times; want jitter")
-	}
-	for attempt := 1; attempt <= 10; attempt++ {
-		base := min(retryBaseDelay<<(attempt-1), retryMaxDelay)
-		d := retryDelay(attempt, 0)
-		if d < base/2 || d > base {
-			t.Errorf("attempt %d: delay %v outside [%v, %v]", attempt, d, base/2, base)
-		}
-	}
-}
-
-func TestNewAPIError(t *testing.T) {
-	cases := []struct {
-		body string
-		want string
-	}{
-		{`{"success":false,"errors":[{"code":10007,"message":"This Worker does not exist on your account."}]}`,
-			"404 This Worker does not exist on your account. (code 10007)"},
-		{`{"success":false,"error":"model not found"}`, "404 model not found"},
-		{"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head></html>", "404 HTML error page: 502 Bad Gateway"},
-		{"", "404 not found"},
-	}
-	for _, c := range cases {
-		if got := newAPIError(404, []byte(c.body)).Error(); got != c.want {
-			t.Errorf("newAPIError(%q) = %q, want %q", c.body, got, c.want)
-		}
-	}
-}
 
 // flakyAPI answers the first `failures` requests with 429 (Retry-After 0.05s as milliseconds)
 // and then succeeds with an envelope, counting requests and checking every body arrived whole.
@@ -129,7 +68,7 @@ func TestRetryMiddlewareGivesUpWithClearError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error = %v, want it to contain %q", err, want)
 	}
-	var re *RetryError
+	var re *cfapi.RetryError
 	if !errors.As(err, &re) || re.Attempts != 3 {
 		t.Errorf("error is not a *RetryError with 3 attempts: %#v", err)
 	}
@@ -389,34 +328,6 @@ func TestDiffMissingEnvKeyIsAnError(t *testing.T) {
 	var ke *keySourceError
 	if !errors.As(err, &ke) || !strings.Contains(err.Error(), "IMG_KEY") {
 		t.Fatalf("err = %v, want a key source error naming IMG_KEY", err)
-	}
-}
-
-func TestWriteText(t *testing.T) {
-	p := &Plan{Workers: []WorkerPlan{
-		{Key: "img", Name: "image-api", Action: ActionUpdate, URL: "https://image-api.acme.workers.dev", Changes: []Change{
-			{Path: "vars.MAX_PROMPT_CHARS", Op: OpChange, Old: "50", New: "1000"},
-			{Path: "secrets.API_KEY", Op: OpAdd, New: "(sensitive, fp 0123456789ab)"},
-		}},
-		{Key: "txt", Name: "text-api", Action: ActionNoOp},
-	}}
-	var buf bytes.Buffer
-	p.WriteText(&buf)
-	out := buf.String()
-	for _, want := range []string{
-		`~ worker "image-api" (update) [key img] https://image-api.acme.workers.dev`,
-		`~ vars.MAX_PROMPT_CHARS: "50" -> "1000"`,
-		`+ secrets.API_KEY: (sensitive, fp 0123456789ab)`,
-		"Plan: 0 to create, 1 to update, 0 to delete, 1 unchanged.",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("plan text lacks %q:\n%s", want, out)
-		}
-	}
-	var none bytes.Buffer
-	(&Plan{Workers: []WorkerPlan{{Name: "a", Action: ActionNoOp}}}).WriteText(&none)
-	if !strings.Contains(none.String(), "No changes.") {
-		t.Errorf("no-op plan text = %q", none.String())
 	}
 }
 

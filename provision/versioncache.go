@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/flareform/flareform/internal/usercache"
+	"github.com/flareform/flareform/provision/cfapi"
 )
 
 // versionCache remembers the workers/message annotation of versions this machine has read or
@@ -113,7 +114,7 @@ func (e *Engine) versionMessageOf(ctx context.Context, accountID, name, versionI
 	}
 	raw, err := e.versionJSON(ctx, accountID, name, versionID)
 	if err != nil {
-		if isNotFound(err) {
+		if cfapi.IsNotFound(err) {
 			return "", false, nil
 		}
 		return "", false, err

@@ -46,8 +46,9 @@ func TestApplyRefusesAnIndexReplacementWithoutAllowReplace(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil {
 		t.Fatalf("plan --json: %v\n%s", err, r.stdout)
 	}
-	if len(plan.Workers) != 1 || len(plan.Resources) != 2 || plan.Resources[0].Kind != "vectorize_index" ||
-		plan.Resources[0].Action != "replace" || !plan.Resources[0].Destructive || plan.Resources[1].Kind != "worker" {
+	// Workers are listed once, under workers; resources are the account objects only.
+	if len(plan.Workers) != 1 || len(plan.Resources) != 1 || plan.Resources[0].Kind != "vectorize_index" ||
+		plan.Resources[0].Action != "replace" || !plan.Resources[0].Destructive {
 		t.Errorf("plan --json: %+v", plan)
 	}
 	srv.ResetRequests()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/cmd/flareform/view"
 	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
@@ -367,54 +367,36 @@ func generatedKeys(res *provision.Result) []generatedKey {
 // reportNoChanges ends an apply or destroy that has nothing to do.
 func reportNoChanges(opts *rootOptions, plan *provision.Plan, message string) error {
 	if opts.JSON {
-		return writeJSON(opts.IO.Out, applyResult{Changes: false, Plan: plan, Workers: []applyWorkerResult{}})
+		return view.JSON(opts.IO.Out, applyResult{Changes: false, Plan: plan, Workers: []applyWorkerResult{}})
 	}
 	fmt.Fprintln(opts.IO.Out, message)
 	return nil
 }
-
-// stopState says what a Ctrl-C (or SIGTERM) during apply did.
-type stopState int
-
-const (
-	notStopped  stopState = iota // no Ctrl-C
-	stoppedLate                  // Ctrl-C after the last write had started: nothing was left undone
-	stoppedRun                   // Ctrl-C kept writes from starting: the run is not complete
-)
 
 // stopOutcome tells, after Apply returned applyErr, whether a Ctrl-C stopped anything. Apply
 // marks every write it did not start because of the stop with provision.ErrInterrupted; a
 // Ctrl-C that came after the last write began (during the smoke test or the final reads, which
 // always run) left nothing undone, so the run's outcome is what it did: exit 0 when all of it
 // succeeded (docs/guarantees.md, "Ctrl-C").
-func stopOutcome(ctx context.Context, applyErr error) stopState {
+func stopOutcome(ctx context.Context, applyErr error) view.Stop {
 	switch {
 	case ctx.Err() == nil:
-		return notStopped
+		return view.NotStopped
 	case errors.Is(applyErr, provision.ErrInterrupted):
-		return stoppedRun
+		return view.StoppedRun
 	default:
-		return stoppedLate
+		return view.StoppedLate
 	}
-}
-
-// lateStopNote is printed when Ctrl-C came too late to stop anything: the outcome above is
-// the whole run's.
-func lateStopNote(res *provision.Result) string {
-	if failedCount(res) > 0 {
-		return "Ctrl-C came after the last change; it stopped nothing (the failures above are the run's own)."
-	}
-	return "Ctrl-C came after the last change; nothing was left undone."
 }
 
 // reportApply prints the outcome and hands over generated keys (see the command's help).
-func reportApply(opts *applyOptions, plan *provision.Plan, res *provision.Result, storePath string, stop stopState) error {
+func reportApply(opts *applyOptions, plan *provision.Plan, res *provision.Result, storePath string, stop view.Stop) error {
 	if opts.JSON {
-		if stop == stoppedLate {
-			fmt.Fprintln(opts.IO.ErrOut, lateStopNote(res))
+		if stop == view.StoppedLate {
+			fmt.Fprintln(opts.IO.ErrOut, view.LateStopNote(res))
 		}
 		out := applyResult{Changes: true, Plan: plan, Workers: make([]applyWorkerResult, 0, len(res.Workers)),
-			Resources: res.Resources, KeyStore: storePath, Interrupted: stop == stoppedRun}
+			Resources: res.Resources, KeyStore: storePath, Interrupted: stop == view.StoppedRun}
 		if opts.KeyOut != "" && len(generatedKeys(res)) > 0 {
 			out.KeyFile = opts.KeyOut
 		}
@@ -425,131 +407,10 @@ func reportApply(opts *applyOptions, plan *provision.Plan, res *provision.Result
 			}
 			out.Workers = append(out.Workers, r)
 		}
-		return writeJSON(opts.IO.Out, out)
+		return view.JSON(opts.IO.Out, out)
 	}
-	w := opts.IO.Out
-	fmt.Fprintln(w)
-	writeResourceResults(w, res)
-	for _, r := range res.Workers {
-		writeWorkerResult(w, r)
-		if r.GeneratedKey == "" {
-			continue
-		}
-		switch {
-		case opts.KeyOut != "":
-			fmt.Fprintf(w, "  API key (fp %s): written to %s and kept in %s\n", r.KeyFingerprint, opts.KeyOut, relPath(storePath))
-		case opts.IO.StdoutTTY:
-			fmt.Fprintf(w, "  API key (shown once here; also kept in %s): %s\n", relPath(storePath), r.GeneratedKey)
-		default:
-			// Without a terminal stdout is probably a CI log: the key stays out of it.
-			fmt.Fprintf(w, "  API key (fp %s): kept in %s (not printed: stdout is not a terminal; use --key-out or --json)\n",
-				r.KeyFingerprint, relPath(storePath))
-		}
-	}
-	switch {
-	case stop == stoppedRun:
-		fmt.Fprintf(w, "\nApply interrupted: %s Not done: %s. Writes not started were skipped; run apply again to finish.\n",
-			summarizeActions(res), strings.Join(notDone(res), ", "))
-	case failedCount(res) > 0:
-		fmt.Fprintf(w, "\nApply failed: %s\n", summarizeActions(res))
-	default:
-		fmt.Fprintf(w, "\nApply complete! %s\n", summarizeActions(res))
-	}
-	if stop == stoppedLate {
-		fmt.Fprintln(w, lateStopNote(res))
-	}
+	view.Apply(opts.IO.Out, res, view.KeyHandover{KeyOut: opts.KeyOut, Terminal: opts.IO.StdoutTTY, Store: relPath(storePath)}, stop)
 	return nil
-}
-
-func failedCount(res *provision.Result) int {
-	n := 0
-	for _, r := range res.Workers {
-		if r.Error != "" {
-			n++
-		}
-	}
-	return n
-}
-
-// writeWorkerResult prints one worker's line, its smoke report and any error.
-func writeWorkerResult(w io.Writer, r provision.WorkerResult) {
-	fmt.Fprintf(w, "%s: %s", r.Name, r.Action)
-	if r.URL != "" {
-		fmt.Fprintf(w, " %s", r.URL)
-	}
-	if r.VersionID != "" {
-		fmt.Fprintf(w, " (version %s)", r.VersionID)
-	}
-	fmt.Fprintln(w)
-	if r.Smoke != nil {
-		writeSmokeReport(w, "  ", *r.Smoke)
-	}
-	if r.RolledBack {
-		fmt.Fprintln(w, "  rolled back to the previous version")
-	}
-	if r.Error != "" {
-		fmt.Fprintf(w, "  error: %s\n", r.Error)
-	}
-}
-
-// writeResourceResults prints what apply did to each AI Gateway and Vectorize index.
-func writeResourceResults(w io.Writer, res *provision.Result) {
-	for _, r := range res.Resources {
-		fmt.Fprintf(w, "%s %s: %s\n", r.Kind, r.Name, r.Action)
-		if r.Error != "" {
-			fmt.Fprintf(w, "  error: %s\n", r.Error)
-		}
-	}
-}
-
-// interruptedResult reports whether an error of a result is a step Ctrl-C kept from starting.
-func interruptedResult(msg string) bool {
-	return strings.Contains(msg, provision.ErrInterrupted.Error())
-}
-
-// notDone names the workers and resources a Ctrl-C left unfinished.
-func notDone(res *provision.Result) []string {
-	var out []string
-	for _, r := range res.Resources {
-		if interruptedResult(r.Error) {
-			out = append(out, r.Kind+" "+r.Name)
-		}
-	}
-	for _, r := range res.Workers {
-		// A worker not started because a resource it needs was not set up is not done either.
-		if interruptedResult(r.Error) || (len(out) > 0 && strings.HasPrefix(r.Error, "not started:")) {
-			out = append(out, r.Name)
-		}
-	}
-	return out
-}
-
-// summarizeActions counts results by action, Terraform-style. A worker Ctrl-C left unfinished
-// counts as not done, not as failed.
-func summarizeActions(res *provision.Result) string {
-	var created, updated, deleted, failed, unfinished int
-	for _, r := range res.Workers {
-		switch {
-		case interruptedResult(r.Error):
-			unfinished++
-		case r.Error != "":
-			failed++
-		case r.Action == provision.ActionCreate:
-			created++
-		case r.Action == provision.ActionUpdate:
-			updated++
-		case r.Action == provision.ActionDelete:
-			deleted++
-		}
-	}
-	s := fmt.Sprintf("Resources: %d created, %d updated, %d destroyed.", created, updated, deleted)
-	if failed > 0 {
-		s += fmt.Sprintf(" %d failed.", failed)
-	}
-	if unfinished > 0 {
-		s += fmt.Sprintf(" %d not done (stopped by Ctrl-C).", unfinished)
-	}
-	return s
 }
 
 // failedWorkers turns per-worker failures into the command's error.

@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/cmd/flareform/view"
 	"github.com/flareform/flareform/provision"
 )
 
@@ -77,16 +77,11 @@ func runDestroy(ctx context.Context, opts *destroyOptions) (err error) {
 		for _, w := range res.Workers {
 			out.Workers = append(out.Workers, applyWorkerResult{WorkerResult: w})
 		}
-		if jerr := writeJSON(opts.IO.Out, out); jerr != nil {
+		if jerr := view.JSON(opts.IO.Out, out); jerr != nil {
 			return jerr
 		}
 	} else {
-		fmt.Fprintln(opts.IO.Out)
-		for _, r := range res.Workers {
-			writeWorkerResult(opts.IO.Out, r)
-		}
-		writeResourceResults(opts.IO.Out, res)
-		fmt.Fprintf(opts.IO.Out, "\nDestroy complete! %s\n", summarizeActions(res))
+		view.Destroy(opts.IO.Out, res)
 	}
 	if err != nil {
 		return sess.explain(err)

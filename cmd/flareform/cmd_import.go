@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/cmd/flareform/view"
 	"github.com/flareform/flareform/importer"
 	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/provision/spec"
@@ -93,7 +94,7 @@ func runImport(opts *importOptions) error {
 		return err
 	}
 	if opts.JSON {
-		return writeJSON(opts.IO.Out, importResult{Source: source, Spec: out, NotCarried: nonNil(res.NotCarried), Notes: nonNil(res.Notes),
+		return view.JSON(opts.IO.Out, importResult{Source: source, Spec: out, NotCarried: nonNil(res.NotCarried), Notes: nonNil(res.Notes),
 			SecretVars: nonNil(res.SecretVars)})
 	}
 	fmt.Fprintf(opts.IO.Out, "Wrote %s from %s.\n", out, source)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/cmd/flareform/view"
 	"github.com/flareform/flareform/templates"
 )
 
@@ -76,7 +77,7 @@ func runInit(_ context.Context, opts *initOptions) error {
 	}
 	opts.Template = templates.Canonical(opts.Template)
 	if opts.JSON {
-		return writeJSON(opts.IO.Out, initResult{Dir: abs, Template: opts.Template, Worker: name, Files: written})
+		return view.JSON(opts.IO.Out, initResult{Dir: abs, Template: opts.Template, Worker: name, Files: written})
 	}
 	fmt.Fprintf(opts.IO.Out, "Wrote a %s project for worker %q:\n", opts.Template, name)
 	for _, f := range written {
@@ -108,7 +109,7 @@ func runInitList(opts *initOptions, args []string) error {
 		list = append(list, templateInfo{Name: name, Summary: templates.Summary(name)})
 	}
 	if opts.JSON {
-		return writeJSON(opts.IO.Out, list)
+		return view.JSON(opts.IO.Out, list)
 	}
 	fmt.Fprint(opts.IO.Out, templateList())
 	return nil

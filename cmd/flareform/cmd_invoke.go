@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/cmd/flareform/view"
 	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
@@ -334,7 +335,7 @@ func deliverAnswer(opts *invokeOptions, res invokeResult, mediaType string, answ
 		default:
 			return fmt.Errorf("the answer is %s (%d bytes), which JSON cannot carry; add -o FILE", res.ContentType, len(answer))
 		}
-		return writeJSON(opts.IO.Out, res)
+		return view.JSON(opts.IO.Out, res)
 	}
 	if opts.Output != "" {
 		fmt.Fprintf(opts.IO.ErrOut, "Wrote %d bytes of %s to %s\n", len(answer), res.ContentType, opts.Output)

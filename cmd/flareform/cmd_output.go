@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/cmd/flareform/view"
 	"github.com/flareform/flareform/provision"
 )
 
@@ -57,21 +56,9 @@ func runOutput(ctx context.Context, opts *outputOptions) (err error) {
 		return sess.explain(err)
 	}
 	if opts.JSON {
-		return writeJSON(opts.IO.Out, outputResult{Workers: outputEntries(outs)})
+		return view.JSON(opts.IO.Out, outputResult{Workers: outputEntries(outs)})
 	}
-	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tURL\tEXISTS\tVERSION")
-	for _, o := range outs {
-		version := o.VersionID
-		if version == "" {
-			version = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\n", o.Name, o.URL, o.Exists, version)
-	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
-	return nil
+	return view.Outputs(opts.IO.Out, outs)
 }
 
 func outputEntries(outs []provision.Output) []outputEntry {

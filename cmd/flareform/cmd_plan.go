@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/cmd/flareform/view"
 	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/spec"
@@ -76,11 +76,11 @@ func runPlan(ctx context.Context, opts *planOptions) (err error) {
 		}
 	}
 	if opts.JSON {
-		if err := writeJSON(opts.IO.Out, planResult{Changes: plan.HasChanges(), Plan: plan}); err != nil {
+		if err := view.JSON(opts.IO.Out, planResult{Changes: plan.HasChanges(), Plan: plan}); err != nil {
 			return err
 		}
 	} else {
-		writePlanText(opts.IO.Out, plan, opts.colorEnabled(opts.IO.StdoutTTY))
+		view.Plan(opts.IO.Out, plan, opts.colorEnabled(opts.IO.StdoutTTY))
 	}
 	if plan.HasChanges() {
 		printEstimate(opts.rootOptions, sess.Engine.EstimateApply(plan), "apply")
@@ -123,38 +123,11 @@ func closeSession(sess *session, errp *error) {
 // makes and about how long it takes, so a fleet's apply is approved knowing it. Like the plan,
 // it goes to stderr with --json.
 func printEstimate(opts *rootOptions, est provision.ApplyEstimate, command string) {
-	if !est.Binds() {
-		return
-	}
 	w := opts.IO.Out
 	if opts.JSON {
 		w = opts.IO.ErrOut
 	}
-	fmt.Fprintf(w, "\nThis %s makes about %d API calls; at the API's rate budget of %d requests per %s "+
-		"(%d left now) it will take about %s: flareform waits for the budget rather than be refused.\n",
-		command, est.Calls, est.Limit, humanDuration(est.Window), est.Available, humanDuration(roundUpMinute(est.Wait)))
-}
-
-// roundUpMinute rounds a wait of minutes up to whole minutes (shorter ones to seconds).
-func roundUpMinute(d time.Duration) time.Duration {
-	if d < time.Minute {
-		return d.Round(time.Second)
-	}
-	return (d + time.Minute - 1).Truncate(time.Minute)
-}
-
-// humanDuration writes 5m0s as "5 minutes", 90s as "90 seconds".
-func humanDuration(d time.Duration) string {
-	switch {
-	case d >= time.Minute && d%time.Minute == 0:
-		if d == time.Minute {
-			return "1 minute"
-		}
-		return fmt.Sprintf("%d minutes", d/time.Minute)
-	case d == time.Second:
-		return "1 second"
-	}
-	return fmt.Sprintf("%d seconds", int(d.Round(time.Second)/time.Second))
+	view.Estimate(w, est, command)
 }
 
 // printPlan shows a plan to a human: on stdout normally, on stderr with --json (stdout then
@@ -164,5 +137,5 @@ func printPlan(opts *rootOptions, plan *provision.Plan) {
 	if opts.JSON {
 		w, tty = opts.IO.ErrOut, opts.IO.StderrTTY
 	}
-	writePlanText(w, plan, opts.colorEnabled(tty))
+	view.Plan(w, plan, opts.colorEnabled(tty))
 }

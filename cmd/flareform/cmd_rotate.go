@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/cmd/flareform/view"
 	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/keystore"
@@ -420,7 +420,7 @@ func (h *rotateHandover) handOver(_ context.Context, key string, r *provision.Ro
 		return nil // the caller gave the key; repeating it anywhere would only spread it
 	case h.opts.JSON:
 		h.printedJSON = true
-		return writeJSON(h.opts.IO.Out, rotateJSON{RotateResult: r, APIKey: key})
+		return view.JSON(h.opts.IO.Out, rotateJSON{RotateResult: r, APIKey: key})
 	default:
 		fmt.Fprintf(h.opts.IO.ErrOut, "New API key for %s (fp %s); store it now, it is not shown again:\n", r.Name, r.KeyFingerprint)
 		_, err := fmt.Fprintln(h.opts.IO.Out, key)
@@ -432,49 +432,8 @@ func (h *rotateHandover) handOver(_ context.Context, key string, r *provision.Ro
 // reserved for the key).
 func (o *rotateOptions) report(r *provision.RotateResult) error {
 	if o.JSON {
-		return writeJSON(o.IO.Out, rotateJSON{RotateResult: r})
+		return view.JSON(o.IO.Out, rotateJSON{RotateResult: r})
 	}
-	writeRotateSummary(o.IO.ErrOut, r)
+	view.Rotation(o.IO.ErrOut, r)
 	return nil
-}
-
-func writeRotateSummary(w io.Writer, r *provision.RotateResult) {
-	fmt.Fprintf(w, "rotate-key %s: %s (phase %s)\n", r.Name, r.Action, r.Phase)
-	if r.KeyFingerprint != "" {
-		fmt.Fprintf(w, "  current key   fp %s\n", r.KeyFingerprint)
-	}
-	if r.DroppedPrevious != "" {
-		fmt.Fprintf(w, "  dropped key   fp %s: refused from now on (--drop-previous; its window was to end %s)\n",
-			r.DroppedPrevious, r.DroppedPreviousExpires)
-	}
-	if r.Phase == provision.PhaseRotating {
-		state := "accepted until " + r.PreviousExpires
-		if provision.RotationExpired(r.PreviousExpires, time.Now()) {
-			state = "expired at " + r.PreviousExpires + " (refused by the worker)"
-		}
-		fmt.Fprintf(w, "  previous key  fp %s, %s\n", orDash(r.PreviousFingerprint), state)
-	}
-	for _, c := range r.Checks {
-		verdict := "ok"
-		switch {
-		case c.Skipped != "":
-			verdict = "skipped: " + c.Skipped
-		case !c.Passed:
-			verdict = "FAILED: " + c.Detail
-		case c.Status != 0:
-			verdict = fmt.Sprintf("ok (%d)", c.Status)
-		}
-		fmt.Fprintf(w, "  %-24s %s\n", c.Name, verdict)
-	}
-	if r.Phase == provision.PhaseRotating && r.Action != "" {
-		fmt.Fprintf(w, "Next: move clients to the new key, then run `flareform rotate-key %s --finish`; the worker refuses the old key after %s anyway.\n",
-			r.Name, r.PreviousExpires)
-	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/cmd/flareform/view"
 	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/spec"
@@ -78,13 +77,11 @@ func runSmoke(ctx context.Context, opts *smokeOptions) (err error) {
 	reports, smokeErr := sess.Engine.Smoke(ctx, sess.Spec, keys, opts.Out)
 	if opts.JSON && (smokeErr == nil || len(reports) > 0) {
 		// Without a single report the failure is the command's error (run prints its JSON).
-		if err := writeJSON(opts.IO.Out, newSmokeResult(reports, smokeErr)); err != nil {
+		if err := view.JSON(opts.IO.Out, newSmokeResult(reports, smokeErr)); err != nil {
 			return errors.Join(smokeErr, err)
 		}
 	} else {
-		for _, r := range reports {
-			writeSmokeReport(opts.IO.Out, "", r)
-		}
+		view.Smoke(opts.IO.Out, reports)
 	}
 	// smokeErr already names every failed worker and check.
 	return sess.explain(smokeErr)
@@ -105,50 +102,6 @@ func newSmokeResult(reports []provision.SmokeReport, smokeErr error) smokeResult
 		res.Passed = res.Passed && r.Passed
 	}
 	return res
-}
-
-// writeSmokeReport prints one worker's smoke test, one line per check.
-func writeSmokeReport(w io.Writer, indent string, r provision.SmokeReport) {
-	verdict := "passed"
-	if !r.Passed {
-		verdict = "FAILED"
-	}
-	fmt.Fprintf(w, "%ssmoke %s: %s", indent, r.Name, verdict)
-	if r.URL != "" {
-		fmt.Fprintf(w, " (%s)", r.URL)
-	}
-	fmt.Fprintln(w)
-	for _, c := range r.Checks {
-		fmt.Fprintf(w, "%s  %-12s %s\n", indent, c.Name, describeCheck(c))
-	}
-	if r.OutputPath != "" {
-		fmt.Fprintf(w, "%s  response body saved to %s\n", indent, r.OutputPath)
-	}
-	if !r.Passed && r.Error != "" {
-		fmt.Fprintf(w, "%s  error: %s\n", indent, r.Error)
-	}
-}
-
-func describeCheck(c provision.SmokeCheck) string {
-	if c.Skipped != "" {
-		return "skipped: " + c.Skipped
-	}
-	var parts []string
-	if c.Passed {
-		parts = append(parts, "ok")
-	} else {
-		parts = append(parts, "FAILED")
-	}
-	if c.Status != 0 {
-		parts = append(parts, fmt.Sprintf("status %d", c.Status))
-	}
-	if c.ContentType != "" {
-		parts = append(parts, c.ContentType)
-	}
-	if c.Detail != "" {
-		parts = append(parts, c.Detail)
-	}
-	return strings.Join(parts, ", ")
 }
 
 // addStoredKeys fills in, for generated-key workers nobody gave a key for, the newest active

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flareform/flareform/bundler"
+	"github.com/flareform/flareform/cmd/flareform/view"
 	"github.com/flareform/flareform/internal/aimodels"
 	"github.com/flareform/flareform/internal/compatflags"
 	"github.com/flareform/flareform/internal/confined"
@@ -56,14 +57,14 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 	if err != nil {
 		if opts.JSON {
 			res := newErrorResult(err)
-			if jerr := writeJSON(opts.IO.Out, validateResult{Valid: false, Workers: names, errorResult: &res}); jerr != nil {
+			if jerr := view.JSON(opts.IO.Out, validateResult{Valid: false, Workers: names, errorResult: &res}); jerr != nil {
 				return errors.Join(err, jerr)
 			}
 		}
 		return err
 	}
 	if opts.JSON {
-		return writeJSON(opts.IO.Out, validateResult{Valid: true, Workers: names})
+		return view.JSON(opts.IO.Out, validateResult{Valid: true, Workers: names})
 	}
 	fmt.Fprintf(opts.IO.Out, "OK: %s is valid (%d worker(s) bundled)\n", opts.File, len(names))
 	return nil

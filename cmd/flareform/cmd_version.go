@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/cmd/flareform/view"
 	"github.com/flareform/flareform/localcf/workerd"
 )
 
@@ -20,7 +21,7 @@ func newVersionCmd(root *rootOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := buildVersion()
 			if root.JSON {
-				return writeJSON(root.IO.Out, v)
+				return view.JSON(root.IO.Out, v)
 			}
 			_, err := fmt.Fprintf(root.IO.Out, "flareform %s\n", v)
 			return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flareform/flareform/cmd/flareform/view"
 	"github.com/flareform/flareform/provision"
 )
 
@@ -44,7 +45,7 @@ func run(ctx context.Context, ios *IOStreams, args []string, getenv func(string)
 	if code != exitOK && code != exitChanges && !stdout.written && wantsJSON(cmd, args) {
 		// With --json a failure is one JSON object on stdout too (docs/json.md); a command
 		// that already printed its result (which carries its own errors) keeps that one.
-		if jerr := writeJSON(ios.Out, newErrorResult(err)); jerr != nil {
+		if jerr := view.JSON(ios.Out, newErrorResult(err)); jerr != nil {
 			fmt.Fprintf(ios.ErrOut, "Error: %v\n", jerr)
 		}
 	}

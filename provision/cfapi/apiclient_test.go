@@ -1,4 +1,4 @@
-package provision
+package cfapi
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/cloudflare/cloudflare-go/v6/option"
 )
 
-// The engine's own JSON client must send what the SDK's root client sent: the path under the
+// The JSON client must send what the SDK's root client sent: the path under the
 // base URL's path, the token, a JSON body the retrier can replay, through every middleware in
 // order; and report a failed call as an *APIError with the envelope's code and message.
 func TestAPIClientSendsThroughMiddlewares(t *testing.T) {

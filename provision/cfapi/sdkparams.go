@@ -1,4 +1,4 @@
-package provision
+package cfapi
 
 import (
 	"fmt"
@@ -32,7 +32,7 @@ func accountParams[P any](accountID string) P {
 	var p P
 	field := reflect.ValueOf(&p).Elem().FieldByName("AccountID")
 	if !field.IsValid() {
-		panic(fmt.Sprintf("provision: %T has no AccountID field", p))
+		panic(fmt.Sprintf("cfapi: %T has no AccountID field", p))
 	}
 	setField(field, reflect.ValueOf(accountID))
 	return p
@@ -41,11 +41,11 @@ func accountParams[P any](accountID string) P {
 // setField sets a param.Field's Value to v and its Present to true.
 func setField(field, v reflect.Value) {
 	if field.Kind() != reflect.Struct {
-		panic(fmt.Sprintf("provision: a %s for %s, not an SDK field", v.Type(), field.Type()))
+		panic(fmt.Sprintf("cfapi: a %s for %s, not an SDK field", v.Type(), field.Type()))
 	}
 	value, present := field.FieldByName("Value"), field.FieldByName("Present")
 	if !value.IsValid() || present.Kind() != reflect.Bool || !v.Type().AssignableTo(value.Type()) {
-		panic(fmt.Sprintf("provision: a %s for an SDK field of type %s", v.Type(), field.Type()))
+		panic(fmt.Sprintf("cfapi: a %s for an SDK field of type %s", v.Type(), field.Type()))
 	}
 	value.Set(v)
 	present.SetBool(true)

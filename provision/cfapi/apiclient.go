@@ -1,8 +1,9 @@
-package provision
+package cfapi
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,11 +18,11 @@ import (
 // sdkModule is the SDK's module, whose version names the client in the User-Agent.
 const sdkModule = "github.com/cloudflare/cloudflare-go/v6"
 
-// apiClient makes the JSON calls the SDK's typed services lack (AI Gateway, Vectorize v2). It
-// sends them through the same middlewares (retrier, in-flight limit, pacer), token, base URL
-// and HTTP client as the services. It replaces the SDK root package's Client: importing that
-// package links all of its ~100 service packages into flareform and initialises them at every
-// start, `flareform version` included.
+// apiClient makes the JSON calls the SDK's typed services lack (AI Gateway, Vectorize v2,
+// custom domains, zones: Client.Call). It sends them through the same middlewares (retrier,
+// in-flight limit, pacer), token, base URL and HTTP client as the services. It replaces the SDK
+// root package's Client: importing that package links all of its ~100 service packages into
+// flareform and initialises them at every start, `flareform version` included.
 type apiClient struct {
 	baseURL   *url.URL
 	token     string
@@ -93,4 +94,36 @@ func (c *apiClient) call(ctx context.Context, method, path string, jsonBody []by
 		return nil, newAPIError(res.StatusCode, answer)
 	}
 	return answer, nil
+}
+
+// Call makes one API request through the JSON client (with the client's middlewares): path is
+// relative to the base URL ("accounts/<id>/ai-gateway/gateways", a query allowed), body is
+// sent as JSON unless nil, and the envelope's result is decoded into out (nil: ignore the
+// answer). A failed call is an *APIError.
+func (c *Client) Call(ctx context.Context, method, path string, body any, out any) error {
+	var params []byte
+	if body != nil {
+		js, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		params = js
+	}
+	raw, err := c.raw.call(ctx, method, path, params)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	var env struct {
+		Result json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return fmt.Errorf("decode answer: %w", err)
+	}
+	if err := json.Unmarshal(env.Result, out); err != nil {
+		return fmt.Errorf("decode answer: %w", err)
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package provision
+package cfapi
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ const (
 )
 
 // retrier retries API calls that failed for reasons worth waiting out: 429, 5xx and network
-// errors. It is an SDK middleware, so every call the engine makes goes through it.
+// errors. It is an SDK middleware, so every call of the Client goes through it.
 type retrier struct {
 	maxRetries    int
 	maxRetryAfter time.Duration

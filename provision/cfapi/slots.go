@@ -1,4 +1,4 @@
-package provision
+package cfapi
 
 import (
 	"container/heap"

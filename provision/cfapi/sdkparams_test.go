@@ -1,4 +1,4 @@
-package provision
+package cfapi
 
 import (
 	"reflect"
@@ -74,8 +74,8 @@ func TestSDKParamsWrongTypePanics(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
 				r := recover()
-				if r == nil || !strings.HasPrefix(r.(string), "provision: ") {
-					t.Errorf("recovered %v, want a provision panic", r)
+				if r == nil || !strings.HasPrefix(r.(string), "cfapi: ") {
+					t.Errorf("recovered %v, want a cfapi panic", r)
 				}
 			}()
 			build()

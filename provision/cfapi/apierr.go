@@ -1,4 +1,4 @@
-package provision
+package cfapi
 
 import (
 	"errors"
@@ -8,13 +8,13 @@ import (
 	"github.com/cloudflare/cloudflare-go/v6/workers"
 )
 
-// Cloudflare error codes the engine reacts to.
-const (
-	codeNotFound = 10007 // script or workers.dev subdomain does not exist
-)
+// codeNotFound is Cloudflare's error code for a script or workers.dev subdomain that does not
+// exist.
+const codeNotFound = 10007
 
 // cleanAPIError replaces the SDK's error (method, full URL and raw JSON body) with an *APIError
-// that reads well after "apply image-api: upload script: ". Other errors pass through.
+// that reads well after "apply image-api: upload script: ". Other errors pass through. Every
+// method of this package returns its errors through it.
 func cleanAPIError(err error) error {
 	var sdkErr *workers.Error
 	if !errors.As(err, &sdkErr) {
@@ -30,9 +30,10 @@ func cleanAPIError(err error) error {
 	return e
 }
 
-// isNotFound reports whether err says the script (or subdomain) does not exist. A script that
-// was just created or deleted can also answer "has no versions" with a 404.
-func isNotFound(err error) bool {
+// IsNotFound reports whether err says the object asked for (a script, a version, the workers.dev
+// subdomain, a gateway, an index, a domain) does not exist. A script that was just created or
+// deleted can also answer "has no versions" with a 404.
+func IsNotFound(err error) bool {
 	var e *APIError
 	if !errors.As(err, &e) {
 		return false

@@ -1,4 +1,4 @@
-package main
+package view
 
 import (
 	"encoding/json"
@@ -6,8 +6,8 @@ import (
 	"io"
 )
 
-// writeJSON prints v as one indented JSON document: the whole machine-readable result.
-func writeJSON(w io.Writer, v any) error {
+// JSON writes v as one indented JSON document: a command's whole machine-readable result.
+func JSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false) // messages say <token>, not \u003ctoken\u003e

@@ -1,4 +1,4 @@
-package provision
+package cfapi
 
 import (
 	"context"
@@ -14,11 +14,11 @@ import (
 
 // Cloudflare's client API limit: 1200 requests per 5 minutes per token.
 const (
-	defaultRateLimit  = 1200
-	defaultRateWindow = 5 * time.Minute
+	DefaultRateLimit  = 1200
+	DefaultRateWindow = 5 * time.Minute
 )
 
-// pacer keeps the engine under the API's rate limit by waiting before a request would cross
+// pacer keeps the client under the API's rate limit by waiting before a request would cross
 // it, instead of crossing it and retrying: once over, Cloudflare refuses every call of the
 // token for the next five minutes. It keeps two views and obeys the stricter:
 //   - the server's: the quota left (r) and seconds to reset (t) of the latest Ratelimit

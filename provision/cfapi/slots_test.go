@@ -1,4 +1,4 @@
-package provision
+package cfapi
 
 import (
 	"context"
@@ -123,22 +123,5 @@ func TestRequestSlotsBoundInFlight(t *testing.T) {
 	}
 	for range 4 {
 		<-got
-	}
-}
-
-// forEach gives every worker its own turn, after every request outside a worker.
-func TestForEachGivesEachWorkerATurn(t *testing.T) {
-	e, err := New(Config{APIToken: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	turns := make([]int64, 40)
-	e.forEach(context.Background(), len(turns), func(ctx context.Context, i int) { turns[i] = turnOf(ctx) })
-	seen := map[int64]bool{}
-	for i, turn := range turns {
-		if turn <= turnOf(context.Background()) || seen[turn] {
-			t.Errorf("worker %d: turn %d, want a turn of its own after 0", i, turn)
-		}
-		seen[turn] = true
 	}
 }
