@@ -256,21 +256,22 @@ func (e *Engine) deleteWorker(ctx context.Context, accountID string, wp *WorkerP
 		what:   "delete the script",
 		read:   *wp.deleteRead,
 		effect: deletesScript,
-		write: func(ctx context.Context) error {
-			err := e.api.Script(accountID, wp.Name).Delete(ctx)
-			if err != nil {
-				if cfapi.IsNotFound(err) { // already gone: the goal is reached (checked after)
-					return nil
-				}
-				return fmt.Errorf("delete script: %w", err)
-			}
-			return nil
-		},
+		write:  func(ctx context.Context) error { return e.deleteScript(ctx, accountID, wp.Name) },
 	})
 	if err != nil {
 		return err
 	}
 	e.logf("%s: deleted", wp.Name)
+	return nil
+}
+
+// deleteScript deletes a script; one already gone counts as deleted (the goal is reached; the
+// guarded write's check after it says whether the script is gone).
+func (e *Engine) deleteScript(ctx context.Context, accountID, name string) error {
+	err := e.api.Script(accountID, name).Delete(ctx)
+	if err != nil && !cfapi.IsNotFound(err) {
+		return fmt.Errorf("delete script: %w", err)
+	}
 	return nil
 }
 
@@ -668,12 +669,14 @@ func (e *Engine) checkNothingBetween(ctx context.Context, accountID string, wp *
 	if existed {
 		read = wp.live.versionID
 	}
-	other, split, err := e.otherDeployedBetween(ctx, accountID, wp.Name, history[1:], read, existed)
+	other, split, gone, err := e.otherDeployedBetween(ctx, accountID, wp.Name, history[1:], read, existed)
 	switch {
 	case err != nil:
 		return fmt.Errorf("check the deployments before this run's upload: %w", err)
 	case split:
 		return changedError(wp.Name, "a split deployment was made between this run's check and its upload")
+	case gone:
+		return e.undoRecreate(ctx, accountID, wp, history)
 	case other == "":
 		return nil
 	}
@@ -693,23 +696,43 @@ func (e *Engine) checkNothingBetween(ctx context.Context, accountID string, wp *
 // this run's own versions (a retried request whose first answer was lost deploys twice). It
 // returns the first version another run deployed in between ("" when there is none), or split
 // when that deployment was a split. Only a deployment that is not the read one costs a read.
-func (e *Engine) otherDeployedBetween(ctx context.Context, accountID, name string, earlier []pastDeployment, read string, existed bool) (other string, split bool, err error) {
+//
+// gone reports that the version this run read is not in the history at all, which holds only
+// this run's deployments: another run deleted the script (a destroy) after this run read it,
+// and this run's write created it anew.
+func (e *Engine) otherDeployedBetween(ctx context.Context, accountID, name string, earlier []pastDeployment, read string, existed bool) (other string, split, gone bool, err error) {
 	for _, d := range earlier {
 		if existed && d.served == read {
-			return "", false, nil
+			return "", false, false, nil
 		}
 		if d.served == "" {
-			return "", true, nil
+			return "", true, false, nil
 		}
 		own, err := e.isOwnVersion(ctx, accountID, name, d.served)
 		if err != nil {
-			return "", false, err
+			return "", false, false, err
 		}
 		if !own {
-			return d.served, false, nil
+			return d.served, false, false, nil
 		}
 	}
-	return "", false, nil
+	return "", false, existed && read != "", nil
+}
+
+// undoRecreate deletes the script this run's upload created anew after another run deleted
+// it (history: the new script's deployments, all this run's): that run's exit 0 ("the worker is
+// gone") stays true, and this run fails. The delete is a guarded write on what was just read.
+func (e *Engine) undoRecreate(ctx context.Context, accountID string, wp *WorkerPlan, history []pastDeployment) error {
+	what := "another run deleted the script between this run's read and its upload, which created it anew"
+	err := e.guard(ctx, accountID, guardedWrite{
+		name: wp.Name, what: "delete the script this run created anew", read: readOfHistory(history),
+		readJustNow: true, effect: deletesScript,
+		write: func(ctx context.Context) error { return e.deleteScript(ctx, accountID, wp.Name) },
+	})
+	if err != nil {
+		return changedError(wp.Name, fmt.Sprintf("%s; deleting it again failed: %v", what, err))
+	}
+	return changedError(wp.Name, what+"; it was deleted again, as the other run left it")
 }
 
 // isOwnVersion reports whether versionID's annotation names this run.

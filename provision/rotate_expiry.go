@@ -35,6 +35,12 @@ func (r *rotation) dropExpiry(ctx context.Context, tags []string, message string
 		return err
 	}
 	st.applied(change, st.keyFP, "", st.pendingFP)
+	// An expiry found after this change is a merge leftover only when nothing was deployed
+	// between this run's read and its change: another run's rotation landing there set one of its
+	// own, and closing it would cut that run's window (its version is put back instead).
+	if err := r.checkNothingBetween(ctx); err != nil {
+		return err
+	}
 	settings, err := r.e.getSettings(ctx, st.accountID, st.name)
 	if err != nil {
 		return fmt.Errorf("read back settings: %w", err)

@@ -31,6 +31,9 @@ type rotationState struct {
 	// deploys counts the versions this run deployed (settings changes, secret deletions), the
 	// newest entries of the deployment history while no other run writes.
 	deploys int
+	// secretEdits are the versions this run's secret deletions deployed: they carry no
+	// annotation, so the overlap check knows them as this run's by id.
+	secretEdits []string
 	// served is the serving version's annotation; a rotation's new version carries it on with
 	// the new key's fingerprint, so plan still knows the code after a rotation.
 	served       servedVersion
@@ -409,6 +412,9 @@ func (e *Engine) deleteSecret(ctx context.Context, st *rotationState, name strin
 	id, _, err := e.deployedVersion(ctx, st.accountID, st.name)
 	if err != nil {
 		return fmt.Errorf("read the deployed version after deleting %s: %w", name, err)
+	}
+	if id != st.versionID {
+		st.secretEdits = append(st.secretEdits, id)
 	}
 	st.versionID = id
 	return nil

@@ -33,16 +33,21 @@ func (r *rotation) checkNothingBetween(ctx context.Context) error {
 	if len(history) == 0 {
 		return changedError(st.name, "no version serves")
 	}
-	if own, err := r.e.isOwnVersion(ctx, st.accountID, st.name, history[0].served); err != nil || !own {
+	if own, err := r.ownVersion(ctx, history[0].served); err != nil || !own {
 		if err != nil {
 			return fmt.Errorf("check the deployed version: %w", err)
 		}
 		return changedError(st.name, fmt.Sprintf("version %s serves, not the one this run deployed", orNone(history[0].served)))
 	}
-	other, split, err := r.e.otherDeployedBetween(ctx, st.accountID, st.name, history[1:], r.readVersion, true)
+	earlier := slices.DeleteFunc(slices.Clone(history[1:]), func(d pastDeployment) bool {
+		return slices.Contains(st.secretEdits, d.served)
+	})
+	other, split, gone, err := r.e.otherDeployedBetween(ctx, st.accountID, st.name, earlier, r.readVersion, true)
 	switch {
 	case err != nil:
 		return fmt.Errorf("check the deployments before this run's: %w", err)
+	case gone:
+		return changedError(st.name, "the version this run read is gone from the deployments: another run deleted the script meanwhile")
 	case split:
 		return changedError(st.name, "a split deployment was made between this run's read and its change")
 	case other == "":
@@ -52,6 +57,15 @@ func (r *rotation) checkNothingBetween(ctx context.Context) error {
 		return changedError(st.name, fmt.Sprintf("version %s was deployed between this run's read and its change, and putting it back failed: %v", other, err))
 	}
 	return changedError(st.name, fmt.Sprintf("version %s was deployed between this run's read and its change; it serves again", other))
+}
+
+// ownVersion reports whether versionID is this run's: annotated with its run id, or one of its
+// secret edits.
+func (r *rotation) ownVersion(ctx context.Context, versionID string) (bool, error) {
+	if slices.Contains(r.st.secretEdits, versionID) {
+		return true, nil
+	}
+	return r.e.isOwnVersion(ctx, r.st.accountID, r.st.name, versionID)
 }
 
 // restoreVersion deploys a new version that copies every binding of versionID (secrets too,

@@ -48,7 +48,7 @@ func (e *Engine) finishExpiredRotation(ctx context.Context, accountID, name stri
 	if err != nil {
 		return "", err
 	}
-	r := &rotation{e: e, st: st, res: &RotateResult{Name: name, Mode: RotateFinish}}
+	r := &rotation{e: e, st: st, readVersion: st.versionID, res: &RotateResult{Name: name, Mode: RotateFinish}}
 	if _, err = r.removePrevious(ctx, "flareform apply: key rotation window ended"); err != nil {
 		return "", err
 	}
