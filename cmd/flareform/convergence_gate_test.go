@@ -38,8 +38,17 @@ type callGate struct {
 
 	mu       sync.Mutex
 	calls    int
+	log      []gateCall
 	endOnce  sync.Once
 	heldOnce sync.Once
+}
+
+// gateCall is one API call the gate forwarded: what it was and when it went on to the server
+// (for the held call, after the hold). A concurrent-run schedule compares these times with the
+// end of the other run, to tell whether the command read the worker after that run.
+type gateCall struct {
+	method, path string
+	forwarded    time.Time
 }
 
 func newCallGate(t *testing.T, apiBase string, holdAt int, afterHandled bool) *callGate {
@@ -68,18 +77,25 @@ func newCallGate(t *testing.T, apiBase string, holdAt int, afterHandled bool) *c
 
 // ServeHTTP forwards every request, holding the API call at position holdAt.
 func (g *callGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !strings.HasPrefix(r.URL.Path, g.apiPath) || !g.isHeldCall(r) {
+	if !strings.HasPrefix(r.URL.Path, g.apiPath) {
+		g.proxy.ServeHTTP(w, r)
+		return
+	}
+	if !g.isHeldCall(r) {
+		g.logCall(r)
 		g.proxy.ServeHTTP(w, r)
 		return
 	}
 	if !g.afterHandled {
 		if g.hold(r.Context()) {
+			g.logCall(r)
 			g.proxy.ServeHTTP(w, r)
 		}
 		return
 	}
 	// The server completes the call even if the client dies during the hold.
 	answer := httptest.NewRecorder()
+	g.logCall(r)
 	g.proxy.ServeHTTP(answer, r.WithContext(context.WithoutCancel(r.Context())))
 	if !g.hold(r.Context()) {
 		return
@@ -105,6 +121,20 @@ func (g *callGate) isHeldCall(r *http.Request) bool {
 		return true
 	}
 	return n == g.holdAt
+}
+
+// logCall records that r goes on to the server now.
+func (g *callGate) logCall(r *http.Request) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.log = append(g.log, gateCall{method: r.Method, path: r.URL.Path, forwarded: time.Now()})
+}
+
+// forwarded returns the API calls forwarded so far, in the order they went to the server.
+func (g *callGate) forwarded() []gateCall {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]gateCall(nil), g.log...)
 }
 
 // hold signals that the call is held and waits for end; it reports whether to deliver it.

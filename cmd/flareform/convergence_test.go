@@ -22,32 +22,42 @@ import (
 //	    -args -convergence.schedules=200 -convergence.report=.bench/convergence.json
 var (
 	convSchedules = flag.Int("convergence.schedules", 30,
-		"schedules TestFaultConvergence runs: a fifth crash, a fifth concurrent-writer, the rest fault schedules")
+		"schedules TestFaultConvergence runs: a fifth crash, a fifth concurrent-writer, a fifth concurrent-run, the rest fault schedules")
 	convCrash      = flag.Int("convergence.crash", -1, "crash schedules; -1 = a fifth of -convergence.schedules")
 	convConcurrent = flag.Int("convergence.concurrent", -1, "concurrent-writer schedules; -1 = a fifth of -convergence.schedules")
+	convRuns       = flag.Int("convergence.runs", -1, "concurrent-run schedules (another flareform run meanwhile); -1 = a fifth of -convergence.schedules")
 	convSeed       = flag.Int64("convergence.seed", 1, "seed the fault schedules derive from")
 	convReport     = flag.String("convergence.report", "", "write TestFaultConvergence's counts as JSON to this file (relative to the module root)")
 )
 
 // The kinds of schedule: faults injected by the local Cloudflare, the command killed with
-// SIGKILL at a chosen API call, and another writer changing the worker while the command waits
-// in a chosen API call.
+// SIGKILL at a chosen API call, another writer changing the worker through the API while the
+// command waits in a chosen API call, and another flareform run (rotate-key, destroy, an apply
+// whose smoke test fails) from a second checkout while the command waits in a chosen API call.
 const (
 	kindFaults     = "faults"
 	kindCrash      = "crash"
 	kindConcurrent = "concurrent_writer"
+	kindRun        = "concurrent_run"
 )
 
-// scheduleMix splits the schedules into the three kinds: the crash and concurrent-writer
-// counts from their flags (a fifth of the total each by default), the rest fault schedules.
-func scheduleMix(total, crash, concurrent int) (faultRuns, crashRuns, concurrentRuns int) {
+// scheduleKinds lists the kinds in the order the report logs them.
+var scheduleKinds = []string{kindFaults, kindCrash, kindConcurrent, kindRun}
+
+// scheduleMix splits the schedules into the four kinds: the crash, concurrent-writer and
+// concurrent-run counts from their flags (a fifth of the total each by default), the rest
+// fault schedules.
+func scheduleMix(total, crash, concurrent, runs int) (faultRuns, crashRuns, concurrentRuns, runRuns int) {
 	if crash < 0 {
 		crash = total / 5
 	}
 	if concurrent < 0 {
 		concurrent = total / 5
 	}
-	return max(total-crash-concurrent, 0), crash, concurrent
+	if runs < 0 {
+		runs = total / 5
+	}
+	return max(total-crash-concurrent-runs, 0), crash, concurrent, runs
 }
 
 // convCounts are the outcome counts of a set of schedules.
@@ -57,11 +67,14 @@ type convCounts struct {
 	ConvergedOnRerun  int `json:"converged_on_rerun"`
 	Failed            int `json:"failed"`
 	// StoppedClearly counts concurrent-writer schedules where the command and its re-run
-	// failed with a clear error and never exited 0: truthful, not a failure.
+	// failed with a clear error and never exited 0, and concurrent-run schedules where the
+	// command failed clearly while every promise of the other run's exit 0 held: truthful,
+	// not a failure.
 	StoppedClearly int `json:"stopped_clearly"`
 	// SilentLosses counts the schedules (all failed) where a run exited 0 while a key it
 	// handed over, or one clients held that had to keep working, got 401, or other code
-	// than the spec's served: exit 0 lied.
+	// than the spec's served, or a worker it destroyed was back: exit 0 lied (or, in a
+	// concurrent-run schedule, was made false afterwards by a run that had no right to).
 	SilentLosses int `json:"silent_losses"`
 }
 
@@ -71,7 +84,7 @@ type convReportDoc struct {
 	convCounts
 	FaultsInjected  int                   `json:"faults_injected"`
 	ByCommand       map[string]convCounts `json:"by_command"`
-	ByKind          map[string]convCounts `json:"by_kind"`       // faults, crash, concurrent_writer
+	ByKind          map[string]convCounts `json:"by_kind"`       // faults, crash, concurrent_writer, concurrent_run
 	StepsCovered    int                   `json:"steps_covered"` // distinct (scenario, call) burst starts
 	StepsTotal      int                   `json:"steps_total"`
 	DurationSeconds float64               `json:"duration_seconds"`
@@ -84,7 +97,8 @@ const (
 	outcomeRerun
 	outcomeFailed
 	// outcomeStopped: a concurrent-writer schedule whose command and re-run both failed
-	// clearly (the other writer replaced the key); truthful, so not a failure.
+	// clearly (the other writer replaced the key), or a concurrent-run schedule whose command
+	// failed clearly and left the other run's promises true; truthful, so not a failure.
 	outcomeStopped
 )
 
@@ -137,7 +151,7 @@ func (c *convTally) add(r scheduleResult) {
 	}
 }
 
-// TestFaultConvergence runs apply, destroy and rotate-key under seeded schedules of three
+// TestFaultConvergence runs apply, destroy and rotate-key under seeded schedules of four
 // kinds (docs/design/fault-convergence.md):
 //   - faults from the local Cloudflare (429 with Retry-After, 500/502/503, dropped connections,
 //     latency), each burst starting at a chosen API call of the command: the command must
@@ -145,7 +159,12 @@ func (c *convTally) add(r scheduleResult) {
 //   - crash: the real binary killed with SIGKILL while a chosen API call is in flight; the
 //     re-run (or, after its clear failure, the run after it) must converge;
 //   - concurrent writer: another writer changes the worker while the command waits in a chosen
-//     API call; the command must exit 0 with its guarantees holding or fail clearly.
+//     API call; the command must exit 0 with its guarantees holding or fail clearly;
+//   - concurrent run: another flareform run from a second checkout (rotate-key, destroy, or an
+//     apply whose smoke test fails) runs to its end while the command waits in a chosen API
+//     call; afterwards every promise of a run that exited 0 holds unless the other run's
+//     later exit 0 legitimately replaced it, and a run that failed said so clearly
+//     (convergence_runs_test.go).
 //
 // Afterwards the account matches the spec, the keys that were handed over work and no key
 // leaked; a run that exits 0 while a key it promised gets 401 is a silent loss.
@@ -160,7 +179,7 @@ func TestFaultConvergence(t *testing.T) {
 	for _, n := range calls {
 		tally.doc.StepsTotal += n
 	}
-	faultRuns, crashRuns, concurrentRuns := scheduleMix(*convSchedules, *convCrash, *convConcurrent)
+	faultRuns, crashRuns, concurrentRuns, runRuns := scheduleMix(*convSchedules, *convCrash, *convConcurrent, *convRuns)
 	t.Run("schedules", func(t *testing.T) {
 		for i := range faultRuns {
 			sched := makeSchedule(*convSeed, i, calls)
@@ -186,13 +205,21 @@ func TestFaultConvergence(t *testing.T) {
 				runWriterSchedule(t, sc, ws, tally)
 			})
 		}
+		for i := range runRuns {
+			rs := makeOtherRunSchedule(*convSeed, i, calls)
+			sc := scenarios[rs.Scenario]
+			t.Run(fmt.Sprintf("run-%03d-%s-%s", i, sc.name, rs), func(t *testing.T) {
+				t.Parallel()
+				runOtherRunSchedule(t, sc, rs, tally)
+			})
+		}
 	})
 	tally.doc.StepsCovered = len(tally.steps)
 	tally.doc.DurationSeconds = time.Since(start).Seconds()
 	d := tally.doc
 	t.Logf("seed %d: %d schedules, %d converged first run, %d on re-run, %d failed, %d silent losses; %d faults injected; %d of %d call positions hit; %.1fs",
 		d.Seed, d.Schedules, d.ConvergedFirstRun, d.ConvergedOnRerun, d.Failed, d.SilentLosses, d.FaultsInjected, d.StepsCovered, d.StepsTotal, d.DurationSeconds)
-	for _, kind := range []string{kindFaults, kindCrash, kindConcurrent} {
+	for _, kind := range scheduleKinds {
 		k := d.ByKind[kind]
 		t.Logf("%s: %d schedules, %d converged first run, %d on re-run, %d stopped clearly, %d failed, %d silent losses",
 			kind, k.Schedules, k.ConvergedFirstRun, k.ConvergedOnRerun, k.StoppedClearly, k.Failed, k.SilentLosses)

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pairCommands are the commands TestOverlapPairs overlaps, each with the API calls the first
+// run of a pair waits in while the second runs: one before or at its decisive write (the check
+// before it, or the write itself: the gap no API closes) and one after it (its checks after).
+var pairCommands = []struct {
+	command string
+	pauses  []pausePoint
+}{
+	{cmdApply, []pausePoint{
+		{"upload", holdNth(http.MethodPut, "/workers/scripts/"+convWorker, 1)},
+		{"check-after-smoke", holdAfter(http.MethodPut, "/workers/scripts/"+convWorker, http.MethodGet, "/deployments")},
+	}},
+	{cmdFailingApply, []pausePoint{
+		{"upload", holdNth(http.MethodPut, "/workers/scripts/"+convWorker, 1)},
+		{"rollback", holdNth(http.MethodPost, "/deployments", 1)},
+	}},
+	{cmdRotate, []pausePoint{
+		{"deploy", holdNth(http.MethodPatch, "/settings", 1)},
+		{"record-handover", holdNth(http.MethodPatch, "/script-settings", 1)},
+	}},
+	{cmdRevoke, []pausePoint{
+		{"deploy", holdNth(http.MethodPatch, "/settings", 1)},
+		{"record-handover", holdNth(http.MethodPatch, "/script-settings", 1)},
+	}},
+	{cmdDestroy, []pausePoint{
+		{"check-before-delete", holdNth(http.MethodGet, "/deployments", 2)},
+		{"delete", holdNth(http.MethodDelete, "/workers/scripts/"+convWorker, 1)},
+	}},
+	{cmdSmoke, []pausePoint{
+		{"read-subdomain", holdNth(http.MethodGet, "/workers/subdomain", 1)},
+	}},
+}
+
+// pausePoint names an API call of the first run; match makes a new matcher for a callGate's
+// holdWhen (matchers count calls, so each run needs its own).
+type pausePoint struct {
+	name  string
+	match func() func(*http.Request) bool
+}
+
+// holdNth matches the nth call (1-based) with method whose path ends in suffix.
+func holdNth(method, suffix string, nth int) func() func(*http.Request) bool {
+	return func() func(*http.Request) bool {
+		seen := 0
+		return func(r *http.Request) bool {
+			if r.Method == method && strings.HasSuffix(r.URL.Path, suffix) {
+				seen++
+				return seen == nth
+			}
+			return false
+		}
+	}
+}
+
+// holdAfter matches the first call with method and suffix after one with afterMethod and
+// afterSuffix.
+func holdAfter(afterMethod, afterSuffix, method, suffix string) func() func(*http.Request) bool {
+	return func() func(*http.Request) bool {
+		after := false
+		return func(r *http.Request) bool {
+			if after && r.Method == method && strings.HasSuffix(r.URL.Path, suffix) {
+				return true
+			}
+			if r.Method == afterMethod && strings.HasSuffix(r.URL.Path, afterSuffix) {
+				after = true
+			}
+			return false
+		}
+	}
+}
+
+// pairOutcome is how one pair ended, for the matrix TestOverlapPairs logs.
+type pairOutcome struct {
+	first, pause, second string
+	codes                [2]int // exit codes of the first and the second run
+	failed, silent       bool
+}
+
+// TestOverlapPairs overlaps every ordered pair of apply, an apply whose smoke test fails,
+// rotate-key (grace), rotate-key --revoke, destroy and smoke, each run from its own checkout of
+// one project (as two machines would; one checkout would only meet the project lock): the
+// first run waits in a chosen API call (a callGate holds it before the server sees it) while
+// the second runs to its end, then goes on. The second run's promises are checked as it ends;
+// after the first ended, every promise of a run that exited 0 must hold unless the first
+// run's later exit 0 legitimately replaced it (supersedes), and a run that failed must have
+// failed clearly. The apply of each checkout sets its own MAX_PROMPT_CHARS, so whose code and
+// vars serve can be told apart.
+func TestOverlapPairs(t *testing.T) {
+	t.Parallel()
+	var (
+		mu       sync.Mutex
+		outcomes []pairOutcome
+	)
+	t.Run("pairs", func(t *testing.T) {
+		for _, first := range pairCommands {
+			for _, pause := range first.pauses {
+				for _, second := range pairCommands {
+					t.Run(fmt.Sprintf("%s@%s/%s", first.command, pause.name, second.command), func(t *testing.T) {
+						t.Parallel()
+						o := runPair(t, first.command, pause, second.command)
+						mu.Lock()
+						outcomes = append(outcomes, o)
+						mu.Unlock()
+					})
+				}
+			}
+		}
+	})
+	logPairMatrix(t, outcomes)
+}
+
+// runPair deploys the worker, makes the two checkouts and runs the pair.
+func runPair(t *testing.T, first string, pause pausePoint, second string) (o pairOutcome) {
+	o = pairOutcome{first: first, pause: pause.name, second: second, codes: [2]int{-1, -1}}
+	var runs []*runRecord
+	defer func() {
+		o.failed = t.Failed()
+		if t.Failed() {
+			t.Logf("reproduce: go test ./cmd/flareform -run '^TestOverlapPairs$/^pairs$/^%s@%s$/^%s$' -count=1", first, pause.name, second)
+			logStory(t, runs)
+		}
+	}()
+
+	f := newConvFixture(t)
+	f.dropRateLimit()
+	f.oldKey = f.deployWithKeyFile()
+	// The second checkout is copied before the first is edited: each holds the deployed spec
+	// plus its own change.
+	b := f.newCheckout("second", second == cmdFailingApply)
+	a := &checkout{f: f, name: "first", spec: f.spec, keyOut: filepath.Join(f.keyDir, "first.key"), env: f.c.env}
+	if first == cmdFailingApply {
+		editFile(t, filepath.Join(filepath.Dir(a.spec), "src", "worker.js"), imageAnswer, hollowAnswer)
+	}
+	for _, c := range []struct {
+		co      *checkout
+		command string
+		chars   string
+	}{{a, first, "900"}, {b, second, "800"}} {
+		if c.command == cmdApply {
+			editFile(t, c.co.spec, `MAX_PROMPT_CHARS: "1000"`, `MAX_PROMPT_CHARS: "`+c.chars+`"`)
+		}
+	}
+
+	heldFirst := f.workingKeys()
+	gate := newCallGate(t, f.srv.APIBaseURL(), -1, false)
+	gate.holdWhen = pause.match()
+	p := a.start(gate.url, first)
+	if !gate.waitHeld(t, p) {
+		r := p.wait(t)
+		t.Fatalf("%s ended (exit %d) without reaching %s:\n%s", first, r.code, pause.name, r.stderr)
+	}
+	sec := b.run(fmt.Sprintf("the second run (%s)", second), second, f.workingKeys())
+	runs = append(runs, sec)
+	o.codes[1] = sec.res.code
+	t.Logf("%s ran while %s waited at %s: exit %d %s", second, first, pause.name, sec.res.code, lastLine(sec.res.stderr))
+	o.silent = checkAtEnd(t, f, sec)
+	gate.end(true)
+
+	fst := &runRecord{label: fmt.Sprintf("the first run (%s)", first), command: first, ran: true}
+	fst.res = p.wait(t)
+	fst.ended = time.Now()
+	f.record(fst.res)
+	fst.calls = gate.forwarded()
+	fst.firstRead = firstDeploymentsRead(fst.calls)
+	runs = append(runs, fst)
+	o.codes[0] = fst.res.code
+	t.Logf("%s went on: exit %d %s", first, fst.res.code, lastLine(fst.res.stderr))
+	fst.promises, fst.instant = a.promises(first, fst.res, heldFirst)
+	if checkStory(t, f, runs) {
+		o.silent = true
+	}
+	checkNoLeaks(t, f)
+	return o
+}
+
+// logPairMatrix logs one line per (first run, pause) with each second run's outcome: the exit
+// codes (first/second) and "ok", "FAIL" or "LOSS" (an exit 0 found false).
+func logPairMatrix(t *testing.T, outcomes []pairOutcome) {
+	slices.SortFunc(outcomes, func(x, y pairOutcome) int {
+		return strings.Compare(x.first+"@"+x.pause+"/"+x.second, y.first+"@"+y.pause+"/"+y.second)
+	})
+	var b strings.Builder
+	failed, losses := 0, 0
+	row := ""
+	for _, o := range outcomes {
+		if r := o.first + "@" + o.pause; r != row {
+			row = r
+			fmt.Fprintf(&b, "\n%-36s", r)
+		}
+		verdict := "ok"
+		switch {
+		case o.silent:
+			verdict, losses, failed = "LOSS", losses+1, failed+1
+		case o.failed:
+			verdict, failed = "FAIL", failed+1
+		}
+		fmt.Fprintf(&b, "  %s %d/%d %-4s", o.second, o.codes[0], o.codes[1], verdict)
+	}
+	t.Logf("overlapping pairs (first@pause: second first-exit/second-exit verdict):%s\n%d pairs, %d failed, %d of them silent losses",
+		b.String(), len(outcomes), failed, losses)
+}
