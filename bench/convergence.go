@@ -22,7 +22,8 @@ type convergenceReport struct {
 	SilentLosses      int                          `json:"silent_losses"`
 	FaultsInjected    int                          `json:"faults_injected"`
 	ByCommand         map[string]convergenceCounts `json:"by_command"`
-	// ByKind: the same counts per kind of schedule (faults, crash, concurrent_writer); absent
+	// ByKind: the same counts per kind of schedule (faults, crash, concurrent_writer,
+	// concurrent_run); absent
 	// in reports from before the crash and concurrent-writer schedules.
 	ByKind          map[string]convergenceCounts `json:"by_kind"`
 	DurationSeconds float64                      `json:"duration_seconds"`
@@ -47,6 +48,7 @@ var kindOrder = []struct{ name, label string }{
 	{"faults", "API faults (429, 5xx, drops, latency)"},
 	{"crash", "crash (SIGKILL at an API call)"},
 	{"concurrent_writer", "concurrent writer"},
+	{"concurrent_run", "concurrent run (another flareform command)"},
 }
 
 // loadConvergence reads the suite's report; a missing file is (nil, nil): the suite has not
