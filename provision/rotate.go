@@ -465,6 +465,11 @@ func (r *rotation) finish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Another rotation deployed between this run's read and its writes would have lost its
+	// previous key's window to them: its version is put back, and the run fails.
+	if err := r.checkNothingBetween(ctx); err != nil {
+		return err
+	}
 	r.res.Action = rotateActionFinished
 	if !changed {
 		r.res.Action = rotateActionUnchanged
@@ -484,7 +489,7 @@ func (r *rotation) removePrevious(ctx context.Context, message string) (changed 
 	st := r.st
 	if st.hasPrevious {
 		r.e.logf("%s: removing the previous key (fp %s)", st.name, orUnknown(st.prevFP))
-		if err := r.e.deleteSecret(ctx, st, RotationPreviousBinding); err != nil {
+		if err := r.e.deleteSecret(ctx, st, RotationPreviousBinding, false); err != nil {
 			return changed, fmt.Errorf("remove the previous key: %w", err)
 		}
 		st.hasPrevious, changed = false, true
@@ -493,12 +498,12 @@ func (r *rotation) removePrevious(ctx context.Context, message string) (changed 
 	switch {
 	case st.hasExpires && !st.expiryInert():
 		if err := r.dropExpiry(ctx, tags, message); err != nil {
-			return changed, fmt.Errorf("remove %s: %w", RotationExpiresBinding, err)
+			return changed, fmt.Errorf("remove the previous key's grace deadline: %w", err)
 		}
 		changed = true
 	case !sameStrings(tags, st.tags):
 		if err := r.e.setScriptTags(ctx, st, tags); err != nil {
-			return changed, fmt.Errorf("update rotation tags: %w", err)
+			return changed, fmt.Errorf("record on the script that the rotation ended: %w", err)
 		}
 		st.tags, st.prevFP = tags, ""
 	}

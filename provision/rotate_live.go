@@ -388,8 +388,16 @@ func (e *Engine) setScriptTags(ctx context.Context, st *rotationState, tags []st
 
 // deleteSecret removes a secret; one already gone counts as removed, so a retry or re-run
 // after a lost response succeeds.
-func (e *Engine) deleteSecret(ctx context.Context, st *rotationState, name string) error {
-	err := e.rotationWrites(st).do(ctx, "delete secret "+name, func(ctx context.Context) error {
+//
+// checked: the caller's previous call checked what serves (the put-back of another run's
+// version); otherwise the delete first checks that the worker still serves what the rotation
+// read, as the secret it deletes may be another rotation's by now.
+func (e *Engine) deleteSecret(ctx context.Context, st *rotationState, name string, checked bool) error {
+	w, err := e.beginWrites(ctx, st.accountID, st.name, st.read(), checked, "delete secret "+name)
+	if err != nil {
+		return err
+	}
+	err = w.do(ctx, "delete secret "+name, func(ctx context.Context) error {
 		err := e.api.Script(st.accountID, st.name).DeleteSecret(ctx, name)
 		if err != nil {
 			var apiErr *cfapi.APIError

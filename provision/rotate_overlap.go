@@ -121,8 +121,8 @@ func (r *rotation) restoreVersion(ctx context.Context, versionID string) error {
 		return err
 	}
 	if leftoverPrevious {
-		if err := r.e.deleteSecret(ctx, st, RotationPreviousBinding); err != nil {
-			return fmt.Errorf("remove this run's %s, which the version put back does not have: %w", RotationPreviousBinding, err)
+		if err := r.e.deleteSecret(ctx, st, RotationPreviousBinding, true); err != nil {
+			return fmt.Errorf("remove the previous key this run added, which the version put back does not have: %w", err)
 		}
 		st.hasPrevious = false
 	}

@@ -773,6 +773,7 @@ func TestOtherRunSchedulesDrawEveryRun(t *testing.T) {
 func TestFinishMeetsAnotherRun(t *testing.T) {
 	t.Parallel()
 	pauses := []pausePoint{
+		{"delete-secret", holdNth(http.MethodDelete, "/secrets/API_KEY_PREVIOUS", 1)},
 		{"drop-expiry", holdNth(http.MethodPatch, "/settings", 1)},
 		{"read-back", holdAfter(http.MethodPatch, "/settings", http.MethodGet, "/settings")},
 	}
