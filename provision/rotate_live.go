@@ -417,7 +417,7 @@ func (e *Engine) deleteSecret(ctx context.Context, st *rotationState, name strin
 	st.bindings = slices.DeleteFunc(st.bindings, func(n string) bool { return n == name })
 	// Deleting a secret deploys a new version (which cannot carry an annotation): it is this
 	// run's own change, so the next check expects it.
-	id, _, err := e.deployedVersion(ctx, st.accountID, st.name)
+	id, err := e.findSecretEdit(ctx, st)
 	if err != nil {
 		return fmt.Errorf("read the deployed version after deleting %s: %w", name, err)
 	}
@@ -426,6 +426,36 @@ func (e *Engine) deleteSecret(ctx context.Context, st *rotationState, name strin
 	}
 	st.versionID = id
 	return nil
+}
+
+// findSecretEdit finds the version this run's secret delete deployed: the first deployment
+// after the version the rotation read whose version a secret edit made (annotation
+// workers/triggered_by "secret"). Not simply what serves now: another run deploying right
+// after the delete would be taken for this run's own edit and escape the overlap check. When
+// none is found (the delete found nothing to delete) it is the version the rotation read.
+func (e *Engine) findSecretEdit(ctx context.Context, st *rotationState) (string, error) {
+	history, err := e.deploymentHistory(ctx, st.accountID, st.name)
+	if err != nil {
+		return "", err
+	}
+	read := slices.IndexFunc(history, func(d pastDeployment) bool { return d.served == st.versionID })
+	if read < 0 {
+		read = len(history)
+	}
+	for i := read - 1; i >= 0; i-- {
+		id := history[i].served
+		if id == "" || slices.Contains(st.secretEdits, id) {
+			continue
+		}
+		raw, err := e.versionJSON(ctx, st.accountID, st.name, id)
+		if err != nil {
+			return "", err
+		}
+		if versionAnnotation(raw, "workers/triggered_by") == "secret" {
+			return id, nil
+		}
+	}
+	return st.versionID, nil
 }
 
 // codeSecretNotFound is what the secrets endpoint answers for a secret that does not exist.
