@@ -6,7 +6,7 @@ NPM     ?= npm
 EXAMPLE ?= examples/text-to-image
 CLIENTS  = localcf/fidelity/clients
 
-.PHONY: setup clients demo test vet fuzz bench build
+.PHONY: setup clients demo test vet fuzz bench build install
 
 # npm ci installs exactly what a lock file records and never writes it, so a fresh clone stays
 # clean. Each lock records the platform packages of every platform (workerd-linux-64,
@@ -41,6 +41,15 @@ STATIC = CGO_ENABLED=0
 
 build: setup
 	$(STATIC) $(GO) build -o bin/flareform ./cmd/flareform
+
+# flareform onto PATH: `go install` puts it in $(go env GOBIN), else $(go env GOPATH)/bin; says
+# so, and how to put that directory on PATH when it is not. The installed binary needs nothing
+# from this checkout: its first --local run installs the pinned workerd into the user cache (npm).
+install:
+	$(STATIC) $(GO) install ./cmd/flareform
+	@bin=$$($(GO) env GOBIN); [ -n "$$bin" ] || bin=$$($(GO) env GOPATH | cut -d: -f1)/bin; \
+	  echo "Installed $$bin/flareform"; \
+	  case ":$$PATH:" in *":$$bin:"*) ;; *) echo "$$bin is not on PATH; add it: export PATH=\"$$bin:\$$PATH\"" ;; esac
 
 # The main job: a local deploy of the example (bundle, upload, workers.dev smoke test with the
 # real key), no account needed. The PNG the deployed worker made is written to $(EXAMPLE)/out/

@@ -15,37 +15,49 @@ func errInvalidToken() *apiError {
 	return newAPIError(http.StatusUnauthorized, codeInvalidToken, "Invalid API Token")
 }
 
-func (s *Server) tokenResult(accountID string) map[string]any {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return map[string]any{"id": s.st.Accounts[accountID].Token.ID, "status": "active"}
+// tokenResult is the verify endpoints' result: {id, status, expires_on?} (cf-go
+// user/token.go, accounts/token.go).
+func (s *Server) tokenResult(rec *tokenRecord) map[string]any {
+	res := map[string]any{"id": rec.ID, "status": rec.status(s.opts.now())}
+	if rec.ExpiresOn != nil {
+		res["expires_on"] = rec.ExpiresOn.Format(time.RFC3339)
+	}
+	return res
 }
 
-func writeVerified(w http.ResponseWriter, result any) {
-	active := "This API Token is valid and active"
-	writeJSON(w, http.StatusOK, envelope{Success: true, Errors: []apiMessage{},
-		Messages: []apiMessage{{Code: 10000, Message: active}}, Result: result})
+// writeVerified answers a verify endpoint for a token it knows. Cloudflare's message 10000
+// comes with an active token only.
+func writeVerified(w http.ResponseWriter, result map[string]any) {
+	messages := []apiMessage{}
+	if result["status"] == "active" {
+		messages = append(messages, apiMessage{Code: 10000, Message: "This API Token is valid and active"})
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Errors: []apiMessage{}, Messages: messages, Result: result})
 }
 
-// verifyUserToken: every localcf token is user-owned, so it verifies on /user/tokens/verify too.
+// verifyUserToken answers GET /user/tokens/verify: the account's own token and user-owned
+// tokens (AddToken) verify here, whatever their status; account-owned tokens are unknown to
+// it, as on Cloudflare (401, code 1000, which wrangler reads as "an account token").
 func (s *Server) verifyUserToken(c *call) *apiError {
-	acct := s.accountForToken(c.token)
-	if acct == "" {
+	_, rec := s.lookupToken(c.token)
+	if rec == nil || rec.AccountOwned {
 		return errInvalidToken()
 	}
-	writeVerified(c.w, s.tokenResult(acct))
+	writeVerified(c.w, s.tokenResult(rec))
 	return nil
 }
 
+// verifyAccountToken answers GET /accounts/{id}/tokens/verify: any token of that account,
+// whatever its status; an unknown token is 401/1000, another account's 403/10000.
 func (s *Server) verifyAccountToken(c *call) *apiError {
-	acct := s.accountForToken(c.token)
+	acct, rec := s.lookupToken(c.token)
 	switch {
-	case acct == "":
+	case rec == nil:
 		return errInvalidToken()
 	case acct != c.accountID:
 		return errAuth()
 	}
-	writeVerified(c.w, s.tokenResult(acct))
+	writeVerified(c.w, s.tokenResult(rec))
 	return nil
 }
 

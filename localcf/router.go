@@ -280,13 +280,40 @@ func printableToken(t string) bool {
 	return true
 }
 
+// accountForToken is the account of a token the API accepts: known, not disabled, not
+// expired; "" for any other.
 func (s *Server) accountForToken(token string) string {
-	if token == "" {
+	acct, rec := s.lookupToken(token)
+	if rec == nil || rec.status(s.opts.now()) != "active" {
 		return ""
 	}
+	return acct
+}
+
+// lookupToken finds a token's account and record whatever its status; nil for an unknown one.
+func (s *Server) lookupToken(token string) (string, *tokenRecord) {
+	if token == "" {
+		return "", nil
+	}
+	hash := tokenHash(token)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.tokens[tokenHash(token)]
+	acct := s.tokens[hash]
+	a := s.st.Accounts[acct]
+	if a == nil {
+		return "", nil
+	}
+	if a.Token.Hash == hash {
+		rec := a.Token
+		return acct, &rec
+	}
+	for _, t := range a.Tokens {
+		if t.Hash == hash {
+			rec := *t
+			return acct, &rec
+		}
+	}
+	return "", nil
 }
 
 func emptyList(_ *Server, c *call) *apiError {

@@ -214,6 +214,9 @@ func (s *Server) loadState() error {
 	}
 	for id, a := range s.st.Accounts {
 		s.tokens[a.Token.Hash] = id
+		for _, t := range a.Tokens {
+			s.tokens[t.Hash] = id
+		}
 	}
 	if s.st.Accounts[s.st.DefaultAccount] == nil {
 		id, _, err := s.addAccount("local-"+randomHex(3), "Local Account")
@@ -377,6 +380,50 @@ func (s *Server) AddAccount(subdomain string) (accountID, token string, err erro
 		return "", "", err
 	}
 	return accountID, token, nil
+}
+
+// TokenOptions describes a token AddToken makes.
+type TokenOptions struct {
+	// AccountID is the account the token belongs to; "" for the default account.
+	AccountID string
+	// AccountOwned makes an account-owned token, as Cloudflare's account API tokens:
+	// GET /user/tokens/verify answers 401 code 1000 (Invalid API Token) for it, and only
+	// GET /accounts/{id}/tokens/verify of its account verifies it. Otherwise the token is
+	// user-owned, like the account's own token, and verifies on both.
+	AccountOwned bool
+	// Disabled and ExpiresOn (zero: never; in the past: already expired) make a token the API
+	// refuses (403, code 10000) and the verify endpoints report as "disabled" or "expired".
+	Disabled  bool
+	ExpiresOn time.Time
+}
+
+// AddToken makes another API token for an account and returns it.
+func (s *Server) AddToken(o TokenOptions) (string, error) {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := o.AccountID
+	if id == "" {
+		id = s.st.DefaultAccount
+	}
+	a := s.st.Accounts[id]
+	if a == nil {
+		return "", fmt.Errorf("add token: no account %s", id)
+	}
+	token := newToken()
+	rec := &tokenRecord{ID: randomHex(16), Hash: tokenHash(token), Sealed: s.sealer.seal([]byte(token)),
+		AccountOwned: o.AccountOwned, Disabled: o.Disabled}
+	if !o.ExpiresOn.IsZero() {
+		at := o.ExpiresOn.UTC()
+		rec.ExpiresOn = &at
+	}
+	a.Tokens = append(a.Tokens, rec)
+	s.tokens[rec.Hash] = id
+	if err := s.persistLocked(); err != nil {
+		return "", err
+	}
+	return token, nil
 }
 
 // addAccount creates an account; the caller holds mu (or is still single-threaded) and persists.

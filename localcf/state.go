@@ -48,6 +48,8 @@ type account struct {
 	// account has one (older state files have neither).
 	Zones   map[string]*zone         `json:"zones,omitempty"`
 	Domains map[string]*customDomain `json:"custom_domains,omitempty"`
+	// Tokens are the account's other API tokens (Server.AddToken); nil until it has one.
+	Tokens []*tokenRecord `json:"tokens,omitempty"`
 }
 
 // tokenRecord keeps a token sealed (so Token() survives restarts) plus a one-way hash for lookup.
@@ -55,6 +57,25 @@ type tokenRecord struct {
 	ID     string `json:"id"`
 	Hash   string `json:"hash"`
 	Sealed string `json:"sealed"`
+	// AccountOwned marks an account-owned token (AddToken): /user/tokens/verify does not know
+	// it (401, code 1000), only its account's /accounts/{id}/tokens/verify does. The account's
+	// own token is user-owned and verifies on both.
+	AccountOwned bool `json:"account_owned,omitempty"`
+	// Disabled and ExpiresOn make the token unusable: every API call but the verify endpoints
+	// is refused (403, code 10000), and verify reports status "disabled" or "expired".
+	Disabled  bool       `json:"disabled,omitempty"`
+	ExpiresOn *time.Time `json:"expires_on,omitempty"`
+}
+
+// status is the token's status as the verify endpoints report it at now.
+func (t *tokenRecord) status(now time.Time) string {
+	switch {
+	case t.Disabled:
+		return "disabled"
+	case t.ExpiresOn != nil && !now.Before(*t.ExpiresOn):
+		return "expired"
+	}
+	return "active"
 }
 
 type subdomainState struct {

@@ -177,7 +177,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 			}
 			err = fmt.Errorf("%s %s: %w", verb, wp.Name, err)
 			r.Error = err.Error()
-			e.logf("%s: failed: %v", wp.Name, err)
+			e.logf("%s: failed (the error is in the report at the end)", wp.Name) // said once, there
 		}
 		res.Workers[i], errs[i] = r, err
 		e.workerDone(wp, err)
@@ -205,7 +205,7 @@ func (e *Engine) applyResources(ctx context.Context, p *Plan, opts ApplyOptions,
 		if err != nil {
 			err = fmt.Errorf("%s %s %s: %w", rp.Action, rp.Kind, rp.Name, err)
 			r.Error = err.Error()
-			e.logf("%s %s: failed: %v", rp.Kind, rp.Name, err)
+			e.logf("%s %s: failed (the error is in the report at the end)", rp.Kind, rp.Name)
 		}
 		res.Resources = append(res.Resources, r)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -223,12 +224,20 @@ func New(cfg Config) (*Engine, error) {
 // apiTransport keeps a connection per request slot open between requests. Go's default keeps
 // two per host, so with more requests in flight every answer beyond two closed its connection
 // and the next request dialled (and, against Cloudflare, did a TLS handshake) again.
+//
+// Connecting gives up after apiDialTimeout: Cloudflare's edge answers a connect in
+// milliseconds, so a connect that takes seconds is a network that drops the packets, and the
+// API is unreachable (cfapi.Unreachable: not retried).
 func apiTransport(concurrency int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: apiDialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	t.MaxIdleConnsPerHost = max(concurrency, t.MaxIdleConnsPerHost)
 	t.MaxIdleConns = max(concurrency, t.MaxIdleConns)
 	return t
 }
+
+// apiDialTimeout bounds connecting to the API (apiTransport).
+const apiDialTimeout = 5 * time.Second
 
 // Close closes the API connections the engine keeps open between requests (apiTransport).
 // Among them may be connections dialled for a request that another connection then served: a

@@ -784,7 +784,7 @@ func TestApplyRotatesChangedEnvKeyWithGrace(t *testing.T) {
 			change = &p.Workers[0].Changes[i]
 		}
 	}
-	if change == nil || !strings.Contains(change.New, "old key keeps working until") || strings.Contains(change.Old+change.New, "env-key") {
+	if change == nil || !strings.Contains(change.New, "old key keeps working for 2h after apply") || strings.Contains(change.Old+change.New, "env-key") {
 		t.Fatalf("plan does not show the rotation (safely): %+v", p.Workers[0].Changes)
 	}
 	held := func(spec.Worker) []string { return []string{oldKey} } // FLAREFORM_API_KEY, say

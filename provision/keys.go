@@ -68,14 +68,6 @@ func resolveKey(src *spec.KeySource, getenv func(string) string) (string, error)
 	}
 }
 
-// sensitive renders a secret for plans: never the value, only its fingerprint.
-func sensitive(fingerprint string) string {
-	if fingerprint == "" {
-		return "(sensitive)"
-	}
-	return "(sensitive, fp " + fingerprint + ")"
-}
-
 // GeneratesKey reports whether applying the plan generates a new key for this worker, which
 // the caller must then hand over. False for a plan read back from JSON.
 func (w *WorkerPlan) GeneratesKey() bool {

@@ -90,8 +90,9 @@ type WorkerPlan struct {
 	deleteRead *workerRead
 }
 
-// Change is one difference between the live worker and the spec. Secrets only ever appear as
-// "(sensitive, fp …)".
+// Change is one difference between the live worker and the spec. A secret only ever appears as
+// "(sensitive, …)" with words that depend on the state alone ("new", "changed"): never its
+// value, nor a fingerprint (see diffKey).
 type Change struct {
 	Path string `json:"path"`
 	Op   string `json:"op"`
@@ -660,8 +661,24 @@ func diffOtherBindings(live *liveWorker, add func(Change)) {
 	}
 }
 
+// How a plan describes a managed key. A plan never shows a key, nor a fingerprint: a new
+// key's fingerprint has a fresh random salt, so it would differ on every run, and two plans of
+// the same state must read the same (a reviewer matches a pull request's plan to main's).
+// Fingerprints stay in script tags, version annotations, apply and rotate-key results and
+// saved plan files (docs/design/fingerprints.md).
+const (
+	keyNew            = "(sensitive, new)"
+	keyGenerated      = "(sensitive, new, generated on apply)"
+	keyLive           = "(sensitive)"
+	keyChanged        = "(sensitive, changed)"
+	keyLiveUnknown    = "(sensitive, fingerprint unknown)"
+	keySentAgain      = "(sensitive, sent again: the live key cannot be compared)"
+	keyChangedGrace   = "(sensitive, changed; rotating: the old key keeps working for %s after apply)"
+	keySentAgainGrace = "(sensitive, sent again: the live key cannot be compared; rotating: the old key keeps working for %s after apply)"
+)
+
 // diffKey decides whether the managed key must be (re)sent. Values are never compared, only
-// fingerprints recorded in the script's tags.
+// fingerprints recorded in the script's tags; the change shows neither (see keyNew).
 func (e *Engine) diffKey(d *desiredWorker, live *liveWorker, add func(Change)) error {
 	src := d.worker.APIKey
 	if src == nil {
@@ -676,7 +693,7 @@ func (e *Engine) diffKey(d *desiredWorker, live *liveWorker, add func(Change)) e
 	if src.From == keyFromGenerate {
 		if !hasSecret {
 			d.genKey, d.sendKey = true, true
-			add(Change{Path: path, Op: OpAdd, New: "(sensitive, generated on apply)"})
+			add(Change{Path: path, Op: OpAdd, New: keyGenerated})
 		}
 		return nil
 	}
@@ -692,28 +709,41 @@ func (e *Engine) diffKey(d *desiredWorker, live *liveWorker, add func(Change)) e
 	fp := e.fingerprints.forKey(d.worker.Name, src.Binding, key)
 	d.keyFP = fp
 	if !hasSecret {
-		add(Change{Path: path, Op: OpAdd, New: sensitive(fp)})
+		add(Change{Path: path, Op: OpAdd, New: keyNew})
 	} else {
-		old := sensitive(liveFP)
+		old, newDesc, graceDesc := keyLive, keyChanged, keyChangedGrace
 		if liveFP == "" {
-			old = "(sensitive, fingerprint unknown)"
+			old, newDesc, graceDesc = keyLiveUnknown, keySentAgain, keySentAgainGrace
 		}
-		newDesc := sensitive(fp)
 		if src.Binding == RotationKeyBinding && live.versionID != "" {
 			// Zero downtime: the old key stays valid for the grace window (docs/rotation.md).
+			// The deadline is counted from this plan, which apply makes just before it writes;
+			// the change names the window, not the deadline, so it reads the same on every run.
 			grace := src.Grace
 			if grace <= 0 {
 				grace = DefaultGrace
 			}
 			d.rotateFrom, d.rotatedFP = live.versionID, liveFP
 			d.rotateUntil = time.Now().Add(grace).UTC().Format(time.RFC3339)
-			newDesc += fmt.Sprintf("; the old key keeps working until %s", d.rotateUntil)
+			newDesc = fmt.Sprintf(graceDesc, graceText(grace))
 		}
 		add(Change{Path: path, Op: OpChange, Old: old, New: newDesc})
 	}
 	d.sendKey = true
 	d.keyTag = keyTag(src.Binding, fp)
 	return nil
+}
+
+// graceText writes a grace window the way the spec does: 24h, 90m, 1h30m, 45s.
+func graceText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // diffWorkersDev decides the POST .../subdomain call. The default state of a new script is not

@@ -53,7 +53,7 @@ func (r *rotation) dropExpiry(ctx context.Context, tags []string, message string
 			continue
 		}
 		st.bindings = append(st.bindings, RotationExpiresBinding)
-		r.e.logf("%s: the API kept %s (it merges settings bindings); closing its window instead", st.name, RotationExpiresBinding)
+		r.e.logf("%s: Cloudflare kept the previous key's grace deadline; moving it into the past instead, so the previous key stays refused", st.name)
 		expire := settingsChange{plain: map[string]string{RotationExpiresBinding: inertExpiry}, tags: tags}
 		if err := r.e.patchRotationSettings(ctx, st, expire, message); err != nil {
 			return err

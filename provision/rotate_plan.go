@@ -13,8 +13,8 @@ import (
 // PendingRotation reports the expiry of a rotation window the live worker holds, so plans can
 // show it. It is information, not a change: apply keeps API_KEY_PREVIOUS and its expiry.
 func (wp WorkerPlan) PendingRotation() (expires string, ok bool) {
-	if wp.live == nil {
-		return "", false
+	if wp.live == nil { // a plan read back from a file: what it recorded
+		return wp.KeyRotationUntil, wp.KeyRotationUntil != ""
 	}
 	expires, ok = wp.live.reservedVars[RotationExpiresBinding]
 	if ok && isInertExpiry(expires, wp.live.previousKey) {

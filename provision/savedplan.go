@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/flareform/flareform/internal/confined"
-	"github.com/flareform/flareform/internal/lazyre"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -164,6 +163,12 @@ func ReadSavedPlan(path string) (*SavedPlan, error) {
 	}
 	if sp.Version != SavedPlanVersion || sp.Plan == nil {
 		return nil, fmt.Errorf("%s: saved plan version %d, this flareform reads version %d; run plan --out again", path, sp.Version, SavedPlanVersion)
+	}
+	// What the JSON does not carry but the kind says: where the object goes in apply order.
+	for i := range sp.Plan.Resources {
+		if k := kindByName(sp.Plan.Resources[i].Kind); k != nil {
+			sp.Plan.Resources[i].afterWorkers = k.afterWorkers()
+		}
 	}
 	return &sp, nil
 }
@@ -344,10 +349,6 @@ func short(hash string) string {
 	return orNone(hash)
 }
 
-// rotationDeadline is the one part of a plan that depends on when it is computed: the end of
-// a key rotation's grace window, counted from apply.
-var rotationDeadline = lazyre.Regexp{Expr: `keeps working until \S+`}
-
 // comparePlans compares what two plans would do, resource by resource.
 func comparePlans(saved, fresh *Plan) []string {
 	var why []string
@@ -374,11 +375,11 @@ func planEntries(p *Plan) map[string]string {
 	out := map[string]string{}
 	for _, r := range p.Resources {
 		b, _ := json.Marshal(r) // plain data: cannot fail
-		out[r.Kind+" "+r.Name] = rotationDeadline.ReplaceAllString(string(b), "keeps working until …")
+		out[r.Kind+" "+r.Name] = string(b)
 	}
 	for _, w := range p.Workers {
 		b, _ := json.Marshal(w)
-		out["worker-plan "+w.Name] = rotationDeadline.ReplaceAllString(string(b), "keeps working until …")
+		out["worker-plan "+w.Name] = string(b) // plans hold no time: a rotation's window is named, not dated
 	}
 	return out
 }

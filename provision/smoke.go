@@ -50,20 +50,42 @@ type SmokeCheck struct {
 const maxSmokeBody = 32 << 20
 
 // Smoke runs the smoke tests of every worker in s that has one, with keys (by worker key, or
-// by script name) for the authorised request. It makes one API call (the account subdomain).
+// by script name) for the authorised request. It makes two API calls at once: the account
+// subdomain, and the script list, which tells a worker that was never deployed (or was
+// destroyed): its test fails at once as not deployed, instead of waiting out Config.SmokeWait
+// for a deploy that is not coming and blaming a missing key.
 func (e *Engine) Smoke(ctx context.Context, s *spec.Spec, keys map[string]string, outDir string) ([]SmokeReport, error) {
 	accountID, err := e.accountID(s.AccountID)
 	if err != nil {
 		return nil, err
 	}
-	subdomain, err := e.accountSubdomain(ctx, accountID)
+	var (
+		scripts   map[string][]string
+		listErr   error
+		listed    = make(chan struct{})
+		subdomain string
+	)
+	go func() { defer close(listed); scripts, listErr = e.scriptNames(ctx, accountID) }()
+	subdomain, err = e.accountSubdomain(ctx, accountID)
+	<-listed
 	if err != nil {
 		return nil, fmt.Errorf("smoke: %w", err)
+	}
+	if listErr != nil {
+		// The list only speeds up a failure: without it every worker is tested as before.
+		e.logf("smoke: could not tell which workers are deployed: %v", listErr)
+		scripts = nil
 	}
 	var reports []SmokeReport
 	var errs []error
 	for _, w := range s.Workers {
 		if w.Smoke == nil {
+			continue
+		}
+		if _, deployed := scripts[w.Name]; scripts != nil && !deployed {
+			report := notDeployedReport(w, subdomain)
+			errs = append(errs, fmt.Errorf("smoke %s: %s", w.Name, report.Error))
+			reports = append(reports, report)
 			continue
 		}
 		key := e.smokeKey(w, keys)
@@ -74,6 +96,16 @@ func (e *Engine) Smoke(ctx context.Context, s *spec.Spec, keys map[string]string
 		reports = append(reports, report)
 	}
 	return reports, errors.Join(errs...)
+}
+
+// notDeployedReport is the smoke report of a worker whose script does not exist: no check ran.
+func notDeployedReport(w spec.Worker, subdomain string) SmokeReport {
+	r := SmokeReport{Key: w.Key, Name: w.Name, Checks: []SmokeCheck{},
+		Error: fmt.Sprintf("not deployed: the account has no script %s; run `flareform apply` first", w.Name)}
+	if host := smokeHost(w, subdomain); host != "" {
+		r.URL = "https://" + host + withSmokeDefaults(*w.Smoke).Path
+	}
+	return r
 }
 
 // smokeKey finds the key for w: given by the caller, else from its env/file source.

@@ -31,19 +31,19 @@ func (e *Engine) settleTags(ctx context.Context, accountID, name string, had, wa
 	}
 	got, err := e.api.Script(accountID, name).Tags(ctx)
 	if err != nil {
-		return fmt.Errorf("read back tags: %w", err)
+		return fmt.Errorf("read back the script's labels: %w", err)
 	}
 	if sameStrings(got, want) {
 		return nil
 	}
-	e.logf("%s: the upload kept stale tags; setting them explicitly", name)
+	e.logf("%s: Cloudflare kept the previous deploy's labels on the script (whose project it is, a rotation under way); setting this deploy's", name)
 	return e.putScriptTags(ctx, accountID, name, want)
 }
 
 // putScriptTags sets the script's tags to exactly tags (no new version).
 func (e *Engine) putScriptTags(ctx context.Context, accountID, name string, tags []string) error {
 	if err := e.api.Script(accountID, name).SetTags(ctx, tags); err != nil {
-		return fmt.Errorf("set tags: %w", err)
+		return fmt.Errorf("set the script's labels: %w", err)
 	}
 	return nil
 }
@@ -63,7 +63,7 @@ func liveTags(wp *WorkerPlan) []string {
 func (e *Engine) dropRunTags(ctx context.Context, accountID, name string, sent []string) error {
 	got, err := e.api.Script(accountID, name).Tags(ctx)
 	if err != nil {
-		return fmt.Errorf("read tags: %w", err)
+		return fmt.Errorf("read the script's labels: %w", err)
 	}
 	keep := slices.DeleteFunc(slices.Clone(got), func(t string) bool { return slices.Contains(sent, t) })
 	if slices.Contains(got, managedTag) && slices.ContainsFunc(keep, isFlareformTag) && !slices.Contains(keep, managedTag) {

@@ -276,7 +276,7 @@ func TestDiffReportsEachDifference(t *testing.T) {
 	if wp.Action != ActionUpdate || !wp.desired.upload || !wp.desired.sendKey {
 		t.Errorf("action %s upload %t sendKey %t, want update with upload and key", wp.Action, wp.desired.upload, wp.desired.sendKey)
 	}
-	if c := got["secrets.API_KEY"]; strings.Contains(c.Old+c.New, "k2") || !strings.HasPrefix(c.New, "(sensitive, fp ") {
+	if c := got["secrets.API_KEY"]; strings.Contains(c.Old+c.New, "k2") || !strings.HasPrefix(c.New, "(sensitive, changed") {
 		t.Errorf("secret change %+v must show only fingerprints", c)
 	}
 	// Reserved rotation bindings are carried, never diffed; foreign tags are kept.

@@ -36,20 +36,23 @@ const (
 
 // commandFlags says which shared flags each command takes.
 func commandFlags() map[string]globalFlag {
+	// Every command takes --no-color and --json (schema's output is JSON either way).
 	return map[string]globalFlag{
-		"init":       flagJSON,
-		"validate":   specFlags,
+		"init":       flagJSON | flagNoColor,
+		"validate":   specFlags | flagNoColor,
 		"plan":       engineFlags | flagParallelism | flagNoColor,
+		"show":       flagJSON | flagNoColor, // a saved plan: no spec, no API
 		"apply":      engineFlags | flagParallelism | flagNoColor,
 		"destroy":    engineFlags | flagParallelism | flagNoColor,
-		"smoke":      engineFlags,
-		"output":     engineFlags | flagParallelism,
-		"rotate-key": engineFlags,
-		"invoke":     engineFlags,
-		"local":      flagFile | flagJSON,
-		"import":     flagFile,
-		"schema":     0,
-		"version":    flagJSON,
+		"smoke":      engineFlags | flagNoColor,
+		"output":     engineFlags | flagParallelism | flagNoColor,
+		"rotate-key": engineFlags | flagNoColor,
+		"invoke":     engineFlags | flagNoColor,
+		"local":      flagFile | flagJSON | flagNoColor,
+		"import":     flagFile | flagJSON | flagNoColor,
+		"schema":     flagJSON | flagNoColor,
+		"version":    flagJSON | flagNoColor,
+		"whoami":     engineFlags | flagNoColor,
 	}
 }
 
@@ -59,7 +62,8 @@ func addGlobalFlags(fs *pflag.FlagSet, opts *rootOptions, which globalFlag) {
 	has := func(name string) bool { return fs.Lookup(name) != nil }
 	which = which &^ definedAlready(has)
 	if which&flagFile != 0 {
-		fs.StringVarP(&opts.File, "file", "f", "flareform.yaml", "path of the spec `FILE`")
+		fs.StringVarP(&opts.File, "file", "f", specName, "path of the spec `FILE` (default: flareform.yaml here, else in the nearest folder above, up to the repository's top)")
+		fs.Lookup("file").DefValue = "" // the usage says what the default is
 	}
 	if which&flagEnv != 0 {
 		fs.StringVar(&opts.Env, "env", "", "use the environment `NAME` from the spec's environments:")
@@ -74,7 +78,7 @@ func addGlobalFlags(fs *pflag.FlagSet, opts *rootOptions, which globalFlag) {
 		fs.IntVar(&opts.Parallelism, "parallelism", provision.DefaultConcurrency, "`N` API requests in flight at once (workers are paced to the API's rate limit either way)")
 	}
 	if which&flagNoColor != 0 {
-		fs.BoolVar(&opts.NoColor, "no-color", false, "no colours, also on a terminal (as does NO_COLOR=1)")
+		fs.BoolVar(&opts.NoColor, "no-color", false, "no colours, also on a terminal (as does NO_COLOR=1; FORCE_COLOR=1 colours a pipe)")
 	}
 }
 
@@ -110,21 +114,30 @@ func suggestFor() map[string][]string {
 func finishCommandTree(root *cobra.Command, opts *rootOptions) {
 	flagsOf, suggestions := commandFlags(), suggestFor()
 	// The root knows every shared flag (hidden) so `flareform -f x.yaml --local plan` finds
-	// the command; each command then parses the flags it takes.
-	addGlobalFlags(root.Flags(), opts, ^globalFlag(0))
-	root.Flags().VisitAll(func(f *pflag.Flag) {
-		if f.Name != "version" && f.Name != "help" {
-			f.Hidden = true
-		}
-	})
+	// the command; each command then parses the flags it takes. --no-color is the root's
+	// persistent flag as well, so the commands cobra adds (help, completion) take it too.
+	addGlobalFlags(root.Flags(), opts, ^flagNoColor)
+	addGlobalFlags(root.PersistentFlags(), opts, flagNoColor)
+	for _, fs := range []*pflag.FlagSet{root.Flags(), root.PersistentFlags()} {
+		fs.VisitAll(func(f *pflag.Flag) {
+			if f.Name != "version" && f.Name != "help" {
+				f.Hidden = true
+			}
+		})
+	}
 	for _, cmd := range root.Commands() {
 		which, known := flagsOf[cmd.Name()]
 		if !known {
 			// A command this table does not list yet gets what the spec commands take.
-			which = engineFlags | flagParallelism
+			which = engineFlags | flagParallelism | flagNoColor
 		}
 		cmd.SuggestFor = suggestions[cmd.Name()]
 		finishCommand(cmd, opts, which)
+	}
+	if imp, _, err := root.Find([]string{"import"}); err == nil && imp.Name() == "import" {
+		if f := imp.Flags().Lookup("file"); f != nil { // import writes the spec -f names
+			f.Usage = "write the spec to `FILE` (default: flareform.yaml next to the wrangler configuration)"
+		}
 	}
 }
 
@@ -187,7 +200,8 @@ func registerCompletions(cmd *cobra.Command, opts *rootOptions) {
 		})
 	}
 	if cmd.Flags().Lookup("env") != nil {
-		cmd.RegisterFlagCompletionFunc("env", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		cmd.RegisterFlagCompletionFunc("env", func(c *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+			opts.findSpecFor(c) // completion runs no PersistentPreRun
 			return specEnvironments(opts), cobra.ShellCompDirectiveNoFileComp
 		})
 	}
@@ -201,10 +215,11 @@ func registerCompletions(cmd *cobra.Command, opts *rootOptions) {
 
 // completeWorkers completes a WORKER argument with the spec's worker names.
 func completeWorkers(opts *rootOptions) cobra.CompletionFunc {
-	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	return func(c *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
+		opts.findSpecFor(c) // completion runs no PersistentPreRun
 		s, err := spec.Load(opts.File, opts.Env, offlineEnv(opts.Getenv))
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp

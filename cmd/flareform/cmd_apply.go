@@ -52,9 +52,10 @@ Keys: every key flareform generates is kept in <spec dir>/.flareform/keys.json (
 before the upload that installs it, so a crash cannot lose it. It is also handed over: written
 to --key-out (merged with the keys already there, mode 0600), put in the JSON result's "api_key"
 field with --json, or printed when stdout is a terminal (never into CI logs).
-The smoke test of a worker whose key an earlier run made finds it in --key-file, then
-FLAREFORM_API_KEY, then the spec's env:/file: source, then the project's key store; when none
-holds the deployed key, apply refuses before writing anything (or use --no-smoke).
+The smoke test of a worker whose key an earlier run made needs that key (see "Finding keys" below);
+when none of the places holds the deployed key, apply refuses before writing anything, naming
+the variable to set (or use --no-smoke). A changed env:/file: key is rotated with a grace
+window, which needs the old key from the same places.
 
 Saved plans: "flareform apply PLANFILE" applies a plan written by "flareform plan --out
 PLANFILE" without asking again (the plan was the confirmation). It takes the spec, --env,
@@ -63,9 +64,12 @@ account, and applies only when all of it is what the plan read: otherwise it exi
 "the plan is stale: <what changed>; run plan again" and writes nothing (docs/saved-plans.md).
 
 With --target NAME (repeatable) only the named workers, and the AI Gateways and Vectorize
-indexes they use, are applied; the others are skipped and never read.`,
+indexes they use, are applied; the others are skipped and never read.
+
+` + keyLookupHelp,
 		Example: `  flareform apply
   flareform apply --auto-approve --key-out ~/.config/my-images.key
+  FLAREFORM_API_KEY_IMAGE_API=... flareform apply --auto-approve   # CI: the key from a secret
   flareform apply --local --auto-approve --smoke-out ./out
   flareform apply --json --auto-approve | jq -r '.workers[].url'
   flareform plan --out release.plan && flareform apply release.plan`,
@@ -138,6 +142,10 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	envKeys, err := workerEnvKeys(opts.Getenv, sess.Spec.Workers)
+	if err != nil {
+		return err
+	}
 	// The --key-out file is checked before anything is written, so an unwritable path or a
 	// conflict fails before a key exists that could be lost.
 	var out *keyOut
@@ -170,14 +178,14 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 	res, applyErr := sess.Engine.Apply(context.WithoutCancel(ctx), plan, provision.ApplyOptions{
 		SkipSmoke:     opts.NoSmoke,
 		SmokeOut:      opts.SmokeOut,
-		KeyCandidates: proj.keyCandidates(fileKeys, strings.TrimSpace(opts.Getenv(envAPIKey))),
+		KeyCandidates: proj.keyCandidates(fileKeys, envKeys),
 		KeyStore:      proj.store,
 		Stop:          ctx.Done(),
 		AllowReplace:  opts.AllowReplace,
 	})
 	sess.stopProgress(prog)
 	if res == nil {
-		return sess.explain(applyErr)
+		return sess.explain(withKeyVars(applyErr, sess.Spec))
 	}
 	generated := generatedKeys(res)
 	if err := promoteGenerated(proj, sess.Spec, res); err != nil {
@@ -191,11 +199,14 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 	if err := reportApply(opts, plan, res, proj.store.Path(), stopOutcome(ctx, applyErr)); err != nil {
 		return errors.Join(applyErr, err)
 	}
-	sess.hintLocalReach(opts.rootOptions, res)
 	if applyErr != nil {
 		return sess.explain(applyErr)
 	}
-	return failedWorkers(res)
+	if err := failedWorkers(res); err != nil {
+		return err
+	}
+	sess.hintInvoke(opts.rootOptions, res) // how to call them, and only after a success
+	return nil
 }
 
 // useSavedPlan makes this apply run the saved plan at path: the spec, environment, targets
@@ -267,6 +278,31 @@ func (o *applyOptions) plan(ctx context.Context, sess *session) (*provision.Plan
 	return plan, nil
 }
 
+// withKeyVars adds to a refusal for want of keys (provision.MissingKeyError) the variable that
+// gives each of those workers its key, FLAREFORM_API_KEY_<WORKER>: in CI, the secret to pass.
+func withKeyVars(err error, s *spec.Spec) error {
+	var missing *provision.MissingKeyError
+	if !errors.As(err, &missing) {
+		return err
+	}
+	var vars []string
+	for _, desc := range missing.Workers { // "image-api (API_KEY, fp …)"
+		name, _, _ := strings.Cut(desc, " (")
+		for _, w := range s.Workers {
+			if w.Name == name {
+				vars = append(vars, spec.WorkerKeyEnv(w.Name))
+			}
+		}
+	}
+	if len(vars) == 0 {
+		return err
+	}
+	if len(vars) == 1 {
+		return fmt.Errorf("%w. The variable for the key: %s (in CI, the secret that holds it)", err, vars[0])
+	}
+	return fmt.Errorf("%w. The variables for the keys: %s (in CI, the secrets that hold them)", err, strings.Join(vars, ", "))
+}
+
 // keyedWorkers lists the spec's workers that have a managed key.
 func keyedWorkers(s *spec.Spec) []string {
 	var keyed []string
@@ -290,6 +326,11 @@ func readKeyFileFlag(path string, keyed []string) (map[string]string, error) {
 	keys, err := parseKeyFile(content, keyed)
 	if err != nil {
 		return nil, fmt.Errorf("--key-file %s: %w", path, err)
+	}
+	for _, name := range sortedNames(keys) { // the key rule, as for every key given
+		if err := keysource.Check(keys[name]); err != nil {
+			return nil, fmt.Errorf("--key-file %s: the key for %s: %w; %s", path, name, err, keysource.Fix)
+		}
 	}
 	return keys, nil
 }

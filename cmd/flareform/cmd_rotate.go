@@ -55,10 +55,13 @@ Interrupted runs are safe to repeat: the live worker records where the last run 
 was deployed but never handed over is replaced, while the old key stays valid.
 
 A rotation sends the old key itself as API_KEY_PREVIOUS (the API may not copy a secret under
-another name), so it needs it: from the project's key store (keys flareform generated),
---old-key-file, --key-file, FLAREFORM_API_KEY or the --key-out file, matched by fingerprint.
-Without it, rotate-key stops before changing anything and asks for --old-key-file. The current
-key for --finish comes from --key-file, --from, FLAREFORM_API_KEY or the --key-out file.`,
+another name), so it needs it: --old-key-file, or one of the places below, or the --key-out
+file, matched by fingerprint. Without it, rotate-key stops before changing anything and asks
+for --old-key-file. The current key --finish checks comes from --from, --key-file,
+FLAREFORM_API_KEY_<WORKER>, FLAREFORM_API_KEY or the --key-out file (else, for an env:/file:
+key, the spec's source).
+
+` + keyLookupHelp,
 		Example: `  flareform rotate-key image-api --key-out ~/.config/image-api.key
   flareform rotate-key image-api --finish --key-file ~/.config/image-api.key
   flareform rotate-key image-api --revoke --from env:NEW_IMAGE_API_KEY --json`,
@@ -121,7 +124,7 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 		return fmt.Errorf("worker %s takes its key from %s:%s in the spec, so a rotation here would be undone by the next apply; "+
 			"change the key at its source and run `flareform apply`, which rotates it with a grace window (api_key.grace)", w.Name, w.APIKey.From, w.APIKey.Ref)
 	}
-	keys, err := opts.collectKeys(w.Key)
+	keys, err := opts.collectKeys(w)
 	if err != nil {
 		return err
 	}
@@ -190,15 +193,15 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 type rotateKeys struct {
 	from   string   // --from
 	old    string   // --old-key-file
-	known  []string // --key-out file, --key-file, FLAREFORM_API_KEY
+	known  []string // --key-out file, --key-file, FLAREFORM_API_KEY_<WORKER>, FLAREFORM_API_KEY
 	keyOut string   // the --key-out file's current content
 	file   string   // --key-file
-	env    string   // FLAREFORM_API_KEY
+	env    []string // FLAREFORM_API_KEY_<WORKER>, FLAREFORM_API_KEY (workerEnvKeys)
 }
 
 // current is the best guess at the worker's current key, for --finish.
 func (k rotateKeys) current() string {
-	for _, v := range []string{k.from, k.file, k.env, k.keyOut} {
+	for _, v := range append([]string{k.from, k.file}, append(k.env, k.keyOut)...) {
 		if v != "" {
 			return v
 		}
@@ -268,7 +271,8 @@ func recordRotation(store *keystore.Store, name string, mode provision.RotateMod
 	return nil
 }
 
-func (o *rotateOptions) collectKeys(workerKey string) (rotateKeys, error) {
+func (o *rotateOptions) collectKeys(w spec.Worker) (rotateKeys, error) {
+	workerKey := w.Key
 	var k rotateKeys
 	var err error
 	if o.From != "" {
@@ -299,10 +303,12 @@ func (o *rotateOptions) collectKeys(workerKey string) (rotateKeys, error) {
 			}
 		}
 	}
-	if k.env, err = envKey(o.Getenv); err != nil {
+	envKeys, err := workerEnvKeys(o.Getenv, []spec.Worker{w})
+	if err != nil {
 		return k, err
 	}
-	for _, v := range []string{k.keyOut, k.file, k.env} {
+	k.env = envKeys[workerKey]
+	for _, v := range append([]string{k.keyOut, k.file}, k.env...) {
 		if v != "" {
 			k.known = append(k.known, v)
 		}
@@ -387,8 +393,9 @@ func findSpecWorker(s *spec.Spec, arg string) (spec.Worker, error) {
 	for _, w := range s.Workers {
 		if w.Key == arg || w.Name == arg {
 			if w.APIKey != nil && w.APIKey.Binding != provision.RotationKeyBinding {
-				return w, fmt.Errorf("worker %s keeps its key in %s; rotate-key manages %s (with %s and %s)", arg,
-					w.APIKey.Binding, provision.RotationKeyBinding, provision.RotationPreviousBinding, provision.RotationExpiresBinding)
+				return w, fmt.Errorf("worker %s keeps its key in the binding %s, and rotate-key rotates only a key bound as %s "+
+					"(the templates' api_key.binding): rename it to %s in the spec and apply, then rotate", arg,
+					w.APIKey.Binding, provision.RotationKeyBinding, provision.RotationKeyBinding)
 			}
 			return w, nil
 		}

@@ -30,15 +30,13 @@ func newSmokeCmd(root *rootOptions) *cobra.Command {
 must answer with the expected status and content type, a request without the key must be
 refused, and a GET must be rejected.
 
-The key for workers with a managed API key comes from --key-file (as written by
-apply --key-out), from FLAREFORM_API_KEY, or else from the project's key store
-(.flareform/keys.json, where apply keeps every key it generates); keys the spec reads from env
-or a file are found the same way apply finds them. When no key is found for a worker with a
-managed key, its authorised request cannot run and its smoke test fails (exit 1, "passed":
-false with --json), naming the worker and how to pass the key: a check that did not run is
-never reported as passed.`,
+When no key is found for a worker with a managed key (see "Finding keys" below), its authorised
+request cannot run and its smoke test fails (exit 1, "passed": false with --json), naming the
+worker and how to pass the key: a check that did not run is never reported as passed.
+
+` + keyLookupHelp,
 		Example: `  flareform smoke --key-file ~/.config/my-images.key --out ./out
-  FLAREFORM_API_KEY=... flareform smoke --json`,
+  FLAREFORM_API_KEY_IMAGE_API=... flareform smoke --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runSmoke(cmd.Context(), opts)
@@ -73,6 +71,9 @@ func runSmoke(ctx context.Context, opts *smokeOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := addEnvKeys(opts.Getenv, sess.Spec, keys); err != nil {
+		return err
+	}
 	addStoredKeys(opts.rootOptions, sess.Spec, keys)
 	reports, smokeErr := sess.Engine.Smoke(ctx, sess.Spec, keys, opts.Out)
 	if opts.JSON && (smokeErr == nil || len(reports) > 0) {
@@ -104,6 +105,23 @@ func newSmokeResult(reports []provision.SmokeReport, smokeErr error) smokeResult
 	return res
 }
 
+// addEnvKeys fills in, for generated-key workers --key-file gave no key for, the first key the
+// environment gives (FLAREFORM_API_KEY_<WORKER>, then FLAREFORM_API_KEY; checked by the key
+// rule). The spec's env:/file: keys are the engine's to read.
+func addEnvKeys(getenv func(string) string, s *spec.Spec, keys map[string]string) error {
+	envKeys, err := workerEnvKeys(getenv, s.Workers)
+	if err != nil {
+		return err
+	}
+	for _, w := range s.Workers {
+		if w.APIKey == nil || w.APIKey.From != "generate" || keys[w.Key] != "" || len(envKeys[w.Key]) == 0 {
+			continue
+		}
+		keys[w.Key] = envKeys[w.Key][0]
+	}
+	return nil
+}
+
 // addStoredKeys fills in, for generated-key workers nobody gave a key for, the newest active
 // key of the project's key store (read only: smoke takes no lock and writes nothing).
 func addStoredKeys(opts *rootOptions, s *spec.Spec, keys map[string]string) {
@@ -117,7 +135,7 @@ func addStoredKeys(opts *rootOptions, s *spec.Spec, keys map[string]string) {
 	}
 }
 
-// smokeKeys collects the keys to smoke test with, per worker key.
+// smokeKeys collects the keys --key-file gives to smoke test with, per worker key.
 func smokeKeys(opts *smokeOptions, keyed []string) (map[string]string, error) {
 	keys := map[string]string{}
 	if opts.KeyFile != "" {
@@ -132,16 +150,6 @@ func smokeKeys(opts *smokeOptions, keyed []string) (map[string]string, error) {
 			if err := keysource.Check(keys[name]); err != nil {
 				return nil, fmt.Errorf("--key-file %s: the key for %s: %w; %s", opts.KeyFile, name, err, keysource.Fix)
 			}
-		}
-		return keys, nil
-	}
-	k, err := envKey(opts.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	if k != "" {
-		for _, name := range keyed {
-			keys[name] = k
 		}
 	}
 	return keys, nil

@@ -80,7 +80,23 @@ func reportError(w io.Writer, err error, interrupted bool) int {
 		}
 		return exitInterrupted
 	}
-	msg := strings.TrimRight(err.Error(), "\n")
-	fmt.Fprintf(w, "Error: %s\n", msg)
+	fmt.Fprintf(w, "Error: %s\n", onceEach(strings.TrimRight(err.Error(), "\n")))
 	return exitError
+}
+
+// onceEach drops the lines of msg that repeat an earlier one: several workers or reads that
+// failed for one reason (errors.Join) say it once.
+func onceEach(msg string) string {
+	lines := strings.Split(msg, "\n")
+	seen := make(map[string]bool, len(lines))
+	out := lines[:0]
+	for _, l := range lines {
+		key := strings.TrimSpace(l)
+		if key != "" && seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
 }

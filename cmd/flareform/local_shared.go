@@ -16,7 +16,6 @@ import (
 
 	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/localcf"
-	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/keystore"
 )
 
@@ -163,23 +162,4 @@ func (o *localOptions) projectLocalState(fileFlagSet, stateFlagSet bool) (string
 		return "", false
 	}
 	return dir, true
-}
-
-// hintLocalReach tells, after an apply on an embedded local Cloudflare, how to reach the
-// workers: that server stops with the command, so the URLs it printed answer only while
-// `flareform local` serves the same state.
-func (s *session) hintLocalReach(opts *rootOptions, res *provision.Result) {
-	if s.local == nil || opts.JSON || len(res.Workers) == 0 {
-		return
-	}
-	name := res.Workers[0].Name
-	specArg := ""
-	if opts.File != "flareform.yaml" {
-		specArg = " -f " + opts.File
-	}
-	w := opts.IO.Out
-	fmt.Fprintf(w, "\nThe local Cloudflare stopped with this command. To call the workers, run in another shell\n")
-	fmt.Fprintf(w, "  flareform local%s\n", specArg)
-	fmt.Fprintf(w, "and then\n")
-	fmt.Fprintf(w, "  flareform invoke%s --local %s --prompt \"...\" -o answer.png\n", specArg, name)
 }

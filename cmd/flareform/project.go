@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/flareform/flareform/internal/confined"
+	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/keystore"
 	"github.com/flareform/flareform/provision/spec"
@@ -68,18 +69,74 @@ func (o *rootOptions) storedActiveKey(w spec.Worker) string {
 	return keystore.ActiveKey(dir, w.Name, w.APIKey.Binding)
 }
 
-// keyCandidates lists the keys a caller holds for w, in the documented order: --key-file,
-// FLAREFORM_API_KEY, then the project's key store (active keys, then pending ones). The engine
-// picks the first one whose fingerprint is the deployed key's.
-func (p *project) keyCandidates(fileKeys map[string]string, envKey string) func(w spec.Worker) []string {
+// keyLookupHelp is where apply, smoke, invoke and rotate-key look for a worker's key: the same
+// paragraph in each command's help, in the order keyCandidates, smokeKeys, invokeKey and
+// collectKeys follow (docs/guarantees.md, "Keys").
+const keyLookupHelp = `Finding keys: apply, smoke, invoke and rotate-key look for a worker's generated API
+key (api_key from: generate) in this order:
+  1. --key-file FILE, as apply --key-out writes it (one key, or WORKER=KEY lines)
+  2. FLAREFORM_API_KEY_<WORKER>: the worker's script name upper-cased, each - as _
+     (image-api: FLAREFORM_API_KEY_IMAGE_API); how CI passes a stored secret back
+  3. FLAREFORM_API_KEY, meant for a spec with one worker (every worker tries it)
+  4. the project's key store, <spec dir>/.flareform/keys.json (every key apply generates)
+apply and rotate-key use the first of these that is the key the worker serves (matched by
+fingerprint); smoke and invoke use the first one found. A worker whose spec names its key
+(from: env:NAME or file:PATH) uses that source; when apply changes such a key, the old one
+(kept valid for api_key.grace) is looked for in 1 to 4. Every key given is checked against
+the key rule (one line of 32 to 512 printable ASCII characters, no spaces) and never printed.`
+
+// workerEnvKeys are the keys the environment gives each of workers that has a managed key, by
+// worker key: FLAREFORM_API_KEY_<WORKER> (spec.WorkerKeyEnv of its script name), then
+// FLAREFORM_API_KEY. Every value set is checked against the key rule; an error names the
+// variable, never its value. Two workers whose names give the same variable cannot tell their
+// keys apart there: a value set for them is refused.
+func workerEnvKeys(getenv func(string) string, workers []spec.Worker) (map[string][]string, error) {
+	bare, err := envKey(getenv)
+	if err != nil {
+		return nil, err
+	}
+	owners := map[string][]string{}
+	for _, w := range workers {
+		if w.APIKey != nil {
+			owners[spec.WorkerKeyEnv(w.Name)] = append(owners[spec.WorkerKeyEnv(w.Name)], w.Name)
+		}
+	}
+	keys := map[string][]string{}
+	for _, w := range workers {
+		if w.APIKey == nil {
+			continue
+		}
+		name := spec.WorkerKeyEnv(w.Name)
+		if raw := getenv(name); raw != "" {
+			if len(owners[name]) > 1 {
+				return nil, fmt.Errorf("%s is the key variable of %s alike, so it cannot tell their keys apart; pass their keys with --key-file FILE (WORKER=KEY lines)",
+					name, strings.Join(owners[name], " and "))
+			}
+			key, err := keysource.Normalize(raw)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w; %s", name, err, keysource.Fix)
+			}
+			keys[w.Key] = append(keys[w.Key], key)
+		}
+		if bare != "" {
+			keys[w.Key] = append(keys[w.Key], bare)
+		}
+	}
+	return keys, nil
+}
+
+// keyCandidates lists the keys a caller holds for w, in the documented order (keyLookupHelp):
+// --key-file, FLAREFORM_API_KEY_<WORKER>, FLAREFORM_API_KEY (envKeys, from workerEnvKeys), then
+// the project's key store (active keys, then pending ones). The engine picks the first one
+// whose fingerprint is the deployed key's (an env:/file: key is the spec's source; these are
+// then the old key a rotation keeps valid).
+func (p *project) keyCandidates(fileKeys map[string]string, envKeys map[string][]string) func(w spec.Worker) []string {
 	return func(w spec.Worker) []string {
 		var out []string
 		if k := fileKeys[w.Key]; k != "" {
 			out = append(out, k)
 		}
-		if envKey != "" {
-			out = append(out, envKey)
-		}
+		out = append(out, envKeys[w.Key]...)
 		if p != nil && w.APIKey != nil {
 			entries, err := p.store.Keys(w.Name, w.APIKey.Binding)
 			if err == nil {

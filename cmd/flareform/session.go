@@ -36,12 +36,16 @@ type session struct {
 	getenv func(string) string
 	// log is the engine's log; see logSink.
 	log *logSink
+	// check verifies the API token alongside the command's first reads (nil with --local,
+	// whose token is the local Cloudflare's own); explain reports what it found.
+	check *provision.TokenCheck
 }
 
 // Close stops the embedded local Cloudflare, if any (and with it every workerd it started),
 // then releases the project lock.
 func (s *session) Close() error {
 	var err error
+	s.check.Stop()
 	if s.Engine != nil {
 		// First: connections the engine holds open would keep the local server's shutdown
 		// waiting for its grace period.
@@ -113,6 +117,7 @@ func (o *rootOptions) open(ctx context.Context, lockFor string) (_ *session, err
 		if s, err = spec.Load(o.File, o.Env, getenv); err != nil {
 			return nil, err
 		}
+		o.useLocalAccount(s, getenv(envAccountID))
 	}
 	sess.getenv = getenv
 	sess.Spec = s
@@ -132,8 +137,23 @@ func (o *rootOptions) open(ctx context.Context, lockFor string) (_ *session, err
 		if err := eng.PrepareLocal(ctx, s); err != nil {
 			return nil, err
 		}
+	} else {
+		// One request about the token and account, sent alongside the command's first reads
+		// (not before them: it adds no round trip); when those fail, explain tells why.
+		sess.check = eng.StartTokenCheck(ctx, s.AccountID)
 	}
 	return sess, nil
+}
+
+// useLocalAccount makes the local Cloudflare's account (local) the run's account when the
+// spec names another one (a literal account_id): with --local every account id stands for the
+// local account, which is the only one there. A note says so.
+func (o *rootOptions) useLocalAccount(s *spec.Spec, local string) {
+	if s.AccountID == "" || s.AccountID == local || local == "" {
+		return
+	}
+	fmt.Fprintf(o.IO.ErrOut, "Note: --local uses the local Cloudflare's account %s in place of the spec's account_id %s.\n", local, s.AccountID)
+	s.AccountID = local
 }
 
 // requireToken refuses to go on without an API token, before any API call.
@@ -207,16 +227,33 @@ func (o *rootOptions) startLocal(ctx context.Context) (*localcf.Server, error) {
 	return srv, nil
 }
 
-// explain adds the likely fix to errors whose cause is the credentials rather than the spec:
+// explain puts a failure that came from the API in plain words with its fix: the token check's
+// finding when it found the token unusable or the API unreachable (that one message replaces
+// the reads' own errors, however many failed; an API that went away later keeps the step that
+// met it), or the likely fix for errors whose cause is the credentials rather than the spec:
 // Cloudflare answers 401/403 both for a bad token and for an account the token cannot reach.
 func (s *session) explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	if finding := s.check.Finding(err); finding != nil {
+		return finding
+	}
 	var apiErr *provision.APIError
-	if err == nil || !errors.As(err, &apiErr) {
+	if !errors.As(err, &apiErr) {
 		return err
 	}
 	if apiErr.Status != http.StatusUnauthorized && apiErr.Status != http.StatusForbidden {
 		return err
 	}
+	account := s.Spec.AccountID
+	if account == "" {
+		account = s.getenv(envAccountID)
+	}
+	if s.check.Accepted() {
+		return fmt.Errorf("%w\nCloudflare accepts %s, but the token may not do this in account %s: give it Workers Scripts:Edit and "+
+			"Workers AI:Read on that account, or fix the account id (the spec's account_id or %s)", err, envAPIToken, account, envAccountID)
+	}
 	return fmt.Errorf("%w\nCheck that %s is valid and has access to account %s (set by the spec's account_id or %s)",
-		err, envAPIToken, s.Spec.AccountID, envAccountID)
+		err, envAPIToken, account, envAccountID)
 }

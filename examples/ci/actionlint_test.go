@@ -56,12 +56,15 @@ jobs:
       - id: plan
         uses: ./
         with:
-          args: plan --json --detailed-exitcode
-          version: latest
-      - run: echo "plan exited ${{ steps.plan.outputs.exit-code }}"
+          command: plan
+          version: v0.1.0
+          args: --env production
+      - run: echo "plan exited ${{ steps.plan.outputs.exit-code }}, changed ${{ steps.plan.outputs.changed }}"
+      - run: echo '${{ steps.plan.outputs.plan-json }}' > plan.json && echo "${{ steps.plan.outputs.urls }} ${{ steps.plan.outputs.skipped }}"
       - uses: ./
         with:
-          args: apply --auto-approve
+          command: apply
+          version: v0.1.0
           no-such-input: x
 `
 	if err := os.WriteFile(workflow, []byte(content), 0o644); err != nil {
@@ -90,5 +93,10 @@ jobs:
 	}
 	if meta.Runs.Using != "composite" {
 		t.Errorf("action.yml runs.using = %q, want composite", meta.Runs.Using)
+	}
+	for _, name := range []string{"exit-code", "changed", "plan-json", "urls"} {
+		if meta.Outputs[name] == nil {
+			t.Errorf("action.yml has no output %q", name)
+		}
 	}
 }

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cloudflare/cloudflare-go/v6/option"
@@ -23,11 +26,19 @@ const (
 )
 
 // retrier retries API calls that failed for reasons worth waiting out: 429, 5xx and network
-// errors. It is an SDK middleware, so every call of the Client goes through it.
+// errors that may pass (a dropped connection, a timeout). An API that cannot be reached at all
+// (a refused connection, an unknown host, no route) fails at once: waiting does not fix a wrong
+// CLOUDFLARE_API_BASE_URL or a machine without network. It is an SDK middleware, so every call
+// of the Client goes through it.
 type retrier struct {
 	maxRetries    int
 	maxRetryAfter time.Duration
 	logf          func(format string, args ...any)
+
+	// logged holds the failures a retry line was printed for: a failure that hits many calls
+	// at once (an API answering 503 to every read) is told once, not once per call and attempt.
+	logMu  sync.Mutex
+	logged map[string]bool
 }
 
 // RetryError is returned when an API call kept failing with a retryable error.
@@ -62,11 +73,28 @@ func (r *retrier) middleware(req *http.Request, next option.MiddlewareNext) (*ht
 				failure, retryAfter.Round(time.Second), r.maxRetryAfter)
 		}
 		delay := retryDelay(attempt, retryAfter)
-		r.logf("  %s %s: %v; retrying in %s", req.Method, req.URL.Path, failure, delay.Round(10*time.Millisecond))
+		if r.firstTime(failure) {
+			r.logf("  %s %s: %v; retrying in %s", req.Method, req.URL.Path, failure, delay.Round(10*time.Millisecond))
+		}
 		if err := sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("%w (while waiting to retry after: %v)", err, failure)
 		}
 	}
+}
+
+// firstTime reports whether no retry line was printed yet for failure.
+func (r *retrier) firstTime(failure error) bool {
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	if r.logged == nil {
+		r.logged = map[string]bool{}
+	}
+	msg := failure.Error()
+	if r.logged[msg] {
+		return false
+	}
+	r.logged[msg] = true
+	return true
 }
 
 // rewind gives the request for an attempt; retries need a fresh copy of the body.
@@ -91,9 +119,25 @@ func retryable(ctx context.Context, res *http.Response, err error) bool {
 		return false
 	}
 	if err != nil {
-		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && !Unreachable(err)
 	}
 	return res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500
+}
+
+// Unreachable reports whether err says the API cannot be reached at all, so that retrying is
+// pointless: the connection was refused, the host name does not resolve, there is no route to
+// it, or connecting timed out (Cloudflare's edge answers a connect in milliseconds; a connect
+// that takes seconds is a network that drops the packets).
+func Unreachable(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
+		return true
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && !dnsErr.IsTimeout {
+		return true // no such host, or a resolver that answers with an error; a timeout may pass
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial" && opErr.Timeout()
 }
 
 // describeFailure turns a failed attempt into an error and the wait the server asked for. It

@@ -39,3 +39,40 @@ func AccountCredentialKey(kind, ref, key string, getenv func(string) string) str
 	}
 	return ""
 }
+
+// WorkerKeyEnv is the environment variable that holds the API key of the worker whose script
+// name is script: FLAREFORM_API_KEY_ and the name upper-cased, each - as _ (image-api:
+// FLAREFORM_API_KEY_IMAGE_API). apply, smoke, invoke and rotate-key read it, as CI passes a
+// secret back; like FLAREFORM_API_KEY it is a credential no spec value may expand.
+func WorkerKeyEnv(script string) string {
+	return workerKeyEnvPrefix + strings.ToUpper(strings.ReplaceAll(script, "-", "_"))
+}
+
+// workerKeyEnvPrefix starts every WorkerKeyEnv name.
+const workerKeyEnvPrefix = "FLAREFORM_API_KEY_"
+
+// workerKeyVars are the WorkerKeyEnv names of the workers' script names and keys (a key names
+// the script unless name: overrides it), each once.
+func workerKeyVars(workers []Worker) []string {
+	var names []string
+	for _, w := range workers {
+		for _, n := range []string{w.Name, w.Key} {
+			if v := WorkerKeyEnv(n); n != "" && !slices.Contains(names, v) {
+				names = append(names, v)
+			}
+		}
+	}
+	return names
+}
+
+// credentialRef is the variable name a ${NAME...} reference starts with (ref is the text after
+// "${"): letters, digits and _, up to the first other character.
+func credentialRef(ref string) string {
+	end := strings.IndexFunc(ref, func(r rune) bool {
+		return (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_'
+	})
+	if end < 0 {
+		return ref
+	}
+	return ref[:end]
+}

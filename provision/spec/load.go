@@ -65,6 +65,11 @@ func load(path, env string, getenv func(string) string, now time.Time) (*Spec, e
 	l.hideCredentials()
 	s := l.load(env)
 	if len(l.errs) > 0 {
+		// The workers' key variables (FLAREFORM_API_KEY_<WORKER>) are known only once the
+		// workers are: messages recorded before are scrubbed of their values again.
+		for _, e := range l.errs {
+			e.Msg, e.Fix = l.scrub(e.Msg), l.scrub(e.Fix)
+		}
 		return nil, l.errs.sorted()
 	}
 	return s, nil
@@ -289,6 +294,9 @@ func (l *loader) build(top *value, env string) *Spec {
 	l.checkUniqueNames(s.Workers)
 	l.checkSharedResources(s.Workers)
 	l.checkUniqueDomains(s.Workers)
+	for _, name := range workerKeyVars(s.Workers) {
+		l.hide(l.getenv(name), "${"+name+"}")
+	}
 	l.checkVarsHoldNoKeys(s.Workers)
 	return s
 }
@@ -376,8 +384,11 @@ func (v str) show() string {
 }
 
 // credentialVars hold flareform's own credentials: the account's (AccountCredentialVars) and
-// the workers' key flareform is given (FLAREFORM_API_KEY). No spec value may expand them: the
-// value would be uploaded (as a name, a variable) or printed, and nothing in a spec needs them.
+// the workers' keys flareform is given (FLAREFORM_API_KEY, and FLAREFORM_API_KEY_<WORKER>,
+// which a reference to FLAREFORM_API_KEY... matches as well). No spec value may expand them:
+// the value would be uploaded (as a name, a variable) or printed, and nothing in a spec needs
+// them. The values of the spec's workers' FLAREFORM_API_KEY_<WORKER> (workerKeyVars) are
+// hidden from messages and refused in vars like these.
 var credentialVars = append(slices.Clone(AccountCredentialVars), "FLAREFORM_API_KEY")
 
 // str expands a string value; ok is false when expansion failed (the error is recorded).
@@ -385,7 +396,8 @@ func (l *loader) str(v *value) (str, bool) {
 	n := v.node
 	for _, name := range credentialVars {
 		if i := strings.Index(n.Value, "${"+name); i >= 0 {
-			l.errorAt(offsetPos(n, i), fmt.Sprintf("${%s} is a credential and cannot be used in the spec", name),
+			ref := credentialRef(n.Value[i+2:]) // the whole name: ${FLAREFORM_API_KEY_IMAGE_API}
+			l.errorAt(offsetPos(n, i), fmt.Sprintf("${%s} is a credential and cannot be used in the spec", ref),
 				"remove it: flareform reads the token from the environment itself, and api_key takes keys with from: env:NAME")
 			return str{raw: n.Value, pos: posOf(n), expanded: true}, false
 		}
@@ -788,7 +800,7 @@ func (l *loader) vars(w *Worker, base, over *value) map[string]Position {
 func (l *loader) checkVarsHoldNoKeys(workers []Worker) {
 	type credential struct{ name, value string }
 	var credentials []credential
-	for _, name := range credentialVars {
+	for _, name := range append(slices.Clone(credentialVars), workerKeyVars(workers)...) {
 		if v := strings.TrimSpace(l.getenv(name)); len(v) >= minScrubLen {
 			credentials = append(credentials, credential{name, v})
 		}

@@ -66,13 +66,17 @@ func Apply(w io.Writer, res *provision.Result, keys KeyHandover, stop Stop) {
 }
 
 // Destroy writes the outcome of a destroy: each worker, each account object, then "Destroy
-// complete!" with the counts.
+// complete!" (or "Destroy failed:" when something was not destroyed) with the counts.
 func Destroy(w io.Writer, res *provision.Result) {
 	fmt.Fprintln(w)
 	for _, r := range res.Workers {
 		writeWorkerResult(w, r)
 	}
 	writeResourceResults(w, res)
+	if failedCount(res) > 0 {
+		fmt.Fprintf(w, "\nDestroy failed: %s\n", summarizeActions(res))
+		return
+	}
 	fmt.Fprintf(w, "\nDestroy complete! %s\n", summarizeActions(res))
 }
 
@@ -87,6 +91,11 @@ func LateStopNote(res *provision.Result) string {
 
 func failedCount(res *provision.Result) int {
 	n := 0
+	for _, r := range res.Resources {
+		if r.Error != "" {
+			n++
+		}
+	}
 	for _, r := range res.Workers {
 		if r.Error != "" {
 			n++
@@ -148,25 +157,41 @@ func notDone(res *provision.Result) []string {
 	return out
 }
 
-// summarizeActions counts results by action, Terraform-style. A worker Ctrl-C left unfinished
-// counts as not done, not as failed.
+// summarizeActions counts results by action, Terraform-style: the workers and the account
+// objects (gateways, indexes, domains) alike, as the plan's summary counts them. What Ctrl-C
+// left unfinished (notDone) counts as not done, not as failed.
 func summarizeActions(res *provision.Result) string {
-	var created, updated, deleted, failed, unfinished int
-	for _, r := range res.Workers {
+	var created, updated, replaced, deleted, failed, unfinished int
+	stopped := map[string]bool{}
+	for _, name := range notDone(res) {
+		stopped[name] = true
+	}
+	count := func(id string, action provision.Action, errText string) {
 		switch {
-		case interruptedResult(r.Error):
+		case stopped[id]:
 			unfinished++
-		case r.Error != "":
+		case errText != "":
 			failed++
-		case r.Action == provision.ActionCreate:
+		case action == provision.ActionCreate:
 			created++
-		case r.Action == provision.ActionUpdate:
+		case action == provision.ActionUpdate:
 			updated++
-		case r.Action == provision.ActionDelete:
+		case action == provision.ActionReplace:
+			replaced++
+		case action == provision.ActionDelete:
 			deleted++
 		}
 	}
+	for _, r := range res.Resources {
+		count(r.Kind+" "+r.Name, r.Action, r.Error)
+	}
+	for _, r := range res.Workers {
+		count(r.Name, r.Action, r.Error)
+	}
 	s := fmt.Sprintf("Resources: %d created, %d updated, %d destroyed.", created, updated, deleted)
+	if replaced > 0 {
+		s = fmt.Sprintf("Resources: %d created, %d updated, %d replaced, %d destroyed.", created, updated, replaced, deleted)
+	}
 	if failed > 0 {
 		s += fmt.Sprintf(" %d failed.", failed)
 	}

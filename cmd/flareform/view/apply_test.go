@@ -36,17 +36,17 @@ func TestApplyAndDestroySummaries(t *testing.T) {
 		want string
 	}{
 		{"complete", func(w *bytes.Buffer) { Apply(w, ok, KeyHandover{}, NotStopped) },
-			"\nApply complete! Resources: 1 created, 1 updated, 1 destroyed.\n"},
+			"\nApply complete! Resources: 2 created, 1 updated, 1 replaced, 1 destroyed.\n"},
 		{"failed", func(w *bytes.Buffer) { Apply(w, failed, KeyHandover{}, NotStopped) },
 			"\nApply failed: Resources: 1 created, 0 updated, 0 destroyed. 1 failed.\n"},
 		{"late Ctrl-C", func(w *bytes.Buffer) { Apply(w, failed, KeyHandover{}, StoppedLate) },
 			"\nApply failed: Resources: 1 created, 0 updated, 0 destroyed. 1 failed.\n" +
 				"Ctrl-C came after the last change; it stopped nothing (the failures above are the run's own).\n"},
 		{"interrupted", func(w *bytes.Buffer) { Apply(w, stopped, KeyHandover{}, StoppedRun) },
-			"\nApply interrupted: Resources: 0 created, 0 updated, 1 destroyed. 2 failed. 1 not done (stopped by Ctrl-C). " +
+			"\nApply interrupted: Resources: 0 created, 0 updated, 1 destroyed. 1 failed. 3 not done (stopped by Ctrl-C). " +
 				"Not done: ai_gateway gw, a, b. Writes not started were skipped; run apply again to finish.\n"},
 		{"destroy", func(w *bytes.Buffer) { Destroy(w, ok) },
-			"\nDestroy complete! Resources: 1 created, 1 updated, 1 destroyed.\n"},
+			"\nDestroy complete! Resources: 2 created, 1 updated, 1 replaced, 1 destroyed.\n"},
 	} {
 		var buf bytes.Buffer
 		tt.got(&buf)

@@ -10,7 +10,6 @@ import (
 // provision's exported types, covering every branch of the renderers.
 
 func corpusPlans() []namedPlan {
-	sens := "(sensitive, fp 0123456789ab)"
 	full := &provision.Plan{
 		AccountID:         "acc",
 		RegisterSubdomain: "my-team",
@@ -31,14 +30,14 @@ func corpusPlans() []namedPlan {
 		Workers: []provision.WorkerPlan{
 			{Key: "img", Name: "image-api", Action: provision.ActionCreate, URL: "https://image-api.acme.workers.dev", Changes: []provision.Change{
 				{Path: "main", Op: provision.OpAdd, New: "src/index.ts"},
-				{Path: "secrets.API_KEY", Op: provision.OpAdd, New: "(generated at apply)"},
+				{Path: "secrets.API_KEY", Op: provision.OpAdd, New: "(sensitive, new, generated on apply)"},
 				{Path: "rate_limit", Op: provision.OpAdd, New: "3 per 60s (namespace 1234)"},
 			}},
 			{Key: "txt", Name: "txt", Action: provision.ActionUpdate, URL: "https://txt.acme.workers.dev", Changes: []provision.Change{
 				{Path: "vars.MAX_PROMPT_CHARS", Op: provision.OpChange, Old: "50", New: "1000"},
 				{Path: "vars.QUOTED", Op: provision.OpChange, Old: `say "hi"`, New: "line\nbreak\tand ü"},
 				{Path: "vars.GONE", Op: provision.OpRemove, Old: "1"},
-				{Path: "secrets.API_KEY", Op: provision.OpChange, Old: sens, New: "(sensitive, fp ba9876543210)"},
+				{Path: "secrets.API_KEY", Op: provision.OpChange, Old: "(sensitive)", New: "(sensitive, changed; rotating: the old key keeps working for 24h after apply)"},
 				{Path: "vars.EMPTY", Op: provision.OpChange, Old: "", New: "x"},
 			}},
 			{Key: "same", Name: "same", Action: provision.ActionNoOp, URL: "https://same.acme.workers.dev"},
@@ -94,7 +93,7 @@ func corpusResults() []namedResult {
 	smoke := corpusSmoke()
 	interrupted := provision.ErrInterrupted.Error()
 	ok := &provision.Result{
-		Resources: []provision.ResourceResult{{Kind: "ai_gateway", Name: "gw", Action: provision.ActionCreate}, {Kind: "vectorize_index", Name: "docs", Action: provision.ActionReplace, Error: "boom"}},
+		Resources: []provision.ResourceResult{{Kind: "ai_gateway", Name: "gw", Action: provision.ActionCreate}, {Kind: "vectorize_index", Name: "docs", Action: provision.ActionReplace}},
 		Workers: []provision.WorkerResult{
 			{Key: "img", Name: "image-api", Action: provision.ActionCreate, URL: "https://image-api.acme.workers.dev", VersionID: "v1", KeyFingerprint: "fp1", GeneratedKey: "secret-key-1", Smoke: &smoke[0]},
 			{Key: "txt", Name: "txt", Action: provision.ActionUpdate, VersionID: "v2"},

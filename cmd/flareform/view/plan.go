@@ -13,8 +13,9 @@ import (
 // Plan writes p like Terraform: warnings, the account's workers.dev subdomain to register, one
 // block per account object and worker in apply order (provision.Plan.Steps) with one line per
 // change, the workers a --target run skipped, then a summary ("Plan: …" or "No changes. …").
-// With color the leading +, ~ and - of each line are coloured (see colorSymbols). Secrets
-// appear in a plan only as fingerprints, so none can appear here.
+// With color the leading +, ~ and - of each line are coloured (see colorSymbols). A secret
+// appears in a plan only as "(sensitive, …)" words that depend on the state alone (no value, no
+// fingerprint), so none can appear here, and the same state prints the same text.
 func Plan(w io.Writer, p *provision.Plan, color bool) {
 	if !color {
 		writePlan(w, p, time.Now())

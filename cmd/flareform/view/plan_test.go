@@ -19,13 +19,13 @@ func TestPlanText(t *testing.T) {
 	p := &provision.Plan{Workers: []provision.WorkerPlan{
 		{Key: "img", Name: "image-api", Action: provision.ActionUpdate, URL: "https://image-api.acme.workers.dev", Changes: []provision.Change{
 			{Path: "vars.MAX_PROMPT_CHARS", Op: provision.OpChange, Old: "50", New: "1000"},
-			{Path: "secrets.API_KEY", Op: provision.OpAdd, New: "(sensitive, fp 0123456789ab)"},
+			{Path: "secrets.API_KEY", Op: provision.OpAdd, New: "(sensitive, new)"},
 		}},
 		{Key: "txt", Name: "text-api", Action: provision.ActionNoOp},
 	}}
 	want := `~ worker "image-api" (update) [key img] https://image-api.acme.workers.dev
     ~ vars.MAX_PROMPT_CHARS: "50" -> "1000"
-    + secrets.API_KEY: (sensitive, fp 0123456789ab)
+    + secrets.API_KEY: (sensitive, new)
 worker "text-api" (no-op) [key txt]
 
 Plan: 0 to create, 1 to update, 0 to delete, 1 unchanged.
@@ -49,11 +49,11 @@ func TestPlanShowsEveryChangeInApplyOrder(t *testing.T) {
 		`ai_gateway "shared-gw" (no-op)` + "\n    # exists and was not created by flareform",
 		`~ ai_gateway "gw2" (update)`,
 		`+ worker "image-api" (create) [key img] https://image-api.acme.workers.dev` + "\n",
-		`    + secrets.API_KEY: (generated at apply)` + "\n",
+		`    + secrets.API_KEY: (sensitive, new, generated on apply)` + "\n",
 		`~ worker "txt" (update) https://txt.acme.workers.dev` + "\n",
 		`    ~ vars.QUOTED: "say \"hi\"" -> "line\nbreak\tand ü"` + "\n",
 		`    - vars.GONE: "1"` + "\n",
-		`    ~ secrets.API_KEY: (sensitive, fp 0123456789ab) -> (sensitive, fp ba9876543210)` + "\n",
+		`    ~ secrets.API_KEY: (sensitive) -> (sensitive, changed; rotating: the old key keeps working for 24h after apply)` + "\n",
 		`worker "same" (no-op) https://same.acme.workers.dev` + "\n",
 		`- worker "old" (delete)` + "\n",
 		// An object deleted outside destroy goes after the workers that stopped using it.
