@@ -232,22 +232,32 @@ func (s *Server) getDomain(c *call) *apiError {
 // Worker stops answering on it at once.
 func (s *Server) deleteDomain(c *call) *apiError {
 	id := c.param("domain")
+	if _, apiErr := deleteAccountEntry(s, c, func(a *account) map[string]*customDomain { return a.Domains }, id, errDomainNotFound); apiErr != nil {
+		return apiErr
+	}
+	writeResult(c.w, nil)
+	return nil
+}
+
+// deleteAccountEntry removes id from one of the account's maps (entries) under the state locks
+// and persists the change; when persisting fails the entry is put back. It returns what was
+// removed, or notFound's error.
+func deleteAccountEntry[T any](s *Server, c *call, entries func(*account) map[string]*T, id string, notFound func(string) *apiError) (*T, *apiError) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := s.st.Accounts[c.accountID]
-	d := a.Domains[id]
-	if d == nil {
-		return errDomainNotFound(id)
+	m := entries(s.st.Accounts[c.accountID])
+	e := m[id]
+	if e == nil {
+		return nil, notFound(id)
 	}
-	delete(a.Domains, id)
+	delete(m, id)
 	if err := s.persistLocked(); err != nil {
-		a.Domains[id] = d
-		return errInternal(err)
+		m[id] = e
+		return nil, errInternal(err)
 	}
-	writeResult(c.w, nil)
-	return nil
+	return e, nil
 }
 
 // detachDomains removes the account's custom domains that route to service and returns them.

@@ -239,20 +239,9 @@ func (s *Server) updateGateway(c *call) *apiError {
 
 // deleteGateway answers with the deleted gateway, as Cloudflare does.
 func (s *Server) deleteGateway(c *call) *apiError {
-	id := c.param("gateway")
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.st.Accounts[c.accountID]
-	g := a.AIGateways[id]
-	if g == nil {
-		return errGatewayNotFound(id)
-	}
-	delete(a.AIGateways, id)
-	if err := s.persistLocked(); err != nil {
-		a.AIGateways[id] = g
-		return errInternal(err)
+	g, apiErr := deleteAccountEntry(s, c, func(a *account) map[string]*aiGateway { return a.AIGateways }, c.param("gateway"), errGatewayNotFound)
+	if apiErr != nil {
+		return apiErr
 	}
 	writeResult(c.w, g)
 	return nil

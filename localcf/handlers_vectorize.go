@@ -149,20 +149,8 @@ func (s *Server) getIndex(c *call) *apiError {
 // deleteIndex removes the index and its vectors. Workers still bound to it keep running; their
 // binding calls fail until an index by that name exists again, as on Cloudflare.
 func (s *Server) deleteIndex(c *call) *apiError {
-	name := c.param("index")
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.st.Accounts[c.accountID]
-	ix := a.VectorizeIndexes[name]
-	if ix == nil {
-		return errIndexNotFound(name)
-	}
-	delete(a.VectorizeIndexes, name)
-	if err := s.persistLocked(); err != nil {
-		a.VectorizeIndexes[name] = ix
-		return errInternal(err)
+	if _, apiErr := deleteAccountEntry(s, c, func(a *account) map[string]*vectorizeIndex { return a.VectorizeIndexes }, c.param("index"), errIndexNotFound); apiErr != nil {
+		return apiErr
 	}
 	writeResult(c.w, nil)
 	return nil

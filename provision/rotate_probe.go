@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"github.com/flareform/flareform/internal/textwait"
 	"net/http"
 	"time"
 
@@ -89,7 +90,7 @@ func (p *keyProbe) expect(ctx context.Context, name, key string, want int) KeyCh
 				c.Detail = ""
 				return c
 			}
-			c.Detail = fmt.Sprintf("status %d, want %d; body starts %q", res.status, want, snippet(res.body, 80))
+			c.Detail = fmt.Sprintf("status %d, want %d; body starts %q", res.status, want, textwait.Snippet(res.body, 80))
 		} else {
 			c.Detail = err.Error()
 		}
@@ -98,7 +99,7 @@ func (p *keyProbe) expect(ctx context.Context, name, key string, want int) KeyCh
 			c.Detail += fmt.Sprintf(" (after %d attempts in %s)", attempt, p.e.cfg.SmokeWait)
 			return c
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := textwait.Sleep(ctx, delay); err != nil {
 			c.Detail += "; " + err.Error()
 			return c
 		}
@@ -122,7 +123,7 @@ func (p *keyProbe) acceptsNow(ctx context.Context, name, key string) KeyCheck {
 	switch {
 	case res.status == p.deniedStatus, res.status == http.StatusNotFound, res.status == http.StatusMethodNotAllowed,
 		res.status == http.StatusTooManyRequests && !p.rateLimited, res.status >= 500:
-		c.Detail = fmt.Sprintf("status %d; body starts %q", res.status, snippet(res.body, 80))
+		c.Detail = fmt.Sprintf("status %d; body starts %q", res.status, textwait.Snippet(res.body, 80))
 	default:
 		c.Passed = true
 	}

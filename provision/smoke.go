@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flareform/flareform/internal/textwait"
 	"io"
 	"mime"
 	"net"
@@ -294,7 +295,7 @@ func (e *Engine) checkAuthorized(ctx context.Context, target, host string, sm sp
 	}
 	c.Status, c.ContentType = res.status, res.contentType
 	if res.status != sm.Status {
-		c.Detail = fmt.Sprintf("status %d, want %d; content type %q; body starts %q", res.status, sm.Status, res.contentType, snippet(res.body, 80))
+		c.Detail = fmt.Sprintf("status %d, want %d; content type %q; body starts %q", res.status, sm.Status, res.contentType, textwait.Snippet(res.body, 80))
 		return c
 	}
 	if err := checkBody(res, sm.Expect, sm.ExpectFields); err != nil {
@@ -327,7 +328,7 @@ func (e *Engine) afterRateLimit(ctx context.Context, req smokeReq, target, host 
 		return limited, nil
 	}
 	e.logf("%s: rate limited (429); waiting %s for the limit to reset before checking the answer", host, wait)
-	if err := sleep(ctx, wait+200*time.Millisecond); err != nil {
+	if err := textwait.Sleep(ctx, wait+200*time.Millisecond); err != nil {
 		return nil, err
 	}
 	return e.smokeRequest(ctx, req, target, host)
@@ -340,7 +341,7 @@ func checkBody(res *smokeResponse, expect string, fields []string) error {
 	mediaType, _, _ := mime.ParseMediaType(res.contentType)
 	mediaType = strings.ToLower(mediaType)
 	if !matchesExpect(mediaType, expect) {
-		return fmt.Errorf("content type %q, want %q; body starts %q", res.contentType, expect, snippet(res.body, 80))
+		return fmt.Errorf("content type %q, want %q; body starts %q", res.contentType, expect, textwait.Snippet(res.body, 80))
 	}
 	switch {
 	case mediaType == "image/png":
@@ -373,14 +374,14 @@ func matchesExpect(mediaType, expect string) bool {
 // checkJSONFields checks the body is JSON and, when fields are listed, an object holding each.
 func checkJSONFields(body []byte, fields []string) error {
 	if !json.Valid(body) {
-		return fmt.Errorf("body is not valid JSON; starts %q", snippet(body, 80))
+		return fmt.Errorf("body is not valid JSON; starts %q", textwait.Snippet(body, 80))
 	}
 	if len(fields) == 0 {
 		return nil
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil {
-		return fmt.Errorf("body is not a JSON object; starts %q", snippet(body, 80))
+		return fmt.Errorf("body is not a JSON object; starts %q", textwait.Snippet(body, 80))
 	}
 	var missing []string
 	for _, f := range fields {
@@ -389,7 +390,7 @@ func checkJSONFields(body []byte, fields []string) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("JSON answer lacks field(s) %s; starts %q", strings.Join(missing, ", "), snippet(body, 80))
+		return fmt.Errorf("JSON answer lacks field(s) %s; starts %q", strings.Join(missing, ", "), textwait.Snippet(body, 80))
 	}
 	return nil
 }
@@ -405,7 +406,7 @@ func checkEventStream(body []byte) error {
 	}
 	switch {
 	case len(data) == 0:
-		return fmt.Errorf("event stream has no data: events; starts %q", snippet(body, 80))
+		return fmt.Errorf("event stream has no data: events; starts %q", textwait.Snippet(body, 80))
 	case data[len(data)-1] != "[DONE]":
 		return fmt.Errorf("event stream does not end with data: [DONE] (%d events; cut short?)", len(data))
 	case len(data) == 1:
@@ -441,7 +442,7 @@ func (e *Engine) expectStatus(ctx context.Context, c SmokeCheck, req smokeReq, t
 	}
 	c.Status, c.ContentType = res.status, res.contentType
 	if res.status != want {
-		c.Detail = fmt.Sprintf("%s without key: status %d, want %d; body starts %q", method, res.status, want, snippet(res.body, 80))
+		c.Detail = fmt.Sprintf("%s without key: status %d, want %d; body starts %q", method, res.status, want, textwait.Snippet(res.body, 80))
 		return c
 	}
 	c.Passed = true
@@ -503,7 +504,7 @@ func (e *Engine) smokeRequest(ctx context.Context, req smokeReq, target, host st
 		case err != nil:
 			lastErr = err
 		case res.status == http.StatusNotFound || res.status >= 500:
-			lastErr = fmt.Errorf("%s: status %d; body starts %q", method, res.status, snippet(res.body, 80))
+			lastErr = fmt.Errorf("%s: status %d; body starts %q", method, res.status, textwait.Snippet(res.body, 80))
 		default:
 			return res, nil
 		}
@@ -514,7 +515,7 @@ func (e *Engine) smokeRequest(ctx context.Context, req smokeReq, target, host st
 			}
 			return nil, fmt.Errorf("not reachable after %s: %w", e.cfg.SmokeWait, lastErr)
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := textwait.Sleep(ctx, delay); err != nil {
 			return nil, err
 		}
 	}
@@ -582,36 +583,5 @@ func extension(contentType string) string {
 		return "sse"
 	default:
 		return "bin"
-	}
-}
-
-// snippet is the start of body as printable text, for error messages.
-func snippet(body []byte, max int) string {
-	body = bytes.TrimSpace(body)
-	truncated := len(body) > max
-	if truncated {
-		body = body[:max]
-	}
-	s := strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == 0xfffd {
-			return '.'
-		}
-		return r
-	}, string(body))
-	if truncated {
-		s += "…"
-	}
-	return s
-}
-
-// sleep waits d, or until ctx ends (its error).
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

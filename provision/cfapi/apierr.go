@@ -2,6 +2,7 @@ package cfapi
 
 import (
 	"errors"
+	"github.com/flareform/flareform/internal/textwait"
 	"net/http"
 	"strings"
 
@@ -25,7 +26,7 @@ func cleanAPIError(err error) error {
 		e.Code = int(sdkErr.Errors[0].Code)
 		e.Message = sdkErr.Errors[0].Message
 	} else {
-		e.Message = snippet([]byte(sdkErr.JSON.RawJSON()), 120)
+		e.Message = textwait.Snippet([]byte(sdkErr.JSON.RawJSON()), 120)
 	}
 	return e
 }

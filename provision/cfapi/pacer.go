@@ -3,6 +3,7 @@ package cfapi
 import (
 	"context"
 	"fmt"
+	"github.com/flareform/flareform/internal/textwait"
 	"net/http"
 	"strconv"
 	"strings"
@@ -55,7 +56,7 @@ type pacer struct {
 
 func newPacer(limit int, window, maxBlock time.Duration, logf func(string, ...any)) *pacer {
 	return &pacer{
-		now: time.Now, sleep: sleep, logf: logf, maxBlock: maxBlock,
+		now: time.Now, sleep: textwait.Sleep, logf: logf, maxBlock: maxBlock,
 		limit: limit, window: window, answered: make(chan struct{}), remaining: -1,
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/flareform/flareform/internal/textwait"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -76,7 +77,7 @@ func (r *retrier) middleware(req *http.Request, next option.MiddlewareNext) (*ht
 		if r.firstTime(failure) {
 			r.logf("  %s %s: %v; retrying in %s", req.Method, req.URL.Path, failure, delay.Round(10*time.Millisecond))
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := textwait.Sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("%w (while waiting to retry after: %v)", err, failure)
 		}
 	}
@@ -194,17 +195,6 @@ func parseRetryAfter(h http.Header, now time.Time) time.Duration {
 	return 0
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // APIError is a failed Cloudflare API call, reduced to what a person needs to act on it.
 type APIError struct {
 	Status  int
@@ -246,7 +236,7 @@ func newAPIError(status int, body []byte) *APIError {
 	}
 	e.Message = htmlTitle(body)
 	if e.Message == "" {
-		e.Message = snippet(body, 120)
+		e.Message = textwait.Snippet(body, 120)
 	}
 	return e
 }
@@ -263,24 +253,5 @@ func htmlTitle(body []byte) string {
 	if end < 0 {
 		return ""
 	}
-	return "HTML error page: " + snippet(body[start:start+end], 120)
-}
-
-// snippet is the start of body as printable text, for error messages.
-func snippet(body []byte, max int) string {
-	body = bytes.TrimSpace(body)
-	truncated := len(body) > max
-	if truncated {
-		body = body[:max]
-	}
-	s := strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == 0xfffd {
-			return '.'
-		}
-		return r
-	}, string(body))
-	if truncated {
-		s += "…"
-	}
-	return s
+	return "HTML error page: " + textwait.Snippet(body[start:start+end], 120)
 }
