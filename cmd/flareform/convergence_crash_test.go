@@ -125,7 +125,9 @@ func runCrashSchedule(t *testing.T, sc convScenario, cs crashSchedule, tally *co
 		runs = append(runs, killed)
 	}
 
-	if sc.keyOut {
+	if sc.keyOut && f.crashed {
+		// The run after a crash hands its key to a file of its own; a run that ended by itself
+		// handed its key to the first file, which the re-run (no changes) leaves as it is.
 		f.keyFile = filepath.Join(f.keyDir, "after-crash.key")
 	}
 	args := sc.args(f)
