@@ -115,7 +115,11 @@ func writeWorkerResult(w io.Writer, r provision.WorkerResult) {
 	}
 	fmt.Fprintln(w)
 	if r.Smoke != nil {
-		writeSmokeReport(w, "  ", *r.Smoke)
+		smoke := *r.Smoke
+		if r.Error != "" {
+			smoke.Error = "" // the worker's error line below says it, once
+		}
+		writeSmokeReport(w, "  ", smoke)
 	}
 	if r.RolledBack {
 		fmt.Fprintln(w, "  rolled back to the previous version")
