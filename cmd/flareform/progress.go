@@ -257,12 +257,8 @@ func (l *logSink) workerDone(d provision.WorkerDone) {
 	}
 }
 
-// startProgress shows progress for a long step on stderr and routes the engine's log through it.
-func (s *session) startProgress(opts *rootOptions, label string) *progress {
-	return s.startWorkerProgress(opts, label, workerCount{})
-}
-
-// startWorkerProgress is startProgress for a step over workers (see startWorkerProgress).
+// startWorkerProgress shows progress for a step over workers on stderr and routes the engine's
+// log through it.
 func (s *session) startWorkerProgress(opts *rootOptions, label string, c workerCount) *progress {
 	p := startWorkerProgress(opts.IO.ErrOut, opts.IO.StderrTTY && opts.Getenv("TERM") != "dumb", label, c)
 	s.log.set(p, p)
