@@ -286,6 +286,9 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 	if stopped(opts) {
 		return ErrInterrupted
 	}
+	if d.canary != nil {
+		return e.applyCanary(ctx, p, wp, opts, r)
+	}
 	key, err := e.keyForApply(wp, opts)
 	if err != nil {
 		return err
@@ -347,31 +350,8 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 			return fmt.Errorf("end the expired key rotation: %w", err)
 		}
 	}
-	if d.workersDev != nil {
-		if stopped(opts) {
-			return fmt.Errorf("uploaded, then %w", ErrInterrupted)
-		}
-		err := writes.do(ctx, "set workers.dev", func(ctx context.Context) error {
-			return e.setWorkersDev(ctx, p.AccountID, wp.Name, *d.workersDev)
-		})
-		if err != nil {
-			return err
-		}
-	}
-	for _, rp := range p.Resources {
-		if rp.worker != wp.Name || !withItsWorker(p, rp) {
-			continue
-		}
-		if stopped(opts) {
-			return fmt.Errorf("uploaded, then %w", ErrInterrupted)
-		}
-		err := writes.do(ctx, fmt.Sprintf("%s %s %s", rp.Action, rp.Kind, rp.Name), func(ctx context.Context) error {
-			return e.applyResource(ctx, p.AccountID, rp)
-		})
-		opts.onResource(ResourceResult{Kind: rp.Kind, Name: rp.Name, Action: rp.Action, Error: errorText(err)})
-		if err != nil {
-			return fmt.Errorf("%s %s %s: %w", rp.Action, rp.Kind, rp.Name, err)
-		}
+	if err := e.applyAttached(ctx, p, wp, opts, writes); err != nil {
+		return err
 	}
 	if stopped(opts) && d.upload {
 		return fmt.Errorf("uploaded, then %w (not smoke-tested; the next apply tests it)", ErrInterrupted)
@@ -445,6 +425,39 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 	return nil
 }
 
+// applyAttached makes the writes of a worker's guarded write that follow its upload: the
+// workers.dev switch and the objects created with the worker (custom domains).
+func (e *Engine) applyAttached(ctx context.Context, p *Plan, wp *WorkerPlan, opts ApplyOptions, writes *workerWrites) error {
+	d := wp.desired
+	if d.workersDev != nil {
+		if stopped(opts) {
+			return fmt.Errorf("uploaded, then %w", ErrInterrupted)
+		}
+		err := writes.do(ctx, "set workers.dev", func(ctx context.Context) error {
+			return e.setWorkersDev(ctx, p.AccountID, wp.Name, *d.workersDev)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, rp := range p.Resources {
+		if rp.worker != wp.Name || !withItsWorker(p, rp) {
+			continue
+		}
+		if stopped(opts) {
+			return fmt.Errorf("uploaded, then %w", ErrInterrupted)
+		}
+		err := writes.do(ctx, fmt.Sprintf("%s %s %s", rp.Action, rp.Kind, rp.Name), func(ctx context.Context) error {
+			return e.applyResource(ctx, p.AccountID, rp)
+		})
+		opts.onResource(ResourceResult{Kind: rp.Kind, Name: rp.Name, Action: rp.Action, Error: errorText(err)})
+		if err != nil {
+			return fmt.Errorf("%s %s %s: %w", rp.Action, rp.Kind, rp.Name, err)
+		}
+	}
+	return nil
+}
+
 // willSmoke reports whether apply smoke-tests d's worker: then its upload is marked pending
 // until the test passes (smokemark.go).
 func willSmoke(d *desiredWorker, subdomain string, opts ApplyOptions) bool {
@@ -455,6 +468,9 @@ func willSmoke(d *desiredWorker, subdomain string, opts ApplyOptions) bool {
 func planRead(wp *WorkerPlan) workerRead {
 	if wp.live == nil || !wp.live.exists {
 		return workerRead{}
+	}
+	if c := wp.live.canary; c != nil {
+		return workerRead{exists: true, versions: versionIDs(c.shares), splitShares: c.shares}
 	}
 	return workerRead{exists: true, served: wp.live.versionID}
 }
@@ -746,6 +762,7 @@ type pastDeployment struct {
 	id       string   // the deployment's id
 	served   string   // the version at 100%, "" for a split
 	versions []string // every version the deployment names
+	shares   []DeploymentShare
 }
 
 // deploymentHistory lists the worker's deployments, newest first.
@@ -761,6 +778,7 @@ func (e *Engine) deploymentHistory(ctx context.Context, accountID, name string) 
 	for _, d := range list {
 		pd := pastDeployment{id: d.ID}
 		for _, v := range d.Versions {
+			pd.shares = append(pd.shares, DeploymentShare{VersionID: canonicalUUID(v.VersionID), Percentage: v.Percentage})
 			pd.versions = append(pd.versions, canonicalUUID(v.VersionID))
 			if v.Percentage >= 100 {
 				pd.served = canonicalUUID(v.VersionID)

@@ -88,6 +88,9 @@ type Config struct {
 	// Targets restricts plans to these workers (--target, by key or script name) and the
 	// gateways and indexes they use; empty: every worker of the spec.
 	Targets []string
+	// Canary, between 1 and 99, makes plans deploy each changed worker's new version beside
+	// the serving one at this share of the traffic (apply --canary); 0 deploys at 100%.
+	Canary float64
 
 	// Now is the engine's clock for dates the API gives (a model's planned_deprecation_date);
 	// default time.Now.

@@ -39,6 +39,9 @@ type workerRead struct {
 	deployment string   // id of the active deployment ("" when the API names none)
 	served     string   // the version at 100% ("" for a split)
 	versions   []string // every version the deployment names
+	// splitShares is a split deployment's versions with their shares (nil when one version
+	// serves), so that it can be made again.
+	splitShares []DeploymentShare
 }
 
 // readOfHistory is what a deployment history (newest first, deploymentHistory) says serves.
@@ -47,7 +50,11 @@ func readOfHistory(history []pastDeployment) workerRead {
 		return workerRead{exists: true}
 	}
 	h := history[0]
-	return workerRead{exists: true, deployment: h.id, served: h.served, versions: h.versions}
+	r := workerRead{exists: true, deployment: h.id, served: h.served, versions: h.versions}
+	if h.served == "" {
+		r.splitShares = h.shares
+	}
+	return r
 }
 
 // same reports whether now is still what r read.
@@ -103,6 +110,9 @@ type guardedWrite struct {
 	readJustNow bool
 	effect      writeEffect
 	deploys     string // deploysVersion: the version the write deploys to all traffic
+	// shares, when set, is the deployment a deploysVersion write makes instead (a canary's
+	// split, or a split put back).
+	shares []DeploymentShare
 	write       func(ctx context.Context) error
 }
 
@@ -218,35 +228,57 @@ func (e *Engine) checkGone(ctx context.Context, accountID string, g guardedWrite
 	return nil
 }
 
-// checkDeployedAfter is a deploy's postcondition: g.deploys serves, in the newest deployment,
-// and that deployment directly followed the one this run read. A deployment of another run
-// between the two was replaced by this write; its version is deployed again, so that run's
-// result stays true, and the write fails.
+// checkDeployedAfter is a deploy's postcondition: the deployment g made (g.shares, else
+// g.deploys at 100%) is the newest, and it directly followed the one this run read. A
+// deployment of another run between the two was replaced by this write; it is made again, so
+// that run's result stays true, and the write fails.
 func (e *Engine) checkDeployedAfter(ctx context.Context, accountID string, g guardedWrite) error {
+	want := g.shares
+	if want == nil {
+		want = []DeploymentShare{{VersionID: g.deploys, Percentage: 100}}
+	}
 	history, err := e.deploymentHistory(ctx, accountID, g.name)
 	if err != nil {
 		return fmt.Errorf("check after %s: %w", g.what, err)
 	}
-	if len(history) == 0 || history[0].served != g.deploys {
+	if len(history) == 0 || !slices.Equal(history[0].shares, want) {
 		now := readOfHistory(history)
 		return changedError(g.name, fmt.Sprintf("%s serves now, deployed by another run after this run's %s", now, g.what))
 	}
 	for _, d := range history[1:] {
-		if (g.read.deployment != "" && d.id == g.read.deployment) || (g.read.deployment == "" && d.served == g.read.served) {
+		if g.read.deployedAs(d) {
 			return nil
 		}
-		if d.served == g.deploys {
+		if slices.Equal(d.shares, want) {
 			continue // this write again: a retried request whose first answer was lost
 		}
-		if d.served == "" {
-			return changedError(g.name, fmt.Sprintf("another run made a split deployment between this run's check and its %s, which replaced it", g.what))
+		if err := e.api.Script(accountID, g.name).Deploy(ctx, toAPIShares(d.shares), "flareform: redeploy what another run deployed while this run wrote", true); err != nil {
+			return changedError(g.name, fmt.Sprintf("%s was deployed between this run's check and its %s, and deploying it again failed: %v", readOfHistory([]pastDeployment{d}), g.what, err))
 		}
-		if err := e.deployVersion(ctx, accountID, g.name, d.served, "flareform: redeploy the version another run deployed while this run wrote"); err != nil {
-			return changedError(g.name, fmt.Sprintf("version %s was deployed between this run's check and its %s, and deploying it again failed: %v", d.served, g.what, err))
-		}
-		return changedError(g.name, fmt.Sprintf("another run deployed version %s between this run's check and its %s; it serves again", d.served, g.what))
+		return changedError(g.name, fmt.Sprintf("another run deployed %s between this run's check and its %s; it serves again", readOfHistory([]pastDeployment{d}), g.what))
 	}
 	return nil
+}
+
+// deployedAs reports whether d is the deployment r read.
+func (r workerRead) deployedAs(d pastDeployment) bool {
+	switch {
+	case r.deployment != "":
+		return d.id == r.deployment
+	case r.versions != nil:
+		return d.served == r.served && slices.Equal(d.versions, r.versions)
+	default:
+		return d.served == r.served
+	}
+}
+
+// toAPIShares is shares as the API client takes them.
+func toAPIShares(shares []DeploymentShare) []cfapi.DeploymentVersion {
+	out := make([]cfapi.DeploymentVersion, len(shares))
+	for i, s := range shares {
+		out[i] = cfapi.DeploymentVersion{VersionID: s.VersionID, Percentage: s.Percentage}
+	}
+	return out
 }
 
 // readDeleted reads what serves on every worker p deletes, all at once: the precondition of

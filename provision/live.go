@@ -31,6 +31,9 @@ type liveWorker struct {
 	// split: the active deployment divides traffic between versions (a gradual deployment), so
 	// no single version's code serves.
 	split bool
+	// canary is the split of the active deployment between a stable version and a newer one
+	// (canary.go); when set, the fields the diff compares describe the canary version.
+	canary *liveCanary
 	// identified: the serving version carries flareform's annotation, so bundleTag and the key
 	// fingerprints below come from the version itself.
 	identified bool
@@ -61,9 +64,14 @@ func (e *Engine) readLive(ctx context.Context, accountID, name string) (*liveWor
 	if r.settingsErr != nil || r.settings == nil {
 		return &liveWorker{}, r.settingsErr // the other reads found nothing either, or a script just made
 	}
-	if r.depErr == nil {
-		r.served, r.servedErr = e.identifyServed(ctx, accountID, name, r.deployed, r.split)
-	}
+	parallel(
+		func() {
+			if r.depErr == nil {
+				r.served, r.servedErr = e.identifyServed(ctx, accountID, name, r.identifies(), r.split)
+			}
+		},
+		func() { r.readCanarySettings(ctx, e, accountID, name) },
+	)
 	return r.live()
 }
 
@@ -85,9 +93,10 @@ func (e *Engine) readLiveInTwo(ctx context.Context, accountID, name string) (*li
 		func() { r.readLatest(ctx, e, accountID, name) },
 		func() {
 			if r.depErr == nil {
-				r.served, r.servedErr = e.identifyServed(ctx, accountID, name, r.deployed, r.split)
+				r.served, r.servedErr = e.identifyServed(ctx, accountID, name, r.identifies(), r.split)
 			}
 		},
+		func() { r.readCanarySettings(ctx, e, accountID, name) },
 	)
 	return r.live()
 }
@@ -100,11 +109,23 @@ type liveReads struct {
 	subErr      error
 	deployed    string
 	split       bool
+	shares      []DeploymentShare // the active deployment
 	depErr      error
 	latest      string
 	latestErr   error
 	served      servedVersion
 	servedErr   error
+	// canarySettings are the canary's own settings when the deployment is split (canary.go).
+	canarySettings *cfapi.Settings
+	canaryErr      error
+}
+
+// readCanarySettings reads a split deployment's canary version: the diff compares the spec
+// with it, not with whatever the script's settings describe during the split.
+func (r *liveReads) readCanarySettings(ctx context.Context, e *Engine, accountID, name string) {
+	if c := canaryOf(r.shares); c != nil && r.depErr == nil {
+		r.canarySettings, r.canaryErr = e.api.Script(accountID, name).VersionSettings(ctx, c.ID)
+	}
 }
 
 func (r *liveReads) readSettings(ctx context.Context, e *Engine, accountID, name string) {
@@ -112,7 +133,8 @@ func (r *liveReads) readSettings(ctx context.Context, e *Engine, accountID, name
 }
 
 func (r *liveReads) readDeployed(ctx context.Context, e *Engine, accountID, name string) {
-	r.deployed, r.split, r.depErr = e.deployedVersion(ctx, accountID, name)
+	r.shares, r.depErr = e.activeShares(ctx, accountID, name)
+	r.deployed, r.split = servedOf(r.shares)
 }
 
 func (r *liveReads) readSubdomain(ctx context.Context, e *Engine, accountID, name string) {
@@ -128,12 +150,19 @@ func (r *liveReads) live() (*liveWorker, error) {
 	if r.subErr != nil {
 		return nil, fmt.Errorf("read workers.dev state: %w", r.subErr)
 	}
-	if err := errors.Join(r.depErr, r.latestErr, r.servedErr); err != nil {
+	if err := errors.Join(r.depErr, r.latestErr, r.servedErr, r.canaryErr); err != nil {
 		return nil, err
 	}
-	live := liveFromSettings(r.settings)
+	settings := r.settings
+	if r.canarySettings != nil {
+		cs := *r.canarySettings
+		cs.Tags = r.settings.Tags // tags are the script's
+		settings = &cs
+	}
+	live := liveFromSettings(settings)
 	live.workersDev = r.workersDev
 	live.applyServed(r.served)
+	live.readCanary(r.shares)
 	live.newerUndeployed = r.latest != "" && r.served.ID != "" && r.latest != r.served.ID
 	if live.newerUndeployed && !live.identified {
 		// The tags are the script's and were written by the newest upload, not by the version
@@ -300,12 +329,20 @@ func (e *Engine) currentVersion(ctx context.Context, accountID, name string) (st
 // deployedVersion is the version serving all traffic according to the latest deployment; split
 // is true when that deployment divides traffic between versions (then id is "").
 func (e *Engine) deployedVersion(ctx context.Context, accountID, name string) (id string, split bool, err error) {
+	shares, err := e.activeShares(ctx, accountID, name)
+	id, split = servedOf(shares)
+	return id, split, err
+}
+
+// activeShares is the latest deployment's versions and their shares, in the API's order; nil
+// when the script has no deployment (or does not exist).
+func (e *Engine) activeShares(ctx context.Context, accountID, name string) ([]DeploymentShare, error) {
 	deps, err := e.api.Script(accountID, name).Deployments(ctx)
 	if err != nil {
 		if cfapi.IsNotFound(err) {
-			return "", false, nil
+			return nil, nil
 		}
-		return "", false, fmt.Errorf("read deployments: %w", err)
+		return nil, fmt.Errorf("read deployments: %w", err)
 	}
 	latest := -1
 	for i, d := range deps {
@@ -314,14 +351,23 @@ func (e *Engine) deployedVersion(ctx context.Context, accountID, name string) (i
 		}
 	}
 	if latest < 0 {
-		return "", false, nil
+		return nil, nil
 	}
+	shares := make([]DeploymentShare, 0, len(deps[latest].Versions))
 	for _, v := range deps[latest].Versions {
+		shares = append(shares, DeploymentShare{VersionID: canonicalUUID(v.VersionID), Percentage: v.Percentage})
+	}
+	return shares, nil
+}
+
+// servedOf is the version a deployment sends all traffic to, or split when it divides it.
+func servedOf(shares []DeploymentShare) (id string, split bool) {
+	for _, v := range shares {
 		if v.Percentage >= 100 {
-			return v.VersionID, false, nil
+			return v.VersionID, false
 		}
 	}
-	return "", len(deps[latest].Versions) > 1, nil
+	return "", len(shares) > 1
 }
 
 // readAccount reads the account's workers.dev subdomain and, when listScripts is set, its

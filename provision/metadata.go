@@ -14,6 +14,17 @@ type scriptMetadata struct {
 	Annotations        versionAnnotations `json:"annotations"`
 }
 
+// versionMetadata is the metadata of a version upload (POST …/versions), which deploys
+// nothing and has no script tags.
+type versionMetadata struct {
+	MainModule         string             `json:"main_module"`
+	CompatibilityDate  string             `json:"compatibility_date"`
+	CompatibilityFlags []string           `json:"compatibility_flags,omitempty"`
+	Bindings           []metadataBinding  `json:"bindings"`
+	KeepBindings       []string           `json:"keep_bindings"`
+	Annotations        versionAnnotations `json:"annotations"`
+}
+
 // scriptSettings is the `settings` part of a settings PATCH (a new version, deployed at once).
 type scriptSettings struct {
 	Bindings    []metadataBinding  `json:"bindings"`

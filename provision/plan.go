@@ -83,6 +83,9 @@ type WorkerPlan struct {
 	// KeyRotationUntil is the end of a key-rotation grace window the live worker holds
 	// (RFC 3339): information, not a change.
 	KeyRotationUntil string `json:"key_rotation_until,omitempty"`
+	// Canary is the split deployment apply makes or changes for this worker (canary.go); nil
+	// when it deploys at 100% or deploys nothing.
+	Canary *CanaryPlan `json:"canary,omitempty"`
 
 	desired *desiredWorker
 	live    *liveWorker
@@ -155,6 +158,9 @@ type desiredWorker struct {
 	previousKey string // the key being retired, sent as API_KEY_PREVIOUS
 	// rateLimitNS is the RATE_LIMITER binding's namespace_id: the live one, else a new one.
 	rateLimitNS string
+	// canary is the split deployment apply makes or changes (canary.go); nil: the upload
+	// deploys at 100%.
+	canary *CanaryPlan
 }
 
 // speculativeReadWorkers is the largest spec whose workers are read before the script list
@@ -545,11 +551,14 @@ func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, 
 		add(Change{Path: "project", Op: OpAdd, New: project})
 	}
 	d.upload = len(changes) > 0
+	if err := diffCanary(d, live, e.cfg.Canary, add); err != nil {
+		return WorkerPlan{}, err
+	}
 	diffWorkersDev(d, live, add)
 	diffExpiredRotation(d, live, time.Now(), add)
 	d.tags = uploadTags(d, live)
 
-	wp := WorkerPlan{Key: w.Key, Name: w.Name, Changes: changes, desired: d, live: live}
+	wp := WorkerPlan{Key: w.Key, Name: w.Name, Changes: changes, Canary: d.canary, desired: d, live: live}
 	switch {
 	case !live.exists:
 		wp.Action = ActionCreate

@@ -540,6 +540,9 @@ func (e *Engine) smokeOnce(ctx context.Context, r smokeReq, target, host string)
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
+	if o := versionOverride(ctx); o != "" {
+		req.Header.Set(versionOverrideHeader, o)
+	}
 	res, err := e.httpClient.Do(req)
 	if err != nil {
 		var ue *url.Error
