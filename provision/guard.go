@@ -113,7 +113,7 @@ type guardedWrite struct {
 	// shares, when set, is the deployment a deploysVersion write makes instead (a canary's
 	// split, or a split put back).
 	shares []DeploymentShare
-	write       func(ctx context.Context) error
+	write  func(ctx context.Context) error
 }
 
 // guard checks g's precondition, makes its write and checks its postcondition. A changed
