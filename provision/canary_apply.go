@@ -2,7 +2,9 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/flareform/flareform/provision/cfapi"
 )
@@ -152,13 +154,30 @@ func (r workerRead) shares() []DeploymentShare {
 	}
 }
 
-// deployShares makes a deployment of existing versions. A refusal for a secret change
-// (10220) is retried with force only when the caller allows it.
+// errSecretsChanged marks the API's refusal to deploy an older version across a secret
+// change (10220), which force overrides.
+var errSecretsChanged = errors.New("the API refuses to go back across a secret change")
+
+// deployShares makes a deployment of existing versions; force sends ?force=true.
 func (e *Engine) deployShares(ctx context.Context, accountID, name string, shares []DeploymentShare, message string, force bool) error {
-	if err := e.api.Script(accountID, name).Deploy(ctx, toAPIShares(shares), message, force); err != nil {
-		return fmt.Errorf("deploy %v: %w", shares, err)
+	err := e.api.Script(accountID, name).Deploy(ctx, toAPIShares(shares), message, force)
+	switch {
+	case err == nil:
+		return nil
+	case cfapi.IsSecretsChanged(err):
+		return fmt.Errorf("deploy %s: %w: %w", sharesText(shares), errSecretsChanged, err)
+	default:
+		return fmt.Errorf("deploy %s: %w", sharesText(shares), err)
 	}
-	return nil
+}
+
+// sharesText writes a deployment: "A at 90%, B at 10%".
+func sharesText(shares []DeploymentShare) string {
+	parts := make([]string, len(shares))
+	for i, s := range shares {
+		parts[i] = s.VersionID + " at " + percentText(s.Percentage)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // uploadVersion uploads the worker's new version without deploying it (the canary). Its

@@ -30,6 +30,8 @@ type RolloutPlan struct {
 	Kind      RolloutKind   `json:"kind"`
 	AccountID string        `json:"account_id"`
 	Workers   []RolloutStep `json:"workers"`
+
+	subdomain string // the account's workers.dev subdomain, for the smoke tests
 }
 
 // RolloutStep is what a rollout does to one worker.
