@@ -503,19 +503,35 @@ func (e *Engine) failedSmoke(ctx context.Context, p *Plan, wp *WorkerPlan, r *Wo
 		return fmt.Errorf("%w; not rolled back, as another run deployed meanwhile: %w", smokeErr, err)
 	}
 	r.VersionID = served
-	target := ""
+	target, back := "", []DeploymentShare(nil)
 	if wp.Action == ActionUpdate && wp.live != nil && !wp.live.untested() {
 		target = wp.live.versionID
+	}
+	if wp.Action == ActionUpdate && wp.live != nil && wp.live.canary != nil {
+		// A canary's split served: it is made again, as it was (its versions were tested when
+		// flareform made it, or are another tool's split that this apply replaced).
+		back = wp.live.canary.shares
+		target = sharesText(back)
 	}
 	if target == "" {
 		return smokeErr // nothing that passed a smoke test to go back to
 	}
+	desc := "version " + target
+	if back != nil {
+		desc = "the split " + target
+	}
 	err = e.guard(ctx, p.AccountID, guardedWrite{
 		name:    wp.Name,
-		what:    "roll back to version " + target,
+		what:    "roll back to " + desc,
 		read:    readOfHistory(head),
 		deploys: target,
-		write:   func(ctx context.Context) error { return e.rollback(ctx, p.AccountID, wp.Name, target) },
+		shares:  back,
+		write: func(ctx context.Context) error {
+			if back != nil {
+				return e.deployShares(ctx, p.AccountID, wp.Name, back, "flareform rollback after failed smoke test", true)
+			}
+			return e.rollback(ctx, p.AccountID, wp.Name, target)
+		},
 	})
 	if err != nil {
 		if errors.Is(err, ErrChanged) {
@@ -526,8 +542,11 @@ func (e *Engine) failedSmoke(ctx context.Context, p *Plan, wp *WorkerPlan, r *Wo
 	}
 	r.RolledBack = true
 	r.VersionID = target
+	if back != nil {
+		r.VersionID = ""
+	}
 	r.KeyFingerprint, r.GeneratedKey = wp.live.keyFingerprints[bindingOf(d)], ""
-	return fmt.Errorf("%w; rolled back to version %s", smokeErr, target)
+	return fmt.Errorf("%w; rolled back to %s", smokeErr, desc)
 }
 
 func bindingOf(d *desiredWorker) string {

@@ -101,3 +101,26 @@ func TestCanaryRefusedForNewWorkerAndKeyChange(t *testing.T) {
 		t.Fatalf("plan --canary with a changed key: %v, want refused", err)
 	}
 }
+
+// A plain apply over a canary whose smoke test fails makes the canary's split serve again, as
+// it was: nothing that passed a test is left at 100% by mistake, and nothing is lost.
+func TestFailedApplyOverACanaryPutsTheSplitBack(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.env["IMG_KEY"] = "canary-key-0123456789abcdef0123456789abcd"
+	w := imageWorker(t, "image-api", "IMG_KEY")
+	h.deploy(t, specOf(w), ApplyOptions{})
+	w.Vars = map[string]string{"MAX_PROMPT_CHARS": "800"}
+	h.eng.cfg.Canary = 20
+	h.deploy(t, specOf(w), ApplyOptions{})
+	split := h.shares(t, "image-api")
+	h.eng.cfg.Canary = 0
+	w.Main = testdataWorker(t, "auth-text-not-png.js")
+	res, err := h.eng.Apply(ctx, h.plan(t, specOf(w)), ApplyOptions{})
+	if err == nil || !res.Workers[0].RolledBack || !strings.Contains(err.Error(), "rolled back to the split") {
+		t.Fatalf("failed apply over a canary: %v, want the split rolled back to\nlog:\n%s", err, h.log)
+	}
+	if got := h.shares(t, "image-api"); !slices.Equal(got, split) {
+		t.Fatalf("deployment after the failed apply: %+v, want the split %+v again", got, split)
+	}
+}

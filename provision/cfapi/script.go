@@ -135,6 +135,10 @@ type Deployment struct {
 	Created  time.Time
 	Versions []DeploymentVersion
 	Message  string // the workers/message annotation
+	// Source is what made the deployment as the API names it ("api", "wrangler", "dash", ...).
+	Source      string
+	AuthorEmail string
+	TriggeredBy string // the workers/triggered_by annotation ("upload", "rollback", ...)
 }
 
 // DeploymentVersion is one version of a Deployment and its share of the traffic.
@@ -151,7 +155,8 @@ func (s Script) Deployments(ctx context.Context) ([]Deployment, error) {
 	}
 	out := make([]Deployment, 0, len(res.Deployments))
 	for _, d := range res.Deployments {
-		dep := Deployment{ID: d.ID, Created: d.CreatedOn, Message: d.Annotations.WorkersMessage}
+		dep := Deployment{ID: d.ID, Created: d.CreatedOn, Message: d.Annotations.WorkersMessage,
+			Source: d.Source, AuthorEmail: d.AuthorEmail, TriggeredBy: d.Annotations.WorkersTriggeredBy}
 		for _, v := range d.Versions {
 			dep.Versions = append(dep.Versions, DeploymentVersion{VersionID: v.VersionID, Percentage: v.Percentage})
 		}
@@ -203,6 +208,60 @@ func (s Script) NewestVersion(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	return page.Result.Items[0].ID, nil
+}
+
+// VersionInfo is one entry of the script's versions list.
+type VersionInfo struct {
+	ID          string
+	Number      int
+	Created     time.Time // zero when the API sent no readable created_on
+	Source      string    // metadata.source: "api", "wrangler", "dash", ...
+	AuthorEmail string
+	Message     string // the workers/message annotation
+	TriggeredBy string // the workers/triggered_by annotation
+	Tag         string // the workers/tag annotation
+	// Annotated: the entry carried an annotations object. The SDK's type has none (wrangler
+	// reads one from the list), so without it the three annotations above are unknown, not
+	// empty, and the caller may read the version itself.
+	Annotated bool
+}
+
+// Versions lists the script's newest versions, at most perPage of them (one page), newest
+// first as the API returns them.
+func (s Script) Versions(ctx context.Context, perPage int) ([]VersionInfo, error) {
+	page, err := s.c.workers.Scripts.Versions.List(ctx, s.name, sdkParams(func(p *workers.ScriptVersionListParams) {
+		setParam(&p.AccountID, s.accountID)
+		setParam(&p.PerPage, int64(perPage))
+	}))
+	if err != nil {
+		return nil, cleanAPIError(err)
+	}
+	out := make([]VersionInfo, 0, len(page.Result.Items))
+	for _, item := range page.Result.Items {
+		out = append(out, versionInfo(item))
+	}
+	return out, nil
+}
+
+// versionInfo reads one list entry: the typed fields, and the annotations from its raw JSON.
+func versionInfo(item workers.ScriptVersionListResponse) VersionInfo {
+	v := VersionInfo{ID: item.ID, Number: int(item.Number), Source: string(item.Metadata.Source),
+		AuthorEmail: item.Metadata.AuthorEmail}
+	if t, err := time.Parse(time.RFC3339Nano, item.Metadata.CreatedOn); err == nil {
+		v.Created = t
+	}
+	var raw struct {
+		Annotations *struct {
+			Message     string `json:"workers/message"`
+			TriggeredBy string `json:"workers/triggered_by"`
+			Tag         string `json:"workers/tag"`
+		} `json:"annotations"`
+	}
+	if json.Unmarshal([]byte(item.JSON.RawJSON()), &raw) == nil && raw.Annotations != nil {
+		v.Annotated = true
+		v.Message, v.TriggeredBy, v.Tag = raw.Annotations.Message, raw.Annotations.TriggeredBy, raw.Annotations.Tag
+	}
+	return v
 }
 
 // WorkersDev reports whether the script is served on its workers.dev route.
