@@ -169,19 +169,7 @@ func (s Script) Deployments(ctx context.Context) ([]Deployment, error) {
 // deployment's workers/message annotation. It is forced: deploying across a secret change
 // needs that.
 func (s Script) DeployVersion(ctx context.Context, versionID, message string) error {
-	_, err := s.c.workers.Scripts.Deployments.New(ctx, s.name, sdkParams(func(p *workers.ScriptDeploymentNewParams) {
-		setParam(&p.AccountID, s.accountID)
-		setParam(&p.Force, true)
-		setParam(&p.Deployment.Strategy, workers.DeploymentStrategyPercentage)
-		setParam(&p.Deployment.Versions, []workers.DeploymentVersionParam{sdkParams(func(v *workers.DeploymentVersionParam) {
-			setParam(&v.VersionID, versionID)
-			setParam(&v.Percentage, 100.0)
-		})})
-		setParam(&p.Deployment.Annotations, sdkParams(func(a *workers.DeploymentAnnotationsParam) {
-			setParam(&a.WorkersMessage, message)
-		}))
-	}))
-	return cleanAPIError(err)
+	return s.Deploy(ctx, []DeploymentVersion{{VersionID: versionID, Percentage: 100}}, message, true)
 }
 
 // Version is the raw JSON of version versionID (GET …/versions/{id}): its annotations and
