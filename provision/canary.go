@@ -78,6 +78,11 @@ var errCanaryNeedsStable = errors.New("a canary needs a version serving all traf
 // is promoted to 100%. d.upload is already decided.
 func diffCanary(d *desiredWorker, live *liveWorker, percent float64, add func(Change)) error {
 	c := live.canary
+	if d.finishRotation && (percent > 0 || c != nil) {
+		// Ending the window edits the settings, which the API allows only while the newest
+		// version serves all traffic.
+		return fmt.Errorf("the key rotation window of %s has ended and must be finished first: promote or roll back its canary, or apply without --canary", d.worker.Name)
+	}
 	switch {
 	case percent == 0 && c != nil && !d.upload:
 		d.canary = &CanaryPlan{Percent: 100, Version: c.ID}

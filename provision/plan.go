@@ -551,11 +551,11 @@ func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, 
 		add(Change{Path: "project", Op: OpAdd, New: project})
 	}
 	d.upload = len(changes) > 0
+	diffWorkersDev(d, live, add)
+	diffExpiredRotation(d, live, time.Now(), add)
 	if err := diffCanary(d, live, e.cfg.Canary, add); err != nil {
 		return WorkerPlan{}, err
 	}
-	diffWorkersDev(d, live, add)
-	diffExpiredRotation(d, live, time.Now(), add)
 	d.tags = uploadTags(d, live)
 
 	wp := WorkerPlan{Key: w.Key, Name: w.Name, Changes: changes, Canary: d.canary, desired: d, live: live}
