@@ -72,7 +72,7 @@ func (s *Server) bindingHandler() http.Handler {
 	mux.Handle("GET /models", aiHandler)
 	mux.HandleFunc("POST /ratelimit", s.serveRateLimit)
 	mux.HandleFunc("POST /vectorize/{op}", s.serveVectorize)
-	return s.logBindingCalls(mux)
+	return s.routeTailEvents(s.logBindingCalls(mux))
 }
 
 // logBindingCalls records each binding call with its gateway and cache status. These go to

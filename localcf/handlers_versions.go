@@ -52,17 +52,23 @@ func versionObject(sc *script, v *version, resources bool) map[string]any {
 	return obj
 }
 
-// listVersions: newest first, page/per_page (ignored with deployable=true).
+// deployableVersions is how many of the newest versions a deployment may use (docs
+// deployment-management.mdx: "the last 100 uploaded versions"; rollbacks.mdx says the same).
+const deployableVersions = 100
+
+// listVersions: newest first, page/per_page; deployable=true lists only the versions a
+// deployment may use, all on one page (it ignores pagination).
 func (s *Server) listVersions(c *call) *apiError {
 	page, perPage := pageParams(c.r, 10)
-	all, _ := strconv.ParseBool(c.r.URL.Query().Get("deployable"))
+	deployable, _ := strconv.ParseBool(c.r.URL.Query().Get("deployable"))
 	s.mu.RLock()
 	sc, apiErr := s.lookupScript(c.accountID, c.param("script"))
 	var items []any
-	total := 0
 	if apiErr == nil {
-		total = len(sc.Versions)
 		for i := len(sc.Versions) - 1; i >= 0; i-- {
+			if deployable && !isDeployable(sc, sc.Versions[i]) {
+				break
+			}
 			items = append(items, versionObject(sc, sc.Versions[i], false))
 		}
 	}
@@ -70,7 +76,10 @@ func (s *Server) listVersions(c *call) *apiError {
 	if apiErr != nil {
 		return apiErr
 	}
-	if !all {
+	total := len(items)
+	if deployable {
+		page, perPage = 1, max(total, 1)
+	} else {
 		items = pageOf(items, page, perPage)
 	}
 	if items == nil {
@@ -79,6 +88,13 @@ func (s *Server) listVersions(c *call) *apiError {
 	writeResultInfo(c.w, map[string]any{"items": items}, pageInfo{Page: page, PerPage: perPage, Count: len(items),
 		TotalCount: total, TotalPages: int(math.Ceil(float64(total) / float64(perPage)))})
 	return nil
+}
+
+// isDeployable reports whether v is among the script's newest deployableVersions versions.
+// The caller holds mu or opMu.
+func isDeployable(sc *script, v *version) bool {
+	latest := sc.latestVersion()
+	return latest != nil && latest.Number-v.Number < deployableVersions
 }
 
 func pageOf(items []any, page, perPage int) []any {
@@ -213,32 +229,39 @@ type deploymentRequest struct {
 	Annotations *annotations        `json:"annotations"`
 }
 
-// postDeployment shifts traffic to existing versions (percentages must add up to 100). The
-// local data plane serves the version with the largest share.
+// postDeployment shifts traffic to existing versions: one or two, each 0 to 100 percent, adding
+// up to 100. The commit starts the version with the largest share; the data plane starts the
+// other on its first request and splits traffic by the percentages (split.go). Without
+// ?force=true a rollback across a secret change is refused with 10220 (checkSecretRollback).
 func (s *Server) postDeployment(c *call) *apiError {
-	body, err := io.ReadAll(io.LimitReader(c.r.Body, maxMetadataBytes))
-	if err != nil {
-		return newAPIError(http.StatusBadRequest, codeParseBody, "Could not read the request body.")
+	req, apiErr := readDeploymentRequest(c.r)
+	if apiErr != nil {
+		return apiErr
 	}
-	var req deploymentRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		return newAPIError(http.StatusBadRequest, codeParseBody, "Could not parse the deployment: %v", err)
-	}
-	if req.Strategy != "percentage" {
-		return errValidation("strategy must be \"percentage\", got %q.", req.Strategy)
-	}
-	if len(req.Versions) == 0 || len(req.Versions) > 2 {
-		return errValidation("A deployment needs one or two versions, got %d.", len(req.Versions))
-	}
+	force, _ := strconv.ParseBool(c.r.URL.Query().Get("force"))
 	message := ""
 	if req.Annotations != nil {
 		message = truncate(req.Annotations.Message, 1000)
 	}
 	name := c.param("script")
+	// The secret check runs again at commit, against the deployment active then: a deployment
+	// committed meanwhile changes what this one rolls back from.
+	secretCheck := func(sc *script) *apiError {
+		if force || sc == nil {
+			return nil
+		}
+		return s.checkSecretRollback(sc, req.Versions)
+	}
 	var d *deployment
-	apiErr := s.applyStartedChange(c.r.Context(), startedChange{
+	apiErr = s.applyStartedChange(c.r.Context(), startedChange{
 		revision: func() string { return s.scriptIdentity(c.accountID, name) },
-		prepare:  func() (*version, *apiError) { return s.deploymentMain(c.accountID, name, req.Versions) },
+		prepare: func() (*version, *apiError) {
+			main, apiErr := s.deploymentMain(c.accountID, name, req.Versions)
+			if apiErr == nil {
+				apiErr = secretCheck(s.existingScript(c.accountID, name))
+			}
+			return main, apiErr
+		},
 		start: func(ctx context.Context, main *version) (*workerd.Process, *apiError) {
 			proc, _, apiErr := s.startChecked(ctx, liveKey{c.accountID, name}, main) // committed: its start-up time stays
 			return proc, apiErr
@@ -246,7 +269,7 @@ func (s *Server) postDeployment(c *call) *apiError {
 		commit: func(_ *version, proc *workerd.Process) *apiError {
 			var apiErr *apiError
 			_, d, apiErr = s.commit(c.accountID, name, nil, releaseOptions{deploy: true, source: sourceOf(c.r),
-				triggeredBy: "deployment", message: message, proc: proc, deployments: req.Versions})
+				triggeredBy: "deployment", message: message, proc: proc, deployments: req.Versions, check: secretCheck})
 			return apiErr
 		},
 	})
@@ -257,9 +280,30 @@ func (s *Server) postDeployment(c *call) *apiError {
 	return nil
 }
 
+// readDeploymentRequest decodes a deployment body and checks its shape: strategy "percentage",
+// one or two versions.
+func readDeploymentRequest(r *http.Request) (*deploymentRequest, *apiError) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxMetadataBytes))
+	if err != nil {
+		return nil, newAPIError(http.StatusBadRequest, codeParseBody, "Could not read the request body.")
+	}
+	var req deploymentRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, newAPIError(http.StatusBadRequest, codeParseBody, "Could not parse the deployment: %v", err)
+	}
+	if req.Strategy != "percentage" {
+		return nil, errValidation("strategy must be \"percentage\", got %q.", req.Strategy)
+	}
+	if len(req.Versions) == 0 || len(req.Versions) > 2 {
+		return nil, errValidation("A deployment needs one or two versions, got %d.", len(req.Versions))
+	}
+	return &req, nil
+}
+
 // deploymentMain checks a deployment's versions against the script and returns the one with the
-// largest share, which the local data plane serves. It normalises the version ids in place.
-// The caller holds opMu.
+// largest share (the first of equal shares), which the commit starts. It normalises the version
+// ids in place. Percentages must add up to exactly 100: the strict reading, as whether the API
+// itself checks the sum is UNCONFIRMED (cloudflare-operations.md 1.5). The caller holds opMu.
 func (s *Server) deploymentMain(accountID, name string, versions []deploymentVersion) (*version, *apiError) {
 	sc, apiErr := s.lookupScript(accountID, name)
 	if apiErr != nil {
@@ -269,12 +313,12 @@ func (s *Server) deploymentMain(accountID, name string, versions []deploymentVer
 	var main *version
 	var mainShare float64 = -1
 	for i, dv := range versions {
-		v := sc.version(dv.VersionID)
-		if v == nil {
-			return nil, errVersionNotFound(dv.VersionID)
+		v, apiErr := deploymentVersionOf(sc, dv)
+		if apiErr != nil {
+			return nil, apiErr
 		}
-		if dv.Percentage < 0 || dv.Percentage > 100 {
-			return nil, errValidation("Version %s has percentage %v; use 0 to 100.", dv.VersionID, dv.Percentage)
+		if i > 0 && versions[0].VersionID == v.ID {
+			return nil, errValidation("Version %s appears twice in the deployment; list each version once.", v.ID)
 		}
 		versions[i].VersionID = v.ID
 		sum += dv.Percentage
@@ -286,4 +330,21 @@ func (s *Server) deploymentMain(accountID, name string, versions []deploymentVer
 		return nil, errValidation("Version percentages add up to %v; they must add up to 100.", sum)
 	}
 	return main, nil
+}
+
+// deploymentVersionOf resolves one entry of a deployment: a deployable version of sc with a
+// share from 0 (reachable only through the version override header) to 100.
+func deploymentVersionOf(sc *script, dv deploymentVersion) (*version, *apiError) {
+	v := sc.version(dv.VersionID)
+	if v == nil {
+		return nil, errVersionNotFound(dv.VersionID)
+	}
+	if dv.Percentage < 0 || dv.Percentage > 100 || math.IsNaN(dv.Percentage) {
+		return nil, errValidation("Version %s has percentage %v; use 0 to 100.", dv.VersionID, dv.Percentage)
+	}
+	if !isDeployable(sc, v) {
+		return nil, errValidation("Version %s is not among the %d most recent versions of this Worker and cannot be deployed.",
+			v.ID, deployableVersions)
+	}
+	return v, nil
 }

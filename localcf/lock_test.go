@@ -238,8 +238,9 @@ func TestOverlappingChangesOfOneScriptLoseNothing(t *testing.T) {
 			},
 		},
 		{
+			// Forced, as a rollback across a secret change must be (10220 otherwise, below).
 			name:    "secret PUT during rollback",
-			held:    func(c *client, first string) *apiResponse { return c.deploy("app", first, false) },
+			held:    func(c *client, first string) *apiResponse { return c.deploy("app", first, true) },
 			between: func(c *client, _ string) *apiResponse { return c.putSecret("app", "API_KEY", "s3") },
 			check: func(t *testing.T, c *client) {
 				if ids := c.versionIDs("app"); len(ids) != 3 {
@@ -247,6 +248,18 @@ func TestOverlappingChangesOfOneScriptLoseNothing(t *testing.T) {
 				}
 				if env := c.envOf("app"); env["version"] != "v1" || env["secret"] != "s1" {
 					t.Fatalf("serving %v, want version 1, deployed after the secret PUT", env)
+				}
+			},
+		},
+		{
+			// Arriving after the secret PUT, the unforced rollback would cross a secret change.
+			name:       "secret PUT during unforced rollback",
+			held:       func(c *client, first string) *apiResponse { return c.deploy("app", first, false) },
+			between:    func(c *client, _ string) *apiResponse { return c.putSecret("app", "API_KEY", "s3") },
+			heldStatus: http.StatusBadRequest, heldCode: codeSecretsChanged,
+			check: func(t *testing.T, c *client) {
+				if env := c.envOf("app"); env["version"] != "v1b" || env["secret"] != "s3" {
+					t.Fatalf("serving %v, want the secret PUT's version of v1b", env)
 				}
 			},
 		},

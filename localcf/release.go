@@ -125,7 +125,7 @@ func deriveVersion(base *version) *version {
 // workerFor turns a stored version into what workerd runs.
 func (s *Server) workerFor(k liveKey, v *version) (workerd.Worker, error) {
 	w := workerd.Worker{Name: k.script, MainModule: v.MainModule, CompatibilityDate: v.CompatibilityDate,
-		CompatibilityFlags: v.CompatibilityFlags}
+		CompatibilityFlags: v.CompatibilityFlags, Tail: tailWorkerConfig(k, v)}
 	if w.CompatibilityDate == "" {
 		w.CompatibilityDate = fallbackCompatDate
 	}
@@ -288,6 +288,10 @@ func (s *Server) commit(accountID, name string, v *version, o releaseOptions) (*
 	sc.ModifiedOn = now
 	err := s.persistLocked()
 	deployed := sc.deployedVersion()
+	var active []string
+	if ad := sc.activeDeployment(); ad != nil {
+		active = ad.versionIDs()
+	}
 	s.mu.Unlock()
 	if err != nil {
 		if o.proc != nil {
@@ -296,12 +300,13 @@ func (s *Server) commit(accountID, name string, v *version, o releaseOptions) (*
 		return nil, nil, errInternal(err)
 	}
 	s.logChange(name, v, d)
-	if o.proc != nil {
-		if o.deploy && deployed != nil {
-			s.live.install(liveKey{accountID, name}, deployed.ID, o.proc)
-		} else {
-			o.proc.Close()
-		}
+	switch {
+	case o.deploy && deployed != nil:
+		// o.proc serves the main version; the deployment's other version starts on its first
+		// request, and versions it dropped are retired.
+		s.live.install(liveKey{accountID, name}, active, deployed.ID, o.proc)
+	case o.proc != nil:
+		o.proc.Close()
 	}
 	return sc, d, nil
 }

@@ -99,6 +99,9 @@ var routes = sync.OnceValue(func() []route {
 		r("GET", "accounts/{account}/workers/scripts/{script}/references", authAccount, (*Server).getReferences),
 		r("GET", "accounts/{account}/workers/scripts/{script}/queue-consumers", authAccount, (*Server).getQueueConsumers),
 		r("GET", "accounts/{account}/workers/tails/by-consumer/{script}", authAccount, emptyList),
+		r("POST", "accounts/{account}/workers/scripts/{script}/tails", authAccount, (*Server).createTail),
+		r("GET", "accounts/{account}/workers/scripts/{script}/tails", authAccount, (*Server).listTails),
+		r("DELETE", "accounts/{account}/workers/scripts/{script}/tails/{tail}", authAccount, (*Server).deleteTail),
 		r("GET", "accounts/{account}/workers/durable_objects/namespaces", authAccount, emptyPagedList),
 		r("GET", "accounts/{account}/storage/kv/namespaces", authAccount, emptyPagedList),
 

@@ -196,7 +196,10 @@ func TestDeployedWorkerdHasNoneOfTheCallersEnvironment(t *testing.T) {
 	expectServing(t, srv, "envcheck", "v1")
 
 	srv.live.mu.Lock()
-	ref := srv.live.workers[liveKey{srv.AccountID(), "envcheck"}].current
+	var ref *procRef
+	for _, r := range srv.live.workers[liveKey{srv.AccountID(), "envcheck"}].procs {
+		ref = r // the one version deployed
+	}
 	srv.live.mu.Unlock()
 	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", ref.proc.Pid()))
 	if err != nil {

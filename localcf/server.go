@@ -53,6 +53,10 @@ type Options struct {
 	Faults         []FaultRule
 	FaultSeed      int64
 	Log            io.Writer // human log; nil = discard
+	// TrafficSeed seeds the data plane's choice of version in a split deployment (A 90% /
+	// B 10%), per script: the same seed and the same requests pick the same versions. The
+	// zero value is a seed like any other.
+	TrafficSeed int64
 	// Zones are zone names ("example.com") the default account holds once started, for Workers
 	// custom domains; each is added unless the account holds it already (AddZone).
 	Zones []string
@@ -115,6 +119,8 @@ type Server struct {
 	// AI Gateway answers. Both are memory only, like Cloudflare's per-location counters.
 	limiter      *windowLimiter
 	gatewayCache *gatewayCache
+	// tails are the open tail sessions and their socket listener (tail.go); memory only.
+	tails tailHub
 
 	// opMu serialises state changes. It is never held while workerd starts: a change that
 	// needs a new process is prepared under it, started without it, and committed under it
@@ -125,7 +131,8 @@ type Server struct {
 	st     *state
 	tokens map[string]string // token hash -> account id
 
-	live *liveSet
+	live  *liveSet
+	split *splitter // picks the version of a split deployment per request
 
 	quirkMu sync.RWMutex
 	quirks  Quirks
@@ -167,6 +174,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.live = newLiveSet(s.startVersion)
+	s.split = newSplitter(opts.TrafficSeed)
 	if err := s.listen(); err != nil {
 		s.Close()
 		return nil, err

@@ -186,8 +186,9 @@ func (sc *script) activeDeployment() *deployment {
 	return sc.Deployments[len(sc.Deployments)-1]
 }
 
-// deployedVersion is the version serving traffic: the active deployment's version with the
-// largest share (the local data plane does not split traffic).
+// deployedVersion is the active deployment's main version: the one with the largest share (the
+// first of equal shares). It is what the script object shows, and the version a deployment's
+// commit starts; the data plane splits traffic over all the deployment's versions (split.go).
 func (sc *script) deployedVersion() *version {
 	d := sc.activeDeployment()
 	if d == nil || len(d.Versions) == 0 {
@@ -200,6 +201,31 @@ func (sc *script) deployedVersion() *version {
 		}
 	}
 	return sc.version(best.VersionID)
+}
+
+// newestActiveVersion is the newest (highest-numbered) version of the active deployment, nil
+// when nothing is deployed: what a deployment of an older version rolls back from (10220).
+func (sc *script) newestActiveVersion() *version {
+	d := sc.activeDeployment()
+	if d == nil {
+		return nil
+	}
+	var newest *version
+	for _, dv := range d.Versions {
+		if v := sc.version(dv.VersionID); v != nil && (newest == nil || v.Number > newest.Number) {
+			newest = v
+		}
+	}
+	return newest
+}
+
+// versionIDs lists the deployment's versions, in its order.
+func (d *deployment) versionIDs() []string {
+	ids := make([]string, len(d.Versions))
+	for i, dv := range d.Versions {
+		ids[i] = dv.VersionID
+	}
+	return ids
 }
 
 // latestIsDeployed reports whether the newest version takes all traffic: the precondition

@@ -24,6 +24,7 @@ type localOptions struct {
 	WorkersDevAddr string
 	Faults         string
 	FaultSeed      int64
+	TrafficSeed    int64
 	RateLimit      int
 	RateWindow     time.Duration
 	AllowRemote    bool
@@ -80,6 +81,7 @@ docs/local-cloudflare.md.`,
 	f.StringVar(&opts.WorkersDevAddr, "workers-dev-addr", "127.0.0.1:0", "workers.dev (data plane) listen `ADDR` (host:port)")
 	f.StringVar(&opts.Faults, "faults", "", "fault `RULES`: kind[@path][:p=F][:ms=N][:retry_after=N][:count=N][:skip=N][:method=M]; ';'-separated (default $"+envLocalFaults+")")
 	f.Int64Var(&opts.FaultSeed, "fault-seed", 0, "`SEED` for probabilistic faults, same seed same faults (default $"+envLocalFaultSeed+" or 1)")
+	f.Int64Var(&opts.TrafficSeed, "traffic-seed", 0, "`SEED` for the data plane's choice of version in a split deployment (A 90% / B 10%): same seed, same requests, same versions")
 	f.IntVar(&opts.RateLimit, "rate-limit", faults.DefaultRateLimit, "`N` API requests allowed per token per --rate-window, like Cloudflare's; 0 turns the limit off")
 	f.DurationVar(&opts.RateWindow, "rate-window", faults.DefaultRateWindow, "rate limit window")
 	f.BoolVar(&opts.AllowRemote, "allow-remote", false, "allow --addr/--workers-dev-addr beyond loopback: anyone who can reach them can use the local Cloudflare")
@@ -152,6 +154,7 @@ func runLocal(ctx context.Context, opts *localOptions) error {
 		WorkerdBinary:  binary,
 		Faults:         rules,
 		FaultSeed:      seed,
+		TrafficSeed:    opts.TrafficSeed,
 		RateLimit:      rateLimit,
 		RateWindow:     opts.RateWindow,
 		Quirks:         quirks,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,5 +199,51 @@ func TestCloudflareGoAuthErrors(t *testing.T) {
 	}
 	if _, err := sdkClient(srv, otherToken).Workers.Subdomains.Get(ctx, workers.SubdomainGetParams{AccountID: cloudflare.F(otherAcct)}); err != nil {
 		t.Errorf("the other account's own token must work on its account: %v", err)
+	}
+}
+
+// TestCloudflareGoSecretRollbackNeedsForce: the SDK sees Cloudflare's 10220 when a deployment
+// rolls back across a secret change, and deploys with Force.
+func TestCloudflareGoSecretRollbackNeedsForce(t *testing.T) {
+	srv := startServer(t)
+	srv.SetQuirks(localcf.Quirks{MainModuleByFilename: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := sdkClient(srv, srv.Token())
+	acct := srv.AccountID()
+	const name = "sdk-rollback"
+	uploadCanonical(ctx, t, c, acct, name, "sdk-key-first-0123456789abcdef0123", canonicalWorker(t))
+	_, err := c.Workers.Scripts.Secrets.Update(ctx, name, workers.ScriptSecretUpdateParams{AccountID: cloudflare.F(acct),
+		Body: workers.ScriptSecretUpdateParamsBodyWorkersBindingKindSecretText{
+			Name: cloudflare.F("API_KEY"), Text: cloudflare.F("sdk-key-second-0123456789abcdef012"),
+			Type: cloudflare.F(workers.ScriptSecretUpdateParamsBodyWorkersBindingKindSecretTextTypeSecretText),
+		}})
+	if err != nil {
+		t.Fatalf("secret put: %v", err)
+	}
+	deps, err := c.Workers.Scripts.Deployments.List(ctx, name, workers.ScriptDeploymentListParams{AccountID: cloudflare.F(acct)})
+	if err != nil || len(deps.Deployments) != 2 {
+		t.Fatalf("deployments: %+v, %v", deps, err)
+	}
+	first := deps.Deployments[1].Versions[0].VersionID // newest first: [1] is the upload's
+	deploy := func(force bool) (*workers.Deployment, error) {
+		p := workers.ScriptDeploymentNewParams{AccountID: cloudflare.F(acct), Deployment: workers.DeploymentParam{
+			Strategy: cloudflare.F(workers.DeploymentStrategyPercentage),
+			Versions: cloudflare.F([]workers.DeploymentVersionParam{{VersionID: cloudflare.F(first), Percentage: cloudflare.F(100.0)}}),
+		}}
+		if force {
+			p.Force = cloudflare.F(true)
+		}
+		return c.Workers.Scripts.Deployments.New(ctx, name, p)
+	}
+	_, err = deploy(false)
+	var apiErr *cloudflare.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest || len(apiErr.Errors) == 0 ||
+		apiErr.Errors[0].Code != 10220 || !strings.Contains(apiErr.Errors[0].Message, "The following secrets have changed: API_KEY") {
+		t.Fatalf("rollback across a secret change without force: want 400 with code 10220 naming API_KEY, got %v", err)
+	}
+	d, err := deploy(true)
+	if err != nil || len(d.Versions) != 1 || d.Versions[0].VersionID != first {
+		t.Fatalf("forced rollback: %+v, %v", d, err)
 	}
 }

@@ -36,6 +36,9 @@ type Worker struct {
 	CompatibilityDate  string
 	CompatibilityFlags []string
 	Bindings           []Binding
+	// Tail, when set, adds the tail worker (tail.go), which posts the runtime's trace events
+	// with this JSON as their config to the backend at Options.AIAddr; nil = no tail worker.
+	Tail json.RawMessage
 }
 
 // Names inside the generated config.
@@ -101,6 +104,9 @@ func writeModules(dir string, w Worker) ([]string, error) {
 			return nil, fmt.Errorf("write bindings shim: %w", err)
 		}
 	}
+	if err := writeTailWorker(dir, w); err != nil {
+		return nil, err
+	}
 	return entries, nil
 }
 
@@ -148,7 +154,7 @@ func configText(w Worker, modules []string, aiAddr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if needsBackend(w) && aiAddr == "" {
+	if usesBackend(w) && aiAddr == "" {
 		return "", fmt.Errorf("worker %s has an ai, ratelimit or vectorize binding but no AI address (Options.AIAddr, the binding backend) was configured", w.Name)
 	}
 	flags := make([]string, len(w.CompatibilityFlags))
@@ -160,7 +166,8 @@ func configText(w Worker, modules []string, aiAddr string) (string, error) {
 	b.WriteString("using Workerd = import \"/workerd/workerd.capnp\";\n")
 	b.WriteString("const config :Workerd.Config = (\n  services = [\n")
 	fmt.Fprintf(&b, "    (name = %s, worker = .worker),\n", capnpString(serviceName))
-	if needsBackend(w) {
+	b.WriteString(tailServiceEntry(w))
+	if usesBackend(w) {
 		fmt.Fprintf(&b, "    (name = %s, external = (address = %s, http = ())),\n", capnpString(aiServiceName), capnpString(aiAddr))
 	}
 	b.WriteString("  ],\n")
@@ -176,7 +183,13 @@ func configText(w Worker, modules []string, aiAddr string) (string, error) {
 	fmt.Fprintf(&b, "  compatibilityDate = %s,\n", capnpString(w.CompatibilityDate))
 	fmt.Fprintf(&b, "  compatibilityFlags = [%s],\n", strings.Join(flags, ", "))
 	fmt.Fprintf(&b, "  bindings = [\n    %s\n  ],\n", strings.Join(bindings, ",\n    "))
+	b.WriteString(tailsField(w))
 	b.WriteString(");\n")
+	tail, err := tailWorkerConst(w)
+	if err != nil {
+		return "", err
+	}
+	b.WriteString(tail)
 	return b.String(), nil
 }
 
