@@ -35,6 +35,8 @@ type SavedPlan struct {
 	Env        string   `json:"env,omitempty"`
 	Targets    []string `json:"targets,omitempty"`
 	Adopt      []string `json:"adopt,omitempty"`
+	// Canary is plan --canary: apply FILE deploys at the same percent (0: no canary).
+	Canary float64 `json:"canary,omitempty"`
 	// Read is what the plan was computed from.
 	Read PlanInputs `json:"read"`
 	Plan *Plan      `json:"plan"`

@@ -59,12 +59,21 @@ window, which needs the old key from the same places.
 
 Saved plans: "flareform apply PLANFILE" applies a plan written by "flareform plan --out
 PLANFILE" without asking again (the plan was the confirmation). It takes the spec, --env,
---target and --adopt from the file, bundles the code and resolves the keys again, re-reads the
-account, and applies only when all of it is what the plan read: otherwise it exits 1 with
-"the plan is stale: <what changed>; run plan again" and writes nothing (docs/saved-plans.md).
+--target, --adopt and --canary from the file, bundles the code and resolves the keys again,
+re-reads the account, and applies only when all of it is what the plan read: otherwise it
+exits 1 with "the plan is stale: <what changed>; run plan again" and writes nothing
+(docs/saved-plans.md).
 
 With --target NAME (repeatable) only the named workers, and the AI Gateways and Vectorize
 indexes they use, are applied; the others are skipped and never read.
+
+Canary: with --canary PERCENT (1 to 99) each changed worker's new version is deployed as a
+canary, a gradual deployment beside the version serving now: the new one gets PERCENT% of the
+traffic, the serving one keeps the rest. The new version is smoke-tested through the
+Cloudflare-Workers-Version-Overrides header (requests pinned to it, whatever the split); a
+failed canary is withdrawn, so the previous version serves 100% again, and apply exits 1.
+"flareform promote" then gives the canary 100% (a later plain "flareform apply" of the same
+spec promotes it too), and "flareform rollback" withdraws it.
 
 ` + keyLookupHelp,
 		Example: `  flareform apply
@@ -72,9 +81,13 @@ indexes they use, are applied; the others are skipped and never read.
   FLAREFORM_API_KEY_IMAGE_API=... flareform apply --auto-approve   # CI: the key from a secret
   flareform apply --local --auto-approve --smoke-out ./out
   flareform apply --json --auto-approve | jq -r '.workers[].url'
-  flareform plan --out release.plan && flareform apply release.plan`,
+  flareform plan --out release.plan && flareform apply release.plan
+  flareform apply --canary 10 && flareform promote`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkCanary(opts.Canary, cmd.Flags().Changed("canary")); err != nil {
+				return err
+			}
 			if len(args) == 1 {
 				if err := opts.useSavedPlan(cmd, args[0]); err != nil {
 					return err
@@ -92,6 +105,7 @@ indexes they use, are applied; the others are skipped and never read.
 	f.StringVar(&opts.SmokeOut, "smoke-out", "", "save smoke test response bodies (e.g. the PNG) in `DIR`")
 	f.StringArrayVar(&opts.Adopt, "adopt", nil, adoptFlagUsage)
 	f.StringArrayVar(&opts.Targets, "target", nil, targetFlagUsage)
+	f.Float64Var(&opts.Canary, "canary", 0, canaryFlagUsage)
 	f.BoolVar(&opts.AllowReplace, "allow-replace", false, "let apply replace a Vectorize index whose dimensions or metric changed (its vectors are lost)")
 	return cmd
 }
@@ -117,6 +131,9 @@ type applyWorkerResult struct {
 }
 
 func runApply(ctx context.Context, opts *applyOptions) (err error) {
+	if err := checkCanary(opts.Canary, false); err != nil {
+		return err
+	}
 	if opts.KeyOut != "" { // a FIFO or device is refused before the spec is even read
 		if err := keysource.CheckWritable(opts.KeyOut); err != nil {
 			return fmt.Errorf("--key-out %w", err)
@@ -206,6 +223,9 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		return err
 	}
 	sess.hintInvoke(opts.rootOptions, res) // how to call them, and only after a success
+	if opts.Canary > 0 {
+		view.CanaryHint(opts.IO.ErrOut, opts.Canary)
+	}
 	return nil
 }
 
@@ -232,13 +252,14 @@ func (o *applyOptions) useSavedPlan(cmd *cobra.Command, path string) error {
 		{"env", o.Env != saved.Env},
 		{"target", !slices.Equal(o.Targets, saved.Targets)},
 		{"adopt", !slices.Equal(o.Adopt, saved.Adopt)},
+		{"canary", o.Canary != saved.Canary},
 	}
 	for _, c := range conflicts {
 		if f := cmd.Flag(c.flag); f != nil && f.Changed && c.given {
 			return fmt.Errorf("--%s differs from the saved plan %s, which was made with its own; drop --%s or run plan again", c.flag, path, c.flag)
 		}
 	}
-	o.File, o.Env, o.Targets, o.Adopt = saved.SpecFile, saved.Env, saved.Targets, saved.Adopt
+	o.File, o.Env, o.Targets, o.Adopt, o.Canary = saved.SpecFile, saved.Env, saved.Targets, saved.Adopt, saved.Canary
 	o.PlanFile, o.saved = path, saved
 	return nil
 }

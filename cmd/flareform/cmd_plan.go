@@ -37,14 +37,24 @@ refuses it (exit 1, nothing written) when the spec, the code, a key or the live 
 changed since: "the plan is stale: <what changed>; run plan again" (docs/saved-plans.md).
 
 With --target NAME (repeatable) only the named workers, and the AI Gateways and Vectorize
-indexes they use, are planned; the plan lists the other workers as skipped.`,
+indexes they use, are planned; the plan lists the other workers as skipped.
+
+With --canary PERCENT (1 to 99) the plan is what "flareform apply --canary PERCENT" would do:
+each changed worker's new version deployed as a canary at PERCENT% of the traffic beside the
+serving version ("canary: new version at 10%, <stable> keeps 90%"). A worker already serving a
+canary shows "promote canary <version> to 100%" without --canary, as a plain apply promotes it.
+A plan saved with --out keeps the percent: "flareform apply FILE" deploys the same canary.`,
 		Example: `  flareform plan
   flareform plan --json --env production
   flareform plan --detailed-exitcode || echo "drift or error"
   flareform plan --out release.plan && flareform apply release.plan
-  flareform plan --target images`,
+  flareform plan --target images
+  flareform plan --canary 10 --out release.plan && flareform apply release.plan`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkCanary(opts.Canary, cmd.Flags().Changed("canary")); err != nil {
+				return err
+			}
 			return runPlan(cmd.Context(), opts)
 		},
 	}
@@ -52,10 +62,14 @@ indexes they use, are planned; the plan lists the other workers as skipped.`,
 	cmd.Flags().BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none")
 	cmd.Flags().StringArrayVar(&opts.Adopt, "adopt", nil, adoptFlagUsage)
 	cmd.Flags().StringArrayVar(&opts.Targets, "target", nil, targetFlagUsage)
+	cmd.Flags().Float64Var(&opts.Canary, "canary", 0, canaryFlagUsage)
 	return cmd
 }
 
 func runPlan(ctx context.Context, opts *planOptions) (err error) {
+	if err := checkCanary(opts.Canary, false); err != nil {
+		return err
+	}
 	if opts.Out != "" { // a link, FIFO or device is refused before the spec is even read
 		if err := confined.CheckWritable(opts.Out); err != nil {
 			return refusedFile("--out", err)
@@ -97,6 +111,7 @@ func savePlan(path string, plan *provision.Plan, s *spec.Spec, opts *rootOptions
 	if err != nil {
 		return err
 	}
+	saved.Canary = opts.Canary // apply FILE deploys the same canary, or refuses another --canary
 	if err := provision.WriteSavedPlan(path, saved); err != nil {
 		return err
 	}

@@ -29,6 +29,8 @@ type rootOptions struct {
 	NoColor bool // --no-color (NO_COLOR in the environment does the same)
 	// Targets is --target on plan, apply, destroy and smoke: only these workers.
 	Targets []string
+	// Canary is plan's and apply's --canary: the new versions' share of the traffic (1-99).
+	Canary float64
 }
 
 // adoptFlagUsage is --adopt's help, shared by plan and apply.
@@ -124,8 +126,11 @@ func subcommands() []subcommand {
 		{"plan", newPlanCmd},
 		{"show", newShowCmd},
 		{"apply", newApplyCmd},
+		{"promote", newPromoteCmd},
+		{"rollback", newRollbackCmd},
 		{"smoke", newSmokeCmd},
 		{"output", newOutputCmd},
+		{"versions", newVersionsCmd},
 		{"destroy", newDestroyCmd},
 		{"rotate-key", newRotateKeyCmd},
 		{"local", newLocalCmd},
@@ -134,6 +139,7 @@ func subcommands() []subcommand {
 		{"schema", newSchemaCmd},
 		{"import", newImportCmd},
 		{"whoami", newWhoamiCmd},
+		{"tail", newTailCmd},
 	}
 }
 

@@ -125,6 +125,7 @@ func (o *rootOptions) open(ctx context.Context, lockFor string) (_ *session, err
 	cfg.Concurrency = o.Parallelism
 	cfg.Adopt = o.Adopt
 	cfg.Targets = o.Targets
+	cfg.Canary = o.Canary
 	sess.log = &logSink{w: o.IO.ErrOut}
 	cfg.Log = sess.log
 	cfg.OnWorkerDone = sess.log.workerDone
