@@ -294,3 +294,14 @@ func (e *Engine) forEach(ctx context.Context, n int, fn func(ctx context.Context
 	}
 	wg.Wait()
 }
+
+// API is the engine's Cloudflare client (its retries, pacing and HTTP client) and the account
+// the spec names (specAccount), else the configured one: for commands that talk to one worker
+// directly, such as tail.
+func (e *Engine) API(specAccount string) (*cfapi.Client, string, error) {
+	accountID, err := e.accountID(specAccount)
+	if err != nil {
+		return nil, "", err
+	}
+	return e.api, accountID, nil
+}

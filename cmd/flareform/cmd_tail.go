@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -142,13 +140,9 @@ func runTail(ctx context.Context, opts *tailOptions, worker string) (err error) 
 		return err
 	}
 	defer closeSession(sess, &err)
-	api, err := tailClient(sess)
+	api, account, err := sess.Engine.API(sess.Spec.AccountID)
 	if err != nil {
-		return err
-	}
-	account := sess.Spec.AccountID
-	if account == "" {
-		account = sess.getenv(envAccountID)
+		return sess.explain(err)
 	}
 	w, script, err := findTailWorker(ctx, sess, api, account, worker)
 	if err != nil {
@@ -166,21 +160,6 @@ func runTail(ctx context.Context, opts *tailOptions, worker string) (err error) 
 		return sess.explain(fmt.Errorf("tail %s: %w", script, err))
 	}
 	return nil
-}
-
-// tailClient is an API client for the tail calls, from the session's environment (with
-// --local, the local Cloudflare's endpoint and token).
-func tailClient(sess *session) (*cfapi.Client, error) {
-	cfg := provision.ConfigFromEnv(sess.getenv)
-	if cfg.APIBaseURL == "" {
-		cfg.APIBaseURL = provision.DefaultAPIBaseURL
-	}
-	api, err := cfapi.New(cfapi.Config{BaseURL: cfg.APIBaseURL, Token: cfg.APIToken, HTTPClient: &http.Client{},
-		Concurrency: 2, MaxRetries: 2, MaxRetryAfter: 30 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("set up API client: %w", err)
-	}
-	return api, nil
 }
 
 // findTailWorker resolves WORKER: a worker of the spec (by key or script name), else a
