@@ -3,6 +3,7 @@ package provision
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -108,8 +109,20 @@ func diffCanary(d *desiredWorker, live *liveWorker, percent float64, add func(Ch
 		d.canary = &CanaryPlan{Percent: percent, Stable: c.Stable, Version: c.ID}
 		add(Change{Path: "deployment", Op: OpChange, Old: fmt.Sprintf("canary %s at %s", c.ID, percentText(c.Percent)),
 			New: fmt.Sprintf("canary %s at %s", c.ID, percentText(percent))})
+	case c != nil && live.canaryUntested():
+		// Deployed by an apply that stopped before its smoke test passed: the same split,
+		// tested this time (canary_apply.go makes no deployment when it is already there).
+		d.canary = &CanaryPlan{Percent: percent, Stable: c.Stable, Version: c.ID}
+		add(Change{Path: "smoke", Op: OpChange,
+			Old: fmt.Sprintf("not passed: canary %s was deployed by an apply that stopped before its smoke test passed", c.ID),
+			New: "smoke-test the canary"})
 	}
 	return nil
+}
+
+// canaryUntested reports whether the canary waits for a smoke test that never passed.
+func (live *liveWorker) canaryUntested() bool {
+	return live.canary != nil && live.smokePending && !slices.Contains(live.tags, testedTag(live.canary.ID))
 }
 
 // percentText writes a share: 10%, 12.5%.

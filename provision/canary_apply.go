@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/flareform/flareform/provision/cfapi"
@@ -64,19 +65,21 @@ func (e *Engine) applyCanary(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 	if stopped(opts) {
 		return fmt.Errorf("uploaded version %s, then %w (not deployed)", version, ErrInterrupted)
 	}
-	what := fmt.Sprintf("deploy version %s at %s beside %s", version, percentText(c.Percent), c.Stable)
 	before := writes.read
-	err = writes.do(ctx, what, func(ctx context.Context) error {
-		return e.deployShares(ctx, p.AccountID, wp.Name, shares, "flareform canary", false)
-	})
-	if err != nil {
-		return err
+	if !slices.Equal(before.splitShares, shares) { // else the split is there: only its test is due
+		what := fmt.Sprintf("deploy version %s at %s beside %s", version, percentText(c.Percent), c.Stable)
+		err = writes.do(ctx, what, func(ctx context.Context) error {
+			return e.deployShares(ctx, p.AccountID, wp.Name, shares, "flareform canary", false)
+		})
+		if err != nil {
+			return err
+		}
+		if err := e.checkDeployedAfter(ctx, p.AccountID, guardedWrite{name: wp.Name, what: what, read: before, shares: shares}); err != nil {
+			r.VersionID = ""
+			return err
+		}
+		writes.read = workerRead{exists: true, versions: versionIDs(shares), splitShares: shares}
 	}
-	if err := e.checkDeployedAfter(ctx, p.AccountID, guardedWrite{name: wp.Name, what: what, read: before, shares: shares}); err != nil {
-		r.VersionID = ""
-		return err
-	}
-	writes.read = workerRead{exists: true, versions: versionIDs(shares), splitShares: shares}
 	if err := e.applyAttached(ctx, p, wp, opts, writes); err != nil {
 		return err
 	}
@@ -84,7 +87,11 @@ func (e *Engine) applyCanary(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		report := e.smokeWorker(withVersionOverride(ctx, wp.Name, version), d.worker, p.subdomain, key, opts.SmokeOut)
 		r.Smoke = &report
 		if !report.Passed {
-			return e.withdrawCanary(ctx, p.AccountID, wp.Name, writes.read, before, shares, fmt.Errorf("smoke of canary %s: %s", version, report.Error))
+			back := before.shares()
+			if slices.Equal(back, shares) { // the split was there before this run: the stable version alone
+				back = []DeploymentShare{{VersionID: c.Stable, Percentage: 100}}
+			}
+			return e.withdrawCanary(ctx, p.AccountID, wp.Name, writes.read, back, fmt.Errorf("smoke of canary %s: %s", version, report.Error))
 		}
 		if err := e.markTested(ctx, writes, uploadTagSet(d, fingerprint), version); err != nil {
 			return fmt.Errorf("canary passed its smoke test, but marking version %s tested failed: %w", version, err)
@@ -124,16 +131,14 @@ func (e *Engine) promoteCanary(ctx context.Context, p *Plan, wp *WorkerPlan, wri
 	return e.applyAttached(ctx, p, wp, opts, writes)
 }
 
-// withdrawCanary makes the deployment this run replaced (before) serve again after its canary
-// failed, as a guarded write on the canary's deployment (read).
-func (e *Engine) withdrawCanary(ctx context.Context, accountID, name string, read, before workerRead, canary []DeploymentShare, failure error) error {
-	back := before.shares()
+// withdrawCanary makes back (the deployment this run replaced, or the stable version alone)
+// serve again after its canary failed, as a guarded write on the canary's deployment (read).
+func (e *Engine) withdrawCanary(ctx context.Context, accountID, name string, read workerRead, back []DeploymentShare, failure error) error {
 	if back == nil {
 		return fmt.Errorf("%w; not withdrawn: this run did not read a deployment to go back to", failure)
 	}
-	what := "withdraw the canary"
 	err := e.guard(ctx, accountID, guardedWrite{
-		name: name, what: what, read: read, shares: back,
+		name: name, what: "withdraw the canary", read: read, shares: back,
 		write: func(ctx context.Context) error {
 			return e.deployShares(ctx, accountID, name, back, "flareform: withdraw a failed canary", true)
 		},
@@ -141,7 +146,7 @@ func (e *Engine) withdrawCanary(ctx context.Context, accountID, name string, rea
 	if err != nil {
 		return fmt.Errorf("%w; withdrawing it failed: %w", failure, err)
 	}
-	return fmt.Errorf("%w; withdrawn: %s serves as before", failure, before)
+	return fmt.Errorf("%w; withdrawn: %s serves", failure, sharesText(back))
 }
 
 // shares is the deployment r read, when it names one: a version at 100% or a split.

@@ -2,8 +2,11 @@ package provision
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -122,5 +125,76 @@ func TestFailedApplyOverACanaryPutsTheSplitBack(t *testing.T) {
 	}
 	if got := h.shares(t, "image-api"); !slices.Equal(got, split) {
 		t.Fatalf("deployment after the failed apply: %+v, want the split %+v again", got, split)
+	}
+}
+
+// failAfterSplit answers every request after the split deployment's POST with an error: the
+// run ends there, as a crash or a lost connection would end it.
+type failAfterSplit struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	cut  bool
+}
+
+func (f *failAfterSplit) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	cut := f.cut
+	f.mu.Unlock()
+	if cut {
+		return nil, errors.New("connection lost (test)")
+	}
+	res, err := f.next.RoundTrip(r)
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/deployments") {
+		f.mu.Lock()
+		f.cut = true
+		f.mu.Unlock()
+	}
+	return res, err
+}
+
+// A run that ends after deploying its canary, before the canary's smoke test passed, leaves
+// code no test passed serving a share of the traffic. The next plan of the same canary must
+// not say "No changes": it smoke-tests the canary (without deploying again).
+func TestInterruptedCanaryIsTestedByTheNextApply(t *testing.T) {
+	cut := &failAfterSplit{}
+	h := newHarness(t, func(c *Config) {
+		cut.next = c.HTTPClient.Transport
+		c.HTTPClient = &http.Client{Transport: cut, Timeout: c.HTTPClient.Timeout}
+		c.MaxRetries = -1
+	})
+	ctx := context.Background()
+	h.env["IMG_KEY"] = "canary-key-0123456789abcdef0123456789abcd"
+	w := imageWorker(t, "image-api", "IMG_KEY")
+	h.deploy(t, specOf(w), ApplyOptions{}) // an upload (PUT) deploys: no POST …/deployments
+	w.Vars = map[string]string{"MAX_PROMPT_CHARS": "600"}
+	h.eng.cfg.Canary = 10
+	if _, err := h.eng.Apply(ctx, h.plan(t, specOf(w)), ApplyOptions{}); err == nil {
+		t.Fatalf("apply --canary whose connection was lost after the split: exit 0")
+	}
+	cut.mu.Lock()
+	cut.cut = false
+	cut.mu.Unlock()
+	split := h.shares(t, "image-api")
+	if len(split) != 2 {
+		t.Fatalf("deployment after the cut: %+v, want the split", split)
+	}
+	p := h.plan(t, specOf(w))
+	if !p.HasChanges() || !hasChange(p.Workers[0].Changes, "smoke") {
+		t.Fatalf("plan after a canary deployed but never tested: %+v, want its smoke test planned", p.Workers[0].Changes)
+	}
+	before := len(h.srv.Requests())
+	if _, err := h.eng.Apply(ctx, p, ApplyOptions{}); err != nil {
+		t.Fatalf("apply of the untested canary: %v\nlog:\n%s", err, h.log)
+	}
+	for _, r := range h.srv.Requests()[before:] {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/deployments") {
+			t.Errorf("the untested canary was deployed again; only its test was due")
+		}
+	}
+	if got := h.shares(t, "image-api"); !slices.Equal(got, split) {
+		t.Fatalf("deployment after the canary's test: %+v, want %+v", got, split)
+	}
+	if p := h.plan(t, specOf(w)); p.HasChanges() {
+		t.Fatalf("plan after the canary passed: %+v, want no changes", p.Workers[0].Changes)
 	}
 }
