@@ -248,6 +248,9 @@ func (r *rotation) rotate(ctx context.Context) error {
 	if inProgress && !r.opts.DropPrevious {
 		return &RotationInProgressError{Name: st.name, PreviousFingerprint: st.prevFP, Expires: st.expires}
 	}
+	if st.versionID == "" && st.served.Split {
+		return errors.New("a split deployment (a canary) serves, and a key change would meet only part of the traffic; run `flareform promote` or `flareform rollback` first")
+	}
 	if st.versionID == "" {
 		return errors.New("cannot tell which version is deployed, so the rotation cannot build on it; deploy with `flareform apply` first")
 	}
@@ -280,7 +283,7 @@ func (r *rotation) rotate(ctx context.Context) error {
 	}
 	r.e.logf("%s: deploying new key (fp %s); the old key (fp %s) stays valid until %s", st.name, newFP, prevFP, expires)
 	if err := r.e.patchRotationSettings(ctx, st, change, "flareform rotate-key: new key fp "+newFP); err != nil {
-		return fmt.Errorf("deploy new key: %w", err)
+		return fmt.Errorf("deploy new key: %w", explainLatestNotDeployed(err))
 	}
 	if inProgress {
 		// Said in the result, not only in the log: the user asked for it, and it is a key that
@@ -677,4 +680,18 @@ func sameStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// codeLatestNotDeployed is the API's refusal of a settings or secret edit while the script's
+// newest version does not serve all traffic (cloudflare-operations.md 8.1).
+const codeLatestNotDeployed = 10215
+
+// explainLatestNotDeployed says what to do about a 10215 refusal: after a rollback or during a
+// canary, a newer version than the serving one exists.
+func explainLatestNotDeployed(err error) error {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != codeLatestNotDeployed {
+		return err
+	}
+	return fmt.Errorf("%w; Cloudflare edits keys only while the newest version serves all traffic, and a newer version than the serving one exists (after a rollback, or a canary): run `flareform apply` (or `flareform promote`) first", err)
 }

@@ -97,7 +97,7 @@ func TestCanaryPromoteAndRollback(t *testing.T) {
 	v1 := servingAlone(t, latestDeployment(t, env, "images"))
 
 	editFile(t, filepath.Join(filepath.Dir(specPath), "src", "worker.js"), imageAnswer, releaseTwoAnswer)
-	if r := c.mustRun(exitChanges, append(f, "plan", "--canary", "10", "--detailed-exitcode")...); !strings.Contains(r.stdout, "canary: new version at 10%") {
+	if r := c.mustRun(exitChanges, append(f, "plan", "--canary", "10", "--detailed-exitcode")...); !strings.Contains(r.stdout, "new version at 10% (canary)") {
 		t.Errorf("plan --canary 10 does not show the canary:\n%s", r.stdout)
 	}
 	r := c.mustRun(0, append(f, "apply", "--canary", "10", "--auto-approve", "--json")...)
@@ -110,7 +110,7 @@ func TestCanaryPromoteAndRollback(t *testing.T) {
 	assertSplit(t, split, v2, 10, v1)
 
 	// A plain plan now shows what a plain apply would do with the canary: promote it.
-	if r := c.mustRun(exitChanges, append(f, "plan", "--detailed-exitcode")...); !strings.Contains(r.stdout, "promote canary") {
+	if r := c.mustRun(exitChanges, append(f, "plan", "--detailed-exitcode")...); !strings.Contains(r.stdout, "promoted after its smoke test") {
 		t.Errorf("plan after the canary does not offer to promote it:\n%s", r.stdout)
 	}
 
