@@ -102,3 +102,24 @@ func TestRollbackAcrossAKeyChange(t *testing.T) {
 		t.Fatalf("the handed-over key on the rolled-back version: status %d, want 200", code)
 	}
 }
+
+// A key rotation while a canary split serves would change the key of one version only: it is
+// refused before any write, saying to promote or roll back first.
+func TestRotateKeyRefusedDuringACanary(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.env["IMG_KEY"] = "rollout-key-0123456789abcdef0123456789abc"
+	w := imageWorker(t, "image-api", "IMG_KEY")
+	h.deploy(t, specOf(w), ApplyOptions{})
+	w.Vars = map[string]string{"MAX_PROMPT_CHARS": "500"}
+	h.eng.cfg.Canary = 10
+	h.deploy(t, specOf(w), ApplyOptions{})
+	_, before := h.apiCalls()
+	_, err := h.eng.RotateKey(ctx, RotateOptions{Name: "image-api", Mode: RotateStart, OldKey: h.env["IMG_KEY"]})
+	if err == nil || !strings.Contains(err.Error(), "promote") {
+		t.Fatalf("rotate-key during a canary: %v, want refused naming promote", err)
+	}
+	if _, after := h.apiCalls(); after != before {
+		t.Errorf("rotate-key during a canary made %d writes, want none", after-before)
+	}
+}
