@@ -708,8 +708,8 @@ func (e *Engine) checkNothingBetween(ctx context.Context, accountID string, wp *
 	switch {
 	case err != nil:
 		return fmt.Errorf("check the deployments before this run's upload: %w", err)
-	case split:
-		return changedError(wp.Name, "a split deployment was made between this run's check and its upload")
+	case split != nil:
+		return e.putSplitBack(ctx, accountID, wp.Name, split, "upload")
 	case gone:
 		return e.undoRecreate(ctx, accountID, wp, history)
 	case other == "":
@@ -735,23 +735,32 @@ func (e *Engine) checkNothingBetween(ctx context.Context, accountID string, wp *
 // gone reports that the version this run read is not in the history at all, which holds only
 // this run's deployments: another run deleted the script (a destroy) after this run read it,
 // and this run's write created it anew.
-func (e *Engine) otherDeployedBetween(ctx context.Context, accountID, name string, earlier []pastDeployment, read string, existed bool) (other string, split, gone bool, err error) {
+func (e *Engine) otherDeployedBetween(ctx context.Context, accountID, name string, earlier []pastDeployment, read string, existed bool) (other string, split []DeploymentShare, gone bool, err error) {
 	for _, d := range earlier {
 		if existed && d.served == read {
-			return "", false, false, nil
+			return "", nil, false, nil
 		}
 		if d.served == "" {
-			return "", true, false, nil
+			return "", d.shares, false, nil
 		}
 		own, err := e.isOwnVersion(ctx, accountID, name, d.served)
 		if err != nil {
-			return "", false, false, err
+			return "", nil, false, err
 		}
 		if !own {
-			return d.served, false, false, nil
+			return d.served, nil, false, nil
 		}
 	}
-	return "", false, existed && read != "", nil
+	return "", nil, existed && read != "", nil
+}
+
+// putSplitBack makes a split deployment (another run's canary) serve again after this run's
+// write replaced it, so that run's exit 0 stays true; this run fails.
+func (e *Engine) putSplitBack(ctx context.Context, accountID, name string, split []DeploymentShare, what string) error {
+	if err := e.deployShares(ctx, accountID, name, split, "flareform: redeploy the split another run deployed while this run wrote", true); err != nil {
+		return changedError(name, fmt.Sprintf("a split deployment (%s) was made between this run's check and its %s, and deploying it again failed: %v", sharesText(split), what, err))
+	}
+	return changedError(name, fmt.Sprintf("a split deployment (%s) was made between this run's check and its %s; it serves again", sharesText(split), what))
 }
 
 // undoRecreate deletes the script this run's upload created anew after another run deleted

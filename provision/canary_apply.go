@@ -72,7 +72,7 @@ func (e *Engine) applyCanary(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 			return e.deployShares(ctx, p.AccountID, wp.Name, shares, "flareform canary", false)
 		})
 		if err != nil {
-			return err
+			return e.undoCanaryRecreate(ctx, p.AccountID, wp.Name, err)
 		}
 		if err := e.checkDeployedAfter(ctx, p.AccountID, guardedWrite{name: wp.Name, what: what, read: before, shares: shares}); err != nil {
 			r.VersionID = ""
@@ -98,6 +98,27 @@ func (e *Engine) applyCanary(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		}
 	}
 	return writes.checkStillRead(ctx)
+}
+
+// undoCanaryRecreate follows a failed split deployment. When the script now has no deployment
+// at all, another run deleted it after this run's check and the version upload created it
+// anew (the local Cloudflare's reading; Cloudflare may refuse such an upload instead): the
+// script is deleted again, a guarded write on what was just read, so that run's "gone" stays
+// true.
+func (e *Engine) undoCanaryRecreate(ctx context.Context, accountID, name string, failure error) error {
+	now, err := e.readWorker(ctx, accountID, name)
+	if err != nil || !now.exists || now.deployment != "" || len(now.versions) > 0 {
+		return failure
+	}
+	what := "another run deleted the script between this run's check and its version upload, which created it anew"
+	err = e.guard(ctx, accountID, guardedWrite{
+		name: name, what: "delete the script this run created anew", read: now, readJustNow: true, effect: deletesScript,
+		write: func(ctx context.Context) error { return e.deleteScript(ctx, accountID, name) },
+	})
+	if err != nil {
+		return changedError(name, fmt.Sprintf("%s; deleting it again failed: %v", what, err))
+	}
+	return changedError(name, what+"; it was deleted again, as the other run left it")
 }
 
 // promoteCanary deploys the canary version to all traffic after its smoke test passed

@@ -248,9 +248,6 @@ func (r *rotation) rotate(ctx context.Context) error {
 	if inProgress && !r.opts.DropPrevious {
 		return &RotationInProgressError{Name: st.name, PreviousFingerprint: st.prevFP, Expires: st.expires}
 	}
-	if st.versionID == "" && st.served.Split {
-		return errors.New("a split deployment (a canary) serves, and a key change would meet only part of the traffic; run `flareform promote` or `flareform rollback` first")
-	}
 	if st.versionID == "" {
 		return errors.New("cannot tell which version is deployed, so the rotation cannot build on it; deploy with `flareform apply` first")
 	}

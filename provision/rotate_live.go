@@ -57,6 +57,11 @@ func (e *Engine) readRotation(ctx context.Context, accountID, name string) (*rot
 	if st.served, err = e.servedVersion(ctx, accountID, name); err != nil {
 		return nil, err
 	}
+	if st.served.Split {
+		// A key change would reach one version of the split only, and Cloudflare refuses
+		// settings edits while the newest version does not serve all traffic.
+		return nil, fmt.Errorf("a split deployment (a canary) of %s serves: run `flareform promote` or `flareform rollback` first", name)
+	}
 	st.versionID = st.served.ID
 	// A rotation's versions carry the serving version's code, so its smoke test too: pending
 	// only while that version's test has not passed (smokemark.go).

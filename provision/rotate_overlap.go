@@ -48,8 +48,8 @@ func (r *rotation) checkNothingBetween(ctx context.Context) error {
 		return fmt.Errorf("check the deployments before this run's: %w", err)
 	case gone:
 		return changedError(st.name, "the version this run read is gone from the deployments: another run deleted the script meanwhile")
-	case split:
-		return changedError(st.name, "a split deployment was made between this run's read and its change")
+	case split != nil:
+		return r.e.putSplitBack(ctx, st.accountID, st.name, split, "change")
 	case other == "":
 		return nil
 	}
