@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
-	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -35,7 +34,24 @@ const (
 	cmdFinish       = "rotate-key-finish"
 	cmdDestroy      = "destroy"
 	cmdSmoke        = "smoke"
+	// cmdCanary is apply --canary 10 of a changed spec: its new version at 10% beside the
+	// version it read at 90%, the new version smoke-tested through the version-override header.
+	cmdCanary = "apply-canary"
+	// cmdFailingCanary is apply --canary 10 of code that fails its smoke test: it exits 1 and
+	// withdraws the canary (what served before serves again).
+	cmdFailingCanary = "apply-canary-failing-smoke"
+	// cmdPromote is promote: the canary to 100% after its smoke test.
+	cmdPromote = "promote"
+	// cmdRollback is rollback: the previous version that served 100% serves 100% again, smoke-
+	// tested afterwards.
+	cmdRollback = "rollback"
 )
+
+// failingCommand reports whether command runs code that fails its smoke test: its exit 0
+// would be a lie.
+func failingCommand(command string) bool {
+	return command == cmdFailingApply || command == cmdFailingCanary
+}
 
 // otherRun is a run a concurrent-run schedule lets run while the command waits, from a second
 // checkout whose key store is a copy made before the command started (a second machine: it
@@ -98,6 +114,12 @@ const (
 	promiseServes
 	// promiseGone: the worker is gone.
 	promiseGone
+	// promiseSplit: the newest deployment is a canary's split, version at percent and stable
+	// at the rest, and version (reached through the version-override header) serves its code
+	// (a PNG for the smoke request, maxPromptChars).
+	promiseSplit
+	// promiseDeployed: the newest deployment is version alone at 100%.
+	promiseDeployed
 )
 
 // promise is one thing a run that exited 0 said holds.
@@ -106,6 +128,12 @@ type promise struct {
 	what           string
 	key            string
 	maxPromptChars int
+	// version, stable and percent: promiseSplit's and promiseDeployed's deployment.
+	version, stable string
+	percent         float64
+	// anyVersion: a promiseServes that holds when one version of a split serves the code
+	// (smoke's: its request reached one version, whichever the split drew).
+	anyVersion bool
 }
 
 // runRecord is one run of a concurrent-run story: the command under test or the other run.
@@ -133,11 +161,15 @@ type runRecord struct {
 //   - An apply that exited 0 deployed the worker: a destroy's "gone" no longer holds.
 //   - Otherwise only a run that decided on what earlier left (its first read of the
 //     deployments came after earlier ended): a destroy replaces everything, a revoke every
-//     key, a finish the window of the previous key, an apply the code and vars.
+//     key, a finish the window of the previous key; an apply, a canary, a promote and a
+//     rollback the code and vars that serve and the deployment; a rotation the deployment
+//     (its new version keeps the code and vars: their promise stays).
 //
 // A run that wrote over a version it never read and exited 0 replaced nothing legitimately
 // (docs/guarantees.md, "Overlap"): it must have put that version back and failed. A rotation
-// never replaces a key clients hold, and an apply never undoes a rotation (docs/rotation.md).
+// never replaces a key clients hold, and an apply never undoes a rotation (docs/rotation.md);
+// a canary keeps the keys, and a rollback refuses (without --force) a version that answers to
+// another key, so neither replaces a key promise.
 func supersedes(later, earlier *runRecord, p promise) bool {
 	if !later.ran || later.res.code != exitOK {
 		return false
@@ -148,15 +180,18 @@ func supersedes(later, earlier *runRecord, p promise) bool {
 	if later.firstRead.IsZero() || !later.firstRead.After(earlier.ended) {
 		return false
 	}
+	deployment := p.kind == promiseSplit || p.kind == promiseDeployed
 	switch later.command {
 	case cmdDestroy:
 		return true
 	case cmdRevoke:
-		return p.kind == promiseKeyWorks || p.kind == promiseKeyWindow
+		return p.kind == promiseKeyWorks || p.kind == promiseKeyWindow || deployment
+	case cmdRotate:
+		return deployment
 	case cmdFinish:
-		return p.kind == promiseKeyWindow
-	case cmdApply:
-		return p.kind == promiseServes
+		return p.kind == promiseKeyWindow || deployment
+	case cmdApply, cmdCanary, cmdPromote, cmdRollback:
+		return p.kind == promiseServes || deployment
 	}
 	return false
 }
@@ -176,13 +211,23 @@ func (f *convFixture) holds(p promise) (ok bool, detail string) {
 	f.t.Helper()
 	switch p.kind {
 	case promiseKeyWorks, promiseKeyWindow:
-		status, body := f.post(p.key)
-		return status == http.StatusOK, fmt.Sprintf("status %d (%.120s)", status, body)
+		// Every version that takes traffic: a split's each through the override header, so
+		// a key one of them refuses is found whatever share it has.
+		for _, v := range f.servingTargets() {
+			if status, body := f.postTo(p.key, smokePrompt, v); status != http.StatusOK {
+				return false, fmt.Sprintf("status %d%s (%.120s)", status, onVersion(v), body)
+			}
+		}
+		return true, ""
 	case promiseKeyRefused:
 		// 401, or anything else that does not let the key in (a worker destroyed since
 		// answers 404).
-		status, body := f.post(p.key)
-		return status < 200 || status > 299, fmt.Sprintf("status %d, want 401 (%.120s)", status, body)
+		for _, v := range f.servingTargets() {
+			if status, body := f.postTo(p.key, smokePrompt, v); status >= 200 && status <= 299 {
+				return false, fmt.Sprintf("status %d%s, want 401 (%.120s)", status, onVersion(v), body)
+			}
+		}
+		return true, ""
 	case promiseServes:
 		return f.serves(p)
 	case promiseGone:
@@ -190,6 +235,8 @@ func (f *convFixture) holds(p promise) (ok bool, detail string) {
 			return false, "the worker's script exists"
 		}
 		return true, ""
+	case promiseSplit, promiseDeployed:
+		return f.deployedAsPromised(p)
 	}
 	return false, "unknown promise"
 }
@@ -202,21 +249,46 @@ func (f *convFixture) serves(p promise) (bool, string) {
 	if key == "" {
 		return false, "no key the test knows opens the worker"
 	}
-	status, body := f.post(key)
+	// A split's every version serves the code (each reached through the override header):
+	// a canary of other code, even at 10%, is other code serving. smoke's promise is about
+	// the answer it got: one version of the split serving the code keeps it.
+	var failed []string
+	for _, v := range f.servingTargets() {
+		ok, detail := f.versionServes(key, v, p.maxPromptChars)
+		switch {
+		case ok && p.anyVersion:
+			return true, ""
+		case !ok && !p.anyVersion:
+			return false, detail + onVersion(v)
+		case !ok:
+			failed = append(failed, detail+onVersion(v))
+		}
+	}
+	if len(failed) > 0 {
+		return false, strings.Join(failed, "; ")
+	}
+	return true, ""
+}
+
+// versionServes checks that the smoke request, sent with key to version (through the
+// override header; "" for none), gets a PNG and, when maxPromptChars is set, that a longer
+// prompt is refused as that MAX_PROMPT_CHARS var says.
+func (f *convFixture) versionServes(key, version string, maxPromptChars int) (bool, string) {
+	status, body := f.postTo(key, smokePrompt, version)
 	if status != http.StatusOK {
 		return false, fmt.Sprintf("the smoke request got %d (%.120s)", status, body)
 	}
 	if _, err := png.Decode(bytes.NewReader(body)); err != nil {
 		return false, fmt.Sprintf("200 but not a PNG, other code serves (%.120s)", body)
 	}
-	if p.maxPromptChars == 0 {
+	if maxPromptChars == 0 {
 		return true, ""
 	}
-	prompt, _ := json.Marshal(map[string]string{"prompt": strings.Repeat("a", p.maxPromptChars+1)})
-	status, body = f.postBody(key, string(prompt))
-	if want := fmt.Sprintf("longer than %d characters", p.maxPromptChars); status != http.StatusBadRequest || !strings.Contains(string(body), want) {
+	prompt, _ := json.Marshal(map[string]string{"prompt": strings.Repeat("a", maxPromptChars+1)})
+	status, body = f.postTo(key, string(prompt), version)
+	if want := fmt.Sprintf("longer than %d characters", maxPromptChars); status != http.StatusBadRequest || !strings.Contains(string(body), want) {
 		return false, fmt.Sprintf("a prompt of %d characters got %d (%.120s), want 400 %q: other vars serve",
-			p.maxPromptChars+1, status, body, want)
+			maxPromptChars+1, status, body, want)
 	}
 	return true, ""
 }
@@ -242,19 +314,7 @@ func (f *convFixture) workingKey(first string) string {
 // postBody sends body to the worker with key, as f.post does with the smoke prompt.
 func (f *convFixture) postBody(key, body string) (int, []byte) {
 	f.t.Helper()
-	req, err := http.NewRequestWithContext(f.t.Context(), http.MethodPost, "http://"+f.srv.WorkersDevAddr()+"/", strings.NewReader(body))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	req.Host = convWorker + "." + f.srv.Subdomain() + ".workers.dev"
-	req.Header.Set("Authorization", "Bearer "+key)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatalf("request to the worker: %v", err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
+	return f.postTo(key, body, "")
 }
 
 // workingKeys returns the keys of f.keys that open the worker now: when a run starts, the
@@ -298,7 +358,9 @@ func checkFailedClearly(t *testing.T, label string, r result) {
 	if !strings.HasSuffix(strings.TrimRight(r.stderr, "\n"), "Error: "+msg) {
 		t.Errorf("%s: the error is not the last, single line of stderr:\n%s", label, r.stderr)
 	}
-	if !strings.Contains(msg, convWorker) {
+	// promote without WORKER refuses for the whole spec when no worker serves a canary
+	// (its --help): the refusal names none, and is clear without.
+	if !strings.Contains(msg, convWorker) && !strings.HasPrefix(msg, "promote: no worker of the spec has a canary") {
 		t.Errorf("%s: the error does not name the worker %q: %s", label, convWorker, msg)
 	}
 	for _, bare := range []string{"EOF", "connection reset by peer", "connection refused", "context deadline exceeded"} {
@@ -316,7 +378,7 @@ func checkAtEnd(t *testing.T, f *convFixture, r *runRecord) (silent bool) {
 		checkFailedClearly(t, r.label, r.res)
 		return false
 	}
-	if r.command == cmdFailingApply {
+	if failingCommand(r.command) {
 		t.Errorf("%s exited 0 although its code fails the smoke test", r.label)
 		return true
 	}
@@ -345,7 +407,7 @@ func checkStory(t *testing.T, f *convFixture, runs []*runRecord) (silent bool) {
 			}
 			continue
 		}
-		if r.command == cmdFailingApply {
+		if failingCommand(r.command) {
 			if last {
 				t.Errorf("%s exited 0 although its code fails the smoke test", r.label)
 				silent = true
@@ -453,6 +515,13 @@ func (c *checkout) args(command string) []string {
 		return []string{"destroy", "--auto-approve"}
 	case cmdSmoke:
 		return []string{"smoke"}
+	case cmdCanary, cmdFailingCanary:
+		// --json: the result names the new version and the plan the stable one.
+		return []string{"--json", "apply", "--canary", "10", "--auto-approve"}
+	case cmdPromote:
+		return []string{"--json", "promote", "--auto-approve"}
+	case cmdRollback:
+		return []string{"--json", "rollback", "--auto-approve"}
 	}
 	c.f.t.Fatalf("no arguments for %q", command)
 	return nil
@@ -490,9 +559,9 @@ func (c *checkout) promises(command string, res result, heldBefore []string) (ps
 	case cmdApply, cmdSmoke:
 		key := c.storedKey()
 		ps = append(ps, promise{kind: promiseKeyWorks, what: "the key its smoke test ran with opens the worker", key: key})
-		sp := promise{kind: promiseServes, what: "its code serves", key: key}
+		sp := promise{kind: promiseServes, what: "its code serves (one version of a split at least: the one its request reached)", key: key, anyVersion: true}
 		if command == cmdApply {
-			sp.maxPromptChars = specMaxPromptChars(f.t, c.spec)
+			sp.maxPromptChars, sp.anyVersion = specMaxPromptChars(f.t, c.spec), false
 			sp.what = fmt.Sprintf("its code and MAX_PROMPT_CHARS=%d serve", sp.maxPromptChars)
 		}
 		return append(ps, sp), command == cmdSmoke
@@ -511,6 +580,8 @@ func (c *checkout) promises(command string, res result, heldBefore []string) (ps
 		}
 	case cmdDestroy:
 		ps = append(ps, promise{kind: promiseGone, what: "the worker is gone"})
+	case cmdCanary, cmdPromote, cmdRollback:
+		ps = c.rolloutPromises(command, res)
 	}
 	return ps, false
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -41,6 +42,38 @@ var pairCommands = []struct {
 	{cmdSmoke, []pausePoint{
 		{"read-subdomain", holdNth(http.MethodGet, "/workers/subdomain", 1)},
 	}},
+	// apply --canary: its version upload (which deploys nothing), its split deployment, and
+	// its check after the smoke test (after the tested mark).
+	{cmdCanary, []pausePoint{
+		{"upload", holdNth(http.MethodPost, "/workers/scripts/"+convWorker+"/versions", 1)},
+		{"deploy", holdNth(http.MethodPost, "/deployments", 1)},
+		{"check-after-smoke", holdAfter(http.MethodPatch, "/script-settings", http.MethodGet, "/deployments")},
+	}},
+	// A failed canary's withdrawal: the deployment of what served before.
+	{cmdFailingCanary, []pausePoint{
+		{"withdraw", holdNth(http.MethodPost, "/deployments", 2)},
+	}},
+	{cmdPromote, []pausePoint{
+		{"deploy", holdNth(http.MethodPost, "/deployments", 1)},
+		{"check-after-deploy", holdAfter(http.MethodPost, "/deployments", http.MethodGet, "/deployments")},
+	}},
+	{cmdRollback, []pausePoint{
+		{"deploy", holdNth(http.MethodPost, "/deployments", 1)},
+		{"check-after-deploy", holdAfter(http.MethodPost, "/deployments", http.MethodGet, "/deployments")},
+	}},
+}
+
+// pairSetup is the state a pair starts from: a canary when one of the runs promotes (there
+// must be one to promote), two deploys when one rolls back (there must be an earlier version),
+// else the first deploy alone (as before the rollouts).
+func pairSetup(first, second string) string {
+	switch {
+	case first == cmdPromote || second == cmdPromote:
+		return setupCanary
+	case first == cmdRollback || second == cmdRollback:
+		return setupTwoDeploys
+	}
+	return setupDeploy
 }
 
 // pausePoint names an API call of the first run; match makes a new matcher for a callGate's
@@ -86,10 +119,14 @@ type pairOutcome struct {
 	first, pause, second string
 	codes                [2]int // exit codes of the first and the second run
 	failed, silent       bool
+	// unreachable: the first run refused the starting state clearly, changing nothing,
+	// before its pause (no pair ran).
+	unreachable bool
 }
 
 // TestOverlapPairs overlaps every ordered pair of apply, an apply whose smoke test fails,
-// rotate-key (grace), rotate-key --revoke, destroy and smoke, each run from its own checkout of
+// rotate-key (grace), rotate-key --revoke, destroy, smoke, apply --canary, an apply --canary
+// whose smoke test fails, promote and rollback (from the state pairSetup makes), each run from its own checkout of
 // one project (as two machines would; one checkout would only meet the project lock): the
 // first run waits in a chosen API call (a callGate holds it before the server sees it) while
 // the second runs to its end, then goes on. The second run's promises are checked as it ends;
@@ -136,36 +173,59 @@ func runPair(t *testing.T, first string, pause pausePoint, second string) (o pai
 	f := newConvFixture(t)
 	f.dropRateLimit()
 	f.oldKey = f.deployWithKeyFile()
+	f.prepareRollout(pairSetup(first, second))
 	// The second checkout is copied before the first is edited: each holds the deployed spec
 	// plus its own change.
-	b := f.newCheckout("second", second == cmdFailingApply)
+	b := f.newCheckout("second", failingCommand(second))
 	a := &checkout{f: f, name: "first", spec: f.spec, keyOut: filepath.Join(f.keyDir, "first.key"), env: f.c.env}
-	if first == cmdFailingApply {
+	if failingCommand(first) {
 		editFile(t, filepath.Join(filepath.Dir(a.spec), "src", "worker.js"), imageAnswer, hollowAnswer)
 	}
 	for _, c := range []struct {
 		co      *checkout
 		command string
-		chars   string
-	}{{a, first, "900"}, {b, second, "800"}} {
-		if c.command == cmdApply {
-			editFile(t, c.co.spec, `MAX_PROMPT_CHARS: "1000"`, `MAX_PROMPT_CHARS: "`+c.chars+`"`)
+		chars   int
+	}{{a, first, 900}, {b, second, 800}} {
+		if c.command == cmdApply || c.command == cmdCanary {
+			setChars(f, c.co.spec, c.chars)
 		}
 	}
 
 	heldFirst := f.workingKeys()
+	setupShares, _, _ := f.deploymentNow()
 	gate := newCallGate(t, f.srv.APIBaseURL(), -1, false)
 	gate.holdWhen = pause.match()
 	p := a.start(gate.url, first)
 	if !gate.waitHeld(t, p) {
 		r := p.wait(t)
+		f.record(r)
+		o.codes[0] = r.code
+		now, _, _ := f.deploymentNow()
+		if r.code == exitError && sameShares(setupShares, now) && !t.Failed() {
+			// The first run refuses the pair's starting state (rotate-key the canary promote
+			// needs): a clear refusal that changed nothing leaves no pair to run.
+			checkFailedClearly(t, fmt.Sprintf("the first run (%s)", first), r)
+			o.unreachable = true
+			t.Logf("%s refused the starting state (%s) before reaching %s, and changed nothing: %s", first, pairSetup(first, second), pause.name, lastLine(r.stderr))
+			return o
+		}
 		t.Fatalf("%s ended (exit %d) without reaching %s:\n%s", first, r.code, pause.name, r.stderr)
 	}
+	before, _, _ := f.deploymentNow()
 	sec := b.run(fmt.Sprintf("the second run (%s)", second), second, f.workingKeys())
 	runs = append(runs, sec)
 	o.codes[1] = sec.res.code
 	t.Logf("%s ran while %s waited at %s: exit %d %s", second, first, pause.name, sec.res.code, lastLine(sec.res.stderr))
 	o.silent = checkAtEnd(t, f, sec)
+	if second == cmdFailingCanary && sec.res.code != exitOK {
+		// Nothing else ran meanwhile: the failed canary was withdrawn, what served before serves
+		// (the stable version alone when what served was the untested canary it re-tested).
+		want := withdrawnTo(before, sec.res)
+		if after, _, detail := f.deploymentNow(); !sameShares(want, after) {
+			t.Errorf("%s failed, but afterwards the newest deployment is %s%s, not %s (%s served before it): the failed canary was not withdrawn",
+				sec.label, sharesText(after), detail, sharesText(want), sharesText(before))
+		}
+	}
 	gate.end(true)
 
 	fst := &runRecord{label: fmt.Sprintf("the first run (%s)", first), command: first, ran: true}
@@ -186,13 +246,14 @@ func runPair(t *testing.T, first string, pause pausePoint, second string) (o pai
 }
 
 // logPairMatrix logs one line per (first run, pause) with each second run's outcome: the exit
-// codes (first/second) and "ok", "FAIL" or "LOSS" (an exit 0 found false).
+// codes (first/second) and "ok", "FAIL", "LOSS" (an exit 0 found false) or "n/a" (the first
+// run clearly refused the starting state, changing nothing, before its pause).
 func logPairMatrix(t *testing.T, outcomes []pairOutcome) {
 	slices.SortFunc(outcomes, func(x, y pairOutcome) int {
 		return strings.Compare(x.first+"@"+x.pause+"/"+x.second, y.first+"@"+y.pause+"/"+y.second)
 	})
 	var b strings.Builder
-	failed, losses := 0, 0
+	failed, losses, unreachable := 0, 0, 0
 	row := ""
 	for _, o := range outcomes {
 		if r := o.first + "@" + o.pause; r != row {
@@ -201,6 +262,8 @@ func logPairMatrix(t *testing.T, outcomes []pairOutcome) {
 		}
 		verdict := "ok"
 		switch {
+		case o.unreachable && !o.failed:
+			verdict, unreachable = "n/a", unreachable+1
 		case o.silent:
 			verdict, losses, failed = "LOSS", losses+1, failed+1
 		case o.failed:
@@ -208,6 +271,31 @@ func logPairMatrix(t *testing.T, outcomes []pairOutcome) {
 		}
 		fmt.Fprintf(&b, "  %s %d/%d %-4s", o.second, o.codes[0], o.codes[1], verdict)
 	}
-	t.Logf("overlapping pairs (first@pause: second first-exit/second-exit verdict):%s\n%d pairs, %d failed, %d of them silent losses",
-		b.String(), len(outcomes), failed, losses)
+	t.Logf("overlapping pairs (first@pause: second first-exit/second-exit verdict):%s\n%d pairs, %d failed, %d of them silent losses; %d not reachable (n/a: the first run refused the starting state)",
+		b.String(), len(outcomes), failed, losses, unreachable)
+}
+
+// withdrawnTo is the deployment a failed apply --canary (res, its --json result) leaves when
+// before served as it started: before itself, or, when before was a split whose canary the run
+// re-tested (an apply that stopped before that canary's smoke test passed deployed it), the
+// split's stable version alone.
+func withdrawnTo(before []deploymentShare, res result) []deploymentShare {
+	var doc struct {
+		Plan struct {
+			Workers []struct {
+				Canary *struct {
+					Stable  string `json:"stable"`
+					Version string `json:"version"`
+				} `json:"canary"`
+			} `json:"workers"`
+		} `json:"plan"`
+	}
+	if json.Unmarshal([]byte(res.stdout), &doc) != nil || len(doc.Plan.Workers) != 1 {
+		return before
+	}
+	c := doc.Plan.Workers[0].Canary
+	if c == nil || c.Version == "" || len(before) != 2 || !slices.ContainsFunc(before, func(s deploymentShare) bool { return s.VersionID == c.Version }) {
+		return before
+	}
+	return []deploymentShare{{VersionID: c.Stable, Percentage: 100}}
 }
