@@ -198,3 +198,24 @@ func TestInterruptedCanaryIsTestedByTheNextApply(t *testing.T) {
 		t.Fatalf("plan after the canary passed: %+v, want no changes", p.Workers[0].Changes)
 	}
 }
+
+// While a canary splits the traffic, `smoke` tests each version of the split: a broken canary
+// fails it every time, whatever share it has.
+func TestSmokeTestsEveryVersionOfASplit(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.env["IMG_KEY"] = "canary-key-0123456789abcdef0123456789abcd"
+	w := imageWorker(t, "image-api", "IMG_KEY")
+	h.deploy(t, specOf(w), ApplyOptions{})
+	broken := w
+	broken.Main = testdataWorker(t, "auth-text-not-png.js")
+	h.eng.cfg.Canary = 10
+	// Deployed without its smoke test, as another tool (or --no-smoke) would.
+	h.deploy(t, specOf(broken), ApplyOptions{SkipSmoke: true})
+	for i := range 3 {
+		_, err := h.eng.Smoke(ctx, specOf(w), nil, "")
+		if err == nil || !strings.Contains(err.Error(), "10% of the traffic") {
+			t.Fatalf("smoke of a split with a broken canary (try %d): %v, want it to fail naming the canary", i+1, err)
+		}
+	}
+}

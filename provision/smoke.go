@@ -90,13 +90,35 @@ func (e *Engine) Smoke(ctx context.Context, s *spec.Spec, keys map[string]string
 			continue
 		}
 		key := e.smokeKey(w, keys)
-		report := e.smokeWorker(ctx, w, subdomain, key, outDir)
+		report := e.smokeEveryVersion(ctx, accountID, w, subdomain, key, outDir)
 		if !report.Passed {
 			errs = append(errs, fmt.Errorf("smoke %s: %s", w.Name, report.Error))
 		}
 		reports = append(reports, report)
 	}
 	return reports, errors.Join(errs...)
+}
+
+// smokeEveryVersion smoke-tests the worker; while a split deployment (a canary) serves, it
+// tests each of its versions through the version-override header, since a request without it
+// reaches one of them by chance: a broken canary would pass nine runs in ten at 10%.
+func (e *Engine) smokeEveryVersion(ctx context.Context, accountID string, w spec.Worker, subdomain, key, outDir string) SmokeReport {
+	shares, err := e.activeShares(ctx, accountID, w.Name)
+	if err != nil || len(shares) < 2 {
+		if err != nil {
+			e.logf("smoke %s: could not read its deployment (%v); testing whichever version answers", w.Name, err)
+		}
+		return e.smokeWorker(ctx, w, subdomain, key, outDir)
+	}
+	var report SmokeReport
+	for _, sh := range shares {
+		report = e.smokeWorker(withVersionOverride(ctx, w.Name, sh.VersionID), w, subdomain, key, outDir)
+		if !report.Passed {
+			report.Error = fmt.Sprintf("version %s (%s of the traffic): %s", sh.VersionID, percentText(sh.Percentage), report.Error)
+			return report
+		}
+	}
+	return report
 }
 
 // notDeployedReport is the smoke report of a worker whose script does not exist: no check ran.
