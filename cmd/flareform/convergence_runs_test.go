@@ -311,12 +311,6 @@ func (f *convFixture) workingKey(first string) string {
 	return ""
 }
 
-// postBody sends body to the worker with key, as f.post does with the smoke prompt.
-func (f *convFixture) postBody(key, body string) (int, []byte) {
-	f.t.Helper()
-	return f.postTo(key, body, "")
-}
-
 // workingKeys returns the keys of f.keys that open the worker now: when a run starts, the
 // keys clients hold from the runs that completed before (not a key a run still under way has
 // written to its --key-out: until it exits 0 that run promised nothing, and a rotation that
