@@ -12,13 +12,15 @@ import (
 func TestTemplatesUseSharedModules(t *testing.T) {
 	// Fragments that only the shared modules may contain.
 	owned := map[string]string{
-		"crypto.subtle":       "lib/auth.js",
-		"function sameSecret": "lib/auth.js",
-		"function authorized": "lib/auth.js",
-		"Bearer\\s":           "lib/auth.js",
-		"getReader(":          "lib/http.js",
-		"content-length":      "lib/http.js",
-		"INPUT_ERROR_CODES":   "lib/ai.js",
+		"crypto.subtle":          "lib/auth.js",
+		"function sameSecret":    "lib/auth.js",
+		"function authorized":    "lib/auth.js",
+		"Bearer\\s":              "lib/auth.js",
+		"getReader(":             "lib/http.js",
+		"content-length":         "lib/http.js",
+		"INPUT_ERROR_CODES":      "lib/ai.js",
+		"flareform consumer key": "lib/auth.js",
+		"writeDataPoint":         "lib/usage.js",
 	}
 	for _, name := range Names() {
 		err := fs.WalkDir(files, name, func(p string, d fs.DirEntry, err error) error {
@@ -43,7 +45,7 @@ func TestTemplatesUseSharedModules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, imp := range []string{`from "./lib/auth.js"`, `from "./lib/http.js"`, `from "./lib/ai.js"`} {
+		for _, imp := range []string{`from "./lib/auth.js"`, `from "./lib/http.js"`, `from "./lib/ai.js"`, `from "./lib/usage.js"`} {
 			if !strings.Contains(string(worker), imp) {
 				t.Errorf("%s/src/worker.js does not import %s", name, imp)
 			}
@@ -58,9 +60,16 @@ func TestSharedModulesHoldTheKeyCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, fragment := range []string{"crypto.subtle", "function sameSecret", "API_KEY_PREVIOUS_EXPIRES", "Bearer\\s"} {
+	for _, fragment := range []string{"crypto.subtle", "function sameSecret", "API_KEY_PREVIOUS_EXPIRES", "Bearer\\s", "flareform consumer key"} {
 		if !strings.Contains(string(auth), fragment) {
 			t.Errorf("shared lib/auth.js lacks %q", fragment)
 		}
+	}
+	usage, err := files.ReadFile(sharedDir + "/src/lib/usage.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(usage), "writeDataPoint") {
+		t.Error("shared lib/usage.js lacks writeDataPoint")
 	}
 }

@@ -6,18 +6,21 @@
 //   AI, AI_MODEL, AI_GATEWAY_ID        Workers AI, the model (default bge-small), the gateway
 //   API_KEY, API_KEY_PREVIOUS(_EXPIRES) the caller's key (see lib/auth.js)
 //   RATE_LIMITER, RATE_LIMIT_PERIOD    per-key rate limit (optional)
+//   FLAREFORM_CONSUMERS(_SALT)         named consumers' keys and limits (see lib/auth.js)
+//   USAGE, FLAREFORM_WORKER            a usage data point per request (see lib/usage.js)
 //   MAX_TEXTS                          most texts per request, default 100 (the model's batch)
 //
-// The method and key checks, rate limit, body cap and error shapes live in ./lib (shared by
-// every template).
+// The method and key checks, rate limit, GET /.well-known/flareform, usage data points, body
+// cap and error shapes live in ./lib (shared by every template).
 
 import { modelFailure, runModel } from "./lib/ai.js";
 import { guard } from "./lib/auth.js";
 import { jsonError, jsonOK, readJSON } from "./lib/http.js";
+import { withUsage } from "./lib/usage.js";
 
 const DEFAULT_MODEL = "@cf/baai/bge-small-en-v1.5";
 
-export default {
+export default withUsage({
   async fetch(request, env) {
     const refused = await guard(request, env);
     if (refused) {
@@ -39,7 +42,7 @@ export default {
       return jsonError(failure.status, failure.error);
     }
   },
-};
+});
 
 // checkTexts returns {list} of non-empty strings from {"text": string | string[]}, or {error}.
 function checkTexts(body, maxTexts) {

@@ -18,14 +18,17 @@
 //   AI, AI_MODEL, AI_GATEWAY_ID        Workers AI, the model (default LLaVA 1.5), the gateway
 //   API_KEY, API_KEY_PREVIOUS(_EXPIRES) the caller's key (see lib/auth.js)
 //   RATE_LIMITER, RATE_LIMIT_PERIOD    per-key rate limit (optional)
+//   FLAREFORM_CONSUMERS(_SALT)         named consumers' keys and limits (see lib/auth.js)
+//   USAGE, FLAREFORM_WORKER            a usage data point per request (see lib/usage.js)
 //   MAX_PROMPT_CHARS                   longest accepted prompt, default 1000
 //
-// The method and key checks, rate limit, body cap and error shapes live in ./lib (shared by
-// every template).
+// The method and key checks, rate limit, GET /.well-known/flareform, usage data points, body
+// cap and error shapes live in ./lib (shared by every template).
 
 import { answerText, byteArray, dataURI, decodeBase64, modelFailure, runModel } from "./lib/ai.js";
 import { guard } from "./lib/auth.js";
 import { MAX_MEDIA_BYTES, jsonError, jsonOK, mediaType, readBody, readJSON } from "./lib/http.js";
+import { withUsage } from "./lib/usage.js";
 
 const DEFAULT_MODEL = "@cf/llava-hf/llava-1.5-7b-hf";
 const DEFAULT_PROMPT = "Describe this image.";
@@ -34,7 +37,7 @@ const DEFAULT_PROMPT = "Describe this image.";
 const IMAGE_BYTES_MODELS = new Set(["@cf/llava-hf/llava-1.5-7b-hf", "@cf/meta/llama-3.2-11b-vision-instruct"]);
 const MOONDREAM = "@cf/moondream/moondream3.1-9B-A2B";
 
-export default {
+export default withUsage({
   async fetch(request, env) {
     const refused = await guard(request, env);
     if (refused) {
@@ -53,7 +56,7 @@ export default {
       return jsonError(failure.status, failure.error);
     }
   },
-};
+});
 
 // readRequest returns {image, prompt, maxTokens?} from either request form, or {status, error}.
 async function readRequest(request, env) {

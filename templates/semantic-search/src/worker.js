@@ -12,14 +12,17 @@
 //   VECTORIZE                          the Vectorize index (spec key vectorize)
 //   API_KEY, API_KEY_PREVIOUS(_EXPIRES) the caller's key (see lib/auth.js)
 //   RATE_LIMITER, RATE_LIMIT_PERIOD    per-key rate limit (optional)
+//   FLAREFORM_CONSUMERS(_SALT)         named consumers' keys and limits (see lib/auth.js)
+//   USAGE, FLAREFORM_WORKER            a usage data point per request (see lib/usage.js)
 //   MAX_TEXT_CHARS                     longest document or query, default 2000
 //
-// The method and key checks, rate limit, body cap and error shapes live in ./lib (shared by
-// every template).
+// The method and key checks, rate limit, GET /.well-known/flareform, usage data points, body
+// cap and error shapes live in ./lib (shared by every template).
 
 import { modelFailure, runModel } from "./lib/ai.js";
-import { guard } from "./lib/auth.js";
+import { WELL_KNOWN_PATH, guard } from "./lib/auth.js";
 import { jsonError, jsonOK, readJSON } from "./lib/http.js";
+import { withUsage } from "./lib/usage.js";
 
 const DEFAULT_MODEL = "@cf/baai/bge-small-en-v1.5";
 // One embedding call takes at most 100 texts.
@@ -32,10 +35,12 @@ const DEFAULT_TOP_K = 5;
 
 const routes = { "/documents": addDocuments, "/search": search };
 
-export default {
+export default withUsage({
   async fetch(request, env) {
-    const route = routes[new URL(request.url).pathname];
-    if (!route) {
+    const path = new URL(request.url).pathname;
+    const route = routes[path];
+    // GET /.well-known/flareform is guard's to answer, as in every template.
+    if (!route && path !== WELL_KNOWN_PATH) {
       return jsonError(404, "use POST /documents or POST /search");
     }
     const refused = await guard(request, env);
@@ -51,7 +56,7 @@ export default {
     }
     return route(body.value, env);
   },
-};
+});
 
 // addDocuments embeds the documents and upserts them with their text as metadata.
 async function addDocuments(body, env) {

@@ -10,17 +10,20 @@
 //   AI, AI_MODEL, AI_GATEWAY_ID        Workers AI, the model (default Whisper), the gateway
 //   API_KEY, API_KEY_PREVIOUS(_EXPIRES) the caller's key (see lib/auth.js)
 //   RATE_LIMITER, RATE_LIMIT_PERIOD    per-key rate limit (optional)
+//   FLAREFORM_CONSUMERS(_SALT)         named consumers' keys and limits (see lib/auth.js)
+//   USAGE, FLAREFORM_WORKER            a usage data point per request (see lib/usage.js)
 //
-// The method and key checks, rate limit, body cap and error shapes live in ./lib (shared by
-// every template).
+// The method and key checks, rate limit, GET /.well-known/flareform, usage data points, body
+// cap and error shapes live in ./lib (shared by every template).
 
 import { byteArray, modelFailure, runModel } from "./lib/ai.js";
 import { guard } from "./lib/auth.js";
 import { MAX_MEDIA_BYTES, jsonError, jsonOK, mediaType, readBody } from "./lib/http.js";
+import { withUsage } from "./lib/usage.js";
 
 const DEFAULT_MODEL = "@cf/openai/whisper";
 
-export default {
+export default withUsage({
   async fetch(request, env) {
     const refused = await guard(request, env);
     if (refused) {
@@ -38,7 +41,7 @@ export default {
       return jsonError(failure.status, failure.error);
     }
   },
-};
+});
 
 // readAudio returns {bytes} of the uploaded audio or {status, error}.
 async function readAudio(request) {

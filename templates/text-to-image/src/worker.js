@@ -8,18 +8,21 @@
 //   AI, AI_MODEL, AI_GATEWAY_ID        Workers AI, the model (default SDXL base), the gateway
 //   API_KEY, API_KEY_PREVIOUS(_EXPIRES) the caller's key (see lib/auth.js)
 //   RATE_LIMITER, RATE_LIMIT_PERIOD    per-key rate limit (optional)
+//   FLAREFORM_CONSUMERS(_SALT)         named consumers' keys and limits (see lib/auth.js)
+//   USAGE, FLAREFORM_WORKER            a usage data point per request (see lib/usage.js)
 //   MAX_PROMPT_CHARS                   longest accepted prompt, default 1000
 //
-// The method and key checks, rate limit, body cap and error shapes live in ./lib (shared by
-// every template).
+// The method and key checks, rate limit, GET /.well-known/flareform, usage data points, body
+// cap and error shapes live in ./lib (shared by every template).
 
 import { imageType, modelFailure, runModel } from "./lib/ai.js";
 import { guard } from "./lib/auth.js";
 import { CORS_HEADERS, jsonError, readJSON } from "./lib/http.js";
+import { withUsage } from "./lib/usage.js";
 
 const DEFAULT_MODEL = "@cf/stabilityai/stable-diffusion-xl-base-1.0";
 
-export default {
+export default withUsage({
   async fetch(request, env) {
     const refused = await guard(request, env);
     if (refused) {
@@ -45,7 +48,7 @@ export default {
     }
     return new Response(bytes, { headers: { "content-type": imageType(bytes), ...CORS_HEADERS } });
   },
-};
+});
 
 // checkInputs validates the parsed JSON body and returns {inputs} for the model or {error}.
 function checkInputs(body, env) {

@@ -8,6 +8,11 @@
 //   AI_MODEL       model name (plain text); each template has a default
 //   AI_GATEWAY_ID  AI Gateway to route model calls through (plain text, optional; spec key
 //                  ai.gateway)
+//
+// Every call goes through runModel, so usage.js counts it (and its tokens) for the request's
+// data point.
+
+import { countModelCall } from "./usage.js";
 
 // Workers AI error codes that mean "the input was wrong" (docs: workers-ai/platform/errors):
 // 3003 missing body, 5004 invalid base64 data, 5006 invalid input (schema validation).
@@ -18,7 +23,7 @@ const INPUT_ERROR_CODES = new Set(["3003", "5004", "5006"]);
 export function runModel(env, fallback, inputs) {
   const model = env.AI_MODEL || fallback;
   const options = gatewayOptions(env);
-  return options ? env.AI.run(model, inputs, options) : env.AI.run(model, inputs);
+  return countModelCall(env, model, () => (options ? env.AI.run(model, inputs, options) : env.AI.run(model, inputs)));
 }
 
 // gatewayOptions is the third argument of env.AI.run for AI_GATEWAY_ID, or undefined. Caching
