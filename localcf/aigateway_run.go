@@ -67,6 +67,7 @@ func (s *Server) serveGatewayRun(w http.ResponseWriter, r *http.Request) {
 		writeBindingError(w, aiErr.Status, aiErr.Code, aiErr.Message)
 		return
 	}
+	s.recordNeurons(account, model, out.Usage) // a cache hit spends none
 	entry, err := encodeOutput(out)
 	if err != nil {
 		writeBindingError(w, http.StatusInternalServerError, ai.CodeInternal, "Internal error: "+err.Error())

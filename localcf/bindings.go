@@ -14,8 +14,8 @@ import (
 const maxVarBytes = 5 * 1024
 
 // bindingFields lists every binding type the API knows (Go SDK v6.10.0) and the fields each
-// needs besides type and name. Only plain_text, secret_text, json and ai reach workerd; the others
-// are validated and stored so read-back works. Built on first use, not at every start.
+// needs besides type and name. Only plain_text, secret_text, json, ai, ratelimit, vectorize and
+// analytics_engine reach workerd; the others are validated and stored so read-back works. Built on first use, not at every start.
 var bindingFields = sync.OnceValue(func() map[string][]string {
 	return map[string][]string{
 		"ai":                       nil,
@@ -117,6 +117,12 @@ func parseBinding(index int, raw json.RawMessage) (uploadedBinding, *apiError) {
 		var index string
 		if err := json.Unmarshal(fields["index_name"], &index); err != nil || index == "" {
 			return b, errValidation("Binding %q of type vectorize needs `index_name` to be a non-empty string.", b.Name)
+		}
+	}
+	if b.Type == "analytics_engine" {
+		var dataset string
+		if err := json.Unmarshal(fields["dataset"], &dataset); err != nil || dataset == "" {
+			return b, errValidation("Binding %q of type analytics_engine needs `dataset` to be a non-empty string.", b.Name)
 		}
 	}
 	if b.Type == "json" && len(fields["json"]) > maxVarBytes {

@@ -6,13 +6,16 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/flareform/flareform/localcf/ai"
 )
 
-// The binding backend is the internal listener that workerd's ai, ratelimit and vectorize
-// bindings call (workerd/ai_shim.js, workerd/bindings_shim.js). Each binding carries a config,
-// set by localcf when it starts the worker, naming its account and target; user code never
-// sees it. Protocol: POST /run/<model> (Workers AI, through an AI Gateway when the
-// cf-aig-gateway-id header is set), POST /ratelimit, POST /vectorize/<operation>.
+// The binding backend is the internal listener that workerd's ai, ratelimit, vectorize and
+// analytics_engine bindings call (workerd/ai_shim.js, workerd/bindings_shim.js). Each binding
+// carries a config, set by localcf when it starts the worker, naming its account and target;
+// user code never sees it. Protocol: POST /run/<model> (Workers AI, through an AI Gateway when
+// the cf-aig-gateway-id header is set; x-localcf-account names the account), POST /ratelimit,
+// POST /vectorize/<operation>, POST /analytics/write (one data point).
 
 // Headers of the AI binding's gateway calls (set by the shim from run()'s gateway option).
 const (
@@ -34,9 +37,11 @@ type backendBindingConfig struct {
 	Limit       int    `json:"limit,omitempty"`        // ratelimit
 	Period      int    `json:"period,omitempty"`       // ratelimit, seconds
 	Index       string `json:"index,omitempty"`        // vectorize
+	Dataset     string `json:"dataset,omitempty"`      // analytics_engine
 }
 
-// backendConfig builds the config of a stored ai, ratelimit or vectorize binding.
+// backendConfig builds the config of a stored ai, ratelimit, vectorize or analytics_engine
+// binding.
 func backendConfig(accountID string, b binding) (json.RawMessage, error) {
 	cfg := backendBindingConfig{Account: accountID}
 	switch b.Type {
@@ -54,13 +59,23 @@ func backendConfig(accountID string, b binding) (json.RawMessage, error) {
 			return nil, fmt.Errorf("read vectorize binding: %w", err)
 		}
 		cfg.Index = v.IndexName
+	case "analytics_engine":
+		var ae struct {
+			Dataset string `json:"dataset"`
+		}
+		if err := json.Unmarshal(b.Raw, &ae); err != nil {
+			return nil, fmt.Errorf("read analytics_engine binding: %w", err)
+		}
+		cfg.Dataset = ae.Dataset
 	}
 	return json.Marshal(cfg)
 }
 
 // bindingHandler serves the binding backend; every call lands in the binding log.
 func (s *Server) bindingHandler() http.Handler {
-	aiHandler := s.ai.Handler()
+	aiHandler := s.ai.HandlerWith(func(r *http.Request, model string, u ai.Usage) {
+		s.recordNeurons(r.Header.Get(headerAccount), model, u)
+	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /run/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get(headerGatewayID) == "" {
@@ -72,6 +87,7 @@ func (s *Server) bindingHandler() http.Handler {
 	mux.Handle("GET /models", aiHandler)
 	mux.HandleFunc("POST /ratelimit", s.serveRateLimit)
 	mux.HandleFunc("POST /vectorize/{op}", s.serveVectorize)
+	mux.HandleFunc("POST /analytics/write", s.serveAnalyticsWrite)
 	return s.routeTailEvents(s.logBindingCalls(mux))
 }
 

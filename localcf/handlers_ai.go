@@ -27,6 +27,7 @@ func (s *Server) runAI(c *call) *apiError {
 		}
 		return errInternal(err)
 	}
+	s.recordNeurons(c.accountID, c.param("model"), out.Usage)
 	if out.JSON != nil {
 		writeResult(c.w, out.JSON)
 		return nil

@@ -40,6 +40,12 @@ type Quirks struct {
 	// name (cloudflare-operations.md 8.4: documented for inherited bindings in general).
 	// Strict: such a rename of a secret_text binding is refused with 10021.
 	SecretRenameInherit bool
+	// GraphQLNoAIDataset makes the GraphQL Analytics API answer a query of
+	// aiInferenceAdaptiveGroups as a schema without it does: HTTP 200, data null and an
+	// "unknown field" error (cloudflare-operations.md 4.2: the dataset is UNCONFIRMED). Default:
+	// the dataset answers from the local neuron records, so a client's happy path runs; the
+	// switch tests its "neurons unknown" path.
+	GraphQLNoAIDataset bool
 }
 
 // maxScriptTags is the Workers for Platforms limit of tags per script (cloudflare-resources.md).
@@ -73,6 +79,8 @@ var quirkSwitches = []quirkSwitch{
 		"an AI Gateway PUT refuses fields outside its schema, id included (10021)", "an AI Gateway PUT ignores fields it does not know; an id must match the path"},
 	{"secret_rename_inherit", func(q *Quirks) *bool { return &q.SecretRenameInherit },
 		"an inherit binding with old_name that renames a secret is refused (10021)", "an inherit binding with old_name copies a secret under its new name"},
+	{"graphql_no_ai_dataset", func(q *Quirks) *bool { return &q.GraphQLNoAIDataset },
+		"the GraphQL Analytics API answers aiInferenceAdaptiveGroups from local neuron records", "the GraphQL Analytics API has no aiInferenceAdaptiveGroups: 200, data null, \"unknown field\""},
 }
 
 // QuirkNames lists every switch name.

@@ -126,6 +126,9 @@ var routes = sync.OnceValue(func() []route {
 		r("GET", "accounts/{account}/ai/models/schema", authAccount, (*Server).modelSchema),
 		r("GET", "accounts/{account}/ai/tasks/search", authAccount, (*Server).searchTasks),
 		r("GET", "accounts/{account}/ai/authors/search", authAccount, (*Server).searchAuthors),
+
+		r("POST", "accounts/{account}/analytics_engine/sql", authAccount, (*Server).analyticsSQL),
+		r("POST", "graphql", authAnyToken, (*Server).graphQL),
 	}
 })
 

@@ -121,6 +121,9 @@ type Server struct {
 	gatewayCache *gatewayCache
 	// tails are the open tail sessions and their socket listener (tail.go); memory only.
 	tails tailHub
+	// usage holds Analytics Engine data points and Workers AI neuron records (analytics.go),
+	// durable in the state dir, opened on first use.
+	usage usageStores
 
 	// opMu serialises state changes. It is never held while workerd starts: a change that
 	// needs a new process is prepared under it, started without it, and committed under it

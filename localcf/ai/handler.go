@@ -17,14 +17,22 @@ import (
 // A successful run answers 200 with the output's Content-Type and the bare
 // result; a failure answers the Error's status with
 // {"errors":[{"code":N,"message":"..."}]}.
-func (s *Service) Handler() http.Handler {
+func (s *Service) Handler() http.Handler { return s.HandlerWith(nil) }
+
+// UsageFunc is told of every successful run: the request (its headers name the caller), the
+// model as requested and what the run spent.
+type UsageFunc func(r *http.Request, model string, u Usage)
+
+// HandlerWith is Handler, calling onUsage (when not nil) after every successful run, so the
+// caller can keep neuron records.
+func (s *Service) HandlerWith(onUsage UsageFunc) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /run/", s.serveRun)
+	mux.HandleFunc("POST /run/", func(w http.ResponseWriter, r *http.Request) { s.serveRun(w, r, onUsage) })
 	mux.HandleFunc("GET /models", s.serveModels)
 	return mux
 }
 
-func (s *Service) serveRun(w http.ResponseWriter, r *http.Request) {
+func (s *Service) serveRun(w http.ResponseWriter, r *http.Request, onUsage UsageFunc) {
 	model := strings.TrimPrefix(r.URL.Path, "/run/")
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxInputBytes))
 	if err != nil {
@@ -40,6 +48,9 @@ func (s *Service) serveRun(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, asError(err))
 		return
+	}
+	if onUsage != nil {
+		onUsage(r, model, out.Usage)
 	}
 	writeOutput(w, out)
 }

@@ -34,6 +34,9 @@ type Output struct {
 	ContentType string // "image/png", "image/jpeg", "application/json", "text/event-stream"
 	Body        []byte // raw bytes for images and SSE
 	JSON        any    // result object for JSON outputs (REST wraps it in the envelope)
+	// Usage is the call's estimated tokens and neurons (neurons.go); text generation runners
+	// set the tokens they counted, RunRequest the rest.
+	Usage Usage
 }
 
 // NewService builds the catalog, on the real clock.
@@ -144,6 +147,7 @@ func (s *Service) RunRequest(ctx context.Context, model, contentType string, bod
 		}
 		return nil, fmt.Errorf("run %s: %w", model, err)
 	}
+	out.Usage = e.estimateUsage(body, out)
 	return out, nil
 }
 

@@ -176,15 +176,16 @@ type legacyResult struct {
 func (e *entry) runLegacyChat(in inputs) (*Output, error) {
 	c := in.chatRequest()
 	tokens, _ := generateTokens(e.info.Name, c, int(in.integer("max_tokens", defaultMaxTokens)))
+	u := newUsage(c.promptWords, len(tokens))
 	if in.boolean("stream", false) {
-		return sseOutput(legacyEvents(tokens))
+		out, err := sseOutput(legacyEvents(tokens))
+		return withTokens(out, u), err
 	}
 	out := legacyResult{Response: strings.Join(tokens, "")}
 	if e.usage {
-		u := newUsage(c.promptWords, len(tokens))
 		out.Usage = &u
 	}
-	return jsonOutput(out), nil
+	return withTokens(jsonOutput(out), u), nil
 }
 
 // legacyEvents are the Workers AI format's stream events: one {"response": token} each
@@ -264,7 +265,7 @@ func (e *entry) runOpenAIChat(in inputs, now time.Time) (*Output, error) {
 				FinishReason: &finish})
 		}
 		out.Usage = &u
-		return jsonOutput(out), nil
+		return withTokens(jsonOutput(out), u), nil
 	}
 	// UNCONFIRMED (reference 5.4): the chunk shape, taken from the OpenAI convention the
 	// format follows: chat.completion.chunk objects whose choices carry a delta, the last
@@ -296,5 +297,15 @@ func (e *entry) runOpenAIChat(in inputs, now time.Time) (*Output, error) {
 		usageChunk.Usage = &u
 		events = append(events, usageChunk)
 	}
-	return sseOutput(events)
+	out, err := sseOutput(events)
+	return withTokens(out, u), err
+}
+
+// withTokens records the tokens a text runner counted on its output, so the neuron estimate
+// agrees with the usage the answer reports.
+func withTokens(out *Output, u usage) *Output {
+	if out != nil {
+		out.Usage.InputTokens, out.Usage.OutputTokens = u.PromptTokens, u.CompletionTokens
+	}
+	return out
 }

@@ -54,7 +54,12 @@ class Ai {
   }
 
   async run(model, inputs, options) {
-    const headers = { "content-type": "application/json", ...gatewayHeaders(this.#config, options) };
+    // The account lets localcf keep the call's neurons for the GraphQL Analytics API.
+    const headers = {
+      "content-type": "application/json",
+      "x-localcf-account": this.#config.account ?? "",
+      ...gatewayHeaders(this.#config, options),
+    };
     let resp;
     try {
       resp = await this.#backend.fetch(`http://ai/run/${modelPath(model)}`, {

@@ -20,11 +20,12 @@ type Module struct {
 // Binding is one environment binding of a worker version.
 type Binding struct {
 	Name string
-	Type string // plain_text|secret_text|json|ai|ratelimit|vectorize
+	Type string // plain_text|secret_text|json|ai|ratelimit|vectorize|analytics_engine
 	Text string // plain_text and secret_text value
 	JSON json.RawMessage
-	// Config is what a backend binding (ai, ratelimit, vectorize) tells the backend about
-	// itself on every call (its account, counter or index); only the binding's shim sees it.
+	// Config is what a backend binding (ai, ratelimit, vectorize, analytics_engine) tells the
+	// backend about itself on every call (its account, counter, index or dataset); only the
+	// binding's shim sees it.
 	Config json.RawMessage
 }
 
@@ -48,7 +49,8 @@ const (
 	aiServiceName = "ai" // the backend service: Options.AIAddr
 	aiShimModule  = "flareform-local-ai:binding"
 	aiShimFile    = "flareform-ai-shim.js"
-	// bindingsShimModule holds the ratelimit and vectorize bindings (one entrypoint each).
+	// bindingsShimModule holds the ratelimit, vectorize and analytics_engine bindings (one
+	// entrypoint each).
 	bindingsShimModule = "flareform-local-bindings:binding"
 	bindingsShimFile   = "flareform-bindings-shim.js"
 )
@@ -66,6 +68,9 @@ var backendTypes = map[string]struct{ module, entrypoint string }{
 	"ai":        {aiShimModule, "default"},
 	"ratelimit": {bindingsShimModule, "ratelimit"},
 	"vectorize": {bindingsShimModule, "vectorize"},
+	// analytics_engine: workerd's own analyticsEngine binding needs --experimental and sends
+	// Cap'n Proto; the shim mirrors its checks and posts JSON.
+	"analytics_engine": {bindingsShimModule, "analyticsEngine"},
 }
 
 // capnpModuleField maps an upload module type to the workerd config field.
@@ -155,7 +160,7 @@ func configText(w Worker, modules []string, aiAddr string) (string, error) {
 		return "", err
 	}
 	if usesBackend(w) && aiAddr == "" {
-		return "", fmt.Errorf("worker %s has an ai, ratelimit or vectorize binding but no AI address (Options.AIAddr, the binding backend) was configured", w.Name)
+		return "", fmt.Errorf("worker %s has an ai, ratelimit, vectorize or analytics_engine binding but no AI address (Options.AIAddr, the binding backend) was configured", w.Name)
 	}
 	flags := make([]string, len(w.CompatibilityFlags))
 	for i, f := range w.CompatibilityFlags {
@@ -205,7 +210,7 @@ func bindingEntries(bindings []Binding) ([]string, error) {
 				return nil, fmt.Errorf("binding %s: invalid JSON value", bd.Name)
 			}
 			entries = append(entries, fmt.Sprintf("(name = %s, json = %s)", name, capnpString(string(bd.JSON))))
-		case "ai", "ratelimit", "vectorize":
+		case "ai", "ratelimit", "vectorize", "analytics_engine":
 			entry, err := backendBindingEntry(bd)
 			if err != nil {
 				return nil, err
