@@ -103,10 +103,17 @@ type WorkerResult struct {
 	KeyFingerprint string `json:"key_fingerprint,omitempty"`
 	// GeneratedKey is handed over once by the caller (stdout, --key-out or JSON); it is never
 	// logged and never marshalled with the result.
-	GeneratedKey string       `json:"-"`
-	Smoke        *SmokeReport `json:"smoke,omitempty"`
-	RolledBack   bool         `json:"rolled_back,omitempty"`
-	Error        string       `json:"error,omitempty"`
+	GeneratedKey string `json:"-"`
+	// ConsumerKeys are the consumer keys this run generated, by consumer name: handed over
+	// like GeneratedKey, never marshalled. ConsumerSalt is a new consumer salt, which the
+	// caller promotes in the key store with them (it is never handed over).
+	ConsumerKeys map[string]string `json:"-"`
+	ConsumerSalt string            `json:"-"`
+	// ConsumerFingerprints are the fingerprints of the consumer keys the upload installed.
+	ConsumerFingerprints map[string]string `json:"consumer_fingerprints,omitempty"`
+	Smoke                *SmokeReport      `json:"smoke,omitempty"`
+	RolledBack           bool              `json:"rolled_back,omitempty"`
+	Error                string            `json:"error,omitempty"`
 }
 
 // Apply executes exactly p: no re-planning, and a no-op plan makes no API call at all. Before
@@ -287,10 +294,17 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		return ErrInterrupted
 	}
 	if d.canary != nil {
+		if d.consumers != nil && d.consumers.rewrite {
+			// The canary's version upload does not carry the consumer table (consumers.go).
+			return errors.New("a canary cannot change the consumer table; nothing was written. Apply the consumers without --canary")
+		}
 		return e.applyCanary(ctx, p, wp, opts, r)
 	}
 	key, err := e.keyForApply(wp, opts)
 	if err != nil {
+		return err
+	}
+	if d.applied, err = e.consumersForApply(wp, opts); err != nil {
 		return err
 	}
 	fingerprint := ""
@@ -336,6 +350,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		if d.genKey {
 			r.GeneratedKey = key
 		}
+		r.takeConsumerKeys(d)
 	}
 	if d.finishRotation {
 		if stopped(opts) {
@@ -355,6 +370,10 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 	}
 	if stopped(opts) && d.upload {
 		return fmt.Errorf("uploaded, then %w (not smoke-tested; the next apply tests it)", ErrInterrupted)
+	}
+	if err := e.verifyConsumers(ctx, p, wp); err != nil {
+		// Like a failed smoke test: the version that refuses a handed-over key is rolled back.
+		return e.failedSmoke(ctx, p, wp, r, SmokeReport{Key: wp.Key, Name: wp.Name, Error: err.Error()}, ownUpload, uploadTagSet(d, fingerprint))
 	}
 	if smoke {
 		if key == "" {
@@ -402,6 +421,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 			version, _, err := e.checkServesOwnHistory(ctx, p.AccountID, wp, d.bundleTag, "", nil, uploadTagSet(d, fingerprint))
 			if err != nil {
 				r.Smoke, r.GeneratedKey, r.KeyFingerprint = nil, "", ""
+				r.dropConsumerKeys()
 				return err
 			}
 			uploaded, marked, ownUpload = version, version, nil
@@ -415,6 +435,7 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 		// Another run's version serves: this run's key may open nothing. It stays pending in
 		// the key store; the next run keeps it if it turns out to be the live one.
 		r.Smoke, r.GeneratedKey, r.KeyFingerprint = nil, "", ""
+		r.dropConsumerKeys()
 		return err
 	}
 	r.VersionID = version
@@ -497,6 +518,7 @@ func (e *Engine) failedSmoke(ctx context.Context, p *Plan, wp *WorkerPlan, r *Wo
 		// Another run's version serves: this run's key may open nothing. It stays pending in
 		// the key store; the next run keeps it if it turns out to be the live one.
 		r.GeneratedKey, r.KeyFingerprint = "", ""
+		r.dropConsumerKeys()
 		if !errors.Is(err, ErrChanged) {
 			return fmt.Errorf("%w; not rolled back, as what serves could not be checked: %w", smokeErr, err)
 		}
@@ -536,6 +558,7 @@ func (e *Engine) failedSmoke(ctx context.Context, p *Plan, wp *WorkerPlan, r *Wo
 	if err != nil {
 		if errors.Is(err, ErrChanged) {
 			r.GeneratedKey, r.KeyFingerprint = "", ""
+			r.dropConsumerKeys()
 			return fmt.Errorf("%w; %w", smokeErr, err)
 		}
 		return fmt.Errorf("%w; rollback failed: %w", smokeErr, err)
@@ -546,6 +569,7 @@ func (e *Engine) failedSmoke(ctx context.Context, p *Plan, wp *WorkerPlan, r *Wo
 		r.VersionID = ""
 	}
 	r.KeyFingerprint, r.GeneratedKey = wp.live.keyFingerprints[bindingOf(d)], ""
+	r.dropConsumerKeys()
 	return fmt.Errorf("%w; rolled back to %s", smokeErr, desc)
 }
 
@@ -878,6 +902,7 @@ func (e *Engine) identity(d *desiredWorker, fingerprint string, smoke bool) vers
 	if d.worker.APIKey != nil && fingerprint != "" {
 		id.Keys[d.worker.APIKey.Binding] = fingerprint
 	}
+	consumerIdentity(&id, d, d.applied)
 	return id
 }
 

@@ -141,7 +141,9 @@ type Engine struct {
 	fingerprints *fingerprinter
 
 	devAddrOnce sync.Once
-	devAddr     string
+	// storedKeys is the project's key store plans read (UseKeyStore); nil: keyLookup finds it.
+	storedKeys KeyLookup
+	devAddr    string
 
 	versions *versionCache
 	// bundles is the on-disk bundle cache, nil for none (Config.BundleCacheDir).

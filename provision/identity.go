@@ -26,7 +26,9 @@ import (
 type versionIdentity struct {
 	BundleTag string            // ff-bundle-<16 hex>; "" when the version is not flareform's
 	Keys      map[string]string // binding -> key fingerprint
-	Run       string            // id of the run that created the version
+	// Limits are the consumers' limiters: consumer name -> "<limit>_<period>" (consumers.go).
+	Limits map[string]string
+	Run    string // id of the run that created the version
 	// SmokePending: the version was uploaded to be smoke-tested; only its tested tag
 	// (smokemark.go) says the test passed.
 	SmokePending bool
@@ -41,6 +43,9 @@ func (id versionIdentity) message() string {
 		if fp := id.Keys[b]; fp != "" {
 			parts = append(parts, "key."+b+"="+fp)
 		}
+	}
+	for _, name := range sortedKeys(id.Limits) {
+		parts = append(parts, "limit."+name+"="+id.Limits[name])
 	}
 	if id.Run != "" {
 		parts = append(parts, "run="+id.Run)
@@ -58,7 +63,7 @@ func parseIdentity(message string) (id versionIdentity, ok bool) {
 	if len(fields) < 2 || fields[0] != annotationPrefix || !strings.HasPrefix(fields[1], bundleTagPrefix) {
 		return versionIdentity{}, false
 	}
-	id = versionIdentity{BundleTag: fields[1], Keys: map[string]string{}}
+	id = versionIdentity{BundleTag: fields[1], Keys: map[string]string{}, Limits: map[string]string{}}
 	for _, f := range fields[2:] {
 		k, v, found := strings.Cut(f, "=")
 		switch {
@@ -69,6 +74,8 @@ func parseIdentity(message string) (id versionIdentity, ok bool) {
 			id.SmokePending = v == "pending"
 		case strings.HasPrefix(k, "key."):
 			id.Keys[strings.TrimPrefix(k, "key.")] = v
+		case strings.HasPrefix(k, "limit."):
+			id.Limits[strings.TrimPrefix(k, "limit.")] = v
 		}
 	}
 	return id, true

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/flareform/flareform/provision/cfapi"
+	"github.com/flareform/flareform/provision/spec"
 )
 
 // liveWorker is what the API says about one script, reduced to what the diff compares.
@@ -46,6 +47,14 @@ type liveWorker struct {
 	// smokePending: the serving version's annotation says an apply uploaded it to be
 	// smoke-tested (smokemark.go); its tested tag says whether the test passed.
 	smokePending bool
+	// The consumer table as the serving version's annotation records it (consumers.go):
+	// fingerprints of each consumer's key, of the table and of its salt, and the limiters.
+	consumerFPs     map[string]string
+	consumerLimits  map[string]string
+	consumerTableFP string
+	consumerSaltFP  string
+	// usageDataset is the dataset of the USAGE analytics_engine binding; "" without one.
+	usageDataset string
 }
 
 // readLive reads everything plan compares about a script in one round trip: its settings,
@@ -211,6 +220,7 @@ func (live *liveWorker) applyServed(sv servedVersion) {
 			live.keyFingerprints[binding] = fp
 		}
 	}
+	live.applyConsumers(sv.Identity)
 }
 
 // servedVersion is the version the active deployment sends traffic to.
@@ -305,6 +315,8 @@ func liveFromSettings(s *cfapi.Settings) *liveWorker {
 			live.rateLimits[b.Name] = parseLiveRateLimit(b.NamespaceID, b.JSON)
 		case typ == "vectorize":
 			live.vectorize[b.Name] = b.IndexName
+		case typ == "analytics_engine" && b.Name == spec.UsageBinding:
+			live.usageDataset = datasetOf(b.JSON)
 		default:
 			live.otherBindings[b.Name] = typ
 		}
@@ -434,4 +446,34 @@ func parseLiveRateLimit(namespaceID, raw string) liveRateLimit {
 	}
 	_ = json.Unmarshal([]byte(raw), &v) // a binding without a readable limit diffs as changed
 	return liveRateLimit{namespaceID: namespaceID, limit: v.Simple.Limit, period: v.Simple.Period}
+}
+
+// applyConsumers takes the consumer table's record from the serving version's annotation; a
+// worker without the table secret has none, whatever the annotation says.
+func (live *liveWorker) applyConsumers(id versionIdentity) {
+	live.consumerFPs, live.consumerLimits = map[string]string{}, map[string]string{}
+	if !live.secrets[spec.ConsumerTableBinding] {
+		return
+	}
+	live.consumerTableFP = id.Keys[spec.ConsumerTableBinding]
+	if live.secrets[spec.ConsumerSaltBinding] {
+		live.consumerSaltFP = id.Keys[spec.ConsumerSaltBinding]
+	}
+	for binding, fp := range id.Keys {
+		if name, ok := strings.CutPrefix(binding, "consumer:"); ok {
+			live.consumerFPs[name] = fp
+		}
+	}
+	for name, l := range id.Limits {
+		live.consumerLimits[name] = l
+	}
+}
+
+// datasetOf reads an analytics_engine binding's dataset from its JSON (cfapi.Binding.JSON).
+func datasetOf(raw string) string {
+	var v struct {
+		Dataset string `json:"dataset"`
+	}
+	_ = json.Unmarshal([]byte(raw), &v) // unreadable: no dataset, which diffs as changed
+	return v.Dataset
 }

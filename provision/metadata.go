@@ -48,6 +48,7 @@ type metadataBinding struct {
 	NamespaceID string           `json:"namespace_id,omitempty"`
 	Simple      *rateLimitSimple `json:"simple,omitempty"`
 	IndexName   string           `json:"index_name,omitempty"` // vectorize: the bound index
+	Dataset     string           `json:"dataset,omitempty"`    // analytics_engine: the dataset
 }
 
 // rateLimitSimple is a ratelimit binding's `simple` limit: Limit requests per Period seconds.
@@ -62,6 +63,10 @@ func rateLimitBinding(name, namespaceID string, limit, period int) metadataBindi
 
 func vectorizeBinding(name, index string) metadataBinding {
 	return metadataBinding{Type: "vectorize", Name: name, IndexName: index}
+}
+
+func analyticsEngineBinding(name, dataset string) metadataBinding {
+	return metadataBinding{Type: "analytics_engine", Name: name, Dataset: dataset}
 }
 
 func aiBinding(name string) metadataBinding { return metadataBinding{Type: "ai", Name: name} }

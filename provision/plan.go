@@ -161,6 +161,10 @@ type desiredWorker struct {
 	// canary is the split deployment apply makes or changes (canary.go); nil: the upload
 	// deploys at 100%.
 	canary *CanaryPlan
+	// consumers is the consumer table (consumers.go); nil when the worker has none.
+	consumers *consumersDesired
+	// applied is what apply made for the consumer table just before the upload.
+	applied *consumerApply
 }
 
 // speculativeReadWorkers is the largest spec whose workers are read before the script list
@@ -205,6 +209,10 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	}
 	// From every worker of the spec, so a targeted run picks the same ids as a full one.
 	namespaces := rateLimitNamespaces(accountID, full.Workers)
+	limiterNS := consumerNamespaces(accountID, full.Workers, namespaces)
+	if e.storedKeys == nil {
+		e.storedKeys = e.keyLookup(s)
+	}
 	errs := make([]error, len(s.Workers))
 	e.forEach(ctx, len(s.Workers), func(ctx context.Context, i int) {
 		w := s.Workers[i]
@@ -226,7 +234,9 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 		p.Workers[i], errs[i] = e.diffWorker(w, bundles[i], live, p.subdomain, project, namespaces[w.Name])
 		if errs[i] != nil {
 			errs[i] = withSpecPosition(s, w, "api_key.from", errs[i])
+			return
 		}
+		fillLimiterNamespaces(p.Workers[i].desired, limiterNS[w.Name])
 	})
 	p.readAt = time.Now()
 	if err := errors.Join(errs...); err != nil {
@@ -540,11 +550,15 @@ func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, 
 	diffScalar("compatibility_flags", live.exists, strings.Join(sortedCopy(live.compatFlags), ","),
 		strings.Join(sortedCopy(w.CompatibilityFlags), ","), add)
 	diffAI(w, live, add)
-	diffVars(d.vars, live.vars, add)
+	diffVars(d.vars, withoutUsageVar(live.vars), add)
+	diffUsage(w, live, add)
 	diffRateLimit(d, live, ns, add)
 	diffVectorize(w, live, add)
 	diffOtherBindings(live, add)
 	if err := e.diffKey(d, live, add); err != nil {
+		return WorkerPlan{}, err
+	}
+	if err := e.diffConsumers(d, live, e.storedKeys, add); err != nil {
 		return WorkerPlan{}, err
 	}
 	if live.exists && project != "" && !slices.Contains(live.tags, project) {

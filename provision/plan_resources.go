@@ -29,8 +29,10 @@ func diffRateLimit(d *desiredWorker, live *liveWorker, ns string, add func(Chang
 		d.rateLimitNS = ns
 		add(Change{Path: path, Op: OpAdd, New: liveRateLimit{namespaceID: ns, limit: want.Limit, period: want.Period}.String()})
 	}
+	diffConsumerLimiters(d.worker, live, add)
 	for _, name := range sortedKeys(live.rateLimits) {
-		if name != spec.RateLimiterBinding { // only RATE_LIMITER is flareform's
+		// Only RATE_LIMITER and the consumers' limiters are flareform's.
+		if name != spec.RateLimiterBinding && !isConsumerLimiter(name) {
 			add(Change{Path: "bindings." + name, Op: OpRemove, Old: "ratelimit"})
 		}
 	}
@@ -67,7 +69,7 @@ func resourceBindings(d *desiredWorker) []metadataBinding {
 	if x := d.worker.Vectorize; x != nil {
 		out = append(out, vectorizeBinding(x.Binding, x.Index))
 	}
-	return out
+	return append(out, consumerBindings(d, d.applied)...)
 }
 
 // planAccountResources plans the account objects (kind.go) of a plan: those the spec declares

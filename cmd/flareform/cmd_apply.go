@@ -128,6 +128,9 @@ type applyResult struct {
 type applyWorkerResult struct {
 	provision.WorkerResult
 	APIKey string `json:"api_key,omitempty"`
+	// ConsumerKeys are the consumer keys generated for the worker, by consumer name, handed
+	// over here under the same rule as APIKey.
+	ConsumerKeys map[string]string `json:"consumer_keys,omitempty"`
 }
 
 func runApply(ctx context.Context, opts *applyOptions) (err error) {
@@ -145,6 +148,7 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 	}
 	defer closeSession(sess, &err)
 	proj := sess.Project
+	sess.Engine.UseKeyStore(proj.store) // the consumer salt and keys (docs/consumers.md)
 
 	plan, err := opts.plan(ctx, sess)
 	if err != nil {
@@ -363,6 +367,9 @@ func keyOutWrites(plan *provision.Plan, recovered []recoveredKey) []string {
 		if plan.Workers[i].GeneratesKey() {
 			writes = append(writes, plan.Workers[i].Key)
 		}
+		for _, c := range plan.Workers[i].ConsumerKeysGenerated() {
+			writes = append(writes, consumerLine(plan.Workers[i].Key, c))
+		}
 	}
 	for _, r := range recovered {
 		writes = append(writes, r.WorkerKey)
@@ -386,6 +393,7 @@ func promoteGenerated(proj *project, s *spec.Spec, res *provision.Result) error 
 		}
 		promotions = append(promotions, keystore.Promotion{Script: r.Name, Binding: binding, Key: r.GeneratedKey})
 	}
+	promotions = append(promotions, consumerPromotions(res)...)
 	// One write for the whole fleet: a write per key rewrote the file (and synced it) each time.
 	if err := proj.store.PromoteAll(promotions); err != nil {
 		return fmt.Errorf("record the generated keys: %w", err)
@@ -421,6 +429,9 @@ func generatedKeys(res *provision.Result) []generatedKey {
 	for _, w := range res.Workers {
 		if w.GeneratedKey != "" {
 			keys = append(keys, generatedKey{WorkerKey: w.Key, Key: w.GeneratedKey})
+		}
+		for _, c := range sortedNames(w.ConsumerKeys) {
+			keys = append(keys, generatedKey{WorkerKey: consumerLine(w.Key, c), Key: w.ConsumerKeys[c]})
 		}
 	}
 	return keys
@@ -465,14 +476,48 @@ func reportApply(opts *applyOptions, plan *provision.Plan, res *provision.Result
 		for _, w := range res.Workers {
 			r := applyWorkerResult{WorkerResult: w}
 			if opts.KeyOut == "" {
-				r.APIKey = w.GeneratedKey
+				r.APIKey, r.ConsumerKeys = w.GeneratedKey, w.ConsumerKeys
 			}
 			out.Workers = append(out.Workers, r)
 		}
 		return view.JSON(opts.IO.Out, out)
 	}
 	view.Apply(opts.IO.Out, res, view.KeyHandover{KeyOut: opts.KeyOut, Terminal: opts.IO.StdoutTTY, Store: relPath(storePath)}, stop)
+	reportConsumerKeys(opts, res, relPath(storePath))
 	return nil
+}
+
+// reportConsumerKeys hands over the consumer keys apply generated on the terminal, or says
+// where they went: as the owner's key, never printed into a log that is not a terminal.
+func reportConsumerKeys(opts *applyOptions, res *provision.Result, store string) {
+	for _, r := range res.Workers {
+		for _, c := range sortedNames(r.ConsumerKeys) {
+			fp := r.ConsumerFingerprints[c]
+			switch {
+			case opts.KeyOut != "":
+				fmt.Fprintf(opts.IO.Out, "  %s consumer %s key (fp %s): written to %s as %s and kept in %s\n", r.Name, c, fp, opts.KeyOut, consumerLine(r.Key, c), store)
+			case opts.IO.StdoutTTY:
+				fmt.Fprintf(opts.IO.Out, "  %s consumer %s key (shown once here; also kept in %s): %s\n", r.Name, c, store, r.ConsumerKeys[c])
+			default:
+				fmt.Fprintf(opts.IO.Out, "  %s consumer %s key (fp %s): kept in %s (not printed: stdout is not a terminal; use --key-out or --json)\n", r.Name, c, fp, store)
+			}
+		}
+	}
+}
+
+// consumerPromotions are the consumer keys and salts apply deployed, to mark active in the
+// key store once handed over.
+func consumerPromotions(res *provision.Result) []keystore.Promotion {
+	var out []keystore.Promotion
+	for _, r := range res.Workers {
+		for _, c := range sortedNames(r.ConsumerKeys) {
+			out = append(out, keystore.Promotion{Script: r.Name, Binding: spec.ConsumerKeyBinding(c), Key: r.ConsumerKeys[c]})
+		}
+		if r.ConsumerSalt != "" {
+			out = append(out, keystore.Promotion{Script: r.Name, Binding: provision.ConsumerSaltStoreBinding, Key: r.ConsumerSalt})
+		}
+	}
+	return out
 }
 
 // failedWorkers turns per-worker failures into the command's error.

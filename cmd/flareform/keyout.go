@@ -74,7 +74,7 @@ func prepareKeyOut(path string, force bool, writes, keyed []string) (*keyOut, er
 func (k *keyOut) parse(content string, keyed []string) error {
 	lines := keyFileLines(content)
 	if len(lines) == 1 {
-		if name, key, ok := strings.Cut(lines[0], "="); !ok || !isWorkerKey(name) || key == "" {
+		if name, key, ok := strings.Cut(lines[0], "="); !ok || !isKeyLineName(name) || key == "" {
 			k.bare = lines[0]
 			if len(keyed) == 1 {
 				k.bareOwner = keyed[0]
@@ -84,18 +84,42 @@ func (k *keyOut) parse(content string, keyed []string) error {
 	}
 	for _, line := range lines {
 		name, key, ok := strings.Cut(line, "=")
-		if !ok || !isWorkerKey(name) || key == "" {
-			return errors.New("each line must be <worker key>=<api key> when the file holds more than one key")
+		if !ok || !isKeyLineName(name) || key == "" {
+			return errors.New("each line must be <worker key>=<api key> (or <worker key>/<consumer>=<key>) when the file holds more than one key")
 		}
 		k.entries[name] = key
 	}
 	return nil
 }
 
-// generatedKey is a key the engine generated for one worker during apply.
+// generatedKey is a key the engine generated for one worker during apply. WorkerKey is
+// "<worker>/<consumer>" for a consumer's key (docs/consumers.md).
 type generatedKey struct {
 	WorkerKey string
 	Key       string
+}
+
+// consumerLine is the name of a consumer key's line in a key file: <worker>/<consumer>.
+func consumerLine(worker, consumer string) string { return worker + "/" + consumer }
+
+// isKeyLineName reports whether s names a key file line: a worker key, or <worker>/<consumer>.
+func isKeyLineName(s string) bool {
+	if w, c, ok := strings.Cut(s, "/"); ok {
+		return isWorkerKey(w) && isConsumerName(c)
+	}
+	return isWorkerKey(s)
+}
+
+// isConsumerName reports whether s can be a consumer's name ([a-z0-9_-]{1,32}).
+func isConsumerName(s string) bool { return len(s) <= 32 && isWorkerKey(s) }
+
+// onlyOwnerKey reports whether the one key of merged is a worker's own key, which alone may be
+// written bare: a consumer's key always keeps its <worker>/<consumer> name.
+func onlyOwnerKey(merged map[string]string) bool {
+	for name := range merged {
+		return len(merged) == 1 && !strings.Contains(name, "/")
+	}
+	return false
 }
 
 // Commit merges keys into the file and renames it into place.
@@ -113,7 +137,7 @@ func (k *keyOut) Commit(keys []generatedKey) error {
 	switch {
 	case bareKept: // unreachable after prepare's checks unless nothing new is written
 		content = k.bare + "\n"
-	case len(merged) == 1 && len(k.entries) == 0:
+	case onlyOwnerKey(merged) && len(k.entries) == 0:
 		// One key is written bare, so `$(cat FILE)` is the key.
 		for _, v := range merged {
 			content = v + "\n"
@@ -137,7 +161,7 @@ func formatKeyLines(keys map[string]string) string {
 
 // formatKeyFile renders keys as a new key file: one key bare, several as lines.
 func formatKeyFile(keys []generatedKey) string {
-	if len(keys) == 1 {
+	if len(keys) == 1 && !strings.Contains(keys[0].WorkerKey, "/") {
 		return keys[0].Key + "\n"
 	}
 	m := map[string]string{}
@@ -196,8 +220,8 @@ func parseKeyFile(content string, keyed []string) (map[string]string, error) {
 			keys[name] = key
 			continue
 		}
-		if ok && isWorkerKey(name) && key != "" && len(lines) > 1 {
-			continue // another worker's key
+		if ok && isKeyLineName(name) && key != "" && (len(lines) > 1 || strings.Contains(name, "/")) {
+			continue // another worker's key, or a consumer's (parseConsumerKeys)
 		}
 		if len(lines) != 1 {
 			return nil, errors.New("key file: each line must be <worker key>=<api key> when it holds more than one key")
@@ -210,4 +234,22 @@ func parseKeyFile(content string, keyed []string) (map[string]string, error) {
 		return nil, fmt.Errorf("key file holds no key for %s", strings.Join(keyed, ", "))
 	}
 	return keys, nil
+}
+
+// parseConsumerKeys reads the consumer keys of a key file: `<worker>/<consumer>=<key>` lines,
+// by worker key and consumer name. Other lines are not its business (parseKeyFile's).
+func parseConsumerKeys(content string) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, line := range keyFileLines(content) {
+		name, key, ok := strings.Cut(line, "=")
+		worker, consumer, isConsumer := strings.Cut(name, "/")
+		if !ok || !isConsumer || key == "" || !isKeyLineName(name) {
+			continue
+		}
+		if out[worker] == nil {
+			out[worker] = map[string]string{}
+		}
+		out[worker][consumer] = key
+	}
+	return out
 }

@@ -78,6 +78,10 @@ func ActiveKey(dir, script, binding string) string {
 	return entries[0].Key
 }
 
+// Reader is the store in dir for reading only: nothing is created, and a missing file holds
+// no keys (plan reads the consumer salt and keys without the project lock).
+func Reader(dir string) *Store { return &Store{path: filepath.Join(dir, FileName)} }
+
 // Path is the store's file.
 func (s *Store) Path() string { return s.path }
 

@@ -48,6 +48,12 @@ func WorkerKeyEnv(script string) string {
 	return workerKeyEnvPrefix + strings.ToUpper(strings.ReplaceAll(script, "-", "_"))
 }
 
+// ConsumerKeyEnv is the variable CI passes a consumer's generated key back in:
+// FLAREFORM_API_KEY_<WORKER>__<CONSUMER>, both upper-cased, each '-' as '_'.
+func ConsumerKeyEnv(script, consumer string) string {
+	return WorkerKeyEnv(script) + "__" + strings.ToUpper(strings.ReplaceAll(consumer, "-", "_"))
+}
+
 // workerKeyEnvPrefix starts every WorkerKeyEnv name.
 const workerKeyEnvPrefix = "FLAREFORM_API_KEY_"
 

@@ -512,6 +512,8 @@ func (l *loader) worker(key string, base, over *value) Worker {
 	l.workersDev(&w, f.get("workers_dev"))
 	l.domains(&w, f.get("domains"))
 	l.smoke(&w, f.get("smoke"))
+	l.consumers(&w, f.get("consumers"))
+	l.usage(&w, f.get("usage"))
 	l.checkBindings(&w, varKeys)
 	return w
 }
@@ -679,13 +681,13 @@ func (l *loader) apiKey(w *Worker, v *value) {
 	case from.s == "generate":
 	case kind == "env" && envVarName.MatchString(ref):
 		k.From, k.Ref = "env", ref
-		l.checkKey(w, from, keysource.KindEnv, ref)
+		l.checkKey(w, from, "api_key.from", keysource.KindEnv, ref)
 	case kind == "file" && ref != "":
 		k.From, k.Ref = "file", ref
 		if !filepath.IsAbs(ref) {
 			k.Ref = filepath.Join(l.dir, filepath.FromSlash(ref))
 		}
-		l.checkKey(w, from, keysource.KindFile, k.Ref)
+		l.checkKey(w, from, "api_key.from", keysource.KindFile, k.Ref)
 	default:
 		l.errorAt(from.pos, fmt.Sprintf("api_key.from %s is not one of generate, env:NAME or file:PATH", from.show()), "use from: generate, from: env:MY_API_KEY or from: file:./secrets/api-key.txt")
 	}
@@ -716,29 +718,29 @@ func (l *loader) grace(w *Worker, v *value) time.Duration {
 // planned. The key and the file's content never appear in the message; neither does an
 // expanded source. A good key is remembered (and hidden from every message) for
 // checkVarsHoldNoKeys.
-func (l *loader) checkKey(w *Worker, from str, kind, ref string) {
+func (l *loader) checkKey(w *Worker, from str, path, kind, ref string) {
 	if problem := AccountCredentialKey(kind, ref, "", l.getenv); problem != "" {
-		l.errorAt(from.pos, fmt.Sprintf("api_key.from %s: %s", from.show(), problem), AccountCredentialFix)
+		l.errorAt(from.pos, fmt.Sprintf("%s %s: %s", path, from.show(), problem), AccountCredentialFix)
 		return
 	}
 	if kind == keysource.KindEnv && l.getenv(ref) == "" {
-		l.errorAt(from.pos, fmt.Sprintf("api_key.from names environment variable %s, which is not set", ref), fmt.Sprintf("export %s=<the key> before running flareform (its value is never printed), or use from: generate", ref))
+		l.errorAt(from.pos, fmt.Sprintf("%s names environment variable %s, which is not set", path, ref), fmt.Sprintf("export %s=<the key> before running flareform (its value is never printed), or use from: generate", ref))
 		return
 	}
 	key, err := keysource.Resolve(kind, ref, l.getenv)
 	if err == nil {
 		if problem := AccountCredentialKey(kind, ref, key, l.getenv); problem != "" {
-			l.errorAt(from.pos, fmt.Sprintf("api_key.from %s: %s", from.show(), problem), AccountCredentialFix)
+			l.errorAt(from.pos, fmt.Sprintf("%s %s: %s", path, from.show(), problem), AccountCredentialFix)
 			return
 		}
 		source := strconv.Quote(from.raw)
-		l.hide(key, fmt.Sprintf("(the key of api_key.from %s)", source))
+		l.hide(key, fmt.Sprintf("(the key of %s %s)", path, source))
 		l.keys = append(l.keys, managedKey{worker: w.Key, source: source, key: key})
 		return
 	}
-	msg := fmt.Sprintf("api_key.from: %v", err)
+	msg := fmt.Sprintf("%s: %v", path, err)
 	if from.expanded {
-		msg = fmt.Sprintf("api_key.from %s: the key or its source is refused; %s", from.show(), keysource.Rule)
+		msg = fmt.Sprintf("%s %s: the key or its source is refused; %s", path, from.show(), keysource.Rule)
 	}
 	fix := "fix the key source, or use from: generate"
 	var ke *keysource.Error
@@ -953,6 +955,9 @@ func (l *loader) checkBindings(w *Worker, varKeys map[string]Position) {
 	}
 	if w.Vectorize != nil {
 		claim(w.Vectorize.Binding, "vectorize.binding", w.Pos["vectorize.binding"])
+	}
+	for _, b := range consumerBindings(w) {
+		claim(b.name, b.path, b.pos)
 	}
 	names := make([]string, 0, len(w.Vars))
 	for name := range w.Vars {

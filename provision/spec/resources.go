@@ -80,12 +80,13 @@ func (l *loader) rateLimit(w *Worker, v *value, path string) *RateLimit {
 		l.errorAt(posOf(pv.node), fmt.Sprintf("%s.period %s is not a whole number of seconds", path, pv.node.Value), "write period: 60 or period: 10")
 		return rl
 	}
-	if path == "rate_limit" && !slices.Contains(rateLimitPeriods, period) {
-		l.errorAt(posOf(pv.node), fmt.Sprintf("rate_limit.period %d is not supported: Workers rate limiting counts over 10 or 60 seconds", period),
+	workerLimit := path == "rate_limit" || strings.HasPrefix(path, "consumers.")
+	if workerLimit && !slices.Contains(rateLimitPeriods, period) {
+		l.errorAt(posOf(pv.node), fmt.Sprintf("%s.period %d is not supported: Workers rate limiting counts over 10 or 60 seconds", path, period),
 			"write period: 10 or period: 60 (and scale limit to match)")
 		return rl
 	}
-	if path != "rate_limit" && (period < 1 || period > MaxGatewayPeriod) {
+	if !workerLimit && (period < 1 || period > MaxGatewayPeriod) {
 		l.errorAt(posOf(pv.node), fmt.Sprintf("%s.period %d is not from 1 to %d seconds", path, period, MaxGatewayPeriod), "write e.g. period: 60")
 		return rl
 	}

@@ -78,6 +78,10 @@ var (
 		"unauthorized_status": {kind: kindInt, example: "401"},
 		"method_status":       {kind: kindInt, example: "405"},
 	}
+	consumerSchema = schema{
+		"rate_limit": {kind: kindBlock, block: rateLimitSchema},
+		"from":       {kind: kindString, example: `"env:PARTNER_KEY"`},
+	}
 	varsField = field{kind: kindMapOf, elem: &field{kind: kindString, example: `"1000"`}}
 
 	// overrideSchema is what an environment may change in a worker.
@@ -93,6 +97,8 @@ var (
 		"workers_dev":         {kind: kindBool, example: "true"},
 		"domains":             {kind: kindStringList, example: "[api.example.com]"},
 		"smoke":               {kind: kindBlock, block: smokeSchema},
+		"consumers":           {kind: kindMapOf, elem: &field{kind: kindBlock, block: consumerSchema}},
+		"usage":               {kind: kindBool, example: "true"},
 	}
 	workerSchema = withKeys(overrideSchema, schema{
 		"main":               {kind: kindString, example: "./src/worker.js", required: true},

@@ -54,6 +54,11 @@ type Worker struct {
 	// Domains are the hostnames the worker is attached to as Workers custom domains.
 	Domains []string
 	Smoke   *Smoke // nil: no smoke test
+	// Consumers are the worker's named callers besides the owner, sorted by name, each with a
+	// key and rate limit of its own (docs/consumers.md). They need APIKey.
+	Consumers []Consumer
+	// Usage: every request writes a data point to the USAGE Analytics Engine dataset.
+	Usage bool
 	// Pos maps a field path ("main", "vars.MAX_PROMPT_CHARS", "ai.model") to where it was written.
 	// Every field that has a value has an entry; a defaulted field points at the enclosing
 	// block (or at the worker's key). "key" (and "") is the worker's key under `workers:`, "name" the
@@ -100,6 +105,16 @@ type KeySource struct {
 	// Grace is how long the previous key keeps working when an env/file key changes and apply
 	// rotates it (`api_key.grace`); 0 means the default, 24 h.
 	Grace time.Duration
+}
+
+// Consumer is one entry of `consumers:`: a caller with its own key and rate limit.
+type Consumer struct {
+	Name string
+	// Key says where the consumer's key comes from; its Binding is the key store's binding
+	// name, "consumer:<name>" (ConsumerKeyBinding). From is "generate" when `from:` is absent.
+	Key KeySource
+	// RateLimit is the consumer's own limit; nil: the worker's RATE_LIMITER (if any) counts it.
+	RateLimit *RateLimit
 }
 
 // Smoke describes the post-deploy checks against the workers.dev URL.
