@@ -53,6 +53,9 @@ func (e *Engine) WorkerKeys(ctx context.Context, s *spec.Spec, worker string, he
 	for _, c := range w.Consumers {
 		fp := live.consumerFPs[c.Name]
 		k := KeyInfo{Consumer: c.Name, Fingerprint: fp, State: keyState(fp != ""), Created: createdOf(e, held, w.Name, c.Key.Binding, fp)}
+		if _, until, ok := parseConsumerPrev(live.consumerPrev[c.Name]); ok && fp != "" && !RotationExpired(until, time.Now()) {
+			k.State = "rotating until " + until // rotate-key --consumer: its previous key still works
+		}
 		if c.RateLimit != nil {
 			k.Limit = limitText(*c.RateLimit)
 		}
@@ -86,4 +89,22 @@ func createdOf(e *Engine, held KeyLookup, script, binding, fp string) string {
 		}
 	}
 	return ""
+}
+
+// LiveConsumerKeys are the fingerprints the serving version records for the worker's consumer
+// secrets, by key store binding: "consumer:<name>" per consumer and ConsumerSaltStoreBinding for
+// the salt. Nil when the worker serves no consumer table flareform recorded (or the plan was
+// read back from a file): then nothing can be told about a pending consumer key.
+func (w *WorkerPlan) LiveConsumerKeys() map[string]string {
+	if w.live == nil || w.live.consumerTableFP == "" {
+		return nil
+	}
+	out := map[string]string{}
+	for name, fp := range w.live.consumerFPs {
+		out[spec.ConsumerKeyBinding(name)] = fp
+	}
+	if w.live.consumerSaltFP != "" {
+		out[ConsumerSaltStoreBinding] = w.live.consumerSaltFP
+	}
+	return out
 }

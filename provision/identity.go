@@ -28,7 +28,10 @@ type versionIdentity struct {
 	Keys      map[string]string // binding -> key fingerprint
 	// Limits are the consumers' limiters: consumer name -> "<limit>_<period>" (consumers.go).
 	Limits map[string]string
-	Run    string // id of the run that created the version
+	// Prev are the consumers in a key rotation: consumer name -> "<previous key fp>@<expires>"
+	// (rotate_consumer.go). The table is a secret, so only this says a prev_mac is deployed.
+	Prev map[string]string
+	Run  string // id of the run that created the version
 	// SmokePending: the version was uploaded to be smoke-tested; only its tested tag
 	// (smokemark.go) says the test passed.
 	SmokePending bool
@@ -47,6 +50,9 @@ func (id versionIdentity) message() string {
 	for _, name := range sortedKeys(id.Limits) {
 		parts = append(parts, "limit."+name+"="+id.Limits[name])
 	}
+	for _, name := range sortedKeys(id.Prev) {
+		parts = append(parts, "prev."+name+"="+id.Prev[name])
+	}
 	if id.Run != "" {
 		parts = append(parts, "run="+id.Run)
 	}
@@ -63,7 +69,7 @@ func parseIdentity(message string) (id versionIdentity, ok bool) {
 	if len(fields) < 2 || fields[0] != annotationPrefix || !strings.HasPrefix(fields[1], bundleTagPrefix) {
 		return versionIdentity{}, false
 	}
-	id = versionIdentity{BundleTag: fields[1], Keys: map[string]string{}, Limits: map[string]string{}}
+	id = versionIdentity{BundleTag: fields[1], Keys: map[string]string{}, Limits: map[string]string{}, Prev: map[string]string{}}
 	for _, f := range fields[2:] {
 		k, v, found := strings.Cut(f, "=")
 		switch {
@@ -76,6 +82,8 @@ func parseIdentity(message string) (id versionIdentity, ok bool) {
 			id.Keys[strings.TrimPrefix(k, "key.")] = v
 		case strings.HasPrefix(k, "limit."):
 			id.Limits[strings.TrimPrefix(k, "limit.")] = v
+		case strings.HasPrefix(k, "prev."):
+			id.Prev[strings.TrimPrefix(k, "prev.")] = v
 		}
 	}
 	return id, true

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 
@@ -53,6 +54,8 @@ type liveWorker struct {
 	consumerLimits  map[string]string
 	consumerTableFP string
 	consumerSaltFP  string
+	// consumerPrev are the consumers whose key rotation the annotation records (identity Prev).
+	consumerPrev map[string]string
 	// usageDataset is the dataset of the USAGE analytics_engine binding; "" without one.
 	usageDataset string
 }
@@ -467,6 +470,7 @@ func (live *liveWorker) applyConsumers(id versionIdentity) {
 	for name, l := range id.Limits {
 		live.consumerLimits[name] = l
 	}
+	live.consumerPrev = maps.Clone(id.Prev)
 }
 
 // datasetOf reads an analytics_engine binding's dataset from its JSON (cfapi.Binding.JSON).

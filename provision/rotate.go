@@ -94,15 +94,26 @@ type RotateOptions struct {
 	// still open, that rotation is complete: a re-run reports it instead of starting another
 	// one, which would cut the window short.
 	DoneKeys []string
+	// Consumer, when set, rotates that consumer's key instead of the owner's
+	// (rotate_consumer.go): one write of the consumer table, the other entries unchanged.
+	Consumer string
+	// Held is the project's key store: the consumer salt and the consumers' keys, which a
+	// rewrite of the table needs (their macs), and pending keys a re-run resumes with.
+	Held KeyLookup
+	// ConsumerKeys are keys the caller holds per consumer name (the spec's env:/file: sources,
+	// --key-file lines <worker>/<consumer>=KEY, FLAREFORM_API_KEY_<WORKER>__<CONSUMER>).
+	ConsumerKeys map[string][]string
 }
 
 // RotateResult is what RotateKey did. It never holds a key except NewKey, which is not
 // marshalled.
 type RotateResult struct {
-	Name   string     `json:"name"`
-	Mode   RotateMode `json:"mode"`
-	Action string     `json:"action"` // see the rotateAction* constants
-	Phase  string     `json:"phase"`  // after the command
+	Name string `json:"name"`
+	// Consumer is the consumer whose key was rotated; "" for the owner's key.
+	Consumer string     `json:"consumer,omitempty"`
+	Mode     RotateMode `json:"mode"`
+	Action   string     `json:"action"` // see the rotateAction* constants
+	Phase    string     `json:"phase"`  // after the command
 	// KeyFingerprint is the current key's; PreviousFingerprint the previous key's, while one is
 	// still deployed.
 	KeyFingerprint      string     `json:"key_fingerprint,omitempty"`
@@ -161,13 +172,15 @@ func (e *Engine) RotateKey(ctx context.Context, opts RotateOptions) (*RotateResu
 	}
 	probe.rateLimited = opts.RateLimited
 	r := &rotation{e: e, opts: opts, st: st, probe: probe, readVersion: st.versionID, readKeyFP: st.keyFP,
-		res: &RotateResult{Name: opts.Name, Mode: opts.Mode}}
-	switch opts.Mode {
-	case RotateStart:
+		res: &RotateResult{Name: opts.Name, Mode: opts.Mode, Consumer: opts.Consumer}}
+	switch {
+	case opts.Consumer != "":
+		err = r.rotateConsumer(ctx)
+	case opts.Mode == RotateStart:
 		err = r.rotate(ctx)
-	case RotateFinish:
+	case opts.Mode == RotateFinish:
 		err = r.finish(ctx)
-	case RotateRevoke:
+	case opts.Mode == RotateRevoke:
 		err = r.revoke(ctx)
 	}
 	if err == nil {
@@ -180,6 +193,9 @@ func (e *Engine) RotateKey(ctx context.Context, opts RotateOptions) (*RotateResu
 	}
 	r.describe()
 	if err != nil {
+		if opts.Consumer != "" {
+			return r.res, fmt.Errorf("rotate-key %s --consumer %s: %w", opts.Name, opts.Consumer, err)
+		}
 		return r.res, fmt.Errorf("rotate-key %s: %w", opts.Name, err)
 	}
 	return r.res, nil
@@ -215,6 +231,7 @@ type rotation struct {
 	// readVersion and readKeyFP are the serving version and key this run read first, before
 	// any change of its own (see checkNothingBetween).
 	readVersion, readKeyFP string
+	cons                   *consumerRotation // a consumer's rotation (rotate_consumer.go)
 }
 
 // rotate: deploy API_KEY=new, API_KEY_PREVIOUS=old (until now+grace) in one change, verify
@@ -633,6 +650,10 @@ func (r *rotation) newKey() (string, error) {
 
 // describe fills the result's phase and fingerprints from the state as it is now.
 func (r *rotation) describe() {
+	if r.cons != nil {
+		r.cons.describe(r.res)
+		return
+	}
 	st := r.st
 	r.res.Phase = st.phase()
 	r.res.KeyFingerprint = st.keyFP

@@ -250,6 +250,9 @@ type settingsChange struct {
 	plain   map[string]string // plain_text values to set
 	drop    []string          // non-secret bindings to remove (secrets need deleteSecret)
 	tags    []string
+	// identity, when set, edits the new version's annotation (a consumer rotation records the
+	// consumer's key, the table and the rotation in progress there).
+	identity func(*versionIdentity)
 }
 
 // bindings lists the PATCH's bindings: live ones in their order, then new ones.
@@ -379,6 +382,10 @@ func (e *Engine) rotationMessage(st *rotationState, c settingsChange, message st
 	}
 	if fp := tagValue(c.tags, keyTagPrefix(RotationKeyBinding)); fp != "" {
 		id.Keys[RotationKeyBinding] = fp
+	}
+	if c.identity != nil {
+		id.Limits, id.Prev = maps.Clone(id.Limits), maps.Clone(id.Prev)
+		c.identity(&id)
 	}
 	id.Run = e.runID
 	return id.message() + " " + message

@@ -148,7 +148,13 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 	}
 	defer closeSession(sess, &err)
 	proj := sess.Project
-	sess.Engine.UseKeyStore(proj.store) // the consumer salt and keys (docs/consumers.md)
+	// The consumer salt and keys (docs/consumers.md): the key store, and the --key-file lines
+	// <worker>/<consumer>=KEY, candidates for the keys a rewritten table keeps and checks.
+	held, err := withConsumerKeyFile(proj.store, opts.KeyFile, sess.Spec)
+	if err != nil {
+		return err
+	}
+	sess.Engine.UseKeyStore(held)
 
 	plan, err := opts.plan(ctx, sess)
 	if err != nil {

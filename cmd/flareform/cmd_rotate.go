@@ -29,6 +29,8 @@ type rotateOptions struct {
 	Revoke     bool
 	// DropPrevious starts a rotation while one is in progress, cutting the previous key off.
 	DropPrevious bool
+	// Consumer rotates that consumer's key instead of the owner's (cmd_rotate_consumer.go).
+	Consumer string
 }
 
 func newRotateKeyCmd(root *rootOptions) *cobra.Command {
@@ -61,10 +63,18 @@ for --old-key-file. The current key --finish checks comes from --from, --key-fil
 FLAREFORM_API_KEY_<WORKER>, FLAREFORM_API_KEY or the --key-out file (else, for an env:/file:
 key, the spec's source).
 
+--consumer NAME rotates one consumer's key the same way (docs/rotation.md, "Consumers"): the
+consumer table is written again in one change, with the old key's mac kept as prev_mac until
+the window ends; every other key stays. The new key is generated, or the consumer's env:/file:
+source when the spec names one; it is handed over as <worker>/<consumer>=KEY in --key-out.
+The table's other entries need the keys flareform holds: the key store, --key-file lines
+<worker>/<consumer>=KEY, FLAREFORM_API_KEY_<WORKER>__<CONSUMER>, the spec's sources.
+
 ` + keyLookupHelp,
 		Example: `  flareform rotate-key image-api --key-out ~/.config/image-api.key
   flareform rotate-key image-api --finish --key-file ~/.config/image-api.key
-  flareform rotate-key image-api --revoke --from env:NEW_IMAGE_API_KEY --json`,
+  flareform rotate-key image-api --revoke --from env:NEW_IMAGE_API_KEY --json
+  flareform rotate-key image-api --consumer mobile --key-out ~/.config/image-api.keys`,
 		Args:              workerArg("rotate-key"),
 		ValidArgsFunction: completeWorkers(root),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -80,6 +90,7 @@ key, the spec's source).
 	f.BoolVar(&opts.Finish, "finish", false, "end the grace window now and verify the old key is refused")
 	f.BoolVar(&opts.Revoke, "revoke", false, "leaked key: new key, old keys refused at once, no grace window")
 	f.BoolVar(&opts.DropPrevious, "drop-previous", false, "rotate even while a rotation is in progress: its previous key is refused at once")
+	f.StringVar(&opts.Consumer, "consumer", "", "rotate the key of consumer `NAME` (docs/consumers.md) instead of the owner's; the other keys stay")
 	cmd.MarkFlagsMutuallyExclusive("finish", "revoke")
 	cmd.MarkFlagsMutuallyExclusive("drop-previous", "finish")
 	cmd.MarkFlagsMutuallyExclusive("drop-previous", "revoke")
@@ -116,6 +127,9 @@ func runRotateKey(ctx context.Context, opts *rotateOptions, workerArg string) (e
 	w, err := findSpecWorker(sess.Spec, workerArg)
 	if err != nil {
 		return err
+	}
+	if opts.Consumer != "" {
+		return runRotateConsumer(ctx, opts, sess, w, mode)
 	}
 	specKeyed := w.APIKey != nil && w.APIKey.From != "generate"
 	if specKeyed && mode != provision.RotateFinish {
@@ -429,7 +443,11 @@ func (h *rotateHandover) handOver(_ context.Context, key string, r *provision.Ro
 		h.printedJSON = true
 		return view.JSON(h.opts.IO.Out, rotateJSON{RotateResult: r, APIKey: key})
 	default:
-		fmt.Fprintf(h.opts.IO.ErrOut, "New API key for %s (fp %s); store it now, it is not shown again:\n", r.Name, r.KeyFingerprint)
+		whose := r.Name
+		if r.Consumer != "" {
+			whose = consumerLine(r.Name, r.Consumer)
+		}
+		fmt.Fprintf(h.opts.IO.ErrOut, "New API key for %s (fp %s); store it now, it is not shown again:\n", whose, r.KeyFingerprint)
 		_, err := fmt.Fprintln(h.opts.IO.Out, key)
 		return err
 	}

@@ -149,6 +149,51 @@ func TestEveryJSONOutputMatchesItsSchema(t *testing.T) {
 	assertJSONShape(t, schemas, "error", result{code: code, stdout: stdout, stderr: stderr}, "local --faults nonsense")
 }
 
+// TestConsumerJSONOutputsMatchTheirSchemas: apply with consumers (consumer_keys, the hand-over
+// without --key-out), keys --json before and during a consumer's rotation, and
+// rotate-key --consumer --json.
+func TestConsumerJSONOutputsMatchTheirSchemas(t *testing.T) {
+	schemas := jsonSchemas(t)
+	_, env := startStandalone(t)
+	env["PARTNER_KEY"] = "partner-key-0123456789abcdef0123456789abcd"
+	c := newCLI(t, env)
+	f := []string{"-f", consumerProject(t)}
+	check := func(schema string, args ...string) map[string]any {
+		t.Helper()
+		return assertJSONShape(t, schemas, schema, c.mustRun(0, append(args, "--json")...), strings.Join(args, " "))
+	}
+	applied := check("apply", append(f, "apply", "--auto-approve")...)
+	workers, _ := applied["workers"].([]any)
+	if len(workers) != 1 {
+		t.Fatalf("apply --json workers: %v", applied["workers"])
+	}
+	w, _ := workers[0].(map[string]any)
+	keys, _ := w["consumer_keys"].(map[string]any)
+	fps, _ := w["consumer_fingerprints"].(map[string]any)
+	if len(keys) != 2 || keys["mobile"] == nil || keys["web"] == nil || len(fps) != 3 {
+		t.Errorf("apply --json: consumer_keys for %d consumers, consumer_fingerprints for %d; want mobile and web, and 3", len(keys), len(fps))
+	}
+	listed := check("keys", append(f, "keys", "con-api")...)
+	if rows, _ := listed["keys"].([]any); len(rows) != 4 {
+		t.Errorf("keys --json lists %d keys, want the owner and 3 consumers", len(rows))
+	}
+	rotated := check("rotate-key", append(f, "rotate-key", "con-api", "--consumer", "mobile")...)
+	if rotated["consumer"] != "mobile" || rotated["api_key"] == nil {
+		t.Errorf("rotate-key --consumer --json: consumer %v, api_key given %v", rotated["consumer"], rotated["api_key"] != nil)
+	}
+	listed = check("keys", append(f, "keys", "con-api")...)
+	rows, _ := listed["keys"].([]any)
+	found := false
+	for _, r := range rows {
+		row, _ := r.(map[string]any)
+		state, _ := row["state"].(string)
+		found = found || row["consumer"] == "mobile" && strings.HasPrefix(state, "rotating until ")
+	}
+	if !found {
+		t.Errorf("keys --json during mobile's rotation: %v", rows)
+	}
+}
+
 // TestRolloutJSONOutputsMatchTheirSchemas runs the gradual-rollout commands of issue 23 with
 // --json against a local Cloudflare, succeeding and failing: plan --canary (the plan's canary
 // object), apply --canary, promote and rollback (rollout.schema.json, forced too: api_key only

@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/flareform/flareform/internal/keysource"
+	"github.com/flareform/flareform/provision"
 	"github.com/flareform/flareform/provision/keystore"
+	"github.com/flareform/flareform/provision/spec"
 )
 
 // keyOut is the --key-out destination. It is checked before anything is deployed (so an
@@ -252,4 +254,40 @@ func parseConsumerKeys(content string) map[string]map[string]string {
 		out[worker][consumer] = key
 	}
 	return out
+}
+
+// fileConsumerKeys adds a key file's consumer lines to the key store's entries, as keys the
+// caller holds: apply matches them by fingerprint like the store's own.
+type fileConsumerKeys struct {
+	provision.KeyLookup
+	lines map[string][]keystore.Entry // "<script>\x00consumer:<name>" -> the file's key
+}
+
+func (f fileConsumerKeys) Keys(script, binding string) ([]keystore.Entry, error) {
+	entries, err := f.KeyLookup.Keys(script, binding)
+	return append(entries, f.lines[script+"\x00"+binding]...), err
+}
+
+// withConsumerKeyFile is store, plus the consumer lines of the --key-file at path ("" = none).
+func withConsumerKeyFile(store provision.KeyLookup, path string, s *spec.Spec) (provision.KeyLookup, error) {
+	if path == "" {
+		return store, nil
+	}
+	content, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	byWorker := parseConsumerKeys(content)
+	f := fileConsumerKeys{KeyLookup: store, lines: map[string][]keystore.Entry{}}
+	for _, w := range s.Workers {
+		for name, raw := range byWorker[w.Key] {
+			key, err := keysource.Normalize(raw)
+			if err != nil {
+				return nil, fmt.Errorf("--key-file %s: the key for %s: %w; %s", path, consumerLine(w.Key, name), err, keysource.Fix)
+			}
+			binding := spec.ConsumerKeyBinding(name)
+			f.lines[w.Name+"\x00"+binding] = append(f.lines[w.Name+"\x00"+binding], keystore.Entry{Script: w.Name, Binding: binding, Key: key, State: keystore.Active})
+		}
+	}
+	return f, nil
 }

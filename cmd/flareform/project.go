@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/flareform/flareform/internal/confined"
@@ -161,6 +163,11 @@ func (p *project) reconcilePending(plan *provision.Plan, s *spec.Spec, log io.Wr
 	var recovered []recoveredKey
 	for i := range plan.Workers {
 		wp := &plan.Workers[i]
+		got, err := p.reconcileConsumers(wp, s, log)
+		if err != nil {
+			return nil, err
+		}
+		recovered = append(recovered, got...)
 		binding, fp := wp.LiveKey()
 		if binding == "" {
 			continue
@@ -190,6 +197,74 @@ func (p *project) reconcilePending(plan *provision.Plan, s *spec.Spec, log io.Wr
 		}
 	}
 	return recovered, nil
+}
+
+// reconcileConsumers settles the pending consumer keys and salt of one worker the same way:
+// the one the serving version records is promoted (a consumer key is handed over again, the
+// salt never leaves the key store), the others never landed and are dropped. A worker whose
+// consumer table flareform did not record keeps them: nothing can be told.
+func (p *project) reconcileConsumers(wp *provision.WorkerPlan, s *spec.Spec, log io.Writer) ([]recoveredKey, error) {
+	live := wp.LiveConsumerKeys()
+	if live == nil && wp.Action != provision.ActionCreate {
+		return nil, nil
+	}
+	var recovered []recoveredKey
+	for _, binding := range consumerStoreBindings(wp, s, live) {
+		entries, err := p.store.Keys(wp.Name, binding)
+		if err != nil {
+			return nil, err
+		}
+		fp, fpBinding := live[binding], binding
+		if binding == provision.ConsumerSaltStoreBinding {
+			fpBinding = spec.ConsumerSaltBinding
+		}
+		for _, e := range entries {
+			if e.State != keystore.Pending {
+				continue
+			}
+			if fp == "" || !provision.KeyMatches(wp.Name, fpBinding, e.Key, fp) {
+				if err := p.store.Remove(wp.Name, binding, e.Key); err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(log, "%s: discarded a %s an interrupted run generated but never deployed\n", wp.Name, consumerWhat(binding))
+				continue
+			}
+			if err := p.store.Promote(wp.Name, binding, e.Key, activeKeys(entries)...); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(log, "%s: recovered the %s (fp %s) that an interrupted run deployed; it is kept in %s\n", wp.Name, consumerWhat(binding), fp, p.store.Path())
+			if name, ok := strings.CutPrefix(binding, "consumer:"); ok {
+				recovered = append(recovered, recoveredKey{WorkerKey: consumerLine(wp.Key, name), Name: wp.Name, Fingerprint: fp, Key: e.Key})
+			}
+		}
+	}
+	return recovered, nil
+}
+
+// consumerStoreBindings are the key store bindings of a worker's consumer secrets: the salt,
+// and each consumer of the spec or of the live table.
+func consumerStoreBindings(wp *provision.WorkerPlan, s *spec.Spec, live map[string]string) []string {
+	set := map[string]bool{provision.ConsumerSaltStoreBinding: true}
+	for b := range live {
+		set[b] = true
+	}
+	for _, w := range s.Workers {
+		if w.Name != wp.Name {
+			continue
+		}
+		for _, c := range w.Consumers {
+			set[spec.ConsumerKeyBinding(c.Name)] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// consumerWhat names a consumer secret in messages (never its value).
+func consumerWhat(binding string) string {
+	if name, ok := strings.CutPrefix(binding, "consumer:"); ok {
+		return "key of consumer " + name
+	}
+	return "consumer salt"
 }
 
 func activeKeys(entries []keystore.Entry) []string {

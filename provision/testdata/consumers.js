@@ -1,6 +1,7 @@
 // A worker that implements the consumer contract of docs/consumers.md the way
 // src/lib/auth.js does (the engine's tests use it until the templates carry it): the owner's
-// API_KEY, or a consumer key whose HMAC under FLAREFORM_CONSUMER_SALT is in FLAREFORM_CONSUMERS.
+// API_KEY, or a consumer key whose HMAC under FLAREFORM_CONSUMER_SALT is in FLAREFORM_CONSUMERS
+// (its mac, or its prev_mac before prev_expires).
 // GET /.well-known/flareform answers {"consumer": name} to an accepted key, 401 otherwise.
 const DOMAIN = "flareform consumer key\0";
 
@@ -28,6 +29,8 @@ async function consumerOf(request, env) {
   const m = await mac(env.FLAREFORM_CONSUMER_SALT, token);
   for (const c of table.consumers) {
     if (same(m, c.mac)) return c;
+    // A rotation's previous key, until its window ends (rotate-key --consumer).
+    if (c.prev_mac && same(m, c.prev_mac) && Date.now() < Date.parse(c.prev_expires || "")) return c;
   }
   return null;
 }

@@ -11,7 +11,11 @@ import (
 // Rotation writes the summary of a rotate-key run: the action and phase, the current, dropped
 // and previous keys (fingerprints only), each check, and what to do next while rotating.
 func Rotation(w io.Writer, r *provision.RotateResult) {
-	fmt.Fprintf(w, "rotate-key %s: %s (phase %s)\n", r.Name, r.Action, r.Phase)
+	name := r.Name
+	if r.Consumer != "" {
+		name += " --consumer " + r.Consumer
+	}
+	fmt.Fprintf(w, "rotate-key %s: %s (phase %s)\n", name, r.Action, r.Phase)
 	if r.KeyFingerprint != "" {
 		fmt.Fprintf(w, "  current key   fp %s\n", r.KeyFingerprint)
 	}
