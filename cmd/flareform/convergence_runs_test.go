@@ -45,6 +45,9 @@ const (
 	// cmdRollback is rollback: the previous version that served 100% serves 100% again, smoke-
 	// tested afterwards.
 	cmdRollback = "rollback"
+	// cmdConsumers is an apply of a spec that adds consumers with generated keys
+	// (overlapConsumers), handing their keys over with --key-out.
+	cmdConsumers = "apply-consumers"
 )
 
 // failingCommand reports whether command runs code that fails its smoke test: its exit 0
@@ -120,6 +123,10 @@ const (
 	promiseSplit
 	// promiseDeployed: the newest deployment is version alone at 100%.
 	promiseDeployed
+	// promiseConsumerKey: a consumer key the run handed over opens the worker. Only a destroy
+	// or an apply (whose spec names other consumers) replaces it; a rotation of the owner's
+	// key keeps it.
+	promiseConsumerKey
 )
 
 // promise is one thing a run that exited 0 said holds.
@@ -190,7 +197,9 @@ func supersedes(later, earlier *runRecord, p promise) bool {
 		return deployment
 	case cmdFinish:
 		return p.kind == promiseKeyWindow || deployment
-	case cmdApply, cmdCanary, cmdPromote, cmdRollback:
+	case cmdApply, cmdConsumers:
+		return p.kind == promiseServes || p.kind == promiseConsumerKey || deployment
+	case cmdCanary, cmdPromote, cmdRollback:
 		return p.kind == promiseServes || deployment
 	}
 	return false
@@ -210,7 +219,7 @@ func firstDeploymentsRead(calls []gateCall) time.Time {
 func (f *convFixture) holds(p promise) (ok bool, detail string) {
 	f.t.Helper()
 	switch p.kind {
-	case promiseKeyWorks, promiseKeyWindow:
+	case promiseKeyWorks, promiseKeyWindow, promiseConsumerKey:
 		// Every version that takes traffic: a split's each through the override header, so
 		// a key one of them refuses is found whatever share it has.
 		for _, v := range f.servingTargets() {
@@ -501,6 +510,8 @@ func (c *checkout) args(command string) []string {
 	switch command {
 	case cmdApply, cmdFailingApply:
 		return []string{"apply", "--auto-approve"}
+	case cmdConsumers:
+		return []string{"apply", "--auto-approve", "--key-out", c.keyOut}
 	case cmdRotate:
 		return []string{"rotate-key", convWorker, "--grace", "1h", "--key-out", c.keyOut}
 	case cmdRevoke:
@@ -576,6 +587,8 @@ func (c *checkout) promises(command string, res result, heldBefore []string) (ps
 		ps = append(ps, promise{kind: promiseGone, what: "the worker is gone"})
 	case cmdCanary, cmdPromote, cmdRollback:
 		ps = c.rolloutPromises(command, res)
+	case cmdConsumers:
+		ps = c.consumerPromises()
 	}
 	return ps, false
 }

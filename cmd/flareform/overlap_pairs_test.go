@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flareform/flareform/provision/keystore"
 )
 
 // pairCommands are the commands TestOverlapPairs overlaps, each with the API calls the first
@@ -158,6 +160,74 @@ func TestOverlapPairs(t *testing.T) {
 	logPairMatrix(t, outcomes)
 }
 
+// overlapConsumers are the consumers cmdConsumers adds: generated keys, one with a limiter of
+// its own (high enough for the checks' requests).
+const overlapConsumers = `    consumers:
+      mobile: { rate_limit: { limit: 100, period: 60 } }
+      web: {}
+`
+
+var overlapConsumerNames = []string{"mobile", "web"}
+
+// TestOverlapConsumerPairs overlaps an apply that adds consumers (issue 24) with apply,
+// destroy and rotate-key, both ways round, as TestOverlapPairs does: the first run waits in
+// one of its pauses while the second runs to its end. Besides the promises TestOverlapPairs
+// checks, an apply with consumers that exits 0 promises that every consumer key it handed
+// over opens the worker; only a destroy or a plain apply (of a spec without them) that read
+// the worker after it ended may replace that, never a rotation of the owner's key.
+func TestOverlapConsumerPairs(t *testing.T) {
+	t.Parallel()
+	pauses := map[string][]pausePoint{}
+	for _, pc := range pairCommands {
+		pauses[pc.command] = pc.pauses
+	}
+	pauses[cmdConsumers] = pauses[cmdApply]
+	var (
+		mu       sync.Mutex
+		outcomes []pairOutcome
+	)
+	t.Run("pairs", func(t *testing.T) {
+		for _, other := range []string{cmdApply, cmdDestroy, cmdRotate} {
+			for _, pair := range [][2]string{{cmdConsumers, other}, {other, cmdConsumers}} {
+				for _, pause := range pauses[pair[0]] {
+					t.Run(fmt.Sprintf("%s@%s/%s", pair[0], pause.name, pair[1]), func(t *testing.T) {
+						t.Parallel()
+						o := runPair(t, pair[0], pause, pair[1])
+						mu.Lock()
+						outcomes = append(outcomes, o)
+						mu.Unlock()
+					})
+				}
+			}
+		}
+	})
+	logPairMatrix(t, outcomes)
+}
+
+// consumerPromises are what an apply with consumers (cmdConsumers) from this checkout promised
+// by exiting 0: the owner's key works and the spec's code and vars serve, as for an apply, and
+// every consumer key it handed over (its --key-out) opens the worker.
+func (c *checkout) consumerPromises() []promise {
+	f := c.f
+	owner := keystore.ActiveKey(filepath.Join(filepath.Dir(c.spec), ".flareform"), convWorker, "API_KEY")
+	n := specMaxPromptChars(f.t, c.spec)
+	ps := []promise{
+		{kind: promiseKeyWorks, what: "the owner's key its smoke test ran with opens the worker", key: owner},
+		{kind: promiseServes, what: fmt.Sprintf("its code and MAX_PROMPT_CHARS=%d serve", n), key: owner, maxPromptChars: n},
+	}
+	handed := readConsumerKeyFile(f.t, c.keyOut)
+	for _, name := range overlapConsumerNames {
+		key := handed[name]
+		if key == "" {
+			f.t.Errorf("%s's apply with consumers exited 0 without handing a key of %s over", c.name, name)
+			continue
+		}
+		f.remember(c.name+"'s consumer "+name, key)
+		ps = append(ps, promise{kind: promiseConsumerKey, what: fmt.Sprintf("the key of consumer %s it handed over opens the worker", name), key: key})
+	}
+	return ps
+}
+
 // runPair deploys the worker, makes the two checkouts and runs the pair.
 func runPair(t *testing.T, first string, pause pausePoint, second string) (o pairOutcome) {
 	o = pairOutcome{first: first, pause: pause.name, second: second, codes: [2]int{-1, -1}}
@@ -186,8 +256,11 @@ func runPair(t *testing.T, first string, pause pausePoint, second string) (o pai
 		command string
 		chars   int
 	}{{a, first, 900}, {b, second, 800}} {
-		if c.command == cmdApply || c.command == cmdCanary {
+		if c.command == cmdApply || c.command == cmdCanary || c.command == cmdConsumers {
 			setChars(f, c.co.spec, c.chars)
+		}
+		if c.command == cmdConsumers {
+			editFile(t, c.co.spec, "    workers_dev: true\n", "    workers_dev: true\n"+overlapConsumers)
 		}
 	}
 
