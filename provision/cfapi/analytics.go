@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -78,35 +77,4 @@ func (c *Client) GraphQL(ctx context.Context, query string, variables map[string
 		return answer.Data, gqlErr
 	}
 	return answer.Data, nil
-}
-
-// sendBody is call with a body of any content type (call's is JSON): the Analytics Engine SQL API
-// takes the SQL text itself. Same middlewares, headers and error handling as call.
-func (c *apiClient) sendBody(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
-	u, err := c.baseURL.Parse(strings.TrimLeft(path, "/"))
-	if err != nil {
-		return nil, fmt.Errorf("API path %q: %w", path, err)
-	}
-	// A *bytes.Reader gives the request GetBody, which the retrier needs to replay it.
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	res, err := c.send(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	answer, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read answer: %w", err)
-	}
-	if res.StatusCode >= 400 {
-		return nil, newAPIError(res.StatusCode, answer)
-	}
-	return answer, nil
 }

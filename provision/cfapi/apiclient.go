@@ -62,21 +62,30 @@ func sdkUserAgent() string {
 // of 400 or more is an *APIError carrying the status and the envelope's first code and
 // message; transport errors and the retrier's give-ups pass through.
 func (c *apiClient) call(ctx context.Context, method, path string, jsonBody []byte) ([]byte, error) {
+	if jsonBody == nil {
+		return c.sendBody(ctx, method, path, "", nil)
+	}
+	return c.sendBody(ctx, method, path, "application/json", jsonBody)
+}
+
+// sendBody is call with a body of any content type ("" and nil: no body): the Analytics
+// Engine SQL API takes the SQL text itself.
+func (c *apiClient) sendBody(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
 	u, err := c.baseURL.Parse(strings.TrimLeft(path, "/"))
 	if err != nil {
 		return nil, fmt.Errorf("API path %q: %w", path, err)
 	}
-	var body io.Reader
-	if jsonBody != nil {
+	var rd io.Reader
+	if body != nil {
 		// A *bytes.Reader gives the request GetBody, which the retrier needs to replay it.
-		body = bytes.NewReader(jsonBody)
+		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	if jsonBody != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
