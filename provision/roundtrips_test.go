@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,33 +16,9 @@ import (
 
 	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/localcf/faults"
+	"github.com/flareform/flareform/localcf/localcftest"
 	"github.com/flareform/flareform/provision/spec"
 )
-
-// roundTrips is the longest chain of API calls in which each starts after the one before it
-// ended: what a client waits for in latency, however many calls run alongside.
-func roundTrips(recs []localcf.RequestRecord) int {
-	type span struct{ start, end time.Time }
-	var spans []span
-	for _, r := range recs {
-		if strings.Contains(r.Path, "/client/v4/") {
-			spans = append(spans, span{r.Time, r.Time.Add(time.Duration(r.DurationMS * float64(time.Millisecond)))})
-		}
-	}
-	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
-	depth := make([]int, len(spans))
-	longest := 0
-	for i, s := range spans {
-		depth[i] = 1
-		for j := range i {
-			if !spans[j].end.After(s.start) {
-				depth[i] = max(depth[i], depth[j]+1)
-			}
-		}
-		longest = max(longest, depth[i])
-	}
-	return longest
-}
 
 // withLatency makes every API call of h's server take at least 150ms, so calls that overlap in
 // time are told apart from calls that follow one another. The latency must dominate the local
@@ -80,7 +55,7 @@ func TestNoChangePlanIsOneRoundTrip(t *testing.T) {
 		t.Fatalf("plan after deploy has changes: %+v", p.Workers)
 	}
 	recs := h.srv.Requests()
-	if rt := roundTrips(recs); rt != 1 {
+	if rt := localcftest.RoundTrips(recs); rt != 1 {
 		t.Errorf("no-change plan took %d sequential round trips, want 1: %+v", rt, recs)
 	}
 	if n := versionReads(recs); n != 0 {
@@ -93,7 +68,7 @@ func TestNoChangePlanIsOneRoundTrip(t *testing.T) {
 		t.Fatalf("plan on another machine has changes: %+v", p.Workers)
 	}
 	recs = h.srv.Requests()
-	if rt := roundTrips(recs); rt != 2 {
+	if rt := localcftest.RoundTrips(recs); rt != 2 {
 		t.Errorf("no-change plan on a machine without the version cached took %d round trips, want 2", rt)
 	}
 	if n := versionReads(recs); n != 1 {
@@ -122,7 +97,7 @@ func TestFirstDeployRoundTrips(t *testing.T) {
 			withLatency(t, h)
 			h.srv.ResetRequests()
 			h.deploy(t, specOf(imageWorker(t, "image-api", "")), ApplyOptions{})
-			if rt := roundTrips(h.srv.Requests()); rt > tc.want {
+			if rt := localcftest.RoundTrips(h.srv.Requests()); rt > tc.want {
 				t.Errorf("first deploy took %d sequential round trips, want at most %d: %+v", rt, tc.want, h.srv.Requests())
 			}
 		})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flareform/flareform/localcf"
 	"github.com/flareform/flareform/localcf/faults"
+	"github.com/flareform/flareform/localcf/localcftest"
 )
 
 const someAccount = "0123456789abcdef0123456789abcdef"
@@ -184,34 +185,9 @@ func TestTokenCheckAddsNoRoundTrip(t *testing.T) {
 	if verifies != 1 || len(others) == 0 {
 		t.Fatalf("%d verify requests among %d, want 1: %v", verifies, len(recs), callsOf(recs))
 	}
-	if with, without := apiRoundTrips(recs), apiRoundTrips(others); with != without {
+	if with, without := localcftest.RoundTrips(recs), localcftest.RoundTrips(others); with != without {
 		t.Errorf("the token check made the plan %d round trips instead of %d: %v", with, without, callsOf(recs))
 	}
-}
-
-// apiRoundTrips is the longest chain of API calls in which each starts after the one before it
-// ended (provision/roundtrips_test.go's measure).
-func apiRoundTrips(recs []localcf.RequestRecord) int {
-	type span struct{ start, end time.Time }
-	var spans []span
-	for _, r := range recs {
-		if strings.Contains(r.Path, "/client/v4/") {
-			spans = append(spans, span{r.Time, r.Time.Add(time.Duration(r.DurationMS * float64(time.Millisecond)))})
-		}
-	}
-	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
-	depth := make([]int, len(spans))
-	longest := 0
-	for i, s := range spans {
-		depth[i] = 1
-		for j := range i {
-			if !spans[j].end.After(s.start) {
-				depth[i] = max(depth[i], depth[j]+1)
-			}
-		}
-		longest = max(longest, depth[i])
-	}
-	return longest
 }
 
 // With --local the local account stands in for a literal account_id in the spec, with a note.
