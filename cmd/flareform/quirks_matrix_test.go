@@ -150,6 +150,17 @@ func runQuirkLifecycle(t *testing.T, q localcf.Quirks, noSubdomain bool) {
 	w.expectKey("after revoke (revoked key)", second, http.StatusUnauthorized)
 	w.expectKey("after revoke (new key)", third, http.StatusOK)
 
+	// 7b. A canary of changed vars, promoted, then rolled back, and the spec applied again:
+	// every rollout write and check under this reading of the API.
+	editFile(t, w.spec, `MAX_PROMPT_CHARS: "500"`, `MAX_PROMPT_CHARS: "900"`)
+	w.c.mustRun(0, append(f, "apply", "--canary", "10", "--auto-approve")...)
+	w.c.mustRun(0, append(f, "promote", "--auto-approve")...)
+	w.expectPNG("after promote", third)
+	w.c.mustRun(0, append(f, "rollback", "--auto-approve")...)
+	w.expectPNG("after rollback", third)
+	w.c.mustRun(exitChanges, append(f, "plan", "--detailed-exitcode")...)
+	w.c.mustRun(0, append(f, "apply", "--auto-approve")...)
+
 	// 8. Plan is clean, a no-op apply stays one, destroy leaves nothing.
 	w.c.mustRun(exitOK, append(f, "plan", "--detailed-exitcode")...)
 	w.c.mustRun(0, append(f, "destroy", "--auto-approve")...)
