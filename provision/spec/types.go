@@ -59,6 +59,16 @@ type Worker struct {
 	Consumers []Consumer
 	// Usage: every request writes a data point to the USAGE Analytics Engine dataset.
 	Usage bool
+	// Secrets are the worker's secrets besides APIKey (`secrets:`), sorted by Binding: each is
+	// a secret_text binding whose value comes from the environment or a file (From "env" or
+	// "file", under the key-source rules); never generated, never printed.
+	Secrets []KeySource
+	// KV, R2 and D1 are the storage the worker binds (`kv:`, `r2:`, `d1:`), each sorted by
+	// Binding: binding name -> KV namespace title, R2 bucket name, D1 database name. These are
+	// account objects (kinds): flareform creates what is missing and never loses their data.
+	KV []StorageBinding
+	R2 []StorageBinding
+	D1 []StorageBinding
 	// Pos maps a field path ("main", "vars.MAX_PROMPT_CHARS", "ai.model") to where it was written.
 	// Every field that has a value has an entry; a defaulted field points at the enclosing
 	// block (or at the worker's key). "key" (and "") is the worker's key under `workers:`, "name" the
@@ -95,6 +105,14 @@ type VectorizeIndex struct {
 	Index      string // the index name
 	Dimensions int    // 1..1536
 	Metric     string // cosine, euclidean or dot-product
+}
+
+// StorageBinding is one entry of `kv:`, `r2:` or `d1:`: the binding name the worker's code
+// uses and the name of the object it binds (a KV namespace title, an R2 bucket name, a D1
+// database name). Workers bind one object by naming it alike.
+type StorageBinding struct {
+	Binding string
+	Name    string
 }
 
 // KeySource says where the managed API key comes from.
