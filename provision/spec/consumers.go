@@ -2,11 +2,8 @@ package spec
 
 import (
 	"fmt"
-	"path/filepath"
 	"strconv"
-	"strings"
 
-	"github.com/flareform/flareform/internal/keysource"
 	"github.com/flareform/flareform/internal/lazyre"
 )
 
@@ -83,25 +80,17 @@ func (l *loader) consumerKey(w *Worker, c *Consumer, fv *value, path string) {
 	}
 	from, ok := l.str(fv)
 	w.Pos[path+".from"] = from.pos
-	if !ok {
+	if !ok || from.s == "generate" {
 		return
 	}
-	kind, ref, _ := strings.Cut(from.s, ":")
-	switch {
-	case from.s == "generate":
-	case kind == "env" && envVarName.MatchString(ref):
-		c.Key.From, c.Key.Ref = "env", ref
-		l.checkKey(w, from, path+".from", keysource.KindEnv, ref)
-	case kind == "file" && ref != "":
-		c.Key.From, c.Key.Ref = "file", ref
-		if !filepath.IsAbs(ref) {
-			c.Key.Ref = filepath.Join(l.dir, filepath.FromSlash(ref))
-		}
-		l.checkKey(w, from, path+".from", keysource.KindFile, c.Key.Ref)
-	default:
+	kind, ref, ok := l.keySource(from.s)
+	if !ok {
 		l.errorAt(from.pos, fmt.Sprintf("%s.from %s is not one of generate, env:NAME or file:PATH", path, from.show()),
 			"use from: env:PARTNER_KEY or from: file:./secrets/partner.key, or leave from: out to have the key generated")
+		return
 	}
+	c.Key.From, c.Key.Ref = kind, ref
+	l.checkKey(w, from, keyUse{path: path + ".from", what: fmt.Sprintf("key of consumer %q", c.Name)}, kind, ref)
 }
 
 // usage reads `usage: true|false`.

@@ -25,19 +25,33 @@ const AccountCredentialFix = "give the worker a separate random key (e.g. the ou
 // variables, never a value.
 func AccountCredentialKey(kind, ref, key string, getenv func(string) string) string {
 	const consequence = "every client of the worker would hold the Cloudflare account's API token, which can deploy, change and delete every worker of the account"
+	switch name, byName := accountCredential(kind, ref, key, getenv); {
+	case name == "":
+		return ""
+	case byName:
+		return fmt.Sprintf("%s holds the Cloudflare account's credentials, not a key for a worker: %s", name, consequence)
+	default:
+		return fmt.Sprintf("the key is the value of %s, the Cloudflare account's credentials: %s", name, consequence)
+	}
+}
+
+// accountCredential names the credential variable kind:ref is (byName) or whose value key
+// is; "" when neither. Callers word the consequence: a worker's key goes to its clients, a
+// secret to the worker's code.
+func accountCredential(kind, ref, key string, getenv func(string) string) (name string, byName bool) {
 	if kind == keysource.KindEnv && slices.Contains(AccountCredentialVars, ref) {
-		return fmt.Sprintf("%s holds the Cloudflare account's credentials, not a key for a worker: %s", ref, consequence)
+		return ref, true
 	}
 	if key == "" {
-		return ""
+		return "", false
 	}
 	for _, name := range AccountCredentialVars {
 		cred := strings.TrimSpace(getenv(name))
 		if cred != "" && subtle.ConstantTimeCompare([]byte(cred), []byte(key)) == 1 {
-			return fmt.Sprintf("the key is the value of %s, the Cloudflare account's credentials: %s", name, consequence)
+			return name, false
 		}
 	}
-	return ""
+	return "", false
 }
 
 // WorkerKeyEnv is the environment variable that holds the API key of the worker whose script

@@ -63,6 +63,12 @@ func fieldSchema(f field) map[string]any {
 		out["type"] = []string{"object", "null"} // `smoke:` alone is an empty block
 	case kindMapOf:
 		out = map[string]any{"type": []string{"object", "null"}, "additionalProperties": fieldSchema(*f.elem)}
+		if f.keys != "" {
+			out["propertyNames"] = map[string]any{"pattern": f.keys, "maxLength": MaxBindingNameLen}
+		}
+		if f.maxKeys > 0 {
+			out["maxProperties"] = f.maxKeys
+		}
 	case kindData:
 		// Any mapping, sent as it is (smoke.body): its keys are the request's, not the spec's.
 		out = map[string]any{"type": "object"}

@@ -93,11 +93,34 @@ type loader struct {
 	keys []managedKey
 }
 
-// managedKey is the key of one worker's api_key source, as read at load time.
+// managedKey is the value of one env: or file: source (an api_key, a consumer's key, a
+// secret), as read at load time.
 type managedKey struct {
 	worker string // the worker's key under workers:
-	source string // api_key.from as written, e.g. "env:MY_KEY"
+	use    keyUse
+	source string // the source as written and quoted, e.g. "\"env:MY_KEY\""
 	key    string
+}
+
+// keyUse says what an env: or file: source feeds, for the messages about it: the rules are
+// one (keysource's), the consequences and the ways out differ.
+type keyUse struct {
+	path string // where the source is written: "api_key.from", "consumers.web.from", "secrets.OPENAI_KEY"
+	what string // what its value is: "API key", "key of consumer \"web\"", "secret OPENAI_KEY"
+	// binding is the secret binding the worker reads the value from; "" when the worker does
+	// not hold it (a consumer's key, of which it holds only a fingerprint).
+	binding string
+	// secret marks a `secrets:` value: flareform never generates one, and the worker's code,
+	// not its clients, holds it.
+	secret bool
+}
+
+// or is how a fix ends: a key may instead be generated, a secret may not.
+func (u keyUse) or(sep string) string {
+	if u.secret {
+		return ""
+	}
+	return sep + "or use from: generate"
 }
 
 // minScrubLen is the shortest value scrubbed from messages: shorter ones ("1", "prod") are not
@@ -514,7 +537,9 @@ func (l *loader) worker(key string, base, over *value) Worker {
 	l.smoke(&w, f.get("smoke"))
 	l.consumers(&w, f.get("consumers"))
 	l.usage(&w, f.get("usage"))
-	l.checkBindings(&w, varKeys)
+	own := l.secrets(&w, base.get("secrets"), over.get("secrets"))
+	own = append(own, l.storage(&w, base, over)...)
+	l.checkBindings(&w, varKeys, own)
 	return w
 }
 
@@ -673,24 +698,33 @@ func (l *loader) apiKey(w *Worker, v *value) {
 	}
 	from, ok := l.str(fv)
 	w.Pos["api_key.from"] = from.pos
-	if !ok {
+	if !ok || from.s == "generate" {
 		return
 	}
-	kind, ref, _ := strings.Cut(from.s, ":")
-	switch {
-	case from.s == "generate":
-	case kind == "env" && envVarName.MatchString(ref):
-		k.From, k.Ref = "env", ref
-		l.checkKey(w, from, "api_key.from", keysource.KindEnv, ref)
-	case kind == "file" && ref != "":
-		k.From, k.Ref = "file", ref
-		if !filepath.IsAbs(ref) {
-			k.Ref = filepath.Join(l.dir, filepath.FromSlash(ref))
-		}
-		l.checkKey(w, from, "api_key.from", keysource.KindFile, k.Ref)
-	default:
+	kind, ref, ok := l.keySource(from.s)
+	if !ok {
 		l.errorAt(from.pos, fmt.Sprintf("api_key.from %s is not one of generate, env:NAME or file:PATH", from.show()), "use from: generate, from: env:MY_API_KEY or from: file:./secrets/api-key.txt")
+		return
 	}
+	k.From, k.Ref = kind, ref
+	l.checkKey(w, from, keyUse{path: "api_key.from", what: "API key", binding: k.Binding}, kind, ref)
+}
+
+// keySource splits an env:NAME or file:PATH source (api_key.from, a consumer's from:, a
+// secret) into its kind and reference, a file's path made absolute from the spec's folder;
+// ok is false for anything else.
+func (l *loader) keySource(src string) (kind, ref string, ok bool) {
+	kind, ref, _ = strings.Cut(src, ":")
+	switch {
+	case kind == keysource.KindEnv && envVarName.MatchString(ref):
+		return kind, ref, true
+	case kind == keysource.KindFile && ref != "":
+		if !filepath.IsAbs(ref) {
+			ref = filepath.Join(l.dir, filepath.FromSlash(ref))
+		}
+		return kind, ref, true
+	}
+	return "", "", false
 }
 
 // MinGrace is the shortest rotation grace window: a shorter one cannot be what anyone meant.
@@ -714,66 +748,84 @@ func (l *loader) grace(w *Worker, v *value) time.Duration {
 }
 
 // checkKey reads the key the source names and checks it against the key rule and against the
-// account's credentials, so a bad key is a spec error at the api_key line before anything is
-// planned. The key and the file's content never appear in the message; neither does an
+// account's credentials, so a bad key (or secret) is a spec error at its line before anything
+// is planned. The key and the file's content never appear in the message; neither does an
 // expanded source. A good key is remembered (and hidden from every message) for
 // checkVarsHoldNoKeys.
-func (l *loader) checkKey(w *Worker, from str, path, kind, ref string) {
-	if problem := AccountCredentialKey(kind, ref, "", l.getenv); problem != "" {
-		l.errorAt(from.pos, fmt.Sprintf("%s %s: %s", path, from.show(), problem), AccountCredentialFix)
+func (l *loader) checkKey(w *Worker, from str, use keyUse, kind, ref string) {
+	path := use.path
+	if problem, fix := l.credentialProblem(use, kind, ref, ""); problem != "" {
+		l.errorAt(from.pos, fmt.Sprintf("%s %s: %s", path, from.show(), problem), fix)
 		return
 	}
 	if kind == keysource.KindEnv && l.getenv(ref) == "" {
-		l.errorAt(from.pos, fmt.Sprintf("%s names environment variable %s, which is not set", path, ref), fmt.Sprintf("export %s=<the key> before running flareform (its value is never printed), or use from: generate", ref))
+		what := "the key"
+		if use.secret {
+			what = "the secret"
+		}
+		l.errorAt(from.pos, fmt.Sprintf("%s names environment variable %s, which is not set", path, ref), fmt.Sprintf("export %s=<%s> before running flareform (its value is never printed)%s", ref, what, use.or(", ")))
 		return
 	}
 	key, err := keysource.Resolve(kind, ref, l.getenv)
 	if err == nil {
-		if problem := AccountCredentialKey(kind, ref, key, l.getenv); problem != "" {
-			l.errorAt(from.pos, fmt.Sprintf("%s %s: %s", path, from.show(), problem), AccountCredentialFix)
+		if problem, fix := l.credentialProblem(use, kind, ref, key); problem != "" {
+			l.errorAt(from.pos, fmt.Sprintf("%s %s: %s", path, from.show(), problem), fix)
 			return
 		}
 		source := strconv.Quote(from.raw)
-		l.hide(key, fmt.Sprintf("(the key of %s %s)", path, source))
-		l.keys = append(l.keys, managedKey{worker: w.Key, source: source, key: key})
+		noun := "key"
+		if use.secret {
+			noun = "value"
+		}
+		l.hide(key, fmt.Sprintf("(the %s of %s %s)", noun, path, source))
+		l.keys = append(l.keys, managedKey{worker: w.Key, use: use, source: source, key: key})
 		return
 	}
 	msg := fmt.Sprintf("%s: %v", path, err)
 	if from.expanded {
 		msg = fmt.Sprintf("%s %s: the key or its source is refused; %s", path, from.show(), keysource.Rule)
 	}
-	fix := "fix the key source, or use from: generate"
+	fix := "fix the key source" + use.or(", ")
 	var ke *keysource.Error
 	if errors.As(err, &ke) {
-		fix = ke.Fix + "; or use from: generate"
+		fix = ke.Fix + use.or("; ")
+		if use.secret && ke.Fix == keysource.Fix { // its "or let flareform generate one" is for keys
+			fix = "secrets follow the rule of API keys: give it a value that does (a longer token, on one line)"
+		}
 	}
 	l.errorAt(from.pos, msg, fix)
+}
+
+// credentialProblem reports why kind:ref (holding key, "" when not read yet) must not feed
+// use because it is the Cloudflare account's credentials, with the fix; "" when it is not.
+func (l *loader) credentialProblem(use keyUse, kind, ref, key string) (problem, fix string) {
+	if !use.secret {
+		return AccountCredentialKey(kind, ref, key, l.getenv), AccountCredentialFix
+	}
+	name, byName := accountCredential(kind, ref, key, l.getenv)
+	const consequence = "the worker's code would hold the Cloudflare account's API token, which can deploy, change and delete every worker of the account"
+	switch {
+	case name == "":
+		return "", ""
+	case byName:
+		problem = fmt.Sprintf("%s holds the Cloudflare account's credentials: %s", name, consequence)
+	default:
+		problem = fmt.Sprintf("the secret is the value of %s, the Cloudflare account's credentials: %s", name, consequence)
+	}
+	return problem, "a worker never gets flareform's own credentials; if its code calls the Cloudflare API, give it a token of its own, limited to what it calls"
 }
 
 // vars merges the environment's vars over the base ones, key by key. It returns where each
 // variable's name was written, for binding-name conflicts.
 func (l *loader) vars(w *Worker, base, over *value) map[string]Position {
-	merged := map[string]*value{}
-	var order []string
-	for _, block := range []*value{base, over} {
-		if block == nil {
-			continue
-		}
-		w.Pos["vars"] = posOf(block.key) // the environment's block wins when both exist
-		for _, e := range block.entries {
-			if _, dup := merged[e.name]; !dup {
-				order = append(order, e.name)
-			}
-			merged[e.name] = e.val
-		}
-	}
-	if len(order) == 0 {
+	entries := mergeEntries(w, "vars", base, over)
+	if len(entries) == 0 {
 		return nil
 	}
 	w.Vars = map[string]string{}
 	keys := map[string]Position{}
-	for _, name := range order {
-		v := merged[name]
+	for _, e := range entries {
+		name, v := e.name, e.val
 		keyPos, path := posOf(v.key), "vars."+name
 		keys[name] = keyPos
 		if !jsIdentifier.MatchString(name) {
@@ -790,6 +842,30 @@ func (l *loader) vars(w *Worker, base, over *value) map[string]Position {
 		w.Vars[name] = s.s
 	}
 	return keys
+}
+
+// mergeEntries merges an environment's name: value block (over) over the base one, name by
+// name, as vars, secrets, kv, r2 and d1 are merged: an environment changes or adds entries and
+// keeps the others. Entries are in file order, base first. Pos[block] points at the
+// environment's block when both exist.
+func mergeEntries(w *Worker, block string, base, over *value) []entry {
+	var out []entry
+	at := map[string]int{}
+	for _, b := range []*value{base, over} {
+		if b == nil {
+			continue
+		}
+		w.Pos[block] = posOf(b.key)
+		for _, e := range b.entries {
+			if i, dup := at[e.name]; dup {
+				out[i] = e
+				continue
+			}
+			at[e.name] = len(out)
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // checkVarsHoldNoKeys refuses a variable that holds a key flareform manages (a worker's env or
@@ -812,11 +888,17 @@ func (l *loader) checkVarsHoldNoKeys(workers []Worker) {
 			value, pos := w.Vars[name], w.Pos["vars."+name]
 			const shown = "variables are uploaded as plain text, readable by anyone who can see the worker, and plan prints them"
 			if k := l.keyIn(value, w.Key); k != nil {
-				whose, fix := fmt.Sprintf("the API key of worker %q", k.worker), "remove the variable: a worker must not hold another worker's key; give each worker its own api_key"
-				if k.worker == w.Key {
-					whose, fix = "the worker's API key", fmt.Sprintf("remove the variable: the worker reads its key from its secret binding (env.%s)", w.APIKey.Binding)
+				whose, fix := fmt.Sprintf("the %s of worker %q", k.use.what, k.worker), "remove the variable: a worker must not hold another worker's key; give each worker its own api_key"
+				switch {
+				case k.worker != w.Key && k.use.secret:
+					fix = "remove the variable; if this worker needs the value too, give it the same source under secrets: (uploaded as a secret, never printed)"
+				case k.worker != w.Key: // another worker's key: as above
+				case k.use.binding != "":
+					whose, fix = "the worker's "+k.use.what, fmt.Sprintf("remove the variable: the worker reads it from its secret binding (env.%s)", k.use.binding)
+				default: // a consumer's key: the worker holds only its fingerprint
+					whose, fix = "the worker's "+k.use.what, "remove the variable: a consumer's key belongs to that consumer's caller alone"
 				}
-				l.errorAt(pos, fmt.Sprintf("vars.%s holds %s (api_key.from %s): %s", name, whose, k.source, shown), fix)
+				l.errorAt(pos, fmt.Sprintf("vars.%s holds %s (%s %s): %s", name, whose, k.use.path, k.source, shown), fix)
 				continue
 			}
 			for _, c := range credentials {
@@ -920,7 +1002,9 @@ func (l *loader) smokeStatus(w *Worker, block *value, name string, blockPos Posi
 }
 
 // checkBindings makes every binding name unique: the Worker sees them all on one `env` object.
-func (l *loader) checkBindings(w *Worker, varKeys map[string]Position) {
+// named holds the bindings the spec names for secrets, kv, r2 and d1: they are checked last,
+// against every other binding and against the names flareform reserves (ReservedBinding).
+func (l *loader) checkBindings(w *Worker, varKeys map[string]Position, named []claimedBinding) {
 	type owner struct {
 		path string
 		pos  Position
@@ -966,6 +1050,16 @@ func (l *loader) checkBindings(w *Worker, varKeys map[string]Position) {
 	sort.Strings(names)
 	for _, name := range names {
 		claim(name, "vars."+name, varKeys[name])
+	}
+	for _, b := range named {
+		// A clash with a binding the worker has says more than "reserved": it names the line.
+		if why := ReservedBinding(b.name); why != "" {
+			if _, dup := taken[b.name]; !dup {
+				l.errorAt(b.pos, fmt.Sprintf("binding name %q of %s is reserved: %s", b.name, b.path, why), reservedFix())
+				continue
+			}
+		}
+		claim(b.name, b.path, b.pos)
 	}
 }
 

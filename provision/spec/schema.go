@@ -33,6 +33,11 @@ type field struct {
 	// relative makes a block's keys report paths relative to the block ("vars.X" rather than
 	// "workers.image-api.vars.X"), matching the keys of Worker.Pos.
 	relative bool
+	// keys is the pattern of binding names a kindMapOf's keys follow (at most
+	// MaxBindingNameLen long) and maxKeys how many it may hold (0: no limit), for the JSON
+	// Schema: the loader checks them itself, with messages of its own.
+	keys    string
+	maxKeys int
 }
 
 // schema is the set of keys a block accepts.
@@ -83,6 +88,11 @@ var (
 		"from":       {kind: kindString, example: `"env:PARTNER_KEY"`},
 	}
 	varsField = field{kind: kindMapOf, elem: &field{kind: kindString, example: `"1000"`}}
+	// secrets, kv, r2 and d1 map binding names to a source or an object's name.
+	secretsField = field{kind: kindMapOf, keys: bindingNamePattern.Expr, maxKeys: MaxSecrets, elem: &field{kind: kindString, example: `"env:OPENAI_KEY"`}}
+	kvField      = field{kind: kindMapOf, keys: bindingNamePattern.Expr, elem: &field{kind: kindString, example: "my-api-cache"}}
+	r2Field      = field{kind: kindMapOf, keys: bindingNamePattern.Expr, elem: &field{kind: kindString, example: "my-api-images"}}
+	d1Field      = field{kind: kindMapOf, keys: bindingNamePattern.Expr, elem: &field{kind: kindString, example: "my-api-db"}}
 
 	// overrideSchema is what an environment may change in a worker.
 	overrideSchema = schema{
@@ -99,6 +109,10 @@ var (
 		"smoke":               {kind: kindBlock, block: smokeSchema},
 		"consumers":           {kind: kindMapOf, elem: &field{kind: kindBlock, block: consumerSchema}},
 		"usage":               {kind: kindBool, example: "true"},
+		"secrets":             secretsField,
+		"kv":                  kvField,
+		"r2":                  r2Field,
+		"d1":                  d1Field,
 	}
 	workerSchema = withKeys(overrideSchema, schema{
 		"main":               {kind: kindString, example: "./src/worker.js", required: true},

@@ -157,13 +157,17 @@ func TestLoadGoodSpecPerEnvironment(t *testing.T) {
 	}
 	mainPath := filepath.Join(absDir, "src", "worker.js")
 	keyPath := filepath.Join(absDir, "keys", "api-key.txt")
-	getenv := envMap(map[string]string{"CLOUDFLARE_ACCOUNT_ID": testAccountID, "PROD_IMAGE_KEY": "prod-secret-0123456789abcdef0123456789"})
+	getenv := envMap(map[string]string{"CLOUDFLARE_ACCOUNT_ID": testAccountID, "PROD_IMAGE_KEY": "prod-secret-0123456789abcdef0123456789",
+		"OPENAI_KEY": "sk-openai-0123456789abcdef0123456789ab", "PROD_OPENAI_KEY": "sk-prod-openai-0123456789abcdef01234567"})
 
 	chat := Worker{
 		Key: "chat", Name: "chat-api", Main: mainPath, CompatibilityDate: "2025-05-01",
 		APIKey:     &KeySource{Binding: "API_KEY", From: "file", Ref: keyPath},
 		WorkersDev: false,
-		Smoke:      &Smoke{Path: "/chat", Method: "POST", Prompt: "hello", Expect: "application/json", Status: 201, UnauthorizedStatus: 403, MethodStatus: 404},
+		// One namespace shared with image-api, one database under two names.
+		KV:    []StorageBinding{{Binding: "CACHE", Name: "my-api-cache"}},
+		D1:    []StorageBinding{{Binding: "DB", Name: "my-api-db"}, {Binding: "REPORTS", Name: "my-api-db"}},
+		Smoke: &Smoke{Path: "/chat", Method: "POST", Prompt: "hello", Expect: "application/json", Status: 201, UnauthorizedStatus: 403, MethodStatus: 404},
 	}
 	image := Worker{
 		Key: "image-api", Name: "image-api", Main: mainPath, CompatibilityDate: "2025-06-01",
@@ -173,16 +177,24 @@ func TestLoadGoodSpecPerEnvironment(t *testing.T) {
 		Vars:               map[string]string{"MAX_PROMPT_CHARS": "1000", "GREETING": "hello $5"},
 		WorkersDev:         true,
 		Smoke:              &Smoke{Path: "/", Method: "POST", Prompt: "a cute robot cooking breakfast", Expect: "image/png", Status: 200, UnauthorizedStatus: 401, MethodStatus: 405},
+		Secrets:            []KeySource{{Binding: "OPENAI_KEY", From: "env", Ref: "OPENAI_KEY"}, {Binding: "WEBHOOK_SECRET", From: "file", Ref: keyPath}},
+		KV:                 []StorageBinding{{Binding: "CACHE", Name: "my-api-cache"}},
+		R2:                 []StorageBinding{{Binding: "IMAGES", Name: "my-api-images"}},
+		D1:                 []StorageBinding{{Binding: "DB", Name: "my-api-db"}},
 	}
 	staging := image
 	staging.Name = "image-api-staging"
 	staging.Vars = map[string]string{"MAX_PROMPT_CHARS": "200", "GREETING": "hello $5", "DEBUG": "1"}
 	staging.Smoke = nil
+	// kv and r2 merge name by name: CACHE is renamed, THUMBS added, IMAGES kept.
+	staging.KV = []StorageBinding{{Binding: "CACHE", Name: "my-api-cache-staging"}}
+	staging.R2 = []StorageBinding{{Binding: "IMAGES", Name: "my-api-images"}, {Binding: "THUMBS", Name: "my-api-thumbs-staging"}}
 	prod := image
 	prod.APIKey = &KeySource{Binding: "API_KEY", From: "env", Ref: "PROD_IMAGE_KEY"}
 	prod.AI = &AIBinding{Binding: "MODEL_RUNNER", Model: "@cf/black-forest-labs/flux-1-schnell"}
 	prod.CompatibilityDate = "2025-07-01"
 	prod.WorkersDev = false
+	prod.Secrets = []KeySource{{Binding: "OPENAI_KEY", From: "env", Ref: "PROD_OPENAI_KEY"}, {Binding: "WEBHOOK_SECRET", From: "file", Ref: keyPath}}
 
 	cases := []struct {
 		env       string
@@ -236,13 +248,14 @@ func deref[T any](p *T) any {
 
 func TestLoadPositions(t *testing.T) {
 	path := filepath.Join(goodDir, "full.yaml")
-	getenv := envMap(map[string]string{"CLOUDFLARE_ACCOUNT_ID": testAccountID, "PROD_IMAGE_KEY": "k-0123456789abcdef0123456789abcdef"})
+	// OPENAI_KEY is unset: prod replaces that secret, so the base's source is never read.
+	getenv := envMap(map[string]string{"CLOUDFLARE_ACCOUNT_ID": testAccountID, "PROD_IMAGE_KEY": "k-0123456789abcdef0123456789abcdef", "PROD_OPENAI_KEY": "sk-prod-openai-0123456789abcdef01234567"})
 	s, err := Load(path, "prod", getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.AccountIDPos != (Position{Line: 40, Col: 17}) {
-		t.Errorf("AccountIDPos = %+v; want the prod override at 40:17", s.AccountIDPos)
+	if s.AccountIDPos != (Position{Line: 50, Col: 17}) {
+		t.Errorf("AccountIDPos = %+v; want the prod override at 50:17", s.AccountIDPos)
 	}
 	image := s.Workers[1]
 	wantPos := map[string]Position{
@@ -250,12 +263,19 @@ func TestLoadPositions(t *testing.T) {
 		"":                          {Line: 5, Col: 3},
 		"name":                      {Line: 5, Col: 3},
 		"main":                      {Line: 6, Col: 11},
-		"compatibility_date":        {Line: 45, Col: 29}, // overridden by prod
-		"ai.model":                  {Line: 44, Col: 45},
-		"api_key.from":              {Line: 43, Col: 26},
+		"compatibility_date":        {Line: 55, Col: 29}, // overridden by prod
+		"ai.model":                  {Line: 54, Col: 45},
+		"api_key.from":              {Line: 53, Col: 26},
 		"vars.MAX_PROMPT_CHARS":     {Line: 12, Col: 25},
 		"smoke.prompt":              {Line: 15, Col: 15},
-		"smoke.unauthorized_status": {Line: 14, Col: 5}, // defaulted: points at the block
+		"smoke.unauthorized_status": {Line: 14, Col: 5},  // defaulted: points at the block
+		"secrets":                   {Line: 57, Col: 9},  // the environment's block
+		"secrets.OPENAI_KEY":        {Line: 57, Col: 32}, // overridden by prod
+		"secrets.WEBHOOK_SECRET":    {Line: 19, Col: 23},
+		"kv":                        {Line: 20, Col: 5},
+		"kv.CACHE":                  {Line: 20, Col: 18},
+		"r2.IMAGES":                 {Line: 21, Col: 19},
+		"d1.DB":                     {Line: 22, Col: 15},
 	}
 	for path, want := range wantPos {
 		if got := image.Pos[path]; got != want {
@@ -263,7 +283,7 @@ func TestLoadPositions(t *testing.T) {
 		}
 	}
 	err = s.ErrorAt(image.Pos["ai.model"], "model not found", "pick one from `flareform models`")
-	if want := path + ":44:45: model not found; pick one from `flareform models`"; err.Error() != want {
+	if want := path + ":54:45: model not found; pick one from `flareform models`"; err.Error() != want {
 		t.Errorf("ErrorAt = %q; want %q", err, want)
 	}
 }
