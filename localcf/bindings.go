@@ -14,8 +14,8 @@ import (
 const maxVarBytes = 5 * 1024
 
 // bindingFields lists every binding type the API knows (Go SDK v6.10.0) and the fields each
-// needs besides type and name. Only plain_text, secret_text, json, ai, ratelimit, vectorize and
-// analytics_engine reach workerd; the others are validated and stored so read-back works. Built on first use, not at every start.
+// needs besides type and name. Only plain_text, secret_text, json, ai, ratelimit, vectorize,
+// analytics_engine, kv_namespace and r2_bucket reach workerd; the others are validated and stored so read-back works. Built on first use, not at every start.
 var bindingFields = sync.OnceValue(func() map[string][]string {
 	return map[string][]string{
 		"ai":                       nil,
@@ -125,6 +125,12 @@ func parseBinding(index int, raw json.RawMessage) (uploadedBinding, *apiError) {
 			return b, errValidation("Binding %q of type analytics_engine needs `dataset` to be a non-empty string.", b.Name)
 		}
 	}
+	if apiErr := checkStorageBinding(b.Name, b.Type, fields); apiErr != nil {
+		return b, apiErr
+	}
+	if apiErr := checkD1Binding(b.Name, b.Type, fields); apiErr != nil {
+		return b, apiErr
+	}
 	if b.Type == "json" && len(fields["json"]) > maxVarBytes {
 		return b, errVarTooLarge(b.Name, len(fields["json"]))
 	}
@@ -173,6 +179,12 @@ func (s *Server) checkBindingTargets(accountID string, uploaded []uploadedBindin
 	defer s.mu.RUnlock()
 	a := s.st.Accounts[accountID]
 	for _, ub := range uploaded {
+		if apiErr := s.checkStorageTarget(accountID, ub); apiErr != nil {
+			return apiErr
+		}
+		if apiErr := checkD1Target(a, ub); apiErr != nil {
+			return apiErr
+		}
 		if ub.Type != "vectorize" {
 			continue
 		}

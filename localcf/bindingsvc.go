@@ -45,6 +45,10 @@ type backendBindingConfig struct {
 func backendConfig(accountID string, b binding) (json.RawMessage, error) {
 	cfg := backendBindingConfig{Account: accountID}
 	switch b.Type {
+	case "kv_namespace", "r2_bucket":
+		return storageBindingConfig(accountID, b)
+	case "d1":
+		return d1BackendConfig(accountID, b)
 	case "ratelimit":
 		var rl rateLimitConfig
 		if err := json.Unmarshal(b.Raw, &rl); err != nil {
@@ -88,6 +92,9 @@ func (s *Server) bindingHandler() http.Handler {
 	mux.HandleFunc("POST /ratelimit", s.serveRateLimit)
 	mux.HandleFunc("POST /vectorize/{op}", s.serveVectorize)
 	mux.HandleFunc("POST /analytics/write", s.serveAnalyticsWrite)
+	mux.HandleFunc("POST /kv/{op}", s.serveKV)
+	mux.HandleFunc("POST /r2/{op}", s.serveR2)
+	mux.HandleFunc("POST /d1/{op}", s.serveD1)
 	return s.routeTailEvents(s.logBindingCalls(mux))
 }
 

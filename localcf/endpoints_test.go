@@ -121,10 +121,11 @@ func TestModelSchemaIsThePublishedOne(t *testing.T) {
 func TestSettingsContentAndListings(t *testing.T) {
 	srv := startTestServer(t, Options{})
 	c := newClient(t, srv)
+	nsID := c.createKV("settings-kv") // a kv_namespace binding needs its namespace
 	meta := defaultMeta(
 		map[string]any{"type": "plain_text", "name": "GREETING", "text": "hi"},
 		map[string]any{"type": "secret_text", "name": "API_KEY", "text": "settings-secret"},
-		map[string]any{"type": "kv_namespace", "name": "KV", "namespace_id": "abc"},
+		map[string]any{"type": "kv_namespace", "name": "KV", "namespace_id": nsID},
 	)
 	meta["tags"] = []string{"flareform", "ff-bundle-0123456789abcdef"}
 	c.mustUpload("app", meta, testWorker("v1"))
@@ -208,13 +209,18 @@ func TestSettingsContentAndListings(t *testing.T) {
 		t.Fatalf("after content PUT: %v", env)
 	}
 
-	// The empty listings wrangler reads are well-formed.
-	for _, p := range []string{"/workers/tails/by-consumer/app", "/workers/durable_objects/namespaces?per_page=1000&page=1", "/storage/kv/namespaces?per_page=100&page=1"} {
+	// The empty listings wrangler reads are well-formed, and so is its KV namespace listing.
+	for _, p := range []string{"/workers/tails/by-consumer/app", "/workers/durable_objects/namespaces?per_page=1000&page=1"} {
 		r := c.do(http.MethodGet, p, "", nil)
 		expect(t, r, 200, 0)
 		if string(r.Env.Result) != "[]" {
 			t.Fatalf("%s result %s", p, r.Env.Result)
 		}
+	}
+	r = c.do(http.MethodGet, "/storage/kv/namespaces?per_page=100&order=title&direction=asc&page=1", "", nil)
+	expect(t, r, 200, 0)
+	if want := `[{"id":"` + nsID + `","title":"settings-kv","supports_url_encoding":true}]`; string(r.Env.Result) != want {
+		t.Fatalf("KV namespaces %s, want %s", r.Env.Result, want)
 	}
 }
 

@@ -46,6 +46,14 @@ type Quirks struct {
 	// the dataset answers from the local neuron records, so a client's happy path runs; the
 	// switch tests its "neurons unknown" path.
 	GraphQLNoAIDataset bool
+	// R2DeleteNonEmpty makes DELETE /r2/buckets/{name} remove a bucket that still holds
+	// objects, with them (cloudflare-operations.md §9: that Cloudflare refuses it is stated,
+	// its answer UNCONFIRMED). Strict: refused, 409 with code 10008.
+	R2DeleteNonEmpty bool
+	// R2NoObjectList makes GET /r2/buckets/{name}/objects answer 404 like a route the API does
+	// not have (that the v4 API lists objects is UNCONFIRMED). Default: it lists them, so a
+	// client can tell an empty bucket; the switch tests its "may hold data" path.
+	R2NoObjectList bool
 }
 
 // maxScriptTags is the Workers for Platforms limit of tags per script (cloudflare-resources.md).
@@ -81,6 +89,10 @@ var quirkSwitches = []quirkSwitch{
 		"an inherit binding with old_name that renames a secret is refused (10021)", "an inherit binding with old_name copies a secret under its new name"},
 	{"graphql_no_ai_dataset", func(q *Quirks) *bool { return &q.GraphQLNoAIDataset },
 		"the GraphQL Analytics API answers aiInferenceAdaptiveGroups from local neuron records", "the GraphQL Analytics API has no aiInferenceAdaptiveGroups: 200, data null, \"unknown field\""},
+	{"r2_delete_nonempty", func(q *Quirks) *bool { return &q.R2DeleteNonEmpty },
+		"deleting an R2 bucket that holds objects is refused (409, 10008)", "deleting an R2 bucket that holds objects deletes them with it"},
+	{"r2_no_object_list", func(q *Quirks) *bool { return &q.R2NoObjectList },
+		"GET /r2/buckets/{name}/objects lists the bucket's objects", "GET /r2/buckets/{name}/objects is an unknown route (404)"},
 }
 
 // QuirkNames lists every switch name.

@@ -161,7 +161,7 @@ func (s *Server) workerdBinding(accountID string, b binding) (workerd.Binding, b
 		JSON json.RawMessage `json:"json"`
 	}
 	switch b.Type {
-	case "ai", "ratelimit", "vectorize", "analytics_engine":
+	case "ai", "ratelimit", "vectorize", "analytics_engine", "kv_namespace", "r2_bucket", "d1":
 		cfg, err := backendConfig(accountID, b)
 		if err != nil {
 			return wb, false, fmt.Errorf("binding %s: %w", b.Name, err)

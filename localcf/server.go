@@ -124,6 +124,11 @@ type Server struct {
 	// usage holds Analytics Engine data points and Workers AI neuron records (analytics.go),
 	// durable in the state dir, opened on first use.
 	usage usageStores
+	// d1 holds the open D1 databases (d1.go); each is a SQLite file in the state dir.
+	d1 d1Store
+	// storageStores hold KV namespaces and R2 buckets with their data (kvstore.go), durable
+	// in the state dir, opened on first use.
+	storageStores storageStores
 
 	// opMu serialises state changes. It is never held while workerd starts: a change that
 	// needs a new process is prepared under it, started without it, and committed under it
@@ -499,6 +504,7 @@ func (s *Server) Close() error {
 		if s.live != nil {
 			s.live.closeAll()
 		}
+		errs = append(errs, s.closeD1()) // before the state lock is released
 		s.cancel()
 		defer s.stateLock.Release() // released last, after the state is written
 		if s.reqlog != nil {

@@ -44,6 +44,9 @@ type account struct {
 	// nil until the account creates one (older state files have neither).
 	AIGateways       map[string]*aiGateway      `json:"ai_gateways,omitempty"`
 	VectorizeIndexes map[string]*vectorizeIndex `json:"vectorize_indexes,omitempty"`
+	// D1Databases are the account's D1 databases by uuid (d1.go; rows live in their SQLite
+	// files); nil until the account creates one.
+	D1Databases map[string]*d1Database `json:"d1_databases,omitempty"`
 	// Zones (by zone id) and the Workers custom domains in them (by domain id); nil until the
 	// account has one (older state files have neither).
 	Zones   map[string]*zone         `json:"zones,omitempty"`

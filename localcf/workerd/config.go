@@ -71,6 +71,9 @@ var backendTypes = map[string]struct{ module, entrypoint string }{
 	// analytics_engine: workerd's own analyticsEngine binding needs --experimental and sends
 	// Cap'n Proto; the shim mirrors its checks and posts JSON.
 	"analytics_engine": {bindingsShimModule, "analyticsEngine"},
+	"kv_namespace":     {bindingsShimModule, "kvNamespace"},
+	"r2_bucket":        {bindingsShimModule, "r2Bucket"},
+	"d1":               {d1ShimModule, "d1"},
 }
 
 // capnpModuleField maps an upload module type to the workerd config field.
@@ -107,6 +110,9 @@ func writeModules(dir string, w Worker) ([]string, error) {
 		}
 		if err := os.WriteFile(filepath.Join(dir, bindingsShimFile), bindingsShim, 0o600); err != nil {
 			return nil, fmt.Errorf("write bindings shim: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, d1ShimFile), d1Shim, 0o600); err != nil {
+			return nil, fmt.Errorf("write D1 shim: %w", err)
 		}
 	}
 	if err := writeTailWorker(dir, w); err != nil {
@@ -179,8 +185,9 @@ func configText(w Worker, modules []string, aiAddr string) (string, error) {
 	fmt.Fprintf(&b, "  sockets = [ (name = %s, address = \"127.0.0.1:0\", http = (), service = %s) ],\n",
 		capnpString(socketName), capnpString(serviceName))
 	if needsBackend(w) {
-		fmt.Fprintf(&b, "  extensions = [ (modules = [ (name = %s, esModule = embed %s, internal = true), (name = %s, esModule = embed %s, internal = true) ]) ],\n",
-			capnpString(aiShimModule), capnpString("/"+aiShimFile), capnpString(bindingsShimModule), capnpString("/"+bindingsShimFile))
+		fmt.Fprintf(&b, "  extensions = [ (modules = [ (name = %s, esModule = embed %s, internal = true), (name = %s, esModule = embed %s, internal = true), (name = %s, esModule = embed %s, internal = true) ]) ],\n",
+			capnpString(aiShimModule), capnpString("/"+aiShimFile), capnpString(bindingsShimModule), capnpString("/"+bindingsShimFile),
+			capnpString(d1ShimModule), capnpString("/"+d1ShimFile))
 	}
 	b.WriteString(");\n")
 	b.WriteString("const worker :Workerd.Worker = (\n")
@@ -210,7 +217,7 @@ func bindingEntries(bindings []Binding) ([]string, error) {
 				return nil, fmt.Errorf("binding %s: invalid JSON value", bd.Name)
 			}
 			entries = append(entries, fmt.Sprintf("(name = %s, json = %s)", name, capnpString(string(bd.JSON))))
-		case "ai", "ratelimit", "vectorize", "analytics_engine":
+		case "ai", "ratelimit", "vectorize", "analytics_engine", "d1", "kv_namespace", "r2_bucket":
 			entry, err := backendBindingEntry(bd)
 			if err != nil {
 				return nil, err
