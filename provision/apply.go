@@ -133,6 +133,13 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 		return nil, fmt.Errorf("%w: %s; nothing was changed. Apply with --allow-replace to delete and recreate them, or keep their dimensions and metric",
 			ErrReplaceRefused, strings.Join(replaced, ", "))
 	}
+	if held := p.DataRefused(); len(held) > 0 { // no data is ever lost by a plan (kind_storage.go)
+		verb := "apply"
+		if p.Destroy {
+			verb = "destroy"
+		}
+		return nil, DataRefusedError(held, verb)
+	}
 	if p.RegisterSubdomain != "" {
 		// Account-level, before any worker: their URLs live under it.
 		if err := e.registerSubdomain(ctx, p.AccountID, p.RegisterSubdomain); err != nil {
@@ -248,6 +255,9 @@ func (e *Engine) applyResource(ctx context.Context, accountID string, rp Resourc
 	case ActionUpdate, ActionReplace:
 		return rp.obj.update(ctx, e, accountID)
 	case ActionDelete:
+		if g, ok := rp.obj.(dataGuarded); ok { // storage: what it holds is read again first
+			return e.deleteGuardingData(ctx, accountID, g)
+		}
 		return rp.obj.remove(ctx, e, accountID)
 	}
 	return fmt.Errorf("unknown action %q", rp.Action)
@@ -324,6 +334,11 @@ func (e *Engine) applyWorker(ctx context.Context, p *Plan, wp *WorkerPlan, opts 
 	}
 	if d.upload {
 		e.logf("%s: uploading (%d changes)", wp.Name, len(wp.Changes))
+		if removesSecrets(wp) {
+			if err := writes.do(ctx, "remove secrets", func(ctx context.Context) error { return e.removeSecrets(ctx, p.AccountID, wp) }); err != nil {
+				return fmt.Errorf("remove secrets: %w", err)
+			}
+		}
 		var version string
 		err := writes.do(ctx, "upload", func(ctx context.Context) (err error) {
 			version, err = e.upload(ctx, p.AccountID, wp, key, fingerprint, smoke)
@@ -805,6 +820,9 @@ func (e *Engine) undoRecreate(ctx context.Context, accountID string, wp *WorkerP
 
 // isOwnVersion reports whether versionID's annotation names this run.
 func (e *Engine) isOwnVersion(ctx context.Context, accountID, name, versionID string) (bool, error) {
+	if e.secretEdits.has(name, versionID) {
+		return true, nil // deployed by this run's secret delete, which cannot annotate it (secrets.go)
+	}
 	_, own, err := e.runVersion(ctx, accountID, name, versionID)
 	return own, err
 }
@@ -860,7 +878,7 @@ func (e *Engine) upload(ctx context.Context, accountID string, wp *WorkerPlan, k
 		Bindings:           uploadBindings(d, key),
 		// Secrets not sent (an unchanged key, reserved rotation bindings, secrets set with
 		// wrangler) are kept explicitly: implicit retention on PUT is not a documented contract.
-		KeepBindings: []string{"secret_text"},
+		KeepBindings: keepBindings(d),
 		Tags:         tags,
 		Annotations:  versionAnnotations{Message: e.identity(d, fingerprint, smoke).message()},
 	}
@@ -898,11 +916,12 @@ func withSourceLocations(err error, bundle *bundler.Result) error {
 
 // identity is what the uploaded version's annotation records about it.
 func (e *Engine) identity(d *desiredWorker, fingerprint string, smoke bool) versionIdentity {
-	id := versionIdentity{BundleTag: d.bundleTag, Keys: map[string]string{}, Run: e.runID, SmokePending: smoke}
+	id := versionIdentity{BundleTag: d.bundleTag, Keys: map[string]string{}, Run: e.runID, SmokePending: smoke, Own: d.ownMarks}
 	if d.worker.APIKey != nil && fingerprint != "" {
 		id.Keys[d.worker.APIKey.Binding] = fingerprint
 	}
 	consumerIdentity(&id, d, d.applied)
+	secretIdentity(&id, d)
 	return id
 }
 
@@ -952,7 +971,7 @@ func uploadBindings(d *desiredWorker, key string) []metadataBinding {
 		// same old key again.
 		out = append(out, secretTextBinding(RotationPreviousBinding, d.previousKey))
 	}
-	return out
+	return appendSecretBindings(d, out) // last: it inherits the live secrets not sent above
 }
 
 // rollback deploys versionID to all traffic again after a failed smoke test.

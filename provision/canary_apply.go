@@ -216,7 +216,7 @@ func (e *Engine) uploadVersion(ctx context.Context, accountID string, wp *Worker
 		CompatibilityDate:  d.worker.CompatibilityDate,
 		CompatibilityFlags: d.worker.CompatibilityFlags,
 		Bindings:           uploadBindings(d, ""),
-		KeepBindings:       []string{"secret_text"},
+		KeepBindings:       keepBindings(d),
 		Annotations:        versionAnnotations{Message: e.identity(d, fingerprint, true).message()},
 	}
 	body, contentType, err := cfapi.EncodeMultipart("metadata", meta, bundleModules(d))

@@ -91,6 +91,9 @@ type Config struct {
 	// Canary, between 1 and 99, makes plans deploy each changed worker's new version beside
 	// the serving one at this share of the traffic (apply --canary); 0 deploys at 100%.
 	Canary float64
+	// Data is what plans do with a storage object flareform created, that they delete, and
+	// that holds data (--delete-data, --keep-data; kind_storage.go). Default: refuse.
+	Data DataPolicy
 
 	// Now is the engine's clock for dates the API gives (a model's planned_deprecation_date);
 	// default time.Now.
@@ -154,6 +157,8 @@ type Engine struct {
 
 	// models is what the Workers AI catalog said about each model this engine looked up.
 	models modelCache
+	// secretEdits are the versions this engine's secret deletes deployed (secrets.go).
+	secretEdits secretEditLog
 }
 
 // New checks cfg, fills in defaults and builds the API clients.

@@ -16,11 +16,14 @@ import (
 // the version the active deployment serves. The annotation also carries the id of the run
 // that made the version, so a run can tell its own version from one another run put there.
 //
-// Format: "flareform ff-bundle-<16 hex> key.<BINDING>=<fp> run=<16 hex> smoke=pending", fields
+// Format: "flareform ff-bundle-<16 hex> key.<BINDING>=<fp> sec=<…> run=<16 hex> smoke=pending", fields
 // separated by spaces, unknown fields ignored. smoke=pending marks a version uploaded by an
 // apply that smoke-tests it: until the script carries that version's tested tag (smokemark.go)
 // no smoke test has passed on it. The leading "flareform ff-bundle-…" is what earlier releases
-// wrote, so their versions are still recognised.
+// wrote, so their versions are still recognised. sec= records the fingerprints of the secrets
+// besides the API key (secrets.go). own=kv-<12 hex>,r2-<12 hex>,… lists the storage objects
+// the worker's flareform created (kind_storage.go): a rollback to a version without a mark only
+// makes flareform leave that object alone, never delete it.
 
 // versionIdentity is what a version's annotation says about it.
 type versionIdentity struct {
@@ -35,6 +38,12 @@ type versionIdentity struct {
 	// SmokePending: the version was uploaded to be smoke-tested; only its tested tag
 	// (smokemark.go) says the test passed.
 	SmokePending bool
+	// Own are the ownership marks of the storage objects the worker's flareform created
+	// (kind_storage.go): their ownership tags without "ff-", written as one own= field.
+	Own []string
+	// Secrets are the fingerprints of the spec's secrets besides the API key, by the tag of
+	// their binding name (secrets.go); written compactly, as sec= fields.
+	Secrets map[string]string
 }
 
 const annotationPrefix = "flareform"
@@ -47,11 +56,15 @@ func (id versionIdentity) message() string {
 			parts = append(parts, "key."+b+"="+fp)
 		}
 	}
+	parts = append(parts, secretFields(id.Secrets)...)
 	for _, name := range sortedKeys(id.Limits) {
 		parts = append(parts, "limit."+name+"="+id.Limits[name])
 	}
 	for _, name := range sortedKeys(id.Prev) {
 		parts = append(parts, "prev."+name+"="+id.Prev[name])
+	}
+	if len(id.Own) > 0 {
+		parts = append(parts, "own="+strings.Join(id.Own, ","))
 	}
 	if id.Run != "" {
 		parts = append(parts, "run="+id.Run)
@@ -78,6 +91,13 @@ func parseIdentity(message string) (id versionIdentity, ok bool) {
 			id.Run = v
 		case k == "smoke":
 			id.SmokePending = v == "pending"
+		case k == "own":
+			id.Own = strings.Split(v, ",")
+		case k == secretField:
+			if id.Secrets == nil {
+				id.Secrets = map[string]string{}
+			}
+			parseSecretField(v, id.Secrets)
 		case strings.HasPrefix(k, "key."):
 			id.Keys[strings.TrimPrefix(k, "key.")] = v
 		case strings.HasPrefix(k, "limit."):

@@ -12,11 +12,12 @@ import (
 	"github.com/flareform/flareform/provision/spec"
 )
 
-// Kinds. An account object with a life of its own (an AI Gateway, a Vectorize index, a custom
-// domain) is a kind: its spec block, read, diff, create, update, delete, ordering and rendering
-// notes live in its own file (kind_<name>.go), and it is registered in kinds below. Planning,
-// ownership, --target and apply treat every kind alike through accountKind: nothing outside a
-// kind's file names it. (Binding families inside the worker's single upload, such as AI, vars,
+// Kinds. An account object with a life of its own (an AI Gateway, a Vectorize index, a KV
+// namespace, an R2 bucket, a D1 database, a custom domain) is a kind: its spec block, read,
+// diff, create, update, delete, ordering and rendering notes live in its own file
+// (kind_<name>.go; the storage kinds share kind_storage.go), and it is registered in kinds
+// below. Planning, ownership, --target and apply treat every kind alike through accountKind:
+// nothing outside a kind's file names it. (Binding families inside the worker's single upload, such as AI, vars,
 // the API key, the rate limit and the vectorize binding, are facets of the worker: plan.go's
 // diff functions.)
 
@@ -24,6 +25,9 @@ import (
 var kinds = []accountKind{
 	gatewayKind{},
 	vectorizeKind{},
+	storageKind{kvAPI{}},
+	storageKind{r2API{}},
+	storageKind{d1API{}},
 	domainKind{},
 }
 

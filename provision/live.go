@@ -58,6 +58,12 @@ type liveWorker struct {
 	consumerPrev map[string]string
 	// usageDataset is the dataset of the USAGE analytics_engine binding; "" without one.
 	usageDataset string
+	// storage is the KV, R2 and D1 bindings and the serving version's ownership marks
+	// (kind_storage.go).
+	storage liveStorage
+	// secretFPs are the fingerprints of the spec's secrets besides the API key, by binding,
+	// as the serving version's annotation records them (secrets.go).
+	secretFPs map[string]string
 }
 
 // readLive reads everything plan compares about a script in one round trip: its settings,
@@ -218,6 +224,8 @@ func (live *liveWorker) applyServed(sv servedVersion) {
 	live.identified = true
 	live.bundleTag = sv.Identity.BundleTag
 	live.smokePending = sv.Identity.SmokePending
+	live.storage.marks = tagsOfMarks(sv.Identity.Own)
+	live.applySecrets(sv.Identity)
 	for binding, fp := range sv.Identity.Keys {
 		if live.secrets[binding] {
 			live.keyFingerprints[binding] = fp
@@ -320,6 +328,7 @@ func liveFromSettings(s *cfapi.Settings) *liveWorker {
 			live.vectorize[b.Name] = b.IndexName
 		case typ == "analytics_engine" && b.Name == spec.UsageBinding:
 			live.usageDataset = datasetOf(b.JSON)
+		case live.addStorage(b): // a KV, R2 or D1 binding
 		default:
 			live.otherBindings[b.Name] = typ
 		}

@@ -38,7 +38,8 @@ type versionAnnotations struct {
 }
 
 // metadataBinding is one binding in upload metadata or settings: ai, plain_text, secret_text,
-// ratelimit, vectorize or inherit. Text is a pointer so that an empty var is still sent as "text":"".
+// ratelimit, vectorize, kv_namespace (NamespaceID), r2_bucket, d1 or inherit. Text is a pointer
+// so that an empty var is still sent as "text":"".
 type metadataBinding struct {
 	Type      string  `json:"type"`
 	Name      string  `json:"name"`
@@ -47,8 +48,10 @@ type metadataBinding struct {
 	// ratelimit: the counter's namespace (a positive integer as a string) and its limit.
 	NamespaceID string           `json:"namespace_id,omitempty"`
 	Simple      *rateLimitSimple `json:"simple,omitempty"`
-	IndexName   string           `json:"index_name,omitempty"` // vectorize: the bound index
-	Dataset     string           `json:"dataset,omitempty"`    // analytics_engine: the dataset
+	IndexName   string           `json:"index_name,omitempty"`  // vectorize: the bound index
+	Dataset     string           `json:"dataset,omitempty"`     // analytics_engine: the dataset
+	BucketName  string           `json:"bucket_name,omitempty"` // r2_bucket: the bound bucket
+	ID          string           `json:"id,omitempty"`          // d1: the bound database's uuid
 }
 
 // rateLimitSimple is a ratelimit binding's `simple` limit: Limit requests per Period seconds.

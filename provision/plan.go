@@ -165,6 +165,12 @@ type desiredWorker struct {
 	consumers *consumersDesired
 	// applied is what apply made for the consumer table just before the upload.
 	applied *consumerApply
+	// storage are the KV, R2 and D1 bindings the upload sends, and ownMarks the ownership
+	// marks its annotation records (kind_storage.go).
+	storage  []storageBind
+	ownMarks []string
+	// secrets are the secrets besides the API key (secrets.go); nil when the worker has none.
+	secrets *secretsDesired
 }
 
 // speculativeReadWorkers is the largest spec whose workers are read before the script list
@@ -185,6 +191,13 @@ func (e *Engine) Plan(ctx context.Context, s *spec.Spec) (*Plan, error) {
 	full := s
 	s, skipped, err := TargetWorkers(s, e.cfg.Targets)
 	if err != nil {
+		return nil, err
+	}
+	var tooBig []error
+	for _, w := range s.Workers {
+		tooBig = append(tooBig, checkIdentityFits(s, w))
+	}
+	if err := errors.Join(tooBig...); err != nil {
 		return nil, err
 	}
 	p := &Plan{AccountID: accountID, Workers: make([]WorkerPlan, len(s.Workers)), Skipped: skippedNames(skipped), skippedWorkers: skipped}
@@ -514,6 +527,9 @@ func specError(s *spec.Spec, w spec.Worker, field, msg, fix string) *spec.Error 
 
 // withSpecPosition ties key-resolution errors to the api_key line; other errors pass through.
 func withSpecPosition(s *spec.Spec, w spec.Worker, field string, err error) error {
+	if at, ok := secretSpecErrors(s, w, err); ok {
+		return at // at each secret's own line
+	}
 	var ke *keySourceError
 	if errors.As(err, &ke) {
 		fix := "set the key source or switch to `from: generate`"
@@ -559,6 +575,9 @@ func (e *Engine) diffWorker(w spec.Worker, b *bundler.Result, live *liveWorker, 
 		return WorkerPlan{}, err
 	}
 	if err := e.diffConsumers(d, live, e.storedKeys, add); err != nil {
+		return WorkerPlan{}, err
+	}
+	if err := e.diffSecrets(d, live, add); err != nil {
 		return WorkerPlan{}, err
 	}
 	if live.exists && project != "" && !slices.Contains(live.tags, project) {

@@ -69,6 +69,7 @@ func resourceBindings(d *desiredWorker) []metadataBinding {
 	if x := d.worker.Vectorize; x != nil {
 		out = append(out, vectorizeBinding(x.Binding, x.Index))
 	}
+	out = append(out, storageBindings(d)...)
 	return append(out, consumerBindings(d, d.applied)...)
 }
 
@@ -76,55 +77,84 @@ func resourceBindings(d *desiredWorker) []metadataBinding {
 // and those the project's live workers use (so an object dropped from the spec is deleted when
 // flareform manages it), then records ownership on the workers and orders p.Resources.
 func (e *Engine) planAccountResources(ctx context.Context, s *spec.Spec, p *Plan, existing map[string][]string, project string) error {
-	var owners []kindOwner
-	for _, wp := range p.Workers {
-		switch {
-		case wp.live != nil && wp.live.exists:
-			owners = append(owners, kindOwner{name: wp.Name, tags: wp.live.tags, live: wp.live})
-		case wp.Action == ActionDelete && slices.ContainsFunc(existing[wp.Name], isOwnershipTag):
-			// A project worker the spec no longer names, which used objects flareform manages.
-			live, err := e.removedWorkerLive(ctx, p.AccountID, wp.Name)
-			if err != nil {
-				return err
-			}
-			owners = append(owners, kindOwner{name: wp.Name, tags: existing[wp.Name], live: live})
-		}
-	}
-	if !kindsInvolved(s, owners) {
-		p.Resources = orderResources(p, nil)
-		return nil
-	}
-	resources, err := e.planKinds(ctx, s, p.AccountID, owners, false)
-	if err != nil {
+	ctx = withStorageCache(ctx) // the account's KV and D1 lists, read once for this plan
+	if err := e.readSplitMarks(ctx, p.AccountID, p); err != nil {
 		return err
 	}
-	resources = withoutSkippedResources(resources, s, p.skippedWorkers, false)
+	var owners []kindOwner
+	for _, wp := range p.Workers {
+		if wp.live != nil && wp.live.exists {
+			owners = append(owners, kindOwner{name: wp.Name, tags: ownerTagsWithMarks(wp.live.tags, wp.live), live: wp.live})
+			continue
+		}
+		if wp.Action != ActionDelete {
+			continue
+		}
+		// A project worker the spec no longer names, which used objects flareform manages.
+		o, err := e.removedOwner(ctx, p.AccountID, wp, existing[wp.Name])
+		if err != nil {
+			return err
+		}
+		if o != nil {
+			owners = append(owners, *o)
+		}
+	}
+	var resources []ResourcePlan
+	if kindsInvolved(s, owners) {
+		var err error
+		if resources, err = e.planKinds(ctx, s, p.AccountID, owners, false); err != nil {
+			return err
+		}
+		resources = withoutSkippedResources(resources, s, p.skippedWorkers, false)
+	}
+	// The bindings first: a worker they make upload may deploy a canary, which decides
+	// whether a storage object it stops binding can go (applyDataRule).
+	if err := e.planStorageBindings(ctx, p, resources); err != nil {
+		return err
+	}
+	if err := e.applyDataRule(ctx, p.AccountID, p, resources); err != nil {
+		return err
+	}
 	recordOwnership(p, resources)
 	p.Resources = orderResources(p, resources)
 	return nil
 }
 
+// removedOwner is a worker the plan deletes as an owner of account objects: with its bindings
+// when its script tags or its serving version's marks say it used objects flareform manages;
+// nil when it used none.
+func (e *Engine) removedOwner(ctx context.Context, accountID string, wp WorkerPlan, tags []string) (*kindOwner, error) {
+	marks, err := e.deletedWorkerMarks(ctx, accountID, wp)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %w", wp.Name, err)
+	}
+	o := &kindOwner{name: wp.Name, tags: append(slices.Clone(tags), marks...)}
+	if !slices.ContainsFunc(o.tags, isOwnershipTag) {
+		return nil, nil
+	}
+	if o.live, err = e.removedWorkerLive(ctx, accountID, wp.Name); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
 // planDestroyResources adds the account objects destroy removes: those the spec declares or
 // the project's removed workers used, when flareform manages them.
 func (e *Engine) planDestroyResources(ctx context.Context, s *spec.Spec, p *Plan, scripts map[string][]string) error {
+	ctx = withStorageCache(ctx) // the account's KV and D1 lists, read once for this plan
 	var owners []kindOwner
-	inSpec := map[string]bool{}
-	for _, w := range s.Workers {
-		inSpec[w.Name] = true
-	}
 	for _, wp := range p.Workers {
 		if wp.Action != ActionDelete {
 			continue
 		}
-		o := kindOwner{name: wp.Name, tags: scripts[wp.Name]}
-		if slices.ContainsFunc(scripts[wp.Name], isOwnershipTag) {
-			live, err := e.removedWorkerLive(ctx, p.AccountID, wp.Name)
-			if err != nil {
-				return err
-			}
-			o.live = live
+		o, err := e.removedOwner(ctx, p.AccountID, wp, scripts[wp.Name])
+		if err != nil {
+			return err
 		}
-		owners = append(owners, o)
+		if o == nil {
+			o = &kindOwner{name: wp.Name, tags: scripts[wp.Name]}
+		}
+		owners = append(owners, *o)
 	}
 	if !kindsInvolved(s, owners) {
 		p.Resources = orderResources(p, nil)
@@ -135,6 +165,9 @@ func (e *Engine) planDestroyResources(ctx context.Context, s *spec.Spec, p *Plan
 		return err
 	}
 	resources = withoutSkippedResources(resources, s, p.skippedWorkers, true)
+	if err := e.applyDataRule(ctx, p.AccountID, p, resources); err != nil {
+		return err
+	}
 	p.Resources = orderResources(p, resources)
 	return nil
 }
@@ -153,7 +186,8 @@ func (e *Engine) removedWorkerLive(ctx context.Context, accountID, name string) 
 
 // recordOwnership gives every worker the ownership tags of the objects it uses that are
 // flareform's after apply (created now or before), so later plans know what they may change
-// or delete. A worker whose tags must change is uploaded even when nothing else changed.
+// or delete: script tags, and for storage marks in the version's annotation (kind_storage.go).
+// A worker whose tags or marks must change is uploaded even when nothing else changed.
 func recordOwnership(p *Plan, resources []ResourcePlan) {
 	ownedAfter := map[objectRef]bool{}
 	for _, r := range resources {
@@ -168,10 +202,14 @@ func recordOwnership(p *Plan, resources []ResourcePlan) {
 			continue
 		}
 		want := ownerTagsOf(d.worker, ownedAfter)
-		d.tags = append(d.tags, want...)
+		d.tags = append(d.tags, slices.DeleteFunc(slices.Clone(want), isVersionMark)...)
+		d.ownMarks = marksOf(want)
 		var have []string
 		if wp.live != nil {
 			have = slices.DeleteFunc(slices.Clone(wp.live.tags), func(t string) bool { return !isOwnershipTag(t) })
+			have = append(have, wp.live.storage.marks...)
+			slices.Sort(have)
+			have = slices.Compact(have)
 		}
 		if wp.live == nil || !wp.live.exists || sameStrings(sortedCopy(have), sortedCopy(want)) {
 			continue

@@ -23,6 +23,12 @@ type ResourcePlan struct {
 	Destructive bool `json:"destructive,omitempty"`
 	// Note explains a resource left as it is, e.g. one flareform did not create.
 	Note string `json:"note,omitempty"`
+	// HoldsData: a storage object the plan deletes (or, with --keep-data, leaves) holds data,
+	// or flareform cannot tell (kind_storage.go); Note says what. Without DeleteData apply
+	// refuses the plan before any write.
+	HoldsData bool `json:"holds_data,omitempty"`
+	// DeleteData: the plan deletes it with its data (--delete-data).
+	DeleteData bool `json:"delete_data,omitempty"`
 
 	obj          accountObject
 	afterWorkers bool // the kind's creates and updates follow the workers (and its deletes precede them)

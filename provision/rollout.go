@@ -48,6 +48,9 @@ type RolloutStep struct {
 	KeyNote string `json:"key_note,omitempty"`
 	// Forced: a rollback across an API key change, allowed by --force.
 	Forced bool `json:"forced,omitempty"`
+	// SecretsNote says, for a rollback, which of the spec's other secrets the target version
+	// holds other values of, which the rollback restores (never a value; secrets.go).
+	SecretsNote string `json:"secrets_note,omitempty"`
 
 	worker   spec.Worker
 	read     workerRead

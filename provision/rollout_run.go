@@ -114,6 +114,10 @@ func (e *Engine) planRollbackOf(ctx context.Context, accountID string, w spec.Wo
 		message = "flareform rollback"
 	}
 	step := RolloutStep{Key: w.Key, Name: w.Name, Serving: history[0].shares, Version: target, Message: message, worker: w, read: read}
+	// Not refused, unlike a key change: clients do not hold these secrets (secrets.go).
+	if step.SecretsNote, err = e.rollbackSecretsNote(ctx, accountID, w, target); err != nil {
+		return RolloutStep{}, err
+	}
 	if w.APIKey == nil {
 		return step, nil
 	}

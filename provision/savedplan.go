@@ -37,6 +37,9 @@ type SavedPlan struct {
 	Adopt      []string `json:"adopt,omitempty"`
 	// Canary is plan --canary: apply FILE deploys at the same percent (0: no canary).
 	Canary float64 `json:"canary,omitempty"`
+	// Data is plan --delete-data ("delete") or --keep-data ("keep"): apply FILE plans again
+	// with the same choice, and refuses another (kind_storage.go).
+	Data DataPolicy `json:"data,omitempty"`
 	// Read is what the plan was computed from.
 	Read PlanInputs `json:"read"`
 	Plan *Plan      `json:"plan"`
@@ -62,6 +65,8 @@ type WorkerInputs struct {
 	// BundleHash is the hash of the code the plan bundled.
 	BundleHash string        `json:"bundle_hash,omitempty"`
 	Key        *KeyReference `json:"key,omitempty"`
+	// Secrets are the worker's secrets besides the key (secrets.go): sources and fingerprints.
+	Secrets []KeyReference `json:"secrets,omitempty"`
 }
 
 // KeyReference says where a worker's managed key comes from, never what it is.
@@ -257,6 +262,7 @@ func (e *Engine) UseSavedPlan(sp *SavedPlan) {
 		if w.Key != nil && w.Key.Fingerprint != "" {
 			e.fingerprints.prefer(w.Name, w.Key.Binding, w.Key.Fingerprint)
 		}
+		e.preferSavedSecrets(w)
 	}
 }
 
@@ -334,7 +340,7 @@ func compareWorker(was, is WorkerInputs) []string {
 	if !sameKeyRef(was.Key, is.Key) {
 		why = append(why, fmt.Sprintf("the API key of worker %s changed", was.Name))
 	}
-	return why
+	return append(why, compareSecretInputs(was, is)...)
 }
 
 func sameKeyRef(a, b *KeyReference) bool {
@@ -423,6 +429,7 @@ func workerInputs(wp WorkerPlan) WorkerInputs {
 		}
 		w.Key = ref
 	}
+	w.Secrets = secretInputs(d)
 	return w
 }
 

@@ -75,6 +75,12 @@ failed canary is withdrawn, so the previous version serves 100% again, and apply
 "flareform promote" then gives the canary 100% (a later plain "flareform apply" of the same
 spec promotes it too), and "flareform rollback" withdraws it.
 
+Storage: a KV namespace, R2 bucket or D1 database flareform created that the spec no longer
+names is deleted only when it holds nothing (read again right before the delete). When it holds
+data, or flareform cannot tell, apply refuses before any write, naming it, unless --delete-data
+(delete it with its data; an R2 bucket is emptied object by object first) or --keep-data (leave
+it with its data; flareform stops managing it) is given. The two flags exclude each other.
+
 ` + keyLookupHelp,
 		Example: `  flareform apply
   flareform apply --auto-approve --key-out ~/.config/my-images.key
@@ -86,6 +92,9 @@ spec promotes it too), and "flareform rollback" withdraws it.
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkCanary(opts.Canary, cmd.Flags().Changed("canary")); err != nil {
+				return err
+			}
+			if _, err := opts.dataPolicy(); err != nil {
 				return err
 			}
 			if len(args) == 1 {
@@ -107,6 +116,7 @@ spec promotes it too), and "flareform rollback" withdraws it.
 	f.StringArrayVar(&opts.Targets, "target", nil, targetFlagUsage)
 	f.Float64Var(&opts.Canary, "canary", 0, canaryFlagUsage)
 	f.BoolVar(&opts.AllowReplace, "allow-replace", false, "let apply replace a Vectorize index whose dimensions or metric changed (its vectors are lost)")
+	addDataFlags(cmd, opts.rootOptions)
 	return cmd
 }
 
@@ -195,6 +205,9 @@ func runApply(ctx context.Context, opts *applyOptions) (err error) {
 		return fmt.Errorf("%w: %s; nothing was changed. Run apply --allow-replace to delete and recreate them, or keep their dimensions and metric",
 			provision.ErrReplaceRefused, strings.Join(replaced, ", "))
 	}
+	if err := refuseDataLoss(plan, opts.dataCommand()); err != nil {
+		return err
+	}
 	if !opts.AutoApprove && opts.PlanFile == "" { // a saved plan was reviewed when it was made
 		if err := confirm(ctx, opts.rootOptions, "Do you want to perform these actions?", "apply"); err != nil {
 			return err
@@ -269,6 +282,10 @@ func (o *applyOptions) useSavedPlan(cmd *cobra.Command, path string) error {
 			return fmt.Errorf("--%s differs from the saved plan %s, which was made with its own; drop --%s or run plan again", c.flag, path, c.flag)
 		}
 	}
+	if err := savedDataConflict(cmd, o.rootOptions, saved.Data, path); err != nil {
+		return err
+	}
+	o.setDataPolicy(saved.Data)
 	o.File, o.Env, o.Targets, o.Adopt, o.Canary = saved.SpecFile, saved.Env, saved.Targets, saved.Adopt, saved.Canary
 	o.PlanFile, o.saved = path, saved
 	return nil

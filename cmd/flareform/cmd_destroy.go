@@ -22,16 +22,25 @@ func newDestroyCmd(root *rootOptions) *cobra.Command {
 		Short: "Delete every worker the spec manages",
 		Long: `Plan the deletion of every worker of this project (the spec's workers, and workers an earlier
 apply of this project made that the spec no longer names), ask for confirmation, then delete
-them. Scripts flareform did not create and other projects' workers are never touched. Like apply, it refuses without a terminal unless --auto-approve is given.`,
+them. Scripts flareform did not create and other projects' workers are never touched. Like apply, it refuses without a terminal unless --auto-approve is given.
+
+Storage (KV namespaces, R2 buckets, D1 databases) flareform created for these workers is
+deleted only when it holds nothing. When it holds data, or flareform cannot tell, destroy
+refuses before any write unless --delete-data (delete it with its data) or --keep-data (leave
+it as it is) is given, as for apply.`,
 		Example: `  flareform destroy
   flareform destroy --local --auto-approve`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := opts.dataPolicy(); err != nil {
+				return err
+			}
 			return runDestroy(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.AutoApprove, "auto-approve", false, "destroy without asking for confirmation")
 	cmd.Flags().StringArrayVar(&opts.Targets, "target", nil, targetFlagUsage)
+	addDataFlags(cmd, opts.rootOptions)
 	return cmd
 }
 
@@ -52,6 +61,9 @@ func runDestroy(ctx context.Context, opts *destroyOptions) (err error) {
 	printPlan(opts.rootOptions, plan)
 	estimate := sess.Engine.EstimateApply(plan)
 	printEstimate(opts.rootOptions, estimate, "destroy")
+	if err := refuseDataLoss(plan, "flareform destroy"); err != nil { // before the confirmation
+		return err
+	}
 	if !opts.AutoApprove {
 		question := "Do you really want to destroy all workers in this spec? There is no undo."
 		if err := confirm(ctx, opts.rootOptions, question, "destroy"); err != nil {

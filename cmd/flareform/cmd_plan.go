@@ -43,7 +43,13 @@ With --canary PERCENT (1 to 99) the plan is what "flareform apply --canary PERCE
 each changed worker's new version deployed as a canary at PERCENT% of the traffic beside the
 serving version ("canary: new version at 10%, <stable> keeps 90%"). A worker already serving a
 canary shows "promote canary <version> to 100%" without --canary, as a plain apply promotes it.
-A plan saved with --out keeps the percent: "flareform apply FILE" deploys the same canary.`,
+A plan saved with --out keeps the percent: "flareform apply FILE" deploys the same canary.
+
+Storage (KV namespaces, R2 buckets, D1 databases) that flareform created and that the plan
+deletes is deleted only when it holds nothing. One that holds data (or that flareform cannot
+tell is empty) is marked "holds data" and apply refuses the plan before any write, unless
+--delete-data (delete it with its data; shown as DESTRUCTIVE) or --keep-data (leave it as it
+is, no longer managed) is given, to plan as to apply. A plan saved with --out keeps the choice.`,
 		Example: `  flareform plan
   flareform plan --json --env production
   flareform plan --detailed-exitcode || echo "drift or error"
@@ -55,6 +61,9 @@ A plan saved with --out keeps the percent: "flareform apply FILE" deploys the sa
 			if err := checkCanary(opts.Canary, cmd.Flags().Changed("canary")); err != nil {
 				return err
 			}
+			if _, err := opts.dataPolicy(); err != nil {
+				return err
+			}
 			return runPlan(cmd.Context(), opts)
 		},
 	}
@@ -63,6 +72,7 @@ A plan saved with --out keeps the percent: "flareform apply FILE" deploys the sa
 	cmd.Flags().StringArrayVar(&opts.Adopt, "adopt", nil, adoptFlagUsage)
 	cmd.Flags().StringArrayVar(&opts.Targets, "target", nil, targetFlagUsage)
 	cmd.Flags().Float64Var(&opts.Canary, "canary", 0, canaryFlagUsage)
+	addDataFlags(cmd, opts.rootOptions)
 	return cmd
 }
 
@@ -112,6 +122,10 @@ func savePlan(path string, plan *provision.Plan, s *spec.Spec, opts *rootOptions
 		return err
 	}
 	saved.Canary = opts.Canary // apply FILE deploys the same canary, or refuses another --canary
+	// and plans with the same data choice, or refuses another --delete-data/--keep-data
+	if saved.Data, err = opts.dataPolicy(); err != nil {
+		return err
+	}
 	if err := provision.WriteSavedPlan(path, saved); err != nil {
 		return err
 	}

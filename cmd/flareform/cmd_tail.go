@@ -185,14 +185,17 @@ func findTailWorker(ctx context.Context, sess *session, api *cfapi.Client, accou
 		name, sess.Spec.File, strings.Join(names, ", "), name, account)
 }
 
-// tailSecrets are the values redacted from every event: the API token and every key of the
-// worker this run can find, where apply and smoke look for them.
+// tailSecrets are the values redacted from every event: the API token, every key of the
+// worker this run can find, where apply and smoke look for them, and its other secrets.
 func tailSecrets(opts *rootOptions, sess *session, w *spec.Worker, script string) []string {
 	secrets := []string{provision.ConfigFromEnv(sess.getenv).APIToken}
 	for _, name := range []string{spec.WorkerKeyEnv(script), envAPIKey} {
 		if v, err := keysource.Normalize(opts.Getenv(name)); err == nil && v != "" {
 			secrets = append(secrets, v)
 		}
+	}
+	if w != nil {
+		secrets = append(secrets, provision.SecretValues(*w, opts.Getenv)...) // its `secrets:`
 	}
 	if w == nil || w.APIKey == nil {
 		return secrets

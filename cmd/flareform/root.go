@@ -31,6 +31,9 @@ type rootOptions struct {
 	Targets []string
 	// Canary is plan's and apply's --canary: the new versions' share of the traffic (1-99).
 	Canary float64
+	// DeleteData and KeepData are --delete-data and --keep-data on plan, apply and destroy
+	// (data_flags.go).
+	DeleteData, KeepData bool
 }
 
 // adoptFlagUsage is --adopt's help, shared by plan and apply.

@@ -126,6 +126,9 @@ func (o *rootOptions) open(ctx context.Context, lockFor string) (_ *session, err
 	cfg.Adopt = o.Adopt
 	cfg.Targets = o.Targets
 	cfg.Canary = o.Canary
+	if cfg.Data, err = o.dataPolicy(); err != nil {
+		return nil, err
+	}
 	sess.log = &logSink{w: o.IO.ErrOut}
 	cfg.Log = sess.log
 	cfg.OnWorkerDone = sess.log.workerDone

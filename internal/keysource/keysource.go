@@ -1,8 +1,10 @@
 // Package keysource is the one place flareform reads API keys from: environment variables and
 // files named by the spec (`api_key.from`), by --from, --key-file and --old-key-file, and by
-// FLAREFORM_API_KEY. Every key is checked against one rule, and files are read so that a
-// hostile path (a FIFO, /dev/zero, /proc/self/environ, a symlink into /proc) is refused
-// instead of hanging, growing memory without bound or shipping flareform's environment.
+// FLAREFORM_API_KEY, and the Worker secrets a spec's `secrets:` names (secret.go). Every key is
+// checked against one rule (Rule), every secret against a rule of its own (SecretRule), and
+// files are read so that a hostile path (a FIFO, /dev/zero, /proc/self/environ, a symlink into
+// /proc) is refused instead of hanging, growing memory without bound or shipping flareform's
+// environment.
 //
 // Errors never contain a key or any part of a file's content.
 package keysource

@@ -47,7 +47,8 @@ func accountCredential(kind, ref, key string, getenv func(string) string) (name 
 	}
 	for _, name := range AccountCredentialVars {
 		cred := strings.TrimSpace(getenv(name))
-		if cred != "" && subtle.ConstantTimeCompare([]byte(cred), []byte(key)) == 1 {
+		// A secret is used as it is, spaces included: compare it trimmed, as cred is.
+		if cred != "" && subtle.ConstantTimeCompare([]byte(cred), []byte(strings.TrimSpace(key))) == 1 {
 			return name, false
 		}
 	}

@@ -103,7 +103,8 @@ type managedKey struct {
 }
 
 // keyUse says what an env: or file: source feeds, for the messages about it: the rules are
-// one (keysource's), the consequences and the ways out differ.
+// keysource's (the key rule, or the secret rule for a secret), the consequences and the ways
+// out differ.
 type keyUse struct {
 	path string // where the source is written: "api_key.from", "consumers.web.from", "secrets.OPENAI_KEY"
 	what string // what its value is: "API key", "key of consumer \"web\"", "secret OPENAI_KEY"
@@ -747,8 +748,8 @@ func (l *loader) grace(w *Worker, v *value) time.Duration {
 	return d
 }
 
-// checkKey reads the key the source names and checks it against the key rule and against the
-// account's credentials, so a bad key (or secret) is a spec error at its line before anything
+// checkKey reads the key the source names and checks it against the key rule (a secret against
+// the secret rule, keysource.SecretRule) and against the account's credentials, so a bad key (or secret) is a spec error at its line before anything
 // is planned. The key and the file's content never appear in the message; neither does an
 // expanded source. A good key is remembered (and hidden from every message) for
 // checkVarsHoldNoKeys.
@@ -766,7 +767,11 @@ func (l *loader) checkKey(w *Worker, from str, use keyUse, kind, ref string) {
 		l.errorAt(from.pos, fmt.Sprintf("%s names environment variable %s, which is not set", path, ref), fmt.Sprintf("export %s=<%s> before running flareform (its value is never printed)%s", ref, what, use.or(", ")))
 		return
 	}
-	key, err := keysource.Resolve(kind, ref, l.getenv)
+	resolve, what, rule := keysource.Resolve, "key", keysource.Rule
+	if use.secret { // a secret the user brings follows its own rule, not the key rule
+		resolve, what, rule = keysource.ResolveSecret, "secret", keysource.SecretRule
+	}
+	key, err := resolve(kind, ref, l.getenv)
 	if err == nil {
 		if problem, fix := l.credentialProblem(use, kind, ref, key); problem != "" {
 			l.errorAt(from.pos, fmt.Sprintf("%s %s: %s", path, from.show(), problem), fix)
@@ -783,15 +788,12 @@ func (l *loader) checkKey(w *Worker, from str, use keyUse, kind, ref string) {
 	}
 	msg := fmt.Sprintf("%s: %v", path, err)
 	if from.expanded {
-		msg = fmt.Sprintf("%s %s: the key or its source is refused; %s", path, from.show(), keysource.Rule)
+		msg = fmt.Sprintf("%s %s: the %s or its source is refused; %s", path, from.show(), what, rule)
 	}
-	fix := "fix the key source" + use.or(", ")
+	fix := "fix the " + what + " source" + use.or(", ")
 	var ke *keysource.Error
 	if errors.As(err, &ke) {
 		fix = ke.Fix + use.or("; ")
-		if use.secret && ke.Fix == keysource.Fix { // its "or let flareform generate one" is for keys
-			fix = "secrets follow the rule of API keys: give it a value that does (a longer token, on one line)"
-		}
 	}
 	l.errorAt(from.pos, msg, fix)
 }
@@ -917,7 +919,10 @@ func (l *loader) keyIn(value, worker string) *managedKey {
 	var found *managedKey
 	for i := range l.keys {
 		k := &l.keys[i]
-		if strings.Contains(value, k.key) && (found == nil || k.worker == worker) {
+		// A secret may be short: one shorter than minScrubLen is found only as the whole value,
+		// or every var holding its few characters would be refused.
+		held := value == k.key || (len(k.key) >= minScrubLen && strings.Contains(value, k.key))
+		if held && (found == nil || k.worker == worker) {
 			found = k
 		}
 	}

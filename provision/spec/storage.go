@@ -225,8 +225,9 @@ func (l *loader) storage(w *Worker, base, over *value) []claimedBinding {
 }
 
 // secrets reads `secrets:` (merged over the base name by name, like vars): binding name ->
-// env:NAME or file:PATH, under the rules of api_key.from (checkKey); never generated. It
-// returns the bindings, for checkBindings.
+// env:NAME or file:PATH, read as api_key.from is but checked against the secret rule
+// (keysource.SecretRule, checkKey); never generated. It returns the bindings, for
+// checkBindings.
 func (l *loader) secrets(w *Worker, base, over *value) []claimedBinding {
 	entries := mergeEntries(w, "secrets", base, over)
 	if len(entries) > MaxSecrets {

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/flareform/flareform/internal/keysource"
 )
 
 const (
@@ -318,42 +320,112 @@ func TestStorageNameSuggestionsAreValid(t *testing.T) {
 	}
 }
 
-// TestLoadSecretRules: secrets follow api_key.from's rules (keysource), refused at the value's
-// line with a fix that does not offer generate, and never printed.
+// TestLoadSecretRules: secrets are read as api_key.from is and checked against the secret rule
+// (keysource.SecretRule), refused at the value's line with a fix that does not offer generate,
+// and never printed.
 func TestLoadSecretRules(t *testing.T) {
 	const token = "cf-token-canary-0123456789abcdef0123456789"
-	env := map[string]string{"OPENAI_KEY": openAIKey, "SHORT": "short-canary", "SPACED": "spaced canary 0123456789abcdef0123456789",
-		"CLOUDFLARE_API_TOKEN": token, "SAME_AS_TOKEN": token}
+	big := strings.Repeat("big-canary-", keysource.MaxSecretBytes/11+1)
+	env := map[string]string{"OPENAI_KEY": openAIKey, "BIG": big,
+		"CLOUDFLARE_API_TOKEN": token, "SAME_AS_TOKEN": token, "TOKEN_NEWLINE": token + "\n"}
 	cases := map[string]struct {
 		value string
 		want  []string
 	}{
-		"generate":          {"generate", []string{"secrets.S cannot be generate; a secret comes from env:NAME or file:PATH; flareform generates only api_key"}},
-		"unset":             {"env:NOPE", []string{"secrets.S names environment variable NOPE, which is not set; export NOPE=<the secret> before running flareform (its value is never printed)"}},
-		"bad env name":      {`"env:my-key"`, []string{`secrets.S "env:my-key" is not env:NAME or file:PATH`}},
-		"empty file source": {`"file:"`, []string{`secrets.S "file:" is not env:NAME or file:PATH`}},
-		"a literal value":   {"sk-literal-canary-0123456789abcdef", []string{"secrets.S (its text is not shown: it may be the secret itself) is not env:NAME or file:PATH", `write the secret's source, not its value: S: "env:S"`}},
-		"too short":         {"env:SHORT", []string{"secrets.S: environment variable SHORT: the key has 12 characters, fewer than 32", "secrets follow the rule of API keys"}},
-		"a space":           {"env:SPACED", []string{"secrets.S: environment variable SPACED: the key holds a space"}},
-		"missing file":      {"file:./secrets/nope.txt", []string{"secrets.S: key file", "does not exist"}},
-		"the token by name": {"env:CLOUDFLARE_API_TOKEN", []string{`secrets.S "env:CLOUDFLARE_API_TOKEN": CLOUDFLARE_API_TOKEN holds the Cloudflare account's credentials: the worker's code would hold`, "give it a token of its own"}},
-		"the token's value": {"env:SAME_AS_TOKEN", []string{`secrets.S "env:SAME_AS_TOKEN": the secret is the value of CLOUDFLARE_API_TOKEN`}},
-		"a dev file":        {"file:/dev/zero", []string{"secrets.S: key file"}},
-		"expanded source":   {`"env:${SHORT_NAME}"`, []string{`secrets.S "env:${SHORT_NAME}" (after expanding ${...}): the key or its source is refused`}},
+		"generate":           {"generate", []string{"secrets.S cannot be generate; a secret comes from env:NAME or file:PATH; flareform generates only api_key"}},
+		"unset":              {"env:NOPE", []string{"secrets.S names environment variable NOPE, which is not set; export NOPE=<the secret> before running flareform (its value is never printed)"}},
+		"bad env name":       {`"env:my-key"`, []string{`secrets.S "env:my-key" is not env:NAME or file:PATH`}},
+		"empty file source":  {`"file:"`, []string{`secrets.S "file:" is not env:NAME or file:PATH`}},
+		"a literal value":    {"sk-literal-canary-0123456789abcdef", []string{"secrets.S (its text is not shown: it may be the secret itself) is not env:NAME or file:PATH", `write the secret's source, not its value: S: "env:S"`}},
+		"too large":          {"env:BIG", []string{fmt.Sprintf("secrets.S: environment variable BIG: the secret is %d bytes; a Worker secret holds at most 5120", len(big)), "keep larger data in KV or R2"}},
+		"missing file":       {"file:./secrets/nope.txt", []string{"secrets.S: secret file", "does not exist"}},
+		"the token by name":  {"env:CLOUDFLARE_API_TOKEN", []string{`secrets.S "env:CLOUDFLARE_API_TOKEN": CLOUDFLARE_API_TOKEN holds the Cloudflare account's credentials: the worker's code would hold`, "give it a token of its own"}},
+		"the token's value":  {"env:SAME_AS_TOKEN", []string{`secrets.S "env:SAME_AS_TOKEN": the secret is the value of CLOUDFLARE_API_TOKEN`}},
+		"the token, newline": {"env:TOKEN_NEWLINE", []string{`secrets.S "env:TOKEN_NEWLINE": the secret is the value of CLOUDFLARE_API_TOKEN`}},
+		"a dev file":         {"file:/dev/zero", []string{"secrets.S: secret file"}},
+		"expanded source":    {`"env:${BIG_NAME}"`, []string{`secrets.S "env:${BIG_NAME}" (after expanding ${...}): the secret or its source is refused; ` + keysource.SecretRule}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			path := storageSpec(t, "workers:\n  api:\n    main: ./src/worker.js\n    compatibility_date: \"2025-06-01\"\n    secrets:\n      S: "+tc.value+"\n")
-			e := map[string]string{"SHORT_NAME": "SHORT"}
+			e := map[string]string{"BIG_NAME": "BIG"}
 			for k, v := range env {
 				e[k] = v
 			}
 			_, err := loadWithin(t, path, envMap(e))
 			assertRefused(t, err, append([]string{"flareform.yaml:6:10: "}, tc.want...),
-				[]string{openAIKey, "short-canary", "spaced canary", token, "sk-literal-canary-0123456789abcdef", webhookKey})
+				[]string{openAIKey, "big-canary", token, "sk-literal-canary-0123456789abcdef", webhookKey})
 			if strings.Contains(err.Error(), "from: generate") {
 				t.Errorf("a secret's fix offers generate:\n%v", err)
 			}
+		})
+	}
+}
+
+// TestLoadSecretValues: a secret is what the user brings, not an API key: a short webhook
+// secret, a token with a space and a multi-line PEM file are accepted (one final newline of a
+// file dropped); a file larger than a Worker secret may be and a value holding a NUL byte are
+// refused at the source's line, without the value.
+func TestLoadSecretValues(t *testing.T) {
+	const pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC-pem-canary\n-----END PRIVATE KEY-----"
+	path := storageSpec(t, `workers:
+  api:
+    main: ./src/worker.js
+    compatibility_date: "2025-06-01"
+    vars: { GREETING: "hello abc" }
+    secrets:
+      HOOK: "env:HOOK"
+      SPACED: "env:SPACED"
+      PEM: file:./secrets/key.pem
+      SA: file:./secrets/sa.json
+`)
+	dir := filepath.Dir(path)
+	const sa = "{\n  \"type\": \"service_account\",\n  \"private_key\": \"sa-canary\"\n}"
+	for name, content := range map[string]string{"key.pem": pem + "\n", "sa.json": sa + "\r\n"} {
+		if err := os.WriteFile(filepath.Join(dir, "secrets", name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "abc" is a 3-byte secret: a var holding those letters among others is not refused.
+	s, err := Load(path, "", envMap(map[string]string{"HOOK": "abc", "SPACED": "token with a space"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, src := range s.Workers[0].Secrets {
+		v, err := keysource.ResolveSecret(src.From, src.Ref, envMap(map[string]string{"HOOK": "abc", "SPACED": "token with a space"}))
+		if err != nil {
+			t.Fatalf("%s: %v", src.Binding, err)
+		}
+		got[src.Binding] = v
+	}
+	if want := map[string]string{"HOOK": "abc", "SPACED": "token with a space", "PEM": pem, "SA": sa}; !reflect.DeepEqual(got, want) {
+		t.Errorf("secrets = %q, want %q", got, want)
+	}
+
+	// A var that is a short secret's whole value is still refused.
+	held := storageSpec(t, "workers:\n  api:\n    main: ./src/worker.js\n    compatibility_date: \"2025-06-01\"\n    vars: { COPY: abc }\n    secrets: { HOOK: \"env:HOOK\" }\n")
+	_, err = Load(held, "", envMap(map[string]string{"HOOK": "abc"}))
+	assertRefused(t, err, []string{`flareform.yaml:5:19: vars.COPY holds the worker's secret HOOK (secrets.HOOK "env:HOOK")`}, nil)
+
+	cases := map[string]struct {
+		content string
+		want    []string
+	}{
+		"oversize": {strings.Repeat("big-canary\n", 700), []string{"flareform.yaml:6:10: secrets.S: secret file ", "big.txt: the file is 7700 bytes; a Worker secret holds at most 5120", "keep larger data in KV or R2"}},
+		"5121":     {strings.Repeat("x", keysource.MaxSecretBytes+1) + "\n", []string{"flareform.yaml:6:10: secrets.S: secret file ", "the file is 5122 bytes"}},
+		"NUL":      {"nul-canary\x00nul-canary\n", []string{"flareform.yaml:6:10: secrets.S: secret file ", "the secret holds a NUL byte; " + keysource.SecretRule}},
+		"not UTF8": {"utf-canary\xff\n", []string{"flareform.yaml:6:10: secrets.S: secret file ", "not valid UTF-8"}},
+		"newline":  {"\r\n", []string{"flareform.yaml:6:10: secrets.S: secret file ", "the secret is empty"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := storageSpec(t, "workers:\n  api:\n    main: ./src/worker.js\n    compatibility_date: \"2025-06-01\"\n    secrets:\n      S: file:./secrets/big.txt\n")
+			if err := os.WriteFile(filepath.Join(filepath.Dir(path), "secrets", "big.txt"), []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := loadWithin(t, path, envMap(nil))
+			assertRefused(t, err, tc.want, []string{"canary", strings.Repeat("x", 16)})
 		})
 	}
 }

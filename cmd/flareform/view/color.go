@@ -11,7 +11,8 @@ const (
 )
 
 // colorSymbols colours the leading +, ~ or - of each line (after its indentation) that a space
-// follows: green for create, yellow for update, red for delete. "-/+" (replace) stays plain.
+// follows: green for create, yellow for update, red for delete. "-/+" (replace) stays plain. A
+// line led by "! " (a plan deleting data, --delete-data) is red as a whole.
 func colorSymbols(text string) string {
 	lines := strings.SplitAfter(text, "\n")
 	for i, line := range lines {
@@ -21,6 +22,11 @@ func colorSymbols(text string) string {
 		}
 		var color string
 		switch body[0] {
+		case '!':
+			indent := line[:len(line)-len(body)]
+			text := strings.TrimSuffix(body, "\n")
+			lines[i] = indent + ansiRed + text + ansiReset + body[len(text):]
+			continue
 		case '+':
 			color = ansiGreen
 		case '~':

@@ -13,7 +13,8 @@ import (
 // Plan writes p like Terraform: warnings, the account's workers.dev subdomain to register, one
 // block per account object and worker in apply order (provision.Plan.Steps) with one line per
 // change, the workers a --target run skipped, then a summary ("Plan: …" or "No changes. …").
-// With color the leading +, ~ and - of each line are coloured (see colorSymbols). A secret
+// With color the leading +, ~ and - of each line are coloured (see colorSymbols), and a note led
+// by "!" (storage deleted with its data, --delete-data) is red as a whole. A secret
 // appears in a plan only as "(sensitive, …)" words that depend on the state alone (no value, no
 // fingerprint), so none can appear here, and the same state prints the same text.
 func Plan(w io.Writer, p *provision.Plan, color bool) {
@@ -83,7 +84,11 @@ func writeResourcePlan(w io.Writer, r provision.ResourcePlan) {
 	}
 	fmt.Fprintln(w, strings.TrimLeft(header, " "))
 	writeChanges(w, r.Changes)
-	if r.Note != "" {
+	switch {
+	case r.DeleteData:
+		// Data is lost: the note leads with "!", which a terminal shows in red (colorSymbols).
+		fmt.Fprintf(w, "    ! %s\n", r.Note)
+	case r.Note != "":
 		fmt.Fprintf(w, "    # %s\n", r.Note)
 	}
 }

@@ -63,7 +63,7 @@ func rolloutVerb(kind provision.RolloutKind) string {
 }
 
 // writeRolloutStep renders one worker's step: "~ image-api: version abc… (10%) → 100%, was
-// def… 90%/abc… 10%", then its message, and for a rollback the note about its key.
+// def… 90%/abc… 10%", then its message, and for a rollback the notes about its key and secrets.
 func writeRolloutStep(w io.Writer, st provision.RolloutStep) {
 	name := st.Name
 	if st.Key != "" && st.Key != st.Name {
@@ -82,6 +82,9 @@ func writeRolloutStep(w io.Writer, st provision.RolloutStep) {
 	}
 	if st.Forced {
 		fmt.Fprintln(w, "    # across an API key change (--force): clients must use the key that version answers to")
+	}
+	if st.SecretsNote != "" {
+		fmt.Fprintf(w, "    # secrets: %s\n", st.SecretsNote)
 	}
 }
 
