@@ -157,16 +157,46 @@ func TestLooksSecret(t *testing.T) {
 	}
 }
 
-// Vars whose names say they are secrets are still carried over (the Worker reads them), but
-// each is reported as one to move to a secret, by name; no value appears in the report.
+// A secret-looking var whose value apply would refuse as a secret (empty, larger than a Worker
+// secret may be) is flagged by kind of problem and size only; a short one is not: secrets are
+// not API keys.
+func TestSecretVarValuesBreakingTheRuleAreFlagged(t *testing.T) {
+	big := strings.Repeat("big-canary-", 600) // 6600 bytes
+	src := "name = \"shop\"\nmain = \"src/index.js\"\ncompatibility_date = \"2025-06-01\"\n\n[vars]\n" +
+		"SHORT_TOKEN = \"abc\"\nEMPTY_TOKEN = \"\"\nBIG_TOKEN = \"" + big + "\"\n"
+	res, err := Convert("wrangler.toml", []byte(src), Options{Today: "2025-07-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(res.Notes, "\n")
+	for _, want := range []string{
+		"vars.EMPTY_TOKEN: the value in wrangler's vars would be refused as a secret: the secret is empty",
+		"vars.BIG_TOKEN: the value in wrangler's vars would be refused as a secret: the secret is 6600 bytes; a Worker secret holds at most 5120",
+	} {
+		if !containsPrefix(res.Notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+	if containsPrefix(res.Notes, "vars.SHORT_TOKEN: the value in wrangler's vars would be refused") {
+		t.Errorf("a 3-byte secret is flagged:\n%s", notes)
+	}
+	if strings.Contains(notes+string(res.Spec), "canary") {
+		t.Errorf("the report or the spec shows the value")
+	}
+}
+
+// Vars whose names say they are secrets become secrets read from the environment variable of
+// their name: the spec has "env:NAME", never the value, and each is reported by name with what
+// to export; no value appears in the spec or the report.
 func TestSecretLookingVarsAreReportedNotShown(t *testing.T) {
 	values := map[string]string{
-		"API_TOKEN":    "tok-0123456789abcdef0123456789",
+		"API_TOKEN":    "tok-0123456789abcdef0123456789abcdef0123",
 		"stripe_key":   "sk_live_0123456789abcdefghij",
 		"DB_PASSWORD":  "hunter2-hunter2-hunter2",
 		"ClientSecret": "s3cr3t-s3cr3t-s3cr3t",
 	}
-	src := "name = \"shop\"\nmain = \"src/index.js\"\ncompatibility_date = \"2025-06-01\"\n\n[vars]\nSTYLE = \"plain\"\nPIN_PASSWORD = 987654321012\n"
+	src := "name = \"shop\"\nmain = \"src/index.js\"\ncompatibility_date = \"2025-06-01\"\n\n[vars]\nSTYLE = \"plain\"\nPIN_PASSWORD = 987654321012\n" +
+		"\"my-secret-thing\" = \"dashed-secret-value-0123456789\"\n"
 	for k, v := range values {
 		src += k + " = \"" + v + "\"\n"
 	}
@@ -175,33 +205,63 @@ func TestSecretLookingVarsAreReportedNotShown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"vars.API_TOKEN", "vars.ClientSecret", "vars.DB_PASSWORD", "vars.PIN_PASSWORD", "vars.stripe_key", "env.staging.vars.API_TOKEN"}
+	want := []string{"vars.API_TOKEN", "vars.ClientSecret", "vars.DB_PASSWORD", "vars.PIN_PASSWORD", "vars.my-secret-thing", "vars.stripe_key", "env.staging.vars.API_TOKEN"}
 	if strings.Join(res.SecretVars, ",") != strings.Join(want, ",") {
 		t.Errorf("SecretVars = %v, want %v", res.SecretVars, want)
 	}
 	for _, key := range want {
-		if !containsPrefix(res.Notes, key+": ") || !strings.Contains(strings.Join(res.Notes, "\n"), "move this to a secret") {
-			t.Errorf("notes lack %s as a var to move to a secret: %v", key, res.Notes)
+		if key == "vars.my-secret-thing" {
+			continue
+		}
+		name := key[strings.LastIndex(key, ".")+1:]
+		if !containsPrefix(res.Notes, key+": its name says it is a secret") || !strings.Contains(strings.Join(res.Notes, "\n"), "export "+name+"=<its value>") {
+			t.Errorf("notes lack %s as a secret to export: %v", key, res.Notes)
 		}
 	}
-	if !strings.Contains(strings.Join(res.Notes, "\n"), "wrangler secret put API_TOKEN --env staging") {
-		t.Errorf("the staging note does not say how to set the secret: %v", res.Notes)
+	// A name that cannot be a binding name in the spec is reported with a rename, not written.
+	if !containsPrefix(res.NotCarried, "vars.my-secret-thing: its name says it is a secret, but") ||
+		!strings.Contains(strings.Join(res.NotCarried, "\n"), "MY_SECRET_THING") {
+		t.Errorf("the dashed secret name is not reported with a rename: %v", res.NotCarried)
+	}
+	if !strings.Contains(strings.Join(res.Notes, "\n"), "before `flareform apply --env staging`") {
+		t.Errorf("the staging note does not say which apply needs the secret: %v", res.Notes)
+	}
+	// Every value here follows the secret rule (a 23-character password is a fine secret): none
+	// is flagged. TestSecretVarValuesBreakingTheRuleAreFlagged has the ones that break it.
+	if strings.Contains(strings.Join(res.Notes, "\n"), "would be refused as a secret") {
+		t.Errorf("notes flag a value that follows the secret rule: %v", res.Notes)
 	}
 	if containsPrefix(res.Notes, "vars.STYLE") {
 		t.Errorf("STYLE reported as a secret: %v", res.Notes)
 	}
-	report := strings.Join(append(append(append([]string{}, res.Notes...), res.NotCarried...), res.SecretVars...), "\n")
-	for _, v := range append(mapValues(values), "987654321012", "tok-staging-0123456789abcdef") {
+	report := strings.Join(append(append(append([]string{string(res.Spec)}, res.Notes...), res.NotCarried...), res.SecretVars...), "\n")
+	for _, v := range append(mapValues(values), "987654321012", "tok-staging-0123456789abcdef", "dashed-secret-value-0123456789") {
 		if strings.Contains(report, v) {
-			t.Errorf("the report shows the value %q:\n%s", v, report)
+			t.Errorf("the spec or the report shows the value %q:\n%s", v, report)
 		}
 	}
-	// Carried over all the same: the Worker still reads them until they are moved.
-	s := load(t, res.Spec, "")
-	for k, v := range values {
-		if s.Workers[0].Vars[k] != v {
-			t.Errorf("var %s = %q, want it carried over", k, s.Workers[0].Vars[k])
+	for _, line := range []string{`      API_TOKEN: "env:API_TOKEN"`, `      stripe_key: "env:stripe_key"`, `      PIN_PASSWORD: "env:PIN_PASSWORD"`} {
+		if !strings.Contains(string(res.Spec), line+"\n") {
+			t.Errorf("spec lacks %s:\n%s", line, res.Spec)
 		}
+	}
+	// The spec loads with the variables exported, and binds each as a secret, none as a var.
+	exported := func(name string) string { return "exported-value-of-" + name + "-0123456789" }
+	w := loadWith(t, res.Spec, "", exported).Workers[0]
+	got := map[string]string{}
+	for _, sec := range w.Secrets {
+		got[sec.Binding] = sec.From + ":" + sec.Ref
+	}
+	for _, name := range []string{"API_TOKEN", "ClientSecret", "DB_PASSWORD", "PIN_PASSWORD", "stripe_key"} {
+		if got[name] != "env:"+name {
+			t.Errorf("secret %s = %q, want env:%s (secrets %v)", name, got[name], name, w.Secrets)
+		}
+		if _, ok := w.Vars[name]; ok {
+			t.Errorf("%s is still a var", name)
+		}
+	}
+	if w.Vars["STYLE"] != "plain" {
+		t.Errorf("vars = %v", w.Vars)
 	}
 }
 

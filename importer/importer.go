@@ -1,7 +1,8 @@
 // Package importer turns a wrangler configuration (wrangler.toml, wrangler.json or
 // wrangler.jsonc) into a flareform spec, carrying over what flareform manages (name, main,
-// compatibility date and flags, vars, the AI binding, workers_dev, env blocks as
-// environments) and listing everything it could not.
+// compatibility date and flags, vars, vars that look like secrets as secrets read from the
+// environment, the AI binding, KV namespaces, R2 buckets and D1 databases, workers_dev, env
+// blocks as environments) and listing everything it could not.
 package importer
 
 import (
@@ -21,6 +22,8 @@ import (
 
 	"github.com/flareform/flareform/internal/confined"
 	"github.com/flareform/flareform/internal/jsonc"
+	"github.com/flareform/flareform/internal/keysource"
+	"github.com/flareform/flareform/provision/spec"
 )
 
 // Options fill in what a wrangler configuration does not say.
@@ -32,6 +35,12 @@ type Options struct {
 	Today string
 	// SchemaURL goes on the spec's first line for editors; "" leaves the line out.
 	SchemaURL string
+	// KVTitle looks up a KV namespace's title by its id (the spec binds namespaces by title,
+	// wrangler by id); nil when there are no credentials, NoLookup then saying why in words
+	// ("CLOUDFLARE_API_TOKEN is not set"). A namespace whose title is not found is left out of
+	// the spec and listed as not resolved.
+	KVTitle  KVTitleFunc
+	NoLookup string
 }
 
 // Result is the converted spec and what stayed behind.
@@ -40,12 +49,12 @@ type Result struct {
 	// NotCarried has one line per setting flareform did not take over, with why.
 	NotCarried []string
 	// Notes are settings carried over with a change the user should know of, among them every
-	// var whose name says it holds a secret ("move this to a secret").
+	// var whose name says it holds a secret (carried over as a secret: export its value).
 	Notes []string
-	// SecretVars are the vars carried over whose names say they hold a secret (API_TOKEN,
-	// STRIPE_KEY, DB_PASSWORD), by their place ("vars.API_TOKEN", "env.staging.vars.API_TOKEN"):
-	// wrangler [vars] are plain text, shown in the dashboard and in the spec. Names only, never
-	// values.
+	// SecretVars are the vars whose names say they hold a secret (API_TOKEN, STRIPE_KEY,
+	// DB_PASSWORD), by their place ("vars.API_TOKEN", "env.staging.vars.API_TOKEN"): the spec
+	// has each as a secret read at apply from the environment variable of its name
+	// (secrets: {API_TOKEN: "env:API_TOKEN"}), never its value. Names only, never values.
 	SecretVars []string
 }
 
@@ -181,21 +190,28 @@ type converter struct {
 	// baseModel is the base worker's model: environments without an AI_MODEL of their own
 	// keep it, as their vars inherit the base ones in flareform.
 	baseModel string
+	// base is what the base worker binds, which environments inherit in flareform.
+	base *workerStorage
+	// kvTitles are the KV titles looked up, by account/id.
+	kvTitles map[string]kvLookup
+	// account is the top-level account_id ("" when the config has none).
+	account string
+	// envDeclared says which of vars, kv_namespaces, r2_buckets and d1_databases each env block
+	// sets, by "env.<name>.<key>".
+	envDeclared map[string]bool
 }
 
 // handledKeys are the wrangler keys converted into the spec (top level and in env blocks).
 var handledKeys = map[string]bool{
 	"name": true, "main": true, "compatibility_date": true, "compatibility_flags": true,
 	"vars": true, "ai": true, "workers_dev": true, "account_id": true, "env": true, "$schema": true,
+	"kv_namespaces": true, "r2_buckets": true, "d1_databases": true,
 }
 
 // whyNot explains the wrangler settings flareform does not manage; others get a generic reason.
 var whyNot = map[string]string{
 	"routes":                    "flareform deploys to workers.dev only; add the routes in the dashboard or keep them in wrangler",
 	"route":                     "flareform deploys to workers.dev only; add the route in the dashboard or keep it in wrangler",
-	"kv_namespaces":             "flareform manages no KV bindings",
-	"d1_databases":              "flareform manages no D1 bindings",
-	"r2_buckets":                "flareform manages no R2 bindings",
 	"durable_objects":           "flareform manages no Durable Objects",
 	"migrations":                "flareform manages no Durable Objects",
 	"queues":                    "flareform manages no Queues bindings",
@@ -207,7 +223,8 @@ var whyNot = map[string]string{
 	"assets":                    "flareform uploads no static assets",
 	"site":                      "flareform uploads no static assets",
 	"build":                     "flareform bundles main itself with esbuild; run custom builds before it",
-	"secrets":                   "flareform manages one API key (api_key:); set other secrets with wrangler secret put",
+	"secrets":                   "flareform reads secrets from the environment or a file: add them under the worker's secrets: as NAME: \"env:NAME\"",
+	"secrets_store_secrets":     "flareform manages no Secrets Store bindings; add the secret under the worker's secrets: as NAME: \"env:NAME\" instead",
 }
 
 func (c *converter) convert(file string, cfg map[string]any) (*Result, error) {
@@ -220,11 +237,15 @@ func (c *converter) convert(file string, cfg map[string]any) (*Result, error) {
 	}
 	root := mapping()
 	add(root, "project", scalar(name))
-	if id := stringOf(cfg["account_id"]); id != "" {
+	c.account = stringOf(cfg["account_id"])
+	if id := c.account; id != "" {
 		add(root, "account_id", scalar(id))
 	}
 	workers := mapping()
-	add(workers, name, c.worker("", cfg, true))
+	w, comment := c.worker("", cfg, true)
+	key := scalar(name)
+	key.HeadComment = comment
+	workers.Content = append(workers.Content, key, w)
 	add(root, "workers", workers)
 	c.leftBehind("", cfg)
 
@@ -262,9 +283,10 @@ func (c *converter) convert(file string, cfg map[string]any) (*Result, error) {
 }
 
 // worker converts the worker settings of cfg (the top level, or an env block when base is
-// false, where only what the block sets is written).
-func (c *converter) worker(prefix string, cfg map[string]any, base bool) *yaml.Node {
-	w := mapping()
+// false, where only what the block sets is written). comment is for the worker's key: the KV
+// bindings left out, when nothing in the worker's block follows to carry them.
+func (c *converter) worker(prefix string, cfg map[string]any, base bool) (w *yaml.Node, comment string) {
+	w = mapping()
 	if base {
 		main := filepath.ToSlash(stringOf(cfg["main"]))
 		if !strings.HasPrefix(main, "./") && !strings.HasPrefix(main, "../") && !filepath.IsAbs(main) {
@@ -285,12 +307,27 @@ func (c *converter) worker(prefix string, cfg map[string]any, base bool) *yaml.N
 		}
 		add(w, "compatibility_flags", list)
 	}
-	vars, model := c.vars(prefix, cfg["vars"])
-	if ai, ok := cfg["ai"].(map[string]any); ok {
+	// taken are the binding names the worker uses, each with what uses it: every binding
+	// shares the Worker's env object.
+	taken := map[string]string{}
+	if !base && c.base != nil {
+		// An environment keeps the base worker's vars and AI binding unless it sets its own
+		// (its storage and secrets of the same names replace the base ones: no clash).
+		for name, owner := range c.base.taken {
+			if strings.HasPrefix(owner, "vars.") || strings.HasPrefix(owner, "ai.") {
+				taken[name] = owner
+			}
+		}
+	}
+	vars, model, secretNames := c.vars(prefix, cfg["vars"], taken)
+	ai, hasAI := cfg["ai"].(map[string]any)
+	if hasAI {
 		block := mapping()
 		if binding := stringOf(ai["binding"]); binding != "" {
 			add(block, "binding", scalar(binding))
+			taken[binding] = "ai.binding"
 		}
+		taken[aiModelVar] = "ai.model (flareform sets " + aiModelVar + " from it)"
 		switch {
 		case model != "":
 		case !base && c.baseModel != "":
@@ -308,6 +345,24 @@ func (c *converter) worker(prefix string, cfg map[string]any, base bool) *yaml.N
 	if vars != nil {
 		add(w, "vars", vars)
 	}
+
+	st := c.storage(prefix, cfg, c.accountOf(cfg), taken)
+	if _, ok := cfg["vars"]; ok || base {
+		st.declared["vars"] = true
+	}
+	for _, name := range secretNames {
+		st.secrets = append(st.secrets, binding{name: name, target: "env:" + name})
+	}
+	if base {
+		st.taken = taken
+		c.base = st
+	}
+	c.writeBinds(w, prefix, base, "secrets", "vars", st.secrets, 0, func(b *workerStorage) []binding { return b.secrets })
+	kvAt := len(w.Content)
+	c.writeBinds(w, prefix, base, "kv", "kv_namespaces", st.kv, len(st.unresolved), func(b *workerStorage) []binding { return b.kv })
+	c.writeBinds(w, prefix, base, "r2", "r2_buckets", st.r2, 0, func(b *workerStorage) []binding { return b.r2 })
+	c.writeBinds(w, prefix, base, "d1", "d1_databases", st.d1, 0, func(b *workerStorage) []binding { return b.d1 })
+
 	if wd, ok := cfg["workers_dev"].(bool); ok {
 		add(w, "workers_dev", boolean(wd))
 	} else if base {
@@ -316,53 +371,143 @@ func (c *converter) worker(prefix string, cfg map[string]any, base bool) *yaml.N
 		_, hasRoute := cfg["route"]
 		add(w, "workers_dev", boolean(!hasRoutes && !hasRoute))
 	}
-	return w
+	if len(st.unresolved) > 0 {
+		comment = "Not resolved, see the import's notes: add the title of each KV namespace, as\nkv:\n" + strings.Join(st.unresolved, "\n")
+		if kvAt < len(w.Content) {
+			w.Content[kvAt].HeadComment = comment
+			comment = ""
+		}
+	}
+	return w, comment
+}
+
+// aiModelVar is the var flareform sets from ai.model.
+const aiModelVar = "AI_MODEL"
+
+// accountOf is the account a block's bindings live in: its account_id, else the top level's.
+func (c *converter) accountOf(cfg map[string]any) string {
+	if id := stringOf(cfg["account_id"]); id != "" {
+		return id
+	}
+	return c.account
+}
+
+// writeBinds adds the spec's key (secrets, kv, r2 or d1) for list to w. The base worker writes
+// what it has; an environment inherits the base worker's in flareform, while wrangler gives an
+// env block only the bindings it declares itself (wranglerKey), so an environment writes its
+// own when it declares them and they differ, and a note says where the two differ otherwise.
+func (c *converter) writeBinds(w *yaml.Node, prefix string, base bool, key, wranglerKey string, list []binding, unresolved int, of func(*workerStorage) []binding) {
+	if base {
+		if len(list) > 0 {
+			add(w, key, bindingMap(list))
+		}
+		return
+	}
+	if c.base == nil {
+		return
+	}
+	inherited := of(c.base)
+	if sameBindings(list, inherited) {
+		return
+	}
+	declared := c.declaredIn(prefix, wranglerKey)
+	switch {
+	case len(list) > 0:
+		add(w, key, bindingMap(list))
+	case declared && key == "secrets":
+		c.note(prefix+"vars", fmt.Sprintf("wrangler gives this environment none of the base secret-looking vars; flareform "+
+			"environments inherit the base worker's secrets (%s): export them for this environment's apply too", bindingNames(inherited)))
+	case declared && unresolved > 0:
+		// The not-resolved line says what this environment binds meanwhile.
+	case declared:
+		c.note(prefix+wranglerKey, fmt.Sprintf("empty in wrangler; flareform environments inherit the base worker's %s: (%s), which this environment now binds too",
+			key, bindingNames(inherited)))
+	case key != "secrets":
+		c.note(prefix+wranglerKey, fmt.Sprintf("not set: wrangler gives an environment none of the base %s, flareform environments inherit "+
+			"the base worker's %s: (%s), which this environment now binds too", wranglerKey, key, bindingNames(inherited)))
+	}
+}
+
+// declaredIn reports whether the env block at prefix sets wranglerKey; set by environment.
+func (c *converter) declaredIn(prefix, wranglerKey string) bool {
+	return c.envDeclared[prefix+wranglerKey]
+}
+
+func bindingNames(list []binding) string {
+	names := make([]string, len(list))
+	for i, b := range list {
+		names[i] = b.name
+	}
+	return strings.Join(names, ", ")
 }
 
 // vars converts wrangler vars to flareform's text vars. AI_MODEL is taken out: it names the
-// model, which flareform sets from ai.model.
-func (c *converter) vars(prefix string, raw any) (*yaml.Node, string) {
+// model, which flareform sets from ai.model. So are the vars whose names say they hold a
+// secret: secrets lists them, for the spec's secrets:, and their values are never written or
+// shown.
+func (c *converter) vars(prefix string, raw any, taken map[string]string) (out *yaml.Node, model string, secrets []string) {
 	vars, ok := raw.(map[string]any)
 	if !ok || len(vars) == 0 {
-		return nil, ""
+		return nil, "", nil
 	}
-	out := mapping()
-	model := ""
+	out = mapping()
 	for _, k := range sortedKeys(vars) {
-		secret := k != "AI_MODEL" && LooksSecret(k)
+		if k != aiModelVar && LooksSecret(k) {
+			// Whatever the value's type, it is not written: not even a note may show it.
+			if why := bindingProblem(k); why != "" {
+				c.res.SecretVars = append(c.res.SecretVars, prefix+"vars."+k)
+				c.notCarried(prefix+"vars."+k, fmt.Sprintf("its name says it is a secret, but as a secret's binding name it %s; "+
+					"rename it (e.g. %s) in the code and add it under the worker's secrets: as %s: \"env:%s\" (its value was not copied)",
+					why, spec.SuggestBindingName(k), spec.SuggestBindingName(k), spec.SuggestBindingName(k)))
+				continue
+			}
+			secrets = append(secrets, k)
+			taken[k] = "secrets." + k
+			c.secretVar(prefix, k)
+			// The value is checked against the rule for secrets (keysource.SecretRule: 1 to 5120
+			// bytes of UTF-8, no NUL; a short one is fine), never shown: the check's message
+			// names a kind of problem and at most the value's size.
+			if err := keysource.CheckSecret(stringOf(vars[k])); err != nil {
+				c.note(prefix+"vars."+k, fmt.Sprintf("the value in wrangler's vars would be refused as a secret: %v. "+
+					"Export a value that follows the rule, or keep this one in wrangler", err))
+			}
+			continue
+		}
 		switch v := vars[k].(type) {
 		case string:
-			if k == "AI_MODEL" {
+			if k == aiModelVar {
 				model = v
 				continue
 			}
-			add(out, k, quoted(v))
+			add(out, k, quoted(literal(v)))
 		case map[string]any, []any:
 			c.notCarried(prefix+"vars."+k, "a JSON value; flareform vars are text")
 			continue
 		default:
 			text := stringOf(v)
-			add(out, k, quoted(text))
-			if secret { // its value stays out of the report
-				c.note(prefix+"vars."+k, fmt.Sprintf("a %T in wrangler (the Worker saw a non-string); flareform vars are text", v))
-			} else {
-				c.note(prefix+"vars."+k, fmt.Sprintf("a %T in wrangler (the Worker saw a non-string); flareform vars are text: %q", v, text))
-			}
+			add(out, k, quoted(literal(text)))
+			c.note(prefix+"vars."+k, fmt.Sprintf("a %T in wrangler (the Worker saw a non-string); flareform vars are text: %q", v, text))
 		}
-		if secret {
-			c.secretVar(prefix, k)
-		}
+		taken[k] = "vars." + k
 	}
 	if len(out.Content) == 0 {
-		return nil, model
+		return nil, model, secrets
 	}
-	return out, model
+	return out, model, secrets
 }
 
 // environment converts env.<envName> into environments.<envName>.workers.<worker>.
 func (c *converter) environment(worker, envName string, env map[string]any) *yaml.Node {
 	prefix := "env." + envName + "."
-	w := c.worker(prefix, env, false)
+	for _, k := range []string{"vars", "kv_namespaces", "r2_buckets", "d1_databases"} {
+		if _, ok := env[k]; ok {
+			if c.envDeclared == nil {
+				c.envDeclared = map[string]bool{}
+			}
+			c.envDeclared[prefix+k] = true
+		}
+	}
+	w, comment := c.worker(prefix, env, false)
 	// wrangler names an environment's script <name>-<env> unless the block sets a name.
 	scriptName := stringOf(env["name"])
 	if scriptName == "" {
@@ -370,7 +515,7 @@ func (c *converter) environment(worker, envName string, env map[string]any) *yam
 	}
 	w.Content = append([]*yaml.Node{scalar("name"), scalar(scriptName)}, w.Content...)
 	if _, ok := env["vars"]; !ok {
-		c.note(prefix+"vars", "wrangler gives this environment no vars; flareform environments inherit the base vars")
+		c.note(prefix+"vars", "wrangler gives this environment no vars; flareform environments inherit the base vars and secrets")
 	}
 	c.leftBehind(prefix, env)
 
@@ -379,7 +524,9 @@ func (c *converter) environment(worker, envName string, env map[string]any) *yam
 		add(out, "account_id", scalar(id))
 	}
 	workers := mapping()
-	add(workers, worker, w)
+	key := scalar(worker)
+	key.HeadComment = comment
+	workers.Content = append(workers.Content, key, w)
 	add(out, "workers", workers)
 	return out
 }
@@ -399,16 +546,18 @@ func (c *converter) leftBehind(prefix string, cfg map[string]any) {
 }
 
 // secretVar reports var name (of the env block prefix names, "" for the top level), carried
-// over as plain text although its name says it is a secret.
+// over as a secret read from the environment variable of its name: its value stays in wrangler's
+// config, never in the spec or the report.
 func (c *converter) secretVar(prefix, name string) {
-	put := "wrangler secret put " + name
-	if env, ok := strings.CutPrefix(prefix, "env."); ok {
-		put += " --env " + strings.TrimSuffix(env, ".")
+	env := name // a valid binding name (bindingProblem) is a valid environment variable name
+	apply := "flareform apply"
+	if e, ok := strings.CutPrefix(prefix, "env."); ok {
+		apply += " --env " + strings.TrimSuffix(e, ".")
 	}
 	c.res.SecretVars = append(c.res.SecretVars, prefix+"vars."+name)
-	c.note(prefix+"vars."+name, fmt.Sprintf("its name says it is a secret, but it was a plain var and is carried over as one, "+
-		"readable in the spec and the dashboard; move this to a secret: delete it from vars and run `%s` "+
-		"(apply keeps secrets flareform does not manage)", put))
+	c.note(prefix+"vars."+name, fmt.Sprintf("its name says it is a secret: carried over as a secret, not a var, and its value was not copied "+
+		"(secrets: %s: \"env:%s\"); export %s=<its value> before `%s`, which uploads it as a secret and never prints it, "+
+		"and delete it from wrangler's vars, where it is plain text", name, env, env, apply))
 }
 
 // secretWords are the parts of a var name that say it holds a secret, wherever they are in it;
@@ -480,6 +629,10 @@ func add(m *yaml.Node, key string, v *yaml.Node) {
 }
 
 func scalar(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+
+// literal escapes s for the spec's ${VAR} expansion, which wrangler does not have: every $
+// becomes $$, so "${HOME}" in a wrangler var or a KV title stays that text.
+func literal(s string) string { return strings.ReplaceAll(s, "$", "$$") }
 
 // quoted is a string written in double quotes, so dates and numbers stay text.
 func quoted(s string) *yaml.Node {

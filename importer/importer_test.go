@@ -56,6 +56,12 @@ const wranglerJSONC = `// wrangler.jsonc with comments, trailing commas and a //
 // is checked by the same code that reads user specs.
 func load(t *testing.T, out []byte, env string) *spec.Spec {
 	t.Helper()
+	return loadWith(t, out, env, func(string) string { return "" })
+}
+
+// loadWith is load with the environment getenv (the variables the spec's secrets name).
+func loadWith(t *testing.T, out []byte, env string, getenv func(string) string) *spec.Spec {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "src"), 0o755); err != nil {
 		t.Fatal(err)
@@ -67,7 +73,7 @@ func load(t *testing.T, out []byte, env string) *spec.Spec {
 	if err := os.WriteFile(path, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := spec.Load(path, env, func(string) string { return "" })
+	s, err := spec.Load(path, env, getenv)
 	if err != nil {
 		t.Fatalf("imported spec does not load: %v\n%s", err, out)
 	}
@@ -101,7 +107,8 @@ func TestConvertTOML(t *testing.T) {
 	if staging.Name != "imagine-staging" || staging.Vars["STYLE"] != "pencil" {
 		t.Errorf("staging = %s %v", staging.Name, staging.Vars)
 	}
-	for _, want := range []string{"kv_namespaces: flareform manages no KV bindings", "env.staging.routes: flareform deploys to workers.dev only"} {
+	for _, want := range []string{"kv_namespaces.CACHE: not resolved, left out of the spec: its id \"abc\" is not a KV namespace id",
+		"env.staging.routes: flareform deploys to workers.dev only"} {
 		if !containsPrefix(res.NotCarried, want) {
 			t.Errorf("not carried %q missing from %v", want, res.NotCarried)
 		}
@@ -124,7 +131,7 @@ func TestConvertJSONC(t *testing.T) {
 	if prod := load(t, res.Spec, "production").Workers[0]; prod.WorkersDev || prod.Name != "imagine-production" {
 		t.Errorf("production = %s workers_dev %t; want imagine-production off", prod.Name, prod.WorkersDev)
 	}
-	if !containsPrefix(res.NotCarried, "d1_databases: flareform manages no D1") || containsPrefix(res.NotCarried, "$schema") {
+	if !containsPrefix(res.NotCarried, "d1_databases.DB: has no database_name") || containsPrefix(res.NotCarried, "$schema") {
 		t.Errorf("not carried = %v", res.NotCarried)
 	}
 	if !containsPrefix(res.Notes, "ai: wrangler names no model") {

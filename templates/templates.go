@@ -86,6 +86,12 @@ func (o Options) IndexName() string {
 	return strings.TrimRight(name, "-") + suffix
 }
 
+// ImagesBucket is the R2 bucket the text-to-image spec suggests for its pictures
+// ("<worker>-images"), kept a valid bucket name for any valid worker name.
+func (o Options) ImagesBucket() string {
+	return spec.SuggestBucketName(o.WorkerName + "-images")
+}
+
 // Summary returns the one-line description of a template (or of the template an alias names).
 func Summary(name string) string {
 	return summaries[Canonical(name)]

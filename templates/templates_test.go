@@ -109,7 +109,7 @@ func TestWriteProducesBundlableWorker(t *testing.T) {
 			for _, extra := range tc.extra {
 				want = append(want, filepath.Join(dir, filepath.FromSlash(extra)))
 			}
-			for _, lib := range []string{"ai.js", "auth.js", "http.js", "usage.js"} {
+			for _, lib := range []string{"ai.js", "auth.js", "http.js", "storage.js", "usage.js"} {
 				want = append(want, filepath.Join(dir, "src", "lib", lib))
 			}
 			want = append(want, filepath.Join(dir, "src", "worker.js"))

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,6 +16,8 @@ import (
 	"github.com/flareform/flareform/cmd/flareform/view"
 	"github.com/flareform/flareform/importer"
 	"github.com/flareform/flareform/internal/confined"
+	"github.com/flareform/flareform/provision"
+	"github.com/flareform/flareform/provision/cfapi"
 	"github.com/flareform/flareform/provision/spec"
 )
 
@@ -34,10 +39,19 @@ func newImportCmd(root *rootOptions) *cobra.Command {
 		Short: "Write flareform.yaml from a wrangler configuration",
 		Long: `Convert a wrangler configuration into a flareform spec, written next to it (or to -f):
 the Worker's name (also the project), main, compatibility date and flags, vars, the AI
-binding, workers_dev, and [env.*] blocks as environments. Everything else (routes, KV, D1,
-R2, Durable Objects, queues, ...) is listed as not carried over; keep managing it with
-wrangler or the dashboard. wrangler names no model, so ai.model comes from an AI_MODEL var or
---model.
+binding, KV namespaces, R2 buckets and D1 databases, workers_dev, and [env.*] blocks as
+environments. Everything else (routes, Durable Objects, queues, services, D1 migrations, ...)
+is listed as not carried over; keep managing it with wrangler or the dashboard. wrangler names
+no model, so ai.model comes from an AI_MODEL var or --model.
+
+A var whose name says it holds a secret (API_TOKEN, STRIPE_KEY, DB_PASSWORD, ...) becomes a
+secret read from the environment variable of its name (secrets: {API_TOKEN: "env:API_TOKEN"}):
+its value is never copied into the spec nor printed; export it before apply.
+
+The spec binds a KV namespace by its title, wrangler by its id: with CLOUDFLARE_API_TOKEN set
+(and the config's account_id or CLOUDFLARE_ACCOUNT_ID), import asks Cloudflare for each
+namespace's title (a read, nothing else); a namespace it cannot resolve is left out of the spec
+and listed, with how to add it.
 
 A script that already exists on the account was not deployed by flareform: apply takes it
 over only with --adopt NAME.`,
@@ -52,7 +66,7 @@ over only with --adopt NAME.`,
 			if cmd.Flags().Changed("file") {
 				opts.Out = opts.File
 			}
-			return runImport(opts)
+			return runImport(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Model, "model", "@cf/stabilityai/stable-diffusion-xl-base-1.0", "Workers AI model for the AI binding when the config has no AI_MODEL var")
@@ -71,7 +85,7 @@ type importResult struct {
 	SecretVars []string `json:"secret_vars"`
 }
 
-func runImport(opts *importOptions) error {
+func runImport(ctx context.Context, opts *importOptions) error {
 	source, err := findWranglerConfig(opts.Source)
 	if err != nil {
 		return err
@@ -80,9 +94,12 @@ func runImport(opts *importOptions) error {
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	res, err := importer.Convert(source, data, importer.Options{
-		Model: opts.Model, Today: time.Now().UTC().Format(time.DateOnly), SchemaURL: spec.SchemaURL,
-	})
+	ctx, cancel := context.WithTimeout(ctx, kvLookupTimeout)
+	defer cancel()
+	iopts := importer.Options{Model: opts.Model, Today: time.Now().UTC().Format(time.DateOnly), SchemaURL: spec.SchemaURL}
+	closeAPI := opts.kvTitleLookup(ctx, &iopts)
+	res, err := importer.Convert(source, data, iopts)
+	closeAPI()
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
@@ -102,13 +119,54 @@ func runImport(opts *importOptions) error {
 		fmt.Fprintf(opts.IO.Out, "  note: %s\n", n)
 	}
 	if len(res.NotCarried) > 0 {
-		fmt.Fprintf(opts.IO.Out, "Not carried over (flareform does not manage these):\n")
+		fmt.Fprintf(opts.IO.Out, "Not carried over or not resolved (keep these in wrangler or the dashboard, or add them as each line says):\n")
 		for _, n := range res.NotCarried {
 			fmt.Fprintf(opts.IO.Out, "  - %s\n", n)
 		}
 	}
 	fmt.Fprintf(opts.IO.Out, "Next: flareform validate -f %s; a script that already exists needs apply --adopt NAME once.\n", out)
 	return nil
+}
+
+// kvLookupTimeout bounds all of import's KV title lookups together: import is a local
+// conversion, an API that does not answer leaves the namespaces unresolved, not import hanging.
+const kvLookupTimeout = 30 * time.Second
+
+// kvTitleLookup sets iopts.KVTitle to ask Cloudflare for a KV namespace's title by its id, with
+// the API token and account of the environment (the same as every command's), or says in
+// iopts.NoLookup why it cannot. closeAPI releases the API client's connections.
+func (o *importOptions) kvTitleLookup(ctx context.Context, iopts *importer.Options) (closeAPI func()) {
+	cfg := provision.ConfigFromEnv(o.Getenv)
+	if cfg.APIToken == "" {
+		iopts.NoLookup = envAPIToken + " is not set, so the title was not asked of Cloudflare"
+		return func() {}
+	}
+	cfg.MaxRetries = 2
+	eng, err := provision.New(cfg)
+	if err != nil {
+		// A wrong CLOUDFLARE_API_BASE_URL: the conversion goes on, the titles unresolved.
+		iopts.NoLookup = err.Error()
+		return func() {}
+	}
+	iopts.KVTitle = func(account, id string) (string, error) {
+		api, account, err := eng.API(account)
+		if err != nil {
+			return "", errors.New("no account: the wrangler config has no account_id and " + envAccountID + " is not set")
+		}
+		var ns struct {
+			ID    string `json:"id"`
+			Title string `json:"title"`
+		}
+		err = api.Call(ctx, http.MethodGet, "accounts/"+url.PathEscape(account)+"/storage/kv/namespaces/"+url.PathEscape(id), nil, &ns)
+		switch {
+		case cfapi.IsNotFound(err):
+			return "", fmt.Errorf("account %s has no KV namespace of that id (or the token may not read it)", account)
+		case err != nil:
+			return "", fmt.Errorf("Cloudflare's answer: %w", err)
+		}
+		return ns.Title, nil
+	}
+	return eng.Close
 }
 
 // findWranglerConfig is the given file, or the first wrangler config in the current directory.

@@ -474,8 +474,9 @@ func TestRunningLocalReadsItsServerFileConfined(t *testing.T) {
 	}
 }
 
-// TestImportReportsSecretLookingVars: vars whose names say they are secrets are carried over
-// and each is reported as one to move to a secret; their values do not appear in the output.
+// TestImportReportsSecretLookingVars: vars whose names say they are secrets become secrets read
+// from the environment variable of their name, each reported with what to export; their
+// values appear neither in the output nor in the spec.
 func TestImportReportsSecretLookingVars(t *testing.T) {
 	const stripeKey = "sk_live_0123456789abcdefghijklmn"
 	dir := t.TempDir()
@@ -489,9 +490,9 @@ func TestImportReportsSecretLookingVars(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("import: exit %d\n%s", r.code, r.stderr)
 	}
-	for _, name := range []string{"vars.API_TOKEN", "vars.STRIPE_KEY"} {
-		if !strings.Contains(r.stdout, name+": ") || !strings.Contains(r.stdout, "move this to a secret") {
-			t.Errorf("import output does not ask to move %s to a secret:\n%s", name, r.stdout)
+	for _, name := range []string{"API_TOKEN", "STRIPE_KEY"} {
+		if !strings.Contains(r.stdout, "vars."+name+": its name says it is a secret") || !strings.Contains(r.stdout, "export "+name+"=<its value>") {
+			t.Errorf("import output does not say %s became a secret to export:\n%s", name, r.stdout)
 		}
 	}
 	if strings.Contains(r.stdout, "vars.STYLE") {
@@ -499,10 +500,10 @@ func TestImportReportsSecretLookingVars(t *testing.T) {
 	}
 	assertCleanRefusal(t, r, []string{stripeKey})
 	spec, err := os.ReadFile(filepath.Join(dir, "flareform.yaml"))
-	if err != nil || !strings.Contains(string(spec), stripeKey) {
-		t.Errorf("the var was not carried over: %v\n%s", err, spec)
+	if err != nil || strings.Contains(string(spec), stripeKey) || strings.Contains(string(spec), hostileToken) ||
+		!strings.Contains(string(spec), `STRIPE_KEY: "env:STRIPE_KEY"`) {
+		t.Errorf("the secret is not carried over as env:STRIPE_KEY, or its value is in the spec: %v\n%s", err, spec)
 	}
-
 }
 
 // failOnWriteAPI is a Cloudflare API that fails the test on any write and refuses every read.

@@ -53,10 +53,13 @@ func TestImportWranglerTOMLThenApplyLocalServesPNG(t *testing.T) {
 	c := newCLI(t, map[string]string{})
 	r := c.mustRun(0, "import", filepath.Join(dir, "wrangler.toml"))
 	specPath := filepath.Join(dir, "flareform.yaml")
-	for _, want := range []string{"Wrote " + specPath, "r2_buckets: flareform manages no R2 bindings", "ai: wrangler names no model"} {
+	for _, want := range []string{"Wrote " + specPath, "ai: wrangler names no model"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("import output lacks %q:\n%s", want, r.stdout)
 		}
+	}
+	if b, err := os.ReadFile(specPath); err != nil || !strings.Contains(string(b), "    r2:\n      IMAGES: images\n") {
+		t.Errorf("the R2 bucket is not carried over (%v):\n%s", err, b)
 	}
 	// A second import does not overwrite the spec.
 	if r := c.mustRun(exitError, "import", filepath.Join(dir, "wrangler.toml")); !strings.Contains(r.stderr, "--force") {

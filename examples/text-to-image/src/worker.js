@@ -4,6 +4,10 @@
 //
 // Body: {"prompt", "negative_prompt"?, "width"?, "height"?, "num_steps"?, "seed"?}
 //
+// POST /?store=1 keeps the picture in the IMAGES R2 bucket under a new key and answers
+// {"key", "content_type", "size"} instead of the picture; it needs `r2: {IMAGES: ...}` in
+// flareform.yaml (commented out there: off by default) and answers 501 without it.
+//
 // Bindings (set by flareform from flareform.yaml):
 //   AI, AI_MODEL, AI_GATEWAY_ID        Workers AI, the model (default SDXL base), the gateway
 //   API_KEY, API_KEY_PREVIOUS(_EXPIRES) the caller's key (see lib/auth.js)
@@ -11,13 +15,15 @@
 //   FLAREFORM_CONSUMERS(_SALT)         named consumers' keys and limits (see lib/auth.js)
 //   USAGE, FLAREFORM_WORKER            a usage data point per request (see lib/usage.js)
 //   MAX_PROMPT_CHARS                   longest accepted prompt, default 1000
+//   IMAGES                             R2 bucket for ?store=1 (optional; see lib/storage.js)
 //
 // The method and key checks, rate limit, GET /.well-known/flareform, usage data points, body
 // cap and error shapes live in ./lib (shared by every template).
 
 import { imageType, modelFailure, runModel } from "./lib/ai.js";
 import { guard } from "./lib/auth.js";
-import { CORS_HEADERS, jsonError, readJSON } from "./lib/http.js";
+import { CORS_HEADERS, jsonError, jsonOK, readJSON } from "./lib/http.js";
+import { storeObject, storeRequested } from "./lib/storage.js";
 import { withUsage } from "./lib/usage.js";
 
 const DEFAULT_MODEL = "@cf/stabilityai/stable-diffusion-xl-base-1.0";
@@ -27,6 +33,12 @@ export default withUsage({
     const refused = await guard(request, env);
     if (refused) {
       return refused;
+    }
+    // Asked before the model runs, so a Worker without the bucket never pays for a picture it
+    // cannot keep.
+    const store = storeRequested(request);
+    if (store && !env.IMAGES) {
+      return jsonError(501, "store=1 keeps the picture in R2, and this Worker has no IMAGES bucket: uncomment r2: in flareform.yaml and apply");
     }
     const body = await readJSON(request, { hint: 'body must be JSON like {"prompt": "a cute robot"}' });
     if (body.error) {
@@ -46,7 +58,15 @@ export default withUsage({
       const failure = modelFailure(err, "image generation");
       return jsonError(failure.status, failure.error);
     }
-    return new Response(bytes, { headers: { "content-type": imageType(bytes), ...CORS_HEADERS } });
+    const type = imageType(bytes);
+    if (store) {
+      try {
+        return jsonOK(await storeObject(env.IMAGES, "images", bytes, type, { prompt: parsed.inputs.prompt }));
+      } catch (err) {
+        return jsonError(500, `could not keep the picture in R2: ${err.message}`);
+      }
+    }
+    return new Response(bytes, { headers: { "content-type": type, ...CORS_HEADERS } });
   },
 });
 
