@@ -14,7 +14,7 @@ import (
 // Worker answers the canary tests deploy in place of the template's image answer (imageAnswer).
 const (
 	// releaseTwoAnswer is new code that still passes the smoke test.
-	releaseTwoAnswer = `return new Response(bytes, { headers: { "content-type": imageType(bytes), "x-release": "2", ...CORS_HEADERS } });`
+	releaseTwoAnswer = `return new Response(bytes, { headers: { "content-type": type, "x-release": "2", ...CORS_HEADERS } });`
 	// brokenAnswer fails the authorised request only: the key checks still answer 401 and 405.
 	brokenAnswer = `return new Response("broken", { status: 500 });`
 )

@@ -12,7 +12,7 @@ import (
 // hollowAnswer replaces the template's image response: the worker still checks the key, but its
 // authorised answer is JSON, so only a smoke test that really sends the key can tell.
 const (
-	imageAnswer  = `return new Response(bytes, { headers: { "content-type": imageType(bytes), ...CORS_HEADERS } });`
+	imageAnswer  = `return new Response(bytes, { headers: { "content-type": type, ...CORS_HEADERS } });`
 	hollowAnswer = `return new Response(JSON.stringify({ ok: true }), { headers: { "content-type": "application/json" } });`
 )
 
