@@ -59,24 +59,13 @@ func (d1API) list(ctx context.Context, e *Engine, accountID string) (*storageLis
 
 func (a d1API) find(ctx context.Context, e *Engine, accountID, name string) (string, any, error) {
 	l, err := a.list(ctx, e, accountID)
-	if err != nil {
-		return "", nil, err
-	}
-	id, ok := l.byName[name]
-	if !ok {
-		return "", nil, nil
-	}
 	// Only the name and uuid: the size changes with every write and is no setting.
-	return id, d1Database{UUID: id, Name: name}, nil
+	return findListed(l, err, name, func(id string) any { return d1Database{UUID: id, Name: name} })
 }
 
 func (a d1API) nameOf(ctx context.Context, e *Engine, accountID, id string) (string, bool, error) {
 	l, err := a.list(ctx, e, accountID)
-	if err != nil {
-		return "", false, err
-	}
-	name, ok := l.byID[id]
-	return name, ok, nil
+	return nameListed(l, err, id)
 }
 
 func (d1API) create(ctx context.Context, e *Engine, accountID, name string) (string, error) {

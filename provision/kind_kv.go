@@ -51,23 +51,12 @@ func (kvAPI) list(ctx context.Context, e *Engine, accountID string) (*storageLis
 
 func (a kvAPI) find(ctx context.Context, e *Engine, accountID, name string) (string, any, error) {
 	l, err := a.list(ctx, e, accountID)
-	if err != nil {
-		return "", nil, err
-	}
-	id, ok := l.byName[name]
-	if !ok {
-		return "", nil, nil
-	}
-	return id, kvNamespace{ID: id, Title: name}, nil
+	return findListed(l, err, name, func(id string) any { return kvNamespace{ID: id, Title: name} })
 }
 
 func (a kvAPI) nameOf(ctx context.Context, e *Engine, accountID, id string) (string, bool, error) {
 	l, err := a.list(ctx, e, accountID)
-	if err != nil {
-		return "", false, err
-	}
-	name, ok := l.byID[id]
-	return name, ok, nil
+	return nameListed(l, err, id)
 }
 
 func (kvAPI) create(ctx context.Context, e *Engine, accountID, name string) (string, error) {
