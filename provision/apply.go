@@ -200,7 +200,15 @@ func (e *Engine) Apply(ctx context.Context, p *Plan, opts ApplyOptions) (*Result
 		// A worker that failed may still use what would be deleted next: keep it.
 		return res, err
 	}
-	return res, e.applyResources(ctx, p, opts, res, true)
+	if err := e.applyResources(ctx, p, opts, res, true); err != nil {
+		return res, err
+	}
+	if deletesStorage(p) {
+		// Another run may have deployed a worker binding what this run deleted: then the
+		// workers are not as this run left them, and exit 0 would not be true.
+		return res, e.checkWorkersAsLeft(ctx, p, res, "after this run deleted storage it no longer binds")
+	}
+	return res, nil
 }
 
 // applyResources makes the plan's account object changes (kind.go) that follow the workers'
@@ -214,7 +222,15 @@ func (e *Engine) applyResources(ctx context.Context, p *Plan, opts ApplyOptions,
 		r := ResourceResult{Kind: rp.Kind, Name: rp.Name, Action: rp.Action}
 		err := error(ErrInterrupted)
 		if !stopped(opts) {
-			err = e.applyResource(ctx, p.AccountID, rp)
+			var beforeDelete func(context.Context) error
+			if after && rp.Action == ActionDelete {
+				// Another run may have deployed a worker that binds it again since this run's
+				// writes (kind_storage.go): then a storage object is not deleted.
+				beforeDelete = func(ctx context.Context) error {
+					return e.checkWorkersAsLeft(ctx, p, res, "before this run deleted "+rp.Kind+" "+rp.Name)
+				}
+			}
+			err = e.applyResource(ctx, p.AccountID, rp, beforeDelete)
 		}
 		if err != nil {
 			err = fmt.Errorf("%s %s %s: %w", rp.Action, rp.Kind, rp.Name, err)
@@ -247,7 +263,9 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-func (e *Engine) applyResource(ctx context.Context, accountID string, rp ResourcePlan) error {
+// applyResource makes rp's change. beforeDelete, when set, is checked right before a storage
+// object's delete (after what it holds was read again).
+func (e *Engine) applyResource(ctx context.Context, accountID string, rp ResourcePlan, beforeDelete func(context.Context) error) error {
 	e.logf("%s %s: %s", rp.Kind, rp.Name, rp.Action)
 	switch rp.Action {
 	case ActionCreate:
@@ -256,7 +274,7 @@ func (e *Engine) applyResource(ctx context.Context, accountID string, rp Resourc
 		return rp.obj.update(ctx, e, accountID)
 	case ActionDelete:
 		if g, ok := rp.obj.(dataGuarded); ok { // storage: what it holds is read again first
-			return e.deleteGuardingData(ctx, accountID, g)
+			return e.deleteGuardingData(ctx, accountID, g, beforeDelete)
 		}
 		return rp.obj.remove(ctx, e, accountID)
 	}
@@ -484,7 +502,7 @@ func (e *Engine) applyAttached(ctx context.Context, p *Plan, wp *WorkerPlan, opt
 			return fmt.Errorf("uploaded, then %w", ErrInterrupted)
 		}
 		err := writes.do(ctx, fmt.Sprintf("%s %s %s", rp.Action, rp.Kind, rp.Name), func(ctx context.Context) error {
-			return e.applyResource(ctx, p.AccountID, rp)
+			return e.applyResource(ctx, p.AccountID, rp, nil)
 		})
 		opts.onResource(ResourceResult{Kind: rp.Kind, Name: rp.Name, Action: rp.Action, Error: errorText(err)})
 		if err != nil {

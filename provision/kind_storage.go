@@ -275,8 +275,9 @@ func countText(n, limit int, one, many string) string {
 // worker wrote since) is not deleted, and the apply fails saying why. With --delete-data the
 // object's data goes first where its delete would be refused (an R2 bucket, object by object).
 // The API has no conditional delete: data written between this read and the delete (one round
-// trip) goes with it, as docs/guarantees.md says.
-func (e *Engine) deleteGuardingData(ctx context.Context, accountID string, o dataGuarded) error {
+// trip) goes with it, as docs/guarantees.md says. beforeDelete, when set, is checked last, right
+// before the delete (checkWorkersAsLeft: no other run deployed a worker that may bind it again).
+func (e *Engine) deleteGuardingData(ctx context.Context, accountID string, o dataGuarded, beforeDelete func(context.Context) error) error {
 	if !o.deletesData() {
 		now, err := o.dataNow(ctx, e, accountID)
 		if err != nil {
@@ -286,8 +287,20 @@ func (e *Engine) deleteGuardingData(ctx context.Context, accountID string, o dat
 			return fmt.Errorf("%s %s now, after the plan found it empty (written since), so this run did not delete it; "+
 				"run plan again, then apply with --delete-data to delete it with its data, or --keep-data to leave it", o.what(), now.describe())
 		}
-	} else if err := o.emptyOut(ctx, e, accountID); err != nil {
-		return fmt.Errorf("empty %s before deleting it: %w", o.what(), err)
+	} else {
+		if beforeDelete != nil { // and before its data goes (emptying a bucket takes many calls)
+			if err := beforeDelete(ctx); err != nil {
+				return err
+			}
+		}
+		if err := o.emptyOut(ctx, e, accountID); err != nil {
+			return fmt.Errorf("empty %s before deleting it: %w", o.what(), err)
+		}
+	}
+	if beforeDelete != nil {
+		if err := beforeDelete(ctx); err != nil {
+			return err
+		}
 	}
 	return o.remove(ctx, e, accountID)
 }
@@ -712,4 +725,43 @@ func listPages[T any](ctx context.Context, e *Engine, path string, add func(T)) 
 		}
 	}
 	return fmt.Errorf("more than %d pages of %s", maxPages, path)
+}
+
+// deletesStorage reports whether p deletes a storage object (after its workers' writes).
+func deletesStorage(p *Plan) bool {
+	return slices.ContainsFunc(p.Resources, func(rp ResourcePlan) bool {
+		_, ok := rp.obj.(*storageObject)
+		return ok && rp.Action == ActionDelete
+	})
+}
+
+// checkWorkersAsLeft checks that every worker p deleted or deployed is still as this run left
+// it (res): no script where it deleted one, its own version where it deployed one. Storage is
+// deleted after the workers' writes, several calls later (an R2 bucket is emptied object by
+// object): another run may have deployed a worker meanwhile that binds the object again. Right
+// before each storage delete (when) a changed worker stops the delete; after the last one it
+// fails the run, whose exit 0 would otherwise report the worker deleted, or this run's version
+// serving, when another run's serves and binds what this run deleted.
+func (e *Engine) checkWorkersAsLeft(ctx context.Context, p *Plan, res *Result, when string) error {
+	var errs []error
+	for i, wp := range p.Workers {
+		want := ""
+		switch {
+		case wp.Action == ActionDelete:
+		case (wp.Action == ActionCreate || wp.Action == ActionUpdate) && wp.Canary == nil && i < len(res.Workers) && res.Workers[i].VersionID != "":
+			want = res.Workers[i].VersionID
+		default:
+			continue
+		}
+		now, err := e.readWorker(ctx, p.AccountID, wp.Name)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("worker %s: check %s: %w", wp.Name, when, err))
+		case want == "" && now.exists:
+			errs = append(errs, changedError(wp.Name, fmt.Sprintf("this run deleted the script, then another run created it again (%s serves now), %s; it may bind that storage", now, when)))
+		case want != "" && (!now.exists || now.served != want):
+			errs = append(errs, changedError(wp.Name, fmt.Sprintf("%s serves now, not %s that this run deployed: another run deployed it %s, and it may bind that storage", now, want, when)))
+		}
+	}
+	return errors.Join(errs...)
 }

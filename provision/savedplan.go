@@ -367,6 +367,10 @@ func comparePlans(saved, fresh *Plan) []string {
 	was, is := planEntries(saved), planEntries(fresh)
 	for _, id := range sortedKeys(was) {
 		if is[id] != was[id] {
+			if held := heldSince(saved, fresh, id); held != "" {
+				why = append(why, held)
+				continue
+			}
 			why = append(why, fmt.Sprintf("the planned changes to %s differ", id))
 		}
 	}
@@ -376,6 +380,32 @@ func comparePlans(saved, fresh *Plan) []string {
 		}
 	}
 	return why
+}
+
+// heldSince says why the plans of the storage object id ("kind name") differ when what it holds
+// changed since the saved plan (data written since: the read again of kind_storage.go), "" when
+// that is not why.
+func heldSince(saved, fresh *Plan, id string) string {
+	find := func(p *Plan) *ResourcePlan {
+		for i, r := range p.Resources {
+			if r.Kind+" "+r.Name == id {
+				return &p.Resources[i]
+			}
+		}
+		return nil
+	}
+	was, is := find(saved), find(fresh)
+	if was == nil || is == nil || !is.HoldsData || was.Action != ActionDelete {
+		return ""
+	}
+	now := strings.SplitN(is.Note, ":", 2)[0] // "holds 1 key"
+	if !was.HoldsData {
+		return fmt.Sprintf("%s %s now, after the saved plan found it empty (written since), so this run did not delete it", id, now)
+	}
+	if then := strings.SplitN(was.Note, ":", 2)[0]; then != now {
+		return fmt.Sprintf("%s %s now; the saved plan found that it %s", id, now, then)
+	}
+	return ""
 }
 
 // planEntries is each resource's plan as JSON, keyed by "kind name".
