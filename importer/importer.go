@@ -407,7 +407,7 @@ func (c *converter) writeBinds(w *yaml.Node, prefix string, base bool, key, wran
 		return
 	}
 	inherited := of(c.base)
-	if sameBindings(list, inherited) {
+	if slices.Equal(list, inherited) {
 		return
 	}
 	declared := c.declaredIn(prefix, wranglerKey)

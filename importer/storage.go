@@ -311,15 +311,3 @@ func bindingMap(list []binding) *yaml.Node {
 	}
 	return m
 }
-
-func sameBindings(a, b []binding) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}

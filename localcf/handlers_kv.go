@@ -22,10 +22,6 @@ import (
 // maxKVTitleBytes bounds a namespace title (a local choice; Cloudflare documents none).
 const maxKVTitleBytes = 512
 
-func kvAPIError(kErr *kvError) *apiError {
-	return newAPIError(kErr.status, kErr.code, "%s", kErr.message)
-}
-
 func errKVTitleTaken() *apiError {
 	return newAPIError(http.StatusBadRequest, codeKVTitleExists, "a namespace with this account ID and title already exists")
 }
@@ -138,7 +134,7 @@ func (s *Server) getKVNamespace(c *call) *apiError {
 	}
 	ns, ok := kv.record(c.accountID, c.param("namespace"))
 	if !ok {
-		return kvAPIError(errKVNamespaceNotFound())
+		return errKVNamespaceNotFound().apiError()
 	}
 	writeResult(c.w, ns.public())
 	return nil
@@ -167,7 +163,7 @@ func (s *Server) renameKVNamespace(c *call) *apiError {
 		return nil
 	})
 	if errors.Is(err, errNoContainer) {
-		return kvAPIError(errKVNamespaceNotFound())
+		return errKVNamespaceNotFound().apiError()
 	}
 	if err != nil {
 		return storeAPIError(err)
@@ -185,7 +181,7 @@ func (s *Server) deleteKVNamespace(c *call) *apiError {
 	}
 	err := kv.remove(c.accountID, c.param("namespace"), true, nil)
 	if errors.Is(err, errNoContainer) {
-		return kvAPIError(errKVNamespaceNotFound())
+		return errKVNamespaceNotFound().apiError()
 	}
 	if err != nil {
 		return errInternal(err)
@@ -208,7 +204,7 @@ func (s *Server) listKVKeysAPI(c *call) *apiError {
 	}
 	keys, next, kErr := s.listKVKeys(c.accountID, c.param("namespace"), q.Get("prefix"), q.Get("cursor"), limit)
 	if kErr != nil {
-		return kvAPIError(kErr)
+		return kErr.apiError()
 	}
 	writeResultInfo(c.w, keys, map[string]any{"count": len(keys), "cursor": next})
 	return nil
@@ -256,7 +252,7 @@ func (s *Server) putKVValue(c *call) *apiError {
 	var body io.Reader = http.MaxBytesReader(c.w, c.r.Body, maxKVValueBytes+1)
 	mt, params, _ := mime.ParseMediaType(c.r.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" && c.r.ContentLength > maxKVValueBytes {
-		return kvAPIError(errKVValueTooLarge(c.r.ContentLength))
+		return errKVValueTooLarge(c.r.ContentLength).apiError()
 	}
 	if mt == "multipart/form-data" {
 		value, metadata, apiErr := readKVForm(c, params["boundary"])
@@ -266,7 +262,7 @@ func (s *Server) putKVValue(c *call) *apiError {
 		body, opts.Metadata = bytes.NewReader(value), metadata
 	}
 	if kErr := s.putKV(c.accountID, c.param("namespace"), key, opts, body); kErr != nil {
-		return kvAPIError(kErr)
+		return kErr.apiError()
 	}
 	writeResult(c.w, map[string]any{})
 	return nil
@@ -293,7 +289,7 @@ func readKVForm(c *call, boundary string) (value []byte, metadata json.RawMessag
 		case "value":
 			value, err = io.ReadAll(io.LimitReader(p, maxKVValueBytes+1))
 			if len(value) > maxKVValueBytes {
-				return nil, nil, kvAPIError(errKVValueTooLarge(int64(len(value))))
+				return nil, nil, errKVValueTooLarge(int64(len(value))).apiError()
 			}
 			sawValue = true
 		case "metadata":
@@ -318,7 +314,7 @@ func (s *Server) getKVValue(c *call) *apiError {
 		return apiErr
 	}
 	if kErr := checkKVKey(key); kErr != nil {
-		return kvAPIError(kErr)
+		return kErr.apiError()
 	}
 	kv, apiErr := s.kvStoreOrError()
 	if apiErr != nil {
@@ -326,7 +322,7 @@ func (s *Server) getKVValue(c *call) *apiError {
 	}
 	meta, body, found, err := kv.get(c.accountID, c.param("namespace"), key)
 	if errors.Is(err, errNoContainer) {
-		return kvAPIError(errKVNamespaceNotFound())
+		return errKVNamespaceNotFound().apiError()
 	}
 	if err != nil {
 		return errInternal(err)
@@ -356,7 +352,7 @@ func (s *Server) getKVMetadata(c *call) *apiError {
 		return apiErr
 	}
 	if kErr := checkKVKey(key); kErr != nil {
-		return kvAPIError(kErr)
+		return kErr.apiError()
 	}
 	kv, apiErr := s.kvStoreOrError()
 	if apiErr != nil {
@@ -365,7 +361,7 @@ func (s *Server) getKVMetadata(c *call) *apiError {
 	meta, found, err := kv.head(c.accountID, c.param("namespace"), key)
 	switch {
 	case errors.Is(err, errNoContainer):
-		return kvAPIError(errKVNamespaceNotFound())
+		return errKVNamespaceNotFound().apiError()
 	case err != nil:
 		return errInternal(err)
 	case !found || !kvLive(s.opts.now())(&meta):
@@ -387,7 +383,7 @@ func (s *Server) deleteKVValue(c *call) *apiError {
 		return apiErr
 	}
 	if kErr := checkKVKey(key); kErr != nil {
-		return kvAPIError(kErr)
+		return kErr.apiError()
 	}
 	kv, apiErr := s.kvStoreOrError()
 	if apiErr != nil {
@@ -395,7 +391,7 @@ func (s *Server) deleteKVValue(c *call) *apiError {
 	}
 	err := kv.deleteKeys(c.accountID, c.param("namespace"), []string{key})
 	if errors.Is(err, errNoContainer) {
-		return kvAPIError(errKVNamespaceNotFound())
+		return errKVNamespaceNotFound().apiError()
 	}
 	if err != nil {
 		return errInternal(fmt.Errorf("delete %q: %w", key, err))

@@ -18,10 +18,6 @@ import (
 // here (a local simplification).
 const headerJurisdiction = "cf-r2-jurisdiction"
 
-func r2APIError(rErr *r2Error) *apiError {
-	return newAPIError(rErr.status, rErr.code, "%s", rErr.message)
-}
-
 func (s *Server) r2StoreOrError() (*containerStore[r2Bucket], *apiError) {
 	_, r2, err := s.storage()
 	if err != nil {
@@ -54,7 +50,7 @@ func (s *Server) bucketOf(c *call) (*containerStore[r2Bucket], r2Bucket, *apiErr
 	}
 	b, ok := r2.record(c.accountID, c.param("bucket"))
 	if !ok || b.Jurisdiction != j {
-		return nil, r2Bucket{}, r2APIError(errNoSuchBucket())
+		return nil, r2Bucket{}, errNoSuchBucket().apiError()
 	}
 	return r2, b, nil
 }
@@ -191,7 +187,7 @@ func (s *Server) deleteBucket(c *call) *apiError {
 	err := r2.remove(c.accountID, c.param("bucket"), s.Quirks().R2DeleteNonEmpty, nil)
 	switch {
 	case errors.Is(err, errNoContainer):
-		return r2APIError(errNoSuchBucket())
+		return errNoSuchBucket().apiError()
 	case errors.Is(err, errContainerFull):
 		return newAPIError(http.StatusConflict, codeR2NotEmpty, "The bucket you tried to delete is not empty")
 	case err != nil:
@@ -208,7 +204,7 @@ func r2KeyFromPath(c *call) (string, *apiError) {
 		return "", apiErr
 	}
 	if rErr := checkR2Key(key); rErr != nil {
-		return "", r2APIError(rErr)
+		return "", rErr.apiError()
 	}
 	return key, nil
 }
@@ -252,7 +248,7 @@ func (s *Server) putObject(c *call) *apiError {
 	}
 	stored, rErr := s.putR2(c.accountID, c.param("bucket"), meta, "", http.MaxBytesReader(c.w, c.r.Body, maxR2RESTObjectBytes+1), maxR2RESTObjectBytes)
 	if rErr != nil {
-		return r2APIError(rErr)
+		return rErr.apiError()
 	}
 	writeResult(c.w, r2REST(stored))
 	return nil
@@ -271,11 +267,11 @@ func (s *Server) getObject(c *call) *apiError {
 	meta, body, found, err := r2.get(c.accountID, c.param("bucket"), key)
 	switch {
 	case errors.Is(err, errNoContainer):
-		return r2APIError(errNoSuchBucket())
+		return errNoSuchBucket().apiError()
 	case err != nil:
 		return errInternal(err)
 	case !found:
-		return r2APIError(errNoSuchKey())
+		return errNoSuchKey().apiError()
 	}
 	defer body.Close()
 	h := c.w.Header()
@@ -306,7 +302,7 @@ func (s *Server) deleteObject(c *call) *apiError {
 	err := r2.deleteKeys(c.accountID, c.param("bucket"), []string{key})
 	switch {
 	case errors.Is(err, errNoContainer):
-		return r2APIError(errNoSuchBucket())
+		return errNoSuchBucket().apiError()
 	case err != nil:
 		return errInternal(err)
 	}
@@ -340,7 +336,7 @@ func (s *Server) listObjects(c *call) *apiError {
 	opts.Limit = &perPage
 	page, rErr := s.listR2(c.accountID, c.param("bucket"), opts)
 	if rErr != nil {
-		return r2APIError(rErr)
+		return rErr.apiError()
 	}
 	out := make([]r2RESTObject, len(page.Objects))
 	for i, m := range page.Objects {

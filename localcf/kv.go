@@ -57,36 +57,24 @@ func (n kvNamespace) public() kvPublic {
 	return kvPublic{ID: n.ID, Title: n.Title, SupportsURLEncoding: n.SupportsURLEncoding}
 }
 
-// kvError is a failed KV operation, the same for the REST API and the binding.
-type kvError struct {
-	status, code int
-	message      string
-}
-
-func (e *kvError) Error() string { return e.message }
-
-func kvErr(status, code int, format string, args ...any) *kvError {
-	return &kvError{status: status, code: code, message: fmt.Sprintf(format, args...)}
-}
-
-func errKVNamespaceNotFound() *kvError {
-	return kvErr(http.StatusNotFound, codeKVNamespaceNotFound, "namespace not found")
+func errKVNamespaceNotFound() *storageError {
+	return storageErr(http.StatusNotFound, codeKVNamespaceNotFound, "namespace not found")
 }
 
 // errKVValueTooLarge refuses a value of size bytes (as far as it was read or declared).
-func errKVValueTooLarge(size int64) *kvError {
-	return kvErr(http.StatusRequestEntityTooLarge, codeValidation, "Value length of %d exceeds limit of %d.", size, maxKVValueBytes)
+func errKVValueTooLarge(size int64) *storageError {
+	return storageErr(http.StatusRequestEntityTooLarge, codeValidation, "Value length of %d exceeds limit of %d.", size, maxKVValueBytes)
 }
 
 // checkKVKey applies KV's key rules: 1 to 512 bytes of UTF-8, not "." or "..".
-func checkKVKey(key string) *kvError {
+func checkKVKey(key string) *storageError {
 	switch {
 	case key == "" || key == "." || key == "..":
-		return kvErr(http.StatusBadRequest, codeValidation, "Invalid key name %q: keys cannot be empty, \".\" or \"..\".", key)
+		return storageErr(http.StatusBadRequest, codeValidation, "Invalid key name %q: keys cannot be empty, \".\" or \"..\".", key)
 	case len(key) > maxKVKeyBytes:
-		return kvErr(http.StatusRequestURITooLong, codeValidation, "UTF-8 encoded length of %d exceeds key length limit of %d.", len(key), maxKVKeyBytes)
+		return storageErr(http.StatusRequestURITooLong, codeValidation, "UTF-8 encoded length of %d exceeds key length limit of %d.", len(key), maxKVKeyBytes)
 	case !utf8.ValidString(key):
-		return kvErr(http.StatusBadRequest, codeValidation, "Invalid key name: keys must be valid UTF-8.")
+		return storageErr(http.StatusBadRequest, codeValidation, "Invalid key name: keys must be valid UTF-8.")
 	}
 	return nil
 }
@@ -100,12 +88,12 @@ type kvWriteOptions struct {
 }
 
 // entry checks the options and returns the entry's metadata.
-func (o kvWriteOptions) entry(key string, now time.Time) (entryMeta, *kvError) {
+func (o kvWriteOptions) entry(key string, now time.Time) (entryMeta, *storageError) {
 	m := entryMeta{Key: key, Uploaded: now.UTC()}
 	if o.ExpirationTTL != nil {
 		ttl := *o.ExpirationTTL
 		if math.IsNaN(ttl) || ttl < minKVExpirationTTL {
-			return m, kvErr(http.StatusBadRequest, codeValidation, "Invalid expiration_ttl of %v. Expiration TTL must be at least %d.", ttl, minKVExpirationTTL)
+			return m, storageErr(http.StatusBadRequest, codeValidation, "Invalid expiration_ttl of %v. Expiration TTL must be at least %d.", ttl, minKVExpirationTTL)
 		}
 		m.Expiration = now.Unix() + int64(ttl)
 	}
@@ -113,7 +101,7 @@ func (o kvWriteOptions) entry(key string, now time.Time) (entryMeta, *kvError) {
 	if o.Expiration != nil && o.ExpirationTTL == nil {
 		at := *o.Expiration
 		if math.IsNaN(at) || at < float64(now.Unix()+minKVExpirationTTL) {
-			return m, kvErr(http.StatusBadRequest, codeValidation,
+			return m, storageErr(http.StatusBadRequest, codeValidation,
 				"Invalid expiration of %v. Expiration times must be at least %d seconds in the future.", at, minKVExpirationTTL)
 		}
 		m.Expiration = int64(at)
@@ -122,10 +110,10 @@ func (o kvWriteOptions) entry(key string, now time.Time) (entryMeta, *kvError) {
 		// Stored compact, and measured so, as Cloudflare measures the serialized metadata.
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, o.Metadata); err != nil {
-			return m, kvErr(http.StatusBadRequest, codeValidation, "metadata must be JSON: %v", err)
+			return m, storageErr(http.StatusBadRequest, codeValidation, "metadata must be JSON: %v", err)
 		}
 		if compact.Len() > maxKVMetadataBytes {
-			return m, kvErr(http.StatusRequestEntityTooLarge, codeValidation, "Metadata length of %d exceeds limit of %d.", compact.Len(), maxKVMetadataBytes)
+			return m, storageErr(http.StatusRequestEntityTooLarge, codeValidation, "Metadata length of %d exceeds limit of %d.", compact.Len(), maxKVMetadataBytes)
 		}
 		m.Metadata = compact.Bytes()
 	}
@@ -147,25 +135,25 @@ type kvKey struct {
 
 // listKVKeys lists up to limit live keys after cursor; next is "" when the listing is complete.
 // The cursor is opaque to clients: the last key returned, encoded.
-func (s *Server) listKVKeys(account, id, prefix, cursor string, limit int) (keys []kvKey, next string, kErr *kvError) {
+func (s *Server) listKVKeys(account, id, prefix, cursor string, limit int) (keys []kvKey, next string, kErr *storageError) {
 	startAfter := ""
 	if cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(cursor)
 		if err != nil {
-			return nil, "", kvErr(http.StatusBadRequest, codeValidation, "Invalid cursor %q.", cursor)
+			return nil, "", storageErr(http.StatusBadRequest, codeValidation, "Invalid cursor %q.", cursor)
 		}
 		startAfter = string(raw)
 	}
 	kv, _, err := s.storage()
 	if err != nil {
-		return nil, "", kvErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err)
+		return nil, "", storageErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err)
 	}
 	entries, err := kv.list(account, id, prefix, startAfter, kvLive(s.opts.now()))
 	if errors.Is(err, errNoContainer) {
 		return nil, "", errKVNamespaceNotFound()
 	}
 	if err != nil {
-		return nil, "", kvErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err)
+		return nil, "", storageErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err)
 	}
 	if len(entries) > limit {
 		entries = entries[:limit]
@@ -179,7 +167,7 @@ func (s *Server) listKVKeys(account, id, prefix, cursor string, limit int) (keys
 }
 
 // putKV stores a value under key in the namespace.
-func (s *Server) putKV(account, id, key string, opts kvWriteOptions, body io.Reader) *kvError {
+func (s *Server) putKV(account, id, key string, opts kvWriteOptions, body io.Reader) *storageError {
 	if kErr := checkKVKey(key); kErr != nil {
 		return kErr
 	}
@@ -189,7 +177,7 @@ func (s *Server) putKV(account, id, key string, opts kvWriteOptions, body io.Rea
 	}
 	kv, _, err := s.storage()
 	if err != nil {
-		return kvErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err)
+		return storageErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err)
 	}
 	stored, err := kv.put(account, id, meta, body, maxKVValueBytes)
 	switch {
@@ -199,7 +187,7 @@ func (s *Server) putKV(account, id, key string, opts kvWriteOptions, body io.Rea
 		// stored.Size counts what was read: up to one byte over the limit.
 		return errKVValueTooLarge(stored.Size)
 	case err != nil:
-		return kvErr(http.StatusInternalServerError, codeBindingBadCall, "could not store %q: %v", key, err)
+		return storageErr(http.StatusInternalServerError, codeBindingBadCall, "could not store %q: %v", key, err)
 	}
 	return nil
 }
@@ -247,7 +235,7 @@ func (s *Server) serveKV(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := r.PathValue("op")
-	fail := func(kErr *kvError) {
+	fail := func(kErr *storageError) {
 		writeBindingError(w, kErr.status, kErr.code, fmt.Sprintf("KV %s failed: %d %s", strings.ToUpper(op), kErr.status, kErr.message))
 	}
 	switch op {
@@ -282,7 +270,7 @@ func (s *Server) serveKV(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			fail(kvErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
+			fail(storageErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{})
@@ -293,10 +281,10 @@ func (s *Server) serveKV(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) serveKVGet(w http.ResponseWriter, call kvCall, fail func(*kvError)) {
+func (s *Server) serveKVGet(w http.ResponseWriter, call kvCall, fail func(*storageError)) {
 	kv, _, err := s.storage()
 	if err != nil {
-		fail(kvErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
+		fail(storageErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
 		return
 	}
 	meta, body, found, err := kv.get(call.Account, call.Namespace, call.Key)
@@ -305,7 +293,7 @@ func (s *Server) serveKVGet(w http.ResponseWriter, call kvCall, fail func(*kvErr
 		return
 	}
 	if err != nil {
-		fail(kvErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
+		fail(storageErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
 		return
 	}
 	if !found || !kvLive(s.opts.now())(&meta) {
@@ -326,13 +314,13 @@ func (s *Server) serveKVGet(w http.ResponseWriter, call kvCall, fail func(*kvErr
 	_, _ = io.Copy(w, body)
 }
 
-func (s *Server) serveKVList(w http.ResponseWriter, call kvCall, fail func(*kvError)) {
+func (s *Server) serveKVList(w http.ResponseWriter, call kvCall, fail func(*storageError)) {
 	limit := maxKVListLimit
 	if call.Limit != nil {
 		limit = *call.Limit
 	}
 	if limit < 1 || limit > maxKVListLimit {
-		fail(kvErr(http.StatusBadRequest, codeValidation, "Invalid key limit %d: it must be between 1 and %d.", limit, maxKVListLimit))
+		fail(storageErr(http.StatusBadRequest, codeValidation, "Invalid key limit %d: it must be between 1 and %d.", limit, maxKVListLimit))
 		return
 	}
 	keys, next, kErr := s.listKVKeys(call.Account, call.Namespace, call.Prefix, call.Cursor, limit)

@@ -62,30 +62,18 @@ var (
 	r2Jurisdictions   = map[string]bool{"default": true, "eu": true, "fedramp": true}
 )
 
-// r2Error is a failed R2 operation, the same for the REST API and the binding.
-type r2Error struct {
-	status, code int
-	message      string
+func errNoSuchBucket() *storageError {
+	return storageErr(http.StatusNotFound, codeR2NoSuchBucket, "The specified bucket does not exist.")
 }
 
-func (e *r2Error) Error() string { return e.message }
-
-func r2Err(status, code int, format string, args ...any) *r2Error {
-	return &r2Error{status: status, code: code, message: fmt.Sprintf(format, args...)}
-}
-
-func errNoSuchBucket() *r2Error {
-	return r2Err(http.StatusNotFound, codeR2NoSuchBucket, "The specified bucket does not exist.")
-}
-
-func errNoSuchKey() *r2Error {
-	return r2Err(http.StatusNotFound, codeR2NoSuchKey, "The specified key does not exist.")
+func errNoSuchKey() *storageError {
+	return storageErr(http.StatusNotFound, codeR2NoSuchKey, "The specified key does not exist.")
 }
 
 // checkR2Key applies R2's key rules: 1 to 1024 bytes of UTF-8.
-func checkR2Key(key string) *r2Error {
+func checkR2Key(key string) *storageError {
 	if key == "" || len(key) > maxR2KeyBytes || !utf8.ValidString(key) {
-		return r2Err(http.StatusBadRequest, codeR2InvalidObject, "The specified object name is not valid: 1 to %d bytes of UTF-8, not %d bytes.", maxR2KeyBytes, len(key))
+		return storageErr(http.StatusBadRequest, codeR2InvalidObject, "The specified object name is not valid: 1 to %d bytes of UTF-8, not %d bytes.", maxR2KeyBytes, len(key))
 	}
 	return nil
 }
@@ -101,7 +89,7 @@ var r2HTTPFields = []struct{ field, header string }{
 }
 
 // checkR2Metadata refuses unknown httpMetadata fields and metadata over R2's size limit.
-func checkR2Metadata(httpMeta, custom map[string]string) *r2Error {
+func checkR2Metadata(httpMeta, custom map[string]string) *storageError {
 	size := 0
 	for k, v := range httpMeta {
 		known := false
@@ -109,7 +97,7 @@ func checkR2Metadata(httpMeta, custom map[string]string) *r2Error {
 			known = known || f.field == k
 		}
 		if !known {
-			return r2Err(http.StatusBadRequest, codeR2InvalidObject, "httpMetadata has no field %q.", k)
+			return storageErr(http.StatusBadRequest, codeR2InvalidObject, "httpMetadata has no field %q.", k)
 		}
 		size += len(k) + len(v)
 	}
@@ -117,7 +105,7 @@ func checkR2Metadata(httpMeta, custom map[string]string) *r2Error {
 		size += len(k) + len(v)
 	}
 	if size > maxR2MetadataBytes {
-		return r2Err(http.StatusBadRequest, codeR2MetadataLimit, "Your metadata headers exceed the maximum allowed metadata size (%d bytes, over %d).", size, maxR2MetadataBytes)
+		return storageErr(http.StatusBadRequest, codeR2MetadataLimit, "Your metadata headers exceed the maximum allowed metadata size (%d bytes, over %d).", size, maxR2MetadataBytes)
 	}
 	return nil
 }
@@ -155,7 +143,7 @@ func nonNilMap(m map[string]string) map[string]string {
 }
 
 // putR2 stores an object; md5Hex, when set, must be the data's MD5.
-func (s *Server) putR2(account, bucket string, meta entryMeta, md5Hex string, body io.Reader, maxBytes int64) (entryMeta, *r2Error) {
+func (s *Server) putR2(account, bucket string, meta entryMeta, md5Hex string, body io.Reader, maxBytes int64) (entryMeta, *storageError) {
 	if rErr := checkR2Key(meta.Key); rErr != nil {
 		return meta, rErr
 	}
@@ -164,7 +152,7 @@ func (s *Server) putR2(account, bucket string, meta entryMeta, md5Hex string, bo
 	}
 	_, r2, err := s.storage()
 	if err != nil {
-		return meta, r2Err(http.StatusInternalServerError, codeBindingBadCall, "%v", err)
+		return meta, storageErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err)
 	}
 	meta.Uploaded = s.opts.now().UTC()
 	if md5Hex != "" {
@@ -174,21 +162,21 @@ func (s *Server) putR2(account, bucket string, meta entryMeta, md5Hex string, bo
 	stored, err := r2.put(account, bucket, meta, body, maxBytes)
 	switch {
 	case errors.Is(err, errMD5Mismatch):
-		return meta, r2Err(http.StatusBadRequest, codeR2BadDigest, "The Content-MD5 you specified did not match what we received.")
+		return meta, storageErr(http.StatusBadRequest, codeR2BadDigest, "The Content-MD5 you specified did not match what we received.")
 	case err != nil:
 		return meta, r2StoreError(err, meta.Key, maxBytes)
 	}
 	return stored, nil
 }
 
-func r2StoreError(err error, key string, maxBytes int64) *r2Error {
+func r2StoreError(err error, key string, maxBytes int64) *storageError {
 	switch {
 	case errors.Is(err, errNoContainer):
 		return errNoSuchBucket()
 	case errors.Is(err, errEntryTooLarge):
-		return r2Err(http.StatusRequestEntityTooLarge, codeR2TooLarge, "Your proposed upload exceeds the maximum allowed object size (%d bytes).", maxBytes)
+		return storageErr(http.StatusRequestEntityTooLarge, codeR2TooLarge, "Your proposed upload exceeds the maximum allowed object size (%d bytes).", maxBytes)
 	}
-	return r2Err(http.StatusInternalServerError, codeBindingBadCall, "could not store %q: %v", key, err)
+	return storageErr(http.StatusInternalServerError, codeBindingBadCall, "could not store %q: %v", key, err)
 }
 
 // errMD5Mismatch fails a write whose data does not have the MD5 the caller gave: md5Check
@@ -230,33 +218,33 @@ type r2Listing struct {
 
 // listR2 lists up to limit objects and delimited prefixes, in key order. The cursor is opaque
 // to clients: the key after which the next page starts, encoded.
-func (s *Server) listR2(account, bucket string, o r2ListOptions) (r2Listing, *r2Error) {
+func (s *Server) listR2(account, bucket string, o r2ListOptions) (r2Listing, *storageError) {
 	var out r2Listing
 	limit := maxR2ListLimit
 	if o.Limit != nil {
 		limit = *o.Limit
 	}
 	if limit < 1 || limit > maxR2ListLimit {
-		return out, r2Err(http.StatusBadRequest, codeR2InvalidObject, "limit must be between 1 and %d, not %d.", maxR2ListLimit, limit)
+		return out, storageErr(http.StatusBadRequest, codeR2InvalidObject, "limit must be between 1 and %d, not %d.", maxR2ListLimit, limit)
 	}
 	startAfter := o.StartAfter
 	if o.Cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(o.Cursor)
 		if err != nil {
-			return out, r2Err(http.StatusBadRequest, codeR2InvalidObject, "The cursor %q is not valid.", o.Cursor)
+			return out, storageErr(http.StatusBadRequest, codeR2InvalidObject, "The cursor %q is not valid.", o.Cursor)
 		}
 		startAfter = max(startAfter, string(raw))
 	}
 	_, r2, err := s.storage()
 	if err != nil {
-		return out, r2Err(http.StatusInternalServerError, codeBindingBadCall, "%v", err)
+		return out, storageErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err)
 	}
 	entries, err := r2.list(account, bucket, o.Prefix, startAfter, nil)
 	if errors.Is(err, errNoContainer) {
 		return out, errNoSuchBucket()
 	}
 	if err != nil {
-		return out, r2Err(http.StatusInternalServerError, codeBindingBadCall, "%v", err)
+		return out, storageErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err)
 	}
 	out.Objects = []entryMeta{}
 	out.DelimitedPrefixes = []string{}
@@ -312,8 +300,8 @@ type r2Range struct {
 }
 
 // resolve returns the range's first byte and length within an object of size bytes.
-func (rg *r2Range) resolve(size int64) (offset, length int64, rErr *r2Error) {
-	bad := r2Err(http.StatusRequestedRangeNotSatisfiable, 10039, "The requested range is not satisfiable.")
+func (rg *r2Range) resolve(size int64) (offset, length int64, rErr *storageError) {
+	bad := storageErr(http.StatusRequestedRangeNotSatisfiable, 10039, "The requested range is not satisfiable.")
 	if rg.Suffix != nil {
 		if *rg.Suffix < 0 {
 			return 0, 0, bad
@@ -341,10 +329,10 @@ func (s *Server) serveR2(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := r.PathValue("op")
-	fail := func(rErr *r2Error) { writeBindingError(w, rErr.status, rErr.code, rErr.message) }
+	fail := func(rErr *storageError) { writeBindingError(w, rErr.status, rErr.code, rErr.message) }
 	_, r2, err := s.storage()
 	if err != nil {
-		fail(r2Err(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
+		fail(storageErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
 		return
 	}
 	switch op {
@@ -368,7 +356,7 @@ func (s *Server) serveR2(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, errNoContainer):
 			fail(errNoSuchBucket())
 		case err != nil:
-			fail(r2Err(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
+			fail(storageErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
 		case !found:
 			w.Header().Set(headerFound, "0")
 			writeJSON(w, http.StatusOK, nil)
@@ -389,7 +377,7 @@ func (s *Server) serveR2(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			fail(r2Err(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
+			fail(storageErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{})
@@ -417,7 +405,7 @@ func (s *Server) serveR2(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) serveR2Get(w http.ResponseWriter, r2 *containerStore[r2Bucket], call r2Call, fail func(*r2Error)) {
+func (s *Server) serveR2Get(w http.ResponseWriter, r2 *containerStore[r2Bucket], call r2Call, fail func(*storageError)) {
 	if rErr := checkR2Key(call.Key); rErr != nil {
 		fail(rErr)
 		return
@@ -428,7 +416,7 @@ func (s *Server) serveR2Get(w http.ResponseWriter, r2 *containerStore[r2Bucket],
 		fail(errNoSuchBucket())
 		return
 	case err != nil:
-		fail(r2Err(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
+		fail(storageErr(http.StatusInternalServerError, codeBindingBadCall, "%v", err))
 		return
 	case !found:
 		w.Header().Set(headerFound, "0")
@@ -446,7 +434,7 @@ func (s *Server) serveR2Get(w http.ResponseWriter, r2 *containerStore[r2Bucket],
 			return
 		}
 		if _, err := io.CopyN(io.Discard, body, offset); err != nil {
-			fail(r2Err(http.StatusInternalServerError, codeBindingBadCall, "read %q: %v", call.Key, err))
+			fail(storageErr(http.StatusInternalServerError, codeBindingBadCall, "read %q: %v", call.Key, err))
 			return
 		}
 		reader, length = io.LimitReader(body, n), n
