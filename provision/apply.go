@@ -934,7 +934,7 @@ func withSourceLocations(err error, bundle *bundler.Result) error {
 
 // identity is what the uploaded version's annotation records about it.
 func (e *Engine) identity(d *desiredWorker, fingerprint string, smoke bool) versionIdentity {
-	id := versionIdentity{BundleTag: d.bundleTag, Keys: map[string]string{}, Run: e.runID, SmokePending: smoke, Own: d.ownMarks}
+	id := versionIdentity{BundleTag: d.bundleTag, Keys: map[string]string{}, Run: e.runID, SmokePending: smoke, Own: d.ownMarks, Unbound: d.unbound}
 	if d.worker.APIKey != nil && fingerprint != "" {
 		id.Keys[d.worker.APIKey.Binding] = fingerprint
 	}

@@ -23,7 +23,11 @@ import (
 // wrote, so their versions are still recognised. sec= records the fingerprints of the secrets
 // besides the API key (secrets.go). own=kv-<12 hex>,r2-<12 hex>,… lists the storage objects
 // the worker's flareform created (kind_storage.go): a rollback to a version without a mark only
-// makes flareform leave that object alone, never delete it.
+// makes flareform leave that object alone, never delete it. unbound=<version id>/<16 hex> is
+// written by an upload that stops binding storage the plan deletes after it (kind_unbound.go):
+// it names the version that bound those objects and, as a bit mask over that version's own=
+// list, which of them, so a run killed between the upload and the deletes leaves them to the
+// next plan instead of forgetting them.
 
 // versionIdentity is what a version's annotation says about it.
 type versionIdentity struct {
@@ -41,6 +45,10 @@ type versionIdentity struct {
 	// Own are the ownership marks of the storage objects the worker's flareform created
 	// (kind_storage.go): their ownership tags without "ff-", written as one own= field.
 	Own []string
+	// Unbound names the version whose bound and marked storage the plan of this upload deletes
+	// after it, and which of those objects ("<version id>/<mask>", kind_unbound.go); "" when
+	// nothing is pending.
+	Unbound string
 	// Secrets are the fingerprints of the spec's secrets besides the API key, by the tag of
 	// their binding name (secrets.go); written compactly, as sec= fields.
 	Secrets map[string]string
@@ -65,6 +73,9 @@ func (id versionIdentity) message() string {
 	}
 	if len(id.Own) > 0 {
 		parts = append(parts, "own="+strings.Join(id.Own, ","))
+	}
+	if id.Unbound != "" {
+		parts = append(parts, unboundField+"="+id.Unbound)
 	}
 	if id.Run != "" {
 		parts = append(parts, "run="+id.Run)
@@ -93,6 +104,8 @@ func parseIdentity(message string) (id versionIdentity, ok bool) {
 			id.SmokePending = v == "pending"
 		case k == "own":
 			id.Own = strings.Split(v, ",")
+		case k == unboundField:
+			id.Unbound = v
 		case k == secretField:
 			if id.Secrets == nil {
 				id.Secrets = map[string]string{}

@@ -26,12 +26,15 @@ func checkIdentityFits(s *spec.Spec, w spec.Worker) error {
 }
 
 // worstIdentity is the largest annotation an upload of w can write: every fingerprint at its
-// longest, every consumer in a key rotation, every storage object it declares owned.
+// longest, every consumer in a key rotation, every storage object it declares owned, and the
+// fixed-size unbound= field (a worker that binds nothing now may have unbound what an earlier
+// spec declared).
 func worstIdentity(w spec.Worker) versionIdentity {
 	fp := strings.Repeat("0", fingerprintHexLen+len(generatedFingerprintPrefix))
 	id := versionIdentity{
 		BundleTag: bundleTagPrefix + strings.Repeat("0", 16), Run: strings.Repeat("0", 16), SmokePending: true,
-		Keys: map[string]string{}, Limits: map[string]string{}, Prev: map[string]string{}, Secrets: map[string]string{},
+		Unbound: unboundValue(strings.Repeat("0", maxUnboundVersionLen), ^uint64(0)),
+		Keys:    map[string]string{}, Limits: map[string]string{}, Prev: map[string]string{}, Secrets: map[string]string{},
 	}
 	if w.APIKey != nil {
 		id.Keys[w.APIKey.Binding] = fp

@@ -32,6 +32,8 @@ import (
 // deleted). Losing a mark can only ever keep an object, never delete one. A rollback can also
 // bring back an older version's mark for an object a later run stopped managing: its delete
 // still follows the data rule below, so no data is lost without --delete-data.
+// The upload that stops binding storage its run deletes next records that (unbound=,
+// kind_unbound.go), so a run stopped between that upload and the deletes does not forget them.
 //
 // No data is ever lost by a plan. An object flareform created that nothing declares any more
 // (or that destroy removes) is deleted only when it holds nothing: no key, no object, no table.
@@ -396,6 +398,14 @@ type liveStorage struct {
 	bound map[string]map[string]string
 	// marks are the ownership marks (tags) the serving version's annotation records.
 	marks []string
+	// version is the version whose bindings bound describes (the one serving, or a split's
+	// canary), and own its own= list as written (the index of unbound='s mask).
+	version string
+	own     []string
+	// unbound are the unbound= fields of the serving version(s), and pending what they
+	// record as read by the plan (kind_unbound.go).
+	unbound []string
+	pending []pendingSet
 }
 
 // bindingJSON is a live binding's JSON, for the fields cfapi does not type.
@@ -489,39 +499,42 @@ func (e *Engine) readSplitMarks(ctx context.Context, accountID string, p *Plan) 
 		if wp.live == nil || wp.live.canary == nil {
 			continue
 		}
-		marks, err := e.versionMarks(ctx, accountID, wp.Name, []string{wp.live.canary.Stable})
+		marks, unbound, err := e.versionMarks(ctx, accountID, wp.Name, []string{wp.live.canary.Stable})
 		if err != nil {
 			return fmt.Errorf("plan %s: %w", wp.Name, err)
 		}
 		wp.live.storage.marks = append(wp.live.storage.marks, marks...)
+		wp.live.storage.unbound = append(wp.live.storage.unbound, unbound...)
 	}
 	return nil
 }
 
-// versionMarks reads the ownership marks of versions' annotations (as tags), from this
-// machine's version cache when it holds them.
-func (e *Engine) versionMarks(ctx context.Context, accountID, name string, versions []string) ([]string, error) {
-	var out []string
+// versionMarks reads the ownership marks of versions' annotations (as tags), and their
+// unbound= fields (kind_unbound.go), from this machine's version cache when it holds them.
+func (e *Engine) versionMarks(ctx context.Context, accountID, name string, versions []string) (marks, unbound []string, err error) {
 	for _, v := range versions {
 		if v == "" {
 			continue
 		}
 		msg, found, err := e.versionMessageOf(ctx, accountID, name, v)
 		if err != nil {
-			return nil, fmt.Errorf("read version %s: %w", v, err)
+			return nil, nil, fmt.Errorf("read version %s: %w", v, err)
 		}
 		if id, ok := parseIdentity(msg); found && ok {
-			out = append(out, tagsOfMarks(id.Own)...)
+			marks = append(marks, tagsOfMarks(id.Own)...)
+			if id.Unbound != "" {
+				unbound = append(unbound, id.Unbound)
+			}
 		}
 	}
-	return out, nil
+	return marks, unbound, nil
 }
 
-// deletedWorkerMarks reads the marks of the version(s) a worker the plan deletes serves
-// (readDeleted read its deployments).
-func (e *Engine) deletedWorkerMarks(ctx context.Context, accountID string, wp WorkerPlan) ([]string, error) {
+// deletedWorkerMarks reads the marks and unbound= fields of the version(s) a worker the plan
+// deletes serves (readDeleted read its deployments).
+func (e *Engine) deletedWorkerMarks(ctx context.Context, accountID string, wp WorkerPlan) (marks, unbound []string, err error) {
 	if wp.deleteRead == nil || !wp.deleteRead.exists {
-		return nil, nil
+		return nil, nil, nil
 	}
 	versions := wp.deleteRead.versions
 	if len(versions) == 0 {

@@ -218,6 +218,7 @@ func (e *Engine) latestVersion(ctx context.Context, accountID, name string) (str
 // key fingerprints. Tags only fill in key fingerprints that no annotation vouches for.
 func (live *liveWorker) applyServed(sv servedVersion) {
 	live.versionID, live.split = sv.ID, sv.Split
+	live.storage.version = sv.ID
 	if !sv.Identified {
 		return
 	}
@@ -225,6 +226,10 @@ func (live *liveWorker) applyServed(sv servedVersion) {
 	live.bundleTag = sv.Identity.BundleTag
 	live.smokePending = sv.Identity.SmokePending
 	live.storage.marks = tagsOfMarks(sv.Identity.Own)
+	live.storage.own = sv.Identity.Own
+	if sv.Identity.Unbound != "" {
+		live.storage.unbound = append(live.storage.unbound, sv.Identity.Unbound)
+	}
 	live.applySecrets(sv.Identity)
 	for binding, fp := range sv.Identity.Keys {
 		if live.secrets[binding] {

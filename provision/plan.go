@@ -169,6 +169,8 @@ type desiredWorker struct {
 	// marks its annotation records (kind_storage.go).
 	storage  []storageBind
 	ownMarks []string
+	// unbound is the annotation's unbound= field (kind_unbound.go); "" when nothing is pending.
+	unbound string
 	// secrets are the secrets besides the API key (secrets.go); nil when the worker has none.
 	secrets *secretsDesired
 }

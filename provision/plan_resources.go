@@ -81,7 +81,11 @@ func (e *Engine) planAccountResources(ctx context.Context, s *spec.Spec, p *Plan
 	if err := e.readSplitMarks(ctx, p.AccountID, p); err != nil {
 		return err
 	}
-	var owners []kindOwner
+	// Storage an upload unbound that its run meant to delete next (kind_unbound.go).
+	owners, err := e.pendingOwners(ctx, p.AccountID, p)
+	if err != nil {
+		return err
+	}
 	for _, wp := range p.Workers {
 		if wp.live != nil && wp.live.exists {
 			owners = append(owners, kindOwner{name: wp.Name, tags: ownerTagsWithMarks(wp.live.tags, wp.live), live: wp.live})
@@ -91,13 +95,14 @@ func (e *Engine) planAccountResources(ctx context.Context, s *spec.Spec, p *Plan
 			continue
 		}
 		// A project worker the spec no longer names, which used objects flareform manages.
-		o, err := e.removedOwner(ctx, p.AccountID, wp, existing[wp.Name])
+		o, pending, err := e.removedOwner(ctx, p.AccountID, wp, existing[wp.Name])
 		if err != nil {
 			return err
 		}
 		if o != nil {
 			owners = append(owners, *o)
 		}
+		owners = append(owners, pending...)
 	}
 	var resources []ResourcePlan
 	if kindsInvolved(s, owners) {
@@ -116,26 +121,35 @@ func (e *Engine) planAccountResources(ctx context.Context, s *spec.Spec, p *Plan
 		return err
 	}
 	recordOwnership(p, resources)
+	e.planUnbound(p, resources)
 	p.Resources = orderResources(p, resources)
 	return nil
 }
 
 // removedOwner is a worker the plan deletes as an owner of account objects: with its bindings
 // when its script tags or its serving version's marks say it used objects flareform manages;
-// nil when it used none.
-func (e *Engine) removedOwner(ctx context.Context, accountID string, wp WorkerPlan, tags []string) (*kindOwner, error) {
-	marks, err := e.deletedWorkerMarks(ctx, accountID, wp)
+// nil when it used none. pending are the owners of the storage its serving version recorded
+// as unbound and still to be deleted (kind_unbound.go).
+func (e *Engine) removedOwner(ctx context.Context, accountID string, wp WorkerPlan, tags []string) (o *kindOwner, pending []kindOwner, err error) {
+	marks, unbound, err := e.deletedWorkerMarks(ctx, accountID, wp)
 	if err != nil {
-		return nil, fmt.Errorf("plan %s: %w", wp.Name, err)
+		return nil, nil, fmt.Errorf("plan %s: %w", wp.Name, err)
 	}
-	o := &kindOwner{name: wp.Name, tags: append(slices.Clone(tags), marks...)}
+	sets, err := e.readPending(ctx, accountID, wp.Name, unbound)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, ps := range sets {
+		pending = append(pending, ps.owner)
+	}
+	o = &kindOwner{name: wp.Name, tags: append(slices.Clone(tags), marks...)}
 	if !slices.ContainsFunc(o.tags, isOwnershipTag) {
-		return nil, nil
+		return nil, pending, nil
 	}
 	if o.live, err = e.removedWorkerLive(ctx, accountID, wp.Name); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return o, nil
+	return o, pending, nil
 }
 
 // planDestroyResources adds the account objects destroy removes: those the spec declares or
@@ -147,7 +161,7 @@ func (e *Engine) planDestroyResources(ctx context.Context, s *spec.Spec, p *Plan
 		if wp.Action != ActionDelete {
 			continue
 		}
-		o, err := e.removedOwner(ctx, p.AccountID, wp, scripts[wp.Name])
+		o, pending, err := e.removedOwner(ctx, p.AccountID, wp, scripts[wp.Name])
 		if err != nil {
 			return err
 		}
@@ -155,6 +169,7 @@ func (e *Engine) planDestroyResources(ctx context.Context, s *spec.Spec, p *Plan
 			o = &kindOwner{name: wp.Name, tags: scripts[wp.Name]}
 		}
 		owners = append(owners, *o)
+		owners = append(owners, pending...)
 	}
 	if !kindsInvolved(s, owners) {
 		p.Resources = orderResources(p, nil)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/flareform/flareform/localcf"
@@ -60,23 +59,8 @@ var storageCrashes = []storageCrash{
 		args: []string{"apply", "--auto-approve", "--delete-data"},
 		code: exitOK,
 		check: func(f *convFixture) {
-			a := readAccountStorage(f.t, f.srv)
-			unboundMu.Lock()
-			lenient := unboundBeforeRerun[f.t.Name()] && !requireDeleteAfterUnbind
-			unboundMu.Unlock()
-			if !lenient {
-				a.wantOnly(f.t, "after the re-run", nil, nil, nil)
-			} else if len(a.kv)+len(a.buckets)+len(a.d1) > 0 {
-				// The killed run's upload had already unbound them (and dropped their marks):
-				// see requireDeleteAfterUnbind. Whatever is left is as the killed run left it.
-				f.t.Logf("KNOWN GAP (requireDeleteAfterUnbind): left behind after the re-run with --delete-data: %s", a)
-				if id := a.kv[storKV]; id != "" {
-					for _, v := range []string{"one", "two"} {
-						if status, body := storageRaw(f.t, f.srv, "storage/kv/namespaces/"+id+"/values/k-"+v); status != http.StatusOK || body != "kv:"+v {
-							f.t.Errorf("the namespace left behind lost key k-%s: %d %q", v, status, body)
-						}
-					}
-				}
+			if requireDeleteAfterUnbind {
+				readAccountStorage(f.t, f.srv).wantOnly(f.t, "after the re-run", nil, nil, nil)
 			}
 			wantServesMode(f, "two")
 			if b := scriptStorageBindings(f.t, f.srv); len(b) != 1 {
@@ -125,24 +109,12 @@ var storageCrashes = []storageCrash{
 }
 
 // requireDeleteAfterUnbind makes remove-delete-data require, after every kill, that the re-run
-// with --delete-data deletes all three objects. It is false because of an engine gap (see the
-// report of the change that added this test): the upload that stops binding storage the plan
-// deletes also drops the objects' ownership marks from the version annotation
-// (provision/plan_resources.go recordOwnership: ownedAfter is false for a delete), and the
-// deletes come after that upload (provision/apply.go Apply: applyResources(after=true)). A run
-// killed between that upload and its deletes leaves them unbound and unmarked: the re-run's
-// plan no longer knows them (kind_storage.go managed() finds objects only through the live
-// worker's bindings) and says "No changes" although --delete-data was asked for. No data is
-// lost by that (the objects are kept, not managed), so with it false the test checks that,
-// and requires the deletes only after kills before the upload landed.
-const requireDeleteAfterUnbind = false
-
-// unboundBeforeRerun records, per remove-delete-data sub-test, whether the killed run's upload
-// had unbound the storage before the re-run.
-var (
-	unboundMu          sync.Mutex
-	unboundBeforeRerun = map[string]bool{}
-)
+// with --delete-data deletes all three objects, including after a kill once the upload that
+// unbinds them (and drops their ownership marks) had landed and before their deletes finished.
+// The engine makes that true by recording, on that upload's version, the version it replaces
+// and which of its storage the run deletes next (the annotation's unbound= field,
+// provision/kind_unbound.go): the re-run's plan takes those objects as flareform's again.
+const requireDeleteAfterUnbind = true
 
 // refuseStorage is the start of refuse-kv-holds-data: a KV namespace and a D1 database.
 const refuseStorage = "    kv:\n      CACHE: " + storKV + "\n    d1:\n      DB: " + storD1 + "\n"
@@ -155,9 +127,8 @@ const refuseStorage = "    kv:\n      CACHE: " + storKV + "\n    d1:\n      DB: 
 //     of each name (none created twice) and the worker binds it (none left un-bound);
 //   - remove-delete-data (all three removed, holding data, with --delete-data; the re-run with
 //     --delete-data too): the re-run exits 0, the worker serves the spec without them, plan is
-//     clean and all three are gone; after a kill once the upload that unbinds them had landed,
-//     what is left is logged as a KNOWN GAP and must still hold its data (a namespace's keys),
-//     unless requireDeleteAfterUnbind (see there) makes it a failure;
+//     clean and all three are gone, also after a kill once the upload that unbinds them had
+//     landed (requireDeleteAfterUnbind);
 //   - refuse-kv-holds-data (a plain apply removing an empty D1 and a KV namespace that holds a
 //     key, and changing a var): the killed run and the re-run write nothing at all (the local
 //     Cloudflare's request log), the re-run refuses (exit 1), the key and the database are
@@ -169,9 +140,9 @@ const refuseStorage = "    kv:\n      CACHE: " + storKV + "\n    d1:\n      DB: 
 // upload) writes in refuse-kv-holds-data; a create that is not found again after a crash (a
 // plan that does not bind an object that exists under its name) makes a second namespace or a
 // failed create, caught by wantOnly; an ownership mark that is lost between the upload that
-// unbinds an object and its delete leaves the object behind, caught by remove-delete-data's
-// wantOnly only with requireDeleteAfterUnbind (today's engine has that gap: about half of its
-// kill points, those after the unbinding upload, leave objects behind; true makes them fail).
+// unbinds an object and its delete (an upload that does not record the objects it unbinds as
+// unbound=) leaves the object behind, caught by remove-delete-data's wantOnly after about half
+// of its kill points, those after the unbinding upload.
 func TestStorageCrashes(t *testing.T) {
 	t.Parallel()
 	for _, sc := range storageCrashes {
@@ -288,9 +259,6 @@ func runStorageCrash(t *testing.T, sc storageCrash, step int, afterHandled bool)
 		b := scriptStorageBindings(t, f.srv)
 		unbound := b["kv.CACHE"] == "" && b["r2.IMAGES"] == "" && b["d1.DB"] == ""
 		t.Logf("after the kill the worker binds %v (storage unbound: %t); account: %s", b, unbound, readAccountStorage(t, f.srv))
-		unboundMu.Lock()
-		unboundBeforeRerun[t.Name()] = unbound
-		unboundMu.Unlock()
 	}
 
 	rerun := f.cmd(sc.args...)
