@@ -45,16 +45,7 @@ func d1Path(accountID string) string { return "accounts/" + accountID + "/d1/dat
 
 // list is the account's databases, read once per plan.
 func (d1API) list(ctx context.Context, e *Engine, accountID string) (*storageList, error) {
-	return cachedList(ctx, "d1", func() (*storageList, error) {
-		l := &storageList{byName: map[string]string{}, byID: map[string]string{}}
-		err := listPages(ctx, e, d1Path(accountID), func(db d1Database) {
-			l.byName[db.Name], l.byID[db.UUID] = db.UUID, db.Name
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list D1 databases: %w", err)
-		}
-		return l, nil
-	})
+	return readListed(ctx, e, "d1", d1Path(accountID), "D1 databases", func(db d1Database) (string, string) { return db.UUID, db.Name })
 }
 
 func (a d1API) find(ctx context.Context, e *Engine, accountID, name string) (string, any, error) {

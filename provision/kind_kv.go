@@ -37,16 +37,7 @@ func kvPath(accountID string) string { return "accounts/" + accountID + "/storag
 
 // list is the account's namespaces, read once per plan.
 func (kvAPI) list(ctx context.Context, e *Engine, accountID string) (*storageList, error) {
-	return cachedList(ctx, "kv", func() (*storageList, error) {
-		l := &storageList{byName: map[string]string{}, byID: map[string]string{}}
-		err := listPages(ctx, e, kvPath(accountID), func(ns kvNamespace) {
-			l.byName[ns.Title], l.byID[ns.ID] = ns.ID, ns.Title
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list KV namespaces: %w", err)
-		}
-		return l, nil
-	})
+	return readListed(ctx, e, "kv", kvPath(accountID), "KV namespaces", func(ns kvNamespace) (string, string) { return ns.ID, ns.Title })
 }
 
 func (a kvAPI) find(ctx context.Context, e *Engine, accountID, name string) (string, any, error) {
