@@ -58,22 +58,28 @@ func titleFree(title string) func([]kvNamespace) error {
 	}
 }
 
-// createKVNamespace: POST /storage/kv/namespaces {"title"}.
-func (s *Server) createKVNamespace(c *call) *apiError {
+// titledKVRequest reads the {"title"} body of a create or rename, checked, and opens the store.
+func (s *Server) titledKVRequest(c *call) (string, *containerStore[kvNamespace], *apiError) {
 	var body struct {
 		Title *string `json:"title"`
 	}
 	if apiErr := decodeJSONBody(c.r, &body); apiErr != nil {
-		return apiErr
+		return "", nil, apiErr
 	}
 	if apiErr := checkKVTitle(body.Title); apiErr != nil {
-		return apiErr
+		return "", nil, apiErr
 	}
 	kv, apiErr := s.kvStoreOrError()
+	return *body.Title, kv, apiErr
+}
+
+// createKVNamespace: POST /storage/kv/namespaces {"title"}.
+func (s *Server) createKVNamespace(c *call) *apiError {
+	title, kv, apiErr := s.titledKVRequest(c)
 	if apiErr != nil {
 		return apiErr
 	}
-	ns := kvNamespace{ID: randomHex(16), Title: *body.Title, SupportsURLEncoding: true, CreatedOn: s.opts.now().UTC()}
+	ns := kvNamespace{ID: randomHex(16), Title: title, SupportsURLEncoding: true, CreatedOn: s.opts.now().UTC()}
 	if err := kv.create(c.accountID, ns.ID, ns, titleFree(ns.Title)); err != nil {
 		return storeAPIError(err)
 	}
@@ -142,24 +148,15 @@ func (s *Server) getKVNamespace(c *call) *apiError {
 
 // renameKVNamespace: PUT /storage/kv/namespaces/{id} {"title"}.
 func (s *Server) renameKVNamespace(c *call) *apiError {
-	var body struct {
-		Title *string `json:"title"`
-	}
-	if apiErr := decodeJSONBody(c.r, &body); apiErr != nil {
-		return apiErr
-	}
-	if apiErr := checkKVTitle(body.Title); apiErr != nil {
-		return apiErr
-	}
-	kv, apiErr := s.kvStoreOrError()
+	title, kv, apiErr := s.titledKVRequest(c)
 	if apiErr != nil {
 		return apiErr
 	}
 	ns, err := kv.update(c.accountID, c.param("namespace"), func(rec *kvNamespace, others []kvNamespace) error {
-		if err := titleFree(*body.Title)(others); err != nil {
+		if err := titleFree(title)(others); err != nil {
 			return err
 		}
-		rec.Title = *body.Title
+		rec.Title = title
 		return nil
 	})
 	if errors.Is(err, errNoContainer) {
