@@ -254,13 +254,19 @@ func (s *Server) putObject(c *call) *apiError {
 	return nil
 }
 
-// getObject: GET /r2/buckets/{b}/objects/{key} answers the object's bytes.
-func (s *Server) getObject(c *call) *apiError {
+// objectOf is the bucket store and key of an object route, both checked.
+func (s *Server) objectOf(c *call) (*containerStore[r2Bucket], string, *apiError) {
 	r2, _, apiErr := s.bucketOf(c)
 	if apiErr != nil {
-		return apiErr
+		return nil, "", apiErr
 	}
 	key, apiErr := r2KeyFromPath(c)
+	return r2, key, apiErr
+}
+
+// getObject: GET /r2/buckets/{b}/objects/{key} answers the object's bytes.
+func (s *Server) getObject(c *call) *apiError {
+	r2, key, apiErr := s.objectOf(c)
 	if apiErr != nil {
 		return apiErr
 	}
@@ -291,11 +297,7 @@ func (s *Server) getObject(c *call) *apiError {
 
 // deleteObject: DELETE /r2/buckets/{b}/objects/{key}; an object that is not there is no error.
 func (s *Server) deleteObject(c *call) *apiError {
-	r2, _, apiErr := s.bucketOf(c)
-	if apiErr != nil {
-		return apiErr
-	}
-	key, apiErr := r2KeyFromPath(c)
+	r2, key, apiErr := s.objectOf(c)
 	if apiErr != nil {
 		return apiErr
 	}
