@@ -395,23 +395,6 @@ func (cs *containerStore[R]) remove(account, id string, withData bool, live func
 	return nil
 }
 
-// countLive counts the entries for which live is true.
-func (cs *containerStore[R]) countLive(account, id string, live func(*entryMeta) bool) (int, error) {
-	cs.mu.RLock()
-	defer cs.mu.RUnlock()
-	c := cs.container(account, id)
-	if c == nil {
-		return 0, errNoContainer
-	}
-	n := 0
-	for _, m := range c.entries {
-		if live == nil || live(m) {
-			n++
-		}
-	}
-	return n, nil
-}
-
 // put stores body (at most maxBytes) under meta.Key with meta's metadata, filling in size,
 // etag, version and file. The data is written and synced before the lock is taken; the meta
 // file's atomic replacement commits it.
