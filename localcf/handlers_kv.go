@@ -304,16 +304,22 @@ func readKVForm(c *call, boundary string) (value []byte, metadata json.RawMessag
 	return value, metadata, nil
 }
 
-// getKVValue: GET /storage/kv/namespaces/{id}/values/{key} answers the value's bytes.
-func (s *Server) getKVValue(c *call) *apiError {
+// kvKeyRequest is the checked key of a value route and the store it is read from.
+func (s *Server) kvKeyRequest(c *call) (string, *containerStore[kvNamespace], *apiError) {
 	key, apiErr := kvKeyFromPath(c)
 	if apiErr != nil {
-		return apiErr
+		return "", nil, apiErr
 	}
 	if kErr := checkKVKey(key); kErr != nil {
-		return kErr.apiError()
+		return "", nil, kErr.apiError()
 	}
 	kv, apiErr := s.kvStoreOrError()
+	return key, kv, apiErr
+}
+
+// getKVValue: GET /storage/kv/namespaces/{id}/values/{key} answers the value's bytes.
+func (s *Server) getKVValue(c *call) *apiError {
+	key, kv, apiErr := s.kvKeyRequest(c)
 	if apiErr != nil {
 		return apiErr
 	}
@@ -375,14 +381,7 @@ func (s *Server) getKVMetadata(c *call) *apiError {
 // deleteKVValue: DELETE /storage/kv/namespaces/{id}/values/{key}; a key that is not there is
 // no error.
 func (s *Server) deleteKVValue(c *call) *apiError {
-	key, apiErr := kvKeyFromPath(c)
-	if apiErr != nil {
-		return apiErr
-	}
-	if kErr := checkKVKey(key); kErr != nil {
-		return kErr.apiError()
-	}
-	kv, apiErr := s.kvStoreOrError()
+	key, kv, apiErr := s.kvKeyRequest(c)
 	if apiErr != nil {
 		return apiErr
 	}
