@@ -57,6 +57,24 @@ func d1Exists(t *testing.T, srv *localcf.Server, name string) bool {
 	return strings.Contains(string(raw), `"name":"`+name+`"`)
 }
 
+// shopProject writes a project with one worker, shop, answering "ok", under t.TempDir(); its
+// write puts the spec there with the storage block given (lines under the worker).
+func shopProject(t *testing.T) (specPath string, write func(storage string)) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "worker.js"), []byte(`export default { fetch() { return new Response("ok") } }`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	specPath = filepath.Join(dir, "flareform.yaml")
+	return specPath, func(storage string) {
+		t.Helper()
+		spec := "project: shop\nworkers:\n  shop:\n    main: ./worker.js\n    compatibility_date: \"2025-06-01\"\n" + storage
+		if err := os.WriteFile(specPath, []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // --delete-data and --keep-data end to end: a spec that drops a KV namespace and an R2 bucket
 // holding data and an empty D1 database. Without a flag plan marks them and apply and destroy
 // refuse before any write; the flags exclude each other; a saved plan keeps its choice and
@@ -65,18 +83,8 @@ func d1Exists(t *testing.T, srv *localcf.Server, name string) bool {
 func TestStorageDataFlags(t *testing.T) {
 	srv, env := startStandalone(t)
 	c := newCLI(t, env)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "worker.js"), []byte(`export default { fetch() { return new Response("ok") } }`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	specPath := filepath.Join(dir, "flareform.yaml")
-	writeSpec := func(storage string) {
-		t.Helper()
-		spec := "project: shop\nworkers:\n  shop:\n    main: ./worker.js\n    compatibility_date: \"2025-06-01\"\n" + storage
-		if err := os.WriteFile(specPath, []byte(spec), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	specPath, writeSpec := shopProject(t)
+	dir := filepath.Dir(specPath)
 	writeSpec("    kv:\n      CACHE: shop-cache\n    r2:\n      IMAGES: shop-images\n    d1:\n      DB: shop-db\n")
 	c.mustRun(exitOK, "-f", specPath, "apply", "--auto-approve")
 	c.mustRun(exitOK, "-f", specPath, "plan", "--detailed-exitcode")

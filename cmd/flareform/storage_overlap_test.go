@@ -739,18 +739,8 @@ func TestStorageOverlapSavedPlanRecheck(t *testing.T) {
 	t.Parallel()
 	srv, env := startStandalone(t)
 	c := newCLI(t, env)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "worker.js"), []byte(`export default { fetch() { return new Response("ok") } }`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	specPath := filepath.Join(dir, "flareform.yaml")
-	spec := func(storage string) {
-		t.Helper()
-		doc := "project: shop\nworkers:\n  shop:\n    main: ./worker.js\n    compatibility_date: \"2025-06-01\"\n" + storage
-		if err := os.WriteFile(specPath, []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	specPath, spec := shopProject(t)
+	dir := filepath.Dir(specPath)
 	spec("    kv:\n      CACHE: shop-recheck\n")
 	c.mustRun(exitOK, "-f", specPath, "apply", "--auto-approve")
 	id := kvNamespaceID(t, srv, "shop-recheck")
