@@ -105,7 +105,13 @@ type storageWorld struct {
 // "one", storage as given).
 func newStorageWorld(t *testing.T, storage string) *storageWorld {
 	t.Helper()
-	srv := localcftest.New(t, localcf.Options{RateLimit: 1 << 30})
+	return newStorageWorldWith(t, storage, localcf.Options{RateLimit: 1 << 30})
+}
+
+// newStorageWorldWith is newStorageWorld against a local Cloudflare started with opts.
+func newStorageWorldWith(t *testing.T, storage string, opts localcf.Options) *storageWorld {
+	t.Helper()
+	srv := localcftest.New(t, opts)
 	w := &storageWorld{t: t, srv: srv, secret: "whsec-" + randomKey(t)}
 	w.c = newCLI(t, map[string]string{
 		envAPIBaseURL:    srv.APIBaseURL(),
