@@ -99,31 +99,37 @@ func parseGolden(text string) map[string]string {
 
 func TestGolden(t *testing.T) {
 	for group, cases := range goldenCases() {
-		path := filepath.Join("testdata", group+".golden")
-		if *update {
-			if err := os.WriteFile(path, []byte(goldenText(cases)), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
+		checkGoldenFile(t, filepath.Join("testdata", group+".golden"), cases)
+	}
+}
+
+// checkGoldenFile compares the rendered cases with the golden file at path, case by case, or
+// writes the file with -update.
+func checkGoldenFile(t *testing.T, path string, cases map[string]string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(goldenText(cases)), 0o644); err != nil {
+			t.Fatal(err)
 		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update to write it)", err)
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to write it)", err)
+	}
+	want := parseGolden(string(data))
+	for name, got := range cases {
+		w, ok := want[name]
+		switch {
+		case !ok:
+			t.Errorf("%s: case %s is not in the golden file (run with -update)", path, name)
+		case got != w:
+			t.Errorf("%s: case %s differs (run with -update if intended)\n--- got\n%s--- want\n%s", path, name, got, w)
 		}
-		want := parseGolden(string(data))
-		for name, got := range cases {
-			w, ok := want[name]
-			switch {
-			case !ok:
-				t.Errorf("%s: case %s is not in the golden file (run with -update)", path, name)
-			case got != w:
-				t.Errorf("%s: case %s differs\n--- got\n%s--- want\n%s", path, name, got, w)
-			}
-		}
-		for name := range want {
-			if _, ok := cases[name]; !ok {
-				t.Errorf("%s: case %s is no longer rendered (run with -update)", path, name)
-			}
+	}
+	for name := range want {
+		if _, ok := cases[name]; !ok {
+			t.Errorf("%s: case %s is no longer rendered (run with -update)", path, name)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package view
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,31 +90,7 @@ func rolloutGoldenCases() map[string]string {
 }
 
 func TestRolloutGolden(t *testing.T) {
-	cases := rolloutGoldenCases()
-	path := filepath.Join("testdata", "rollout.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(goldenText(cases)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to write it)", err)
-	}
-	want := parseGolden(string(data))
-	for name, got := range cases {
-		if w, ok := want[name]; !ok {
-			t.Errorf("case %s is not in %s (run with -update)", name, path)
-		} else if got != w {
-			t.Errorf("case %s differs\n--- got\n%s--- want\n%s", name, got, w)
-		}
-	}
-	for name := range want {
-		if _, ok := cases[name]; !ok {
-			t.Errorf("case %s of %s is no longer rendered (run with -update)", name, path)
-		}
-	}
+	checkGoldenFile(t, filepath.Join("testdata", "rollout.golden"), rolloutGoldenCases())
 }
 
 // The key a forced rollback hands over is shown only on a terminal without --key-out; no

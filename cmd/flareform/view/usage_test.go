@@ -3,7 +3,6 @@ package view
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,27 +51,7 @@ func usageCases() map[string]string {
 
 // TestUsageGolden pins Usage byte for byte (go test ./cmd/flareform/view -run TestUsageGolden -update).
 func TestUsageGolden(t *testing.T) {
-	path := filepath.Join("testdata", "usage.golden")
-	cases := usageCases()
-	if *update {
-		if err := os.WriteFile(path, []byte(goldenText(cases)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to write it)", err)
-	}
-	want := parseGolden(string(data))
-	for name, got := range cases {
-		if got != want[name] {
-			t.Errorf("%s: case %s differs (run with -update if intended)\n--- got\n%s--- want\n%s", path, name, got, want[name])
-		}
-	}
-	if len(want) != len(cases) {
-		t.Errorf("%s has %d cases, the corpus %d (run with -update)", path, len(want), len(cases))
-	}
+	checkGoldenFile(t, filepath.Join("testdata", "usage.golden"), usageCases())
 }
 
 // The text says what the golden file pins, independently of it: the neuron line's numbers and

@@ -3,7 +3,6 @@ package view
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,27 +56,7 @@ func versionsCases() map[string]string {
 
 // TestVersionsGolden pins Versions byte for byte (go test ./cmd/flareform/view -update).
 func TestVersionsGolden(t *testing.T) {
-	path := filepath.Join("testdata", "versions.golden")
-	cases := versionsCases()
-	if *update {
-		if err := os.WriteFile(path, []byte(goldenText(cases)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to write it)", err)
-	}
-	want := parseGolden(string(data))
-	for name, got := range cases {
-		if got != want[name] {
-			t.Errorf("%s: case %s differs (run with -update if intended)\n--- got\n%s--- want\n%s", path, name, got, want[name])
-		}
-	}
-	if len(want) != len(cases) {
-		t.Errorf("%s has %d cases, the corpus %d (run with -update)", path, len(want), len(cases))
-	}
+	checkGoldenFile(t, filepath.Join("testdata", "versions.golden"), versionsCases())
 }
 
 // Whatever a message holds, the plain table carries no control character, every row is one
