@@ -85,18 +85,31 @@ func otherVersion(shares []deploymentShare, old string) string {
 	return ""
 }
 
+// deployImages deploys a new "images" project (the text-to-image template) with c: its spec,
+// the -f flag naming it and the version that serves. Every rollout test starts from it.
+func deployImages(t *testing.T, c *cli, env map[string]string) (specPath string, f []string, v1 string) {
+	t.Helper()
+	specPath = initProject(t, c, "images")
+	f = []string{"-f", specPath}
+	c.mustRun(0, append(f, "apply", "--auto-approve")...)
+	return specPath, f, servingAlone(t, latestDeployment(t, env, "images"))
+}
+
+// replaceAnswer makes the project's worker answer with answer instead of the picture.
+func replaceAnswer(t *testing.T, specPath, answer string) {
+	t.Helper()
+	editFile(t, filepath.Join(filepath.Dir(specPath), "src", "worker.js"), imageAnswer, answer)
+}
+
 // TestCanaryPromoteAndRollback: apply; new code deployed with apply --canary 10 serves 10%
 // beside the old version's 90%; promote gives it 100%; rollback gives the old version 100%
 // again, and plan then shows the spec's code as a change.
 func TestCanaryPromoteAndRollback(t *testing.T) {
 	_, env := startStandalone(t)
 	c := newCLI(t, env)
-	specPath := initProject(t, c, "images")
-	f := []string{"-f", specPath}
-	c.mustRun(0, append(f, "apply", "--auto-approve")...)
-	v1 := servingAlone(t, latestDeployment(t, env, "images"))
+	specPath, f, v1 := deployImages(t, c, env)
 
-	editFile(t, filepath.Join(filepath.Dir(specPath), "src", "worker.js"), imageAnswer, releaseTwoAnswer)
+	replaceAnswer(t, specPath, releaseTwoAnswer)
 	if r := c.mustRun(exitChanges, append(f, "plan", "--canary", "10", "--detailed-exitcode")...); !strings.Contains(r.stdout, "new version at 10% (canary)") {
 		t.Errorf("plan --canary 10 does not show the canary:\n%s", r.stdout)
 	}
@@ -155,12 +168,9 @@ func TestCanaryPromoteAndRollback(t *testing.T) {
 func TestFailedCanaryLeavesThePreviousVersionServing(t *testing.T) {
 	srv, env := startStandalone(t)
 	c := newCLI(t, env)
-	specPath := initProject(t, c, "images")
-	f := []string{"-f", specPath}
-	c.mustRun(0, append(f, "apply", "--auto-approve")...)
-	v1 := servingAlone(t, latestDeployment(t, env, "images"))
+	specPath, f, v1 := deployImages(t, c, env)
 
-	editFile(t, filepath.Join(filepath.Dir(specPath), "src", "worker.js"), imageAnswer, brokenAnswer)
+	replaceAnswer(t, specPath, brokenAnswer)
 	r := c.mustRun(exitError, append(f, "apply", "--canary", "10", "--auto-approve")...)
 	if strings.Contains(r.stdout, "Apply complete!") {
 		t.Errorf("a failed canary says the apply completed:\n%s", r.stdout)
@@ -181,11 +191,8 @@ func TestFailedCanaryLeavesThePreviousVersionServing(t *testing.T) {
 func TestRolloutsNeedApprovalWithoutATerminal(t *testing.T) {
 	srv, env := startStandalone(t)
 	c := newCLI(t, env)
-	specPath := initProject(t, c, "images")
-	f := []string{"-f", specPath}
-	c.mustRun(0, append(f, "apply", "--auto-approve")...)
-	v1 := servingAlone(t, latestDeployment(t, env, "images"))
-	editFile(t, filepath.Join(filepath.Dir(specPath), "src", "worker.js"), imageAnswer, releaseTwoAnswer)
+	specPath, f, v1 := deployImages(t, c, env)
+	replaceAnswer(t, specPath, releaseTwoAnswer)
 	c.mustRun(0, append(f, "apply", "--canary", "25", "--auto-approve")...)
 	split := latestDeployment(t, env, "images")
 	assertSplit(t, split, otherVersion(split, v1), 25, v1)
@@ -211,11 +218,8 @@ func TestRolloutsNeedApprovalWithoutATerminal(t *testing.T) {
 func TestSavedPlanKeepsTheCanary(t *testing.T) {
 	srv, env := startStandalone(t)
 	c := newCLI(t, env)
-	specPath := initProject(t, c, "images")
-	f := []string{"-f", specPath}
-	c.mustRun(0, append(f, "apply", "--auto-approve")...)
-	v1 := servingAlone(t, latestDeployment(t, env, "images"))
-	editFile(t, filepath.Join(filepath.Dir(specPath), "src", "worker.js"), imageAnswer, releaseTwoAnswer)
+	specPath, f, v1 := deployImages(t, c, env)
+	replaceAnswer(t, specPath, releaseTwoAnswer)
 	planFile := filepath.Join(t.TempDir(), "release.plan")
 	c.mustRun(0, append(f, "plan", "--canary", "10", "--out", planFile)...)
 
